@@ -1,0 +1,174 @@
+"""The TCP segment as plain data, and its one-line rendering.
+
+A :class:`Segment` is what crosses every link: the engine, the reference responder and the reports
+all speak it, so none of them needs Scapy.  Field names follow Scapy's (``flags``, ``seq``, ``ack``,
+``window``, ``urgptr``, ``options``) because that is the vocabulary users already know; option
+names are Scapy's too (``MSS``, ``WScale``, ``SAckOK``, ``SAck``, ``Timestamp``, ``NOP``, ``EOL``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import IntFlag
+from typing import Any, NamedTuple
+
+
+class Flags(IntFlag):
+    """TCP header flags, with the bit values of the wire format."""
+
+    FIN = 0x01
+    SYN = 0x02
+    RST = 0x04
+    PSH = 0x08
+    ACK = 0x10
+    URG = 0x20
+    ECE = 0x40
+    CWR = 0x80
+    AE = 0x100
+
+    @classmethod
+    def parse(cls, text: str) -> Flags:
+        """Accept Scapy's letters (``SA``, ``FA``, ``PA``) or tcpdump's (``S.``, ``F.``, ``P.``, ``.``).
+
+        Raises ``ValueError`` naming the offending character.
+        """
+        value = cls(0)
+        for ch in text.strip():
+            bit = _LETTER_TO_FLAG.get(ch)
+            if bit is None:
+                raise ValueError(f"unknown flag {ch!r} in {text!r} (known: F S R P A U E C N and '.' for ACK)")
+            value |= bit
+        return value
+
+    def tcpdump(self) -> str:
+        """tcpdump's rendering: ``S.`` for SYN+ACK, ``.`` for a bare ACK, ``none`` for no flag."""
+        out = "".join(ch for ch, bit in _TCPDUMP_ORDER if self & bit)
+        if self & Flags.ACK:
+            out += "."
+        return out or "none"
+
+    def scapy(self) -> str:
+        """Scapy's rendering (``SA``, ``FA``...), in Scapy's letter order."""
+        return "".join(ch for ch, bit in _SCAPY_ORDER if self & bit)
+
+
+_SCAPY_ORDER = [
+    ("F", Flags.FIN), ("S", Flags.SYN), ("R", Flags.RST), ("P", Flags.PSH), ("A", Flags.ACK),
+    ("U", Flags.URG), ("E", Flags.ECE), ("C", Flags.CWR), ("N", Flags.AE),
+]
+_TCPDUMP_ORDER = [
+    ("S", Flags.SYN), ("F", Flags.FIN), ("R", Flags.RST), ("P", Flags.PSH),
+    ("U", Flags.URG), ("E", Flags.ECE), ("W", Flags.CWR), ("N", Flags.AE),
+]
+_LETTER_TO_FLAG = {ch: bit for ch, bit in _SCAPY_ORDER} | {".": Flags.ACK, "W": Flags.CWR}
+
+Option = tuple[str, Any]
+"""One TCP option as Scapy spells it: ``("MSS", 512)``, ``("NOP", None)``, ``("Timestamp", (v, e))``.
+
+Unknown kinds are ``(kind_number_as_str, raw_bytes)``, e.g. ``("253", b"\\x01\\x02")``.
+"""
+
+
+class FourTuple(NamedTuple):
+    """A connection as seen from the sender of a segment: (src, sport, dst, dport)."""
+
+    src: str
+    sport: int
+    dst: str
+    dport: int
+
+    def reversed(self) -> FourTuple:
+        return FourTuple(self.dst, self.dport, self.src, self.sport)
+
+    def __str__(self) -> str:
+        return f"{self.src}:{self.sport} > {self.dst}:{self.dport}"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One TCP segment with its IP endpoints.
+
+    ``chksum`` and ``dataofs`` stay ``None`` for "whatever is correct"; a test case sets them only to
+    send a deliberately malformed segment.
+    """
+
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    seq: int = 0
+    ack: int = 0
+    flags: Flags = Flags(0)
+    window: int = 0
+    urgptr: int = 0
+    options: tuple[Option, ...] = ()
+    payload: bytes = b""
+    reserved: int = 0
+    chksum: int | None = None
+    dataofs: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def key(self) -> FourTuple:
+        return FourTuple(self.src, self.sport, self.dst, self.dport)
+
+    @property
+    def seg_len(self) -> int:
+        """Sequence space the segment occupies: payload plus one each for SYN and FIN."""
+        return len(self.payload) + (1 if self.flags & Flags.SYN else 0) + (1 if self.flags & Flags.FIN else 0)
+
+    def option(self, name: str) -> Any:
+        """The value of the first option called ``name``, or ``None``."""
+        for kind, value in self.options:
+            if kind == name:
+                return value
+        return None
+
+    def with_(self, **changes: Any) -> Segment:
+        return replace(self, **changes)
+
+    def summary(self, seq_base: int | None = None, ack_base: int | None = None) -> str:
+        """tcpdump-like one line; with bases, sequence numbers are shown relative to them."""
+        return render(self, seq_base, ack_base)
+
+
+def render_options(options: tuple[Option, ...]) -> str:
+    """tcpdump's option list: ``<mss 512,nop,wscale 7>``."""
+    if not options:
+        return ""
+    parts = []
+    for kind, value in options:
+        if kind == "MSS":
+            parts.append(f"mss {value}")
+        elif kind == "WScale":
+            parts.append(f"wscale {value}")
+        elif kind == "SAckOK":
+            parts.append("sackOK")
+        elif kind == "SAck":
+            parts.append("sack " + " ".join(f"{a}:{b}" for a, b in zip(value[::2], value[1::2], strict=False)))
+        elif kind == "Timestamp":
+            parts.append(f"TS val {value[0]} ecr {value[1]}")
+        elif kind in ("NOP", "EOL"):
+            parts.append(kind.lower())
+        else:
+            raw = value.hex() if isinstance(value, bytes | bytearray) else value
+            parts.append(f"opt-{kind} {raw}")
+    return "<" + ",".join(parts) + ">"
+
+
+def render(seg: Segment, seq_base: int | None = None, ack_base: int | None = None) -> str:
+    from . import seqnum
+
+    seq = seg.seq if seq_base is None else (seg.seq - seq_base) & seqnum.MASK
+    n = len(seg.payload)
+    out = f"{seg.flags.tcpdump()} {seq}:{seq + n}({n})"
+    if seg.flags & Flags.ACK:
+        ack = seg.ack if ack_base is None else (seg.ack - ack_base) & seqnum.MASK
+        out += f" ack {ack}"
+    out += f" win {seg.window}"
+    if seg.urgptr or seg.flags & Flags.URG:
+        out += f" urg {seg.urgptr}"
+    opts = render_options(seg.options)
+    if opts:
+        out += " " + opts
+    return out
