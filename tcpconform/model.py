@@ -18,7 +18,7 @@ Field values in a segment spec are one of:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from .segment import Flags
@@ -141,7 +141,7 @@ class SegmentSpec:
     text: str = ""
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """RFC 2119 requirement level; ordered from strongest."""
 
     MUST = "MUST"

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 class Flags(IntFlag):
     """TCP header flags, with the bit values of the wire format."""
 
+    NONE = 0
     FIN = 0x01
     SYN = 0x02
     RST = 0x04
@@ -98,7 +99,7 @@ class Segment:
     dport: int
     seq: int = 0
     ack: int = 0
-    flags: Flags = Flags(0)
+    flags: Flags = Flags.NONE
     window: int = 0
     urgptr: int = 0
     options: tuple[Option, ...] = ()

@@ -15,7 +15,9 @@ FAULTS: dict[str, str] = {
     "ack-unreceived": "every ACK acknowledges 100 bytes more than were received",
     "ignore-window": "sends without regard to the peer's advertised window",
     "ignore-mss": "sends segments up to its own MSS (1460), ignoring the MSS the peer offered",
-    "fin-without-app": "answers a FIN with its own FIN at once, without waiting for its application (no CLOSE_WAIT)",
+    "fin-without-app": (
+        "answers a FIN with its own FIN at once, without waiting for its application (no CLOSE_WAIT)"
+    ),
     "no-fin-on-close": "the application's close sends no FIN: the connection stays in CLOSE_WAIT",
     "ignore-fin": "a received FIN is neither acknowledged nor acted on",
     "drop-out-of-order": "segments beyond the next expected byte are dropped instead of buffered",

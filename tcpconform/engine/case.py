@@ -1,0 +1,429 @@
+"""Running one test case: its steps, in order, on its own connection.
+
+A case runs as a generator so that many cases can share one link: whenever it must wait it yields
+``(kind, deadline)`` — ``"recv"`` to be resumed with the next segment of its connection (or
+``None`` at the deadline), ``"sleep"`` to be resumed with ``None`` at the deadline while its
+segments queue up.  The scheduler (:mod:`tcpconform.engine.scheduler`) owns the link and the
+clock; this module never reads time except through the link.
+
+A case stops at its first failing step (later steps would only report the consequences), but
+that step reports every mismatching field, every invariant broken, and every segment it saw.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+from dataclasses import dataclass
+
+from .. import seqnum
+from ..links.base import Link, Received
+from ..model import (
+    AnyStep,
+    AppStep,
+    ExpectStep,
+    OptionsSpec,
+    SegmentSpec,
+    SendStep,
+    SilenceStep,
+    StateStep,
+    TestCase,
+    WaitStep,
+)
+from ..profiles import Profile
+from ..results import CaseResult, Mismatch, SegmentRecord, StepResult, TargetEvent
+from ..segment import Flags, FourTuple, Segment
+from ..stream import TARGET_SALT, TESTER_SALT, stream_bytes
+from ..target import Target, TargetError
+from .context import CaseError, Conn
+from .matching import INVARIANT_REQUIREMENTS, check_invariants, match, tolerated
+
+Request = tuple[str, float]
+CaseGen = Generator[Request, Received | None, None]
+
+POLL = 0.005
+"""How often state and application reads are polled while waiting for them, in seconds."""
+
+
+class StepFailed(Exception):
+    def __init__(self, message: str, mismatches: list[Mismatch] | None = None, requirement: str | None = None,
+                 level_override: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.mismatches = mismatches or []
+        self.requirement = requirement
+        self.level_override = level_override
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSettings:
+    profile: Profile
+    tester_isn: int | None = None
+    """Wire ISN of the tester; ``None`` uses the number the case writes."""
+    target_writes_stream: bool = True
+    """The target's application writes :func:`stream_bytes` (so its data can be checked byte by byte)."""
+    cleanup: bool = True
+    """Reset a connection left open at the end of a case, as packetdrill does, so no state leaks."""
+
+
+def required_capabilities(case: TestCase) -> frozenset[str]:
+    needs = set(case.needs)
+    for step in case.steps:
+        if isinstance(step, AppStep):
+            needs.add("app")
+        elif isinstance(step, StateStep):
+            needs.add("state")
+    return frozenset(needs)
+
+
+class CaseRun:
+    """One case on one connection; :meth:`body` is the generator the scheduler drives."""
+
+    def __init__(self, case: TestCase, key: FourTuple, link: Link, target: Target, settings: CaseSettings) -> None:
+        self.case = case
+        self.key = key
+        self.link = link
+        self.target = target
+        self.settings = settings
+        written_isn = case.numbering.tester if not case.numbering.absolute else 0
+        tester_isn = settings.tester_isn if settings.tester_isn is not None else written_isn
+        self.conn = Conn(key, case.numbering, tester_isn & seqnum.MASK, settings.profile.values,
+                         mss_offered=case.tester_mss or 536)
+        self.inbox: deque[Received] = deque()
+        self.t0 = 0.0
+        self.t_ref = 0.0
+        self.result = CaseResult(
+            id=case.id, title=case.title, file=case.loc.file, line=case.loc.line, area=case.area,
+            level=case.level.value, requirements=[_req_dict(r) for r in case.requirements],
+        )
+        self.result.steps = [
+            StepResult(i, str(s.loc), _kind(s), s.text) for i, s in enumerate(case.steps)
+        ]
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _rel(self, t: float) -> float:
+        return round(t - self.t0, 6)
+
+    def _record(self, direction: str, seg: Segment, at: float, step: int | None, note: str = "") -> int:
+        conn = self.conn
+        summary = conn.summary_out(seg) if direction == "out" else conn.summary_in(seg)
+        fields = {
+            "flags": seg.flags.scapy(), "seq": seg.seq, "ack": seg.ack, "window": seg.window,
+            "len": len(seg.payload), "urgptr": seg.urgptr, "options": [list(o) for o in seg.options],
+        }
+        self.result.segments.append(
+            SegmentRecord(direction, self._rel(at), summary, seg.summary(), fields, step, note)  # type: ignore[arg-type]
+        )
+        return len(self.result.segments) - 1
+
+    def add_event(self, event: TargetEvent) -> None:
+        event.at = self._rel(event.at)
+        self.result.target_events.append(event)
+
+    def _next(self, deadline: float) -> Generator[Request, Received | None, Received | None]:
+        if self.inbox:
+            return self.inbox.popleft()
+        got = yield ("recv", deadline)
+        return got
+
+    def _sleep(self, deadline: float) -> Generator[Request, Received | None, None]:
+        yield ("sleep", deadline)
+
+    # -- the case --------------------------------------------------------------------------------
+    def body(self) -> CaseGen:
+        case, res = self.case, self.result
+        self.t0 = self.t_ref = self.link.now()
+        res.started = self.t0
+        res.connection = {"tester": f"{self.key.src}:{self.key.sport}", "target": f"{self.key.dst}:{self.key.dport}",
+                          "tester_isn": self.conn.tester_isn}
+        missing = required_capabilities(case) - self.target.capabilities
+        if missing:
+            res.verdict = "skip"
+            res.reason = f"the target cannot {' or '.join(sorted(_CAPS.get(m, m) for m in missing))}"
+            for s in res.steps:
+                s.verdict = "skip"
+            return
+        res.verdict = "pass"
+        for index, step in enumerate(case.steps):
+            sres = res.steps[index]
+            sres.started = self._rel(self.link.now())
+            try:
+                yield from self._run_step(index, step, sres)
+                sres.verdict = "pass"
+            except StepFailed as failure:
+                self._fail(sres, step, failure)
+                break
+            except (CaseError, TargetError) as err:
+                sres.verdict = "error"
+                sres.message = str(err)
+                res.verdict = "error"
+                res.reason = f"{step.loc}: {err}"
+                break
+            finally:
+                sres.ended = self._rel(self.link.now())
+        self._finish()
+
+    def _fail(self, sres: StepResult, step: AnyStep, failure: StepFailed) -> None:
+        res = self.result
+        sres.verdict = "fail"
+        sres.message = str(failure)
+        sres.mismatches = failure.mismatches
+        rid = failure.requirement or getattr(step, "requirement", None)
+        req = INVARIANT_REQUIREMENTS.get(rid or "") or self.case.requirement(rid)
+        if req is not None:
+            sres.requirement = _req_dict(req)
+        res.verdict = "fail"
+        res.failed_level = req.level.value if req is not None else self.case.level.value
+        res.reason = f"{step.loc}: {failure}"
+
+    def _finish(self) -> None:
+        for rec in self.inbox:  # what arrived after the last step, for the ladder
+            self._record("in", rec.segment, rec.at, None, "after the last step")
+        self.inbox.clear()
+        conn = self.conn
+        self.result.connection["target_isn"] = conn.target_isn
+        if self.settings.cleanup and conn.snd_nxt != conn.tester_isn:
+            state = None
+            if "state" in self.target.capabilities:
+                try:
+                    state = self.target.state(self.key)
+                except TargetError:
+                    state = None
+            if state not in ("CLOSED", "TIME_WAIT", "LISTEN"):
+                rst = Segment(self.key.src, self.key.dst, self.key.sport, self.key.dport,
+                              seq=conn.snd_nxt, flags=Flags.RST)
+                at = self.link.send(rst)
+                self._record("out", rst, at, None, "cleanup: reset the connection so no state leaks")
+        self.target.forget(self.key)
+        self.result.duration = round(self.link.now() - self.t0, 6)
+
+    def _run_step(self, index: int, step: AnyStep, sres: StepResult) -> Generator[Request, Received | None, None]:
+        if isinstance(step, SendStep):
+            self._send(index, step)
+        elif isinstance(step, ExpectStep):
+            yield from self._expect(index, step, sres)
+        elif isinstance(step, SilenceStep):
+            yield from self._silence(index, step, sres)
+        elif isinstance(step, AppStep):
+            yield from self._app(step, sres)
+        elif isinstance(step, StateStep):
+            yield from self._state(step, sres)
+        elif isinstance(step, WaitStep):
+            yield from self._sleep(self.link.now() + step.duration)
+            self.t_ref = self.link.now()
+
+    # -- send ------------------------------------------------------------------------------------
+    def build(self, spec: SegmentSpec) -> Segment:
+        conn = self.conn
+        flags = spec.flags
+        if not isinstance(flags, Flags):
+            raise CaseError("a segment to send needs explicit flags")
+        seq = conn.tester_wire(conn.resolve_send(spec.seq, "seq")) if spec.seq is not None else conn.snd_nxt
+        if spec.ack is not None:
+            ack = conn.target_wire(conn.resolve_send(spec.ack, "ack"))
+        elif flags & Flags.ACK:
+            if conn.rcv_nxt is None:
+                raise CaseError("an ACK to send needs an ack number: nothing was received from the target yet")
+            ack = conn.rcv_nxt
+        else:
+            ack = 0
+        window = conn.resolve_send(spec.window, "window") if spec.window is not None else self.case.tester_window
+        length = conn.resolve_send(spec.length, "len") if spec.length is not None else 0
+        if spec.payload is not None:
+            payload = spec.payload
+        else:
+            first = seqnum.add(seq, 1) if flags & Flags.SYN else seq
+            payload = stream_bytes(seqnum.diff(first, seqnum.add(conn.tester_isn, 1)), length, TESTER_SALT)
+        options: tuple[tuple[str, object], ...] = ()
+        if isinstance(spec.options, OptionsSpec):
+            options = tuple(self._option_value(o.kind, o.value) for o in spec.options.items)
+        urgptr = conn.resolve_send(spec.urgptr, "urgptr") if spec.urgptr is not None else 0
+        meta = {"bad_checksum": True} if spec.chksum == "bad" else {}
+        return Segment(
+            self.key.src, self.key.dst, self.key.sport, self.key.dport, seq=seq, ack=ack, flags=flags,
+            window=window, urgptr=urgptr, options=options, payload=payload,
+            reserved=spec.reserved or 0, chksum=spec.chksum if isinstance(spec.chksum, int) else None,
+            dataofs=spec.dataofs, meta=meta,
+        )
+
+    def _option_value(self, kind: str, value: object) -> tuple[str, object]:
+        if value is None or isinstance(value, bytes):
+            return (kind, value)
+        if isinstance(value, tuple):
+            return (kind, tuple(self.conn.resolve_send(v, kind) for v in value))
+        return (kind, self.conn.resolve_send(value, kind))  # type: ignore[arg-type]
+
+    def _send(self, index: int, step: SendStep) -> None:
+        seg = self.build(step.segment)
+        if seg.flags & Flags.SYN:
+            mss = seg.option("MSS")
+            self.conn.mss_offered = mss if isinstance(mss, int) else (self.case.tester_mss or 536)
+        at = self.link.send(seg)
+        self.conn.note_sent(seg)
+        self._record("out", seg, at, index)
+        self.t_ref = at
+
+    # -- expect ----------------------------------------------------------------------------------
+    def _invariant_failure(self, seg: Segment, idx: int, also: list[Mismatch] | None = None) -> StepFailed | None:
+        broken = check_invariants(seg, self.conn, self.case.invariants)
+        if not broken:
+            return None
+        names = ", ".join(name for name, _ in broken)
+        mismatches = [Mismatch(f"{m.field} ({name})", m.expected, m.actual) for name, m in broken]
+        return StepFailed(f"segment {self.result.segments[idx].summary} breaks {names}",
+                          mismatches + (also or []), requirement=broken[0][0])
+
+    def _expect(self, index: int, step: ExpectStep, sres: StepResult) -> Generator[Request, Received | None, None]:
+        conn, spec = self.conn, step.segment
+        within = step.within if step.within is not None else self.settings.profile.within
+        deadline = self.t_ref + within
+        sres.expected = spec.text
+        tolerated_seen: list[tuple[int, str, list[Mismatch]]] = []
+        while True:
+            got = yield from self._next(deadline)
+            if got is None or got.at > deadline:
+                if got is not None:
+                    self.inbox.appendleft(got)
+                raise self._timeout(step, within, tolerated_seen)
+            seg = got.segment
+            result = match(spec, seg, conn, step.isn)
+            if result.anchor_isn is not None:
+                conn.target_isn = result.anchor_isn  # the target's first SYN defines its numbering
+            if result.ok:
+                result.mismatches.extend(self._data_mismatches(seg, result.anchor_isn))
+            idx = self._record("in", seg, got.at, index)
+            sres.observed.append(idx)
+            broken = self._invariant_failure(seg, idx, result.mismatches)
+            if broken is not None:
+                raise broken
+            if result.ok:
+                conn.captured.update(result.captures)
+                conn.note_received(seg)
+                self.t_ref = got.at
+                self.result.segments[idx].note = "matched"
+                return
+            why = tolerated(seg, step.tolerate, spec, conn)
+            conn.note_received(seg)
+            if why is not None:
+                self.result.segments[idx].note = f"tolerated: {why}"
+                tolerated_seen.append((idx, why, result.mismatches))
+                continue
+            raise StepFailed(f"unexpected segment: {self.result.segments[idx].summary}", result.mismatches)
+
+    def _data_mismatches(self, seg: Segment, anchor: int | None) -> list[Mismatch]:
+        """Data from the target must be the bytes its application wrote, at the right offset."""
+        if not seg.payload or not self.settings.target_writes_stream:
+            return []
+        isn = anchor if anchor is not None else self.conn.target_isn
+        if isn is None:
+            return []
+        offset = seqnum.diff(seg.seq, seqnum.add(isn, 1))
+        expected = stream_bytes(offset, len(seg.payload), TARGET_SALT)
+        if seg.payload == expected:
+            return []
+        return [Mismatch("payload", f"application bytes {offset}..{offset + len(seg.payload)}",
+                         "different bytes (" + _first_diff(expected, seg.payload) + ")")]
+
+    def _timeout(self, step: ExpectStep, within: float, seen: list[tuple[int, str, list[Mismatch]]]) -> StepFailed:
+        text = f"no segment matching '{step.segment.text}' within {_ms(within)}"
+        if not seen:
+            return StepFailed(text + "; nothing arrived")
+        last_idx, why, mismatches = seen[-1]
+        last = self.result.segments[last_idx]
+        text += f"; {len(seen)} tolerated segment(s) seen, the last: {last.summary} ({why})"
+        # How the closest candidate differs, so "never reached 1025" reads as such.
+        return StepFailed(text, mismatches)
+
+    def _silence(self, index: int, step: SilenceStep, sres: StepResult) -> Generator[Request, Received | None, None]:
+        deadline = self.link.now() + step.duration
+        sres.expected = f"silence for {_ms(step.duration)}"
+        while True:
+            got = yield from self._next(deadline)
+            if got is None or got.at > deadline:
+                if got is not None:
+                    self.inbox.appendleft(got)
+                self.t_ref = self.link.now()
+                return
+            seg = got.segment
+            idx = self._record("in", seg, got.at, index)
+            sres.observed.append(idx)
+            broken = self._invariant_failure(seg, idx)
+            if broken is not None:
+                raise broken
+            why = tolerated(seg, step.tolerate, None, self.conn)
+            self.conn.note_received(seg)
+            if why is None:
+                after = _ms(got.at - (deadline - step.duration))
+                raise StepFailed(f"expected silence for {_ms(step.duration)}, got {self.result.segments[idx].summary} "
+                                 f"after {after}", [Mismatch("segment", "none", self.result.segments[idx].summary)])
+            self.result.segments[idx].note = f"tolerated: {why}"
+
+    # -- target application and state ------------------------------------------------------------
+    def _app(self, step: AppStep, sres: StepResult) -> Generator[Request, Received | None, None]:
+        conn, target = self.conn, self.target
+        sres.expected = f"application {step.action}" + (f" {step.count}" if step.count is not None else "")
+        if step.action == "read":
+            want = step.count or 0
+            got = b""
+            deadline = self.link.now() + self.settings.profile.within
+            while True:
+                got += target.app(self.key, "read", count=want - len(got))
+                if len(got) >= want or self.link.now() >= deadline:
+                    break
+                yield from self._sleep(min(deadline, self.link.now() + POLL))
+            expected = stream_bytes(conn.app_read, want, TESTER_SALT)
+            conn.app_read += len(got)
+            if got != expected:
+                if len(got) < want:
+                    detail = f"{len(got)} bytes" + ("" if got == expected[: len(got)] else ", and not the bytes sent")
+                    raise StepFailed(f"the application read {len(got)} of {want} bytes",
+                                     [Mismatch("app read", f"{want} bytes, in order", detail)])
+                raise StepFailed("the application read other bytes than were sent, or out of order",
+                                 [Mismatch("app read", f"{want} bytes, in order", _first_diff(expected, got))])
+        elif step.action == "write":
+            data = stream_bytes(conn.app_written, step.count or 0, TARGET_SALT)
+            target.app(self.key, "write", data=data)
+            conn.app_written += len(data)
+        else:
+            target.app(self.key, step.action)
+        self.t_ref = self.link.now()
+
+    def _state(self, step: StateStep, sres: StepResult) -> Generator[Request, Received | None, None]:
+        sres.expected = f"target state {step.state}"
+        deadline = self.link.now() + self.settings.profile.within
+        seen: list[str] = []
+        while True:
+            state = self.target.state(self.key)
+            if state is not None and (not seen or seen[-1] != state):
+                seen.append(state)
+            if state == step.state:
+                break
+            if self.link.now() >= deadline:
+                path = " -> ".join(seen) or "unknown"
+                raise StepFailed(f"target state is {state}, expected {step.state} (seen: {path})",
+                                 [Mismatch("state", step.state, str(state))])
+            yield from self._sleep(min(deadline, self.link.now() + POLL))
+        self.t_ref = self.link.now()
+
+
+_CAPS = {"app": "play its application (no agent)", "state": "report its TCP state (no agent)"}
+
+
+def _kind(step: AnyStep) -> str:
+    return type(step).__name__.removesuffix("Step").lower()
+
+
+def _req_dict(req: object) -> dict[str, object]:
+    return {
+        "id": req.id, "ref": req.ref, "level": req.level.value, "rid": req.rid, "text": req.text,  # type: ignore[attr-defined]
+    }
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _first_diff(expected: bytes, got: bytes) -> str:
+    for i, (a, b) in enumerate(zip(expected, got, strict=False)):
+        if a != b:
+            return f"byte {i}: expected 0x{a:02x}, got 0x{b:02x}"
+    return f"{len(got)} bytes where {len(expected)} were expected"

@@ -1,0 +1,256 @@
+"""Matching a received segment against an expectation, and the rules every segment must obey.
+
+Matching never stops at the first difference: :func:`match` returns every mismatching field, so a
+report shows at once that a SYN-ACK had both the wrong ack and the wrong window.  Captures are
+returned, not stored, and only committed by the caller once the whole segment matched.
+
+The expect semantics (documented in the README) are decided here, in :func:`tolerated`: while an
+expect or silence step waits, a stack may send segments a conformant TCP is entitled to send —
+intermediate cumulative ACKs, window updates, retransmissions — and the step lets them pass if
+the case tolerates them.  Anything else that does not match is a failure of the step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import seqnum
+from ..model import (
+    ANY,
+    Capture,
+    FieldSpec,
+    Level,
+    OptionSpec,
+    OptionsSpec,
+    Range,
+    Requirement,
+    SegmentSpec,
+    Var,
+)
+from ..results import Mismatch
+from ..segment import Flags, Segment, render_options
+from .context import Conn, describe_spec
+
+INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
+    "ack-not-beyond-sent": Requirement(
+        "ack-not-beyond-sent", "RFC 9293 3.4", Level.MUST,
+        "An acknowledgment number is the next sequence number its sender expects to receive: "
+        "a TCP acknowledges only bytes it has received.",
+    ),
+    "within-window": Requirement(
+        "within-window", "RFC 9293 3.8.6", Level.MUST,
+        "A sender keeps its data within the receive window the peer advertised "
+        "(a one-byte zero-window probe excepted).",
+    ),
+    "mss": Requirement(
+        "mss", "RFC 9293 3.7.1", Level.MUST,
+        "The effective send MSS MUST be the smaller of the send MSS (the MSS the peer offered, "
+        "536 without the option) and what the IP layer permits.",
+        rid="MUST-16",
+    ),
+}
+
+
+@dataclass(slots=True)
+class MatchResult:
+    mismatches: list[Mismatch] = field(default_factory=list)
+    captures: dict[str, int] = field(default_factory=dict)
+    anchor_isn: int | None = None
+    """The target ISN this match establishes (the first SYN from the target)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def _check(
+    spec: FieldSpec | None, actual: int, conn: Conn, name: str, out: MatchResult,
+    *, modular: bool = False, shown: str | None = None,
+) -> None:
+    """Compare one field; ``modular`` for sequence space, where equality is modulo 2^32."""
+    if spec is None or spec is ANY:
+        return
+    shown_actual = shown if shown is not None else str(actual)
+    if isinstance(spec, Capture):
+        out.captures[spec.name] = actual
+        return
+    if isinstance(spec, Range):
+        ok = seqnum.between(spec.lo, actual, spec.hi) if modular else spec.lo <= actual <= spec.hi
+        if not ok:
+            out.mismatches.append(Mismatch(name, describe_spec(spec, conn), shown_actual))
+        return
+    if isinstance(spec, Var):
+        if spec.name in out.captures:  # captured earlier in this same segment
+            expected: int | None = out.captures[spec.name] + spec.offset
+        else:
+            expected = conn.resolve(spec)
+        if expected is None:  # the profile leaves it open: capture what the stack chose
+            out.captures[spec.name] = (actual - spec.offset) & seqnum.MASK if modular else actual - spec.offset
+            return
+    else:
+        expected = spec
+    equal = ((actual - expected) & seqnum.MASK) == 0 if modular else actual == expected
+    if not equal:
+        out.mismatches.append(Mismatch(name, describe_spec(spec, conn), shown_actual))
+
+
+def match(spec: SegmentSpec, seg: Segment, conn: Conn, isn: FieldSpec | None = None) -> MatchResult:
+    """Every difference between ``seg`` and ``spec``; seq/ack compared in the case's numbering."""
+    out = MatchResult()
+    if isinstance(spec.flags, Flags):
+        # PSH is advisory (RFC 9293 3.9.1): required where a case writes it, ignored where it does not.
+        actual = seg.flags if spec.flags & Flags.PSH else seg.flags & ~Flags.PSH
+        if actual != spec.flags:
+            out.mismatches.append(Mismatch("flags", spec.flags.tcpdump(), seg.flags.tcpdump()))
+
+    # The target's first SYN anchors its numbering: its seq *is* the written ISN by definition.
+    target_isn = conn.target_isn
+    if target_isn is None and seg.flags & Flags.SYN and not conn.numbering.absolute:
+        written = conn.resolve(spec.seq) if spec.seq is not None else None
+        offset = (written - conn.numbering.target) if written is not None else 0
+        target_isn = (seg.seq - offset) & seqnum.MASK
+        out.anchor_isn = target_isn
+    if target_isn is None or conn.numbering.absolute:
+        seq_written = seg.seq
+    else:
+        seq_written = (seg.seq - target_isn + conn.numbering.target) & seqnum.MASK
+    _check(spec.seq, seq_written, conn, "seq", out, modular=True)
+    if isn is not None:
+        _check(isn, seg.seq, conn, "isn", out, modular=True)
+    if spec.ack is not None:
+        shown = str(conn.tester_written(seg.ack)) if seg.flags & Flags.ACK else f"{conn.tester_written(seg.ack)} (no ACK flag)"
+        _check(spec.ack, conn.tester_written(seg.ack), conn, "ack", out, modular=True, shown=shown)
+    _check(spec.window, seg.window, conn, "window", out)
+    _check(spec.length, len(seg.payload), conn, "len", out)
+    _check(spec.urgptr, seg.urgptr, conn, "urgptr", out)
+    if spec.payload is not None and seg.payload != spec.payload:
+        out.mismatches.append(Mismatch("payload", _preview(spec.payload), _preview(seg.payload)))
+    if isinstance(spec.options, OptionsSpec):
+        _match_options(spec.options, seg, conn, out)
+    return out
+
+
+def _match_options(spec: OptionsSpec, seg: Segment, conn: Conn, out: MatchResult) -> None:
+    observed = render_options(seg.options) or "none"
+    expected = render_spec_options(spec, conn)
+    present = list(seg.options)
+    if spec.open_ended:
+        for item in spec.items:
+            found = next((v for k, v in present if k == item.kind), _MISSING)
+            if found is _MISSING or not _option_value_ok(item, found, conn, out):
+                out.mismatches.append(Mismatch("options", expected, observed))
+                return
+        return
+    if len(present) != len(spec.items):
+        out.mismatches.append(Mismatch("options", expected, observed))
+        return
+    for item, (kind, value) in zip(spec.items, present, strict=True):
+        if kind != item.kind or not _option_value_ok(item, value, conn, out):
+            out.mismatches.append(Mismatch("options", expected, observed))
+            return
+
+
+_MISSING = object()
+
+
+def _option_value_ok(item: OptionSpec, value: object, conn: Conn, out: MatchResult) -> bool:
+    if item.value is None:
+        return True
+    if isinstance(item.value, bytes):
+        return value == item.value
+    specs = item.value if isinstance(item.value, tuple) else (item.value,)
+    values = value if isinstance(value, tuple) else (value,)
+    if len(specs) != len(values):
+        return False
+    probe = MatchResult(captures=dict(out.captures))
+    for spec, actual in zip(specs, values, strict=True):
+        if not isinstance(actual, int):
+            return False
+        _check(spec, actual, conn, item.kind, probe)
+    if probe.mismatches:
+        return False
+    out.captures.update(probe.captures)
+    return True
+
+
+def render_spec_options(spec: OptionsSpec, conn: Conn) -> str:
+    parts = []
+    for item in spec.items:
+        if item.value is None:
+            parts.append(item.kind.lower() if item.kind in ("NOP", "EOL") else item.kind)
+        elif isinstance(item.value, tuple):
+            parts.append(f"{item.kind} " + " ".join(describe_spec(v, conn) for v in item.value))
+        elif isinstance(item.value, bytes):
+            parts.append(f"{item.kind} {item.value.hex()}")
+        else:
+            parts.append(f"{item.kind.lower()} {describe_spec(item.value, conn)}")
+    if spec.open_ended:
+        parts.append("...")
+    return "<" + ",".join(parts) + ">"
+
+
+def _preview(data: bytes, n: int = 16) -> str:
+    head = data[:n].hex(" ")
+    return f"{len(data)} bytes: {head}{' ...' if len(data) > n else ''}"
+
+
+def is_pure_ack(seg: Segment) -> bool:
+    return seg.flags == Flags.ACK and not seg.payload
+
+
+def tolerated(seg: Segment, tolerate: frozenset[str], spec: SegmentSpec | None, conn: Conn) -> str | None:
+    """Why a non-matching segment may pass while a step waits, or ``None`` if it may not."""
+    if not tolerate or seg.flags & Flags.RST:
+        return None
+    if (
+        "retransmission" in tolerate
+        and seg.seg_len
+        and not seg.flags & Flags.RST
+        and conn.target_high is not None
+        and seqnum.le(seqnum.add(seg.seq, seg.seg_len), conn.target_high)
+    ):
+        return "retransmission"
+    if not is_pure_ack(seg):
+        return None
+    if (
+        "window-update" in tolerate
+        and conn.last_ack is not None
+        and seg.ack == conn.last_ack
+        and seg.window != conn.last_window
+    ):
+        return "window-update"
+    if "ack" in tolerate and seqnum.le(seg.ack, conn.snd_nxt):
+        expects_pure_ack = spec is not None and spec.flags == Flags.ACK and spec.length in (None, 0)
+        if not expects_pure_ack:
+            return "ack"
+        expected = conn.resolve(spec.ack) if spec is not None and spec.ack is not None else None
+        if expected is not None and seqnum.lt(seg.ack, conn.tester_wire(expected)):
+            return "ack"  # an intermediate cumulative ACK on the way to the one expected
+        if expected is None and seg.ack == conn.last_ack:
+            return "ack"
+    return None
+
+
+def check_invariants(seg: Segment, conn: Conn, enabled: frozenset[str]) -> list[tuple[str, Mismatch]]:
+    """Rules any segment from a conformant target obeys, whatever the step expects."""
+    out: list[tuple[str, Mismatch]] = []
+    if "ack-not-beyond-sent" in enabled and seg.flags & Flags.ACK and seqnum.gt(seg.ack, conn.snd_nxt):
+        out.append((
+            "ack-not-beyond-sent",
+            Mismatch("ack", f"<= {conn.tester_written(conn.snd_nxt)} (all the tester has sent)",
+                     f"{conn.tester_written(seg.ack)} ({seqnum.diff(seg.ack, conn.snd_nxt)} bytes never sent)"),
+        ))
+    data_len = len(seg.payload) + (1 if seg.flags & Flags.FIN else 0)
+    if "within-window" in enabled and data_len and conn.our_right_edge is not None:
+        end = seqnum.add(seg.seq, data_len)
+        probe = data_len == 1 and seg.seq == conn.our_right_edge  # zero-window probe
+        if seqnum.gt(end, conn.our_right_edge) and not probe:
+            edge = conn.target_written(conn.our_right_edge)
+            out.append((
+                "within-window",
+                Mismatch("seq", f"data ending <= {edge} (tester's window edge)",
+                         f"data ends at {conn.target_written(end)} ({seqnum.diff(end, conn.our_right_edge)} bytes beyond)"),
+            ))
+    if "mss" in enabled and len(seg.payload) > conn.mss_offered:
+        out.append(("mss", Mismatch("len", f"<= {conn.mss_offered} (MSS offered)", str(len(seg.payload)))))
+    return out

@@ -1,0 +1,102 @@
+"""Many test connections over one link: demultiplexing by 4-tuple, and the only place that waits.
+
+Each case is a generator (:class:`tcpconform.engine.case.CaseRun`) that yields what it waits for.
+The scheduler keeps up to ``jobs`` of them active, each on its own source port, reads the link
+until the earliest deadline among them, hands every segment to the case whose connection it
+belongs to, and resumes whichever case can go on.  With ``jobs=1`` this is a plain serial run;
+with more, waiting that the protocol mandates (delayed-ACK bounds, silences) overlaps.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..links.base import Link, Received
+from ..results import CaseResult
+from ..segment import FourTuple, Segment
+from ..target import Target
+from .case import CaseRun
+
+
+@dataclass
+class Stray:
+    """A segment that belonged to no running case (late retransmission, another host...)."""
+
+    at: float
+    segment: Segment
+
+
+@dataclass
+class Scheduler:
+    link: Link
+    target: Target
+    jobs: int = 1
+    on_case_done: Callable[[CaseResult], None] | None = None
+    strays: list[Stray] = field(default_factory=list)
+
+    def run(self, runs: Iterable[CaseRun]) -> list[CaseResult]:
+        pending = deque(runs)
+        order = [r.result for r in pending]
+        active: dict[FourTuple, tuple[CaseRun, object, tuple[str, float] | None]] = {}
+        by_key: dict[FourTuple, CaseRun] = {}
+
+        def start(run: CaseRun) -> None:
+            if run.key in by_key:
+                raise ValueError(f"two cases on one connection {run.key}")
+            gen = run.body()
+            by_key[run.key] = run
+            advance(run, gen, None, first=True)
+
+        def advance(run: CaseRun, gen: object, value: Received | None, first: bool = False) -> None:
+            try:
+                request = gen.send(None) if first else gen.send(value)  # type: ignore[attr-defined]
+            except StopIteration:
+                self._route_events(by_key)
+                active.pop(run.key, None)
+                del by_key[run.key]
+                if self.on_case_done is not None:
+                    self.on_case_done(run.result)
+                return
+            active[run.key] = (run, gen, request)
+
+        while pending or active:
+            while pending and len(active) < max(1, self.jobs):
+                start(pending.popleft())
+            progressed = True
+            while progressed:  # resume every case that can go on without waiting
+                progressed = False
+                now = self.link.now()
+                for key, (run, gen, request) in list(active.items()):
+                    kind, deadline = request  # type: ignore[misc]
+                    if kind == "recv" and run.inbox and run.inbox[0].at <= deadline:
+                        advance(run, gen, run.inbox.popleft())
+                        progressed = True
+                    elif deadline <= now:
+                        advance(run, gen, None)
+                        progressed = True
+                    if key not in active and pending:
+                        start(pending.popleft())
+                self._route_events(by_key)
+            if not active:
+                continue
+            earliest = min(req[1] for _, _, req in active.values())  # type: ignore[index]
+            got = self.link.receive(max(0.0, earliest - self.link.now()))
+            if got is not None:
+                self._dispatch(got, by_key)
+            self._route_events(by_key)
+        return order
+
+    def _dispatch(self, got: Received, by_key: dict[FourTuple, CaseRun]) -> None:
+        run = by_key.get(got.segment.key.reversed())
+        if run is None:
+            self.strays.append(Stray(got.at, got.segment))
+        else:
+            run.inbox.append(got)
+
+    def _route_events(self, by_key: dict[FourTuple, CaseRun]) -> None:
+        for key, event in self.target.drain_events():
+            run = by_key.get(key)
+            if run is not None:
+                run.add_event(event)

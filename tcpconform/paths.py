@@ -1,0 +1,17 @@
+"""Where the bundled test cases live, in a checkout and in an installed package alike."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def bundled_cases() -> Path:
+    """``$TCPCONFORM_CASES``, else the checkout's ``testcases/``, else the copy installed with the package."""
+    env = os.environ.get("TCPCONFORM_CASES")
+    if env:
+        return Path(env)
+    checkout = Path(__file__).resolve().parent.parent / "testcases"
+    if checkout.is_dir():
+        return checkout
+    return Path(__file__).resolve().parent / "bundled_cases"

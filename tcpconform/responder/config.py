@@ -1,0 +1,128 @@
+"""Settings of the reference responder; the defaults reproduce the seed exchange (SCENARIO.md) exactly.
+
+Both classes are frozen and validated on construction so that a bad profile fails where it is
+written, not halfway through a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .faults import FAULTS
+
+IGNORE_MSS_SEGMENT = 1460
+"""Segment size used by the ``ignore-mss`` fault: a typical Ethernet MSS, above anything a test offers."""
+
+SLOW_ACK_DELAY = 0.6
+"""ACK hold time of the ``slow-ack`` fault: beyond the 500 ms RFC 9293 allows (3.8.6.3)."""
+
+MAX_RTO = 60.0
+"""Upper bound of the backed-off retransmission and persist timeouts (RFC 6298 2.5 allows >= 60 s)."""
+
+WINDOW_FIELD_MAX = 0xFFFF
+"""The responder does not negotiate window scaling, so its window must fit the 16-bit field."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    """The application behind the responder's listening port.
+
+    ``scripted``: the bundled application of the seed diagram.  It waits until ``read_bytes`` bytes can
+    be read, reads them, writes ``reply_bytes`` bytes of the target stream (:mod:`tcpconform.stream`),
+    and closes ``close_delay`` seconds after its close condition holds:
+
+    - ``after-fin``: the peer's FIN has arrived and the reply was written (the seed: passive close);
+    - ``after-reply``: the reply was written (active close: the responder sends the first FIN);
+    - ``never``: the connection stays in CLOSE_WAIT once the peer has closed.
+
+    If the peer's FIN comes before ``read_bytes`` bytes did, the application reads what there is and
+    writes nothing (its request was never complete).  ``read_bytes=0`` makes it write as soon as the
+    connection is established (a server that speaks first).
+
+    ``agent``: nothing happens on its own; the engine plays the application through the ``app_*``
+    methods of :class:`~tcpconform.responder.Responder`, and nothing listens until ``app_listen``.
+    """
+
+    mode: Literal["scripted", "agent"] = "scripted"
+    read_bytes: int = 1024
+    reply_bytes: int = 700
+    close: Literal["after-fin", "after-reply", "never"] = "after-fin"
+    close_delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("scripted", "agent"):
+            raise ValueError(f"app mode must be 'scripted' or 'agent', not {self.mode!r}")
+        if self.close not in ("after-fin", "after-reply", "never"):
+            raise ValueError(f"app close must be 'after-fin', 'after-reply' or 'never', not {self.close!r}")
+        if self.read_bytes < 0 or self.reply_bytes < 0:
+            raise ValueError("app read_bytes and reply_bytes must be >= 0")
+        if self.close_delay < 0:
+            raise ValueError("app close_delay must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class ResponderConfig:
+    """The responder's address, its TCP parameters and the faults switched on.
+
+    - ``isn``: the ISN of every connection.  Deterministic on purpose, so runs are reproducible and the
+      seed's absolute numbers hold; a real stack must follow RFC 6528 instead.
+    - ``window``: the receive buffer, advertised as the window when nothing is unread (<= 65535: no
+      window scaling).
+    - ``mss``: the responder's own MSS: the largest segment it sends (with the peer's MSS) and the
+      "full-sized segment" of its delayed-ACK rule.  ``mss_option`` is the MSS option it puts in its
+      SYN-ACK; ``None`` sends no option, as in the seed diagram (the peer then assumes 536).
+    - ``delayed_ack``: the longest an ACK is held (RFC 9293 3.8.6.3: < 500 ms).
+    - ``rto``: the initial retransmission timeout; it doubles on every retransmission of the same
+      segment (up to 60 s) and is not adapted from RTT samples, so timings stay predictable.
+    - ``msl``: the maximum segment lifetime; TIME_WAIT lasts ``2 * msl``.  30 s is a common stack
+      value; the responder never reads a clock, so a long TIME_WAIT costs a test nothing but a
+      ``handle_timer`` call at a later ``now``.
+    - ``max_retransmits``: retransmissions of one segment before the connection is dropped.
+    """
+
+    ip: str = "192.0.2.2"
+    port: int = 8000
+    isn: int = 100
+    window: int = 65535
+    mss: int = 536
+    mss_option: int | None = None
+    delayed_ack: float = 0.2
+    rto: float = 1.0
+    msl: float = 30.0
+    max_retransmits: int = 5
+    app: AppConfig = field(default_factory=AppConfig)
+    faults: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        faults = frozenset([self.faults] if isinstance(self.faults, str) else self.faults)
+        unknown = sorted(faults - FAULTS.keys())
+        if unknown:
+            raise ValueError(
+                f"unknown fault(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(FAULTS))})"
+            )
+        object.__setattr__(self, "faults", faults)
+        if not 0 < self.port <= 0xFFFF:
+            raise ValueError(f"port must be 1..65535, not {self.port}")
+        if not 0 <= self.isn <= 0xFFFFFFFF:
+            raise ValueError(f"isn must be 0..2^32-1, not {self.isn}")
+        if not 0 < self.window <= WINDOW_FIELD_MAX:
+            raise ValueError(f"window must be 1..65535 (no window scaling), not {self.window}")
+        if self.mss <= 0:
+            raise ValueError(f"mss must be > 0, not {self.mss}")
+        if self.mss_option is not None and not 0 < self.mss_option <= 0xFFFF:
+            raise ValueError(f"mss_option must be None or 1..65535, not {self.mss_option}")
+        if not 0 <= self.delayed_ack < 0.5:
+            raise ValueError(
+                f"delayed_ack must be in [0, 0.5) seconds (RFC 9293 3.8.6.3), not {self.delayed_ack}"
+            )
+        if self.rto <= 0 or self.msl <= 0:
+            raise ValueError("rto and msl must be > 0")
+        if self.max_retransmits < 0:
+            raise ValueError("max_retransmits must be >= 0")
+
+    def has(self, fault: str) -> bool:
+        """Whether ``fault`` is switched on (and spelled right: a typo here is a bug, so it raises)."""
+        if fault not in FAULTS:
+            raise KeyError(f"unknown fault {fault!r}")
+        return fault in self.faults

@@ -1,0 +1,429 @@
+"""One connection of the reference responder: its TCB and RFC 9293's event processing (3.10.7).
+
+The connection never reads a clock and never touches a socket: a segment, a timer expiry or an
+application call comes in with ``now``; segments go out by being appended to the shared ``outbox``
+and reports by being appended to ``events``; :meth:`Connection.deadline` says when it next needs
+:meth:`Connection.on_timer`.  The order of the checks in :meth:`Connection.on_segment` is RFC 9293
+3.10.7.4's (sequence number, RST, SYN, ACK, text, FIN) with RFC 5961's challenge ACKs, and every
+state change is a lookup in :mod:`.states`.
+
+Deliberately left out, to keep the reference small and its behaviour easy to predict: congestion
+control (RFC 5681; the peer's window alone limits sending), RTT estimation (the RTO is configured and
+only backs off), Nagle's algorithm, window scaling, SACK, timestamps and urgent data (URG is ignored
+and its bytes are ordinary data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import seqnum
+from ..segment import Flags, FourTuple, Segment
+from .config import IGNORE_MSS_SEGMENT, MAX_RTO, SLOW_ACK_DELAY, WINDOW_FIELD_MAX, ResponderConfig
+from .events import ConnectionReset, DataReceived, Event, StateChanged
+from .receive import ReceiveBuffer
+from .states import State, Trigger, next_state
+
+ACK_UNRECEIVED_EXTRA = 100
+"""How far beyond RCV.NXT the ``ack-unreceived`` fault acknowledges."""
+
+_CAN_SEND = (State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_1, State.LAST_ACK)
+"""States in which queued data (and then the FIN) may still go out."""
+
+_RECEIVES_TEXT = (State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2)
+"""States in which the peer may still send data (it has not sent its FIN)."""
+
+_RESET_REPORTED = (State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSE_WAIT)
+"""States in which RFC 9293 tells the user "connection reset" on a RST."""
+
+
+class ResponderError(RuntimeError):
+    """The application (or the engine playing it) asked for something the connection cannot do."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A segment on the retransmission queue: resent with the same sequence number, flags and text."""
+
+    seq: int
+    flags: Flags
+    payload: bytes
+
+    @property
+    def end(self) -> int:
+        return seqnum.add(self.seq, len(self.payload) + (1 if self.flags & (Flags.SYN | Flags.FIN) else 0))
+
+
+class Connection:
+    """A TCB created by a SYN to a listening port (the responder only opens passively)."""
+
+    def __init__(
+        self, key: FourTuple, cfg: ResponderConfig, syn: Segment, now: float,
+        outbox: list[Segment], events: list[Event],
+    ) -> None:
+        self.key = key
+        self.cfg = cfg
+        self._outbox = outbox
+        self._events = events
+        self.state = State.LISTEN
+        # Send side (RFC 9293 3.3.1).
+        self.iss = 0 if cfg.has("fixed-isn") else cfg.isn
+        self.snd_una = self.iss
+        self.snd_nxt = self.iss
+        self.snd_wnd = 0
+        self.snd_wl1 = 0
+        self.snd_wl2 = 0
+        self.max_snd_wnd = syn.window
+        mss = syn.option("MSS")
+        self.peer_mss: int = mss if isinstance(mss, int) and mss > 0 else 536  # RFC 9293 3.7.1 default
+        self.send_queue = bytearray()
+        self.fin_wanted = False
+        self.fin_seq: int | None = None
+        self._close_when_established = False
+        self.app_shut = False
+        """The application has shut down its sending side (even if a fault kept the FIN back)."""
+        self._rtx: list[_Sent] = []
+        self._rto = cfg.rto
+        self._retries = 0
+        self._rtx_at: float | None = None
+        self._persist_at: float | None = None
+        self._persist_interval = cfg.rto
+        # Receive side.
+        self.irs = syn.seq & seqnum.MASK
+        self.rcv = ReceiveBuffer(seqnum.add(self.irs, 1), cfg.window)
+        self._rcv_adv = self.rcv.rcv_nxt  # right edge of the window last advertised
+        self._delack_at: float | None = None
+        self._unacked_segs = 0
+        self._unacked_bytes = 0
+        self.peer_fin_received = False
+        self._timewait_at: float | None = None
+        # RFC 9293 3.10.7.2: SYN in LISTEN.  Text or FIN on the SYN is not queued: the SYN-ACK
+        # acknowledges only the SYN, so the peer sends them again.
+        self._move(Trigger.RCV_SYN, now)
+        self._transmit(Flags.SYN | Flags.ACK, b"", now)
+
+    # ----------------------------------------------------------------- bookkeeping
+
+    @property
+    def alive(self) -> bool:
+        """False once the TCB is gone (CLOSED, or back to LISTEN after a passive open failed)."""
+        return self.state not in (State.CLOSED, State.LISTEN)
+
+    def _has(self, fault: str) -> bool:
+        return self.cfg.has(fault)
+
+    def _move(self, trigger: Trigger, now: float) -> None:
+        old = self.state
+        new = next_state(old, trigger, self.cfg.faults)
+        if new is old:
+            return
+        self.state = new
+        self._events.append(StateChanged(self.key, old, new, now, str(trigger)))
+        if new is State.TIME_WAIT:
+            self._stop_sending()
+            self._timewait_at = now + 2 * self.cfg.msl
+        elif new in (State.CLOSED, State.LISTEN):
+            self._stop_sending()
+            self._timewait_at = None
+
+    def _stop_sending(self) -> None:
+        self._rtx.clear()
+        self._rtx_at = self._persist_at = self._delack_at = None
+
+    def deadline(self) -> float | None:
+        """When :meth:`on_timer` must next be called, if ever."""
+        timers = (self._delack_at, self._rtx_at, self._persist_at, self._timewait_at)
+        times = [t for t in timers if t is not None]
+        return min(times) if times else None
+
+    # ----------------------------------------------------------------- emitting
+
+    def _rcv_wnd(self) -> int:
+        """RCV.WND: free buffer space, but never pulling the right edge back from what was advertised."""
+        promised = seqnum.diff(self._rcv_adv, self.rcv.rcv_nxt)
+        return min(WINDOW_FIELD_MAX, max(self.rcv.free, promised, 0))
+
+    def _emit(self, flags: Flags, seq: int, payload: bytes = b"") -> Segment:
+        ack = 0
+        if flags & Flags.ACK:
+            ack = self.rcv.rcv_nxt
+            if flags & Flags.SYN:
+                ack = seqnum.add(ack, 1 if self._has("bad-syn-ack") else 0)
+            elif self._has("ack-unreceived"):
+                ack = seqnum.add(ack, ACK_UNRECEIVED_EXTRA)
+        window = self._rcv_wnd()
+        self._rcv_adv = seqnum.add(self.rcv.rcv_nxt, window)
+        options = (("MSS", self.cfg.mss_option),) if flags & Flags.SYN and self.cfg.mss_option else ()
+        seg = Segment(
+            src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport,
+            seq=seq & seqnum.MASK, ack=ack, flags=flags, window=window, options=options, payload=payload,
+        )
+        self._outbox.append(seg)
+        if flags & Flags.ACK:  # every ACK-bearing segment acknowledges all received so far
+            self._delack_at = None
+            self._unacked_segs = self._unacked_bytes = 0
+        return seg
+
+    def send_ack(self) -> None:
+        """``<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>``: the reply to an unacceptable segment, and a plain ACK."""
+        self._emit(Flags.ACK, self.snd_nxt)
+
+    def _send_rst(self, seq: int) -> None:
+        self._outbox.append(Segment(
+            src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport,
+            seq=seq & seqnum.MASK, flags=Flags.RST,
+        ))
+
+    def _transmit(self, flags: Flags, payload: bytes, now: float) -> None:
+        """Send new sequence space (SYN, text, FIN) and keep it for retransmission."""
+        sent = _Sent(self.snd_nxt, flags, payload)
+        self._emit(flags, sent.seq, payload)
+        self._rtx.append(sent)
+        self.snd_nxt = sent.end
+        if self._rtx_at is None and self._retransmits(sent):
+            self._rtx_at = now + self._rto
+
+    def _retransmits(self, sent: _Sent) -> bool:
+        return bool(sent.flags & Flags.SYN) or not self._has("no-retransmit")
+
+    def _send_mss(self) -> int:
+        return IGNORE_MSS_SEGMENT if self._has("ignore-mss") else min(self.peer_mss, self.cfg.mss)
+
+    def _output(self, now: float) -> None:
+        """Send what the queue, the peer's window and its MSS allow; then the FIN if one is wanted."""
+        while self.state in _CAN_SEND and self.fin_seq is None:
+            if self.send_queue:
+                in_flight = seqnum.diff(self.snd_nxt, self.snd_una)
+                usable = len(self.send_queue) if self._has("ignore-window") else self.snd_wnd - in_flight
+                size = min(len(self.send_queue), self._send_mss(), usable)
+                if size <= 0:
+                    break
+                payload = bytes(self.send_queue[:size])
+                del self.send_queue[:size]
+                self._transmit(Flags.ACK | (Flags(0) if self.send_queue else Flags.PSH), payload, now)
+            elif self.fin_wanted:
+                # The FIN takes no buffer space at the receiver, so it is sent whatever the window.
+                self.fin_seq = self.snd_nxt
+                self._transmit(Flags.FIN | Flags.ACK, b"", now)
+            else:
+                break
+        self._update_persist(now)
+
+    def _update_persist(self, now: float) -> None:
+        """Arm the persist timer while data waits behind a zero window with nothing in flight."""
+        waiting = (
+            self.state in _CAN_SEND and bool(self.send_queue) and self.snd_wnd == 0
+            and self.snd_una == self.snd_nxt and not self._has("ignore-window")
+        )
+        if not waiting:
+            self._persist_at = None
+            self._persist_interval = self.cfg.rto
+        elif self._persist_at is None:
+            self._persist_at = now + self._persist_interval
+
+    # ----------------------------------------------------------------- timers
+
+    def on_timer(self, now: float) -> None:
+        if self._delack_at is not None and now >= self._delack_at:
+            self.send_ack()
+        if self._rtx_at is not None and now >= self._rtx_at:
+            self._on_retransmission_timeout(now)
+        if self._persist_at is not None and now >= self._persist_at:
+            # Zero-window probe: an already acknowledged sequence number with no text, which every
+            # receiver must answer with an ACK carrying its current window (RFC 9293 3.10.7.4).
+            self._emit(Flags.ACK, seqnum.add(self.snd_una, -1))
+            self._persist_interval = min(self._persist_interval * 2, MAX_RTO)
+            self._persist_at = now + self._persist_interval
+        if self._timewait_at is not None and now >= self._timewait_at:
+            self._timewait_at = None
+            self._move(Trigger.TIMEOUT_2MSL, now)
+
+    def _on_retransmission_timeout(self, now: float) -> None:
+        if not self._rtx or not self._retransmits(self._rtx[0]):
+            self._rtx_at = None
+            return
+        if self._retries >= self.cfg.max_retransmits:
+            self._move(Trigger.TIMEOUT_RETRANSMIT, now)
+            return
+        self._retries += 1
+        first = self._rtx[0]
+        self._emit(first.flags, first.seq, first.payload)
+        self._rto = min(self._rto * 2, MAX_RTO)
+        self._rtx_at = now + self._rto
+
+    # ----------------------------------------------------------------- segment arrival
+
+    def _acceptable(self, seg: Segment) -> bool:
+        """RFC 9293 3.10.7.4, first check: does any of the segment fall in the receive window?"""
+        wnd, nxt, length = self._rcv_wnd(), self.rcv.rcv_nxt, seg.seg_len
+        if length == 0:
+            return seg.seq == nxt if wnd == 0 else seqnum.in_window(seg.seq, nxt, wnd)
+        if wnd == 0:
+            return False
+        last = seqnum.add(seg.seq, length - 1)
+        return seqnum.in_window(seg.seq, nxt, wnd) or seqnum.in_window(last, nxt, wnd)
+
+    def on_segment(self, seg: Segment, now: float) -> None:
+        """A segment for this connection (SYN_RCVD or a synchronized state), RFC 9293 3.10.7.4."""
+        flags = seg.flags
+        if not self._acceptable(seg):
+            self._unacceptable(seg, now)
+            return
+        if flags & Flags.RST:
+            if seg.seq == self.rcv.rcv_nxt:
+                if self.state in _RESET_REPORTED:
+                    self._events.append(ConnectionReset(self.key, now))
+                self._move(Trigger.RCV_RST, now)
+            else:
+                self.send_ack()  # RFC 5961 3.2: in the window but not exact: challenge ACK
+            return
+        if flags & Flags.SYN:
+            if self.state is State.SYN_RCVD:
+                self._move(Trigger.RCV_SYN, now)  # passive open: back to LISTEN
+            else:
+                self.send_ack()  # RFC 5961 4.2: challenge ACK
+            return
+        if not flags & Flags.ACK or not self._process_ack(seg, now):
+            return
+        if self.state in _RECEIVES_TEXT:
+            self._process_text(seg, now)
+        if self._close_when_established and self.state.synchronized:
+            self._close_when_established = False
+            self._send_fin(now)  # a close the application asked for in SYN_RCVD
+        if self.alive:
+            self._output(now)
+
+    def _unacceptable(self, seg: Segment, now: float) -> None:
+        flags = seg.flags
+        if flags & Flags.RST:
+            return  # never answer a RST
+        dup_syn = flags & Flags.SYN and not flags & Flags.ACK and seg.seq == self.irs
+        if self.state is State.SYN_RCVD and dup_syn:
+            # The peer sent its SYN again: it has not seen our SYN-ACK, so send that again (as BSD and
+            # Linux do) rather than an ACK it could only answer with a RST.
+            self._emit(Flags.SYN | Flags.ACK, self.iss)
+            return
+        if self.state is State.TIME_WAIT and flags & Flags.FIN:
+            self._timewait_at = now + 2 * self.cfg.msl  # a retransmitted FIN: ACK it, restart 2*MSL
+        if (
+            self.state.synchronized and flags & Flags.ACK and not flags & Flags.SYN
+            and self._rcv_wnd() == 0 and seg.seq == self.rcv.rcv_nxt
+        ):
+            # RFC 9293 3.10.7.4: with a zero window the text is refused but a valid ACK still counts.
+            if not self._process_ack(seg.with_(payload=b"", flags=Flags.ACK), now) or not self.alive:
+                return
+            self._output(now)
+        self.send_ack()
+
+    def _process_ack(self, seg: Segment, now: float) -> bool:
+        """RFC 9293 3.10.7.4, fifth check, with RFC 5961 5.2.  False: drop the rest of the segment."""
+        ack = seg.ack
+        if self.state is State.SYN_RCVD:
+            if not (seqnum.lt(self.snd_una, ack) and seqnum.le(ack, self.snd_nxt)):
+                self._send_rst(ack)
+                return False
+            self.snd_wnd, self.snd_wl1, self.snd_wl2 = seg.window, seg.seq, ack
+            self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
+            self._move(Trigger.RCV_ACK_OF_SYN, now)
+        if seqnum.gt(ack, self.snd_nxt) or seqnum.lt(ack, seqnum.add(self.snd_una, -self.max_snd_wnd)):
+            self.send_ack()  # acknowledges data never sent, or far too old
+            return False
+        if seqnum.lt(self.snd_una, ack):
+            self.snd_una = ack
+            self._rtx = [s for s in self._rtx if seqnum.gt(s.end, ack)]
+            self._rto, self._retries = self.cfg.rto, 0  # RFC 6298 5.3 / 5.7
+            self._rtx_at = now + self._rto if self._rtx and self._retransmits(self._rtx[0]) else None
+        if seqnum.le(self.snd_una, ack) and (
+            seqnum.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seqnum.le(self.snd_wl2, ack))
+        ):
+            self.snd_wnd, self.snd_wl1, self.snd_wl2 = seg.window, seg.seq, ack
+            self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
+        fin_acked = self.fin_seq is not None and seqnum.gt(self.snd_una, self.fin_seq)
+        if fin_acked and self.state in (State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK):
+            self._move(Trigger.RCV_ACK_OF_FIN, now)
+        return self.alive
+
+    def _process_text(self, seg: Segment, now: float) -> None:
+        """RFC 9293 3.10.7.4, seventh and eighth checks: deliver the text, then act on the FIN."""
+        fin = bool(seg.flags & Flags.FIN) and not self._has("ignore-fin")
+        right_edge = seqnum.add(self.rcv.rcv_nxt, self._rcv_wnd())
+        arrival = self.rcv.insert(
+            seg.seq, seg.payload, fin, right_edge, keep_out_of_order=not self._has("drop-out-of-order")
+        )
+        if arrival.delivered:
+            self._events.append(DataReceived(self.key, arrival.delivered, now))
+        if arrival.fin:
+            self.rcv.consume_fin()
+            self.peer_fin_received = True
+            self._move(Trigger.RCV_FIN, now)
+            if self.state is State.LAST_ACK:  # fin-without-app: our FIN goes with the ACK of theirs
+                self.fin_wanted = True
+                self._output(now)
+            else:
+                self.send_ack()  # a FIN is acknowledged at once
+        elif arrival.out_of_order or arrival.filled_gap or (seg.payload and arrival.duplicate):
+            self.send_ack()  # RFC 5681 4.2: out of order, gap filled, or a duplicate: ACK at once
+        elif arrival.delivered:
+            self._delay_ack(arrival.delivered, now)
+
+    def _delay_ack(self, nbytes: int, now: float) -> None:
+        """RFC 9293 3.8.6.3 / RFC 5681 4.2: hold the ACK, but not past a second segment or 2*MSS bytes."""
+        self._unacked_segs += 1
+        self._unacked_bytes += nbytes
+        if self._has("ack-every-segment"):
+            self.send_ack()
+        elif self._has("slow-ack"):
+            if self._delack_at is None:
+                self._delack_at = now + SLOW_ACK_DELAY
+        elif self._unacked_segs >= 2 or self._unacked_bytes >= 2 * self.cfg.mss:
+            self.send_ack()
+        elif self._delack_at is None:
+            self._delack_at = now + self.cfg.delayed_ack
+
+    # ----------------------------------------------------------------- application calls
+
+    def app_read(self, n: int, now: float) -> bytes:
+        """Up to ``n`` unread bytes; reopens a window the peer was told was (nearly) closed."""
+        before = self._rcv_wnd()
+        data = self.rcv.read(n)
+        threshold = min(self.cfg.window // 2, self.cfg.mss)
+        if data and self.alive and before < threshold <= self._rcv_wnd():
+            self.send_ack()  # window update (RFC 9293 3.8.6.2.2), so the peer need not probe
+        return data
+
+    @property
+    def can_write(self) -> bool:
+        """Whether the application may still queue data (it has not closed; no FIN is on its way)."""
+        writable = (State.SYN_RCVD, State.ESTABLISHED, State.CLOSE_WAIT)
+        return not self.app_shut and not self.fin_wanted and self.state in writable
+
+    def app_write(self, data: bytes, now: float) -> None:
+        if not self.can_write:
+            raise ResponderError(f"{self.key}: cannot write: connection closing (state {self.state})")
+        self.send_queue += data
+        self._output(now)
+
+    def app_shutdown(self, now: float) -> None:
+        """SHUT_WR: a FIN after the queued data (RFC 9293 3.10.4); in SYN_RCVD, once established."""
+        if self.app_shut:
+            return
+        self.app_shut = True
+        if self._has("no-fin-on-close"):
+            return
+        if self.state is State.SYN_RCVD:
+            self._close_when_established = True
+        else:
+            self._send_fin(now)
+
+    def _send_fin(self, now: float) -> None:
+        if self.fin_wanted or self.state not in (State.ESTABLISHED, State.CLOSE_WAIT):
+            return  # already on its way (fin-without-app), or the connection is past sending
+        self.fin_wanted = True
+        self._move(Trigger.APP_CLOSE, now)
+        self._output(now)
+
+    def app_close(self, now: float) -> int:
+        """Full close: shutdown, and received data is from now on discarded.  Returns the bytes dropped."""
+        dropped = self.rcv.discard_unread()
+        self.app_shutdown(now)
+        return dropped

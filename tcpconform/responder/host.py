@@ -1,0 +1,244 @@
+"""The reference responder as a host: listening ports, connections by 4-tuple, the RSTs of RFC 9293
+3.10.7.1, the scripted application, and the API the engine drives.
+
+Sans-I/O (like h11 and aioquic): nothing here opens a socket, starts a thread or reads a clock.
+The engine hands in segments and the time (``now``), drains :meth:`Responder.segments_to_send` and
+:meth:`Responder.next_events`, and calls :meth:`Responder.handle_timer` when :meth:`Responder.get_timer`
+says so.  Given the same inputs the responder produces the same outputs, which is what lets it be the
+yardstick the test cases are checked against.
+"""
+
+from __future__ import annotations
+
+from .. import seqnum
+from ..segment import Flags, FourTuple, Segment
+from .app import ScriptedSession
+from .config import ResponderConfig
+from .connection import Connection, ResponderError
+from .events import AppAction, Event, StateChanged, listen_key
+from .states import State, Trigger, next_state
+from .wire import malformed
+
+
+class Responder:
+    """A TCP host with one address, per RFC 9293; see the module docstring for how it is driven."""
+
+    def __init__(self, config: ResponderConfig | None = None) -> None:
+        self.config = config if config is not None else ResponderConfig()
+        self._outbox: list[Segment] = []
+        self._events: list[Event] = []
+        self._conns: dict[FourTuple, Connection] = {}
+        self._sessions: dict[FourTuple, ScriptedSession] = {}
+        self._listening: set[int] = set()
+        self._ended: set[FourTuple] = set()
+        self.dropped: list[tuple[Segment, str]] = []
+        """Segments discarded as malformed (bad checksum, bad data offset), with the reason."""
+        self._start(0.0)
+
+    def _start(self, now: float) -> None:
+        if self._scripted:
+            self._listen(self.config.port, now, "scripted application listens")
+
+    @property
+    def _scripted(self) -> bool:
+        return self.config.app.mode == "scripted"
+
+    @staticmethod
+    def key_for(peer_segment: Segment) -> FourTuple:
+        """The responder-side key of the connection a peer's segment belongs to."""
+        return peer_segment.key.reversed()
+
+    @property
+    def listening(self) -> frozenset[int]:
+        return frozenset(self._listening)
+
+    # ----------------------------------------------------------------- driving
+
+    def handle_segment(self, seg: Segment, now: float) -> None:
+        """A segment arrived.  Segments for another address are not ours and are ignored."""
+        if seg.dst != self.config.ip:
+            return
+        reason = malformed(seg)
+        if reason is not None:
+            self.dropped.append((seg, reason))
+            return
+        key = self.key_for(seg)
+        conn = self._conns.get(key)
+        if conn is not None:
+            conn.on_segment(seg, now)
+            self._after(conn, now)
+        elif seg.dport in self._listening:
+            self._on_listen(key, seg, now)
+        else:
+            self._reset_for(seg)
+
+    def segments_to_send(self) -> list[Segment]:
+        """Everything to put on the wire since the last call, in order."""
+        out = list(self._outbox)
+        self._outbox.clear()  # cleared in place: every connection appends to this very list
+        return out
+
+    def next_events(self) -> list[Event]:
+        """Everything reported since the last call, in order."""
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must next be called; ``None`` when nothing is pending."""
+        times = [t for c in self._conns.values() if (t := c.deadline()) is not None]
+        times += [t for s in self._sessions.values() if (t := s.deadline()) is not None]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        """Run every timer due at ``now``: delayed ACK, retransmission, persist, TIME_WAIT, app close."""
+        for conn in list(self._conns.values()):
+            deadline = conn.deadline()
+            if deadline is not None and deadline <= now:
+                conn.on_timer(now)
+            session = self._sessions.get(conn.key)
+            if session is not None:
+                session.on_timer(conn, now, self._events)
+            self._after(conn, now)
+
+    def reset(self, now: float) -> None:
+        """Forget every connection without a word on the wire; as if constructed anew at ``now``.
+
+        Pending segments and events are dropped too.  In scripted mode the port listens again (and the
+        CLOSED -> LISTEN event is reported again); in agent mode nothing listens until ``app_listen``.
+        """
+        self._outbox.clear()
+        self._events.clear()
+        self._conns.clear()
+        self._sessions.clear()
+        self._listening.clear()
+        self._ended.clear()
+        self.dropped.clear()
+        self._start(now)
+
+    def forget(self, key: FourTuple) -> None:
+        """Drop connection ``key`` without a word on the wire: the test that used it is over.
+
+        Unlike :meth:`reset` this leaves other connections, listening ports and pending output alone.
+        Afterwards ``state(key)`` is CLOSED, as for any connection that is gone.
+        """
+        conn = self._conns.pop(key, None)
+        self._sessions.pop(key, None)
+        if conn is not None:
+            self._ended.add(key)
+
+    # ----------------------------------------------------------------- demultiplexing
+
+    def _on_listen(self, key: FourTuple, seg: Segment, now: float) -> None:
+        """RFC 9293 3.10.7.2: a segment for a listening port with no connection."""
+        if seg.flags & Flags.RST:
+            return
+        if seg.flags & Flags.ACK:
+            self._outbox.append(self._rst(seg, seq=seg.ack))
+            return
+        if not seg.flags & Flags.SYN:
+            return
+        self._ended.discard(key)
+        conn = Connection(key, self.config, seg, now, self._outbox, self._events)
+        self._conns[key] = conn
+        if self._scripted:
+            self._sessions[key] = ScriptedSession()
+
+    def _reset_for(self, seg: Segment) -> None:
+        """RFC 9293 3.10.7.1: no connection and nothing listening.  Never answer a RST."""
+        if seg.flags & Flags.RST:
+            return
+        if seg.flags & Flags.ACK:
+            self._outbox.append(self._rst(seg, seq=seg.ack))
+        else:
+            self._outbox.append(self._rst(seg, seq=0, ack=seqnum.add(seg.seq, seg.seg_len)))
+
+    @staticmethod
+    def _rst(seg: Segment, seq: int, ack: int | None = None) -> Segment:
+        flags = Flags.RST if ack is None else Flags.RST | Flags.ACK
+        return Segment(
+            src=seg.dst, dst=seg.src, sport=seg.dport, dport=seg.sport,
+            seq=seq & seqnum.MASK, ack=ack or 0, flags=flags,
+        )
+
+    def _after(self, conn: Connection, now: float) -> None:
+        """Let the scripted application act, then forget the connection if its TCB is gone."""
+        session = self._sessions.get(conn.key)
+        if session is not None:
+            session.step(conn, self.config.app, now, self._events)
+        if not conn.alive:
+            del self._conns[conn.key]
+            self._sessions.pop(conn.key, None)
+            if conn.state is State.CLOSED:
+                self._ended.add(conn.key)
+
+    # ----------------------------------------------------------------- the application
+
+    def _listen(self, port: int, now: float, cause: str) -> None:
+        if port in self._listening:
+            return
+        new = next_state(State.CLOSED, Trigger.APP_LISTEN)
+        self._listening.add(port)
+        key = listen_key(self.config.ip, port)
+        self._events.append(StateChanged(key, State.CLOSED, new, now, cause))
+
+    def app_listen(self, port: int, now: float) -> None:
+        """Passive open on ``port`` (idempotent: listening again changes nothing)."""
+        if not 0 < port <= 0xFFFF:
+            raise ValueError(f"port must be 1..65535, not {port}")
+        if port not in self._listening:
+            self._events.append(AppAction(listen_key(self.config.ip, port), "listen", 0, now))
+            self._listen(port, now, str(Trigger.APP_LISTEN))
+
+    def _conn(self, key: FourTuple) -> Connection:
+        conn = self._conns.get(key)
+        if conn is None:
+            raise ResponderError(f"no connection {key} (state {self.state(key)})")
+        return conn
+
+    def app_read(self, key: FourTuple, n: int, now: float) -> bytes:
+        """Up to ``n`` bytes delivered in order and not read yet."""
+        conn = self._conn(key)
+        data = conn.app_read(n, now)
+        self._events.append(AppAction(key, "read", len(data), now))
+        return data
+
+    def app_write(self, key: FourTuple, data: bytes, now: float) -> None:
+        """Queue ``data`` for sending; ``ResponderError`` once the application has closed."""
+        conn = self._conn(key)
+        conn.app_write(data, now)
+        self._events.append(AppAction(key, "write", len(data), now))
+        self._after(conn, now)
+
+    def app_shutdown(self, key: FourTuple, now: float) -> None:
+        """SHUT_WR: the FIN follows the queued data; receiving goes on."""
+        conn = self._conn(key)
+        self._events.append(AppAction(key, "shutdown", 0, now))
+        conn.app_shutdown(now)
+        self._after(conn, now)
+
+    def app_close(self, key: FourTuple, now: float) -> None:
+        """Close: as :meth:`app_shutdown`, and unread or later data is discarded."""
+        conn = self._conn(key)
+        self._events.append(AppAction(key, "close", 0, now))
+        conn.app_close(now)
+        self._after(conn, now)
+
+    # ----------------------------------------------------------------- inspection
+
+    def state(self, key: FourTuple) -> State:
+        """The state of connection ``key``.
+
+        With no connection: CLOSED if one existed and ended in CLOSED (its socket is gone), else
+        LISTEN if ``key``'s local port listens, else CLOSED.
+        """
+        conn = self._conns.get(key)
+        if conn is not None:
+            return conn.state
+        if key in self._ended or key.src != self.config.ip:
+            return State.CLOSED
+        return State.LISTEN if key.sport in self._listening else State.CLOSED
+
+    def connections(self) -> list[FourTuple]:
+        """Keys of the connections that exist now, oldest first."""
+        return list(self._conns)

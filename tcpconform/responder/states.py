@@ -1,0 +1,136 @@
+"""Connection states and THE transition table of the reference responder (RFC 9293 section 3.3.2).
+
+Every state change the responder makes is a lookup in :data:`TRANSITIONS`, plain data in this one
+module, so the state diagram can be read (and tested) in one place.  The connection code only decides
+*which* trigger a segment, a timer or an application call amounts to (RFC 9293 section 3.10.7, event
+processing) and asks :func:`next_state` where that leads; a move the table does not hold is a bug in
+the responder, reported as :class:`IllegalTransition` rather than silently taken.
+
+Faults (see :mod:`.faults`) that are about skipping states do it by overlaying
+:data:`FAULT_TRANSITIONS` on the table, so even the deliberate misbehaviour is data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """RFC 9293 connection states; the value is the name, so ``str(State.CLOSE_WAIT) == "CLOSE_WAIT"``."""
+
+    CLOSED = "CLOSED"
+    LISTEN = "LISTEN"
+    SYN_SENT = "SYN_SENT"
+    SYN_RCVD = "SYN_RCVD"
+    ESTABLISHED = "ESTABLISHED"
+    FIN_WAIT_1 = "FIN_WAIT_1"
+    FIN_WAIT_2 = "FIN_WAIT_2"
+    CLOSE_WAIT = "CLOSE_WAIT"
+    CLOSING = "CLOSING"
+    LAST_ACK = "LAST_ACK"
+    TIME_WAIT = "TIME_WAIT"
+
+    @property
+    def synchronized(self) -> bool:
+        """Both ISNs are known (RFC 9293 3.5.2): ESTABLISHED and every state after it."""
+        return self not in (State.CLOSED, State.LISTEN, State.SYN_SENT, State.SYN_RCVD)
+
+
+class Trigger(StrEnum):
+    """What moves a connection; the value is the human-readable cause reported in events."""
+
+    APP_LISTEN = "application listens"
+    APP_CONNECT = "application connects"
+    APP_CLOSE = "application closes"
+    RCV_SYN = "received SYN"
+    RCV_SYN_ACK = "received SYN-ACK"
+    RCV_ACK_OF_SYN = "received ACK of SYN"
+    RCV_FIN = "received FIN"
+    RCV_ACK_OF_FIN = "received ACK of FIN"
+    RCV_RST = "received RST"
+    TIMEOUT_2MSL = "2*MSL timeout"
+    TIMEOUT_RETRANSMIT = "retransmission limit reached"
+
+
+S, T = State, Trigger
+
+TRANSITIONS: dict[tuple[State, Trigger], State] = {
+    # Opening.
+    (S.CLOSED, T.APP_LISTEN): S.LISTEN,
+    (S.LISTEN, T.RCV_SYN): S.SYN_RCVD,
+    (S.LISTEN, T.APP_CLOSE): S.CLOSED,
+    # Active open, as in RFC 9293's diagram.  The responder itself only ever opens passively, which is
+    # why SYN_RCVD below returns to LISTEN on a RST or an in-window SYN (the passive-open branch of
+    # RFC 9293 3.10.7.4, second and fourth checks).
+    (S.CLOSED, T.APP_CONNECT): S.SYN_SENT,
+    (S.LISTEN, T.APP_CONNECT): S.SYN_SENT,
+    (S.SYN_SENT, T.RCV_SYN_ACK): S.ESTABLISHED,
+    (S.SYN_SENT, T.RCV_SYN): S.SYN_RCVD,
+    (S.SYN_SENT, T.RCV_RST): S.CLOSED,
+    (S.SYN_SENT, T.APP_CLOSE): S.CLOSED,
+    (S.SYN_SENT, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+    (S.SYN_RCVD, T.RCV_ACK_OF_SYN): S.ESTABLISHED,
+    (S.SYN_RCVD, T.RCV_RST): S.LISTEN,
+    (S.SYN_RCVD, T.RCV_SYN): S.LISTEN,
+    (S.SYN_RCVD, T.APP_CLOSE): S.FIN_WAIT_1,
+    (S.SYN_RCVD, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+    # Data transfer.
+    (S.ESTABLISHED, T.RCV_FIN): S.CLOSE_WAIT,
+    (S.ESTABLISHED, T.APP_CLOSE): S.FIN_WAIT_1,
+    (S.ESTABLISHED, T.RCV_RST): S.CLOSED,
+    (S.ESTABLISHED, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+    # Active close.
+    (S.FIN_WAIT_1, T.RCV_ACK_OF_FIN): S.FIN_WAIT_2,
+    (S.FIN_WAIT_1, T.RCV_FIN): S.CLOSING,
+    (S.FIN_WAIT_1, T.RCV_RST): S.CLOSED,
+    (S.FIN_WAIT_1, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+    (S.FIN_WAIT_2, T.RCV_FIN): S.TIME_WAIT,
+    (S.FIN_WAIT_2, T.RCV_RST): S.CLOSED,
+    (S.CLOSING, T.RCV_ACK_OF_FIN): S.TIME_WAIT,
+    (S.CLOSING, T.RCV_RST): S.CLOSED,
+    (S.CLOSING, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+    (S.TIME_WAIT, T.TIMEOUT_2MSL): S.CLOSED,
+    (S.TIME_WAIT, T.RCV_RST): S.CLOSED,
+    # Passive close.
+    (S.CLOSE_WAIT, T.APP_CLOSE): S.LAST_ACK,
+    (S.CLOSE_WAIT, T.RCV_RST): S.CLOSED,
+    (S.CLOSE_WAIT, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+    (S.LAST_ACK, T.RCV_ACK_OF_FIN): S.CLOSED,
+    (S.LAST_ACK, T.RCV_RST): S.CLOSED,
+    (S.LAST_ACK, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+}
+"""(state, trigger) -> next state.  A pair that is absent is a move RFC 9293 does not allow."""
+
+FAULT_TRANSITIONS: dict[str, dict[tuple[State, Trigger], State]] = {
+    # The FIN is answered with ACK+FIN at once: CLOSE_WAIT (waiting for the application) is skipped.
+    "fin-without-app": {(S.ESTABLISHED, T.RCV_FIN): S.LAST_ACK},
+}
+"""Per fault: entries that replace the table's while the fault is switched on."""
+
+del S, T
+
+
+class IllegalTransition(RuntimeError):
+    """The responder tried a move its transition table does not hold: a bug in the responder itself."""
+
+    def __init__(self, state: State, trigger: Trigger) -> None:
+        allowed = sorted(t.name for (s, t) in TRANSITIONS if s is state)
+        super().__init__(
+            f"no transition from {state} on {trigger.name} ({trigger}); "
+            f"from {state} the table allows: {', '.join(allowed) or 'nothing'}"
+        )
+        self.state = state
+        self.trigger = trigger
+
+
+def next_state(state: State, trigger: Trigger, faults: Iterable[str] = ()) -> State:
+    """Where ``trigger`` takes a connection in ``state``; :class:`IllegalTransition` if nowhere."""
+    for fault in faults:
+        override = FAULT_TRANSITIONS.get(fault, {}).get((state, trigger))
+        if override is not None:
+            return override
+    try:
+        return TRANSITIONS[(state, trigger)]
+    except KeyError:
+        raise IllegalTransition(state, trigger) from None

@@ -1,0 +1,90 @@
+"""A run: which cases, against which target, over which link — put together once, at start-up.
+
+The CLI, ``selftest``, the benchmark and the tests all go through :func:`execute`, so there is one
+way a run is assembled and one results model coming out of it.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from . import __version__
+from .engine import CaseRun, CaseSettings, Scheduler
+from .links.base import Link
+from .model import TestCase
+from .profiles import Profile
+from .results import CaseResult, RunResult
+from .segment import FourTuple
+from .target import Target
+
+TESTER_IP = "192.0.2.1"
+"""Tester address on in-process links (TEST-NET-1: documentation space, never routed)."""
+REFERENCE_IP = "192.0.2.2"
+REFERENCE_PORT = 8000
+BASE_PORT = 40000
+
+
+@dataclass
+class Reference:
+    """The bundled reference responder in this process, with its link and target control."""
+
+    link: Link
+    target: Target
+    faults: frozenset[str] = field(default_factory=frozenset)
+
+
+def open_reference(faults: Sequence[str] = (), port: int = REFERENCE_PORT) -> Reference:
+    """The default target: the reference responder, its application driven by the cases."""
+    from .links.inprocess import InProcessLink, VirtualClock
+    from .responder import AppConfig, Responder, ResponderConfig
+    from .target import ReferenceTarget
+
+    clock = VirtualClock()
+    responder = Responder(ResponderConfig(ip=REFERENCE_IP, port=port, app=AppConfig(mode="agent"),
+                                          faults=frozenset(faults)))
+    link = InProcessLink(responder, clock)
+    target = ReferenceTarget(responder, clock)
+    return Reference(link, target, frozenset(faults))
+
+
+def execute(
+    cases: Sequence[TestCase],
+    link: Link,
+    target: Target,
+    profile: Profile,
+    *,
+    jobs: int = 1,
+    tester_ip: str = TESTER_IP,
+    base_port: int = BASE_PORT,
+    tester_isn: int | None = None,
+    meta: dict[str, object] | None = None,
+    on_case_done: Callable[[CaseResult], None] | None = None,
+) -> RunResult:
+    """Run ``cases`` and return the results; each case gets its own source port."""
+    settings = CaseSettings(profile=profile, tester_isn=tester_isn)
+    runs = [
+        CaseRun(case, FourTuple(tester_ip, base_port + i, target.ip, target.port), link, target, settings)
+        for i, case in enumerate(cases)
+    ]
+    started = datetime.now(UTC)
+    wall0 = time.perf_counter()
+    scheduler = Scheduler(link, target, jobs=jobs, on_case_done=on_case_done)
+    results = scheduler.run(runs)
+    run_meta: dict[str, object] = {
+        "target": target.name,
+        "target_address": f"{target.ip}:{target.port}",
+        "link": link.name,
+        "profile": profile.name,
+        "jobs": jobs,
+        "started": started.isoformat(timespec="seconds"),
+        "duration": round(time.perf_counter() - wall0, 6),
+        "link_time": round(sum(r.duration for r in results), 6),
+        "versions": {"tcpconform": __version__, "python": platform.python_version()},
+        "strays": [s.segment.summary() for s in scheduler.strays],
+    }
+    run_meta.update(meta or {})
+    return RunResult(run_meta, list(results))

@@ -1,0 +1,175 @@
+"""Each fault changes what it claims to change, and with it switched off the responder behaves.
+
+Every check runs twice, with and without its fault, and returns what it observed; the test asserts the
+faulty and the correct observation.  A fault without a check here fails ``test_every_fault_is_checked``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from responder_kit import F, Peer, show
+
+from tcpconform.responder import FAULTS, AppConfig, Responder, ResponderConfig, State
+from tcpconform.stream import TESTER_SALT, stream_bytes
+
+
+def connect(faults: set[str], window: int = 5000, scripted: bool = False) -> Peer:
+    app = AppConfig(mode="scripted" if scripted else "agent")
+    r = Responder(ResponderConfig(app=app, faults=frozenset(faults)))
+    if not scripted:
+        r.app_listen(8000, 0.0)
+    p = Peer(r, window=window)
+    p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512),)))
+    p.seq, p.ack = 1, 101
+    p.send(p.segment(F.ACK))
+    return p
+
+
+def bad_syn_ack(faults: set[str]) -> object:
+    r = Responder(ResponderConfig(faults=frozenset(faults)))
+    return show(Peer(r).send(Peer(r).segment(F.SYN, seq=0)))
+
+
+def fixed_isn(faults: set[str]) -> object:
+    r = Responder(ResponderConfig(isn=100, faults=frozenset(faults)))
+    return Peer(r).send(Peer(r).segment(F.SYN, seq=0))[0].seq
+
+
+def ack_every_segment(faults: set[str]) -> object:
+    p = connect(faults)
+    return show(p.data(10))
+
+
+def slow_ack(faults: set[str]) -> object:
+    p = connect(faults)
+    first = show(p.data(512, at=1.0))
+    second = show(p.data(512, at=1.01))
+    timer = p.r.get_timer()
+    return first, second, None if timer is None else round(timer - 1.0, 3)
+
+
+def ack_unreceived(faults: set[str]) -> object:
+    p = connect(faults)
+    p.data(10)
+    delayed = [s.ack for s in p.tick(1.0)]
+    return delayed, show(p.send(p.segment(F.FIN | F.ACK)))
+
+
+def ignore_window(faults: set[str]) -> object:
+    p = connect(faults, window=300)
+    p.r.app_write(p.key, b"a" * 1000, 0.0)
+    return sum(len(s.payload) for s in p.drain())
+
+
+def ignore_mss(faults: set[str]) -> object:
+    p = connect(faults)
+    p.r.app_write(p.key, b"a" * 2000, 0.0)
+    return [len(s.payload) for s in p.drain()]
+
+
+def fin_without_app(faults: set[str]) -> object:
+    p = connect(faults)
+    out = show(p.send(p.segment(F.FIN | F.ACK)))
+    return out, p.r.state(p.key), State.CLOSE_WAIT in {new for _, new in p.states()}
+
+
+def no_fin_on_close(faults: set[str]) -> object:
+    p = connect(faults, scripted=True)
+    p.data(1024)
+    p.send(p.segment(F.FIN | F.ACK))
+    p.run_timers_until(0.5)
+    return [s.flags.tcpdump() for s in p.sent if s.flags & F.FIN], p.r.state(p.key)
+
+
+def ignore_fin(faults: set[str]) -> object:
+    p = connect(faults)
+    return show(p.send(p.segment(F.FIN | F.ACK))), p.r.state(p.key)
+
+
+def drop_out_of_order(faults: set[str]) -> object:
+    p = connect(faults)
+    data = stream_bytes(0, 200, TESTER_SALT)
+    beyond = show(p.send(p.segment(F.ACK, seq=101, payload=data[100:])))
+    filled = p.send(p.segment(F.ACK, seq=1, payload=data[:100]))
+    filled += p.tick(1.0)  # without the held segment nothing says a gap was filled: a delayed ACK
+    return beyond, show(filled)
+
+
+def no_retransmit(faults: set[str]) -> object:
+    r = Responder(ResponderConfig(app=AppConfig(mode="agent"), faults=frozenset(faults)))
+    r.app_listen(8000, 0.0)
+    p = Peer(r)
+    p.send(p.segment(F.SYN, seq=0))
+    syn_ack_again = show([s for _, s in p.run_timers_until(1.0)])  # SYN-ACKs are still retransmitted
+    p.seq, p.ack = 1, 101
+    p.send(p.segment(F.ACK), at=1.5)
+    r.app_write(p.key, b"a" * 10, 1.5)
+    r.app_close(p.key, 1.5)
+    p.drain()
+    return syn_ack_again, show([s for _, s in p.run_timers_until(10.0)])
+
+
+# fault -> (check, observed with the fault, observed without it)
+CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
+    "bad-syn-ack": (bad_syn_ack, ["S. 100 2"], ["S. 100 1"]),
+    "fixed-isn": (fixed_isn, 0, 100),
+    "ack-every-segment": (ack_every_segment, [". 101 11"], []),
+    "slow-ack": (slow_ack, ([], [], 0.6), ([], [". 101 1025"], None)),
+    "ack-unreceived": (ack_unreceived, ([111], [". 101 112"]), ([11], [". 101 12"])),
+    "ignore-window": (ignore_window, 1000, 300),
+    "ignore-mss": (ignore_mss, [1460, 540], [512, 512, 512, 464]),
+    "fin-without-app": (
+        fin_without_app, (["F. 101 2"], State.LAST_ACK, False), ([". 101 2"], State.CLOSE_WAIT, True),
+    ),
+    "no-fin-on-close": (no_fin_on_close, ([], State.CLOSE_WAIT), (["F."], State.LAST_ACK)),
+    "ignore-fin": (ignore_fin, ([], State.ESTABLISHED), ([". 101 2"], State.CLOSE_WAIT)),
+    "drop-out-of-order": (
+        drop_out_of_order, ([". 101 1"], [". 101 101"]), ([". 101 1"], [". 101 201"]),
+    ),
+    "no-retransmit": (
+        no_retransmit,
+        (["S. 100 1"], []),
+        (["S. 100 1"], ["P. 101 1 len=10", "P. 101 1 len=10", "P. 101 1 len=10"]),
+    ),
+}
+
+
+def test_every_fault_is_checked() -> None:
+    assert set(CHECKS) == set(FAULTS)
+
+
+@pytest.mark.parametrize("fault", sorted(CHECKS))
+def test_fault_changes_what_it_claims(fault: str) -> None:
+    check, faulty, correct = CHECKS[fault]
+    assert check({fault}) == faulty, FAULTS[fault]
+    assert check(set()) == correct
+
+
+def test_unknown_fault_is_a_value_error_naming_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown fault\(s\) 'no-such-fault' \(known: ack-every-segment, "):
+        ResponderConfig(faults=frozenset({"no-such-fault"}))
+
+
+def seed_trace(faults: frozenset[str]) -> list[str]:
+    r = Responder(ResponderConfig(faults=faults))
+    p = Peer(r)
+    p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512),)), at=0.0)
+    p.seq, p.ack = 1, 101
+    p.send(p.segment(F.ACK), at=0.01)
+    p.data(512, at=0.02)
+    p.data(512, at=0.03)
+    p.ack = 801
+    p.send(p.segment(F.ACK), at=0.04)
+    p.send(p.segment(F.FIN | F.ACK), at=0.05)
+    p.run_timers_until(0.06)
+    p.seq, p.ack = 1026, 802
+    p.send(p.segment(F.ACK), at=0.07)
+    return show(p.sent) + [f"{old}>{new}" for old, new in p.states()]
+
+
+@pytest.mark.parametrize("fault", ["ignore-window", "drop-out-of-order", "no-retransmit"])
+def test_faults_that_the_seed_does_not_exercise_leave_it_alone(fault: str) -> None:
+    """"Nothing else": a fault whose trigger the seed never meets must not change the seed exchange."""
+    assert seed_trace(frozenset({fault})) == seed_trace(frozenset())

@@ -1,0 +1,132 @@
+"""The command line end to end, as a user drives it: click's runner, and real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tcpconform.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_help_and_list_do_not_import_scapy_or_the_engine() -> None:
+    probe = (
+        "import sys\n"
+        "from tcpconform.cli import main\n"
+        "for argv in (['--help'], ['list']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] == 'scapy' or m == 'tcpconform.engine'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert "LOADED []" in out
+    assert "seed-handshake" in out
+
+
+def test_list_groups_by_area_with_rfc_references() -> None:
+    code, out = invoke("list")
+    assert code == 0
+    assert "seed:" in out and "data:" in out
+    assert "seed-teardown" in out and "RFC 9293 3.10.4" in out
+    assert "SHOULD" in out  # seed-delayed-ack
+
+
+def test_run_passes_every_bundled_case_and_writes_results(tmp_path: Path) -> None:
+    code, out = invoke("run", "--report-dir", str(tmp_path))
+    assert code == 0, out
+    assert "0 failed" in out and "FAIL" not in out
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["schema"] == "tcpconform-results/1"
+    assert data["run"]["profile"] == "reference" and data["run"]["link"] == "in-process"
+    ids = {c["id"] for c in data["cases"]}
+    assert {"seed-handshake", "seed-full-sequence", "seed-teardown"} <= ids
+    full = next(c for c in data["cases"] if c["id"] == "seed-full-sequence")
+    assert full["verdict"] == "pass"
+    states = [e["new"] for e in full["target_events"] if e["kind"] == "state"]
+    for state in ("SYN_RCVD", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED"):
+        assert state in states
+    wire = [s["summary"] for s in full["segments"]]
+    assert "S. 100:100(0) ack 1 win 65535" in wire
+    assert ". 101:101(0) ack 1025 win 64511" in wire or any(w.startswith(". 101:101(0) ack 1025") for w in wire)
+
+
+def test_a_fault_fails_the_case_with_everything_needed_to_debug_it(tmp_path: Path) -> None:
+    code, out = invoke("run", "seed-teardown", "--fault", "fin-without-app", "--report-dir", str(tmp_path))
+    assert code == 1
+    assert "FAIL" in out and "seed-teardown" in out
+    assert "testcases/seed/06-teardown.yaml:" in out  # the step's file:line
+    assert "RFC 9293" in out and "(MUST)" in out  # the clause and its level
+    assert "field" in out and "expected" in out and "actual" in out  # the mismatch table
+    assert "flags" in out and "F." in out
+    assert "exchange:" in out and "-->" in out and "<--" in out
+    data = json.loads((tmp_path / "results.json").read_text())
+    case = data["cases"][0]
+    assert case["verdict"] == "fail" and case["failed_level"] == "MUST"
+    step = next(s for s in case["steps"] if s["verdict"] == "fail")
+    assert step["mismatches"] and step["observed"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--fault", "no-such-fault"], "unknown fault 'no-such-fault'"),
+    (["run", "no-such-case"], "no test case matches"),
+    (["run", "--profile", "nope"], "unknown profile"),
+    (["run", "--cases", "/nonexistent/dir"], "no such file or folder"),
+])
+def test_usage_errors_exit_2_with_a_clear_message(args: list[str], message: str, tmp_path: Path) -> None:
+    code, out = invoke(*args, "--report-dir", str(tmp_path))
+    assert code == 2
+    assert message in out
+    assert "Traceback" not in out
+
+
+def test_a_malformed_case_file_is_named_with_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "id: bad-case\ntitle: t\nrequirements: [{id: r, ref: RFC 9293 3.5, level: MUST}]\n"
+        "no_fault: x\nsteps:\n  - send: \"S 0:0(0) widnow 5000\"\n"
+    )
+    code, out = invoke("run", "--cases", str(bad), "--report-dir", str(tmp_path))
+    assert code == 2
+    assert f"{bad}:6:" in out and "steps[0].send" in out
+    assert "Traceback" not in out
+
+
+def test_unwritable_report_dir_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out = invoke("run", "seed-handshake", "--report-dir", str(blocker / "sub"))
+    assert code == 2 and "cannot write results" in out
+
+
+def test_selftest_shows_every_fault_caught() -> None:
+    code, out = invoke("selftest")
+    assert code == 0, out
+    assert "selftest OK" in out
+    assert "faults detected" in out
+
+
+def test_selftest_fails_when_a_fault_goes_undetected(tmp_path: Path) -> None:
+    # Only the handshake case: faults about teardown cannot be caught by it.
+    code, out = invoke("selftest", "seed-handshake", "--fault", "ignore-fin")
+    assert code == 1
+    assert "fault ignore-fin: no case detects it" in out
+
+
+def test_the_installed_console_script_runs_the_main_job(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "tcpconform.cli", "run", "-q", "--report-dir", str(tmp_path)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "passed" in proc.stdout
