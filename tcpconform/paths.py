@@ -12,6 +12,8 @@ def bundled_cases() -> Path:
     if env:
         return Path(env)
     checkout = Path(__file__).resolve().parent.parent / "testcases"
-    if checkout.is_dir():
-        return checkout
-    return Path(__file__).resolve().parent / "bundled_cases"
+    found = checkout if checkout.is_dir() else Path(__file__).resolve().parent / "bundled_cases"
+    try:  # shown in every file:line, so keep it short where it can be
+        return found.relative_to(Path.cwd())
+    except ValueError:
+        return found

@@ -9,22 +9,35 @@ Keys are always the connection as the tester sees it (tester address first).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .results import TargetEvent
 from .segment import FourTuple
 
+if TYPE_CHECKING:
+    from .links.inprocess import VirtualClock
+    from .responder import Event, Responder
+
 
 class TargetError(Exception):
-    """The target control could not do what was asked (not a conformance verdict)."""
+    """The target control itself failed (unreachable agent, bad request): an error, not a verdict."""
+
+
+class AppFailed(TargetError):
+    """The target's application call failed on the target (no such connection, connection reset):
+    something the target did, so the step fails rather than errors."""
 
 
 class Target(Protocol):
     name: str
-    ip: str
-    port: int
     capabilities: frozenset[str]
     """Subset of {"app", "state"}."""
+
+    @property
+    def ip(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
 
     def app(self, key: FourTuple, action: str, data: bytes | None = None, count: int | None = None) -> bytes:
         """Perform an application action; ``read`` returns the bytes read (possibly fewer)."""
@@ -47,66 +60,59 @@ class Target(Protocol):
 class ReferenceTarget:
     """The bundled reference responder, in this process, driven through its application API."""
 
-    responder: object  # tcpconform.responder.Responder; typed loosely to keep imports light
-    clock: object  # anything with now()
+    responder: Responder
+    clock: VirtualClock
     name: str = "reference responder (in-process)"
     capabilities: frozenset[str] = frozenset({"app", "state"})
     _listening: set[int] = field(default_factory=set)
 
     @property
     def ip(self) -> str:
-        return self.responder.config.ip  # type: ignore[attr-defined, no-any-return]
+        return self.responder.config.ip
 
     @property
     def port(self) -> int:
-        return self.responder.config.port  # type: ignore[attr-defined, no-any-return]
+        return self.responder.config.port
 
     def app(self, key: FourTuple, action: str, data: bytes | None = None, count: int | None = None) -> bytes:
-        r = self.responder
-        now = self.clock.now()  # type: ignore[attr-defined]
-        own = key.reversed()
-        if action == "listen":
-            if key.dport not in self._listening:
-                r.app_listen(key.dport, now)  # type: ignore[attr-defined]
-                self._listening.add(key.dport)
-            return b""
-        if action == "read":
-            return r.app_read(own, count or 0, now)  # type: ignore[attr-defined, no-any-return]
-        if action == "write":
-            r.app_write(own, data or b"", now)  # type: ignore[attr-defined]
-            return b""
-        if action == "shutdown":
-            r.app_shutdown(own, now)  # type: ignore[attr-defined]
-            return b""
-        if action == "close":
-            r.app_close(own, now)  # type: ignore[attr-defined]
-            return b""
-        raise TargetError(f"unknown application action {action!r}")
+        from .responder import ResponderError
+
+        r, now, own = self.responder, self.clock.now(), key.reversed()
+        try:
+            if action == "listen":
+                if key.dport not in self._listening:
+                    r.app_listen(key.dport, now)
+                    self._listening.add(key.dport)
+            elif action == "read":
+                return r.app_read(own, count or 0, now)
+            elif action == "write":
+                r.app_write(own, data or b"", now)
+            elif action == "shutdown":
+                r.app_shutdown(own, now)
+            elif action == "close":
+                r.app_close(own, now)
+            else:
+                raise TargetError(f"unknown application action {action!r}")
+        except ResponderError as err:
+            raise AppFailed(f"the application's {action} failed: {err}") from None
+        return b""
 
     def state(self, key: FourTuple) -> str | None:
-        return str(self.responder.state(key.reversed()).value)  # type: ignore[attr-defined]
+        return str(self.responder.state(key.reversed()))
 
     def drain_events(self) -> list[tuple[FourTuple, TargetEvent]]:
-        out = []
-        for ev in self.responder.next_events():  # type: ignore[attr-defined]
-            old = getattr(ev, "old", None)
-            new = getattr(ev, "new", None)
-            if old is not None and new is not None:
-                detail = f"{old.value} -> {new.value}"
-                cause = getattr(ev, "cause", "")
-                if cause:
-                    detail += f" ({cause})"
-                out.append((ev.key.reversed(), TargetEvent(ev.at, "state", detail, old.value, new.value)))
-            else:
-                out.append((ev.key.reversed(), TargetEvent(ev.at, type(ev).__name__, _describe(ev))))
-        return out
+        return [(ev.key.reversed(), _event(ev)) for ev in self.responder.next_events()]
 
     def forget(self, key: FourTuple) -> None:
-        forget = getattr(self.responder, "forget", None)
-        if forget is not None:
-            forget(key.reversed())
+        self.responder.forget(key.reversed())
 
 
-def _describe(ev: object) -> str:
+def _event(ev: Event) -> TargetEvent:
+    from .responder import StateChanged
+
+    if isinstance(ev, StateChanged):
+        detail = f"{ev.old} -> {ev.new}" + (f" ({ev.cause})" if ev.cause else "")
+        return TargetEvent(ev.at, "state", detail, str(ev.old), str(ev.new))
     fields = getattr(ev, "__dataclass_fields__", {})
-    return ", ".join(f"{k}={getattr(ev, k)}" for k in fields if k not in ("key", "at"))
+    detail = ", ".join(f"{k}={getattr(ev, k)}" for k in fields if k not in ("key", "at"))
+    return TargetEvent(ev.at, type(ev).__name__, detail)

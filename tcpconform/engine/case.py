@@ -34,7 +34,7 @@ from ..profiles import Profile
 from ..results import CaseResult, Mismatch, SegmentRecord, StepResult, TargetEvent
 from ..segment import Flags, FourTuple, Segment
 from ..stream import TARGET_SALT, TESTER_SALT, stream_bytes
-from ..target import Target, TargetError
+from ..target import AppFailed, Target, TargetError
 from .context import CaseError, Conn
 from .matching import INVARIANT_REQUIREMENTS, check_invariants, match, tolerated
 
@@ -151,6 +151,9 @@ class CaseRun:
                 sres.verdict = "pass"
             except StepFailed as failure:
                 self._fail(sres, step, failure)
+                break
+            except AppFailed as err:
+                self._fail(sres, step, StepFailed(str(err)))
                 break
             except (CaseError, TargetError) as err:
                 sres.verdict = "error"

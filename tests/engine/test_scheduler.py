@@ -1,0 +1,71 @@
+"""Several test connections over one link: demultiplexing by 4-tuple, and verdicts as in a serial run."""
+
+from __future__ import annotations
+
+from fakepeer import FakePeer, NoControl, reply
+
+from tcpconform.links.inprocess import InProcessLink
+from tcpconform.loader import load_cases
+from tcpconform.paths import bundled_cases
+from tcpconform.profiles import get_profile
+from tcpconform.results import RunResult
+from tcpconform.run import execute, open_reference
+from tcpconform.segment import Flags, Segment
+
+
+def _run(jobs: int, faults: tuple[str, ...] = ()) -> RunResult:
+    cases = load_cases([bundled_cases()])
+    ref = open_reference(faults)
+    return execute(cases, ref.link, ref.target, get_profile("reference"), jobs=jobs)
+
+
+def _exchange(result: RunResult) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    return {c.id: (c.verdict, [(s.direction, s.summary) for s in c.segments]) for c in result.cases}
+
+
+def test_parallel_run_gives_the_serial_verdicts_and_exchanges() -> None:
+    serial = _run(jobs=1)
+    parallel = _run(jobs=8)
+    assert serial.ok
+    assert _exchange(parallel) == _exchange(serial)
+    # The parallel run overlaps the protocol's waiting: its clock spans less than the sum of the cases.
+    assert parallel.cases and max(c.duration for c in parallel.cases) <= sum(c.duration for c in serial.cases)
+
+
+def test_parallel_run_under_a_fault_fails_the_same_cases() -> None:
+    for fault in ("ignore-fin", "slow-ack", "ignore-window"):
+        serial = {c.id: c.verdict for c in _run(1, (fault,)).cases}
+        parallel = {c.id: c.verdict for c in _run(4, (fault,)).cases}
+        assert serial == parallel, fault
+        assert "fail" in serial.values()
+
+
+def test_each_case_sees_only_its_own_connection() -> None:
+    result = _run(jobs=8)
+    ports = [c.connection["tester"] for c in result.cases]
+    assert len(set(ports)) == len(ports)
+
+
+def test_segments_of_no_running_case_are_kept_as_strays(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    case_file = tmp_path / "c.yaml"
+    case_file.write_text(
+        "id: c\ntitle: t\nrequirements: [{id: r, ref: RFC 9293 3.5, level: MUST}]\nno_fault: unit test\n"
+        "steps:\n  - send: \"S 0:0(0) win 5000\"\n  - expect: \"S. 0:0(0) ack 1\"\n"
+    )
+    cases = load_cases([case_file])
+
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        return []
+
+    peer = FakePeer(policy, isn=0)
+    orig = peer.handle_segment
+
+    def handle(seg: Segment, now: float) -> None:
+        if seg.flags == Flags.SYN:  # also answer a connection nobody runs
+            peer._out.append(reply(seg, dport=1, flags=Flags.RST | Flags.ACK))
+        orig(seg, now)
+
+    peer.handle_segment = handle  # type: ignore[method-assign]
+    result = execute(cases, InProcessLink(peer), NoControl(), get_profile("generic"))
+    assert result.cases[0].verdict == "pass", result.cases[0].reason
+    assert len(result.meta["strays"]) == 1  # type: ignore[arg-type]
