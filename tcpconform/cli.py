@@ -157,7 +157,7 @@ def run(
                 click.echo("        " + line)
 
     result = execute(selected, ref.link, ref.target, prof, jobs=jobs, on_case_done=progress,
-                     meta={"faults": sorted(faults), "cases": [str(p) for p in cases] or ["(bundled)"]})
+                     meta={"faults": sorted(faults), "case_paths": [str(p) for p in cases] or ["(bundled)"]})
     path = _write(result, report_dir)
     click.echo(console.summary(result, use_color))
     click.echo(f"results: {path}")

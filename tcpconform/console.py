@@ -63,14 +63,15 @@ def failure_detail(case: CaseResult) -> list[str]:
 def ladder(case: CaseResult, upto: StepResult | None = None) -> list[str]:
     """The exchange as text, tester on the left, target on the right, state changes interleaved."""
     rows: list[tuple[float, int, str]] = []
-    for i, seg in enumerate(case.segments):
+    # At equal timestamps the target's own events come first: the tester saw them before it acted.
+    for i, seg in enumerate(case.segments, start=10_000):
         note = f"  [{seg.note}]" if seg.note and seg.note != "matched" else ""
         if seg.direction == "out":
             rows.append((seg.at, i, f"{seg.at * 1000:9.3f} ms  {seg.summary:<44} -->{note}"))
         else:
             rows.append((seg.at, i, f"{seg.at * 1000:9.3f} ms  {'':<44} <-- {seg.summary}{note}"))
     for j, ev in enumerate(case.target_events):
-        rows.append((ev.at, 10_000 + j, f"{ev.at * 1000:9.3f} ms  {'':<44}     target: {ev.detail}"))
+        rows.append((ev.at, j, f"{ev.at * 1000:9.3f} ms  {'':<44}     target: {ev.detail}"))
     rows.sort(key=lambda r: (r[0], r[1]))
     return [r[2] for r in rows]
 

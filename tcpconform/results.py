@@ -85,7 +85,6 @@ class CaseResult:
     steps: list[StepResult] = field(default_factory=list)
     segments: list[SegmentRecord] = field(default_factory=list)
     target_events: list[TargetEvent] = field(default_factory=list)
-    faults: list[str] = field(default_factory=list)
 
     @property
     def failed_step(self) -> StepResult | None:

@@ -65,6 +65,8 @@ class ReferenceTarget:
     name: str = "reference responder (in-process)"
     capabilities: frozenset[str] = frozenset({"app", "state"})
     _listening: set[int] = field(default_factory=set)
+    _listener_case: dict[int, FourTuple] = field(default_factory=dict)
+    """Per listening port, the case that opened it: a listener's own events are reported to it."""
 
     @property
     def ip(self) -> str:
@@ -77,9 +79,10 @@ class ReferenceTarget:
     def app(self, key: FourTuple, action: str, data: bytes | None = None, count: int | None = None) -> bytes:
         from .responder import ResponderError
 
-        r, now, own = self.responder, self.clock.now(), key.reversed()
+        r, now, own = self.responder, self.clock.tick(), key.reversed()
         try:
             if action == "listen":
+                self._listener_case[key.dport] = key
                 if key.dport not in self._listening:
                     r.app_listen(key.dport, now)
                     self._listening.add(key.dport)
@@ -101,18 +104,29 @@ class ReferenceTarget:
         return str(self.responder.state(key.reversed()))
 
     def drain_events(self) -> list[tuple[FourTuple, TargetEvent]]:
-        return [(ev.key.reversed(), _event(ev)) for ev in self.responder.next_events()]
+        out = []
+        for ev in self.responder.next_events():
+            key = ev.key.reversed()
+            if ev.key.dport == 0:  # the listening socket itself, not a connection
+                key = self._listener_case.get(ev.key.sport, key)
+            out.append((key, _event(ev)))
+        return out
 
     def forget(self, key: FourTuple) -> None:
         self.responder.forget(key.reversed())
 
 
 def _event(ev: Event) -> TargetEvent:
-    from .responder import StateChanged
+    from .responder import AppAction, ConnectionReset, DataReceived, StateChanged
 
     if isinstance(ev, StateChanged):
         detail = f"{ev.old} -> {ev.new}" + (f" ({ev.cause})" if ev.cause else "")
         return TargetEvent(ev.at, "state", detail, str(ev.old), str(ev.new))
-    fields = getattr(ev, "__dataclass_fields__", {})
-    detail = ", ".join(f"{k}={getattr(ev, k)}" for k in fields if k not in ("key", "at"))
-    return TargetEvent(ev.at, type(ev).__name__, detail)
+    if isinstance(ev, DataReceived):
+        return TargetEvent(ev.at, "data", f"{ev.nbytes} bytes delivered in order to the application's buffer")
+    if isinstance(ev, ConnectionReset):
+        return TargetEvent(ev.at, "reset", "connection reset by the peer")
+    if isinstance(ev, AppAction):
+        count = f" {ev.nbytes} bytes" if ev.action in ("read", "write") else ""
+        return TargetEvent(ev.at, "app", f"application {ev.action}{count}")
+    return TargetEvent(ev.at, type(ev).__name__, repr(ev))

@@ -37,6 +37,15 @@ class VirtualClock:
         if t > self._now:
             self._now = t
 
+    def tick(self) -> float:
+        """Let a microsecond pass: every action takes some time, so no two happen at one instant
+        and a report's order of events is the order they happened in."""
+        self._now += TICK
+        return self._now
+
+
+TICK = 1e-6
+
 
 class InProcessLink:
     """Link to a :class:`SansIOPeer`: ``send`` hands it the segment, ``receive`` runs its timers."""
@@ -58,7 +67,7 @@ class InProcessLink:
         return self.clock.now()
 
     def send(self, segment: Segment) -> float:
-        sent_at = self.clock.now()
+        sent_at = self.clock.tick()
         self.clock.advance_to(sent_at + self.latency)
         t = time.perf_counter()
         self.peer.handle_segment(segment, self.clock.now())
