@@ -8,6 +8,7 @@ names are Scapy's too (``MSS``, ``WScale``, ``SAckOK``, ``SAck``, ``Timestamp``,
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from enum import IntFlag
 from typing import Any, NamedTuple
@@ -43,14 +44,11 @@ class Flags(IntFlag):
 
     def tcpdump(self) -> str:
         """tcpdump's rendering: ``S.`` for SYN+ACK, ``.`` for a bare ACK, ``none`` for no flag."""
-        out = "".join(ch for ch, bit in _TCPDUMP_ORDER if self & bit)
-        if self & Flags.ACK:
-            out += "."
-        return out or "none"
+        return _tcpdump(int(self))
 
     def scapy(self) -> str:
         """Scapy's rendering (``SA``, ``FA``...), in Scapy's letter order."""
-        return "".join(ch for ch, bit in _SCAPY_ORDER if self & bit)
+        return _scapy(int(self))
 
 
 _SCAPY_ORDER = [
@@ -62,6 +60,20 @@ _TCPDUMP_ORDER = [
     ("U", Flags.URG), ("E", Flags.ECE), ("W", Flags.CWR), ("N", Flags.AE),
 ]
 _LETTER_TO_FLAG = {ch: bit for ch, bit in _SCAPY_ORDER} | {".": Flags.ACK, "W": Flags.CWR}
+
+
+# Renderings are cached per flag value: they are on every report line, and IntFlag arithmetic is slow.
+@functools.cache
+def _tcpdump(value: int) -> str:
+    out = "".join(ch for ch, bit in _TCPDUMP_ORDER if value & bit)
+    if value & Flags.ACK:
+        out += "."
+    return out or "none"
+
+
+@functools.cache
+def _scapy(value: int) -> str:
+    return "".join(ch for ch, bit in _SCAPY_ORDER if value & bit)
 
 Option = tuple[str, Any]
 """One TCP option as Scapy spells it: ``("MSS", 512)``, ``("NOP", None)``, ``("Timestamp", (v, e))``.
@@ -157,17 +169,19 @@ def render_options(options: tuple[Option, ...]) -> str:
     return "<" + ",".join(parts) + ">"
 
 
-def render(seg: Segment, seq_base: int | None = None, ack_base: int | None = None) -> str:
-    from . import seqnum
+_MASK = 0xFFFFFFFF
+_ACK, _URG = int(Flags.ACK), int(Flags.URG)
 
-    seq = seg.seq if seq_base is None else (seg.seq - seq_base) & seqnum.MASK
+
+def render(seg: Segment, seq_base: int | None = None, ack_base: int | None = None) -> str:
+    seq = seg.seq if seq_base is None else (seg.seq - seq_base) & _MASK
     n = len(seg.payload)
     out = f"{seg.flags.tcpdump()} {seq}:{seq + n}({n})"
-    if seg.flags & Flags.ACK:
-        ack = seg.ack if ack_base is None else (seg.ack - ack_base) & seqnum.MASK
+    if seg.flags & _ACK:
+        ack = seg.ack if ack_base is None else (seg.ack - ack_base) & _MASK
         out += f" ack {ack}"
     out += f" win {seg.window}"
-    if seg.urgptr or seg.flags & Flags.URG:
+    if seg.urgptr or seg.flags & _URG:
         out += f" urg {seg.urgptr}"
     opts = render_options(seg.options)
     if opts:
