@@ -102,10 +102,66 @@ def list_cases(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[st
     click.echo(f"{len(selected)} case(s)")
 
 
+def _target_options(f):  # type: ignore[no-untyped-def]
+    """The options that choose what a run talks to (see tcpconform.session)."""
+    opts = [
+        click.option("--fault", "faults", multiple=True, help="Switch on a reference-responder fault (repeatable)."),
+        click.option("--lab", type=click.Choice(["linux", "reference"]), default=None,
+                     help="Run in the network lab against Linux's TCP or the responder on the wire (root)."),
+        click.option("--lab-name", default="0", show_default=True, help="Which lab (tcpconform lab up NAME)."),
+        click.option("--target", "target_ip", metavar="IP", default=None,
+                     help="A device on a wire: its IPv4 address (root)."),
+        click.option("--port", type=click.IntRange(1, 65535), default=None,
+                     help="The target's TCP port (default 8000 for the bundled responder and the lab)."),
+        click.option("--iface", default=None, help="Interface towards --target (default: the route's)."),
+        click.option("--source-ip", default=None,
+                     help="Tester address; a free one means no kernel RSTs to suppress (default: the interface's)."),
+        click.option("--service", type=click.Choice(["echo"]), default="echo", show_default=True,
+                     help="What the --target's application does without an agent."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _session(faults: tuple[str, ...], lab: str | None, lab_name: str, target_ip: str | None, port: int | None,
+             iface: str | None, source_ip: str | None, service: str):  # type: ignore[no-untyped-def]
+    from .session import SessionError, open_session
+
+    _check_faults(faults)
+    try:
+        return open_session(lab=lab, lab_name=lab_name, target=target_ip, port=port, iface=iface,
+                            source_ip=source_ip, service=service, faults=faults)
+    except SessionError as err:
+        raise UsageFailure(str(err)) from None
+
+
+def _setup_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean "could not set up the target", turned into a message and exit code 2."""
+    from .links.rawsock import LinkSetupError
+    from .session import SessionError
+    from .target import TargetError
+
+    errors: list[type[Exception]] = [LinkSetupError, SessionError, TargetError, PermissionError]
+    try:
+        from .lab import LabError  # type: ignore[attr-defined]
+
+        errors.append(LabError)
+    except ImportError:
+        pass
+    try:
+        from .firewall import FirewallError  # type: ignore[attr-defined]
+
+        errors.append(FirewallError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
 @main.command()
 @_select
-@click.option("--fault", "faults", multiple=True, help="Switch on a reference-responder fault (repeatable).")
-@click.option("--profile", default=None, help="Target profile (default: reference for the bundled responder).")
+@_target_options
+@click.option("--profile", default=None, help="Target profile: reference or generic (default: fits the target).")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Where results.json is written.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
@@ -115,49 +171,58 @@ def list_cases(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[st
 @click.option("--color/--no-color", default=None, help="Colour the verdicts (default: when a terminal).")
 def run(
     cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], faults: tuple[str, ...],
-    profile: str | None, report_dir: Path, jobs: int, verbose: bool, quiet: bool, color: bool | None,
+    lab: str | None, lab_name: str, target_ip: str | None, port: int | None, iface: str | None,
+    source_ip: str | None, service: str, profile: str | None, report_dir: Path, jobs: int,
+    verbose: bool, quiet: bool, color: bool | None,
 ) -> None:
-    """Run test cases against a target (default: the bundled reference responder).
+    """Run test cases against a target (default: the bundled reference responder, in this process).
 
     \b
     Examples:
       tcpconform run                          every bundled case, reference responder
       tcpconform run seed-teardown -v         one case, with its exchange
       tcpconform run --fault ignore-fin       see the cases catch a faulty responder
+      tcpconform run --lab linux              Linux's own TCP, in the network lab (root)
+      tcpconform run --target 198.18.0.2 --port 7 --iface eth1   an echo service on a device
     """
     from . import console
     from .profiles import get_profile
-    from .run import execute, open_reference
+    from .run import execute
 
     selected = _load(cases, ids, keywords)
-    _check_faults(faults)
-    try:
-        prof = get_profile(profile or "reference")
-    except KeyError as err:
-        raise UsageFailure(str(err.args[0])) from None
     use_color = sys.stdout.isatty() if color is None else color
-    ref = open_reference(faults)
-    target_desc = ref.target.name + (f" with fault(s) {', '.join(faults)}" if faults else "")
-    if not quiet:
-        click.echo(f"tcpconform: {len(selected)} case(s) against {target_desc} "
-                   f"at {ref.target.ip}:{ref.target.port}, profile {prof.name}, link {ref.link.name}")
-    total = len(selected)
-    done = [0]
+    session_cm = _session(faults, lab, lab_name, target_ip, port, iface, source_ip, service)
+    try:
+        with session_cm as session:
+            try:
+                prof = get_profile(profile or session.profile)
+            except KeyError as err:
+                raise UsageFailure(str(err.args[0])) from None
+            tgt = session.target
+            if not quiet:
+                click.echo(f"tcpconform: {len(selected)} case(s) against {tgt.name} at {tgt.ip}:{tgt.port}, "
+                           f"profile {prof.name}, link {session.link.name}")
+                if "rst_suppression" in session.meta:
+                    click.echo(f"  kernel RSTs: {session.meta['rst_suppression']}")
+            total = len(selected)
+            done = [0]
 
-    def progress(case):  # type: ignore[no-untyped-def]
-        done[0] += 1
-        if quiet and case.verdict == "pass":
-            return
-        click.echo(console.case_line(case, use_color, done[0], total))
-        if case.verdict in ("fail", "error"):
-            for line in console.failure_detail(case):
-                click.echo(line)
-        elif verbose:
-            for line in console.ladder(case):
-                click.echo("        " + line)
+            def progress(case):  # type: ignore[no-untyped-def]
+                done[0] += 1
+                if quiet and case.verdict in ("pass", "skip"):
+                    return
+                click.echo(console.case_line(case, use_color, done[0], total))
+                if case.verdict in ("fail", "error"):
+                    for line in console.failure_detail(case):
+                        click.echo(line)
+                elif verbose:
+                    for line in console.ladder(case):
+                        click.echo("        " + line)
 
-    result = execute(selected, ref.link, ref.target, prof, jobs=jobs, on_case_done=progress,
-                     meta={"faults": sorted(faults), "case_paths": [str(p) for p in cases] or ["(bundled)"]})
+            meta = dict(session.meta, faults=sorted(faults), case_paths=[str(p) for p in cases] or ["(bundled)"])
+            result = execute(selected, session.link, tgt, prof, jobs=jobs, on_case_done=progress, meta=meta)
+    except _setup_errors() as err:
+        raise UsageFailure(str(err)) from None
     path = _write(result, report_dir)
     click.echo(console.summary(result, use_color))
     click.echo(f"results: {path}")
@@ -206,6 +271,85 @@ def selftest(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str,
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "selftest.json").write_text(json.dumps(report.to_dict(), indent=1) + "\n")
     sys.exit(EXIT_OK if report.ok else EXIT_FAIL)
+
+
+@main.command()
+@click.option("--iface", required=True, help="Interface to serve on (the responder answers ARP itself).")
+@click.option("--ip", "ip", required=True, help="The responder's IPv4 address (not one the kernel owns).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--fault", "faults", multiple=True, help="Switch on a fault (repeatable).")
+@click.option("--netns", default=None, help="Open the interface inside this network namespace.")
+@click.option("--agent-stdio", is_flag=True,
+              help="Let the engine play the application over stdin/stdout (docs/agent-protocol.md).")
+def responder(iface: str, ip: str, port: int, faults: tuple[str, ...], netns: str | None, agent_stdio: bool) -> None:
+    """Serve the reference responder on an interface, for other tools and real clients (root).
+
+    Without --agent-stdio its application is the seed's: it reads 1024 bytes, answers 700 and
+    closes after the client's FIN. It prints its state transitions; Ctrl-C stops it.
+    """
+    from .links.rawsock import LinkSetupError
+    from .onwire import serve
+
+    _check_faults(faults)
+    try:
+        code = serve(iface, ip, port, frozenset(faults), netns=netns, agent_stdio=agent_stdio)
+    except LinkSetupError as err:
+        raise UsageFailure(str(err)) from None
+    sys.exit(code)
+
+
+@main.group()
+def lab() -> None:
+    """The network lab: a tester and a target namespace joined by a veth pair (root)."""
+
+
+@lab.command("up")
+@click.argument("name", default="0")
+def lab_up_cmd(name: str) -> None:
+    """Create the lab (idempotent) and print its addresses."""
+    from .lab import lab_up
+
+    try:
+        made = lab_up(name)
+    except _setup_errors() as err:
+        raise UsageFailure(str(err)) from None
+    click.echo(f"lab {made.name}: tester {made.tester_ip} ({made.tester_if} in {made.tester_ns}), "
+               f"Linux target {made.linux_ip} and reference responder {made.reference_ip} "
+               f"({made.target_if} in {made.target_ns})")
+
+
+@lab.command("down")
+@click.argument("name", default="0")
+def lab_down_cmd(name: str) -> None:
+    """Remove the lab."""
+    from .lab import lab_down
+
+    click.echo(f"lab {name}: {'removed' if lab_down(name) else 'not there'}")
+
+
+@lab.command("status")
+def lab_status_cmd() -> None:
+    """Show every lab present."""
+    from .lab import lab_status
+
+    labs = lab_status()
+    if not labs:
+        click.echo("no lab is up (tcpconform lab up)")
+    for entry in labs:
+        click.echo("  ".join(f"{k}={v}" for k, v in entry.items()))
+
+
+@main.command()
+def cleanup() -> None:
+    """Remove whatever a killed run left behind: tcpc namespaces, links, firewall tables, processes."""
+    from .cleanup import cleanup as do_cleanup
+
+    removed = do_cleanup()
+    total = sum(len(v) for v in removed.values())
+    for kind, names in removed.items():
+        for name in names:
+            click.echo(f"removed {kind[:-1] if kind.endswith('s') else kind}: {name}")
+    click.echo(f"{total} item(s) removed" if total else "nothing to clean up")
 
 
 @main.command()

@@ -65,7 +65,10 @@ def execute(
     on_case_done: Callable[[CaseResult], None] | None = None,
 ) -> RunResult:
     """Run ``cases`` and return the results; each case gets its own source port."""
-    settings = CaseSettings(profile=profile, tester_isn=tester_isn)
+    from .stream import TARGET_SALT
+
+    settings = CaseSettings(profile=profile, tester_isn=tester_isn,
+                            target_salt=getattr(target, "data_salt", TARGET_SALT))
     runs = [
         CaseRun(case, FourTuple(tester_ip, base_port + i, target.ip, target.port), link, target, settings)
         for i, case in enumerate(cases)

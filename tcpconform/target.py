@@ -109,14 +109,14 @@ class ReferenceTarget:
             key = ev.key.reversed()
             if ev.key.dport == 0:  # the listening socket itself, not a connection
                 key = self._listener_case.get(ev.key.sport, key)
-            out.append((key, _event(ev)))
+            out.append((key, target_event(ev)))
         return out
 
     def forget(self, key: FourTuple) -> None:
         self.responder.forget(key.reversed())
 
 
-def _event(ev: Event) -> TargetEvent:
+def target_event(ev: Event) -> TargetEvent:
     from .responder import AppAction, ConnectionReset, DataReceived, StateChanged
 
     if isinstance(ev, StateChanged):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import seqnum
 from ..links.base import Link, Received
@@ -59,20 +59,29 @@ class CaseSettings:
     profile: Profile
     tester_isn: int | None = None
     """Wire ISN of the tester; ``None`` uses the number the case writes."""
-    target_writes_stream: bool = True
-    """The target's application writes :func:`stream_bytes` (so its data can be checked byte by byte)."""
+    target_salt: int | None = TARGET_SALT
+    """Which :func:`stream_bytes` stream the target's data is (its own application's: ``TARGET_SALT``;
+    an echo service's: the tester's, ``TESTER_SALT``), so it is checked byte by byte; ``None``: unknown."""
     cleanup: bool = True
     """Reset a connection left open at the end of a case, as packetdrill does, so no state leaks."""
 
 
-def required_capabilities(case: TestCase) -> frozenset[str]:
+def required_capabilities(case: TestCase, implied: frozenset[str] = frozenset()) -> frozenset[str]:
+    """What the target must be able to do for the case to run at all.
+
+    Application actions a service performs by itself (``implied``: an echo service listens and
+    reads on its own) need no agent.  State steps need none either: without an agent they are
+    skipped one by one and the rest of the case still runs.
+    """
     needs = set(case.needs)
     for step in case.steps:
-        if isinstance(step, AppStep):
+        if isinstance(step, AppStep) and step.action not in implied:
             needs.add("app")
-        elif isinstance(step, StateStep):
-            needs.add("state")
     return frozenset(needs)
+
+
+class StepSkipped(Exception):
+    """The step cannot be checked on this target; the case goes on without it."""
 
 
 class CaseRun:
@@ -135,7 +144,8 @@ class CaseRun:
         res.started = self.t0
         res.connection = {"tester": f"{self.key.src}:{self.key.sport}", "target": f"{self.key.dst}:{self.key.dport}",
                           "tester_isn": self.conn.tester_isn}
-        missing = required_capabilities(case) - self.target.capabilities
+        implied = getattr(self.target, "implied", frozenset())
+        missing = required_capabilities(case, implied) - self.target.capabilities
         if missing:
             res.verdict = "skip"
             res.reason = f"the target cannot {' or '.join(sorted(_CAPS.get(m, m) for m in missing))}"
@@ -155,6 +165,9 @@ class CaseRun:
             except AppFailed as err:
                 self._fail(sres, step, StepFailed(str(err)))
                 break
+            except StepSkipped as skipped:
+                sres.verdict = "skip"
+                sres.message = str(skipped)
             except (CaseError, TargetError) as err:
                 sres.verdict = "error"
                 sres.message = str(err)
@@ -304,7 +317,13 @@ class CaseRun:
                 self.t_ref = got.at
                 self.result.segments[idx].note = "matched"
                 return
-            why = tolerated(seg, step.tolerate, spec, conn)
+            why = tolerated(seg, step.tolerate, spec, conn) or self._service_data(seg)
+            if why == _SERVICE_DATA and _piggybacks(spec, seg, conn, step):
+                conn.captured.update(match(spec, seg.with_(payload=b"", flags=seg.flags & ~Flags.PSH), conn).captures)
+                conn.note_received(seg)
+                self.t_ref = got.at
+                self.result.segments[idx].note = "matched: the ACK rides on the service's data"
+                return
             conn.note_received(seg)
             if why is not None:
                 self.result.segments[idx].note = f"tolerated: {why}"
@@ -312,15 +331,24 @@ class CaseRun:
                 continue
             raise StepFailed(f"unexpected segment: {self.result.segments[idx].summary}", result.mismatches)
 
+    def _service_data(self, seg: Segment) -> str | None:
+        """Data a service sent on its own (an echo answering), checked byte by byte, may come at any time."""
+        if "read" not in getattr(self.target, "implied", ()) or not seg.payload:
+            return None
+        if seg.flags & (Flags.SYN | Flags.RST | Flags.FIN) or self._data_mismatches(seg, None):
+            return None
+        return _SERVICE_DATA
+
     def _data_mismatches(self, seg: Segment, anchor: int | None) -> list[Mismatch]:
         """Data from the target must be the bytes its application wrote, at the right offset."""
-        if not seg.payload or not self.settings.target_writes_stream:
+        salt = self.settings.target_salt
+        if not seg.payload or salt is None:
             return []
         isn = anchor if anchor is not None else self.conn.target_isn
         if isn is None:
             return []
         offset = seqnum.diff(seg.seq, seqnum.add(isn, 1))
-        expected = stream_bytes(offset, len(seg.payload), TARGET_SALT)
+        expected = stream_bytes(offset, len(seg.payload), salt)
         if seg.payload == expected:
             return []
         return [Mismatch("payload", f"application bytes {offset}..{offset + len(seg.payload)}",
@@ -352,7 +380,7 @@ class CaseRun:
             broken = self._invariant_failure(seg, idx)
             if broken is not None:
                 raise broken
-            why = tolerated(seg, step.tolerate, None, self.conn)
+            why = tolerated(seg, step.tolerate, None, self.conn) or self._service_data(seg)
             self.conn.note_received(seg)
             if why is None:
                 after = _ms(got.at - (deadline - step.duration))
@@ -364,6 +392,10 @@ class CaseRun:
     def _app(self, step: AppStep, sres: StepResult) -> Generator[Request, Received | None, None]:
         conn, target = self.conn, self.target
         sres.expected = f"application {step.action}" + (f" {step.count}" if step.count is not None else "")
+        if "app" not in target.capabilities:  # a service that does this by itself (checked at start)
+            sres.message = f"implied: {target.name} does this by itself"
+            self.t_ref = self.link.now()
+            return
         if step.action == "read":
             want = step.count or 0
             got = b""
@@ -392,6 +424,8 @@ class CaseRun:
 
     def _state(self, step: StateStep, sres: StepResult) -> Generator[Request, Received | None, None]:
         sres.expected = f"target state {step.state}"
+        if "state" not in self.target.capabilities:
+            raise StepSkipped(f"not checked: {self.target.name} cannot report its TCP state (no agent)")
         deadline = self.link.now() + self.settings.profile.within
         seen: list[str] = []
         while True:
@@ -406,6 +440,17 @@ class CaseRun:
                                  [Mismatch("state", step.state, str(state))])
             yield from self._sleep(min(deadline, self.link.now() + POLL))
         self.t_ref = self.link.now()
+
+
+_SERVICE_DATA = "data the service sent by itself"
+
+
+def _piggybacks(spec: SegmentSpec, seg: Segment, conn: Conn, step: ExpectStep) -> bool:
+    """A pure ACK is expected and this data segment carries exactly that acknowledgment."""
+    if spec.flags != Flags.ACK or spec.length not in (None, 0):
+        return False
+    bare = seg.with_(payload=b"", flags=seg.flags & ~Flags.PSH)
+    return match(replace(spec, seq=None), bare, conn, step.isn).ok
 
 
 _CAPS = {"app": "play its application (no agent)", "state": "report its TCP state (no agent)"}

@@ -249,3 +249,31 @@ def test_psh_is_ignored_unless_the_case_writes_it(tmp_path: Path) -> None:
     assert run_one(no_psh_written, data(Flags.ACK)).verdict == "pass"
     assert run_one(psh_written, data(Flags.ACK | Flags.PSH)).verdict == "pass"
     assert run_one(psh_written, data(Flags.ACK)).verdict == "fail"
+
+
+def _echo(delay: float, corrupt: bool = False):  # type: ignore[no-untyped-def]
+    """A stack with an echo application: it sends each segment's bytes back, ACK riding on them."""
+    from tcpconform.stream import TESTER_SALT
+
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        if not seg.payload:
+            return []
+        data = stream_bytes(seg.seq - 1, len(seg.payload), TESTER_SALT)
+        if corrupt:
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        return [(delay, reply(seg, seq=101 + seg.seq - 1, ack=seg.seq + len(seg.payload),
+                              flags=Flags.ACK | Flags.PSH, payload=data))]
+
+    return policy
+
+
+def test_an_echo_service_may_answer_data_and_carry_the_ack_on_it(cumulative: TestCase) -> None:
+    from tcpconform.session import ServiceTarget
+
+    for corrupt, verdict in ((False, "pass"), (True, "fail")):
+        peer = FakePeer(_echo(0.01, corrupt), isn=100)
+        res = execute([cumulative], InProcessLink(peer), ServiceTarget("echo", "192.0.2.2", 8000),
+                      get_profile("reference")).cases[0]
+        assert res.verdict == verdict, res.reason
+    notes = [s.note for s in res.segments]
+    assert "tolerated: data the service sent by itself" not in notes  # the corrupt echo was not let pass

@@ -1,0 +1,202 @@
+"""Choosing, once at start-up, what a run talks to: the target, its control, and the link.
+
+Three kinds of run, one shape: a :class:`Session` with a link, a target and the metadata that says
+how they were set up.  Everything a session creates (a lab, an agent process, a firewall rule) is
+undone when the ``with`` block ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from .links.base import Link
+from .stream import TESTER_SALT
+from .target import Target
+
+DEFAULT_PORT = 8000
+
+
+class SessionError(Exception):
+    """The run cannot be set up as asked; the message says why and what to do."""
+
+
+@dataclass
+class Session:
+    link: Link
+    target: Target
+    profile: str
+    """The profile that fits this target unless the user names another."""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceTarget:
+    """A remote service with no agent: its application acts on its own, as its service defines.
+
+    ``echo`` (RFC 862): it listens by itself, reads whatever arrives and sends it back, and closes
+    when the peer closes.  Cases needing more (``app: write 700``) are skipped with the reason.
+    """
+
+    service: str
+    ip: str
+    port: int
+    capabilities: frozenset[str] = frozenset()
+    implied: frozenset[str] = frozenset({"listen", "read"})
+    data_salt: int | None = TESTER_SALT
+
+    @property
+    def name(self) -> str:
+        return f"{self.service} service"
+
+    def app(self, key: Any, action: str, data: bytes | None = None, count: int | None = None) -> bytes:
+        from .target import TargetError
+
+        raise TargetError(f"the {self.service} service has no agent to {action}")
+
+    def state(self, key: Any) -> str | None:
+        return None
+
+    def drain_events(self) -> list[Any]:
+        return []
+
+    def forget(self, key: Any) -> None:
+        pass
+
+
+SERVICES = ("echo",)
+
+
+def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | None = None,
+                 port: int | None = None, iface: str | None = None, source_ip: str | None = None,
+                 service: str = "echo", faults: Sequence[str] = ()) -> Any:
+    """The one place a run's target is chosen; returns a context manager yielding a :class:`Session`."""
+    if lab and target:
+        raise SessionError("--lab and --target exclude each other")
+    if target:
+        if faults:
+            raise SessionError("--fault switches on faults of the bundled responder; it has no effect on --target")
+        if port is None:
+            raise SessionError("--target needs --port (the service's TCP port)")
+        return remote_session(target, port, iface=iface, source_ip=source_ip, service=service)
+    if iface or source_ip:
+        raise SessionError("--iface and --source-ip go with --target")
+    if lab:
+        return lab_session(lab, lab_name=lab_name, port=port or DEFAULT_PORT, faults=faults)
+    return in_process(faults)
+
+
+@contextmanager
+def in_process(faults: Sequence[str]) -> Iterator[Session]:
+    from .run import open_reference
+
+    ref = open_reference(faults)
+    yield Session(ref.link, ref.target, "reference", {"mode": "in-process"})
+
+
+@contextmanager
+def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
+                faults: Sequence[str] = ()) -> Iterator[Session]:
+    """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire."""
+    from .agent.client import AgentTarget
+    from .lab import find_lab, lab_down, lab_up, ns_argv
+    from .links.rawsock import RawEndpoint, RawSocketLink
+
+    if kind not in ("linux", "reference"):
+        raise SessionError(f"unknown lab target {kind!r} (linux or reference)")
+    if faults and kind != "reference":
+        raise SessionError("faults belong to the reference responder: use --lab reference")
+    with ExitStack() as stack:
+        lab = find_lab(lab_name)
+        created = lab is None
+        if lab is None:
+            lab = lab_up(lab_name)
+            stack.callback(lab_down, lab_name)
+        if kind == "linux":
+            ip = lab.linux_ip
+            argv = ns_argv(lab.target_ns, [sys.executable, "-m", "tcpconform.agent.linux"])
+            name = "Linux kernel TCP (lab)"
+        else:
+            ip = lab.reference_ip
+            argv = ns_argv(lab.target_ns, [
+                sys.executable, "-m", "tcpconform.cli", "responder", "--iface", lab.target_if,
+                "--ip", ip, "--port", str(port), "--agent-stdio",
+                *[arg for f in faults for arg in ("--fault", f)],
+            ])
+            name = "reference responder (lab, on the wire)" + (f" with fault(s) {', '.join(faults)}" if faults else "")
+        target = stack.enter_context(AgentTarget(argv, name=name, ip=ip, port=port))
+        endpoint = RawEndpoint(lab.tester_if, lab.tester_ip, netns=lab.tester_ns, peer_ip=ip)
+        stack.callback(endpoint.close)
+        link = RawSocketLink(endpoint, ip)
+        yield Session(link, target, "generic" if kind == "linux" else "reference", {
+            "mode": f"lab ({kind})",
+            "lab": lab.name,
+            "lab_created_for_run": created,
+            "interface": f"{lab.tester_if} in {lab.tester_ns}",
+            "tester_address": lab.tester_ip,
+            "rst_suppression": "not needed: the tester's address is not the kernel's (the tester answers ARP)",
+        })
+
+
+@contextmanager
+def remote_session(target_ip: str, port: int, *, iface: str | None = None, source_ip: str | None = None,
+                   service: str = "echo", base_port: int = 40000, ports: int = 1000) -> Iterator[Session]:
+    """A device on a wire: raw frames on ``iface``; the kernel's RSTs suppressed when it owns our address."""
+    from .firewall import RstSuppression
+    from .links.rawsock import RawEndpoint, RawSocketLink
+
+    if service not in SERVICES:
+        raise SessionError(f"unknown service {service!r} (known: {', '.join(SERVICES)})")
+    try:
+        ipaddress.IPv4Address(target_ip)
+    except ValueError:
+        raise SessionError(f"--target {target_ip!r} is not an IPv4 address") from None
+    iface, owned = _route(target_ip, iface)
+    if source_ip is None:
+        if not owned:
+            raise SessionError(f"{iface} has no IPv4 address: give --source-ip (a free address on that link)")
+        source_ip = owned[0]
+    host_mode = source_ip in owned
+    with ExitStack() as stack:
+        if host_mode:
+            stack.enter_context(RstSuppression(target_ip, port, range(base_port, base_port + ports)))
+        endpoint = RawEndpoint(iface, source_ip, answer_arp=not host_mode, peer_ip=target_ip)
+        stack.callback(endpoint.close)
+        link = RawSocketLink(endpoint, target_ip)
+        yield Session(link, ServiceTarget(service, target_ip, port), "generic", {
+            "mode": "remote target",
+            "interface": iface,
+            "tester_address": source_ip,
+            "rst_suppression": (
+                f"nftables rule for source ports {base_port}-{base_port + ports - 1} (host mode: "
+                f"{source_ip} is the kernel's address on {iface})" if host_mode
+                else "not needed: the tester's address is not the kernel's (the tester answers ARP)"
+            ),
+        })
+
+
+def _route(target_ip: str, iface: str | None) -> tuple[str, list[str]]:
+    """The interface towards ``target_ip`` (on-link only) and the kernel's IPv4 addresses on it."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        if iface is None:
+            try:
+                routes = ipr.route("get", dst=target_ip)
+            except Exception:  # pyroute2 raises NetlinkError for "network unreachable"
+                raise SessionError(f"no route to {target_ip}: give --iface") from None
+            attrs = dict(routes[0]["attrs"])
+            if "RTA_GATEWAY" in attrs:
+                raise SessionError(f"{target_ip} is behind a router ({attrs['RTA_GATEWAY']}); "
+                                   "tcpconform tests targets on the same link: give --iface")
+            index = attrs["RTA_OIF"]
+            iface = ipr.get_links(index)[0].get_attr("IFLA_IFNAME")
+        links = ipr.link_lookup(ifname=iface)
+        if not links:
+            raise SessionError(f"no interface {iface!r} (see 'ip link')")
+        owned = [a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=links[0], family=2)]
+    return iface, owned

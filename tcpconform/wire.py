@@ -1,0 +1,134 @@
+"""Segments to Ethernet frames and back, with Scapy.
+
+This is the one place where the project's :class:`~tcpconform.segment.Segment` meets bytes on a wire,
+so Scapy is imported here and only when a frame is first built or parsed (the CLI's ``--help`` and
+in-process runs never pay for it).  Option names and values are Scapy's, normalised so that
+value-less options (``NOP``, ``EOL``, ``SAckOK``) carry ``None`` both ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .segment import Flags, Segment
+
+ETH_P_IP = 0x0800
+ETH_P_ARP = 0x0806
+_VALUELESS = {"NOP", "EOL", "SAckOK"}
+
+
+@dataclass(frozen=True, slots=True)
+class Arp:
+    op: int
+    """1 request, 2 reply."""
+    hwsrc: str
+    psrc: str
+    hwdst: str
+    pdst: str
+
+
+def _scapy() -> Any:
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import ARP, Ether
+    from scapy.packet import Raw
+
+    return Ether, IP, TCP, ARP, Raw
+
+
+def _to_scapy_options(options: tuple[tuple[str, Any], ...]) -> list[tuple[Any, Any]]:
+    out: list[tuple[Any, Any]] = []
+    for kind, value in options:
+        if kind == "SAckOK":
+            out.append(("SAckOK", b""))
+        elif kind.isdigit():
+            out.append((int(kind), value or b""))
+        else:
+            out.append((kind, value))
+    return out
+
+
+def _from_scapy_options(options: list[tuple[Any, Any]]) -> tuple[tuple[str, Any], ...]:
+    out = []
+    for kind, value in options:
+        if isinstance(kind, int):
+            out.append((str(kind), bytes(value) if value is not None else b""))
+        elif kind in _VALUELESS:
+            out.append((kind, None))
+        else:
+            out.append((kind, tuple(value) if isinstance(value, list) else value))
+    return tuple(out)
+
+
+def encode(seg: Segment, src_mac: str, dst_mac: str) -> bytes:
+    """The Ethernet frame carrying ``seg``; checksums are computed unless the segment fixes them.
+
+    ``seg.meta["bad_checksum"]`` sends a deliberately wrong TCP checksum (the right one, inverted).
+    """
+    Ether, IP, TCP, _, Raw = _scapy()
+    tcp = TCP(sport=seg.sport, dport=seg.dport, seq=seg.seq, ack=seg.ack, flags=int(seg.flags),
+              window=seg.window, urgptr=seg.urgptr, reserved=seg.reserved,
+              options=_to_scapy_options(seg.options))
+    if seg.chksum is not None:
+        tcp.chksum = seg.chksum
+    if seg.dataofs is not None:
+        tcp.dataofs = seg.dataofs
+    pkt = Ether(src=src_mac, dst=dst_mac) / IP(src=seg.src, dst=seg.dst, ttl=64, flags="DF") / tcp
+    if seg.payload:
+        pkt = pkt / Raw(seg.payload)
+    frame = bytearray(bytes(pkt))
+    if seg.meta.get("bad_checksum"):
+        at = 14 + (frame[14] & 0x0F) * 4 + 16
+        frame[at] ^= 0xFF
+        frame[at + 1] ^= 0xFF
+    return bytes(frame)
+
+
+def encode_arp(op: int, src_mac: str, src_ip: str, dst_mac: str, dst_ip: str) -> bytes:
+    Ether, _, _, ARP, _ = _scapy()
+    eth_dst = "ff:ff:ff:ff:ff:ff" if op == 1 else dst_mac
+    return bytes(Ether(src=src_mac, dst=eth_dst) / ARP(op=op, hwsrc=src_mac, psrc=src_ip,
+                                                       hwdst=dst_mac if op == 2 else "00:00:00:00:00:00",
+                                                       pdst=dst_ip))
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    src_mac: str
+    dst_mac: str
+    segment: Segment | None = None
+    arp: Arp | None = None
+    checksum_ok: bool = True
+
+
+def decode(data: bytes) -> Frame | None:
+    """The TCP segment or ARP message in an Ethernet frame; ``None`` for anything else."""
+    Ether, IP, TCP, ARP, Raw = _scapy()
+    try:
+        pkt = Ether(data)
+    except Exception:  # a truncated or garbled frame is not ours to explain
+        return None
+    if ARP in pkt:
+        a = pkt[ARP]
+        return Frame(pkt.src, pkt.dst, arp=Arp(int(a.op), a.hwsrc, a.psrc, a.hwdst, a.pdst))
+    if IP not in pkt or TCP not in pkt:
+        return None
+    ip, tcp = pkt[IP], pkt[TCP]
+    payload = bytes(tcp.payload)
+    ip_payload_len = ip.len - ip.ihl * 4
+    payload = payload[: max(0, ip_payload_len - tcp.dataofs * 4)]  # strip Ethernet padding
+    seg = Segment(
+        src=ip.src, dst=ip.dst, sport=tcp.sport, dport=tcp.dport, seq=tcp.seq, ack=tcp.ack,
+        flags=Flags(int(tcp.flags)), window=tcp.window, urgptr=tcp.urgptr,
+        options=_from_scapy_options(tcp.options), payload=payload, reserved=tcp.reserved,
+        chksum=tcp.chksum, dataofs=tcp.dataofs,
+    )
+    return Frame(pkt.src, pkt.dst, segment=seg, checksum_ok=_tcp_checksum_ok(ip, tcp))
+
+
+def _tcp_checksum_ok(ip: Any, tcp: Any) -> bool:
+    """Whether the TCP checksum, pseudo-header included, adds up (offloads can leave it partial)."""
+    from scapy.layers.inet import in4_chksum
+
+    raw = bytes(tcp)[: ip.len - ip.ihl * 4]
+    return bool(in4_chksum(6, ip, raw) == 0)
