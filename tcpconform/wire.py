@@ -103,7 +103,7 @@ class Frame:
 
 def decode(data: bytes) -> Frame | None:
     """The TCP segment or ARP message in an Ethernet frame; ``None`` for anything else."""
-    Ether, IP, TCP, ARP, Raw = _scapy()
+    Ether, IP, TCP, ARP, _ = _scapy()
     try:
         pkt = Ether(data)
     except Exception:  # a truncated or garbled frame is not ours to explain

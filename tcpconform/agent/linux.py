@@ -327,8 +327,8 @@ class LinuxAgent:
         self._accept_pending()
         conn = self._conns.get(key)
         if conn is None:
-            raise AppError(f"no connection from {format_endpoint(key.src, key.sport)} "
-                           f"to {format_endpoint(key.dst, key.dport)} to {action}")
+            raise AppError(f"cannot {action}: no connection from {format_endpoint(key.src, key.sport)} "
+                           f"to {format_endpoint(key.dst, key.dport)}")
         if conn.sock is None:
             raise AppError(f"cannot {action}: the application has already closed the connection from "
                            f"{format_endpoint(key.src, key.sport)}")
