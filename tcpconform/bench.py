@@ -28,6 +28,54 @@ def _time_process(args: list[str], repeat: int) -> list[float]:
     return out
 
 
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def wire_bench(repeat: int, lab_name: str = "5") -> Iterator[str]:
+    """Figures on real links (root): SYN to SYN-ACK through the driver, and the seed suite per target."""
+    from .lab import temporary_lab
+    from .loader import load_cases
+    from .paths import bundled_cases
+    from .profiles import get_profile
+    from .run import execute
+    from .segment import Flags, Segment
+    from .session import lab_session
+
+    cases = [c for c in load_cases([bundled_cases()]) if "seed" in c.tags]
+    with temporary_lab(lab_name):
+        with lab_session("linux", lab_name=lab_name) as session:
+            link, target = session.link, session.target
+            from .segment import FourTuple
+
+            target.app(FourTuple("0.0.0.0", 0, target.ip, target.port), "listen")
+            rtts = []
+            for i in range(max(50, repeat * 10)):
+                syn = Segment(link.endpoint.ip, target.ip, 50000 + i, target.port, seq=1000, flags=Flags.SYN,  # type: ignore[attr-defined]
+                              window=5000, options=(("MSS", 512),))
+                sent = link.send(syn)
+                got = link.receive(1.0)
+                while got is not None and not got.segment.flags & Flags.SYN:
+                    got = link.receive(1.0)
+                if got is not None:
+                    rtts.append(got.at - sent)
+                    link.send(Segment(syn.src, syn.dst, syn.sport, syn.dport, seq=1001, flags=Flags.RST))
+            yield (f"SYN to SYN-ACK through the raw-socket driver, lab Linux target: median "
+                   f"{statistics.median(rtts) * 1e6:.0f} us, p99 {_percentile(rtts, 0.99) * 1e6:.0f} us "
+                   f"({len(rtts)} samples, kernel receive timestamps)")
+        for kind in ("reference", "linux"):
+            walls = []
+            for _ in range(max(1, repeat // 10)):
+                with lab_session(kind, lab_name=lab_name) as session:
+                    t = time.perf_counter()
+                    result = execute(cases, session.link, session.target, get_profile(session.profile))
+                    walls.append(time.perf_counter() - t)
+            counts = result.counts()
+            yield (f"seed suite over the wire, lab {kind}: {_median_ms(walls)} "
+                   f"({counts['pass']} pass, {counts['fail']} fail)")
+
+
 def run_bench(repeat: int = 20) -> Iterator[str]:
     from .links.inprocess import InProcessLink
     from .loader import load_cases

@@ -250,8 +250,11 @@ def _exit_code(result: RunResult) -> int:
 @click.option("--fault", "only_faults", multiple=True, help="Only these faults (default: every fault).")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=None,
               help="Also write selftest.json here.")
+@click.option("--lab", "on_wire", type=click.Choice(["reference"]), default=None,
+              help="Run the responder on the wire in the network lab instead of in-process (root).")
+@click.option("--lab-name", default="0", show_default=True, help="Which lab.")
 def selftest(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...],
-             only_faults: tuple[str, ...], report_dir: Path | None) -> None:
+             only_faults: tuple[str, ...], report_dir: Path | None, on_wire: str | None, lab_name: str) -> None:
     """Prove the cases can fail: clean responder must pass all, every fault must be caught.
 
     Runs the cases against the clean reference responder (all must pass), then once per fault;
@@ -262,7 +265,10 @@ def selftest(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str,
 
     selected = _load(cases, ids, keywords)
     _check_faults(only_faults)
-    report = run_selftest(selected, only_faults or None)
+    try:
+        report = run_selftest(selected, only_faults or None, lab_name if on_wire else None)
+    except _setup_errors() as err:
+        raise UsageFailure(str(err)) from None
     for line in format_matrix(report):
         click.echo(line)
     if report_dir is not None:
@@ -335,8 +341,18 @@ def lab_status_cmd() -> None:
     labs = lab_status()
     if not labs:
         click.echo("no lab is up (tcpconform lab up)")
-    for entry in labs:
-        click.echo("  ".join(f"{k}={v}" for k, v in entry.items()))
+    for e in labs:
+        click.echo(f"lab {e['name']} ({e['network']}): {'complete' if e['complete'] else 'INCOMPLETE'}")
+        for side in ("tester_if", "target_if"):
+            link = e.get(side) or {}
+            offs = link.get("offloads") or {}
+            on = [k for k, v in offs.items() if v != "off"]
+            click.echo(f"  {link.get('name', side)}: {'up' if link.get('up') else 'DOWN'}, mac {link.get('mac')}, "
+                       f"ipv4 {', '.join(link.get('ipv4') or []) or 'none'}, "
+                       f"offloads {'all off' if offs and not on else 'ON: ' + ', '.join(on) if on else 'unknown'}")
+        click.echo(f"  tester {e['tester_ip']}, Linux target {e['linux_ip']}, reference responder {e['reference_ip']}")
+        for problem in e.get("problems", []):
+            click.echo(f"  problem: {problem}")
 
 
 @main.command()
@@ -355,12 +371,19 @@ def cleanup() -> None:
 @main.command()
 @click.option("--repeat", type=click.IntRange(1, 1000), default=20, show_default=True,
               help="How many times each measurement is repeated.")
-def bench(repeat: int) -> None:
+@click.option("--wire", is_flag=True, help="Also measure on real links in a temporary lab (root).")
+def bench(repeat: int, wire: bool) -> None:
     """Print performance figures: seed suite wall time, --help time, per-segment engine overhead."""
-    from .bench import run_bench
+    from .bench import run_bench, wire_bench
 
     for line in run_bench(repeat):
         click.echo(line)
+    if wire:
+        try:
+            for line in wire_bench(repeat):
+                click.echo(line)
+        except _setup_errors() as err:
+            raise UsageFailure(str(err)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,8 +21,6 @@ from .results import CaseResult, RunResult
 from .segment import FourTuple
 from .target import Target
 
-TESTER_IP = "192.0.2.1"
-"""Tester address on in-process links (TEST-NET-1: documentation space, never routed)."""
 REFERENCE_IP = "192.0.2.2"
 REFERENCE_PORT = 8000
 BASE_PORT = 40000
@@ -58,7 +56,7 @@ def execute(
     profile: Profile,
     *,
     jobs: int = 1,
-    tester_ip: str = TESTER_IP,
+    tester_ip: str | None = None,
     base_port: int = BASE_PORT,
     tester_isn: int | None = None,
     meta: dict[str, object] | None = None,
@@ -70,7 +68,8 @@ def execute(
     settings = CaseSettings(profile=profile, tester_isn=tester_isn,
                             target_salt=getattr(target, "data_salt", TARGET_SALT))
     runs = [
-        CaseRun(case, FourTuple(tester_ip, base_port + i, target.ip, target.port), link, target, settings)
+        CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, target.ip, target.port), link, target,
+                settings)
         for i, case in enumerate(cases)
     ]
     started = datetime.now(UTC)

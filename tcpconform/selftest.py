@@ -10,6 +10,7 @@ names).  Its matrix is the evidence.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from .model import TestCase
@@ -43,27 +44,43 @@ class SelftestReport:
         }
 
 
-def _run(cases: Sequence[TestCase], faults: Sequence[str]) -> RunResult:
-    ref = open_reference(faults)
-    return execute(cases, ref.link, ref.target, get_profile("reference"))
+def _run(cases: Sequence[TestCase], faults: Sequence[str], lab_name: str | None) -> RunResult:
+    if lab_name is None:
+        ref = open_reference(faults)
+        return execute(cases, ref.link, ref.target, get_profile("reference"))
+    from .session import lab_session
+
+    with lab_session("reference", lab_name=lab_name, faults=faults) as session:
+        return execute(cases, session.link, session.target, get_profile("reference"))
 
 
-def run_selftest(cases: Sequence[TestCase], only_faults: Sequence[str] | None = None) -> SelftestReport:
+def run_selftest(cases: Sequence[TestCase], only_faults: Sequence[str] | None = None,
+                 lab_name: str | None = None) -> SelftestReport:
+    """Every case clean and under every fault; in-process, or on the wire in lab ``lab_name``."""
     from .responder.faults import FAULTS
 
-    faults = list(only_faults) if only_faults else list(FAULTS)
+    with ExitStack() as stack:
+        if lab_name is not None:
+            from .lab import find_lab, temporary_lab
+
+            if find_lab(lab_name) is None:  # one lab for all the runs, gone afterwards
+                stack.enter_context(temporary_lab(lab_name))
+        return _selftest(cases, list(only_faults) if only_faults else list(FAULTS), lab_name)
+
+
+def _selftest(cases: Sequence[TestCase], faults: list[str], lab_name: str | None) -> SelftestReport:
     report = SelftestReport([c.id for c in cases], faults)
     report.declared = {c.id: list(c.faults) for c in cases}
     report.no_fault = {c.id: c.no_fault for c in cases if c.no_fault}
 
-    clean = _run(cases, ())
+    clean = _run(cases, (), lab_name)
     report.clean = {c.id: c.verdict for c in clean.cases}
     for cid, verdict in report.clean.items():
         if verdict != "pass":
             report.problems.append(f"{cid}: {verdict} against the clean reference responder (must pass)")
 
     for fault in faults:
-        result = _run(cases, (fault,))
+        result = _run(cases, (fault,), lab_name)
         report.matrix[fault] = {c.id: c.verdict for c in result.cases}
         if not any(v == "fail" for v in report.matrix[fault].values()):
             report.problems.append(f"fault {fault}: no case detects it")

@@ -103,7 +103,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
                 faults: Sequence[str] = ()) -> Iterator[Session]:
     """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire."""
     from .agent.client import AgentTarget
-    from .lab import find_lab, lab_down, lab_up, ns_argv
+    from .lab import find_lab, ns_argv, temporary_lab
     from .links.rawsock import RawEndpoint, RawSocketLink
 
     if kind not in ("linux", "reference"):
@@ -113,9 +113,8 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
     with ExitStack() as stack:
         lab = find_lab(lab_name)
         created = lab is None
-        if lab is None:
-            lab = lab_up(lab_name)
-            stack.callback(lab_down, lab_name)
+        if lab is None:  # made for this run, and removed however the run ends (SIGTERM included)
+            lab = stack.enter_context(temporary_lab(lab_name))
         if kind == "linux":
             ip = lab.linux_ip
             argv = ns_argv(lab.target_ns, [sys.executable, "-m", "tcpconform.agent.linux"])

@@ -145,6 +145,9 @@ class _Conn:
     """``None`` once the application closed it: the kernel may still hold the connection (orphan)."""
     eof_seen: bool = False
     """End of stream already reported: the engine keeps polling, the event is worth one line."""
+    pending: AppError | None = None
+    """An error a read met after it had bytes to return: the kernel reports an error once, so it is
+    kept for the application's next call rather than lost."""
 
 
 def _sockopt_const(name: str, what: str) -> int:
@@ -163,6 +166,9 @@ class LinuxAgent:
         self._conns: dict[FourTuple, _Conn] = {}
         self._seen: dict[FourTuple, str] = {}
         """The state each connection had at its last query: the base for a state-change event."""
+        self._existed: set[FourTuple] = set()
+        """Connections known to have existed (accepted, or found by a query): once the kernel has
+        no socket for one, it is CLOSED, not LISTEN, even though its port still listens."""
         self._events: list[dict[str, Any]] = []
 
     # -- protocol operations ------------------------------------------------------------------
@@ -194,7 +200,7 @@ class LinuxAgent:
         deadline = time.monotonic() + timeout
         got = bytearray()
         eof = False
-        with self._call(key, "read", partial=got):
+        try:
             while len(got) < count:
                 try:
                     chunk = sock.recv(count - len(got))
@@ -208,6 +214,11 @@ class LinuxAgent:
                     eof = True
                     break
                 got += chunk
+        except OSError as err:
+            failure = self._failure(key, "read", err)
+            if not got:
+                raise failure from None
+            conn.pending = failure  # hand over the bytes already read; the next call reports it
         if got or (eof and not conn.eof_seen):  # the engine polls: empty reads would drown the events
             conn.eof_seen |= eof
             self._record("app", f"application read {len(got)} bytes" + (" (end of stream)" if eof else ""), key)
@@ -237,7 +248,9 @@ class LinuxAgent:
         self._record("app", "application shutdown (SHUT_WR)", key)
 
     def close(self, key: FourTuple) -> None:
-        conn = self._conn(key, "close")
+        # A plain close(): FIN after the queued data -- or RST, if received data was left unread
+        # (RFC 2525 2.17, as Linux does); either way the kernel keeps what remains as an orphan.
+        conn = self._conn(key, "close", pending=False)  # closing is still possible after an error
         assert conn.sock is not None
         conn.sock.close()
         conn.sock = None
@@ -248,7 +261,9 @@ class LinuxAgent:
         entries = dump_tcp(_family(key.dst))
         if _family(key.dst) == socket.AF_INET and any(s.family == socket.AF_INET6 for s in self._listeners.values()):
             entries += dump_tcp(socket.AF_INET6)  # a dual-stack listener's IPv4 connections
-        state = _lookup(entries, key)
+        state = _lookup(entries, key, key in self._existed)
+        if state not in ("LISTEN", "CLOSED"):
+            self._existed.add(key)
         old = self._seen.get(key)
         if state != old:
             self._seen[key] = state
@@ -278,6 +293,7 @@ class LinuxAgent:
         self._accept_pending()
         conn = self._conns.pop(key, None)
         self._seen.pop(key, None)
+        self._existed.discard(key)
         if conn is not None and conn.sock is not None:
             _abort(conn.sock)
 
@@ -292,6 +308,7 @@ class LinuxAgent:
         self._conns.clear()
         self._listeners.clear()
         self._seen.clear()
+        self._existed.clear()
 
     # -- helpers -------------------------------------------------------------------------------
     def _record(self, kind: str, detail: str, key: FourTuple | None = None, *, port: int | None = None,
@@ -320,10 +337,11 @@ class LinuxAgent:
                 if stale is not None and stale.sock is not None:
                     _abort(stale.sock)
                 self._conns[key] = _Conn(key, child)
+                self._existed.add(key)
                 self._record("app", "application accept", key)
                 log.info("accepted %s", key)
 
-    def _conn(self, key: FourTuple, action: str) -> _Conn:
+    def _conn(self, key: FourTuple, action: str, pending: bool = True) -> _Conn:
         self._accept_pending()
         conn = self._conns.get(key)
         if conn is None:
@@ -332,6 +350,9 @@ class LinuxAgent:
         if conn.sock is None:
             raise AppError(f"cannot {action}: the application has already closed the connection from "
                            f"{format_endpoint(key.src, key.sport)}")
+        if pending and conn.pending is not None:
+            failure, conn.pending = conn.pending, None
+            raise failure
         return conn
 
     def _open(self, key: FourTuple, action: str) -> socket.socket:
@@ -340,22 +361,27 @@ class LinuxAgent:
         return sock
 
     @contextmanager
-    def _call(self, key: FourTuple, action: str, partial: bytearray | None = None) -> Iterator[None]:
-        """An application call's OSError as the application's failure; a read keeps what it got."""
+    def _call(self, key: FourTuple, action: str) -> Iterator[None]:
+        """An application call's OSError as the application's failure."""
         try:
             yield
         except OSError as err:
-            if err.errno == errno.ECONNRESET:
-                self._record("reset", f"the application's {action} saw the connection reset", key)
-            if partial:  # hand over the bytes already read; the next call reports the error
-                return
-            raise AppError(f"{err.strerror or err}") from None
+            raise self._failure(key, action, err) from None
+
+    def _failure(self, key: FourTuple, action: str, err: OSError) -> AppError:
+        if err.errno == errno.ECONNRESET:
+            self._record("reset", f"the application's {action} saw the connection reset", key)
+        return AppError(f"{err.strerror or err}")
 
 
-def _lookup(entries: list[DiagEntry], key: FourTuple) -> str:
+def _lookup(entries: list[DiagEntry], key: FourTuple, existed: bool) -> str:
+    """The connection's state by exact 4-tuple; without a socket: CLOSED if it existed, else LISTEN
+    if its port listens (the reference responder answers the same way), else CLOSED."""
     for e in entries:
         if (e.lport, e.rport, e.local, e.remote) == (key.dport, key.sport, key.dst, key.src) and e.state != TCP_LISTEN:
             return LINUX_STATES.get(e.state, f"UNKNOWN({e.state})")
+    if existed:
+        return "CLOSED"
     wildcard = {"0.0.0.0", "::"}
     if any(e.state == TCP_LISTEN and e.lport == key.dport and (e.local == key.dst or e.local in wildcard)
            for e in entries):

@@ -25,6 +25,8 @@ class Received:
 @runtime_checkable
 class Link(Protocol):
     name: str
+    local_ip: str
+    """The tester's address on this link: the source of every segment the engine sends."""
 
     def now(self) -> float:
         """The link's clock, in seconds."""

@@ -52,8 +52,11 @@ class InProcessLink:
 
     name = "in-process"
 
-    def __init__(self, peer: SansIOPeer, clock: VirtualClock | None = None, latency: float = 20e-6) -> None:
+    def __init__(self, peer: SansIOPeer, clock: VirtualClock | None = None, latency: float = 20e-6,
+                 local_ip: str = "192.0.2.1") -> None:
         self.peer = peer
+        self.local_ip = local_ip
+        """TEST-NET-1 (documentation space): nothing in-process ever reaches a real network."""
         self.clock = clock or VirtualClock()
         self.latency = latency
         """One-way delay, so that a reply is never stamped at the very instant of its cause."""

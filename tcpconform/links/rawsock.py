@@ -202,6 +202,7 @@ class RawSocketLink:
 
     def __init__(self, endpoint: RawEndpoint, target_ip: str) -> None:
         self.endpoint = endpoint
+        self.local_ip = endpoint.ip
         self.target_ip = target_ip
         self.sent = 0
         self.received = 0

@@ -1,0 +1,39 @@
+"""The seed cases over a real veth link, against the reference responder on the wire."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import LAB, needs_root
+
+from tcpconform.loader import load_cases
+from tcpconform.paths import bundled_cases
+from tcpconform.profiles import get_profile
+from tcpconform.run import execute, open_reference
+from tcpconform.session import lab_session
+
+pytestmark = needs_root
+
+
+def _verdicts(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {c.id: c.verdict for c in result.cases}
+
+
+def _in_process(cases, faults=()):  # type: ignore[no-untyped-def]
+    ref = open_reference(faults)
+    return execute(cases, ref.link, ref.target, get_profile("reference"))
+
+
+@pytest.mark.parametrize("faults", [(), ("ignore-fin",), ("ack-unreceived",)])
+def test_wire_verdicts_equal_in_process_verdicts(lab, faults) -> None:  # type: ignore[no-untyped-def]
+    cases = load_cases([bundled_cases()])
+    with lab_session("reference", lab_name=LAB, faults=faults) as session:
+        assert session.link.name == "raw-socket"
+        wire = execute(cases, session.link, session.target, get_profile(session.profile))
+    assert _verdicts(wire) == _verdicts(_in_process(cases, faults))
+    if not faults:
+        assert wire.ok
+        full = next(c for c in wire.cases if c.id == "seed-full-sequence")
+        summaries = [s.summary for s in full.segments]
+        assert "S. 100:100(0) ack 1 win 65535" in summaries  # the seed's numbers, on a real wire
+        states = [e.new for e in full.target_events if e.kind == "state"]
+        assert states[-3:] == ["CLOSE_WAIT", "LAST_ACK", "CLOSED"]
