@@ -37,3 +37,14 @@ def test_wire_verdicts_equal_in_process_verdicts(lab, faults) -> None:  # type: 
         assert "S. 100:100(0) ack 1 win 65535" in summaries  # the seed's numbers, on a real wire
         states = [e.new for e in full.target_events if e.kind == "state"]
         assert states[-3:] == ["CLOSE_WAIT", "LAST_ACK", "CLOSED"]
+
+
+def test_selftest_over_the_wire_matches_in_process(lab) -> None:  # type: ignore[no-untyped-def]
+    from tcpconform.selftest import run_selftest
+
+    cases = [c for c in load_cases([bundled_cases()]) if c.id.startswith("seed-")]
+    faults = ["bad-syn-ack", "ignore-window", "no-fin-on-close"]
+    wire = run_selftest(cases, faults, lab_name=LAB)
+    here = run_selftest(cases, faults)
+    assert wire.ok, wire.problems
+    assert wire.matrix == here.matrix and wire.clean == here.clean
