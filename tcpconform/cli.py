@@ -204,6 +204,8 @@ def run(
                            f"profile {prof.name}, link {session.link.name}")
                 if "rst_suppression" in session.meta:
                     click.echo(f"  kernel RSTs: {session.meta['rst_suppression']}")
+                for warning in session.meta.get("warnings", []):
+                    click.echo(f"  warning: {warning}", err=True)
             total = len(selected)
             done = [0]
 

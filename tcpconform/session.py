@@ -160,6 +160,7 @@ def remote_session(target_ip: str, port: int, *, iface: str | None = None, sourc
             raise SessionError(f"{iface} has no IPv4 address: give --source-ip (a free address on that link)")
         source_ip = owned[0]
     host_mode = source_ip in owned
+    warnings = _offload_warnings(iface)
     with ExitStack() as stack:
         if host_mode:
             stack.enter_context(RstSuppression(target_ip, port, range(base_port, base_port + ports)))
@@ -175,7 +176,36 @@ def remote_session(target_ip: str, port: int, *, iface: str | None = None, sourc
                 f"{source_ip} is the kernel's address on {iface})" if host_mode
                 else "not needed: the tester's address is not the kernel's (the tester answers ARP)"
             ),
+            "warnings": warnings,
         })
+
+
+def _offload_warnings(iface: str) -> list[str]:
+    """Offloads that falsify what a raw socket sees on a user's interface: said, not changed (not ours)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ethtool") is None:
+        return [f"cannot check the offloads of {iface} (no ethtool)"]
+    out = subprocess.run(["ethtool", "-k", iface], capture_output=True, text=True).stdout
+    risky = {
+        "tcp-segmentation-offload": "outgoing super-segments are split by the NIC (what the target sees differs)",
+        "generic-segmentation-offload": "outgoing super-segments are split below the raw socket",
+        "generic-receive-offload": "incoming segments may be merged before the raw socket sees them",
+        "large-receive-offload": "incoming segments may be merged by the NIC",
+        "rx-checksumming": "bad checksums may be dropped or passed unchecked by the NIC",
+    }
+    warnings = []
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key in risky and value.split() and value.split()[0] == "on":
+            warnings.append(f"{iface}: {key} is on — {risky[key]}; consider 'ethtool -K {iface} {_short(key)} off'")
+    return warnings
+
+
+def _short(feature: str) -> str:
+    return {"tcp-segmentation-offload": "tso", "generic-segmentation-offload": "gso",
+            "generic-receive-offload": "gro", "large-receive-offload": "lro", "rx-checksumming": "rx"}[feature]
 
 
 def _route(target_ip: str, iface: str | None) -> tuple[str, list[str]]:

@@ -55,8 +55,9 @@ def _tables(ns: str) -> str:
 @pytest.fixture
 def host(lab) -> Iterator[tuple[object, str]]:  # type: ignore[no-untyped-def]
     """The lab with the tester's address owned by the tester namespace's kernel, and an echo service."""
-    from tcpconform.lab import ns_argv
+    from tcpconform.lab import lab_up, ns_argv
 
+    lab = lab_up(lab.name)  # a test here runs 'tcpconform cleanup', which removes every lab: rebuild it
     host_ip = lab.tester_ip.rsplit(".", 1)[0] + ".5"
     subprocess.run(["ip", "-n", lab.tester_ns, "addr", "add", f"{host_ip}/24", "dev", lab.tester_if], check=True)
     echo = subprocess.Popen(ns_argv(lab.target_ns, [sys.executable, "-c", ECHO, lab.linux_ip]))
@@ -127,3 +128,17 @@ def _wait_for_table(ns: str, timeout: float = 20.0) -> None:
         if time.time() > deadline:
             raise AssertionError("the run never installed its firewall rule")
         time.sleep(0.1)
+
+
+def test_offloads_on_a_users_interface_are_warned_about(host, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lab, _ = host
+    toggle = ["ip", "netns", "exec", lab.tester_ns, "ethtool", "-K", lab.tester_if, "gro"]
+    subprocess.run([*toggle, "on"], check=True, capture_output=True)
+    try:
+        done = subprocess.run(_run_argv(lab, "seed-handshake", "--report-dir", str(tmp_path)),
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        subprocess.run([*toggle, "off"], check=True, capture_output=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"warning: {lab.tester_if}: generic-receive-offload is on" in done.stderr
+    assert json.loads((tmp_path / "results.json").read_text())["run"]["warnings"]
