@@ -163,7 +163,11 @@ def _setup_errors() -> tuple[type[Exception], ...]:
 @_target_options
 @click.option("--profile", default=None, help="Target profile: reference or generic (default: fits the target).")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
-              help="Where results.json is written.")
+              help="Where results.json, junit.xml, report.html and the pcaps are written.")
+@click.option("--fail-on", type=click.Choice(["must", "should", "any"]), default="must", show_default=True,
+              help="Which failed requirement levels fail the run (exit 1); the others are reported only.")
+@click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Known deviations (YAML: deviations: [{case, reason, target}]): reported, not failing.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Test connections run at once over the one link.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the exchange of passing cases too.")
@@ -172,8 +176,8 @@ def _setup_errors() -> tuple[type[Exception], ...]:
 def run(
     cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], faults: tuple[str, ...],
     lab: str | None, lab_name: str, target_ip: str | None, port: int | None, iface: str | None,
-    source_ip: str | None, service: str, profile: str | None, report_dir: Path, jobs: int,
-    verbose: bool, quiet: bool, color: bool | None,
+    source_ip: str | None, service: str, profile: str | None, report_dir: Path, fail_on: str,
+    baseline: Path | None, jobs: int, verbose: bool, quiet: bool, color: bool | None,
 ) -> None:
     """Run test cases against a target (default: the bundled reference responder, in this process).
 
@@ -185,12 +189,20 @@ def run(
       tcpconform run --lab linux              Linux's own TCP, in the network lab (root)
       tcpconform run --target 198.18.0.2 --port 7 --iface eth1   an echo service on a device
     """
+    import time
+
     from . import console
+    from .gate import BaselineError, apply_baseline, gate_failures, load_baseline
     from .profiles import get_profile
     from .run import execute
 
     selected = _load(cases, ids, keywords)
+    try:
+        deviations = load_baseline(baseline) if baseline is not None else []
+    except BaselineError as err:
+        raise UsageFailure(str(err)) from None
     use_color = sys.stdout.isatty() if color is None else color
+    wall0 = time.monotonic()
     session_cm = _session(faults, lab, lab_name, target_ip, port, iface, source_ip, service)
     try:
         with session_cm as session:
@@ -213,7 +225,7 @@ def run(
                 done[0] += 1
                 if quiet and case.verdict in ("pass", "skip"):
                     return
-                click.echo(console.case_line(case, use_color, done[0], total))
+                click.echo(console.case_line(case, use_color, done[0], total, time.monotonic() - wall0))
                 if case.verdict in ("fail", "error"):
                     for line in console.failure_detail(case):
                         click.echo(line)
@@ -225,24 +237,33 @@ def run(
             result = execute(selected, session.link, tgt, prof, jobs=jobs, on_case_done=progress, meta=meta)
     except _setup_errors() as err:
         raise UsageFailure(str(err)) from None
-    path = _write(result, report_dir)
+    if deviations:
+        apply_baseline(result, deviations)
+    result.meta["fail_on"] = fail_on
+    written = _write(result, report_dir)
+    for line in console.gate_lines(result, gate_failures(result, fail_on), fail_on):
+        click.echo(line)
     click.echo(console.summary(result, use_color))
-    click.echo(f"results: {path}")
-    sys.exit(_exit_code(result))
+    for kind, path in written.items():
+        click.echo(f"{kind}: {path}")
+    sys.exit(_exit_code(result, fail_on))
 
 
-def _write(result: RunResult, report_dir: Path) -> Path:
+def _write(result: RunResult, report_dir: Path) -> dict[str, Path]:
+    from .report import write_reports
+
     try:
-        return result.write_json(report_dir)
+        return write_reports(result, report_dir)
     except OSError as err:
         raise UsageFailure(f"cannot write results to {report_dir}: {err.strerror}") from None
 
 
-def _exit_code(result: RunResult) -> int:
-    counts = result.counts()
-    if counts["fail"]:
+def _exit_code(result: RunResult, fail_on: str = "any") -> int:
+    from .gate import gate_failures
+
+    if gate_failures(result, fail_on):
         return EXIT_FAIL
-    if counts["error"]:
+    if result.counts()["error"]:
         return EXIT_USAGE
     return EXIT_OK
 
@@ -279,6 +300,32 @@ def selftest(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str,
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "selftest.json").write_text(json.dumps(report.to_dict(), indent=1) + "\n")
     sys.exit(EXIT_OK if report.ok else EXIT_FAIL)
+
+
+@main.command()
+@click.argument("a", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("b", type=click.Path(path_type=Path, dir_okay=False))
+def compare(a: Path, b: Path) -> None:
+    """Compare two runs' results.json: which cases changed verdict from A to B.
+
+    Exits 1 if a case that passed in A fails (or errors) in B — a regression — else 0.
+    """
+    from .gate import BaselineError
+    from .gate import compare as do_compare
+
+    try:
+        cmp = do_compare(a, b)
+    except BaselineError as err:
+        raise UsageFailure(str(err)) from None
+    for title, rows in (("regressions", cmp.regressions), ("fixed", cmp.fixes), ("changed", cmp.other)):
+        for cid, va, vb in rows:
+            click.echo(f"{title[:-1] if title.endswith('s') else title:<11} {cid:<30} {va} -> {vb}")
+    for cid in cmp.only_a:
+        click.echo(f"{'only in A':<11} {cid}")
+    for cid in cmp.only_b:
+        click.echo(f"{'only in B':<11} {cid}")
+    click.echo(f"{len(cmp.regressions)} regression(s), {len(cmp.fixes)} fixed, {len(cmp.other)} other change(s)")
+    sys.exit(EXIT_OK if cmp.ok else EXIT_FAIL)
 
 
 @main.command()

@@ -23,10 +23,13 @@ def _style(text: str, verdict: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m"
 
 
-def case_line(case: CaseResult, color: bool = False, index: int | None = None, total: int | None = None) -> str:
+def case_line(case: CaseResult, color: bool = False, index: int | None = None, total: int | None = None,
+              elapsed: float | None = None) -> str:
     mark = _style(f"{_MARK[case.verdict]:<5}", case.verdict, color)
     level = f"[{case.failed_level or case.level}]"
     progress = f"[{index}/{total}] " if index is not None and total is not None else ""
+    if elapsed is not None:
+        progress += f"{elapsed:6.1f}s "
     line = f"{progress}{mark} {case.id:<28} {level:<8} {case.duration * 1000:8.1f} ms  {case.title}"
     if case.verdict == "skip":
         line += f"\n      skipped: {case.reason}"
@@ -92,6 +95,25 @@ def summary(run: RunResult, color: bool = False) -> str:
     if levels:
         text += " (" + "; ".join(levels) + ")"
     return f"{text} in {run.meta.get('duration', 0):.2f} s"
+
+
+def gate_lines(run: RunResult, failing: list[CaseResult], fail_on: str) -> list[str]:
+    """What the gate made of the verdicts: known deviations, stale baseline entries, the verdict."""
+    out = []
+    for case in run.cases:
+        if case.baseline == "expected-fail":
+            out.append(f"known deviation (baseline): {case.id}")
+        elif case.baseline == "unexpected-pass":
+            out.append(f"UNEXPECTED PASS: {case.id} passes but the baseline lists it as a known deviation "
+                       "(remove it from the baseline)")
+    counted = {"must": "MUST", "should": "MUST or SHOULD", "any": "any"}[fail_on]
+    failed = sum(1 for c in run.cases if c.verdict == "fail")
+    if failing:
+        out.append(f"gate: FAIL ({len(failing)} new failure(s) at {counted} level: "
+                   f"{', '.join(c.id for c in failing)})")
+    elif failed:
+        out.append(f"gate: pass ({failed} failure(s), none counted with --fail-on {fail_on})")
+    return out
 
 
 def print_run(run: RunResult, echo: Echo, color: bool = False, verbose: bool = False) -> None:

@@ -39,6 +39,8 @@ class SegmentRecord:
     fields: dict[str, Any]
     step: int | None = None
     note: str = ""
+    frame: bytes | None = field(default=None, repr=False)
+    """The exact frame on the wire, when the link saw one (not written to JSON; the pcap has it)."""
 
 
 @dataclass(slots=True)
@@ -85,6 +87,12 @@ class CaseResult:
     steps: list[StepResult] = field(default_factory=list)
     segments: list[SegmentRecord] = field(default_factory=list)
     target_events: list[TargetEvent] = field(default_factory=list)
+    pcap: str | None = None
+    """The case's pcap, relative to the report directory, once written."""
+    baseline: str | None = None
+    """How the baseline judged this verdict: ``expected-fail``, ``unexpected-pass`` or ``new-failure``."""
+    started_wall: float = 0.0
+    """When the case started, as a Unix time (pcap timestamps of in-process runs are built from it)."""
 
     @property
     def failed_step(self) -> StepResult | None:
@@ -121,7 +129,7 @@ class RunResult:
             "schema": SCHEMA,
             "run": self.meta,
             "summary": {"counts": self.counts(), "by_level": self.counts_by_level()},
-            "cases": [asdict(c) for c in self.cases],
+            "cases": [_case_dict(c) for c in self.cases],
         }
 
     def write_json(self, directory: Path) -> Path:
@@ -131,6 +139,13 @@ class RunResult:
         tmp.write_text(json.dumps(self.to_dict(), indent=1, default=_json_default) + "\n")
         tmp.replace(path)  # a reader never sees half a file
         return path
+
+
+def _case_dict(case: CaseResult) -> dict[str, Any]:
+    out = asdict(case)
+    for seg in out["segments"]:
+        seg.pop("frame", None)
+    return out
 
 
 def _json_default(value: Any) -> Any:

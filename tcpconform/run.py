@@ -80,6 +80,7 @@ def execute(
         "target": target.name,
         "target_address": f"{target.ip}:{target.port}",
         "link": link.name,
+        "clock": getattr(link, "clock_kind", "realtime"),
         "profile": profile.name,
         "jobs": jobs,
         "started": started.isoformat(timespec="seconds"),

@@ -12,11 +12,12 @@ that step reports every mismatching field, every invariant broken, and every seg
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 
-from .. import seqnum
+from .. import frames, seqnum
 from ..links.base import Link, Received
 from ..model import (
     AnyStep,
@@ -119,8 +120,12 @@ class CaseRun:
             "flags": seg.flags.scapy(), "seq": seg.seq, "ack": seg.ack, "window": seg.window,
             "len": len(seg.payload), "urgptr": seg.urgptr, "options": [list(o) for o in seg.options],
         }
+        frame = seg.meta.get("frame")
+        if frame is None:  # no wire: the frame this segment would have been, for the pcap
+            frame = frames.encode(seg, *((frames.TESTER_MAC, frames.TARGET_MAC) if direction == "out"
+                                         else (frames.TARGET_MAC, frames.TESTER_MAC)))
         self.result.segments.append(
-            SegmentRecord(direction, self._rel(at), summary, seg.summary(), fields, step, note)  # type: ignore[arg-type]
+            SegmentRecord(direction, self._rel(at), summary, seg.summary(), fields, step, note, frame)  # type: ignore[arg-type]
         )
         return len(self.result.segments) - 1
 
@@ -142,6 +147,7 @@ class CaseRun:
         case, res = self.case, self.result
         self.t0 = self.t_ref = self.link.now()
         res.started = self.t0
+        res.started_wall = time.time()  # metadata only: places an in-process case's pcap in real time
         res.connection = {"tester": f"{self.key.src}:{self.key.sport}", "target": f"{self.key.dst}:{self.key.dport}",
                           "tester_isn": self.conn.tester_isn}
         implied = getattr(self.target, "implied", frozenset())

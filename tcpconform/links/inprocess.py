@@ -51,6 +51,7 @@ class InProcessLink:
     """Link to a :class:`SansIOPeer`: ``send`` hands it the segment, ``receive`` runs its timers."""
 
     name = "in-process"
+    clock_kind = "virtual"
 
     def __init__(self, peer: SansIOPeer, clock: VirtualClock | None = None, latency: float = 20e-6,
                  local_ip: str = "192.0.2.1") -> None:

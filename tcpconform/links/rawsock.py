@@ -130,7 +130,9 @@ class RawEndpoint:
         from ..wire import encode
 
         mac = self.resolve(seg.dst, timeout)
-        return self.send_frame(encode(seg, self.mac, mac))
+        frame = encode(seg, self.mac, mac)
+        seg.meta["frame"] = frame  # the exact bytes, for the pcap
+        return self.send_frame(frame)
 
     def resolve(self, ip: str, timeout: float = 1.0, tries: int = 3) -> str:
         """The MAC of ``ip`` on this link: learnt from its frames, else asked for by ARP."""
@@ -185,6 +187,7 @@ class RawEndpoint:
         seg = frame.segment
         if seg is None or seg.dst != self.ip:
             return
+        seg.meta["frame"] = data
         self.neighbours.setdefault(seg.src, frame.src_mac)
         self.stats["received"] += 1
         if not frame.checksum_ok:

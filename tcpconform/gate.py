@@ -1,0 +1,134 @@
+"""The CI gate: which failures fail a run, known deviations, and comparing two runs.
+
+A gate that fails on every SHOULD gets switched off, and one that cannot accept a known deviation
+hides every new failure behind the old one.  So: ``--fail-on must`` (the default) fails the run
+on a failed MUST only; a **baseline** file lists known deviations (case id, target, reason) that are
+reported as expected, an unexpected pass is flagged so the baseline gets cleaned, and only new
+failures count.  ``compare`` tells two runs apart (two stacks, or two firmware builds).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from .results import CaseResult, RunResult
+
+FAIL_ON = {"must": 0, "should": 1, "any": 2}
+"""``--fail-on`` thresholds as the highest level rank that fails the run (MUST 0, SHOULD 1, MAY 2)."""
+_RANK = {"MUST": 0, "SHOULD": 1, "MAY": 2}
+
+
+class BaselineError(Exception):
+    """The baseline file is malformed; the message names the file, entry and field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deviation:
+    case: str
+    """Case id or shell-style pattern."""
+    reason: str
+    target: str = "*"
+    """Pattern on the run's target name (``Linux*``); ``*`` for any target."""
+
+    def covers(self, case: CaseResult, target: str) -> bool:
+        return fnmatchcase(case.id, self.case) and fnmatchcase(target, self.target)
+
+
+def load_baseline(path: Path) -> list[Deviation]:
+    """A YAML (or JSON) file: ``deviations: [{case, reason, target?}, ...]``."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise BaselineError(f"{path}: cannot read: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise BaselineError(f"{where}: not valid YAML: {getattr(err, 'problem', err)}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("deviations"), list):
+        raise BaselineError(f"{path}: expected a mapping with a 'deviations' list")
+    out = []
+    for i, entry in enumerate(data["deviations"]):
+        where = f"{path}: deviations[{i}]"
+        if not isinstance(entry, dict):
+            raise BaselineError(f"{where}: expected a mapping with case, reason and optionally target")
+        unknown = set(entry) - {"case", "reason", "target"}
+        if unknown:
+            raise BaselineError(f"{where}: unknown field(s) {', '.join(sorted(unknown))} (known: case, reason, target)")
+        for key in ("case", "reason"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise BaselineError(f"{where}.{key}: required, a non-empty string")
+        out.append(Deviation(entry["case"], entry["reason"], str(entry.get("target", "*"))))
+    return out
+
+
+def apply_baseline(result: RunResult, deviations: list[Deviation]) -> None:
+    """Mark each case ``expected-fail``, ``unexpected-pass`` or ``new-failure`` (in place)."""
+    target = str(result.meta.get("target", ""))
+    for case in result.cases:
+        known = next((d for d in deviations if d.covers(case, target)), None)
+        if known is not None and case.verdict == "fail":
+            case.baseline = "expected-fail"
+            case.reason = f"{case.reason} [known deviation: {known.reason}]"
+        elif known is not None and case.verdict == "pass":
+            case.baseline = "unexpected-pass"
+        elif case.verdict == "fail":
+            case.baseline = "new-failure" if deviations else None
+
+
+def gate_failures(result: RunResult, fail_on: str) -> list[CaseResult]:
+    """Failed cases that fail the run: not known deviations, and at a level ``fail_on`` counts."""
+    limit = FAIL_ON[fail_on]
+    return [
+        c for c in result.cases
+        if c.verdict == "fail" and c.baseline != "expected-fail"
+        and _RANK.get(c.failed_level or c.level, 0) <= limit
+    ]
+
+
+@dataclass
+class Comparison:
+    regressions: list[tuple[str, str, str]]
+    fixes: list[tuple[str, str, str]]
+    other: list[tuple[str, str, str]]
+    only_a: list[str]
+    only_b: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.regressions
+
+
+def _load_run(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        raise BaselineError(f"{path}: cannot read: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise BaselineError(f"{path}:{err.lineno}: not JSON: {err.msg}") from None
+    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith("tcpconform-results/"):
+        raise BaselineError(f"{path}: not a tcpconform results.json (no 'schema': 'tcpconform-results/…')")
+    return data
+
+
+def compare(a_path: Path, b_path: Path) -> Comparison:
+    """How verdicts changed from run A to run B; a regression is a case that passed in A and not in B."""
+    a = {c["id"]: c["verdict"] for c in _load_run(a_path)["cases"]}
+    b = {c["id"]: c["verdict"] for c in _load_run(b_path)["cases"]}
+    out = Comparison([], [], [], sorted(set(a) - set(b)), sorted(set(b) - set(a)))
+    for cid in sorted(set(a) & set(b)):
+        va, vb = a[cid], b[cid]
+        if va == vb:
+            continue
+        if va == "pass" and vb in ("fail", "error"):
+            out.regressions.append((cid, va, vb))
+        elif va in ("fail", "error") and vb == "pass":
+            out.fixes.append((cid, va, vb))
+        else:
+            out.other.append((cid, va, vb))
+    return out

@@ -1,0 +1,65 @@
+"""JUnit XML, the result format CI systems read (testsuites / testsuite / testcase / failure).
+
+One ``testcase`` per case (``classname`` = area, ``name`` = case id), with the case's level and
+RFC references as properties; a failure carries the one-line reason as its message and the console's
+failure block (step ``file:line``, clause, mismatch table, exchange) as its text, so a CI page shows
+what a terminal would.  A known deviation from the baseline is reported as skipped, not failed.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from ..console import failure_detail, ladder
+from ..results import RunResult
+
+
+def build_junit(result: RunResult) -> ET.Element:
+    counts = result.counts()
+    expected = sum(1 for c in result.cases if c.baseline == "expected-fail")
+    suites = ET.Element("testsuites")
+    suite = ET.SubElement(suites, "testsuite", {
+        "name": "tcpconform",
+        "tests": str(len(result.cases)),
+        "failures": str(counts["fail"] - expected),
+        "errors": str(counts["error"]),
+        "skipped": str(counts["skip"] + expected),
+        "time": f"{result.meta.get('duration', 0):.6f}",
+        "timestamp": str(result.meta.get("started", "")),
+    })
+    props = ET.SubElement(suite, "properties")
+    for key in ("target", "target_address", "link", "profile", "mode"):
+        if key in result.meta:
+            ET.SubElement(props, "property", {"name": key, "value": str(result.meta[key])})
+    for case in result.cases:
+        tc = ET.SubElement(suite, "testcase", {
+            "classname": f"tcpconform.{case.area or 'cases'}",
+            "name": case.id,
+            "time": f"{case.duration:.6f}",
+            "file": case.file,
+            "line": str(case.line),
+        })
+        cprops = ET.SubElement(tc, "properties")
+        ET.SubElement(cprops, "property", {"name": "level", "value": case.level})
+        for req in case.requirements:
+            ref = req["ref"] + (f" {req['rid']}" if req.get("rid") else "")
+            ET.SubElement(cprops, "property", {"name": "rfc", "value": f"{ref} ({req['level']})"})
+        detail = "\n".join(failure_detail(case))
+        if case.baseline == "expected-fail":
+            ET.SubElement(tc, "skipped", {"message": f"known deviation (baseline): {case.reason}"}).text = detail
+        elif case.verdict == "fail":
+            ET.SubElement(tc, "failure", {"message": case.reason, "type": case.failed_level or case.level}).text = detail
+        elif case.verdict == "error":
+            ET.SubElement(tc, "error", {"message": case.reason, "type": "error"}).text = detail
+        elif case.verdict == "skip":
+            ET.SubElement(tc, "skipped", {"message": case.reason})
+        ET.SubElement(tc, "system-out").text = "\n".join(ladder(case))
+    return suites
+
+
+def write_junit(result: RunResult, path: Path) -> Path:
+    tree = ET.ElementTree(build_junit(result))
+    ET.indent(tree)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+    return path
