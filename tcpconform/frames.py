@@ -7,16 +7,15 @@ for Scapy's import).  Runs on a wire record the exact frames instead (``SegmentR
 
 from __future__ import annotations
 
+import ipaddress
 import struct
+from collections.abc import Iterable
 from typing import Any
 
 from .segment import Segment
 
 TESTER_MAC = bytes.fromhex("020000000001")
 TARGET_MAC = bytes.fromhex("020000000002")
-
-_OPTION_KINDS = {"EOL": 0, "NOP": 1, "MSS": 2, "WScale": 3, "SAckOK": 4, "SAck": 5, "Timestamp": 8}
-
 
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
@@ -27,49 +26,63 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def _ip(addr: str) -> bytes:
-    return bytes(int(part) for part in addr.split("."))
-
-
-def encode_options(options: tuple[tuple[str, Any], ...]) -> bytes:
-    """TCP options in wire format, padded with EOL to a multiple of four bytes."""
+def encode_options(options: Iterable[tuple[str, Any]]) -> bytes:
+    """TCP options as they go on the wire, padded with EOL bytes; ``ValueError`` for an unknown shape."""
     out = bytearray()
     for kind, value in options:
-        code = _OPTION_KINDS.get(kind)
-        if code in (0, 1):
-            out.append(code)
-        elif code == 2:
+        if kind == "EOL":
+            out.append(0)
+        elif kind == "NOP":
+            out.append(1)
+        elif kind == "MSS":
             out += struct.pack("!BBH", 2, 4, value)
-        elif code == 3:
+        elif kind == "WScale":
             out += struct.pack("!BBB", 3, 3, value)
-        elif code == 4:
-            out += b"\x04\x02"
-        elif code == 5:
-            out += struct.pack(f"!BB{len(value)}I", 5, 2 + 4 * len(value), *value)
-        elif code == 8:
-            out += struct.pack("!BBII", 8, 10, value[0], value[1])
-        else:  # an unknown kind, its raw bytes as given
+        elif kind == "SAckOK":
             raw = bytes(value or b"")
-            out += bytes([int(kind), 2 + len(raw)]) + raw
+            out += struct.pack("!BB", 4, 2 + len(raw)) + raw
+        elif kind == "SAck":
+            out += struct.pack(f"!BB{len(value)}I", 5, 2 + 4 * len(value), *value)
+        elif kind == "Timestamp":
+            out += struct.pack("!BBII", 8, 10, value[0], value[1])
+        elif str(kind).isdigit():
+            raw = bytes(value or b"")
+            out += struct.pack("!BB", int(kind), 2 + len(raw)) + raw
+        else:
+            raise ValueError(f"cannot encode option {kind!r}")
     out += b"\0" * (-len(out) % 4)
     return bytes(out)
+
+
+def _tcp_bytes(seg: Segment, chksum: int) -> bytes:
+    opts = encode_options(seg.options)
+    dataofs = seg.dataofs if seg.dataofs is not None else 5 + len(opts) // 4
+    offset_flags = ((dataofs & 0xF) << 12) | ((seg.reserved & 0x7) << 9) | (int(seg.flags) & 0x1FF)
+    return struct.pack("!HHIIHHHH", seg.sport, seg.dport, seg.seq & 0xFFFFFFFF, seg.ack & 0xFFFFFFFF,
+                       offset_flags, seg.window & 0xFFFF, chksum, seg.urgptr & 0xFFFF) + opts + seg.payload
+
+
+def _pseudo(seg: Segment, length: int) -> bytes:
+    src, dst = ipaddress.ip_address(seg.src), ipaddress.ip_address(seg.dst)
+    if src.version == 4:
+        return src.packed + dst.packed + struct.pack("!BBH", 0, 6, length)
+    return src.packed + dst.packed + struct.pack("!I3xB", length, 6)
+
+
+def tcp_checksum(seg: Segment) -> int:
+    """The correct TCP checksum of ``seg`` (IPv4 or IPv6 pseudo-header), whatever ``seg.chksum`` says."""
+    tcp = _tcp_bytes(seg, 0)
+    return _checksum(_pseudo(seg, len(tcp)) + tcp)
 
 
 def encode(seg: Segment, src_mac: bytes = TESTER_MAC, dst_mac: bytes = TARGET_MAC) -> bytes:
     """The Ethernet frame carrying ``seg`` (IPv4, TTL 64, DF), with correct checksums unless the segment
     fixes its own (``chksum``) or asks for a bad one (``meta["bad_checksum"]``)."""
-    opts = encode_options(seg.options)
-    dataofs = seg.dataofs if seg.dataofs is not None else 5 + len(opts) // 4
-    offset_flags = (dataofs << 12) | ((seg.reserved & 0x7) << 9) | (int(seg.flags) & 0x1FF)
-    header = struct.pack("!HHIIHHHH", seg.sport, seg.dport, seg.seq, seg.ack, offset_flags, seg.window, 0,
-                         seg.urgptr) + opts
-    src, dst = _ip(seg.src), _ip(seg.dst)
-    tcp_len = len(header) + len(seg.payload)
-    pseudo = src + dst + struct.pack("!BBH", 0, 6, tcp_len)
-    chksum = seg.chksum if seg.chksum is not None else _checksum(pseudo + header + seg.payload)
+    chksum = seg.chksum if seg.chksum is not None else tcp_checksum(seg)
     if seg.meta.get("bad_checksum"):
         chksum ^= 0xFFFF
-    tcp = header[:16] + struct.pack("!H", chksum) + header[18:] + seg.payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + tcp_len, 0, 0x4000, 64, 6, 0, src, dst)
+    tcp = _tcp_bytes(seg, chksum)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, ipaddress.ip_address(seg.src).packed,
+                     ipaddress.ip_address(seg.dst).packed)
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
     return dst_mac + src_mac + b"\x08\x00" + ip + tcp
