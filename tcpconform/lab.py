@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import shutil
@@ -555,7 +556,7 @@ def temporary_lab(name: str | int | None = None) -> Iterator[Lab]:
                     raise LabError(f"lab {lab.name} already exists: a temporary lab will not take over (and then remove) "
                                    f"one it did not create; remove it with lab_down({lab.name!r}) or pick another name")
                 continue
-            cancel = on_exit(lambda lab=lab: lab_down(lab.name), f"lab {lab.name}")
+            cancel = on_exit(functools.partial(lab_down, lab.name), f"lab {lab.name}")
             try:
                 lab_up(lab.name)
             except BaseException:

@@ -97,11 +97,11 @@ class OptionSpec:
     ``SAck``, ``Timestamp``, ``NOP``, ``EOL``) or the kind number as a string for others.
 
     ``value`` is ``None`` for options without a value, a :data:`FieldSpec` for single-valued ones,
-    a tuple of two field specs for ``Timestamp`` (val, ecr), and ``bytes`` for raw/unknown kinds.
+    a tuple of field specs for ``Timestamp`` (val, ecr) and ``SAck`` (edges), and ``bytes`` for raw/unknown kinds.
     """
 
     kind: str
-    value: FieldSpec | tuple[FieldSpec, FieldSpec] | bytes | None = None
+    value: FieldSpec | tuple[FieldSpec, ...] | bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from .links.rawsock import RawEndpoint
 from .responder import AppConfig, Responder, ResponderConfig, ResponderError
@@ -96,7 +96,7 @@ def _version() -> str:
 def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str | None = None,
           agent_stdio: bool = False, log: TextIO = sys.stderr) -> int:
     """Serve until interrupted (or, with an agent channel, until it closes); returns an exit code."""
-    mode = "agent" if agent_stdio else "scripted"
+    mode: Literal["agent", "scripted"] = "agent" if agent_stdio else "scripted"
     responder = Responder(ResponderConfig(ip=ip, port=port, faults=faults, app=AppConfig(mode=mode)))
     endpoint = RawEndpoint(iface, ip, netns=netns)
     agent = ResponderAgent(responder)

@@ -45,13 +45,13 @@ class ServiceTarget:
     service: str
     ip: str
     port: int
+    name: str = ""
     capabilities: frozenset[str] = frozenset()
     implied: frozenset[str] = frozenset({"listen", "read"})
     data_salt: int | None = TESTER_SALT
 
-    @property
-    def name(self) -> str:
-        return f"{self.service} service"
+    def __post_init__(self) -> None:
+        self.name = self.name or f"{self.service} service"
 
     def app(self, key: Any, action: str, data: bytes | None = None, count: int | None = None) -> bytes:
         from .target import TargetError

@@ -49,7 +49,7 @@ def _to_scapy_options(options: tuple[tuple[str, Any], ...]) -> list[tuple[Any, A
 
 
 def _from_scapy_options(options: list[tuple[Any, Any]]) -> tuple[tuple[str, Any], ...]:
-    out = []
+    out: list[tuple[str, Any]] = []
     for kind, value in options:
         if isinstance(kind, int):
             out.append((str(kind), bytes(value) if value is not None else b""))

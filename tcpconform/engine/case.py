@@ -150,7 +150,7 @@ class CaseRun:
         res.started_wall = time.time()  # metadata only: places an in-process case's pcap in real time
         res.connection = {"tester": f"{self.key.src}:{self.key.sport}", "target": f"{self.key.dst}:{self.key.dport}",
                           "tester_isn": self.conn.tester_isn}
-        implied = getattr(self.target, "implied", frozenset())
+        implied: frozenset[str] = getattr(self.target, "implied", frozenset())
         missing = required_capabilities(case, implied) - self.target.capabilities
         if missing:
             res.verdict = "skip"

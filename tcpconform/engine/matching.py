@@ -88,6 +88,7 @@ def _check(
             out.captures[spec.name] = (actual - spec.offset) & seqnum.MASK if modular else actual - spec.offset
             return
     else:
+        assert isinstance(spec, int)  # ANY, captures, ranges and names were handled above
         expected = spec
     equal = ((actual - expected) & seqnum.MASK) == 0 if modular else actual == expected
     if not equal:
