@@ -212,8 +212,10 @@ def run(
                 raise UsageFailure(str(err.args[0])) from None
             tgt = session.target
             if not quiet:
+                clock = " (virtual clock: protocol waits cost no real time)" \
+                    if getattr(session.link, "clock_kind", "") == "virtual" else ""
                 click.echo(f"tcpconform: {len(selected)} case(s) against {tgt.name} at {tgt.ip}:{tgt.port}, "
-                           f"profile {prof.name}, link {session.link.name}")
+                           f"profile {prof.name}, link {session.link.name}{clock}")
                 if "rst_suppression" in session.meta:
                     click.echo(f"  kernel RSTs: {session.meta['rst_suppression']}")
                 for warning in session.meta.get("warnings", []):
