@@ -174,6 +174,12 @@ class CaseRun:
             except StepSkipped as skipped:
                 sres.verdict = "skip"
                 sres.message = str(skipped)
+            except Exception as err:  # a bug of ours: one case errors, the run goes on and says so
+                sres.verdict = "error"
+                sres.message = f"internal error: {type(err).__name__}: {err}"
+                res.verdict = "error"
+                res.reason = f"{step.loc}: {sres.message} (please report it)"
+                break
             except (CaseError, TargetError) as err:
                 sres.verdict = "error"
                 sres.message = str(err)
@@ -255,9 +261,14 @@ class CaseRun:
         length = conn.resolve_send(spec.length, "len") if spec.length is not None else 0
         if spec.payload is not None:
             payload = spec.payload
+        elif length == 0:
+            payload = b""
         else:
             first = seqnum.add(seq, 1) if flags & Flags.SYN else seq
-            payload = stream_bytes(seqnum.diff(first, seqnum.add(conn.tester_isn, 1)), length, TESTER_SALT)
+            offset = seqnum.diff(first, seqnum.add(conn.tester_isn, 1))
+            if offset < 0:
+                raise CaseError(f"{length} bytes of data at seq {conn.tester_written(seq)}: before the tester's first byte")
+            payload = stream_bytes(offset, length, TESTER_SALT)
         options: tuple[tuple[str, object], ...] = ()
         if isinstance(spec.options, OptionsSpec):
             options = tuple(self._option_value(o.kind, o.value) for o in spec.options.items)

@@ -277,3 +277,20 @@ def test_an_echo_service_may_answer_data_and_carry_the_ack_on_it(cumulative: Tes
         assert res.verdict == verdict, res.reason
     notes = [s.note for s in res.segments]
     assert "tolerated: data the service sent by itself" not in notes  # the corrupt echo was not let pass
+
+
+def test_sends_at_the_isn_and_data_before_it(tmp_path: Path) -> None:
+    case = make_case(tmp_path, """
+        id: early
+        title: segments at the ISN
+        requirements: [{id: r, ref: RFC 9293 3.5, level: MUST}]
+        no_fault: engine unit test
+        steps:
+          - send: "S 0:0(0) win 5000"
+          - expect: "S. 0:0(0) ack 1"
+          - send: "R 0:0(0)"
+          - send: ". 0:10(10) ack 1"
+    """)
+    res = run_one(case, lambda seg, now: [], isn=0)
+    assert res.verdict == "error"  # the case is wrong, not the target, and no traceback
+    assert "before the tester's first byte" in res.reason and res.steps[2].verdict == "pass"
