@@ -74,7 +74,7 @@ class Connection:
         self.snd_wl1 = 0
         self.snd_wl2 = 0
         self.max_snd_wnd = syn.window
-        mss = syn.option("MSS")
+        mss = _peer_mss_option(syn, stop_at_nop=cfg.has("misparse-nop"))
         self.peer_mss: int = mss if isinstance(mss, int) and mss > 0 else 536  # RFC 9293 3.7.1 default
         self.send_queue = bytearray()
         self.fin_wanted = False
@@ -184,7 +184,9 @@ class Connection:
             self._rtx_at = now + self._rto
 
     def _retransmits(self, sent: _Sent) -> bool:
-        return bool(sent.flags & Flags.SYN) or not self._has("no-retransmit")
+        if sent.flags & Flags.SYN:
+            return not self._has("synack-no-retransmit")
+        return not self._has("no-retransmit")
 
     def _send_mss(self) -> int:
         return IGNORE_MSS_SEGMENT if self._has("ignore-mss") else min(self.peer_mss, self.cfg.mss)
@@ -212,7 +214,7 @@ class Connection:
     def _update_persist(self, now: float) -> None:
         """Arm the persist timer while data waits behind a zero window with nothing in flight."""
         waiting = (
-            self.state in _CAN_SEND and bool(self.send_queue) and self.snd_wnd == 0
+            not self._has("no-persist-probe") and self.state in _CAN_SEND and bool(self.send_queue) and self.snd_wnd == 0
             and self.snd_una == self.snd_nxt and not self._has("ignore-window")
         )
         if not waiting:
@@ -248,7 +250,8 @@ class Connection:
         self._retries += 1
         first = self._rtx[0]
         self._emit(first.flags, first.seq, first.payload)
-        self._rto = min(self._rto * 2, MAX_RTO)
+        if not self._has("no-backoff"):
+            self._rto = min(self._rto * 2, MAX_RTO)
         self._rtx_at = now + self._rto
 
     # ----------------------------------------------------------------- segment arrival
@@ -270,16 +273,19 @@ class Connection:
             self._unacceptable(seg, now)
             return
         if flags & Flags.RST:
-            if seg.seq == self.rcv.rcv_nxt:
-                if self.state in _RESET_REPORTED:
-                    self._events.append(ConnectionReset(self.key, now))
-                self._move(Trigger.RCV_RST, now)
+            if self._has("ignore-rst"):
+                return
+            if seg.seq == self.rcv.rcv_nxt or self._has("rst-any-seq"):
+                self._reset(now)
             else:
                 self.send_ack()  # RFC 5961 3.2: in the window but not exact: challenge ACK
             return
         if flags & Flags.SYN:
             if self.state is State.SYN_RCVD:
                 self._move(Trigger.RCV_SYN, now)  # passive open: back to LISTEN
+            elif self._has("syn-resets"):
+                self._send_rst(self.snd_nxt)
+                self._move(Trigger.RCV_SYN, now)
             else:
                 self.send_ack()  # RFC 5961 4.2: challenge ACK
             return
@@ -293,17 +299,32 @@ class Connection:
         if self.alive:
             self._output(now)
 
+    def _reset(self, now: float) -> None:
+        """An accepted RST: the connection is gone (RFC 9293 3.10.7.4, second check)."""
+        if self.state in _RESET_REPORTED:
+            self._events.append(ConnectionReset(self.key, now))
+        self._move(Trigger.RCV_RST, now)
+
     def _unacceptable(self, seg: Segment, now: float) -> None:
         flags = seg.flags
         if flags & Flags.RST:
-            return  # never answer a RST
+            # RFC 5961 3.2: a RST outside the window is silently dropped, and a RST is never answered.
+            if self._has("rst-out-of-window") and not self._has("ignore-rst"):
+                self._reset(now)
+            elif self._has("answer-rst-with-rst"):
+                self._send_rst(seg.ack if flags & Flags.ACK else self.snd_nxt)
+            return
         dup_syn = flags & Flags.SYN and not flags & Flags.ACK and seg.seq == self.irs
-        if self.state is State.SYN_RCVD and dup_syn:
+        if self.state is State.SYN_RCVD and dup_syn and not self._has("dup-syn-ack-only"):
             # The peer sent its SYN again: it has not seen our SYN-ACK, so send that again (as BSD and
             # Linux do) rather than an ACK it could only answer with a RST.
             self._emit(Flags.SYN | Flags.ACK, self.iss)
             return
+        if self._has("ignore-unacceptable"):
+            return
         if self.state is State.TIME_WAIT and flags & Flags.FIN:
+            if self._has("time-wait-ignores-fin"):
+                return
             self._timewait_at = now + 2 * self.cfg.msl  # a retransmitted FIN: ACK it, restart 2*MSL
         if (
             self.state.synchronized and flags & Flags.ACK and not flags & Flags.SYN
@@ -319,13 +340,16 @@ class Connection:
         """RFC 9293 3.10.7.4, fifth check, with RFC 5961 5.2.  False: drop the rest of the segment."""
         ack = seg.ack
         if self.state is State.SYN_RCVD:
-            if not (seqnum.lt(self.snd_una, ack) and seqnum.le(ack, self.snd_nxt)):
+            acks_syn = seqnum.lt(self.snd_una, ack) and seqnum.le(ack, self.snd_nxt)
+            if not acks_syn and not self._has("accept-any-ack-syn-rcvd"):
                 self._send_rst(ack)
                 return False
             self.snd_wnd, self.snd_wl1, self.snd_wl2 = seg.window, seg.seq, ack
             self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
             self._move(Trigger.RCV_ACK_OF_SYN, now)
-        if seqnum.gt(ack, self.snd_nxt) or seqnum.lt(ack, seqnum.add(self.snd_una, -self.max_snd_wnd)):
+        if seqnum.gt(ack, self.snd_nxt) and self._has("accept-ack-of-unsent"):
+            ack = self.snd_nxt  # the fault: the impossible ACK is taken as acknowledging all that was sent
+        elif seqnum.gt(ack, self.snd_nxt) or seqnum.lt(ack, seqnum.add(self.snd_una, -self.max_snd_wnd)):
             self.send_ack()  # acknowledges data never sent, or far too old
             return False
         if seqnum.lt(self.snd_una, ack):
@@ -348,7 +372,8 @@ class Connection:
         fin = bool(seg.flags & Flags.FIN) and not self._has("ignore-fin")
         right_edge = seqnum.add(self.rcv.rcv_nxt, self._rcv_wnd())
         arrival = self.rcv.insert(
-            seg.seq, seg.payload, fin, right_edge, keep_out_of_order=not self._has("drop-out-of-order")
+            seg.seq, seg.payload, fin, right_edge, keep_out_of_order=not self._has("drop-out-of-order"),
+            trim_duplicates=not self._has("deliver-duplicates"),
         )
         if arrival.delivered:
             self._events.append(DataReceived(self.key, arrival.delivered, now))
@@ -361,6 +386,8 @@ class Connection:
                 self._output(now)
             else:
                 self.send_ack()  # a FIN is acknowledged at once
+        elif arrival.out_of_order and self._has("no-dup-ack"):
+            return
         elif arrival.out_of_order or arrival.filled_gap or (seg.payload and arrival.duplicate):
             self.send_ack()  # RFC 5681 4.2: out of order, gap filled, or a duplicate: ACK at once
         elif arrival.delivered:
@@ -427,3 +454,13 @@ class Connection:
         dropped = self.rcv.discard_unread()
         self.app_shutdown(now)
         return dropped
+
+
+def _peer_mss_option(syn: Segment, stop_at_nop: bool = False) -> int | None:
+    """The MSS the peer offered in its SYN; ``stop_at_nop`` is the fault ``misparse-nop``."""
+    for kind, value in syn.options:
+        if kind == "NOP" and stop_at_nop:
+            return None
+        if kind == "MSS":
+            return value if isinstance(value, int) else None
+    return None

@@ -22,6 +22,46 @@ FAULTS: dict[str, str] = {
     "ignore-fin": "a received FIN is neither acknowledged nor acted on",
     "drop-out-of-order": "segments beyond the next expected byte are dropped instead of buffered",
     "no-retransmit": "unacknowledged data and FINs are never retransmitted",
+    # Opening (RFC 9293 3.8.1, 3.10.7.2, 3.10.7.4; RFC 6298).
+    "synack-no-retransmit": "an unacknowledged SYN-ACK is never retransmitted",
+    "dup-syn-ack-only": (
+        "a retransmitted SYN in SYN_RCVD is answered with a bare ACK instead of the SYN-ACK again"
+    ),
+    "accept-any-ack-syn-rcvd": (
+        "in SYN_RCVD any ACK completes the handshake, even one not acknowledging the SYN (no RST)"
+    ),
+    "no-rst-for-stray-ack": (
+        "an ACK to a listening port that matches no connection is dropped instead of reset"
+    ),
+    # Options and header (RFC 9293 3.1, 3.2, 3.7.1).
+    "drop-unknown-option": "a segment carrying an option of unknown kind is discarded",
+    "misparse-nop": "option parsing stops at the first NOP, so an MSS after NOP padding is not seen",
+    "accept-bad-checksum": "segments with a wrong checksum are processed instead of discarded",
+    "accept-bad-dataofs": "the data offset is not checked: a segment with an impossible one is processed",
+    "reserved-bits-drop": "a segment with any reserved header bit set is discarded",
+    # Windows and acknowledgments (RFC 9293 3.8.6, 3.10.7.4; RFC 5681 4.2).
+    "no-persist-probe": "data waiting behind a zero window is never probed for (no persist timer)",
+    "ignore-unacceptable": (
+        "an unacceptable segment (outside the receive window, or an old duplicate) is dropped without the ACK"
+    ),
+    "deliver-duplicates": (
+        "bytes at the start of a segment that were already received are delivered again, not trimmed"
+    ),
+    "no-dup-ack": "a segment beyond a gap is held without being acknowledged (no duplicate ACK)",
+    "accept-ack-of-unsent": (
+        "a segment acknowledging data never sent is processed (its text taken) instead of dropped"
+    ),
+    # Retransmission (RFC 6298 5.5).
+    "no-backoff": "the retransmission timeout is not doubled between retransmissions of one segment",
+    # Resets and RFC 5961.
+    "ignore-rst": "an acceptable RST (exactly at RCV.NXT) is ignored: the connection lives on",
+    "rst-any-seq": "a RST anywhere in the receive window resets the connection (no challenge ACK)",
+    "rst-out-of-window": "a RST outside the receive window resets the connection",
+    "syn-resets": "a SYN in a synchronized state is answered with a RST and closes the connection",
+    "answer-rst-with-rst": "a RST that is not accepted (out of window, or for no connection) is answered with a RST",
+    # Closing (RFC 9293 3.6, 3.10.7.4).
+    "time-wait-ignores-fin": "in TIME_WAIT a retransmitted FIN is neither acknowledged nor restarts 2*MSL",
+    "skip-closing": "a FIN in FIN_WAIT_1 (crossing the responder's own FIN) leads to TIME_WAIT, skipping CLOSING",
 }
 
 

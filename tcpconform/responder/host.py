@@ -17,7 +17,7 @@ from .config import ResponderConfig
 from .connection import Connection, ResponderError
 from .events import AppAction, Event, StateChanged, listen_key
 from .states import State, Trigger, next_state
-from .wire import malformed
+from .wire import KNOWN_OPTIONS, malformed
 
 
 class Responder:
@@ -58,7 +58,7 @@ class Responder:
         """A segment arrived.  Segments for another address are not ours and are ignored."""
         if seg.dst != self.config.ip:
             return
-        reason = malformed(seg)
+        reason = self._discard_reason(seg)
         if reason is not None:
             self.dropped.append((seg, reason))
             return
@@ -71,6 +71,19 @@ class Responder:
             self._on_listen(key, seg, now)
         else:
             self._reset_for(seg)
+
+    def _discard_reason(self, seg: Segment) -> str | None:
+        """Why ``seg`` is dropped before TCP processing (RFC 9293 3.1), faults included."""
+        has = self.config.has
+        reason = malformed(seg, check_checksum=not has("accept-bad-checksum"),
+                           check_dataofs=not has("accept-bad-dataofs"))
+        if reason is None and has("reserved-bits-drop") and seg.reserved:
+            reason = f"reserved bits {seg.reserved:#x} set (fault reserved-bits-drop)"
+        if reason is None and has("drop-unknown-option"):
+            unknown = [kind for kind, _ in seg.options if kind not in KNOWN_OPTIONS]
+            if unknown:
+                reason = f"unknown option kind {unknown[0]} (fault drop-unknown-option)"
+        return reason
 
     def segments_to_send(self) -> list[Segment]:
         """Everything to put on the wire since the last call, in order."""
@@ -132,9 +145,11 @@ class Responder:
     def _on_listen(self, key: FourTuple, seg: Segment, now: float) -> None:
         """RFC 9293 3.10.7.2: a segment for a listening port with no connection."""
         if seg.flags & Flags.RST:
+            self._answer_rst(seg)
             return
         if seg.flags & Flags.ACK:
-            self._outbox.append(self._rst(seg, seq=seg.ack))
+            if not self.config.has("no-rst-for-stray-ack"):
+                self._outbox.append(self._rst(seg, seq=seg.ack))
             return
         if not seg.flags & Flags.SYN:
             return
@@ -147,11 +162,17 @@ class Responder:
     def _reset_for(self, seg: Segment) -> None:
         """RFC 9293 3.10.7.1: no connection and nothing listening.  Never answer a RST."""
         if seg.flags & Flags.RST:
+            self._answer_rst(seg)
             return
         if seg.flags & Flags.ACK:
             self._outbox.append(self._rst(seg, seq=seg.ack))
         else:
             self._outbox.append(self._rst(seg, seq=0, ack=seqnum.add(seg.seq, seg.seg_len)))
+
+    def _answer_rst(self, seg: Segment) -> None:
+        """A RST is never answered (RFC 9293 3.10.7.1/2), except under the fault ``answer-rst-with-rst``."""
+        if self.config.has("answer-rst-with-rst"):
+            self._outbox.append(self._rst(seg, seq=seg.ack))
 
     @staticmethod
     def _rst(seg: Segment, seq: int, ack: int | None = None) -> Segment:

@@ -70,18 +70,24 @@ class ReceiveBuffer:
         self.rcv_nxt = seqnum.add(self.rcv_nxt, 1)
         self._fin_at = None
 
-    def insert(self, seq: int, data: bytes, fin: bool, right_edge: int, keep_out_of_order: bool) -> Arrival:
+    def insert(
+        self, seq: int, data: bytes, fin: bool, right_edge: int, keep_out_of_order: bool,
+        trim_duplicates: bool = True,
+    ) -> Arrival:
         """Take the text (and FIN) of an acceptable segment starting at ``seq``.
 
         Bytes before RCV.NXT are duplicates and trimmed; bytes at or beyond ``right_edge`` (RCV.NXT +
         RCV.WND) are outside the window and trimmed, and so is a FIN that lies beyond them.  A segment
         beyond RCV.NXT is held for later when ``keep_out_of_order`` is set, dropped otherwise.
+        ``trim_duplicates=False`` is the fault ``deliver-duplicates``: the already received bytes are
+        delivered again as if they were the next ones.
         """
         had_gap = self.has_gap
         fin_seq = seqnum.add(seq, len(data))
         ahead = seqnum.diff(self.rcv_nxt, seq)  # bytes of this segment already received
         if ahead > 0:
-            data = data[ahead:]
+            if trim_duplicates:
+                data = data[ahead:]
             seq = self.rcv_nxt
         if fin and seqnum.lt(fin_seq, self.rcv_nxt):
             fin = False  # a FIN we already consumed

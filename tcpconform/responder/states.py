@@ -105,6 +105,13 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
 FAULT_TRANSITIONS: dict[str, dict[tuple[State, Trigger], State]] = {
     # The FIN is answered with ACK+FIN at once: CLOSE_WAIT (waiting for the application) is skipped.
     "fin-without-app": {(S.ESTABLISHED, T.RCV_FIN): S.LAST_ACK},
+    # RFC 793's old rule, which RFC 5961 4.2 replaced with a challenge ACK: a SYN resets the connection.
+    "syn-resets": {
+        (s, T.RCV_SYN): S.CLOSED
+        for s in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK, S.TIME_WAIT)
+    },
+    # Crossing FINs taken as if the own FIN had been acknowledged too.
+    "skip-closing": {(S.FIN_WAIT_1, T.RCV_FIN): S.TIME_WAIT},
 }
 """Per fault: entries that replace the table's while the fault is switched on."""
 

@@ -13,12 +13,18 @@ from __future__ import annotations
 from ..frames import encode_options, tcp_checksum
 from ..segment import Segment
 
-__all__ = ["encode_options", "malformed", "tcp_checksum"]
+__all__ = ["KNOWN_OPTIONS", "encode_options", "malformed", "tcp_checksum"]
+
+KNOWN_OPTIONS = frozenset({"EOL", "NOP", "MSS", "WScale", "SAckOK", "SAck", "Timestamp"})
+"""Option kinds the responder knows by name; any other kind is carried as its number and ignored."""
 
 
-def malformed(seg: Segment) -> str | None:
-    """Why a receiver would discard ``seg`` before TCP processing, or ``None`` if it would not."""
-    if seg.dataofs is not None:
+def malformed(seg: Segment, check_checksum: bool = True, check_dataofs: bool = True) -> str | None:
+    """Why a receiver would discard ``seg`` before TCP processing, or ``None`` if it would not.
+
+    The two switches exist for the faults ``accept-bad-checksum`` and ``accept-bad-dataofs``.
+    """
+    if seg.dataofs is not None and check_dataofs:
         try:
             natural = (20 + len(encode_options(seg.options))) // 4
         except ValueError:
@@ -27,6 +33,8 @@ def malformed(seg: Segment) -> str | None:
             return f"data offset {seg.dataofs} is shorter than the 20-byte header"
         if natural is not None and seg.dataofs != natural:
             return f"data offset {seg.dataofs} does not match the header ({natural} words)"
+    if not check_checksum:
+        return None
     if seg.meta.get("bad_checksum"):
         return "bad checksum (deliberately wrong)"
     if seg.chksum is not None:

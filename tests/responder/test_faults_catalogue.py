@@ -1,0 +1,208 @@
+"""The faults the conformance catalogue (testcases/<area>/) relies on: each changes what it claims.
+
+As in ``test_faults``: every check runs with and without its fault and returns what it observed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from responder_kit import F, Peer, agent_config, show, to_listen, to_time_wait
+
+from tcpconform.responder import Responder, State
+from tcpconform.segment import Segment
+from tcpconform.stream import TESTER_SALT, stream_bytes
+
+
+def fresh(faults: set[str]) -> Peer:
+    r = Responder(agent_config(faults=frozenset(faults)))
+    r.app_listen(8000, 0.0)
+    return Peer(r, seq=0, ack=5000)
+
+
+def established(faults: set[str], window: int = 5000, options: tuple = (("MSS", 512),)) -> Peer:
+    p = fresh(faults)
+    p.window = window
+    p.send(p.segment(F.SYN, seq=0, options=options))
+    p.seq, p.ack = 1, 101
+    p.send(p.segment(F.ACK))
+    return p
+
+
+def synack_no_retransmit(faults: set[str]) -> object:
+    p = fresh(faults)
+    p.send(p.segment(F.SYN, seq=0))
+    return [(t, show([s])[0]) for t, s in p.run_timers_until(4.0)]
+
+
+def dup_syn_ack_only(faults: set[str]) -> object:
+    p = fresh(faults)
+    p.send(p.segment(F.SYN, seq=0))
+    return show(p.send(p.segment(F.SYN, seq=0)))
+
+
+def accept_any_ack_syn_rcvd(faults: set[str]) -> object:
+    p = fresh(faults)
+    p.send(p.segment(F.SYN, seq=0))
+    out = show(p.send(p.segment(F.ACK, seq=1, ack=5100)))
+    return out, p.r.state(p.key)
+
+
+def no_rst_for_stray_ack(faults: set[str]) -> object:
+    p = fresh(faults)
+    return show(p.send(p.segment(F.ACK, seq=1000, ack=777)))
+
+
+def drop_unknown_option(faults: set[str]) -> object:
+    p = fresh(faults)
+    return show(p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512), ("253", b"\x01\x02")))))
+
+
+def misparse_nop(faults: set[str]) -> object:
+    p = established(faults, options=(("NOP", None), ("NOP", None), ("MSS", 300)))
+    p.r.app_write(p.key, b"a" * 700, 0.0)
+    return [len(s.payload) for s in p.drain()]
+
+
+def with_data(p: Peer, n: int = 10, **fields: object) -> Segment:
+    payload = stream_bytes(p.seq - 1, n, TESTER_SALT)
+    return p.segment(F.ACK | F.PSH, payload=payload).with_(**fields)
+
+
+def accept_bad_checksum(faults: set[str]) -> object:
+    p = established(faults)
+    p.send(with_data(p, meta={"bad_checksum": True}))
+    return show(p.tick(1.0)), p.r.connections() and p.r.app_read(p.key, 100, 1.0)
+
+
+def accept_bad_dataofs(faults: set[str]) -> object:
+    p = established(faults)
+    p.send(with_data(p, dataofs=4))
+    return show(p.tick(1.0))
+
+
+def reserved_bits_drop(faults: set[str]) -> object:
+    p = established(faults)
+    p.send(with_data(p, reserved=7))
+    return show(p.tick(1.0))
+
+
+def no_persist_probe(faults: set[str]) -> object:
+    p = established(faults, window=0)
+    p.r.app_write(p.key, b"a" * 100, 0.0)
+    return [(t, show([s])[0]) for t, s in p.run_timers_until(4.0)]
+
+
+def ignore_unacceptable(faults: set[str]) -> object:
+    p = established(faults)
+    return show(p.send(with_data(p, seq=70001)))
+
+
+def deliver_duplicates(faults: set[str]) -> object:
+    p = established(faults)
+    p.data(10)
+    p.seq = 1
+    p.data(20)
+    return p.r.app_read(p.key, 100, 1.0) == stream_bytes(0, 20, TESTER_SALT)
+
+
+def no_dup_ack(faults: set[str]) -> object:
+    p = established(faults)
+    return show(p.send(with_data(p, seq=101)))
+
+
+def accept_ack_of_unsent(faults: set[str]) -> object:
+    p = established(faults)
+    out = show(p.send(with_data(p, ack=5101)))
+    return out, len(p.r.app_read(p.key, 100, 0.0))
+
+
+def no_backoff(faults: set[str]) -> object:
+    p = established(faults)
+    p.r.app_write(p.key, b"a" * 10, 0.0)
+    p.drain()
+    return [t for t, _ in p.run_timers_until(8.0)]
+
+
+def ignore_rst(faults: set[str]) -> object:
+    p = established(faults)
+    return show(p.send(p.segment(F.RST, seq=1))), p.r.state(p.key)
+
+
+def rst_any_seq(faults: set[str]) -> object:
+    p = established(faults)
+    return show(p.send(p.segment(F.RST, seq=101))), p.r.state(p.key)
+
+
+def rst_out_of_window(faults: set[str]) -> object:
+    p = established(faults)
+    return show(p.send(p.segment(F.RST, seq=100001))), p.r.state(p.key)
+
+
+def syn_resets(faults: set[str]) -> object:
+    p = established(faults)
+    return show(p.send(p.segment(F.SYN, seq=100))), p.r.state(p.key)
+
+
+def answer_rst_with_rst(faults: set[str]) -> object:
+    listener = to_listen() if not faults else fresh(faults)
+    out = show(listener.send(listener.segment(F.RST, seq=1)))
+    p = established(faults)
+    return out, show(p.send(p.segment(F.RST | F.ACK, seq=100001, ack=101)))
+
+
+def time_wait_ignores_fin(faults: set[str]) -> object:
+    p = to_time_wait() if not faults else None
+    if p is None:
+        p = established(faults)
+        p.r.app_close(p.key, 0.0)
+        p.drain()
+        p.ack = 102
+        p.send(p.segment(F.ACK))
+        p.send(p.segment(F.FIN | F.ACK))
+        p.seq = 2
+    return show(p.send(p.segment(F.FIN | F.ACK, seq=1))), p.r.state(p.key)
+
+
+def skip_closing(faults: set[str]) -> object:
+    p = established(faults)
+    p.r.app_close(p.key, 0.0)
+    p.drain()
+    return show(p.send(p.segment(F.FIN | F.ACK))), p.r.state(p.key)
+
+
+CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
+    "synack-no-retransmit": (synack_no_retransmit, [], [(1.0, "S. 100 1"), (3.0, "S. 100 1")]),
+    "dup-syn-ack-only": (dup_syn_ack_only, [". 101 1"], ["S. 100 1"]),
+    "accept-any-ack-syn-rcvd": (
+        accept_any_ack_syn_rcvd, ([". 101 1"], State.ESTABLISHED), (["R 5100"], State.SYN_RCVD),
+    ),
+    "no-rst-for-stray-ack": (no_rst_for_stray_ack, [], ["R 777"]),
+    "drop-unknown-option": (drop_unknown_option, [], ["S. 100 1"]),
+    "misparse-nop": (misparse_nop, [536, 164], [300, 300, 100]),
+    "accept-bad-checksum": (accept_bad_checksum, ([". 101 11"], stream_bytes(0, 10, TESTER_SALT)), ([], b"")),
+    "accept-bad-dataofs": (accept_bad_dataofs, [". 101 11"], []),
+    "reserved-bits-drop": (reserved_bits_drop, [], [". 101 11"]),
+    "no-persist-probe": (no_persist_probe, [], [(1.0, ". 100 1"), (3.0, ". 100 1")]),
+    "ignore-unacceptable": (ignore_unacceptable, [], [". 101 1"]),
+    "deliver-duplicates": (deliver_duplicates, False, True),
+    "no-dup-ack": (no_dup_ack, [], [". 101 1"]),
+    "accept-ack-of-unsent": (accept_ack_of_unsent, ([], 10), ([". 101 1"], 0)),
+    "no-backoff": (no_backoff, [1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 3.0, 7.0]),
+    "ignore-rst": (ignore_rst, ([], State.ESTABLISHED), ([], State.CLOSED)),
+    "rst-any-seq": (rst_any_seq, ([], State.CLOSED), ([". 101 1"], State.ESTABLISHED)),
+    "rst-out-of-window": (rst_out_of_window, ([], State.CLOSED), ([], State.ESTABLISHED)),
+    "syn-resets": (syn_resets, (["R 101"], State.CLOSED), ([". 101 1"], State.ESTABLISHED)),
+    "answer-rst-with-rst": (answer_rst_with_rst, (["R 0"], ["R 101"]), ([], [])),
+    "time-wait-ignores-fin": (time_wait_ignores_fin, ([], State.TIME_WAIT), ([". 102 2"], State.TIME_WAIT)),
+    "skip-closing": (skip_closing, ([". 102 2"], State.TIME_WAIT), ([". 102 2"], State.CLOSING)),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(CATALOGUE_CHECKS))
+def test_catalogue_fault_changes_what_it_claims(fault: str) -> None:
+    check, faulty, correct = CATALOGUE_CHECKS[fault]
+    assert check({fault}) == faulty
+    assert check(set()) == correct
+
