@@ -195,6 +195,7 @@ def run(
     from .gate import BaselineError, apply_baseline, gate_failures, load_baseline
     from .profiles import get_profile
     from .run import execute
+    from .session import PORT_SPAN
 
     selected = _load(cases, ids, keywords)
     try:
@@ -236,7 +237,10 @@ def run(
                         click.echo("        " + line)
 
             meta = dict(session.meta, faults=sorted(faults), case_paths=[str(p) for p in cases] or ["(bundled)"])
-            result = execute(selected, session.link, tgt, prof, jobs=jobs, on_case_done=progress, meta=meta)
+            if len(selected) > PORT_SPAN:
+                raise UsageFailure(f"at most {PORT_SPAN} cases in one run (one source port each)")
+            result = execute(selected, session.link, tgt, prof, jobs=jobs, on_case_done=progress, meta=meta,
+                             base_port=session.base_port)
     except _setup_errors() as err:
         raise UsageFailure(str(err)) from None
     if deviations:

@@ -42,7 +42,7 @@ from .model import (
 from .notation import NotationError, build_segment, did_you_mean, field_value, parse_duration, parse_segment
 from .segment import Flags
 
-__all__ = ["CaseFileError", "LoadError", "load_case", "load_cases"]
+__all__ = ["CaseFileError", "LoadError", "load_case", "load_cases", "load_file"]
 
 PathKey = str | int
 Path_ = tuple[PathKey, ...]
@@ -83,11 +83,27 @@ class CaseFileError(Exception):
 
 
 def load_case(path: str | os.PathLike[str]) -> TestCase:
-    """Load one case file; raise :class:`CaseFileError` listing all its mistakes."""
-    case, errors = _load_file(os.fspath(path))
-    if errors or case is None:
+    """Load one case file; raise :class:`CaseFileError` listing all its mistakes.
+
+    A matrix table holds many cases, so it is refused here (say so, rather than pick one): use
+    :func:`load_file` or :func:`load_cases`.
+    """
+    file = os.fspath(path)
+    cases, errors = _load_file(file)
+    if errors:
         raise CaseFileError(errors)
-    return case
+    if len(cases) != 1:
+        raise CaseFileError([LoadError(file, 1, 1, "matrix", f"a matrix table ({len(cases)} cases), not "
+                                                             "a case file: load it with load_file or load_cases")])
+    return cases[0]
+
+
+def load_file(path: str | os.PathLike[str]) -> list[TestCase]:
+    """The cases of one file: one for a case file, one per cell for a matrix table (:mod:`.matrix`)."""
+    cases, errors = _load_file(os.fspath(path))
+    if errors:
+        raise CaseFileError(errors)
+    return cases
 
 
 def load_cases(paths: Iterable[str | os.PathLike[str]]) -> list[TestCase]:
@@ -100,17 +116,16 @@ def load_cases(paths: Iterable[str | os.PathLike[str]]) -> list[TestCase]:
     errors: list[LoadError] = []
     first: dict[str, TestCase] = {}
     for file in _case_files(paths, errors):
-        case, errs = _load_file(file)
+        found, errs = _load_file(file)
         errors.extend(errs)
-        if case is None:
-            continue
-        if case.id in first:
-            other = first[case.id].loc
-            errors.append(LoadError(file, case.loc.line, None, "id",
-                                    f"duplicate case id {case.id!r}: also used by {other}"))
-            continue
-        first[case.id] = case
-        cases.append(case)
+        for case in found:
+            if case.id in first:
+                other = first[case.id].loc
+                errors.append(LoadError(file, case.loc.line, None, "id",
+                                        f"duplicate case id {case.id!r}: also used by {other}"))
+                continue
+            first[case.id] = case
+            cases.append(case)
     if errors:
         raise CaseFileError(errors)
     return cases
@@ -218,12 +233,13 @@ def _field(path: Path_) -> str:
     return out
 
 
-_Failed = tuple[None, list[LoadError]]
+_Failed = tuple[list[TestCase], list[LoadError]]
 
 
-def _load_file(file: str) -> tuple[TestCase | None, list[LoadError]]:
+def _load_file(file: str) -> tuple[list[TestCase], list[LoadError]]:
+    """The cases of a file (none when it has mistakes) and its mistakes."""
     def fail(message: str, line: int | None = None, column: int | None = None) -> _Failed:
-        return None, [LoadError(file, line, column, "", message)]
+        return [], [LoadError(file, line, column, "", message)]
 
     try:
         with open(file, encoding="utf-8") as fh:
@@ -242,14 +258,18 @@ def _load_file(file: str) -> tuple[TestCase | None, list[LoadError]]:
         return fail("the file is empty: a case file is a mapping with id, title, requirements and steps", 1)
     if not isinstance(root, yaml.MappingNode):
         kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
-        return fail(f"a case file is a mapping (id: ..., title: ..., steps: ...), not {kind}",
+        return fail(f"a case file is a mapping (id: ..., title: ..., steps: ...) or a matrix table (matrix: ...), not {kind}",
                     root.start_mark.line + 1, root.start_mark.column + 1)
+    from . import matrix  # imported here: it builds on this module
+
+    if matrix.is_table(root):
+        return matrix.expand(file, text, root)
     doc = _Doc(file, text, root)
     for problem in case_schema.problems(doc.data):
         doc.error(problem.path, problem.message, key=problem.key)
     case = _Builder(doc).build()
     doc.errors.sort(key=lambda e: (e.line or 0, e.column or 0))
-    return (None if doc.errors else case), doc.errors
+    return ([] if doc.errors or case is None else [case]), doc.errors
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError) -> tuple[str, int | None, int | None]:

@@ -54,6 +54,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .session import PORT_SPAN
+
 if TYPE_CHECKING:  # the engine is imported when a case runs, not when pytest starts
     from .model import TestCase
     from .profiles import Profile
@@ -67,10 +69,8 @@ SNIFF_BYTES = 64 * 1024
 """How much of a YAML file is read to decide whether it is a case file."""
 _ID_LINE = re.compile(rb"^id:", re.MULTILINE)
 _STEPS_LINE = re.compile(rb"^steps:", re.MULTILINE)
+_MATRIX_LINE = re.compile(rb"^matrix:", re.MULTILINE)
 
-PORT_SPAN = 1000
-"""Source ports cycle through ``BASE_PORT .. BASE_PORT + PORT_SPAN - 1``: one fresh port per case, so
-consecutive cases never share a 4-tuple, and never beyond the range a remote run's RST rule covers."""
 
 LEVEL_MARKERS = {"MUST": "must", "SHOULD": "should", "MAY": "may"}
 FIXED_MARKERS = {
@@ -220,12 +220,12 @@ class _Runner:
         return session
 
     def run(self, case: TestCase) -> CaseResult:
-        from .run import BASE_PORT, execute
+        from .run import execute
 
         session = self.open()
         assert self.profile is not None
         meta = dict(session.meta, faults=sorted(self.options.faults), case_paths=list(self.config.args))
-        port = BASE_PORT + len(self.results) % PORT_SPAN
+        port = session.base_port + len(self.results) % PORT_SPAN
         run = execute([case], session.link, session.target, self.profile, base_port=port, meta=meta)
         self.metas.append(run.meta)
         self.results.extend(run.cases)
@@ -310,6 +310,8 @@ def _is_case_file(path: Path, named: bool) -> bool:
             head = f.read(SNIFF_BYTES)
     except OSError:
         return False
+    if _MATRIX_LINE.search(head):  # a state x event table: one item per cell
+        return True
     has_id, has_steps = bool(_ID_LINE.search(head)), bool(_STEPS_LINE.search(head))
     return (has_id or has_steps) if named else (has_id and has_steps)
 
@@ -339,23 +341,24 @@ class CaseFile(pytest.File):
     """One case file: loaded with the project's loader, so its mistakes read as ``tcpconform`` reports them."""
 
     def collect(self) -> Iterator[CaseItem]:
-        from .loader import CaseFileError, load_case
+        from .loader import CaseFileError, load_file
 
         try:
-            case = load_case(_shown(self.path))
+            cases = load_file(_shown(self.path))
         except CaseFileError as err:  # CollectError: pytest shows the message alone, no traceback
             raise self.CollectError(str(err)) from None
         runner = _runner(self.config)
-        other = runner.ids.setdefault(case.id, str(case.loc))
-        if other != str(case.loc):
-            raise self.CollectError(f"{case.loc}: id: duplicate case id {case.id!r}: also used by {other}")
-        item = CaseItem.from_parent(self, name=case.id, case=case)
-        for name, doc in _markers(case).items():
-            if name not in runner.markers:  # registered before use, for --strict-markers
-                runner.markers.add(name)
-                self.config.addinivalue_line("markers", f"{name}: {doc}")
-            item.add_marker(name)
-        yield item
+        for case in cases:
+            other = runner.ids.setdefault(case.id, str(case.loc))
+            if other != str(case.loc):
+                raise self.CollectError(f"{case.loc}: id: duplicate case id {case.id!r}: also used by {other}")
+            item = CaseItem.from_parent(self, name=case.id, case=case)
+            for name, doc in _markers(case).items():
+                if name not in runner.markers:  # registered before use, for --strict-markers
+                    runner.markers.add(name)
+                    self.config.addinivalue_line("markers", f"{name}: {doc}")
+                item.add_marker(name)
+            yield item
 
 
 def _markers(case: TestCase) -> dict[str, str]:

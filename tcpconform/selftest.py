@@ -51,7 +51,7 @@ def _run(cases: Sequence[TestCase], faults: Sequence[str], lab_name: str | None)
     from .session import lab_session
 
     with lab_session("reference", lab_name=lab_name, faults=faults) as session:
-        return execute(cases, session.link, session.target, get_profile("reference"))
+        return execute(cases, session.link, session.target, get_profile("reference"), base_port=session.base_port)
 
 
 def run_selftest(cases: Sequence[TestCase], only_faults: Sequence[str] | None = None,

@@ -19,6 +19,19 @@ from .stream import TESTER_SALT
 from .target import Target
 
 DEFAULT_PORT = 8000
+PORT_SPAN = 1000
+"""Source ports a run may use: one per case, from the session's ``base_port``."""
+
+
+def fresh_base_port() -> int:
+    """A random block of source ports for a run on a real link.
+
+    A stack keeps a closed connection in TIME_WAIT for a minute or more (Linux: 60 s); a run that
+    reused the last run's 4-tuples would meet those and fail for reasons of its own making.
+    """
+    import random
+
+    return random.randrange(20000, 60000 - PORT_SPAN, 8)
 
 
 class SessionError(Exception):
@@ -32,6 +45,8 @@ class Session:
     profile: str
     """The profile that fits this target unless the user names another."""
     meta: dict[str, Any] = field(default_factory=dict)
+    base_port: int = 40000
+    """First source port of the run (``PORT_SPAN`` ports from here are the run's)."""
 
 
 @dataclass
@@ -131,7 +146,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
         endpoint = RawEndpoint(lab.tester_if, lab.tester_ip, netns=lab.tester_ns, peer_ip=ip)
         stack.callback(endpoint.close)
         link = RawSocketLink(endpoint, ip)
-        yield Session(link, target, "generic" if kind == "linux" else "reference", {
+        yield Session(link, target, "generic" if kind == "linux" else "reference", base_port=fresh_base_port(), meta={
             "mode": f"lab ({kind})",
             "lab": lab.name,
             "lab_created_for_run": created,
@@ -143,7 +158,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
 
 @contextmanager
 def remote_session(target_ip: str, port: int, *, iface: str | None = None, source_ip: str | None = None,
-                   service: str = "echo", base_port: int = 40000, ports: int = 1000) -> Iterator[Session]:
+                   service: str = "echo") -> Iterator[Session]:
     """A device on a wire: raw frames on ``iface``; the kernel's RSTs suppressed when it owns our address."""
     from .firewall import RstSuppression
     from .links.rawsock import RawEndpoint, RawSocketLink
@@ -161,13 +176,14 @@ def remote_session(target_ip: str, port: int, *, iface: str | None = None, sourc
         source_ip = owned[0]
     host_mode = source_ip in owned
     warnings = _offload_warnings(iface)
+    base_port, ports = fresh_base_port(), PORT_SPAN
     with ExitStack() as stack:
         if host_mode:
             stack.enter_context(RstSuppression(target_ip, port, range(base_port, base_port + ports)))
         endpoint = RawEndpoint(iface, source_ip, answer_arp=not host_mode, peer_ip=target_ip)
         stack.callback(endpoint.close)
         link = RawSocketLink(endpoint, target_ip)
-        yield Session(link, ServiceTarget(service, target_ip, port), "generic", {
+        yield Session(link, ServiceTarget(service, target_ip, port), "generic", base_port=base_port, meta={
             "mode": "remote target",
             "interface": iface,
             "tester_address": source_ip,
