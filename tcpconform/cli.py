@@ -247,6 +247,10 @@ def run(
         apply_baseline(result, deviations)
     result.meta["fail_on"] = fail_on
     written = _write(result, report_dir)
+    from .matrix import matrix_summary
+
+    for line in matrix_summary(result):
+        click.echo(line)
     for line in console.gate_lines(result, gate_failures(result, fail_on), fail_on):
         click.echo(line)
     click.echo(console.summary(result, use_color))

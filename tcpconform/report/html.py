@@ -313,6 +313,17 @@ def _case(index: int, case: CaseResult) -> str:
     return "".join(out)
 
 
+def _matrix(result: RunResult) -> list[str]:
+    """The state x event grid of the matrix cases, when the run had any: a row failing says "this state
+    is mishandled", a column "this kind of segment is"."""
+    from ..matrix import matrix_summary
+
+    lines = matrix_summary(result)
+    if not lines:
+        return []
+    return ['<section class="matrix"><h2>State x event matrix</h2><pre>' + esc("\n".join(lines)) + "</pre></section>"]
+
+
 def render_html(result: RunResult, siblings: list[tuple[str, str]] | None = None) -> str:
     """The whole page as a string; ``siblings`` are ``(relative href, label)`` of files beside it."""
     counts = result.counts()
@@ -322,6 +333,7 @@ def render_html(result: RunResult, siblings: list[tuple[str, str]] | None = None
              f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"]
     parts += _header(result, siblings or [])
     parts.append("<main>")
+    parts += _matrix(result)
     parts += [_case(i, case) for i, case in enumerate(result.cases)]
     parts.append(f"</main><script>{SCRIPT}</script></body></html>")
     return "\n".join(parts)

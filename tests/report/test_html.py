@@ -380,3 +380,12 @@ def test_page_renders_offline_in_headless_chromium_and_filters(tmp_path: Path) -
     dom = _browser(["--dump-dom", page.resolve().as_uri() + "#show=fail"], tmp_path / "p2").stdout.decode()
     sections = re.findall(r"<section [^>]*>", dom)
     assert sections and all(("hidden" in s) == ('data-case-verdict="pass"' in s) for s in sections)
+
+
+def test_the_state_event_matrix_is_shown_when_matrix_cases_ran(tmp_path: Path) -> None:
+    from tcpconform.report.html import write_html
+
+    ref = open_reference(["syn-resets"])
+    result = execute(load_cases([bundled_cases()]), ref.link, ref.target, get_profile("reference"))
+    page = (write_html(result, tmp_path / "r.html")).read_text()
+    assert "State x event matrix" in page and "ESTABLISHED" in page and "FAIL" in page
