@@ -17,7 +17,8 @@ from .segment import Segment
 TESTER_MAC = bytes.fromhex("020000000001")
 TARGET_MAC = bytes.fromhex("020000000002")
 
-def _checksum(data: bytes) -> int:
+def internet_checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``data``."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -72,7 +73,7 @@ def _pseudo(seg: Segment, length: int) -> bytes:
 def tcp_checksum(seg: Segment) -> int:
     """The correct TCP checksum of ``seg`` (IPv4 or IPv6 pseudo-header), whatever ``seg.chksum`` says."""
     tcp = _tcp_bytes(seg, 0)
-    return _checksum(_pseudo(seg, len(tcp)) + tcp)
+    return internet_checksum(_pseudo(seg, len(tcp)) + tcp)
 
 
 def encode(seg: Segment, src_mac: bytes = TESTER_MAC, dst_mac: bytes = TARGET_MAC) -> bytes:
@@ -84,5 +85,5 @@ def encode(seg: Segment, src_mac: bytes = TESTER_MAC, dst_mac: bytes = TARGET_MA
     tcp = _tcp_bytes(seg, chksum)
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, ipaddress.ip_address(seg.src).packed,
                      ipaddress.ip_address(seg.dst).packed)
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", internet_checksum(ip)) + ip[12:]
     return dst_mac + src_mac + b"\x08\x00" + ip + tcp

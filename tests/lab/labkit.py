@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tcpconform.frames import internet_checksum
 from tcpconform.lab import in_netns
 
 ETH_P_ALL = 0x0003
@@ -50,13 +51,7 @@ def mac_bytes(mac: str) -> bytes:
     return bytes.fromhex(mac.replace(":", ""))
 
 
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+checksum = internet_checksum
 
 
 def tcp_segment(src: str, dst: str, sport: int, dport: int, seq: int, flags: str, ack: int = 0, window: int = 5000) -> bytes:
