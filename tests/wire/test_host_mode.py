@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import needs_root
+from wirekit import needs_root
 
 pytestmark = needs_root
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import needs_root
+from wirekit import needs_root
 
 pytestmark = needs_root
 

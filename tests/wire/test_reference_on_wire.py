@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import LAB, needs_root
+from wirekit import LAB, needs_root
 
 from tcpconform.loader import load_cases
 from tcpconform.paths import bundled_cases

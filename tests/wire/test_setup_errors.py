@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import needs_root
+from wirekit import needs_root
 
 from tcpconform.links.rawsock import LinkSetupError, RawEndpoint
 
