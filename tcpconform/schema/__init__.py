@@ -54,9 +54,41 @@ def _step_modifiers() -> dict[str, list[str]]:
     return out
 
 
+_PLACEHOLDER_STEP = {"wait": 1}
+_STEP_PROBLEMS: dict[str, tuple[Problem, ...]] = {}
+
+
+@cache
+def _step_validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator({"$ref": "#/$defs/step", "$defs": case_schema()["$defs"]})
+
+
+def _step_problems(step: Any) -> tuple[Problem, ...]:
+    """One step's mistakes, remembered by content: cases repeat their steps (the matrix's prefixes
+    hundreds of times), and validating a step is most of what loading costs."""
+    key = json.dumps(step, sort_keys=True, default=str)
+    found = _STEP_PROBLEMS.get(key)
+    if found is None:
+        seen: dict[Problem, None] = {}
+        for err in _step_validator().iter_errors(step):
+            seen.update(dict.fromkeys(_translate(err)))
+        found = _STEP_PROBLEMS[key] = tuple(seen)
+    return found
+
+
 def problems(data: Any) -> list[Problem]:
     """Every structural mistake in a case file's data, in words, at the path where it is."""
     out: dict[Problem, None] = {}  # one jsonschema error may stand for mistakes another one also names
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if isinstance(steps, list) and steps:
+        head = {**data, "steps": [_PLACEHOLDER_STEP]}  # the case less its steps, which go one by one
+        for err in _validator().iter_errors(head):
+            out.update(dict.fromkeys(_translate(err)))
+        for i, step in enumerate(steps):
+            out.update(dict.fromkeys(Problem(("steps", i, *p.path), p.message, p.key) for p in _step_problems(step)))
+        return list(out)
     for err in _validator().iter_errors(data):
         out.update(dict.fromkeys(_translate(err)))
     return list(out)
