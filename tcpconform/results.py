@@ -9,7 +9,7 @@ The JSON schema is documented in ``docs/results.md``; bump :data:`SCHEMA` on inc
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +41,20 @@ class SegmentRecord:
     note: str = ""
     frame: bytes | None = field(default=None, repr=False)
     """The exact frame on the wire, when the link saw one (not written to JSON; the pcap has it)."""
+    segment: Any = field(default=None, repr=False, compare=False)
+    """The segment itself (not written to JSON): a run without a wire builds its pcap frames from it,
+    only when a pcap is written, so recording a segment costs nothing more."""
+
+    @property
+    def wire_frame(self) -> bytes | None:
+        """The frame on the wire, or the one this segment would have been."""
+        if self.frame is not None or self.segment is None:
+            return self.frame
+        from .frames import TARGET_MAC, TESTER_MAC, encode
+
+        macs = (TESTER_MAC, TARGET_MAC) if self.direction == "out" else (TARGET_MAC, TESTER_MAC)
+        self.frame = encode(self.segment, *macs)
+        return self.frame
 
 
 @dataclass(slots=True)
@@ -141,10 +155,18 @@ class RunResult:
         return path
 
 
+_NOT_IN_JSON = ("frame", "segment")
+
+
 def _case_dict(case: CaseResult) -> dict[str, Any]:
-    out = asdict(case)
-    for seg in out["segments"]:
-        seg.pop("frame", None)
+    """A case as JSON data; frames and segment objects stay out (the pcaps hold the bytes)."""
+    out: dict[str, Any] = {}
+    for f in fields(case):
+        value = getattr(case, f.name)
+        out[f.name] = [asdict(x) for x in value] if f.name in ("steps", "target_events") else value
+    out["segments"] = [
+        {f.name: getattr(s, f.name) for f in fields(s) if f.name not in _NOT_IN_JSON} for s in case.segments
+    ]
     return out
 
 

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 
-from .. import frames, seqnum
+from .. import seqnum
 from ..links.base import Link, Received
 from ..model import (
     AnyStep,
@@ -120,13 +120,10 @@ class CaseRun:
             "flags": seg.flags.scapy(), "seq": seg.seq, "ack": seg.ack, "window": seg.window,
             "len": len(seg.payload), "urgptr": seg.urgptr, "options": [list(o) for o in seg.options],
         }
-        frame = seg.meta.get("frame")
-        if frame is None:  # no wire: the frame this segment would have been, for the pcap
-            frame = frames.encode(seg, *((frames.TESTER_MAC, frames.TARGET_MAC) if direction == "out"
-                                         else (frames.TARGET_MAC, frames.TESTER_MAC)))
-        self.result.segments.append(
-            SegmentRecord(direction, self._rel(at), summary, seg.summary(), fields, step, note, frame)  # type: ignore[arg-type]
-        )
+        self.result.segments.append(SegmentRecord(
+            direction, self._rel(at), summary, seg.summary(), fields, step, note,  # type: ignore[arg-type]
+            frame=seg.meta.get("frame"), segment=seg,
+        ))
         return len(self.result.segments) - 1
 
     def add_event(self, event: TargetEvent) -> None:

@@ -37,7 +37,7 @@ def write_pcap(path: Path, packets: Iterable[tuple[float, bytes]]) -> int:
 def case_packets(case: CaseResult, realtime: bool) -> list[tuple[float, bytes]]:
     """The case's frames with absolute times (wire runs: kernel times; in-process: virtual + wall start)."""
     base = case.started if realtime else case.started_wall
-    return [(base + rec.at, rec.frame) for rec in case.segments if rec.frame is not None]
+    return [(base + rec.at, frame) for rec in case.segments if (frame := rec.wire_frame) is not None]
 
 
 def _safe(name: str) -> str:
