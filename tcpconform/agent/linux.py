@@ -262,7 +262,9 @@ class LinuxAgent:
         if _family(key.dst) == socket.AF_INET and any(s.family == socket.AF_INET6 for s in self._listeners.values()):
             entries += dump_tcp(socket.AF_INET6)  # a dual-stack listener's IPv4 connections
         state = _lookup(entries, key, key in self._existed)
-        if state not in ("LISTEN", "CLOSED"):
+        if state not in ("LISTEN", "CLOSED", "SYN_RCVD"):
+            # A half-open connection that goes away (a RST in SYN_RCVD) leaves the listener as it was:
+            # RFC 9293's "return to LISTEN" for a passive open.  Only a synchronized one ends CLOSED.
             self._existed.add(key)
         old = self._seen.get(key)
         if state != old:
