@@ -281,6 +281,8 @@ class TestCase:
     invariants: frozenset[str] = INVARIANTS
     needs: frozenset[str] = frozenset()
     """Target capabilities the case requires (``app``, ``state``); missing ones skip the case."""
+    closed_port: bool = False
+    """Address a port the target does not listen on (its service port + 1) instead of its service port."""
     tags: tuple[str, ...] = ()
 
     __test__ = False  # not a pytest class, despite the name

@@ -68,8 +68,8 @@ def execute(
     settings = CaseSettings(profile=profile, tester_isn=tester_isn,
                             target_salt=getattr(target, "data_salt", TARGET_SALT))
     runs = [
-        CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, target.ip, target.port), link, target,
-                settings)
+        CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, target.ip,
+                                target.port + 1 if case.closed_port else target.port), link, target, settings)
         for i, case in enumerate(cases)
     ]
     started = datetime.now(UTC)

@@ -8,6 +8,8 @@ entry is the fault's name and what the responder then does wrong.
 from __future__ import annotations
 
 FAULTS: dict[str, str] = {
+    "no-rst-closed-port": "a segment to a port nobody listens on is dropped without a RST",
+    "closed-port-rst-no-ack": "the RST to a SYN on a closed port lacks the ACK bit (and so its acknowledgment)",
     "bad-syn-ack": "the SYN-ACK acknowledges the client's ISN + 2 instead of ISN + 1",
     "fixed-isn": "every connection uses ISN 0, whatever ISN is configured",
     "ack-every-segment": "no delayed ACK: every data segment is acknowledged at once",

@@ -164,8 +164,12 @@ class Responder:
         if seg.flags & Flags.RST:
             self._answer_rst(seg)
             return
+        if self.config.has("no-rst-closed-port"):
+            return
         if seg.flags & Flags.ACK:
             self._outbox.append(self._rst(seg, seq=seg.ack))
+        elif self.config.has("closed-port-rst-no-ack"):
+            self._outbox.append(self._rst(seg, seq=0))
         else:
             self._outbox.append(self._rst(seg, seq=0, ack=seqnum.add(seg.seq, seg.seg_len)))
 

@@ -54,6 +54,11 @@ def no_rst_for_stray_ack(faults: set[str]) -> object:
     return show(p.send(p.segment(F.ACK, seq=1000, ack=777)))
 
 
+def syn_to_closed_port(faults: set[str]) -> object:
+    p = fresh(faults)
+    return show(p.send(p.segment(F.SYN, seq=1000).with_(dport=9)))
+
+
 def drop_unknown_option(faults: set[str]) -> object:
     p = fresh(faults)
     return show(p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512), ("253", b"\x01\x02")))))
@@ -179,6 +184,8 @@ CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]]
         accept_any_ack_syn_rcvd, ([". 101 1"], State.ESTABLISHED), (["R 5100"], State.SYN_RCVD),
     ),
     "no-rst-for-stray-ack": (no_rst_for_stray_ack, [], ["R 777"]),
+    "no-rst-closed-port": (syn_to_closed_port, [], ["R. 0 1001"]),
+    "closed-port-rst-no-ack": (syn_to_closed_port, ["R 0"], ["R. 0 1001"]),
     "drop-unknown-option": (drop_unknown_option, [], ["S. 100 1"]),
     "misparse-nop": (misparse_nop, [536, 164], [300, 300, 100]),
     "accept-bad-checksum": (accept_bad_checksum, ([". 101 11"], stream_bytes(0, 10, TESTER_SALT)), ([], b"")),
