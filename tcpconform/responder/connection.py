@@ -289,8 +289,13 @@ class Connection:
             else:
                 self.send_ack()  # RFC 5961 4.2: challenge ACK
             return
-        if not flags & Flags.ACK or not self._process_ack(seg, now):
+        if not flags & Flags.ACK:
+            if not self._has("process-without-ack"):
+                return  # fifth check: without the ACK bit, drop the segment
+        elif not self._process_ack(seg, now):
             return
+        if self._has("ack-the-ack") and not seg.payload and not flags & Flags.FIN and self.state.synchronized:
+            self.send_ack()
         if self.state in _RECEIVES_TEXT:
             self._process_text(seg, now)
         if self._close_when_established and self.state.synchronized:
@@ -363,7 +368,8 @@ class Connection:
             self.snd_wnd, self.snd_wl1, self.snd_wl2 = seg.window, seg.seq, ack
             self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
         fin_acked = self.fin_seq is not None and seqnum.gt(self.snd_una, self.fin_seq)
-        if fin_acked and self.state in (State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK):
+        if fin_acked and self.state in (State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK) \
+                and not self._has("ignore-ack-of-fin"):
             self._move(Trigger.RCV_ACK_OF_FIN, now)
         return self.alive
 

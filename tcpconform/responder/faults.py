@@ -8,6 +8,9 @@ entry is the fault's name and what the responder then does wrong.
 from __future__ import annotations
 
 FAULTS: dict[str, str] = {
+    "ack-the-ack": "a pure ACK that brings nothing new is answered with an ACK (the start of an ACK war)",
+    "process-without-ack": "a segment without the ACK bit is processed (its FIN taken) instead of dropped",
+    "ignore-ack-of-fin": "the ACK of its own FIN is not acted on: FIN_WAIT_1, CLOSING and LAST_ACK never move on",
     "no-rst-closed-port": "a segment to a port nobody listens on is dropped without a RST",
     "closed-port-rst-no-ack": "the RST to a SYN on a closed port lacks the ACK bit (and so its acknowledgment)",
     "bad-syn-ack": "the SYN-ACK acknowledges the client's ISN + 2 instead of ISN + 1",

@@ -54,6 +54,25 @@ def no_rst_for_stray_ack(faults: set[str]) -> object:
     return show(p.send(p.segment(F.ACK, seq=1000, ack=777)))
 
 
+def ack_the_ack(faults: set[str]) -> object:
+    p = established(faults)
+    return show(p.send(p.segment(F.ACK)))
+
+
+def process_without_ack(faults: set[str]) -> object:
+    p = established(faults)
+    out = show(p.send(p.segment(F.FIN, seq=1)))
+    return out, p.r.state(p.key)
+
+
+def ignore_ack_of_fin(faults: set[str]) -> object:
+    p = established(faults)
+    p.r.app_shutdown(p.key, p.now)  # the target's FIN (101) goes out: FIN_WAIT_1
+    p.drain()
+    p.send(p.segment(F.ACK, ack=102))
+    return p.r.state(p.key)
+
+
 def syn_to_closed_port(faults: set[str]) -> object:
     p = fresh(faults)
     return show(p.send(p.segment(F.SYN, seq=1000).with_(dport=9)))
@@ -185,6 +204,9 @@ CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]]
     ),
     "no-rst-for-stray-ack": (no_rst_for_stray_ack, [], ["R 777"]),
     "no-rst-closed-port": (syn_to_closed_port, [], ["R. 0 1001"]),
+    "ack-the-ack": (ack_the_ack, [". 101 1"], []),
+    "process-without-ack": (process_without_ack, ([". 101 2"], State.CLOSE_WAIT), ([], State.ESTABLISHED)),
+    "ignore-ack-of-fin": (ignore_ack_of_fin, State.FIN_WAIT_1, State.FIN_WAIT_2),
     "closed-port-rst-no-ack": (syn_to_closed_port, ["R 0"], ["R. 0 1001"]),
     "drop-unknown-option": (drop_unknown_option, [], ["S. 100 1"]),
     "misparse-nop": (misparse_nop, [536, 164], [300, 300, 100]),
