@@ -128,9 +128,11 @@ class RunResult:
         return out
 
     def counts_by_level(self) -> dict[str, dict[str, int]]:
+        """Verdicts per level; a failure counts at the level of the requirement that failed."""
         out: dict[str, dict[str, int]] = {}
         for case in self.cases:
-            row = out.setdefault(case.level, {"pass": 0, "fail": 0, "error": 0, "skip": 0})
+            level = (case.failed_level or case.level) if case.verdict == "fail" else case.level
+            row = out.setdefault(level, {"pass": 0, "fail": 0, "error": 0, "skip": 0})
             row[case.verdict] += 1
         return out
 

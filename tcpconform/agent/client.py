@@ -31,7 +31,7 @@ from .protocol import ProtocolError, decode_line, encode_line, key_to_conn, pars
 
 log = logging.getLogger("tcpconform.agent.client")
 
-READ_TIMEOUT = 0.05
+READ_TIMEOUT = 0.005
 """How long one ``read`` waits on the target: the engine polls, and must keep serving the wire."""
 QUIT_TIMEOUT = 2.0
 STDERR_LINES = 20

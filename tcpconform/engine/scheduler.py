@@ -67,6 +67,7 @@ class Scheduler:
             progressed = True
             while progressed:  # resume every case that can go on without waiting
                 progressed = False
+                self._drain(by_key)  # what already arrived counts before any deadline is declared passed
                 now = self.link.now()
                 for key, (run, gen, request) in list(active.items()):
                     kind, deadline = request  # type: ignore[misc]
@@ -87,6 +88,16 @@ class Scheduler:
                 self._dispatch(got, by_key)
             self._route_events(by_key)
         return order
+
+    def _drain(self, by_key: dict[FourTuple, CaseRun]) -> None:
+        """Hand out every segment the link already holds, without waiting.
+
+        When a case has kept the scheduler busy (an agent call, say), segments of other cases may
+        have arrived in time and still sit in the socket: they must reach their case before its
+        deadline is judged, or a slow tester would blame the target.
+        """
+        while (got := self.link.receive(0.0)) is not None:
+            self._dispatch(got, by_key)
 
     def _dispatch(self, got: Received, by_key: dict[FourTuple, CaseRun]) -> None:
         run = by_key.get(got.segment.key.reversed())
