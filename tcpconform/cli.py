@@ -138,24 +138,13 @@ def _session(faults: tuple[str, ...], lab: str | None, lab_name: str, target_ip:
 
 def _setup_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean "could not set up the target", turned into a message and exit code 2."""
+    from .firewall import FirewallError
+    from .lab import LabError
     from .links.rawsock import LinkSetupError
     from .session import SessionError
     from .target import TargetError
 
-    errors: list[type[Exception]] = [LinkSetupError, SessionError, TargetError, PermissionError]
-    try:
-        from .lab import LabError  # type: ignore[attr-defined]
-
-        errors.append(LabError)
-    except ImportError:
-        pass
-    try:
-        from .firewall import FirewallError  # type: ignore[attr-defined]
-
-        errors.append(FirewallError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return (LinkSetupError, SessionError, TargetError, LabError, FirewallError, PermissionError)
 
 
 @main.command()

@@ -31,21 +31,8 @@ class Arp:
 def _scapy() -> Any:
     from scapy.layers.inet import IP, TCP
     from scapy.layers.l2 import ARP, Ether
-    from scapy.packet import Raw
 
-    return Ether, IP, TCP, ARP, Raw
-
-
-def _to_scapy_options(options: tuple[tuple[str, Any], ...]) -> list[tuple[Any, Any]]:
-    out: list[tuple[Any, Any]] = []
-    for kind, value in options:
-        if kind == "SAckOK":
-            out.append(("SAckOK", b""))
-        elif kind.isdigit():
-            out.append((int(kind), value or b""))
-        else:
-            out.append((kind, value))
-    return out
+    return Ether, IP, TCP, ARP
 
 
 def _from_scapy_options(options: list[tuple[Any, Any]]) -> tuple[tuple[str, Any], ...]:
@@ -61,31 +48,19 @@ def _from_scapy_options(options: list[tuple[Any, Any]]) -> tuple[tuple[str, Any]
 
 
 def encode(seg: Segment, src_mac: str, dst_mac: str) -> bytes:
-    """The Ethernet frame carrying ``seg``; checksums are computed unless the segment fixes them.
+    """The Ethernet frame carrying ``seg``: :func:`tcpconform.frames.encode` (struct, byte-identical to
+    what Scapy builds, tested), so sending a segment never pays for Scapy's packet assembly."""
+    from .frames import encode as build
 
-    ``seg.meta["bad_checksum"]`` sends a deliberately wrong TCP checksum (the right one, inverted).
-    """
-    Ether, IP, TCP, _, Raw = _scapy()
-    tcp = TCP(sport=seg.sport, dport=seg.dport, seq=seg.seq, ack=seg.ack, flags=int(seg.flags),
-              window=seg.window, urgptr=seg.urgptr, reserved=seg.reserved,
-              options=_to_scapy_options(seg.options))
-    if seg.chksum is not None:
-        tcp.chksum = seg.chksum
-    if seg.dataofs is not None:
-        tcp.dataofs = seg.dataofs
-    pkt = Ether(src=src_mac, dst=dst_mac) / IP(src=seg.src, dst=seg.dst, ttl=64, flags="DF") / tcp
-    if seg.payload:
-        pkt = pkt / Raw(seg.payload)
-    frame = bytearray(bytes(pkt))
-    if seg.meta.get("bad_checksum"):
-        at = 14 + (frame[14] & 0x0F) * 4 + 16
-        frame[at] ^= 0xFF
-        frame[at + 1] ^= 0xFF
-    return bytes(frame)
+    return build(seg, _mac(src_mac), _mac(dst_mac))
+
+
+def _mac(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
 
 
 def encode_arp(op: int, src_mac: str, src_ip: str, dst_mac: str, dst_ip: str) -> bytes:
-    Ether, _, _, ARP, _ = _scapy()
+    Ether, _, _, ARP = _scapy()
     eth_dst = "ff:ff:ff:ff:ff:ff" if op == 1 else dst_mac
     return bytes(Ether(src=src_mac, dst=eth_dst) / ARP(op=op, hwsrc=src_mac, psrc=src_ip,
                                                        hwdst=dst_mac if op == 2 else "00:00:00:00:00:00",
@@ -103,7 +78,7 @@ class Frame:
 
 def decode(data: bytes) -> Frame | None:
     """The TCP segment or ARP message in an Ethernet frame; ``None`` for anything else."""
-    Ether, IP, TCP, ARP, _ = _scapy()
+    Ether, IP, TCP, ARP = _scapy()
     try:
         pkt = Ether(data)
     except Exception:  # a truncated or garbled frame is not ours to explain

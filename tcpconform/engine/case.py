@@ -47,12 +47,10 @@ POLL = 0.005
 
 
 class StepFailed(Exception):
-    def __init__(self, message: str, mismatches: list[Mismatch] | None = None, requirement: str | None = None,
-                 level_override: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str, mismatches: list[Mismatch] | None = None, requirement: str | None = None) -> None:
         super().__init__(message)
         self.mismatches = mismatches or []
         self.requirement = requirement
-        self.level_override = level_override
 
 
 @dataclass(frozen=True, slots=True)
