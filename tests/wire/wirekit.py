@@ -28,6 +28,7 @@ def _why_not() -> str | None:
 REASON = _why_not()
 needs_root = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
-LAB = "3"
-"""The lab these tests use (the others' tests use other names)."""
+LAB = os.environ.get("TCPC_TEST_LAB", "3")
+"""The lab these tests use (the others' tests use other names); ``TCPC_TEST_LAB`` picks another, so
+two checkouts can run their wire tests side by side."""
 
