@@ -335,7 +335,10 @@ def compare(a: Path, b: Path) -> None:
 @click.option("--netns", default=None, help="Open the interface inside this network namespace.")
 @click.option("--agent-stdio", is_flag=True,
               help="Let the engine play the application over stdin/stdout (docs/agent-protocol.md).")
-def responder(iface: str, ip: str, port: int, faults: tuple[str, ...], netns: str | None, agent_stdio: bool) -> None:
+@click.option("--isn", type=click.IntRange(0, 2**32 - 1), default=None,
+              help="Give every connection this ISN (100: the seed diagram's numbers) instead of RFC 6528's.")
+def responder(iface: str, ip: str, port: int, faults: tuple[str, ...], netns: str | None, agent_stdio: bool,
+              isn: int | None) -> None:
     """Serve the reference responder on an interface, for other tools and real clients (root).
 
     Without --agent-stdio its application is the seed's: it reads 1024 bytes, answers 700 and
@@ -346,7 +349,7 @@ def responder(iface: str, ip: str, port: int, faults: tuple[str, ...], netns: st
 
     _check_faults(faults)
     try:
-        code = serve(iface, ip, port, frozenset(faults), netns=netns, agent_stdio=agent_stdio)
+        code = serve(iface, ip, port, frozenset(faults), netns=netns, agent_stdio=agent_stdio, isn=isn)
     except LinkSetupError as err:
         raise UsageFailure(str(err)) from None
     sys.exit(code)

@@ -33,6 +33,8 @@ def case_line(case: CaseResult, color: bool = False, index: int | None = None, t
     line = f"{progress}{mark} {case.id:<28} {level:<8} {case.duration * 1000:8.1f} ms  {case.title}"
     if case.verdict == "skip":
         line += f"\n      skipped: {case.reason}"
+    if case.figures:
+        line += "\n      figures: " + ", ".join(f"{k} {v}" for k, v in case.figures.items())
     return line
 
 

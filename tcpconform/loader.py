@@ -23,11 +23,14 @@ import yaml
 from . import schema as case_schema
 from .model import (
     INVARIANTS,
+    ISN_MIN_BITS,
     TOLERABLE,
     AnyStep,
     AppStep,
     ExpectStep,
     FieldSpec,
+    IsnCheckStep,
+    IsnSampleStep,
     Level,
     Numbering,
     Requirement,
@@ -46,7 +49,7 @@ __all__ = ["CaseFileError", "LoadError", "load_case", "load_cases", "load_file"]
 
 PathKey = str | int
 Path_ = tuple[PathKey, ...]
-STEP_KINDS = ("send", "expect", "silence", "app", "state", "wait")
+STEP_KINDS = ("send", "expect", "silence", "app", "state", "wait", "isn_sample", "isn_check")
 APP_ACTIONS = ("listen", "close", "shutdown", "read", "write")
 APP_HELP = "listen, close, shutdown, 'read N' or 'write N'"
 
@@ -322,8 +325,12 @@ class _Builder:
             tester_window=tester.get("window", 5000), tester_mss=tester.get("mss"),
             invariants=self._names(("invariants",), INVARIANTS), needs=frozenset(d.get("needs") or ()),
             tags=tuple(d.get("tags") or ()),
-            closed_port=d.get("port") == "closed",
+            closed_port=d.get("port") == "closed", alone=d.get("alone") is True or self._samples(steps),
         )
+
+    def _samples(self, steps: tuple[AnyStep, ...]) -> bool:
+        """A case sampling many connections runs alone: others would disturb its timing and ports."""
+        return any(isinstance(step, IsnSampleStep) for step in steps)
 
     def _requirements(self) -> tuple[Requirement, ...]:
         out: list[Requirement] = []
@@ -443,6 +450,22 @@ class _Builder:
         if kind == "state":
             rfc = self._rfc(path, step)
             return StateStep(loc, text, value, rfc) if isinstance(value, str) else None
+        if kind == "isn_sample":
+            interval = self._duration((*path, "interval"), step["interval"]) if "interval" in step else 0.02
+            within = self._duration((*path, "within"), step["within"]) if "within" in step else None
+            rfc = self._rfc(path, step)
+            if not isinstance(value, int) or isinstance(value, bool) or interval is None:
+                return None
+            return IsnSampleStep(loc, text, value, interval, within, rfc)
+        if kind == "isn_check":
+            rfc = self._rfc(path, step)
+            if not any(isinstance(s, dict) and "isn_sample" in s for s in _list(self.data.get("steps"))[:i]):
+                self.doc.error((*path, kind), "isn_check judges a sample: an isn_sample step must come before it")
+                return None
+            bits = step.get("min_bits", ISN_MIN_BITS)
+            if value not in ("clock-driven", "unpredictable") or not isinstance(bits, int | float):
+                return None
+            return IsnCheckStep(loc, text, value, float(bits), rfc)
         duration = self._duration((*path, kind), value)
         return WaitStep(loc, text, duration) if duration else None
 

@@ -236,7 +236,35 @@ class WaitStep(Step):
     duration: float
 
 
-AnyStep = SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep
+@dataclass(frozen=True, slots=True)
+class IsnSampleStep(Step):
+    """Open ``count`` half-connections from as many source ports, ``interval`` apart, and keep the
+    ISN of each SYN-ACK (each reset at once); every SYN-ACK must acknowledge its SYN + 1."""
+
+    count: int
+    interval: float = 0.02
+    within: float | None = None
+    requirement: str | None = None
+
+
+IsnCheck = Literal["clock-driven", "unpredictable"]
+
+ISN_MIN_BITS = 16.0
+"""Below 16 bits of uncertainty an ISN is predictable to within one 64 KiB window: a blind
+attacker's first guess already lands in the receive window (RFC 6528 section 1, RFC 5961)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IsnCheckStep(Step):
+    """Judge the ISN sample: ``clock-driven`` (no ISN used twice) or ``unpredictable`` (at least
+    ``min_bits`` left to guess per ISN, see :mod:`tcpconform.engine.isn`)."""
+
+    check: IsnCheck
+    min_bits: float = ISN_MIN_BITS
+    requirement: str | None = None
+
+
+AnyStep = SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
 
 TCP_STATES = (
     "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2",
@@ -283,6 +311,8 @@ class TestCase:
     """Target capabilities the case requires (``app``, ``state``); missing ones skip the case."""
     closed_port: bool = False
     """Address a port the target does not listen on (its service port + 1) instead of its service port."""
+    alone: bool = False
+    """Run with no other case at the same time (statistics over many connections, global target state)."""
     tags: tuple[str, ...] = ()
 
     __test__ = False  # not a pytest class, despite the name

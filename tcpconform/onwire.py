@@ -94,10 +94,10 @@ def _version() -> str:
 
 
 def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str | None = None,
-          agent_stdio: bool = False, log: TextIO = sys.stderr) -> int:
+          agent_stdio: bool = False, isn: int | None = None, log: TextIO = sys.stderr) -> int:
     """Serve until interrupted (or, with an agent channel, until it closes); returns an exit code."""
     mode: Literal["agent", "scripted"] = "agent" if agent_stdio else "scripted"
-    responder = Responder(ResponderConfig(ip=ip, port=port, faults=faults, app=AppConfig(mode=mode)))
+    responder = Responder(ResponderConfig(ip=ip, port=port, faults=faults, app=AppConfig(mode=mode), isn=isn))
     endpoint = RawEndpoint(iface, ip, netns=netns)
     agent = ResponderAgent(responder)
     stop = False

@@ -2,7 +2,8 @@
 
 A case never hard-codes a value that RFC 9293 leaves to the stack (ISN, advertised window,
 options).  It writes ``$isn`` or ``$window`` instead, and the profile decides: the ``reference``
-profile pins the bundled responder's values (ISN 100, window 65535) so they are asserted; the
+profile pins the bundled responder's window (65535) so it is asserted, and captures its ISN (chosen
+per connection as RFC 6528 says, so no profile can know it in advance); the
 ``generic`` profile leaves them open (``*``), so the first observed value is captured and every
 later use must agree with it.  The same case file thus runs unchanged against any stack.
 """
@@ -26,8 +27,8 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "reference": Profile(
         "reference",
-        "the bundled reference responder with its seed settings: ISN 100, window 65535",
-        {"isn": 100, "window": 65535},
+        "the bundled reference responder: window 65535, ISN captured (RFC 6528, per connection)",
+        {"isn": ANY, "window": 65535},
     ),
     "generic": Profile(
         "generic",

@@ -107,6 +107,8 @@ class CaseResult:
     """How the baseline judged this verdict: ``expected-fail``, ``unexpected-pass`` or ``new-failure``."""
     started_wall: float = 0.0
     """When the case started, as a Unix time (pcap timestamps of in-process runs are built from it)."""
+    figures: dict[str, Any] = field(default_factory=dict)
+    """What the case measured, by name (ISN statistics...), for the reports whatever the verdict."""
 
     @property
     def failed_step(self) -> StepResult | None:

@@ -35,15 +35,18 @@ class Reference:
     faults: frozenset[str] = field(default_factory=frozenset)
 
 
-def open_reference(faults: Sequence[str] = (), port: int = REFERENCE_PORT) -> Reference:
-    """The default target: the reference responder, its application driven by the cases."""
+def open_reference(faults: Sequence[str] = (), port: int = REFERENCE_PORT, isn: int | None = None) -> Reference:
+    """The default target: the reference responder, its application driven by the cases.
+
+    ``isn`` pins every connection's ISN (default: RFC 6528's, which moves with the clock).
+    """
     from .links.inprocess import InProcessLink, VirtualClock
     from .responder import AppConfig, Responder, ResponderConfig
     from .target import ReferenceTarget
 
     clock = VirtualClock()
     responder = Responder(ResponderConfig(ip=REFERENCE_IP, port=port, app=AppConfig(mode="agent"),
-                                          faults=frozenset(faults)))
+                                          faults=frozenset(faults), isn=isn))
     link = InProcessLink(responder, clock)
     target = ReferenceTarget(responder, clock)
     return Reference(link, target, frozenset(faults))
@@ -58,18 +61,25 @@ def execute(
     jobs: int = 1,
     tester_ip: str | None = None,
     base_port: int = BASE_PORT,
+    port_span: int = 1000,
     tester_isn: int | None = None,
     meta: dict[str, object] | None = None,
     on_case_done: Callable[[CaseResult], None] | None = None,
 ) -> RunResult:
-    """Run ``cases`` and return the results; each case gets its own source port."""
+    """Run ``cases`` and return the results; each case gets its own source port.
+
+    The run owns ``port_span`` source ports from ``base_port``: one per case, and the rest are
+    spare, for a case that samples many connections (it runs alone, so one set of spares is enough).
+    """
     from .stream import TARGET_SALT
 
     settings = CaseSettings(profile=profile, tester_isn=tester_isn,
                             target_salt=getattr(target, "data_salt", TARGET_SALT))
+    spare = range(base_port + len(cases), base_port + port_span)
     runs = [
         CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, target.ip,
-                                target.port + 1 if case.closed_port else target.port), link, target, settings)
+                                target.port + 1 if case.closed_port else target.port), link, target, settings,
+                spare_ports=spare)
         for i, case in enumerate(cases)
     ]
     started = datetime.now(UTC)

@@ -23,6 +23,8 @@ from ..model import (
     AnyStep,
     AppStep,
     ExpectStep,
+    IsnCheckStep,
+    IsnSampleStep,
     OptionsSpec,
     SegmentSpec,
     SendStep,
@@ -36,6 +38,7 @@ from ..results import CaseResult, Mismatch, SegmentRecord, StepResult, TargetEve
 from ..segment import Flags, FourTuple, Segment
 from ..stream import TARGET_SALT, TESTER_SALT, stream_bytes
 from ..target import AppFailed, Target, TargetError
+from . import isn
 from .context import CaseError, Conn
 from .matching import INVARIANT_REQUIREMENTS, check_invariants, match, tolerated
 
@@ -86,9 +89,13 @@ class StepSkipped(Exception):
 class CaseRun:
     """One case on one connection; :meth:`body` is the generator the scheduler drives."""
 
-    def __init__(self, case: TestCase, key: FourTuple, link: Link, target: Target, settings: CaseSettings) -> None:
+    def __init__(self, case: TestCase, key: FourTuple, link: Link, target: Target, settings: CaseSettings,
+                 spare_ports: range = range(0)) -> None:
         self.case = case
         self.key = key
+        self.spare_ports = spare_ports if any(isinstance(s, IsnSampleStep) for s in case.steps) else range(0)
+        """Source ports this case may use besides its own (ISN samples); the scheduler routes them here."""
+        self.isn_samples: list[object] = []
         self.link = link
         self.target = target
         self.settings = settings
@@ -106,6 +113,12 @@ class CaseRun:
         self.result.steps = [
             StepResult(i, str(s.loc), _kind(s), s.text) for i, s in enumerate(case.steps)
         ]
+
+    @property
+    def keys(self) -> list[FourTuple]:
+        """Every connection this case owns: its own, then one per spare port."""
+        k = self.key
+        return [k, *(FourTuple(k.src, port, k.dst, k.dport) for port in self.spare_ports)]
 
     # -- plumbing --------------------------------------------------------------------------------
     def _rel(self, t: float) -> float:
@@ -236,6 +249,11 @@ class CaseRun:
         elif isinstance(step, WaitStep):
             yield from self._sleep(self.link.now() + step.duration)
             self.t_ref = self.link.now()
+        elif isinstance(step, IsnSampleStep):
+            yield from isn.sample(self, step, sres)
+            self.t_ref = self.link.now()
+        elif isinstance(step, IsnCheckStep):
+            isn.check(self, step, sres)
 
     # -- send ------------------------------------------------------------------------------------
     def build(self, spec: SegmentSpec) -> Segment:

@@ -5,6 +5,10 @@ The scheduler keeps up to ``jobs`` of them active, each on its own source port, 
 until the earliest deadline among them, hands every segment to the case whose connection it
 belongs to, and resumes whichever case can go on.  With ``jobs=1`` this is a plain serial run;
 with more, waiting that the protocol mandates (delayed-ACK bounds, silences) overlaps.
+
+A case that declares ``alone`` (ISN statistics over many connections, anything touching the
+target's global state) runs with no other case active; such cases go first, so the rest of the
+run can overlap freely afterwards.  Results come back in the order the cases were given.
 """
 
 from __future__ import annotations
@@ -37,16 +41,26 @@ class Scheduler:
     strays: list[Stray] = field(default_factory=list)
 
     def run(self, runs: Iterable[CaseRun]) -> list[CaseResult]:
-        pending = deque(runs)
-        order = [r.result for r in pending]
+        given = list(runs)
+        order = [r.result for r in given]
+        pending = deque(sorted(given, key=lambda r: not r.case.alone))  # stable: alone ones first
         active: dict[FourTuple, tuple[CaseRun, object, tuple[str, float] | None]] = {}
         by_key: dict[FourTuple, CaseRun] = {}
 
+        def may_start() -> bool:
+            if not pending or len(active) >= max(1, self.jobs):
+                return False
+            if pending[0].case.alone and active:
+                return False
+            return not any(r.case.alone for r, _, _ in active.values())
+
         def start(run: CaseRun) -> None:
-            if run.key in by_key:
-                raise ValueError(f"two cases on one connection {run.key}")
+            for key in run.keys:
+                if key in by_key:
+                    raise ValueError(f"two cases on one connection {key}")
             gen = run.body()
-            by_key[run.key] = run
+            for key in run.keys:
+                by_key[key] = run
             advance(run, gen, None, first=True)
 
         def advance(run: CaseRun, gen: object, value: Received | None, first: bool = False) -> None:
@@ -55,14 +69,15 @@ class Scheduler:
             except StopIteration:
                 self._route_events(by_key)
                 active.pop(run.key, None)
-                del by_key[run.key]
+                for key in run.keys:
+                    del by_key[key]
                 if self.on_case_done is not None:
                     self.on_case_done(run.result)
                 return
             active[run.key] = (run, gen, request)
 
         while pending or active:
-            while pending and len(active) < max(1, self.jobs):
+            while may_start():
                 start(pending.popleft())
             progressed = True
             while progressed:  # resume every case that can go on without waiting
@@ -77,7 +92,7 @@ class Scheduler:
                     elif deadline <= now:
                         advance(run, gen, None)
                         progressed = True
-                    if key not in active and pending:
+                    if key not in active and may_start():
                         start(pending.popleft())
                 self._route_events(by_key)
             if not active:
@@ -109,5 +124,5 @@ class Scheduler:
     def _route_events(self, by_key: dict[FourTuple, CaseRun]) -> None:
         for key, event in self.target.drain_events():
             run = by_key.get(key)
-            if run is not None:
+            if run is not None and key == run.key:  # a sample's many half-connections stay out of its ladder
                 run.add_event(event)

@@ -302,6 +302,9 @@ def _case(index: int, case: CaseResult) -> str:
     if case.reason:
         out.append(f'<div class="reason">{esc(case.reason)}</div>')
     out.append(_requirements(case))
+    if case.figures:
+        rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in case.figures.items())
+        out.append(f'<h3>Figures</h3><table class="figures">{rows}</table>')
     step = case.failed_step
     if step is not None:
         out.append("<h3>Failure</h3>" + _failure(case, step))

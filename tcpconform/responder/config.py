@@ -65,8 +65,13 @@ class AppConfig:
 class ResponderConfig:
     """The responder's address, its TCP parameters and the faults switched on.
 
-    - ``isn``: the ISN of every connection.  Deterministic on purpose, so runs are reproducible and the
-      seed's absolute numbers hold; a real stack must follow RFC 6528 instead.
+    - ``isn``: ``None`` (the default) chooses every ISN as RFC 6528 says, ``M + F(4-tuple, secret)``
+      with ``M`` the 4-microsecond clock and ``F`` a keyed hash, as RFC 9293 3.4.1 requires (MUST-8,
+      SHLD-1).  ``isn_secret`` is the key; it is fixed by default, so the responder stays exactly
+      reproducible (on the virtual clock, the same run gives the same numbers) while what a peer sees
+      still has RFC 6528's statistics.  An integer gives every connection that ISN (``isn=100``
+      reproduces the seed diagram's absolute numbers); a constant ISN is not conformant, and the ISN
+      statistics case says so.
     - ``window``: the receive buffer, advertised as the window when nothing is unread (<= 65535: no
       window scaling).
     - ``mss``: the responder's own MSS: the largest segment it sends (with the peer's MSS) and the
@@ -83,7 +88,8 @@ class ResponderConfig:
 
     ip: str = "192.0.2.2"
     port: int = 8000
-    isn: int = 100
+    isn: int | None = None
+    isn_secret: bytes = b"tcpconform reference responder"
     window: int = 65535
     mss: int = 536
     mss_option: int | None = None
@@ -104,7 +110,7 @@ class ResponderConfig:
         object.__setattr__(self, "faults", faults)
         if not 0 < self.port <= 0xFFFF:
             raise ValueError(f"port must be 1..65535, not {self.port}")
-        if not 0 <= self.isn <= 0xFFFFFFFF:
+        if self.isn is not None and not 0 <= self.isn <= 0xFFFFFFFF:
             raise ValueError(f"isn must be 0..2^32-1, not {self.isn}")
         if not 0 < self.window <= WINDOW_FIELD_MAX:
             raise ValueError(f"window must be 1..65535 (no window scaling), not {self.window}")

@@ -15,6 +15,7 @@ and its bytes are ordinary data).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from .. import seqnum
@@ -54,6 +55,30 @@ class _Sent:
         return seqnum.add(self.seq, len(self.payload) + (1 if self.flags & (Flags.SYN | Flags.FIN) else 0))
 
 
+ISN_CLOCK_HZ = 250_000
+"""RFC 9293 3.4.1: the ISN clock's low bit ticks about every 4 microseconds."""
+
+
+def choose_isn(cfg: ResponderConfig, key: FourTuple, now: float) -> int:
+    """The connection's ISN: RFC 6528's ``ISN = M + F(localip, localport, remoteip, remoteport, secretkey)``.
+
+    ``M`` is the 4-microsecond clock read from ``now`` (the responder never reads a clock itself);
+    ``F`` is a keyed hash, so two connections differing only in a port get unrelated ISNs and one
+    observed ISN tells nothing about the next (RFC 6528 section 3).  ``key`` is the connection as the
+    responder sees it: local address and port first.
+    """
+    if cfg.has("fixed-isn"):
+        return 0
+    if cfg.isn is not None:
+        return cfg.isn
+    clock = int(now * ISN_CLOCK_HZ)
+    if cfg.has("linear-isn"):
+        return clock & seqnum.MASK
+    material = f"{key.src}|{key.sport}|{key.dst}|{key.dport}".encode()
+    keyed = hashlib.blake2s(material, key=cfg.isn_secret[:32], digest_size=4).digest()
+    return (clock + int.from_bytes(keyed, "big")) & seqnum.MASK
+
+
 class Connection:
     """A TCB created by a SYN to a listening port (the responder only opens passively)."""
 
@@ -67,7 +92,7 @@ class Connection:
         self._events = events
         self.state = State.LISTEN
         # Send side (RFC 9293 3.3.1).
-        self.iss = 0 if cfg.has("fixed-isn") else cfg.isn
+        self.iss = choose_isn(cfg, key, now)
         self.snd_una = self.iss
         self.snd_nxt = self.iss
         self.snd_wnd = 0

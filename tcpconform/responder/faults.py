@@ -15,6 +15,10 @@ FAULTS: dict[str, str] = {
     "closed-port-rst-no-ack": "the RST to a SYN on a closed port lacks the ACK bit (and so its acknowledgment)",
     "bad-syn-ack": "the SYN-ACK acknowledges the client's ISN + 2 instead of ISN + 1",
     "fixed-isn": "every connection uses ISN 0, whatever ISN is configured",
+    "linear-isn": (
+        "ISNs from the 4-microsecond clock alone, without RFC 6528's keyed hash of the 4-tuple: "
+        "clock-driven, but predictable from one observed ISN"
+    ),
     "ack-every-segment": "no delayed ACK: every data segment is acknowledged at once",
     "slow-ack": "ACKs are held for 600 ms and never sent early on a second full-sized segment",
     "ack-unreceived": "every ACK acknowledges 100 bytes more than were received",

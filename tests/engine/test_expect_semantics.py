@@ -163,8 +163,12 @@ def test_generic_profile_captures_isn_and_window_and_numbers_relative(cumulative
     assert res.segments[1].summary.startswith("S. 100:100(0) ack 1")
 
 
-def test_reference_profile_asserts_the_isn(cumulative: TestCase) -> None:
-    res = run_one(cumulative, acks((1025, 0.1, 1025)), isn=5000)
+def test_a_profile_that_pins_the_isn_asserts_it(cumulative: TestCase) -> None:
+    from tcpconform.profiles import Profile
+
+    pinned = Profile("pinned", "a stack known to start at 100", {"isn": 100, "window": 65535})
+    peer = FakePeer(acks((1025, 0.1, 1025)), isn=5000)
+    res = execute([cumulative], InProcessLink(peer), NoControl(), pinned).cases[0]
     assert res.verdict == "fail"
     assert any(m.field == "isn" and m.actual == "5000" for m in res.failed_step.mismatches)  # type: ignore[union-attr]
 

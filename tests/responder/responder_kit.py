@@ -23,6 +23,8 @@ F = Flags
 
 
 def agent_config(**kw: object) -> ResponderConfig:
+    """The responder with the seed's ISN pinned (its default is RFC 6528's), so numbers read as the seed's."""
+    kw.setdefault("isn", 100)
     return ResponderConfig(app=AppConfig(mode="agent"), **kw)  # type: ignore[arg-type]
 
 

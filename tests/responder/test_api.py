@@ -32,7 +32,7 @@ from tcpconform.segment import FourTuple
 
 
 def test_defaults_are_the_seeds() -> None:
-    cfg = ResponderConfig()
+    cfg = ResponderConfig(isn=100)
     addr = (cfg.ip, cfg.port, cfg.isn, cfg.window, cfg.mss, cfg.mss_option)
     assert addr == ("192.0.2.2", 8000, 100, 65535, 536, None)
     assert (cfg.delayed_ack, cfg.rto, cfg.faults) == (0.2, 1.0, frozenset())
@@ -62,20 +62,20 @@ def test_app_config_rejects_bad_values() -> None:
 
 
 def test_faults_accepts_any_iterable_and_is_frozen() -> None:
-    cfg = ResponderConfig(faults=["fixed-isn"])  # type: ignore[arg-type]
+    cfg = ResponderConfig(isn=100, faults=["fixed-isn"])  # type: ignore[arg-type]
     assert cfg.faults == frozenset({"fixed-isn"})
     assert set(FAULTS) >= cfg.faults
 
 
 def test_key_for_is_the_reversed_peer_key() -> None:
-    p = Peer(Responder())
+    p = Peer(Responder(ResponderConfig(isn=100)))
     syn = p.segment(F.SYN, seq=0)
     assert Responder.key_for(syn) == FourTuple(IP, PORT, PEER_IP, 40000) == p.key
     assert p.send(syn)[0].key == Responder.key_for(syn)
 
 
 def test_state_listen_closed_and_after_the_connection_is_gone() -> None:
-    r = Responder()
+    r = Responder(ResponderConfig(isn=100))
     assert r.state(FourTuple(IP, PORT, PEER_IP, 1)) is State.LISTEN  # port listens, no connection
     assert r.state(FourTuple(IP, 9999, PEER_IP, 1)) is State.CLOSED  # nothing listens there
     assert r.state(listen_key(IP, PORT)) is State.LISTEN
@@ -96,7 +96,7 @@ def test_state_listen_after_passive_open_reset() -> None:
 
 
 def test_connections_lists_live_keys_in_order() -> None:
-    r = Responder()
+    r = Responder(ResponderConfig(isn=100))
     a, b = Peer(r, port=1000), Peer(r, port=2000)
     a.send(a.segment(F.SYN, seq=0))
     b.send(b.segment(F.SYN, seq=0))
@@ -104,7 +104,7 @@ def test_connections_lists_live_keys_in_order() -> None:
 
 
 def test_reset_forgets_silently_and_starts_over() -> None:
-    r = Responder()
+    r = Responder(ResponderConfig(isn=100))
     p = Peer(r)
     p.send(p.segment(F.SYN, seq=0))
     r.handle_segment(p.segment(F.SYN, seq=0, ack=0).with_(sport=1234), 0.0)
@@ -118,7 +118,7 @@ def test_reset_forgets_silently_and_starts_over() -> None:
 
 
 def test_forget_drops_one_connection_silently() -> None:
-    r = Responder()
+    r = Responder(ResponderConfig(isn=100))
     a, b = Peer(r, port=1000), Peer(r, port=2000)
     a.send(a.segment(F.SYN, seq=0))
     b.send(b.segment(F.SYN, seq=0))
@@ -198,14 +198,14 @@ def test_time_wait_lasts_two_msl_and_restarts_on_fin() -> None:
 
 
 def test_events_are_ordered_and_drained() -> None:
-    r = Responder()
+    r = Responder(ResponderConfig(isn=100))
     assert [type(e) for e in r.next_events()] == [StateChanged]
     assert r.next_events() == []
 
 
 def test_scripted_after_fin_close_never_before_fin() -> None:
     app = AppConfig(close="never")
-    p = Peer(Responder(ResponderConfig(app=app)))
+    p = Peer(Responder(ResponderConfig(isn=100, app=app)))
     p.send(p.segment(F.SYN, seq=0))
     p.seq, p.ack = 1, 101
     p.send(p.segment(F.ACK))

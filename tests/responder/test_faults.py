@@ -17,7 +17,7 @@ from tcpconform.stream import TESTER_SALT, stream_bytes
 
 def connect(faults: set[str], window: int = 5000, scripted: bool = False) -> Peer:
     app = AppConfig(mode="scripted" if scripted else "agent")
-    r = Responder(ResponderConfig(app=app, faults=frozenset(faults)))
+    r = Responder(ResponderConfig(isn=100, app=app, faults=frozenset(faults)))
     if not scripted:
         r.app_listen(8000, 0.0)
     p = Peer(r, window=window)
@@ -28,7 +28,7 @@ def connect(faults: set[str], window: int = 5000, scripted: bool = False) -> Pee
 
 
 def bad_syn_ack(faults: set[str]) -> object:
-    r = Responder(ResponderConfig(faults=frozenset(faults)))
+    r = Responder(ResponderConfig(isn=100, faults=frozenset(faults)))
     return show(Peer(r).send(Peer(r).segment(F.SYN, seq=0)))
 
 
@@ -98,7 +98,7 @@ def drop_out_of_order(faults: set[str]) -> object:
 
 
 def no_retransmit(faults: set[str]) -> object:
-    r = Responder(ResponderConfig(app=AppConfig(mode="agent"), faults=frozenset(faults)))
+    r = Responder(ResponderConfig(isn=100, app=AppConfig(mode="agent"), faults=frozenset(faults)))
     r.app_listen(8000, 0.0)
     p = Peer(r)
     p.send(p.segment(F.SYN, seq=0))
@@ -111,10 +111,21 @@ def no_retransmit(faults: set[str]) -> object:
     return syn_ack_again, show([s for _, s in p.run_timers_until(10.0)])
 
 
+def linear_isn(faults: set[str]) -> object:
+    """Two SYNs one second apart from two ports: with the fault the ISNs differ by exactly the clock."""
+    r = Responder(ResponderConfig(faults=frozenset(faults)))  # the default ISN: RFC 6528's
+    isns = []
+    for port, at in ((40000, 1.0), (40001, 2.0)):
+        p = Peer(r, port=port)
+        isns.append(p.send(p.segment(F.SYN, seq=0), at=at)[0].seq)
+    return (isns[1] - isns[0]) & 0xFFFFFFFF == 250_000
+
+
 # fault -> (check, observed with the fault, observed without it)
 CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "bad-syn-ack": (bad_syn_ack, ["S. 100 2"], ["S. 100 1"]),
     "fixed-isn": (fixed_isn, 0, 100),
+    "linear-isn": (linear_isn, True, False),
     "ack-every-segment": (ack_every_segment, [". 101 11"], []),
     "slow-ack": (slow_ack, ([], [], 0.6), ([], [". 101 1025"], None)),
     "ack-unreceived": (ack_unreceived, ([111], [". 101 112"]), ([11], [". 101 12"])),
@@ -152,11 +163,11 @@ def test_fault_changes_what_it_claims(fault: str) -> None:
 
 def test_unknown_fault_is_a_value_error_naming_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown fault\(s\) 'no-such-fault' \(known: accept-ack-of-unsent, "):
-        ResponderConfig(faults=frozenset({"no-such-fault"}))
+        ResponderConfig(isn=100, faults=frozenset({"no-such-fault"}))
 
 
 def seed_trace(faults: frozenset[str]) -> list[str]:
-    r = Responder(ResponderConfig(faults=faults))
+    r = Responder(ResponderConfig(isn=100, faults=faults))
     p = Peer(r)
     p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512),)), at=0.0)
     p.seq, p.ack = 1, 101

@@ -70,7 +70,7 @@ def state_path(p: Peer) -> list[tuple[State, State]]:
 
 
 def test_seed_scripted() -> None:
-    r = Responder()
+    r = Responder(ResponderConfig(isn=100))
     p = Peer(r)
     p.drain()  # step 0: the scripted application listens from construction
     assert r.state(KEY) is State.LISTEN
@@ -129,7 +129,7 @@ def test_seed_delayed_ack_alone_fires_after_200ms() -> None:
 
 def test_seed_without_mss_option_uses_536() -> None:
     """SCENARIO.md note: without the option a stack may assume 536 and send 536 + 164."""
-    r = Responder()
+    r = Responder(ResponderConfig(isn=100))
     p = Peer(r)
     p.send(p.segment(F.SYN, seq=0), at=0.0)
     p.send(p.segment(F.ACK, seq=1, ack=101))
@@ -139,6 +139,6 @@ def test_seed_without_mss_option_uses_536() -> None:
 
 
 def test_mss_option_configured_is_sent() -> None:
-    p = Peer(Responder(ResponderConfig(mss_option=1460)))
+    p = Peer(Responder(ResponderConfig(isn=100, mss_option=1460)))
     out = p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512),)))
     assert out[0].options == (("MSS", 1460),)

@@ -151,7 +151,7 @@ def test_zero_window_probe_with_backoff() -> None:
 
 
 def test_scripted_app_waits_for_the_whole_request() -> None:
-    r = Responder(ResponderConfig())
+    r = Responder(ResponderConfig(isn=100))
     p = Peer(r)
     p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512),)))
     p.seq, p.ack = 1, 101
@@ -163,7 +163,7 @@ def test_scripted_app_waits_for_the_whole_request() -> None:
 
 
 def test_scripted_app_eof_before_request_reads_and_closes_without_reply() -> None:
-    r = Responder(ResponderConfig())
+    r = Responder(ResponderConfig(isn=100))
     p = Peer(r)
     p.send(p.segment(F.SYN, seq=0))
     p.seq, p.ack = 1, 101
@@ -175,7 +175,7 @@ def test_scripted_app_eof_before_request_reads_and_closes_without_reply() -> Non
 
 def test_scripted_app_close_delay_and_after_reply() -> None:
     app = AppConfig(read_bytes=0, reply_bytes=5, close="after-reply", close_delay=0.1)
-    r = Responder(ResponderConfig(app=app))
+    r = Responder(ResponderConfig(isn=100, app=app))
     p = Peer(r)
     p.send(p.segment(F.SYN, seq=0))
     p.seq, p.ack = 1, 101

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from responder_kit import IP, PEER_IP, F, Peer, show, to_established
 
-from tcpconform.responder import Responder
+from tcpconform.responder import Responder, ResponderConfig
 from tcpconform.responder.wire import malformed, tcp_checksum
 from tcpconform.segment import Segment
 from tcpconform.stream import TARGET_SALT, TESTER_SALT, first_mismatch, stream_bytes
@@ -37,7 +37,7 @@ def test_checksum_matches_scapy(seg: Segment) -> None:
 
 
 def test_bad_checksum_dropped_silently() -> None:
-    r = Responder()
+    r = Responder(ResponderConfig(isn=100))
     p = Peer(r)
     syn = p.segment(F.SYN, seq=0)
     bad = syn.with_(chksum=(tcp_checksum(syn) + 1) & 0xFFFF)
@@ -56,17 +56,17 @@ def test_zero_checksum_dropped_in_a_connection() -> None:
 
 @pytest.mark.parametrize("dataofs", [0, 4, 6, 15])
 def test_bad_data_offset_dropped(dataofs: int) -> None:
-    p = Peer(Responder())
+    p = Peer(Responder(ResponderConfig(isn=100)))
     assert p.send(p.segment(F.SYN, seq=0).with_(dataofs=dataofs)) == []
 
 
 def test_right_data_offset_accepted() -> None:
-    p = Peer(Responder())
+    p = Peer(Responder(ResponderConfig(isn=100)))
     assert show(p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512),)).with_(dataofs=6))) == ["S. 100 1"]
 
 
 def test_segment_for_another_address_ignored() -> None:
-    p = Peer(Responder())
+    p = Peer(Responder(ResponderConfig(isn=100)))
     assert p.send(p.segment(F.SYN, seq=0).with_(dst="192.0.2.99")) == []
 
 

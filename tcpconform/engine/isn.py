@@ -1,0 +1,207 @@
+"""ISN statistics: many SYNs from many source ports, and how guessable the answers' ISNs are.
+
+RFC 9293 3.4.1 asks for clock-driven ISNs (MUST-8) and, to stop off-path attackers, for RFC 6528's
+``ISN = M + F(4-tuple, secret)`` (SHLD-1): a clock *plus* a keyed hash of the connection, so that
+one observed ISN says nothing about the ISN of a connection with another source port.  A
+black-box tester can only sample: it opens half-connections from varied source ports, collects
+the SYN-ACKs' sequence numbers with their times, resets each one, and looks at the sample the way
+nmap's sequence analysis does (differences, their GCD, the rate ``ISR`` and the predictability
+index ``SP``), adding one figure of its own that answers RFC 6528's question directly: how many
+bits an attacker who knows every earlier ISN and the counter's rate still has to guess.
+
+The statistics are pure functions of the sample (:func:`isn_figures`), so they are tested without
+a link; :func:`sample` is the part of a case that talks to the target.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import seqnum
+from ..links.base import Received
+from ..segment import Flags, FourTuple, Segment
+
+if TYPE_CHECKING:
+    from ..model import IsnCheckStep, IsnSampleStep
+    from ..results import StepResult
+    from .case import CaseRun
+
+Request = tuple[str, float]
+
+@dataclass(frozen=True, slots=True)
+class IsnSample:
+    at: float
+    """When the SYN was sent, on the link's clock."""
+    sport: int
+    isn: int
+
+
+def _mod_diff(a: int, b: int) -> int:
+    """The distance between two sequence numbers on the circle (nmap's ``MOD_DIFF``)."""
+    d = (a - b) & seqnum.MASK
+    return min(d, (-d) & seqnum.MASK)
+
+
+def _signed(d: int) -> int:
+    d &= seqnum.MASK
+    return d - (1 << 32) if d >= 1 << 31 else d
+
+
+def isn_figures(samples: list[IsnSample]) -> dict[str, Any]:
+    """nmap-style figures of an ISN sample, plus the bits an attacker must still guess.
+
+    - ``gcd``: greatest common divisor of the differences between consecutive ISNs (a counter
+      stepping by 64000 shows as 64000; a random sequence as 1);
+    - ``isr``: ``8 * log2`` of the mean rate of ISN increase per second (nmap's ISR);
+    - ``sp``: ``8 * log2`` of the standard deviation of those rates, divided by the GCD when it is
+      above 9 (nmap's SP: 0 for a constant or fixed-step sequence, about 24 for a bare clock
+      sampled with a little jitter, 200+ for RFC 6528);
+    - ``predict_bits``: ``log2`` of the median error when each ISN is predicted from the previous
+      one and the median rate: what RFC 6528 is about, in bits.
+    """
+    n = len(samples)
+    isns = [s.isn for s in samples]
+    out: dict[str, Any] = {"samples": n, "distinct": len(set(isns)),
+                           "source_ports": f"{min(s.sport for s in samples)}..{max(s.sport for s in samples)}"
+                           if samples else "-"}
+    if n < 3:
+        return out
+    pairs = list(itertools.pairwise(samples))
+    diffs = [_mod_diff(b.isn, a.isn) for a, b in pairs]
+    gaps = [max(b.at - a.at, 1e-9) for a, b in pairs]
+    gcd = 0
+    for d in diffs:
+        gcd = math.gcd(gcd, d)
+    rates = [d / g for d, g in zip(diffs, gaps, strict=True)]
+    mean_rate = statistics.fmean(rates)
+    scaled = [r / gcd for r in rates] if gcd > 9 else rates
+    spread = statistics.pstdev(scaled)
+    rate = statistics.median(_signed(b.isn - a.isn) / g for (a, b), g in zip(pairs, gaps, strict=True))
+    errors = [abs(_signed(b.isn - (a.isn + round(rate * g)))) for (a, b), g in zip(pairs, gaps, strict=True)]
+    out.update({
+        "gcd": gcd,
+        "isr": round(8 * math.log2(mean_rate)) if mean_rate >= 1 else 0,
+        "sp": round(8 * math.log2(spread)) if spread > 1 else 0,
+        "rate_per_s": round(rate),
+        "predict_error_median": round(statistics.median(errors)),
+        "predict_bits": round(math.log2(statistics.median(errors) + 1), 1),
+    })
+    return out
+
+
+def sample(run: CaseRun, step: IsnSampleStep, sres: StepResult) -> Generator[Request, Received | None, None]:
+    """Send ``step.count`` SYNs, one per spare source port, ``step.interval`` apart; keep each answer's ISN.
+
+    Every SYN-ACK must acknowledge the SYN's sequence number + 1 (RFC 9293 3.4 / 3.10.7.2); each
+    half-open connection is reset at once, so the target keeps nothing.  Segments of the sample
+    reach this case because the scheduler routes every port in ``run.ports`` to it.
+    """
+    from .case import StepFailed
+
+    ports = run.spare_ports[: step.count]
+    if len(ports) < step.count:
+        raise StepFailed(f"only {len(ports)} spare source ports for a sample of {step.count}")
+    sres.expected = f"{step.count} SYN-ACKs, each acknowledging its SYN + 1"
+    isn = run.conn.tester_isn
+    samples: list[IsnSample] = []
+    pending: dict[int, float] = {}
+    link = run.link
+    for i, sport in enumerate(ports):
+        key = FourTuple(run.key.src, sport, run.key.dst, run.key.dport)
+        syn = Segment(key.src, key.dst, key.sport, key.dport, seq=isn, flags=Flags.SYN,
+                      window=run.case.tester_window, options=(("MSS", run.case.tester_mss or 536),))
+        at = link.send(syn)
+        pending[sport] = at
+        if i < 3:  # the first few on the ladder; the rest are figures
+            run._record("out", syn, at, sres.index, f"ISN sample {i + 1}/{step.count}")
+        deadline = at + (step.within or run.settings.profile.within)
+        got = yield from _answer(run, sport, deadline)
+        if got is None:
+            raise StepFailed(f"no SYN-ACK to the SYN from port {sport} within {_ms(deadline - at)} "
+                             f"(sample {i + 1} of {step.count})")
+        seg = got.segment
+        if i < 3:
+            run._record("in", seg, got.at, sres.index, f"ISN sample {i + 1}/{step.count}")
+        if seg.ack != seqnum.add(isn, 1):
+            from ..results import Mismatch
+
+            raise StepFailed(f"the SYN-ACK to the SYN from port {sport} acknowledges {seg.ack}, "
+                             f"not the SYN's sequence number + 1",
+                             [Mismatch("ack", str(seqnum.add(isn, 1)), str(seg.ack))])
+        samples.append(IsnSample(at, sport, seg.seq))
+        link.send(Segment(key.src, key.dst, key.sport, key.dport, seq=seqnum.add(isn, 1), flags=Flags.RST))
+        if i + 1 < len(ports):
+            yield ("sleep", at + step.interval)
+    figures = isn_figures(samples)
+    run.result.figures.update(figures)
+    run.isn_samples = samples
+    sres.message = _describe(figures)
+
+
+def _answer(run: CaseRun, sport: int, deadline: float) -> Generator[Request, Received | None, Received | None]:
+    """The SYN-ACK from the target to ``sport``; anything else on the sample's ports is let pass."""
+    while True:
+        got: Received | None = None
+        for i, rec in enumerate(run.inbox):
+            if rec.segment.dport == sport and rec.segment.flags & Flags.SYN:
+                got = rec
+                del run.inbox[i]
+                break
+        if got is None:
+            run.inbox.clear()  # retransmitted SYN-ACKs of reset ports, RSTs: not this sample's business
+            got = yield ("recv", deadline)
+            if got is None:
+                return None
+            if got.at > deadline:
+                return None
+            if not (got.segment.dport == sport and got.segment.flags & Flags.SYN):
+                continue
+        return got
+
+
+def check(run: CaseRun, step: IsnCheckStep, sres: StepResult) -> None:
+    """Judge the sample taken by an earlier ``isn_sample`` step."""
+    from ..results import Mismatch
+    from .case import StepFailed
+
+    figures = run.result.figures
+    if "samples" not in figures:
+        raise StepFailed("no ISN sample to judge: an isn_sample step must come first")
+    n, distinct = figures["samples"], figures["distinct"]
+    if step.check == "clock-driven":
+        sres.expected = "ISNs that change with time: no ISN used twice"
+        if distinct < n:
+            what = "one constant ISN" if distinct == 1 else f"only {distinct} distinct ISNs"
+            raise StepFailed(f"{n} connections over {_span(run)} got {what}: the ISN does not follow a clock",
+                             [Mismatch("distinct ISNs", str(n), str(distinct))])
+    else:
+        bits = figures.get("predict_bits", 0.0)
+        sres.expected = f"at least {step.min_bits} bits to guess per ISN"
+        if bits < step.min_bits:
+            raise StepFailed(
+                f"each ISN is predictable from the previous one to within {figures['predict_error_median']} "
+                f"(median), i.e. {bits} bits; RFC 6528's keyed hash of the 4-tuple would leave about 31",
+                [Mismatch("predict_bits", f">= {step.min_bits}", str(bits)),
+                 Mismatch("sp (nmap)", "high (RFC 6528: 200+)", str(figures.get("sp")))])
+    sres.message = _describe(figures)
+
+
+def _span(run: CaseRun) -> str:
+    samples = getattr(run, "isn_samples", [])
+    return _ms(samples[-1].at - samples[0].at) if len(samples) > 1 else "no time"
+
+
+def _describe(f: dict[str, Any]) -> str:
+    if "gcd" not in f:
+        return f"{f['samples']} samples, {f['distinct']} distinct ISNs"
+    return (f"{f['samples']} samples from ports {f['source_ports']}: {f['distinct']} distinct, GCD {f['gcd']}, "
+            f"ISR {f['isr']}, SP {f['sp']}, {f['predict_bits']} bits to guess per ISN")
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
