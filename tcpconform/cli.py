@@ -147,6 +147,14 @@ def _setup_errors() -> tuple[type[Exception], ...]:
     return (LinkSetupError, SessionError, TargetError, LabError, FirewallError, PermissionError)
 
 
+DEFAULT_JOBS = 16
+"""Enough connections at once to overlap the catalogue's long protocol waits (retransmission
+backoff, silences) with everything else, and few enough to stay far below any stack's limits."""
+DEVICE_JOBS = 4
+"""Against a device on a wire: small stacks have few connection slots (lwIP's default is 5), and a
+case failing for want of one would be a false verdict."""
+
+
 @main.command()
 @_select
 @_target_options
@@ -157,8 +165,9 @@ def _setup_errors() -> tuple[type[Exception], ...]:
               help="Which failed requirement levels fail the run (exit 1); the others are reported only.")
 @click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Known deviations (YAML: deviations: [{case, reason, target}]): reported, not failing.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Test connections run at once over the one link.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
+              help="Test connections run at once over the one link (default: 16; 4 against --target, "
+                   "whose device may have few connection slots).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the exchange of passing cases too.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary and failures.")
 @click.option("--color/--no-color", default=None, help="Colour the verdicts (default: when a terminal).")
@@ -166,7 +175,7 @@ def run(
     cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], faults: tuple[str, ...],
     lab: str | None, lab_name: str, target_ip: str | None, port: int | None, iface: str | None,
     source_ip: str | None, service: str, profile: str | None, report_dir: Path, fail_on: str,
-    baseline: Path | None, jobs: int, verbose: bool, quiet: bool, color: bool | None,
+    baseline: Path | None, jobs: int | None, verbose: bool, quiet: bool, color: bool | None,
 ) -> None:
     """Run test cases against a target (default: the bundled reference responder, in this process).
 
@@ -187,6 +196,8 @@ def run(
     from .session import PORT_SPAN
 
     selected = _load(cases, ids, keywords)
+    if jobs is None:
+        jobs = DEVICE_JOBS if target_ip else DEFAULT_JOBS
     try:
         deviations = load_baseline(baseline) if baseline is not None else []
     except BaselineError as err:

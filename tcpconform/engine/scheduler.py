@@ -8,7 +8,9 @@ with more, waiting that the protocol mandates (delayed-ACK bounds, silences) ove
 
 A case that declares ``alone`` (ISN statistics over many connections, anything touching the
 target's global state) runs with no other case active; such cases go first, so the rest of the
-run can overlap freely afterwards.  Results come back in the order the cases were given.
+run can overlap freely afterwards.  With more than one job the others start longest first (by the
+waiting their steps declare), so a long retransmission case does not start last and set the end
+of the run alone.  Results come back in the order the cases were given.
 """
 
 from __future__ import annotations
@@ -18,10 +20,28 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..links.base import Link, Received
+from ..model import ExpectStep, IsnSampleStep, SilenceStep, TestCase, WaitStep
 from ..results import CaseResult
 from ..segment import FourTuple, Segment
 from ..target import Target
 from .case import CaseRun
+
+
+def declared_wait(case: TestCase) -> float:
+    """How long a case's steps say it may wait: silences, waits, expect bounds, sampling.
+
+    An upper bound, not a prediction, but it ranks a case expecting a retransmission within 3 s
+    above one whose whole exchange takes a round trip, which is all the ordering needs.
+    """
+    total = 0.0
+    for step in case.steps:
+        if isinstance(step, SilenceStep | WaitStep):
+            total += step.duration
+        elif isinstance(step, ExpectStep) and step.within is not None:
+            total += step.within
+        elif isinstance(step, IsnSampleStep):
+            total += step.count * step.interval
+    return total
 
 
 @dataclass
@@ -43,7 +63,11 @@ class Scheduler:
     def run(self, runs: Iterable[CaseRun]) -> list[CaseResult]:
         given = list(runs)
         order = [r.result for r in given]
-        pending = deque(sorted(given, key=lambda r: not r.case.alone))  # stable: alone ones first
+        if self.jobs > 1:
+            given_order = sorted(given, key=lambda r: (not r.case.alone, -declared_wait(r.case)))
+        else:
+            given_order = sorted(given, key=lambda r: not r.case.alone)  # stable: alone ones first
+        pending = deque(given_order)
         active: dict[FourTuple, tuple[CaseRun, object, tuple[str, float] | None]] = {}
         by_key: dict[FourTuple, CaseRun] = {}
 
