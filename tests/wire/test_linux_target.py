@@ -36,3 +36,21 @@ def test_every_seed_case_gives_the_right_verdict_for_linux(lab) -> None:  # type
     full = verdicts["seed-full-sequence"]
     states = [e.new for e in full.target_events if e.kind == "state"]
     assert "CLOSE_WAIT" in states and "LAST_ACK" in states  # observed through the agent, not assumed
+
+
+def test_the_whole_catalogue_against_linux_matches_its_baseline(lab) -> None:  # type: ignore[no-untyped-def]
+    """Every case gives a verdict against Linux; every failure is a deviation the baseline explains
+    (with its RFC clause), and no explained deviation has silently gone away."""
+    from pathlib import Path
+
+    from tcpconform.gate import apply_baseline, gate_failures, load_baseline
+
+    baseline = load_baseline(Path(__file__).parents[2] / "baselines" / "linux.yaml")
+    with lab_session("linux", lab_name=LAB) as session:
+        result = execute(load_cases([bundled_cases()]), session.link, session.target,
+                         get_profile(session.profile), jobs=16, base_port=session.base_port)
+    apply_baseline(result, baseline)
+    assert all(c.verdict in ("pass", "fail") for c in result.cases), [(c.id, c.reason) for c in result.cases
+                                                                       if c.verdict not in ("pass", "fail")]
+    assert [(c.id, c.reason) for c in gate_failures(result, "any")] == []
+    assert [c.id for c in result.cases if c.baseline == "unexpected-pass"] == []
