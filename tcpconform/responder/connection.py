@@ -307,6 +307,8 @@ class Connection:
             return
         if flags & Flags.SYN:
             if self.state is State.SYN_RCVD:
+                if self._has("rst-syn-in-syn-rcvd"):
+                    self._send_rst(seg.ack if flags & Flags.ACK else self.snd_nxt)
                 self._move(Trigger.RCV_SYN, now)  # passive open: back to LISTEN
             elif self._has("syn-resets"):
                 self._send_rst(self.snd_nxt)
@@ -317,6 +319,9 @@ class Connection:
         if not flags & Flags.ACK:
             if not self._has("process-without-ack"):
                 return  # fifth check: without the ACK bit, drop the segment
+            if self.state is State.SYN_RCVD:
+                self._process_text(seg, now)  # the fault reaches the eighth check without an ACK
+                return
         elif not self._process_ack(seg, now):
             return
         if self._has("ack-the-ack") and not seg.payload and not flags & Flags.FIN and self.state.synchronized:
@@ -370,6 +375,8 @@ class Connection:
         """RFC 9293 3.10.7.4, fifth check, with RFC 5961 5.2.  False: drop the rest of the segment."""
         ack = seg.ack
         if self.state is State.SYN_RCVD:
+            if self._has("defer-accept") and not seg.payload and not seg.flags & Flags.FIN:
+                return False  # the fault: a bare ACK does not complete the handshake
             acks_syn = seqnum.lt(self.snd_una, ack) and seqnum.le(ack, self.snd_nxt)
             if not acks_syn and not self._has("accept-any-ack-syn-rcvd"):
                 self._send_rst(ack)

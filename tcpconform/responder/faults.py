@@ -11,6 +11,18 @@ FAULTS: dict[str, str] = {
     "ack-the-ack": "a pure ACK that brings nothing new is answered with an ACK (the start of an ACK war)",
     "process-without-ack": "a segment without the ACK bit is processed (its FIN taken) instead of dropped",
     "ignore-ack-of-fin": "the ACK of its own FIN is not acted on: FIN_WAIT_1, CLOSING and LAST_ACK never move on",
+    "rst-stray-without-ack": (
+        "a listening port answers any segment it cannot use with a RST, even one without the ACK bit "
+        "(which RFC 9293 3.10.7.2 drops)"
+    ),
+    "rst-syn-in-syn-rcvd": (
+        "a SYN on a connection in SYN_RCVD is answered with a RST before the connection returns to LISTEN "
+        "(RFC 793's rule; RFC 9293 returns to LISTEN silently)"
+    ),
+    "defer-accept": (
+        "the bare ACK that completes the handshake is ignored: the connection stays in SYN_RCVD until "
+        "data arrives (like a listener with TCP_DEFER_ACCEPT)"
+    ),
     "no-rst-closed-port": "a segment to a port nobody listens on is dropped without a RST",
     "closed-port-rst-no-ack": "the RST to a SYN on a closed port lacks the ACK bit (and so its acknowledgment)",
     "bad-syn-ack": "the SYN-ACK acknowledges the client's ISN + 2 instead of ISN + 1",

@@ -152,6 +152,9 @@ class Responder:
                 self._outbox.append(self._rst(seg, seq=seg.ack))
             return
         if not seg.flags & Flags.SYN:
+            if self.config.has("rst-stray-without-ack"):
+                end = seqnum.add(seg.seq, len(seg.payload) + (1 if seg.flags & Flags.FIN else 0))
+                self._outbox.append(self._rst(seg, seq=0, ack=end))
             return
         self._ended.discard(key)
         conn = Connection(key, self.config, seg, now, self._outbox, self._events)

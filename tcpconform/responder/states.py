@@ -112,6 +112,8 @@ FAULT_TRANSITIONS: dict[str, dict[tuple[State, Trigger], State]] = {
     },
     # Crossing FINs taken as if the own FIN had been acknowledged too.
     "skip-closing": {(S.FIN_WAIT_1, T.RCV_FIN): S.TIME_WAIT},
+    # An ACK-less FIN taken in SYN_RCVD, as RFC 9293's eighth check would once the ACK had been processed.
+    "process-without-ack": {(S.SYN_RCVD, T.RCV_FIN): S.CLOSE_WAIT},
 }
 """Per fault: entries that replace the table's while the fault is switched on."""
 

@@ -65,6 +65,34 @@ def process_without_ack(faults: set[str]) -> object:
     return out, p.r.state(p.key)
 
 
+def process_without_ack_syn_rcvd(faults: set[str]) -> object:
+    p = fresh(faults)
+    p.send(p.segment(F.SYN, seq=0))
+    out = show(p.send(p.segment(F.FIN, seq=1)))
+    return out, p.r.state(p.key)
+
+
+def rst_stray_without_ack(faults: set[str]) -> object:
+    p = fresh(faults)
+    return show(p.send(p.segment(F.FIN, seq=7)))
+
+
+def rst_syn_in_syn_rcvd(faults: set[str]) -> object:
+    p = fresh(faults)
+    p.send(p.segment(F.SYN, seq=0))
+    out = show(p.send(p.segment(F.SYN | F.ACK, seq=1, ack=101)))
+    return out, p.r.state(p.key)
+
+
+def defer_accept(faults: set[str]) -> object:
+    p = fresh(faults)
+    p.send(p.segment(F.SYN, seq=0))
+    p.send(p.segment(F.ACK, seq=1, ack=101))
+    before_data = p.r.state(p.key)
+    p.send(p.segment(F.ACK | F.PSH, seq=1, ack=101, payload=b"x"))
+    return before_data, p.r.state(p.key)
+
+
 def ignore_ack_of_fin(faults: set[str]) -> object:
     p = established(faults)
     p.r.app_shutdown(p.key, p.now)  # the target's FIN (101) goes out: FIN_WAIT_1
@@ -206,6 +234,9 @@ CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]]
     "no-rst-closed-port": (syn_to_closed_port, [], ["R. 0 1001"]),
     "ack-the-ack": (ack_the_ack, [". 101 1"], []),
     "process-without-ack": (process_without_ack, ([". 101 2"], State.CLOSE_WAIT), ([], State.ESTABLISHED)),
+    "rst-stray-without-ack": (rst_stray_without_ack, ["R. 0 8"], []),
+    "rst-syn-in-syn-rcvd": (rst_syn_in_syn_rcvd, (["R 101"], State.LISTEN), ([], State.LISTEN)),
+    "defer-accept": (defer_accept, (State.SYN_RCVD, State.ESTABLISHED), (State.ESTABLISHED, State.ESTABLISHED)),
     "ignore-ack-of-fin": (ignore_ack_of_fin, State.FIN_WAIT_1, State.FIN_WAIT_2),
     "closed-port-rst-no-ack": (syn_to_closed_port, ["R 0"], ["R. 0 1001"]),
     "drop-unknown-option": (drop_unknown_option, [], ["S. 100 1"]),
@@ -235,3 +266,8 @@ def test_catalogue_fault_changes_what_it_claims(fault: str) -> None:
     assert check({fault}) == faulty
     assert check(set()) == correct
 
+
+
+def test_process_without_ack_takes_a_fin_in_syn_rcvd_too() -> None:
+    assert process_without_ack_syn_rcvd({"process-without-ack"}) == ([". 101 2"], State.CLOSE_WAIT)
+    assert process_without_ack_syn_rcvd(set()) == ([], State.SYN_RCVD)
