@@ -46,6 +46,8 @@ def encode_options(options: Iterable[tuple[str, Any]]) -> bytes:
             out += struct.pack(f"!BB{len(value)}I", 5, 2 + 4 * len(value), *value)
         elif kind == "Timestamp":
             out += struct.pack("!BBII", 8, 10, value[0], value[1])
+        elif kind == "raw":
+            out += bytes(value)  # verbatim: kind, length and data as written, malformed ones included
         elif str(kind).isdigit():
             raw = bytes(value or b"")
             out += struct.pack("!BB", int(kind), 2 + len(raw)) + raw
@@ -53,6 +55,26 @@ def encode_options(options: Iterable[tuple[str, Any]]) -> bytes:
             raise ValueError(f"cannot encode option {kind!r}")
     out += b"\0" * (-len(out) % 4)
     return bytes(out)
+
+
+def malformed_at(options: bytes) -> int | None:
+    """Where an option list stops parsing (a length below 2, or past the end), or ``None``.
+
+    RFC 9293 3.1: every kind but EOL and NOP carries a length; one below 2 (a parser looping on a
+    zero length) or running past the header is illegal, and a stack must survive it (MUST-7).
+    """
+    i = 0
+    while i < len(options):
+        kind = options[i]
+        if kind == 0:
+            return None
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= len(options) or options[i + 1] < 2 or i + options[i + 1] > len(options):
+            return i
+        i += options[i + 1]
+    return None
 
 
 def _tcp_bytes(seg: Segment, chksum: int) -> bytes:

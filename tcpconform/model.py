@@ -175,6 +175,9 @@ TOLERABLE = frozenset({"ack", "window-update", "retransmission"})
   cumulative ACK, e.g. 513 before 1025);
 - ``window-update``: a pure ACK repeating the last acknowledgment with another window;
 - ``retransmission``: a segment whose sequence space was all seen before.
+
+Not in the default, and only by name: ``any`` lets every segment pass, for a step where the RFC
+leaves the target a choice (reset, drop or carry on) and the steps after it judge the outcome.
 """
 
 INVARIANTS = frozenset({"ack-not-beyond-sent", "within-window", "mss"})

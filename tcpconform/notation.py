@@ -314,8 +314,9 @@ def _options(sc: _Scanner) -> OptionsSpec:
         sc.expect(",", "between options (or '>' to close them)")
 
 
-_OPTION_WORDS = ("mss", "wscale", "sackOK", "TS", "nop", "eol", "sack", "opt-")
-_OPTION_HELP = "mss V, wscale V, sackOK, TS val V ecr V, nop, eol, sack L:R ..., opt-KIND HEX or '...'"
+_OPTION_WORDS = ("mss", "wscale", "sackOK", "TS", "nop", "eol", "sack", "opt-", "raw")
+_OPTION_HELP = ("mss V, wscale V, sackOK, TS val V ecr V, nop, eol, sack L:R ..., opt-KIND HEX, "
+                "raw HEX (sent only) or '...'")
 
 
 def _option(sc: _Scanner) -> OptionSpec:
@@ -349,6 +350,14 @@ def _option(sc: _Scanner) -> OptionSpec:
         if not blocks:
             raise sc.error("expected at least one SACK block: sack L:R [L:R ...]")
         return OptionSpec("SAck", tuple(blocks))
+    if word == "raw":
+        if not sc.send:
+            raise sc.error("'raw HEX' is for segments to send (option bytes verbatim, malformed ones too); "
+                           "an expectation writes options by name or opt-KIND", at)
+        data = _hex(sc)
+        if not data:
+            raise sc.error("'raw' needs the option bytes in hex (kind, length, data: e.g. raw fd00)", at)
+        return OptionSpec("raw", data)
     m = re.fullmatch(r"opt-(\d+)", word)
     if m:
         return OptionSpec(_raw_kind(int(m[1]), sc.error, at), _hex(sc))
@@ -524,6 +533,8 @@ def render_options(options: OptionsSpec | _Any) -> str:
             parts.append("sack " + " ".join(blocks))
         elif opt.kind in ("NOP", "EOL"):
             parts.append(opt.kind.lower())
+        elif opt.kind == "raw" and isinstance(v, bytes):
+            parts.append(f"raw {v.hex()}")
         else:
             parts.append(f"opt-{opt.kind} {v.hex() if isinstance(v, bytes) else ''}".rstrip())
     if options.open_ended:

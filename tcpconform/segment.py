@@ -163,6 +163,8 @@ def render_options(options: tuple[Option, ...]) -> str:
             parts.append(f"TS val {value[0]} ecr {value[1]}")
         elif kind in ("NOP", "EOL"):
             parts.append(kind.lower())
+        elif kind == "raw":
+            parts.append(f"raw {bytes(value).hex()}")  # option bytes that do not parse, verbatim
         else:
             raw = value.hex() if isinstance(value, bytes | bytearray) else value
             parts.append(f"opt-{kind} {raw}")

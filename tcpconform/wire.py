@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .frames import malformed_at
 from .segment import Flags, Segment
 
 ETH_P_IP = 0x0800
@@ -92,10 +93,13 @@ def decode(data: bytes) -> Frame | None:
     payload = bytes(tcp.payload)
     ip_payload_len = ip.len - ip.ihl * 4
     payload = payload[: max(0, ip_payload_len - tcp.dataofs * 4)]  # strip Ethernet padding
+    raw_options = bytes(tcp)[20: tcp.dataofs * 4]
+    options = (("raw", raw_options),) if malformed_at(raw_options) is not None \
+        else _from_scapy_options(tcp.options)  # options that do not parse stay bytes, as they came
     seg = Segment(
         src=ip.src, dst=ip.dst, sport=tcp.sport, dport=tcp.dport, seq=tcp.seq, ack=tcp.ack,
         flags=Flags(int(tcp.flags)), window=tcp.window, urgptr=tcp.urgptr,
-        options=_from_scapy_options(tcp.options), payload=payload, reserved=tcp.reserved,
+        options=options, payload=payload, reserved=tcp.reserved,
         chksum=tcp.chksum, dataofs=tcp.dataofs,
     )
     return Frame(pkt.src, pkt.dst, segment=seg, checksum_ok=_tcp_checksum_ok(ip, tcp))

@@ -201,6 +201,8 @@ def is_pure_ack(seg: Segment) -> bool:
 
 def tolerated(seg: Segment, tolerate: frozenset[str], spec: SegmentSpec | None, conn: Conn) -> str | None:
     """Why a non-matching segment may pass while a step waits, or ``None`` if it may not."""
+    if "any" in tolerate:
+        return "any answer: the target's choice here, judged by the steps after"
     if not tolerate or seg.flags & Flags.RST:
         return None
     if (

@@ -115,7 +115,9 @@ class Connection:
         self._persist_interval = cfg.rto
         # Receive side.
         self.irs = syn.seq & seqnum.MASK
-        self.rcv = ReceiveBuffer(seqnum.add(self.irs, 1), cfg.window)
+        # The fault ack-syn-data acknowledges text on the SYN that it then never delivers.
+        taken = 1 + (len(syn.payload) if cfg.has("ack-syn-data") else 0)
+        self.rcv = ReceiveBuffer(seqnum.add(self.irs, taken), cfg.window)
         self._rcv_adv = self.rcv.rcv_nxt  # right edge of the window last advertised
         self._delack_at: float | None = None
         self._unacked_segs = 0

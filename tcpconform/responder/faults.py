@@ -23,6 +23,11 @@ FAULTS: dict[str, str] = {
         "the bare ACK that completes the handshake is ignored: the connection stays in SYN_RCVD until "
         "data arrives (like a listener with TCP_DEFER_ACCEPT)"
     ),
+    "wedge-on-bad-option": (
+        "an option of illegal length (below 2, or past the header) wedges the stack: it answers nothing "
+        "from then on, like a parser looping on a zero length"
+    ),
+    "ack-syn-data": "the SYN-ACK acknowledges the data a SYN carried, which is then never delivered",
     "no-rst-closed-port": "a segment to a port nobody listens on is dropped without a RST",
     "closed-port-rst-no-ack": "the RST to a SYN on a closed port lacks the ACK bit (and so its acknowledgment)",
     "bad-syn-ack": "the SYN-ACK acknowledges the client's ISN + 2 instead of ISN + 1",

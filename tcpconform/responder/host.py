@@ -32,6 +32,7 @@ class Responder:
         self._listening: set[int] = set()
         self._ended: set[FourTuple] = set()
         self.dropped: list[tuple[Segment, str]] = []
+        self._wedged = False
         """Segments discarded as malformed (bad checksum, bad data offset), with the reason."""
         self._start(0.0)
 
@@ -58,10 +59,20 @@ class Responder:
         """A segment arrived.  Segments for another address are not ours and are ignored."""
         if seg.dst != self.config.ip:
             return
+        if self._wedged:
+            self.dropped.append((seg, "the stack is wedged (fault wedge-on-bad-option)"))
+            return
         reason = self._discard_reason(seg)
         if reason is not None:
             self.dropped.append((seg, reason))
             return
+        if any(kind == "raw" for kind, _ in seg.options):
+            # RFC 9293 3.1 (MUST-7): an illegal option length must not bring the stack down.  The
+            # options are not used (they do not parse); the segment itself is processed.
+            if self.config.has("wedge-on-bad-option"):
+                self._wedged = True
+                return
+            seg = seg.with_(options=())
         key = self.key_for(seg)
         conn = self._conns.get(key)
         if conn is not None:
@@ -127,6 +138,7 @@ class Responder:
         self._listening.clear()
         self._ended.clear()
         self.dropped.clear()
+        self._wedged = False
         self._start(now)
 
     def forget(self, key: FourTuple) -> None:

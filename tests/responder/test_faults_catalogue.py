@@ -93,6 +93,19 @@ def defer_accept(faults: set[str]) -> object:
     return before_data, p.r.state(p.key)
 
 
+def wedge_on_bad_option(faults: set[str]) -> object:
+    p = established(faults)
+    p.send(p.segment(F.ACK | F.PSH, payload=b"x" * 10).with_(options=(("raw", b"\xfd\x00"),)))
+    p.drain()
+    fresh_port = Peer(p.r, port=40001)
+    return show(fresh_port.send(fresh_port.segment(F.SYN, seq=0)))
+
+
+def ack_syn_data(faults: set[str]) -> object:
+    p = fresh(faults)
+    return show(p.send(p.segment(F.SYN, seq=0, payload=b"x" * 10)))
+
+
 def ignore_ack_of_fin(faults: set[str]) -> object:
     p = established(faults)
     p.r.app_shutdown(p.key, p.now)  # the target's FIN (101) goes out: FIN_WAIT_1
@@ -235,6 +248,8 @@ CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]]
     "ack-the-ack": (ack_the_ack, [". 101 1"], []),
     "process-without-ack": (process_without_ack, ([". 101 2"], State.CLOSE_WAIT), ([], State.ESTABLISHED)),
     "rst-stray-without-ack": (rst_stray_without_ack, ["R. 0 8"], []),
+    "wedge-on-bad-option": (wedge_on_bad_option, [], ["S. 100 1"]),
+    "ack-syn-data": (ack_syn_data, ["S. 100 11"], ["S. 100 1"]),
     "rst-syn-in-syn-rcvd": (rst_syn_in_syn_rcvd, (["R 101"], State.LISTEN), ([], State.LISTEN)),
     "defer-accept": (defer_accept, (State.SYN_RCVD, State.ESTABLISHED), (State.ESTABLISHED, State.ESTABLISHED)),
     "ignore-ack-of-fin": (ignore_ack_of_fin, State.FIN_WAIT_1, State.FIN_WAIT_2),
