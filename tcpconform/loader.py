@@ -437,7 +437,9 @@ class _Builder:
             rfc = self._rfc(path, step)
             if spec is None:
                 return None
-            return ExpectStep(loc, text, spec, within=within, isn=isn, tolerate=tolerate, requirement=rfc)
+            measure = step.get("measure") if isinstance(step.get("measure"), str) else None
+            return ExpectStep(loc, text, spec, within=within, isn=isn, tolerate=tolerate, requirement=rfc,
+                              measure=measure)
         if kind == "silence":
             duration = self._duration((*path, kind), value)
             tolerate = case_tolerate if "tolerate" not in step else self._step_names(step)

@@ -205,6 +205,8 @@ class ExpectStep(Step):
     """Check the absolute sequence number of this SYN (the peer's ISN)."""
     tolerate: frozenset[str] = TOLERABLE
     requirement: str | None = None
+    measure: str | None = None
+    """Record how long after the previous step the segment came, as the case's figure ``<measure>_ms``."""
 
 
 @dataclass(frozen=True, slots=True)

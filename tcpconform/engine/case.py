@@ -347,6 +347,8 @@ class CaseRun:
             if result.ok:
                 conn.captured.update(result.captures)
                 conn.note_received(seg)
+                if step.measure:
+                    self.result.figures[f"{step.measure}_ms"] = round((got.at - self.t_ref) * 1000, 1)
                 self.t_ref = got.at
                 self.result.segments[idx].note = "matched"
                 return

@@ -108,7 +108,7 @@ class Connection:
         self.app_shut = False
         """The application has shut down its sending side (even if a fault kept the FIN back)."""
         self._rtx: list[_Sent] = []
-        self._rto = cfg.rto
+        self._rto = self._initial_rto
         self._retries = 0
         self._rtx_at: float | None = None
         self._persist_at: float | None = None
@@ -130,6 +130,10 @@ class Connection:
         self._transmit(Flags.SYN | Flags.ACK, b"", now)
 
     # ----------------------------------------------------------------- bookkeeping
+
+    @property
+    def _initial_rto(self) -> float:
+        return 0.2 if self.cfg.has("short-rto") else self.cfg.rto
 
     @property
     def alive(self) -> bool:
@@ -394,7 +398,7 @@ class Connection:
         if seqnum.lt(self.snd_una, ack):
             self.snd_una = ack
             self._rtx = [s for s in self._rtx if seqnum.gt(s.end, ack)]
-            self._rto, self._retries = self.cfg.rto, 0  # RFC 6298 5.3 / 5.7
+            self._rto, self._retries = self._initial_rto, 0  # RFC 6298 5.3 / 5.7
             self._rtx_at = now + self._rto if self._rtx and self._retransmits(self._rtx[0]) else None
         if seqnum.le(self.snd_una, ack) and (
             seqnum.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seqnum.le(self.snd_wl2, ack))

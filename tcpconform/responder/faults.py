@@ -28,6 +28,7 @@ FAULTS: dict[str, str] = {
         "from then on, like a parser looping on a zero length"
     ),
     "ack-syn-data": "the SYN-ACK acknowledges the data a SYN carried, which is then never delivered",
+    "short-rto": "the retransmission timeout starts at 200 ms (RFC 6298 2.4 rounds any RTO up to 1 s)",
     "no-rst-closed-port": "a segment to a port nobody listens on is dropped without a RST",
     "closed-port-rst-no-ack": "the RST to a SYN on a closed port lacks the ACK bit (and so its acknowledgment)",
     "bad-syn-ack": "the SYN-ACK acknowledges the client's ISN + 2 instead of ISN + 1",

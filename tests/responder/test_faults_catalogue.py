@@ -106,6 +106,13 @@ def ack_syn_data(faults: set[str]) -> object:
     return show(p.send(p.segment(F.SYN, seq=0, payload=b"x" * 10)))
 
 
+def short_rto(faults: set[str]) -> object:
+    p = established(faults)
+    p.r.app_write(p.key, b"x" * 10, p.now)
+    p.drain()
+    return [round(t, 3) for t, _ in p.run_timers_until(p.now + 1.1)][:1]
+
+
 def ignore_ack_of_fin(faults: set[str]) -> object:
     p = established(faults)
     p.r.app_shutdown(p.key, p.now)  # the target's FIN (101) goes out: FIN_WAIT_1
@@ -250,6 +257,7 @@ CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]]
     "rst-stray-without-ack": (rst_stray_without_ack, ["R. 0 8"], []),
     "wedge-on-bad-option": (wedge_on_bad_option, [], ["S. 100 1"]),
     "ack-syn-data": (ack_syn_data, ["S. 100 11"], ["S. 100 1"]),
+    "short-rto": (short_rto, [0.2], [1.0]),
     "rst-syn-in-syn-rcvd": (rst_syn_in_syn_rcvd, (["R 101"], State.LISTEN), ([], State.LISTEN)),
     "defer-accept": (defer_accept, (State.SYN_RCVD, State.ESTABLISHED), (State.ESTABLISHED, State.ESTABLISHED)),
     "ignore-ack-of-fin": (ignore_ack_of_fin, State.FIN_WAIT_1, State.FIN_WAIT_2),
