@@ -322,7 +322,7 @@ class _Builder:
             tester_window=tester.get("window", 5000), tester_mss=tester.get("mss"),
             invariants=self._names(("invariants",), INVARIANTS), needs=frozenset(d.get("needs") or ()),
             tags=tuple(d.get("tags") or ()),
-            closed_port=d.get("port") == "closed",
+            closed_port=d.get("port") == "closed", family=d.get("family"),
         )
 
     def _requirements(self) -> tuple[Requirement, ...]:
