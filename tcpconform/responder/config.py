@@ -13,6 +13,8 @@ from .faults import FAULTS
 
 IGNORE_MSS_SEGMENT = 1460
 """Segment size used by the ``ignore-mss`` fault: a typical Ethernet MSS, above anything a test offers."""
+IGNORE_MSS_SEGMENT6 = 1440
+"""The same over IPv6, whose header is 20 bytes longer: what still fits a 1500-byte Ethernet frame."""
 
 SLOW_ACK_DELAY = 0.6
 """ACK hold time of the ``slow-ack`` fault: beyond the 500 ms RFC 9293 allows (3.8.6.3)."""

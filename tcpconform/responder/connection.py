@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .. import seqnum
 from ..segment import Flags, FourTuple, Segment, default_mss, is_ipv6
-from .config import IGNORE_MSS_SEGMENT, MAX_RTO, SLOW_ACK_DELAY, WINDOW_FIELD_MAX, ResponderConfig
+from .config import IGNORE_MSS_SEGMENT, IGNORE_MSS_SEGMENT6, MAX_RTO, SLOW_ACK_DELAY, WINDOW_FIELD_MAX, ResponderConfig
 from .events import ConnectionReset, DataReceived, Event, StateChanged
 from .receive import ReceiveBuffer
 from .states import State, Trigger, next_state
@@ -195,7 +195,9 @@ class Connection:
         return default_mss(syn.src)
 
     def _send_mss(self) -> int:
-        return IGNORE_MSS_SEGMENT if self._has("ignore-mss") else min(self.peer_mss, self.cfg.own_mss)
+        if self._has("ignore-mss"):
+            return IGNORE_MSS_SEGMENT6 if is_ipv6(self.key.src) else IGNORE_MSS_SEGMENT
+        return min(self.peer_mss, self.cfg.own_mss)
 
     def _output(self, now: float) -> None:
         """Send what the queue, the peer's window and its MSS allow; then the FIN if one is wanted."""

@@ -19,7 +19,7 @@ FAULTS: dict[str, str] = {
     "slow-ack": "ACKs are held for 600 ms and never sent early on a second full-sized segment",
     "ack-unreceived": "every ACK acknowledges 100 bytes more than were received",
     "ignore-window": "sends without regard to the peer's advertised window",
-    "ignore-mss": "sends segments up to its own MSS (1460), ignoring the MSS the peer offered",
+    "ignore-mss": "sends segments up to the link's MSS (1460; 1440 over IPv6), ignoring the MSS the peer offered",
     "ipv6-mss-from-link": (
         "over IPv6, a SYN without an MSS option is taken to allow the link's MSS (1440), not the 1220 default"
     ),
