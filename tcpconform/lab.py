@@ -48,6 +48,7 @@ from .cleanup import (
     stop_processes,
     thread_netns,
 )
+from .lab_ipv6 import ETH_P_IPV6, enable_quiet_ipv6, set_ipv6_address, wait_for_quiet
 
 OFFLOAD_FEATURES = (
     "tx-checksumming",
@@ -455,7 +456,7 @@ def _build(lab: Lab) -> None:
             idx = link["index"]
             with in_netns(ns):
                 if ns == lab.target_ns:
-                    _enable_quiet_ipv6(ifname)
+                    enable_quiet_ipv6(ifname)
                 else:
                     _write_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6", "1")
             if link["mac"] != mac:
@@ -471,7 +472,7 @@ def _build(lab: Lab) -> None:
                     ipr.addr("add", index=idx, address=lab.linux_ip, prefixlen=lab.prefixlen,
                              broadcast=f"198.18.{lab.name}.255")
             if ns == lab.target_ns:
-                _set_ipv6_address(ipr, idx, f"{lab.linux_ip6}/{lab.prefixlen6}")
+                set_ipv6_address(ipr, idx, f"{lab.linux_ip6}/{lab.prefixlen6}")
             for i in [*ipr.link_lookup(ifname="lo"), idx]:
                 ipr.link("set", index=i, state="up")
     for ns, ifname in ((lab.tester_ns, lab.tester_if), (lab.target_ns, lab.target_if)):
@@ -479,29 +480,6 @@ def _build(lab: Lab) -> None:
         # segments (GRO), and segment large writes late (TSO/GSO): all of them lie to a tester.
         if any(v != "off" for v in offloads(ns, ifname).values()):
             run_in_ns(ns, ["ethtool", "-K", ifname, *[w for f in _ETHTOOL_OFF for w in (f, "off")]], check=False)
-
-
-IFA_F_NODAD = 0x02
-
-
-def _enable_quiet_ipv6(ifname: str) -> None:
-    """IPv6 on the target's veth end, with nothing the kernel would send on its own: no link-local
-    address (``addr_gen_mode`` none), no router solicitations, no duplicate address detection."""
-    for key, value in (("addr_gen_mode", "1"), ("accept_ra", "0"), ("router_solicitations", "0"),
-                       ("dad_transmits", "0"), ("accept_dad", "0"), ("disable_ipv6", "0")):
-        _write_sysctl(f"net/ipv6/conf/{ifname}/{key}", value)
-
-
-def _set_ipv6_address(ipr: Any, idx: int, want: str) -> None:
-    """Exactly ``want`` on the link, added with ``nodad``: usable at once, not after a DAD delay."""
-    have = [f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET6, index=idx)]
-    for addr in have:
-        if addr != want:
-            a, p = addr.split("/")
-            ipr.addr("del", index=idx, address=a, prefixlen=int(p))
-    if want not in have:
-        a, p = want.split("/")
-        ipr.addr("add", index=idx, address=a, prefixlen=int(p), flags=IFA_F_NODAD)
 
 
 def lab_up(name: str | int = "0") -> Lab:
@@ -518,6 +496,11 @@ def lab_up(name: str | int = "0") -> Lab:
             return lab
         try:
             _build(lab)
+            with in_netns(lab.tester_ns):
+                watch = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
+            with contextlib.closing(watch):
+                watch.bind((lab.tester_if, ETH_P_IPV6))
+                wait_for_quiet(watch)  # the target kernel's MLD reports for its new address
         except LabError:
             raise
         except OSError as e:

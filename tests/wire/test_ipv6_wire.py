@@ -105,3 +105,21 @@ def test_linux_over_ipv6_deviates_exactly_as_over_ipv4(lab) -> None:  # type: ig
     assert runs[False].pop("options-mss-default-536") == "pass"
     assert runs[True].pop("options-mss-default-536") == runs[False].pop("options-mss-default-1220") == "skip"
     assert runs[True] == runs[False]
+
+
+def test_ipv6_setup_errors_are_one_clear_line(lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tcpconform.lab import ns_argv
+
+    prefix = lab.linux_ip6.rsplit(":", 1)[0]
+    for args, message in [
+        (["--target", f"{prefix}:9", "--port", "7", "--iface", lab.tester_if, "--source-ip", lab.tester_ip6],
+         f"{prefix}:9 does not answer Neighbor Solicitations on {lab.tester_if}"),
+        (["--target", lab.linux_ip6, "--port", "7", "--iface", lab.tester_if], "has no IPv6 address: give --source-ip"),
+        (["--target", lab.linux_ip6, "--port", "7", "--source-ip", lab.tester_ip], "not of one address family"),
+        (["--ipv6", "--target", lab.linux_ip, "--port", "7"], "--ipv6 with an IPv4 --target"),
+        (["--target", "fd00::zz", "--port", "7"], "is not an IPv4 or IPv6 address"),
+    ]:
+        done = subprocess.run(ns_argv(lab.tester_ns, [sys.executable, "-m", "tcpconform.cli", "run", "seed-handshake",
+                                                      "--report-dir", str(tmp_path), *args]),
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
