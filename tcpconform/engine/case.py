@@ -148,12 +148,13 @@ class CaseRun:
         implied: frozenset[str] = getattr(self.target, "implied", frozenset())
         missing = required_capabilities(case, implied) - self.target.capabilities
         family = "ipv6" if is_ipv6(self.key.src) else "ipv4"
-        if missing or (case.family is not None and case.family != family):
+        wanted = case.family or family
+        if missing or wanted != family:
             res.verdict = "skip"
             if missing:
                 res.reason = f"the target cannot {' or '.join(sorted(_CAPS.get(m, m) for m in missing))}"
             else:
-                res.reason = (f"the case is for {_FAMILY[case.family]} only (family: {case.family}); "
+                res.reason = (f"the case is for {_FAMILY[wanted]} only (family: {wanted}); "
                               f"this run is over {_FAMILY[family]}")
             for s in res.steps:
                 s.verdict = "skip"
