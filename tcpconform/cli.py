@@ -110,7 +110,9 @@ def _target_options(f):  # type: ignore[no-untyped-def]
                      help="Run in the network lab against Linux's TCP or the responder on the wire (root)."),
         click.option("--lab-name", default="0", show_default=True, help="Which lab (tcpconform lab up NAME)."),
         click.option("--target", "target_ip", metavar="IP", default=None,
-                     help="A device on a wire: its IPv4 address (root)."),
+                     help="A device on a wire: its IPv4 or IPv6 address; the run's family is the address's (root)."),
+        click.option("--ipv6", is_flag=True,
+                     help="Run over IPv6 (in-process: 2001:db8::/32; the lab: fd00:7c:<n>::/64)."),
         click.option("--port", type=click.IntRange(1, 65535), default=None,
                      help="The target's TCP port (default 8000 for the bundled responder and the lab)."),
         click.option("--iface", default=None, help="Interface towards --target (default: the route's)."),
@@ -125,13 +127,13 @@ def _target_options(f):  # type: ignore[no-untyped-def]
 
 
 def _session(faults: tuple[str, ...], lab: str | None, lab_name: str, target_ip: str | None, port: int | None,
-             iface: str | None, source_ip: str | None, service: str):  # type: ignore[no-untyped-def]
+             iface: str | None, source_ip: str | None, service: str, ipv6: bool):  # type: ignore[no-untyped-def]
     from .session import SessionError, open_session
 
     _check_faults(faults)
     try:
         return open_session(lab=lab, lab_name=lab_name, target=target_ip, port=port, iface=iface,
-                            source_ip=source_ip, service=service, faults=faults)
+                            source_ip=source_ip, service=service, faults=faults, ipv6=ipv6)
     except SessionError as err:
         raise UsageFailure(str(err)) from None
 
@@ -173,7 +175,7 @@ case failing for want of one would be a false verdict."""
 @click.option("--color/--no-color", default=None, help="Colour the verdicts (default: when a terminal).")
 def run(
     cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], faults: tuple[str, ...],
-    lab: str | None, lab_name: str, target_ip: str | None, port: int | None, iface: str | None,
+    lab: str | None, lab_name: str, target_ip: str | None, ipv6: bool, port: int | None, iface: str | None,
     source_ip: str | None, service: str, profile: str | None, report_dir: Path, fail_on: str,
     baseline: Path | None, jobs: int | None, verbose: bool, quiet: bool, color: bool | None,
 ) -> None:
@@ -185,6 +187,7 @@ def run(
       tcpconform run seed-teardown -v         one case, with its exchange
       tcpconform run --fault ignore-fin       see the cases catch a faulty responder
       tcpconform run --lab linux              Linux's own TCP, in the network lab (root)
+      tcpconform run --lab linux --ipv6       the same over IPv6
       tcpconform run --target 198.18.0.2 --port 7 --iface eth1   an echo service on a device
     """
     import time
@@ -204,7 +207,7 @@ def run(
         raise UsageFailure(str(err)) from None
     use_color = sys.stdout.isatty() if color is None else color
     wall0 = time.monotonic()
-    session_cm = _session(faults, lab, lab_name, target_ip, port, iface, source_ip, service)
+    session_cm = _session(faults, lab, lab_name, target_ip, port, iface, source_ip, service, ipv6)
     try:
         with session_cm as session:
             try:
@@ -215,7 +218,8 @@ def run(
             if not quiet:
                 clock = " (virtual clock: protocol waits cost no real time)" \
                     if getattr(session.link, "clock_kind", "") == "virtual" else ""
-                click.echo(f"tcpconform: {len(selected)} case(s) against {tgt.name} at {tgt.ip}:{tgt.port}, "
+                where = f"[{tgt.ip}]:{tgt.port}" if ":" in tgt.ip else f"{tgt.ip}:{tgt.port}"
+                click.echo(f"tcpconform: {len(selected)} case(s) against {tgt.name} at {where}, "
                            f"profile {prof.name}, link {session.link.name}{clock}")
                 if "rst_suppression" in session.meta:
                     click.echo(f"  kernel RSTs: {session.meta['rst_suppression']}")
@@ -286,8 +290,10 @@ def _exit_code(result: RunResult, fail_on: str = "any") -> int:
 @click.option("--lab", "on_wire", type=click.Choice(["reference"]), default=None,
               help="Run the responder on the wire in the network lab instead of in-process (root).")
 @click.option("--lab-name", default="0", show_default=True, help="Which lab.")
+@click.option("--ipv6", is_flag=True, help="Over IPv6 (faults that only show over IPv4 are left out, and the reverse).")
 def selftest(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...],
-             only_faults: tuple[str, ...], report_dir: Path | None, on_wire: str | None, lab_name: str) -> None:
+             only_faults: tuple[str, ...], report_dir: Path | None, on_wire: str | None, lab_name: str,
+             ipv6: bool) -> None:
     """Prove the cases can fail: clean responder must pass all, every fault must be caught.
 
     Runs the cases against the clean reference responder (all must pass), then once per fault;
@@ -299,7 +305,7 @@ def selftest(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str,
     selected = _load(cases, ids, keywords)
     _check_faults(only_faults)
     try:
-        report = run_selftest(selected, only_faults or None, lab_name if on_wire else None)
+        report = run_selftest(selected, only_faults or None, lab_name if on_wire else None, ipv6=ipv6)
     except _setup_errors() as err:
         raise UsageFailure(str(err)) from None
     for line in format_matrix(report):
@@ -339,8 +345,9 @@ def compare(a: Path, b: Path) -> None:
 
 
 @main.command()
-@click.option("--iface", required=True, help="Interface to serve on (the responder answers ARP itself).")
-@click.option("--ip", "ip", required=True, help="The responder's IPv4 address (not one the kernel owns).")
+@click.option("--iface", required=True,
+              help="Interface to serve on (the responder answers ARP and Neighbor Solicitations itself).")
+@click.option("--ip", "ip", required=True, help="The responder's IPv4 or IPv6 address (not one the kernel owns).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--fault", "faults", multiple=True, help="Switch on a fault (repeatable).")
 @click.option("--netns", default=None, help="Open the interface inside this network namespace.")
@@ -381,9 +388,9 @@ def lab_up_cmd(name: str) -> None:
         made = lab_up(name)
     except _setup_errors() as err:
         raise UsageFailure(str(err)) from None
-    click.echo(f"lab {made.name}: tester {made.tester_ip} ({made.tester_if} in {made.tester_ns}), "
-               f"Linux target {made.linux_ip} and reference responder {made.reference_ip} "
-               f"({made.target_if} in {made.target_ns})")
+    click.echo(f"lab {made.name}: tester {made.tester_ip} / {made.tester_ip6} ({made.tester_if} in {made.tester_ns}), "
+               f"Linux target {made.linux_ip} / {made.linux_ip6} and reference responder {made.reference_ip} / "
+               f"{made.reference_ip6} ({made.target_if} in {made.target_ns})")
 
 
 @lab.command("down")
@@ -404,15 +411,17 @@ def lab_status_cmd() -> None:
     if not labs:
         click.echo("no lab is up (tcpconform lab up)")
     for e in labs:
-        click.echo(f"lab {e['name']} ({e['network']}): {'complete' if e['complete'] else 'INCOMPLETE'}")
+        click.echo(f"lab {e['name']} ({e['network']}, {e['network6']}): {'complete' if e['complete'] else 'INCOMPLETE'}")
         for side in ("tester_if", "target_if"):
             link = e.get(side) or {}
             offs = link.get("offloads") or {}
             on = [k for k, v in offs.items() if v != "off"]
             click.echo(f"  {link.get('name', side)}: {'up' if link.get('up') else 'DOWN'}, mac {link.get('mac')}, "
                        f"ipv4 {', '.join(link.get('ipv4') or []) or 'none'}, "
+                       f"ipv6 {', '.join(link.get('ipv6') or []) or 'none'}, "
                        f"offloads {'all off' if offs and not on else 'ON: ' + ', '.join(on) if on else 'unknown'}")
         click.echo(f"  tester {e['tester_ip']}, Linux target {e['linux_ip']}, reference responder {e['reference_ip']}")
+        click.echo(f"  tester {e['tester_ip6']}, Linux target {e['linux_ip6']}, reference responder {e['reference_ip6']}")
         for problem in e.get("problems", []):
             click.echo(f"  problem: {problem}")
 

@@ -1,4 +1,4 @@
-"""Ethernet/IPv4/TCP frames built with ``struct``, for pcaps of runs that had no wire.
+"""Ethernet/IPv4/TCP and Ethernet/IPv6/TCP frames built with ``struct``, for the wire and for pcaps.
 
 An in-process run has no frames, but its pcap must still open in Wireshark: this builds the frame a
 segment would have been, checksums included, without importing Scapy (an in-process run never pays
@@ -98,14 +98,43 @@ def tcp_checksum(seg: Segment) -> int:
     return internet_checksum(_pseudo(seg, len(tcp)) + tcp)
 
 
-def encode(seg: Segment, src_mac: bytes = TESTER_MAC, dst_mac: bytes = TARGET_MAC) -> bytes:
-    """The Ethernet frame carrying ``seg`` (IPv4, TTL 64, DF), with correct checksums unless the segment
-    fixes its own (``chksum``) or asks for a bad one (``meta["bad_checksum"]``)."""
+def _final_tcp(seg: Segment) -> bytes:
+    """The TCP header and payload with the checksum the segment asks for: correct unless it fixes its
+    own (``chksum``) or asks for a bad one (``meta["bad_checksum"]``)."""
     chksum = seg.chksum if seg.chksum is not None else tcp_checksum(seg)
     if seg.meta.get("bad_checksum"):
         chksum ^= 0xFFFF
-    tcp = _tcp_bytes(seg, chksum)
+    return _tcp_bytes(seg, chksum)
+
+
+def encode(seg: Segment, src_mac: bytes = TESTER_MAC, dst_mac: bytes = TARGET_MAC) -> bytes:
+    """The Ethernet frame carrying ``seg`` (IPv4, TTL 64, DF; or IPv6 when its addresses are), with
+    correct checksums unless the segment fixes its own (``chksum``) or asks for a bad one."""
+    if ":" in seg.src:
+        return encode_ipv6(seg, src_mac, dst_mac)
+    tcp = _final_tcp(seg)
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, ipaddress.ip_address(seg.src).packed,
                      ipaddress.ip_address(seg.dst).packed)
     ip = ip[:10] + struct.pack("!H", internet_checksum(ip)) + ip[12:]
     return dst_mac + src_mac + b"\x08\x00" + ip + tcp
+
+
+ETH_P_IPV6 = b"\x86\xdd"
+HOP_LIMIT = 64
+"""Hop limit of the tester's IPv6 packets: Scapy's default, and the common host default (RFC 8200
+leaves it to the host; it only has to reach a neighbour)."""
+
+
+def ipv6_header(src: str, dst: str, next_header: int, payload_len: int, hop_limit: int = HOP_LIMIT) -> bytes:
+    """The fixed IPv6 header (RFC 8200 3): version 6, traffic class 0, flow label 0."""
+    return (struct.pack("!IHBB", 6 << 28, payload_len, next_header, hop_limit)
+            + ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(dst).packed)
+
+
+def encode_ipv6(seg: Segment, src_mac: bytes = TESTER_MAC, dst_mac: bytes = TARGET_MAC) -> bytes:
+    """The Ethernet/IPv6/TCP frame carrying ``seg`` (next header 6, no extension headers).
+
+    The TCP checksum covers the IPv6 pseudo-header (RFC 8200 8.1); there is no IP header checksum.
+    """
+    tcp = _final_tcp(seg)
+    return dst_mac + src_mac + ETH_P_IPV6 + ipv6_header(seg.src, seg.dst, 6, len(tcp)) + tcp

@@ -1,10 +1,11 @@
 """The network lab: two network namespaces joined by a veth pair.
 
 A packet-level tester must own the wire.  The lab gives it one: a *tester* namespace, whose veth
-end carries no IPv4 address (so its kernel never answers the tester's segments with RSTs of its
-own), and a *target* namespace, where the Linux kernel owns ``198.18.<n>.2`` and is the target.
-``198.18.<n>.1`` (the tester) and ``198.18.<n>.3`` (the reference responder on the wire) are
-owned by no kernel: the tester answers ARP for them itself, so ARP stays part of what is tested.
+end carries no address and has IPv6 switched off (so its kernel never answers the tester's segments
+with RSTs of its own), and a *target* namespace, where the Linux kernel owns ``198.18.<n>.2`` and
+``fd00:7c:<n>::2`` and is the target.  ``.1``/``::1`` (the tester) and ``.3``/``::3`` (the reference
+responder on the wire) are owned by no kernel: the tester answers ARP and Neighbor Solicitations
+for them itself, so address resolution stays part of what is tested.
 
 Everything here lives inside namespaces the lab creates; nothing is sent on the host's own
 interfaces.  Every name carries the ``tcpc`` prefix so :mod:`tcpconform.cleanup` can find what a
@@ -47,6 +48,7 @@ from .cleanup import (
     stop_processes,
     thread_netns,
 )
+from .lab_ipv6 import ETH_P_IPV6, enable_quiet_ipv6, set_ipv6_address, wait_for_quiet
 
 OFFLOAD_FEATURES = (
     "tx-checksumming",
@@ -84,10 +86,24 @@ class Lab:
     tester_mac: str
     target_mac: str
     prefixlen: int = 24
+    tester_ip6: str = ""
+    linux_ip6: str = ""
+    reference_ip6: str = ""
+    prefixlen6: int = 64
 
     @property
     def network(self) -> str:
         return f"198.18.{self.name}.0/{self.prefixlen}"
+
+    @property
+    def network6(self) -> str:
+        return f"fd00:7c:{self.name}::/{self.prefixlen6}"
+
+    def addresses(self, ipv6: bool = False) -> tuple[str, str, str]:
+        """(tester, Linux target, reference responder) in one family."""
+        if ipv6:
+            return self.tester_ip6, self.linux_ip6, self.reference_ip6
+        return self.tester_ip, self.linux_ip, self.reference_ip
 
     @property
     def namespaces(self) -> tuple[str, str]:
@@ -98,7 +114,8 @@ def lab_spec(name: str | int = "0") -> Lab:
     """The :class:`Lab` a name stands for, without touching the system.
 
     Names are numbers 0..255 because the number picks the lab's /24 inside 198.18.0.0/15 (the
-    benchmarking range, RFC 2544), and interface names must stay within 15 characters.
+    benchmarking range, RFC 2544), and interface names must stay within 15 characters.  Over IPv6
+    the lab is ``fd00:7c:<n>::/64`` (unique-local, RFC 4193; the number's digits read as written).
     """
     text = str(name)
     if not _NAME_RE.fullmatch(text) or int(text) > 255:
@@ -116,6 +133,9 @@ def lab_spec(name: str | int = "0") -> Lab:
         # Locally administered, fixed per lab, so captures read the same on every run ("tcp" = 74 63 70).
         tester_mac=f"02:74:63:70:{n:02x}:01",
         target_mac=f"02:74:63:70:{n:02x}:02",
+        tester_ip6=f"fd00:7c:{n}::1",
+        linux_ip6=f"fd00:7c:{n}::2",
+        reference_ip6=f"fd00:7c:{n}::3",
     )
 
 
@@ -246,6 +266,7 @@ def _link_state(ipr: Any, ifname: str) -> dict[str, Any] | None:
     try:
         (msg,) = ipr.get_links(found[0])
         ipv4 = [f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET, index=msg["index"])]
+        ipv6 = [f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET6, index=msg["index"])]
     except NetlinkError as e:
         if e.code == errno.ENODEV:
             return None
@@ -261,6 +282,7 @@ def _link_state(ipr: Any, ifname: str) -> dict[str, Any] | None:
         "peer_index": msg.get("link"),
         "peer_in_other_ns": msg.get("link_netnsid") is not None,
         "ipv4": ipv4,
+        "ipv6": ipv6,
     }
 
 
@@ -302,6 +324,10 @@ def _inspect(lab: Lab, with_offloads: bool = True) -> dict[str, Any]:
         "tester_ip": lab.tester_ip,
         "linux_ip": lab.linux_ip,
         "reference_ip": lab.reference_ip,
+        "network6": lab.network6,
+        "tester_ip6": lab.tester_ip6,
+        "linux_ip6": lab.linux_ip6,
+        "reference_ip6": lab.reference_ip6,
         "tester_ns": {"name": lab.tester_ns, "present": ns_exists(lab.tester_ns)},
         "target_ns": {"name": lab.target_ns, "present": ns_exists(lab.target_ns)},
         "tester_if": None,
@@ -358,8 +384,10 @@ def _problems(lab: Lab, state: dict[str, Any]) -> list[str]:
             problems.append(f"{ifname} has MAC {link['mac']}, not {getattr(lab, f'{side}_mac')}")
         if not link["up"]:
             problems.append(f"{ifname} down")
-        if not link["ipv6_disabled"]:
-            problems.append(f"IPv6 enabled on {ifname}")
+        if side == "tester" and not link["ipv6_disabled"]:
+            problems.append(f"IPv6 enabled on {ifname} (the tester's kernel must not own its address)")
+        if side == "target" and link["ipv6_disabled"]:
+            problems.append(f"IPv6 disabled on {ifname}")
         on = [k for k, v in link.get("offloads", {}).items() if v != "off"]
         if on:
             problems.append(f"offloads on {ifname}: {', '.join(on)}")
@@ -371,6 +399,11 @@ def _problems(lab: Lab, state: dict[str, Any]) -> list[str]:
     want = f"{lab.linux_ip}/{lab.prefixlen}"
     if target and target["ipv4"] != [want]:
         problems.append(f"{lab.target_if} has IPv4 addresses {target['ipv4']}, not [{want}]")
+    if tester and tester.get("ipv6"):
+        problems.append(f"{lab.tester_if} has IPv6 addresses {tester['ipv6']} (the tester side must have none)")
+    want6 = f"{lab.linux_ip6}/{lab.prefixlen6}"
+    if target and not target["ipv6_disabled"] and target.get("ipv6") != [want6]:
+        problems.append(f"{lab.target_if} has IPv6 addresses {target.get('ipv6')}, not [{want6}]")
     if state["target_ns"].get("arp_ignore") not in (None, "1") or state["target_ns"].get("arp_announce") not in (None, "2"):
         problems.append(f"arp_ignore/arp_announce not 1/2 in {lab.target_ns}")
     return problems
@@ -422,7 +455,10 @@ def _build(lab: Lab) -> None:
             assert link is not None
             idx = link["index"]
             with in_netns(ns):
-                _write_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6", "1")
+                if ns == lab.target_ns:
+                    enable_quiet_ipv6(ifname)
+                else:
+                    _write_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6", "1")
             if link["mac"] != mac:
                 ipr.link("set", index=idx, state="down")
                 ipr.link("set", index=idx, address=mac)
@@ -435,6 +471,8 @@ def _build(lab: Lab) -> None:
                 if addr not in link["ipv4"]:
                     ipr.addr("add", index=idx, address=lab.linux_ip, prefixlen=lab.prefixlen,
                              broadcast=f"198.18.{lab.name}.255")
+            if ns == lab.target_ns:
+                set_ipv6_address(ipr, idx, f"{lab.linux_ip6}/{lab.prefixlen6}")
             for i in [*ipr.link_lookup(ifname="lo"), idx]:
                 ipr.link("set", index=i, state="up")
     for ns, ifname in ((lab.tester_ns, lab.tester_if), (lab.target_ns, lab.target_if)):
@@ -458,6 +496,11 @@ def lab_up(name: str | int = "0") -> Lab:
             return lab
         try:
             _build(lab)
+            with in_netns(lab.tester_ns):
+                watch = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
+            with contextlib.closing(watch):
+                watch.bind((lab.tester_if, ETH_P_IPV6))
+                wait_for_quiet(watch)  # the target kernel's MLD reports for its new address
         except LabError:
             raise
         except OSError as e:

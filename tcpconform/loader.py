@@ -326,6 +326,7 @@ class _Builder:
             invariants=self._names(("invariants",), INVARIANTS), needs=frozenset(d.get("needs") or ()),
             tags=tuple(d.get("tags") or ()),
             closed_port=d.get("port") == "closed", alone=d.get("alone") is True or self._samples(steps),
+            family=d.get("family"),
         )
 
     def _samples(self, steps: tuple[AnyStep, ...]) -> bool:

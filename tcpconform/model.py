@@ -315,6 +315,9 @@ class TestCase:
     needs: frozenset[str] = frozenset()
     """Target capabilities the case requires (``app``, ``state``); missing ones skip the case."""
     closed_port: bool = False
+    family: str | None = None
+    """``ipv4`` or ``ipv6`` when the case makes sense over that address family only (a default that
+    differs between them, say); skipped with the reason over the other.  ``None``: both."""
     """Address a port the target does not listen on (its service port + 1) instead of its service port."""
     alone: bool = False
     """Run with no other case at the same time (statistics over many connections, global target state)."""

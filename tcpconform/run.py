@@ -18,10 +18,15 @@ from .links.base import Link
 from .model import TestCase
 from .profiles import Profile
 from .results import CaseResult, RunResult
-from .segment import FourTuple
+from .segment import FourTuple, is_ipv6
 from .target import Target
 
 REFERENCE_IP = "192.0.2.2"
+TESTER_IP = "192.0.2.1"
+"""In-process addresses are documentation addresses (TEST-NET-1, RFC 5737; 2001:db8::/32, RFC 3849):
+nothing in-process ever reaches a network, and a pcap of it says so."""
+REFERENCE_IP6 = "2001:db8::2"
+TESTER_IP6 = "2001:db8::1"
 REFERENCE_PORT = 8000
 BASE_PORT = 40000
 
@@ -35,19 +40,19 @@ class Reference:
     faults: frozenset[str] = field(default_factory=frozenset)
 
 
-def open_reference(faults: Sequence[str] = (), port: int = REFERENCE_PORT, isn: int | None = None) -> Reference:
-    """The default target: the reference responder, its application driven by the cases.
-
-    ``isn`` pins every connection's ISN (default: RFC 6528's, which moves with the clock).
+def open_reference(faults: Sequence[str] = (), port: int = REFERENCE_PORT, *, ipv6: bool = False,
+                   isn: int | None = None) -> Reference:
+    """The default target: the reference responder, its application driven by the cases; over IPv6
+    with ``ipv6``.  ``isn`` pins every connection's ISN (default: RFC 6528's, which moves with the clock).
     """
     from .links.inprocess import InProcessLink, VirtualClock
     from .responder import AppConfig, Responder, ResponderConfig
     from .target import ReferenceTarget
 
     clock = VirtualClock()
-    responder = Responder(ResponderConfig(ip=REFERENCE_IP, port=port, app=AppConfig(mode="agent"),
-                                          faults=frozenset(faults), isn=isn))
-    link = InProcessLink(responder, clock)
+    responder = Responder(ResponderConfig(ip=REFERENCE_IP6 if ipv6 else REFERENCE_IP, port=port,
+                                          app=AppConfig(mode="agent"), faults=frozenset(faults), isn=isn))
+    link = InProcessLink(responder, clock, local_ip=TESTER_IP6 if ipv6 else TESTER_IP)
     target = ReferenceTarget(responder, clock)
     return Reference(link, target, frozenset(faults))
 
@@ -88,7 +93,8 @@ def execute(
     results = scheduler.run(runs)
     run_meta: dict[str, object] = {
         "target": target.name,
-        "target_address": f"{target.ip}:{target.port}",
+        "target_address": f"[{target.ip}]:{target.port}" if is_ipv6(target.ip) else f"{target.ip}:{target.port}",
+        "family": "ipv6" if is_ipv6(target.ip) else "ipv4",
         "link": link.name,
         "clock": getattr(link, "clock_kind", "realtime"),
         "profile": profile.name,

@@ -82,6 +82,22 @@ Unknown kinds are ``(kind_number_as_str, raw_bytes)``, e.g. ``("253", b"\\x01\\x
 """
 
 
+DEFAULT_MSS_IPV4 = 536
+"""RFC 9293 3.7.1 (MUST-15): the send MSS to assume without an MSS option, IPv4 (576 - 40)."""
+DEFAULT_MSS_IPV6 = 1220
+"""The same over IPv6: the minimum link MTU of RFC 8200 (section 5), 1280, minus 60."""
+
+
+def is_ipv6(address: str) -> bool:
+    """Whether ``address`` (canonical text, as segments carry it) is an IPv6 address."""
+    return ":" in address
+
+
+def default_mss(address: str) -> int:
+    """The default send MSS for a connection whose addresses are of ``address``'s family."""
+    return DEFAULT_MSS_IPV6 if is_ipv6(address) else DEFAULT_MSS_IPV4
+
+
 class FourTuple(NamedTuple):
     """A connection as seen from the sender of a segment: (src, sport, dst, dport)."""
 
@@ -94,6 +110,8 @@ class FourTuple(NamedTuple):
         return FourTuple(self.dst, self.dport, self.src, self.sport)
 
     def __str__(self) -> str:
+        if is_ipv6(self.src):
+            return f"[{self.src}]:{self.sport} > [{self.dst}]:{self.dport}"
         return f"{self.src}:{self.sport} > {self.dst}:{self.dport}"
 
 

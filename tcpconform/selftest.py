@@ -44,20 +44,26 @@ class SelftestReport:
         }
 
 
-def _run(cases: Sequence[TestCase], faults: Sequence[str], lab_name: str | None) -> RunResult:
+def _run(cases: Sequence[TestCase], faults: Sequence[str], lab_name: str | None, ipv6: bool) -> RunResult:
     if lab_name is None:
-        ref = open_reference(faults)
+        ref = open_reference(faults, ipv6=ipv6)
         return execute(cases, ref.link, ref.target, get_profile("reference"))
     from .session import lab_session
 
-    with lab_session("reference", lab_name=lab_name, faults=faults) as session:
+    with lab_session("reference", lab_name=lab_name, faults=faults, ipv6=ipv6) as session:
         return execute(cases, session.link, session.target, get_profile("reference"), base_port=session.base_port)
 
 
 def run_selftest(cases: Sequence[TestCase], only_faults: Sequence[str] | None = None,
-                 lab_name: str | None = None) -> SelftestReport:
-    """Every case clean and under every fault; in-process, or on the wire in lab ``lab_name``."""
-    from .responder.faults import FAULTS
+                 lab_name: str | None = None, *, ipv6: bool = False) -> SelftestReport:
+    """Every case clean and under every fault; in-process, or on the wire in lab ``lab_name``; over
+    IPv4 or IPv6.  A fault that can only show over the other family is left out (there is nothing
+    for a case to catch), and so are cases declared for the other family (they would only skip)."""
+    from .responder.faults import FAULTS, applies
+
+    family = "ipv6" if ipv6 else "ipv4"
+    cases = [c for c in cases if c.family in (None, family)]
+    faults = [f for f in (only_faults or FAULTS) if applies(f, family)]
 
     with ExitStack() as stack:
         if lab_name is not None:
@@ -65,22 +71,22 @@ def run_selftest(cases: Sequence[TestCase], only_faults: Sequence[str] | None = 
 
             if find_lab(lab_name) is None:  # one lab for all the runs, gone afterwards
                 stack.enter_context(temporary_lab(lab_name))
-        return _selftest(cases, list(only_faults) if only_faults else list(FAULTS), lab_name)
+        return _selftest(cases, faults, lab_name, ipv6)
 
 
-def _selftest(cases: Sequence[TestCase], faults: list[str], lab_name: str | None) -> SelftestReport:
+def _selftest(cases: Sequence[TestCase], faults: list[str], lab_name: str | None, ipv6: bool) -> SelftestReport:
     report = SelftestReport([c.id for c in cases], faults)
     report.declared = {c.id: list(c.faults) for c in cases}
     report.no_fault = {c.id: c.no_fault for c in cases if c.no_fault}
 
-    clean = _run(cases, (), lab_name)
+    clean = _run(cases, (), lab_name, ipv6)
     report.clean = {c.id: c.verdict for c in clean.cases}
     for cid, verdict in report.clean.items():
         if verdict != "pass":
             report.problems.append(f"{cid}: {verdict} against the clean reference responder (must pass)")
 
     for fault in faults:
-        result = _run(cases, (fault,), lab_name)
+        result = _run(cases, (fault,), lab_name, ipv6)
         report.matrix[fault] = {c.id: c.verdict for c in result.cases}
         if not any(v == "fail" for v in report.matrix[fault].values()):
             report.problems.append(f"fault {fault}: no case detects it")

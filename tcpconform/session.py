@@ -88,8 +88,11 @@ SERVICES = ("echo",)
 
 def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | None = None,
                  port: int | None = None, iface: str | None = None, source_ip: str | None = None,
-                 service: str = "echo", faults: Sequence[str] = ()) -> Any:
-    """The one place a run's target is chosen; returns a context manager yielding a :class:`Session`."""
+                 service: str = "echo", faults: Sequence[str] = (), ipv6: bool = False) -> Any:
+    """The one place a run's target is chosen; returns a context manager yielding a :class:`Session`.
+
+    ``ipv6`` runs in-process and in the lab over IPv6; a ``target``'s family is its address's.
+    """
     if lab and target:
         raise SessionError("--lab and --target exclude each other")
     if target:
@@ -97,26 +100,36 @@ def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | N
             raise SessionError("--fault switches on faults of the bundled responder; it has no effect on --target")
         if port is None:
             raise SessionError("--target needs --port (the service's TCP port)")
+        if ipv6 and _version(target, "--target") != 6:
+            raise SessionError(f"--ipv6 with an IPv4 --target {target}: give the target's IPv6 address")
         return remote_session(target, port, iface=iface, source_ip=source_ip, service=service)
     if iface or source_ip:
         raise SessionError("--iface and --source-ip go with --target")
     if lab:
-        return lab_session(lab, lab_name=lab_name, port=port or DEFAULT_PORT, faults=faults)
-    return in_process(faults)
+        return lab_session(lab, lab_name=lab_name, port=port or DEFAULT_PORT, faults=faults, ipv6=ipv6)
+    return in_process(faults, ipv6=ipv6)
+
+
+def _version(address: str, what: str) -> int:
+    try:
+        return ipaddress.ip_address(address).version
+    except ValueError:
+        raise SessionError(f"{what} {address!r} is not an IPv4 or IPv6 address") from None
 
 
 @contextmanager
-def in_process(faults: Sequence[str]) -> Iterator[Session]:
+def in_process(faults: Sequence[str], *, ipv6: bool = False) -> Iterator[Session]:
     from .run import open_reference
 
-    ref = open_reference(faults)
+    ref = open_reference(faults, ipv6=ipv6)
     yield Session(ref.link, ref.target, "reference", {"mode": "in-process"})
 
 
 @contextmanager
 def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
-                faults: Sequence[str] = ()) -> Iterator[Session]:
-    """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire."""
+                faults: Sequence[str] = (), ipv6: bool = False) -> Iterator[Session]:
+    """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire,
+    over IPv4 or (``ipv6``) over the lab's unique-local IPv6 prefix."""
     from .agent.client import AgentTarget
     from .lab import find_lab, ns_argv, temporary_lab
     from .links.rawsock import RawEndpoint, RawSocketLink
@@ -130,12 +143,13 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
         created = lab is None
         if lab is None:  # made for this run, and removed however the run ends (SIGTERM included)
             lab = stack.enter_context(temporary_lab(lab_name))
+        tester_ip, linux_ip, reference_ip = lab.addresses(ipv6)
         if kind == "linux":
-            ip = lab.linux_ip
+            ip = linux_ip
             argv = ns_argv(lab.target_ns, [sys.executable, "-m", "tcpconform.agent.linux"])
             name = "Linux kernel TCP (lab)"
         else:
-            ip = lab.reference_ip
+            ip = reference_ip
             argv = ns_argv(lab.target_ns, [
                 sys.executable, "-m", "tcpconform.cli", "responder", "--iface", lab.target_if,
                 "--ip", ip, "--port", str(port), "--agent-stdio",
@@ -143,7 +157,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
             ])
             name = "reference responder (lab, on the wire)" + (f" with fault(s) {', '.join(faults)}" if faults else "")
         target = stack.enter_context(AgentTarget(argv, name=name, ip=ip, port=port))
-        endpoint = RawEndpoint(lab.tester_if, lab.tester_ip, netns=lab.tester_ns, peer_ip=ip)
+        endpoint = RawEndpoint(lab.tester_if, tester_ip, netns=lab.tester_ns, peer_ip=ip)
         stack.callback(endpoint.close)
         link = RawSocketLink(endpoint, ip)
         yield Session(link, target, "generic" if kind == "linux" else "reference", base_port=fresh_base_port(), meta={
@@ -151,8 +165,9 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
             "lab": lab.name,
             "lab_created_for_run": created,
             "interface": f"{lab.tester_if} in {lab.tester_ns}",
-            "tester_address": lab.tester_ip,
-            "rst_suppression": "not needed: the tester's address is not the kernel's (the tester answers ARP)",
+            "tester_address": tester_ip,
+            "rst_suppression": "not needed: the tester's address is not the kernel's (the tester answers "
+                               + ("Neighbor Solicitations)" if ipv6 else "ARP)"),
         })
 
 
@@ -165,14 +180,16 @@ def remote_session(target_ip: str, port: int, *, iface: str | None = None, sourc
 
     if service not in SERVICES:
         raise SessionError(f"unknown service {service!r} (known: {', '.join(SERVICES)})")
-    try:
-        ipaddress.IPv4Address(target_ip)
-    except ValueError:
-        raise SessionError(f"--target {target_ip!r} is not an IPv4 address") from None
+    version = _version(target_ip, "--target")
+    target_ip = str(ipaddress.ip_address(target_ip))
+    if source_ip is not None:
+        if _version(source_ip, "--source-ip") != version:
+            raise SessionError(f"--source-ip {source_ip} and --target {target_ip} are not of one address family")
+        source_ip = str(ipaddress.ip_address(source_ip))
     iface, owned = _route(target_ip, iface)
     if source_ip is None:
         if not owned:
-            raise SessionError(f"{iface} has no IPv4 address: give --source-ip (a free address on that link)")
+            raise SessionError(f"{iface} has no IPv{version} address: give --source-ip (a free address on that link)")
         source_ip = owned[0]
     host_mode = source_ip in owned
     warnings = _offload_warnings(iface)
@@ -190,7 +207,8 @@ def remote_session(target_ip: str, port: int, *, iface: str | None = None, sourc
             "rst_suppression": (
                 f"nftables rule for source ports {base_port}-{base_port + ports - 1} (host mode: "
                 f"{source_ip} is the kernel's address on {iface})" if host_mode
-                else "not needed: the tester's address is not the kernel's (the tester answers ARP)"
+                else "not needed: the tester's address is not the kernel's (the tester answers "
+                + ("Neighbor Solicitations)" if version == 6 else "ARP)")
             ),
             "warnings": warnings,
         })
@@ -225,13 +243,17 @@ def _short(feature: str) -> str:
 
 
 def _route(target_ip: str, iface: str | None) -> tuple[str, list[str]]:
-    """The interface towards ``target_ip`` (on-link only) and the kernel's IPv4 addresses on it."""
+    """The interface towards ``target_ip`` (on-link only) and the kernel's addresses of its family on
+    it (IPv6: global and unique-local only; a link-local tester address would need a scope)."""
+    import socket
+
     from pyroute2 import IPRoute
 
+    family = socket.AF_INET6 if ":" in target_ip else socket.AF_INET
     with IPRoute() as ipr:
         if iface is None:
             try:
-                routes = ipr.route("get", dst=target_ip)
+                routes = ipr.route("get", dst=target_ip, family=family)
             except Exception:  # pyroute2 raises NetlinkError for "network unreachable"
                 raise SessionError(f"no route to {target_ip}: give --iface") from None
             attrs = dict(routes[0]["attrs"])
@@ -243,5 +265,6 @@ def _route(target_ip: str, iface: str | None) -> tuple[str, list[str]]:
         links = ipr.link_lookup(ifname=iface)
         if not links:
             raise SessionError(f"no interface {iface!r} (see 'ip link')")
-        owned = [a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=links[0], family=2)]
+        owned = [str(ipaddress.ip_address(a.get_attr("IFA_ADDRESS"))) for a in ipr.get_addr(index=links[0], family=family)
+                 if not ipaddress.ip_address(a.get_attr("IFA_ADDRESS")).is_link_local]
     return iface, owned

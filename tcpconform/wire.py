@@ -2,20 +2,27 @@
 
 This is the one place where the project's :class:`~tcpconform.segment.Segment` meets bytes on a wire,
 so Scapy is imported here and only when a frame is first built or parsed (the CLI's ``--help`` and
-in-process runs never pay for it).  Option names and values are Scapy's, normalised so that
+in-process runs never pay for it).  IPv6 frames carry TCP or Neighbor Discovery (:mod:`tcpconform.ndp`).
+Option names and values are Scapy's, normalised so that
 value-less options (``NOP``, ``EOL``, ``SAckOK``) carry ``None`` both ways.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .frames import malformed_at
 from .segment import Flags, Segment
 
+if TYPE_CHECKING:
+    from .ndp import Neighbour
+
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
+ETH_P_IPV6 = 0x86DD
 _VALUELESS = {"NOP", "EOL", "SAckOK"}
 
 
@@ -31,6 +38,7 @@ class Arp:
 
 def _scapy() -> Any:
     from scapy.layers.inet import IP, TCP
+    from scapy.layers.inet6 import IPv6  # noqa: F401  binds ethertype 0x86DD, so Ether() parses IPv6
     from scapy.layers.l2 import ARP, Ether
 
     return Ether, IP, TCP, ARP
@@ -75,15 +83,19 @@ class Frame:
     segment: Segment | None = None
     arp: Arp | None = None
     checksum_ok: bool = True
+    nd: Neighbour | None = None
+    """A Neighbor Solicitation or Advertisement (IPv6's ARP)."""
 
 
 def decode(data: bytes) -> Frame | None:
-    """The TCP segment or ARP message in an Ethernet frame; ``None`` for anything else."""
+    """The TCP segment, ARP or Neighbor Discovery message in an Ethernet frame; ``None`` for anything else."""
     Ether, IP, TCP, ARP = _scapy()
     try:
         pkt = Ether(data)
     except Exception:  # a truncated or garbled frame is not ours to explain
         return None
+    if pkt.type == ETH_P_IPV6:
+        return _decode_ipv6(pkt)
     if ARP in pkt:
         a = pkt[ARP]
         return Frame(pkt.src, pkt.dst, arp=Arp(int(a.op), a.hwsrc, a.psrc, a.hwdst, a.pdst))
@@ -93,16 +105,51 @@ def decode(data: bytes) -> Frame | None:
     payload = bytes(tcp.payload)
     ip_payload_len = ip.len - ip.ihl * 4
     payload = payload[: max(0, ip_payload_len - tcp.dataofs * 4)]  # strip Ethernet padding
-    raw_options = bytes(tcp)[20: tcp.dataofs * 4]
-    options = (("raw", raw_options),) if malformed_at(raw_options) is not None \
-        else _from_scapy_options(tcp.options)  # options that do not parse stay bytes, as they came
     seg = Segment(
         src=ip.src, dst=ip.dst, sport=tcp.sport, dport=tcp.dport, seq=tcp.seq, ack=tcp.ack,
         flags=Flags(int(tcp.flags)), window=tcp.window, urgptr=tcp.urgptr,
-        options=options, payload=payload, reserved=tcp.reserved,
+        options=_options(tcp), payload=payload, reserved=tcp.reserved,
         chksum=tcp.chksum, dataofs=tcp.dataofs,
     )
     return Frame(pkt.src, pkt.dst, segment=seg, checksum_ok=_tcp_checksum_ok(ip, tcp))
+
+
+def _options(tcp: Any) -> tuple[tuple[str, Any], ...]:
+    """The segment's options; a list that does not parse stays bytes, as it came (``raw``)."""
+    raw_options = bytes(tcp)[20: tcp.dataofs * 4]
+    if malformed_at(raw_options) is not None:
+        return (("raw", raw_options),)
+    return _from_scapy_options(tcp.options)
+
+
+def _decode_ipv6(pkt: Any) -> Frame | None:
+    """TCP or Neighbor Discovery directly after the IPv6 header (no extension headers: the tester
+    never sends any, and a target's segment with one is not what a conformance run expects)."""
+    from scapy.layers.inet import TCP
+    from scapy.layers.inet6 import IPv6
+
+    from .frames import internet_checksum
+    from .ndp import ICMPV6, parse
+
+    if IPv6 not in pkt:
+        return None
+    ip = pkt[IPv6]
+    raw = bytes(ip.payload)[: ip.plen]  # strip Ethernet padding
+    if ip.nh == ICMPV6:
+        nd = parse(raw, ip.src, ip.dst, ip.hlim)
+        return Frame(pkt.src, pkt.dst, nd=nd) if nd is not None else None
+    if ip.nh != 6 or TCP not in pkt:
+        return None
+    tcp = pkt[TCP]
+    seg = Segment(
+        src=ip.src, dst=ip.dst, sport=tcp.sport, dport=tcp.dport, seq=tcp.seq, ack=tcp.ack,
+        flags=Flags(int(tcp.flags)), window=tcp.window, urgptr=tcp.urgptr,
+        options=_options(tcp), payload=bytes(tcp.payload)[: max(0, len(raw) - tcp.dataofs * 4)],
+        reserved=tcp.reserved, chksum=tcp.chksum, dataofs=tcp.dataofs,
+    )
+    pseudo = (ipaddress.IPv6Address(ip.src).packed + ipaddress.IPv6Address(ip.dst).packed
+              + struct.pack("!I3xB", len(raw), 6))  # RFC 8200 8.1
+    return Frame(pkt.src, pkt.dst, segment=seg, checksum_ok=internet_checksum(pseudo + raw) == 0)
 
 
 def _tcp_checksum_ok(ip: Any, tcp: Any) -> bool:

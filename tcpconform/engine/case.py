@@ -35,7 +35,7 @@ from ..model import (
 )
 from ..profiles import Profile
 from ..results import CaseResult, Mismatch, SegmentRecord, StepResult, TargetEvent
-from ..segment import Flags, FourTuple, Segment
+from ..segment import Flags, FourTuple, Segment, default_mss, is_ipv6
 from ..stream import TARGET_SALT, TESTER_SALT, stream_bytes
 from ..target import AppFailed, Target, TargetError
 from . import isn
@@ -102,7 +102,7 @@ class CaseRun:
         written_isn = case.numbering.tester if not case.numbering.absolute else 0
         tester_isn = settings.tester_isn if settings.tester_isn is not None else written_isn
         self.conn = Conn(key, case.numbering, tester_isn & seqnum.MASK, settings.profile.values,
-                         mss_offered=case.tester_mss or 536)
+                         mss_offered=case.tester_mss or default_mss(key.src))
         self.inbox: deque[Received] = deque()
         self.t0 = 0.0
         self.t_ref = 0.0
@@ -160,9 +160,15 @@ class CaseRun:
                           "tester_isn": self.conn.tester_isn}
         implied: frozenset[str] = getattr(self.target, "implied", frozenset())
         missing = required_capabilities(case, implied) - self.target.capabilities
-        if missing:
+        family = "ipv6" if is_ipv6(self.key.src) else "ipv4"
+        wanted = case.family or family
+        if missing or wanted != family:
             res.verdict = "skip"
-            res.reason = f"the target cannot {' or '.join(sorted(_CAPS.get(m, m) for m in missing))}"
+            if missing:
+                res.reason = f"the target cannot {' or '.join(sorted(_CAPS.get(m, m) for m in missing))}"
+            else:
+                res.reason = (f"the case is for {_FAMILY[wanted]} only (family: {wanted}); "
+                              f"this run is over {_FAMILY[family]}")
             for s in res.steps:
                 s.verdict = "skip"
             return
@@ -305,7 +311,7 @@ class CaseRun:
         seg = self.build(step.segment)
         if seg.flags & Flags.SYN:
             mss = seg.option("MSS")
-            self.conn.mss_offered = mss if isinstance(mss, int) else (self.case.tester_mss or 536)
+            self.conn.mss_offered = mss if isinstance(mss, int) else (self.case.tester_mss or default_mss(self.key.src))
         at = self.link.send(seg)
         self.conn.note_sent(seg)
         self._record("out", seg, at, index)
@@ -489,6 +495,7 @@ def _piggybacks(spec: SegmentSpec, seg: Segment, conn: Conn, step: ExpectStep) -
 
 
 _CAPS = {"app": "play its application (no agent)", "state": "report its TCP state (no agent)"}
+_FAMILY = {"ipv4": "IPv4", "ipv6": "IPv6"}
 
 
 def _kind(step: AnyStep) -> str:

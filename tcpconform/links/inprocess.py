@@ -57,7 +57,7 @@ class InProcessLink:
                  local_ip: str = "192.0.2.1") -> None:
         self.peer = peer
         self.local_ip = local_ip
-        """TEST-NET-1 (documentation space): nothing in-process ever reaches a real network."""
+        """Documentation space (TEST-NET-1, or 2001:db8::/32): nothing in-process reaches a real network."""
         self.clock = clock or VirtualClock()
         self.latency = latency
         """One-way delay, so that a reply is never stamped at the very instant of its cause."""

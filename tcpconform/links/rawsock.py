@@ -1,16 +1,19 @@
 """The raw-socket link: real segments on a real interface, through one AF_PACKET socket.
 
-One long-lived socket per run, with a kernel BPF filter so only ARP and the test traffic reach
-Python; receive times come from the kernel (``SO_TIMESTAMPNS``), not from when Python got round to
-reading, so a 500 ms bound is measured where the segment arrived.  The endpoint speaks ARP itself:
-it resolves the target's MAC and, when its own address is not one the kernel owns (the lab, or a
-free ``--source-ip``), answers ARP for it.  :class:`RawEndpoint` is shared with the reference
-responder on the wire; :class:`RawSocketLink` is the engine's link on top of it.
+One long-lived socket per run, with a kernel BPF filter so only address resolution (ARP; ICMPv6 for
+Neighbor Discovery) and the test traffic reach Python; receive times come from the kernel
+(``SO_TIMESTAMPNS``), not from when Python got round to reading, so a 500 ms bound is measured where
+the segment arrived.  The endpoint speaks ARP itself (IPv6: Neighbor Solicitation and
+Advertisement, :mod:`tcpconform.ndp`): it resolves the target's MAC and, when its own address is not
+one the kernel owns (the lab, or a free ``--source-ip``), answers for it.  :class:`RawEndpoint` is
+shared with the reference responder on the wire; :class:`RawSocketLink` is the engine's link on top
+of it.
 """
 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import select
 import socket
 import struct
@@ -18,9 +21,13 @@ import time
 from collections import deque
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..segment import Segment
 from .base import Received
+
+if TYPE_CHECKING:
+    from ..ndp import Neighbour
 
 ETH_P_ALL = 0x0003
 SO_TIMESTAMPNS = 35
@@ -44,22 +51,28 @@ def _mac_str(raw: bytes) -> str:
     return ":".join(f"{b:02x}" for b in raw[:6])
 
 
-class RawEndpoint:
-    """One IPv4 address on one interface, spoken for by this process.
+def _mac_bytes(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
 
-    ``answer_arp``: reply to ARP requests for ``ip`` (when the kernel does not own it).
+
+class RawEndpoint:
+    """One IPv4 or IPv6 address on one interface, spoken for by this process.
+
+    ``answer_arp``: reply to ARP requests (IPv6: Neighbor Solicitations) for ``ip`` (when the kernel
+    does not own it).
     ``netns``: open the socket inside that network namespace (the socket keeps it for life).
     """
 
     def __init__(self, iface: str, ip: str, *, answer_arp: bool = True, netns: str | None = None,
                  peer_ip: str | None = None) -> None:
         self.iface = iface
-        self.ip = ip
+        self.ip = str(ipaddress.ip_address(ip))  # canonical text: segments' addresses are compared as text
+        self.ipv6 = ":" in self.ip
         self.answer_arp = answer_arp
         self.netns = netns
         self.neighbours: dict[str, str] = {}
         self.pending: deque[RawFrame] = deque()
-        self.stats = {"sent": 0, "received": 0, "arp_answered": 0, "bad_checksum": 0}
+        self.stats = {"sent": 0, "received": 0, "arp_answered": 0, "nd_answered": 0, "bad_checksum": 0}
         self.sock = self._open(peer_ip)
         self.mac = _mac_str(self.sock.getsockname()[4])
 
@@ -90,11 +103,19 @@ class RawEndpoint:
                 raise LinkSetupError(f"cannot bind a raw socket to {self.iface}: {err.strerror}") from None
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        expr = f"arp or (tcp and dst host {self.ip}" + (f" and src host {peer_ip})" if peer_ip else ")")
+        expr = self.filter_expression(self.ip, peer_ip)
         self._attach_filter(sock, expr)
         self._drain(sock)  # frames that slipped in before the filter was attached
         sock.setblocking(False)
         return sock
+
+    @staticmethod
+    def filter_expression(ip: str, peer_ip: str | None = None) -> str:
+        """The BPF filter (pcap syntax): address resolution, and TCP to ``ip`` (from ``peer_ip``)."""
+        tcp = f"tcp and dst host {ip}" + (f" and src host {peer_ip}" if peer_ip else "")
+        if ":" in ip:
+            return f"icmp6 or (ip6 and {tcp})"  # Neighbor Discovery has no extension headers: plain icmp6
+        return f"arp or ({tcp})"
 
     @staticmethod
     def _attach_filter(sock: socket.socket, expr: str) -> None:
@@ -135,20 +156,27 @@ class RawEndpoint:
         return self.send_frame(frame)
 
     def resolve(self, ip: str, timeout: float = 1.0, tries: int = 3) -> str:
-        """The MAC of ``ip`` on this link: learnt from its frames, else asked for by ARP."""
+        """The MAC of ``ip`` on this link: learnt from its frames, else asked for by ARP or, over
+        IPv6, by a Neighbor Solicitation to its solicited-node multicast group."""
+        from ..ndp import encode_solicitation
         from ..wire import encode_arp
 
+        ip = str(ipaddress.ip_address(ip))
         mac = self.neighbours.get(ip)
         if mac is not None:
             return mac
         for _ in range(tries):
-            self.send_frame(encode_arp(1, self.mac, self.ip, "00:00:00:00:00:00", ip))
+            if self.ipv6:
+                self.send_frame(encode_solicitation(_mac_bytes(self.mac), self.ip, ip))
+            else:
+                self.send_frame(encode_arp(1, self.mac, self.ip, "00:00:00:00:00:00", ip))
             deadline = time.time() + timeout / tries
             while time.time() < deadline:
                 self.poll(deadline - time.time())
                 if ip in self.neighbours:
                     return self.neighbours[ip]
-        raise LinkSetupError(f"{ip} does not answer ARP on {self.iface} (is it on this link, up, and addressed?)")
+        asked = "Neighbor Solicitations" if self.ipv6 else "ARP"
+        raise LinkSetupError(f"{ip} does not answer {asked} on {self.iface} (is it on this link, up, and addressed?)")
 
     # -- receiving -------------------------------------------------------------------------------
     def poll(self, timeout: float) -> bool:
@@ -176,6 +204,9 @@ class RawEndpoint:
         frame = decode(data)
         if frame is None:
             return
+        if frame.nd is not None:
+            self._neighbour_discovery(frame.nd, frame.src_mac)
+            return
         if frame.arp is not None:
             arp = frame.arp
             if arp.psrc and arp.psrc != "0.0.0.0":
@@ -194,6 +225,22 @@ class RawEndpoint:
             self.stats["bad_checksum"] += 1
         self.pending.append(RawFrame(seg, at, frame.checksum_ok))
 
+    def _neighbour_discovery(self, nd: Neighbour, src_mac: str) -> None:
+        """Learn from solicitations and advertisements; answer solicitations for our own address
+        (RFC 4861 7.2.4: solicited and override, with our link-layer address)."""
+        from ..ndp import UNSPECIFIED, encode_advertisement
+
+        if nd.kind == "advert" and nd.lladdr:
+            self.neighbours[nd.target] = nd.lladdr
+            return
+        if nd.kind != "solicit":
+            return
+        if nd.src != UNSPECIFIED and nd.lladdr:
+            self.neighbours[nd.src] = nd.lladdr
+        if nd.target == self.ip and self.answer_arp:
+            self.send_frame(encode_advertisement(_mac_bytes(self.mac), self.ip, _mac_bytes(nd.lladdr or src_mac), nd.src))
+            self.stats["nd_answered"] += 1
+
     def close(self) -> None:
         self.sock.close()
 
@@ -206,10 +253,10 @@ class RawSocketLink:
     def __init__(self, endpoint: RawEndpoint, target_ip: str) -> None:
         self.endpoint = endpoint
         self.local_ip = endpoint.ip
-        self.target_ip = target_ip
+        self.target_ip = str(ipaddress.ip_address(target_ip))
         self.sent = 0
         self.received = 0
-        endpoint.resolve(target_ip)
+        endpoint.resolve(self.target_ip)
 
     def now(self) -> float:
         return time.time()  # the clock of the kernel's receive timestamps

@@ -13,6 +13,8 @@ from .faults import FAULTS
 
 IGNORE_MSS_SEGMENT = 1460
 """Segment size used by the ``ignore-mss`` fault: a typical Ethernet MSS, above anything a test offers."""
+IGNORE_MSS_SEGMENT6 = 1440
+"""The same over IPv6, whose header is 20 bytes longer: what still fits a 1500-byte Ethernet frame."""
 
 SLOW_ACK_DELAY = 0.6
 """ACK hold time of the ``slow-ack`` fault: beyond the 500 ms RFC 9293 allows (3.8.6.3)."""
@@ -74,9 +76,11 @@ class ResponderConfig:
       statistics case says so.
     - ``window``: the receive buffer, advertised as the window when nothing is unread (<= 65535: no
       window scaling).
-    - ``mss``: the responder's own MSS: the largest segment it sends (with the peer's MSS) and the
-      "full-sized segment" of its delayed-ACK rule.  ``mss_option`` is the MSS option it puts in its
-      SYN-ACK; ``None`` sends no option, as in the seed diagram (the peer then assumes 536).
+    - ``mss``: the responder's own MSS over IPv4: the largest segment it sends (with the peer's MSS)
+      and the "full-sized segment" of its delayed-ACK rule.  ``mss6`` is the same over IPv6: what an
+      Ethernet link allows (1500 - 60), above the 1220 default, so assuming the wrong default shows.
+      ``mss_option`` is the MSS option it puts in its SYN-ACK; ``None`` sends no option, as in the
+      seed diagram (the peer then assumes 536, or 1220 over IPv6).
     - ``delayed_ack``: the longest an ACK is held (RFC 9293 3.8.6.3: < 500 ms).
     - ``rto``: the initial retransmission timeout; it doubles on every retransmission of the same
       segment (up to 60 s) and is not adapted from RTT samples, so timings stay predictable.
@@ -92,6 +96,7 @@ class ResponderConfig:
     isn_secret: bytes = b"tcpconform reference responder"
     window: int = 65535
     mss: int = 536
+    mss6: int = 1440
     mss_option: int | None = None
     delayed_ack: float = 0.2
     rto: float = 1.0
@@ -114,8 +119,8 @@ class ResponderConfig:
             raise ValueError(f"isn must be 0..2^32-1, not {self.isn}")
         if not 0 < self.window <= WINDOW_FIELD_MAX:
             raise ValueError(f"window must be 1..65535 (no window scaling), not {self.window}")
-        if self.mss <= 0:
-            raise ValueError(f"mss must be > 0, not {self.mss}")
+        if self.mss <= 0 or self.mss6 <= 0:
+            raise ValueError(f"mss and mss6 must be > 0, not {self.mss}, {self.mss6}")
         if self.mss_option is not None and not 0 < self.mss_option <= 0xFFFF:
             raise ValueError(f"mss_option must be None or 1..65535, not {self.mss_option}")
         if not 0 <= self.delayed_ack < 0.5:
@@ -126,6 +131,11 @@ class ResponderConfig:
             raise ValueError("rto and msl must be > 0")
         if self.max_retransmits < 0:
             raise ValueError("max_retransmits must be >= 0")
+
+    @property
+    def own_mss(self) -> int:
+        """The responder's own MSS in the family of its address."""
+        return self.mss6 if ":" in self.ip else self.mss
 
     def has(self, fault: str) -> bool:
         """Whether ``fault`` is switched on (and spelled right: a typo here is a bug, so it raises)."""

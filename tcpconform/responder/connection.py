@@ -19,8 +19,8 @@ import hashlib
 from dataclasses import dataclass
 
 from .. import seqnum
-from ..segment import Flags, FourTuple, Segment
-from .config import IGNORE_MSS_SEGMENT, MAX_RTO, SLOW_ACK_DELAY, WINDOW_FIELD_MAX, ResponderConfig
+from ..segment import Flags, FourTuple, Segment, default_mss, is_ipv6
+from .config import IGNORE_MSS_SEGMENT, IGNORE_MSS_SEGMENT6, MAX_RTO, SLOW_ACK_DELAY, WINDOW_FIELD_MAX, ResponderConfig
 from .events import ConnectionReset, DataReceived, Event, StateChanged
 from .receive import ReceiveBuffer
 from .states import State, Trigger, next_state
@@ -100,7 +100,7 @@ class Connection:
         self.snd_wl2 = 0
         self.max_snd_wnd = syn.window
         mss = _peer_mss_option(syn, stop_at_nop=cfg.has("misparse-nop"))
-        self.peer_mss: int = mss if isinstance(mss, int) and mss > 0 else 536  # RFC 9293 3.7.1 default
+        self.peer_mss: int = mss if isinstance(mss, int) and mss > 0 else self._default_mss(syn)
         self.send_queue = bytearray()
         self.fin_wanted = False
         self.fin_seq: int | None = None
@@ -219,8 +219,16 @@ class Connection:
             return not self._has("synack-no-retransmit")
         return not self._has("no-retransmit")
 
+    def _default_mss(self, syn: Segment) -> int:
+        """RFC 9293 3.7.1 (MUST-15): 536 over IPv4, 1220 over IPv6, without an MSS option."""
+        if self._has("ipv6-mss-from-link") and is_ipv6(syn.src):
+            return self.cfg.own_mss
+        return default_mss(syn.src)
+
     def _send_mss(self) -> int:
-        return IGNORE_MSS_SEGMENT if self._has("ignore-mss") else min(self.peer_mss, self.cfg.mss)
+        if self._has("ignore-mss"):
+            return IGNORE_MSS_SEGMENT6 if is_ipv6(self.key.src) else IGNORE_MSS_SEGMENT
+        return min(self.peer_mss, self.cfg.own_mss)
 
     def _output(self, now: float) -> None:
         """Send what the queue, the peer's window and its MSS allow; then the FIN if one is wanted."""
@@ -446,7 +454,7 @@ class Connection:
         elif self._has("slow-ack"):
             if self._delack_at is None:
                 self._delack_at = now + SLOW_ACK_DELAY
-        elif self._unacked_segs >= 2 or self._unacked_bytes >= 2 * self.cfg.mss:
+        elif self._unacked_segs >= 2 or self._unacked_bytes >= 2 * self.cfg.own_mss:
             self.send_ack()
         elif self._delack_at is None:
             self._delack_at = now + self.cfg.delayed_ack
@@ -457,7 +465,7 @@ class Connection:
         """Up to ``n`` unread bytes; reopens a window the peer was told was (nearly) closed."""
         before = self._rcv_wnd()
         data = self.rcv.read(n)
-        threshold = min(self.cfg.window // 2, self.cfg.mss)
+        threshold = min(self.cfg.window // 2, self.cfg.own_mss)
         if data and self.alive and before < threshold <= self._rcv_wnd():
             self.send_ack()  # window update (RFC 9293 3.8.6.2.2), so the peer need not probe
         return data

@@ -41,7 +41,10 @@ FAULTS: dict[str, str] = {
     "slow-ack": "ACKs are held for 600 ms and never sent early on a second full-sized segment",
     "ack-unreceived": "every ACK acknowledges 100 bytes more than were received",
     "ignore-window": "sends without regard to the peer's advertised window",
-    "ignore-mss": "sends segments up to its own MSS (1460), ignoring the MSS the peer offered",
+    "ignore-mss": "sends segments up to the link's MSS (1460; 1440 over IPv6), ignoring the MSS the peer offered",
+    "ipv6-mss-from-link": (
+        "over IPv6, a SYN without an MSS option is taken to allow the link's MSS (1440), not the 1220 default"
+    ),
     "fin-without-app": (
         "answers a FIN with its own FIN at once, without waiting for its application (no CLOSE_WAIT)"
     ),
@@ -90,6 +93,15 @@ FAULTS: dict[str, str] = {
     "time-wait-ignores-fin": "in TIME_WAIT a retransmitted FIN is neither acknowledged nor restarts 2*MSL",
     "skip-closing": "a FIN in FIN_WAIT_1 (crossing the responder's own FIN) leads to TIME_WAIT, skipping CLOSING",
 }
+
+
+FAULT_FAMILIES: dict[str, str] = {"ipv6-mss-from-link": "ipv6"}
+"""Faults that can only show over one address family; ``selftest`` runs them over that family only."""
+
+
+def applies(name: str, family: str) -> bool:
+    """Whether fault ``name`` can change anything over ``family`` (``ipv4`` or ``ipv6``)."""
+    return FAULT_FAMILIES.get(name, family) == family
 
 
 def describe(name: str) -> str:

@@ -48,6 +48,7 @@ def test_names_pick_addresses_and_short_interface_names() -> None:
     assert (lab.name, lab.tester_ns, lab.target_ns, lab.tester_if, lab.target_if) == (
         "9", "tcpc9-tester", "tcpc9-target", "tcpc9-t", "tcpc9-s")
     assert (lab.tester_ip, lab.linux_ip, lab.reference_ip, lab.prefixlen) == ("198.18.9.1", "198.18.9.2", "198.18.9.3", 24)
+    assert lab.addresses(ipv6=True) == ("fd00:7c:9::1", "fd00:7c:9::2", "fd00:7c:9::3") and lab.network6 == "fd00:7c:9::/64"
     assert lab.tester_mac != lab.target_mac
     assert len(lab_spec("255").tester_if) <= 15
 
@@ -91,7 +92,7 @@ def test_lab_up_builds_exactly_the_lab(lab7: Lab) -> None:
     # The tester side has no address at all (so no kernel RSTs); the target side exactly the Linux target's.
     assert tester[lab7.tester_if]["addr_info"] == []
     assert [(a["family"], a["local"], a["prefixlen"]) for a in target[lab7.target_if]["addr_info"]] == [
-        ("inet", lab7.linux_ip, 24)]
+        ("inet", lab7.linux_ip, 24), ("inet6", lab7.linux_ip6, 64)]  # IPv6: no link-local address either
     for ns in lab7.namespaces:
         assert in_ns(ns, "sysctl", "-n", "net.ipv6.conf.all.disable_ipv6").strip() == "1"
     assert in_ns(lab7.target_ns, "sysctl", "-n", "net.ipv4.conf.all.arp_ignore").strip() == "1"
@@ -116,6 +117,7 @@ def test_lab_up_is_idempotent(lab7: Lab) -> None:
     assert status["complete"] and status["problems"] == []
     assert set(status["tester_if"]["offloads"].values()) == {"off"}
     assert status["target_if"]["ipv4"] == ["198.18.7.2/24"] and status["tester_if"]["ipv4"] == []
+    assert status["target_if"]["ipv6"] == ["fd00:7c:7::2/64"] and status["tester_if"]["ipv6"] == []
 
 
 @needs_root
@@ -123,11 +125,14 @@ def test_lab_up_repairs_a_half_broken_lab(lab7: Lab) -> None:
     ino = os.stat(f"/var/run/netns/{lab7.tester_ns}").st_ino
     subprocess.run(["ip", "-n", lab7.target_ns, "link", "set", lab7.target_if, "down"], check=True)
     subprocess.run(["ip", "-n", lab7.target_ns, "addr", "flush", "dev", lab7.target_if], check=True)
+    with in_netns(lab7.tester_ns), open(f"/proc/sys/net/ipv6/conf/{lab7.tester_if}/disable_ipv6", "w") as f:
+        f.write("0")  # the tester's kernel would own IPv6 addresses (and answer with RSTs)
     subprocess.run(["ip", "-n", lab7.tester_ns, "addr", "add", "198.18.7.1/24", "dev", lab7.tester_if], check=True)
     in_ns(lab7.tester_ns, "ethtool", "-K", lab7.tester_if, "gro", "on")
     (status,) = [s for s in lab_status() if s["name"] == "7"]
     assert not status["complete"]
     assert any("down" in p for p in status["problems"]) and any("offloads" in p for p in status["problems"])
+    assert any(f"IPv6 enabled on {lab7.tester_if}" in p for p in status["problems"])
     assert lab_up("7") == lab7
     assert [s["problems"] for s in lab_status() if s["name"] == "7"] == [[]]
     assert os.stat(f"/var/run/netns/{lab7.tester_ns}").st_ino == ino  # repaired in place, not recreated

@@ -166,3 +166,12 @@ def test_the_documented_example_loads(write_case: Callable[..., str]) -> None:
     example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
     case = load_case(write_case(example))
     assert case.id == "seed-handshake" and len(case.steps) == 6
+
+
+def test_family_is_read_and_defaults_to_both(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(BASE)
+    six = tmp_path / "six.yaml"
+    six.write_text(BASE.replace("id: sample", "id: sample6").replace("faults: [bad-syn-ack]\n",
+                                                                       "faults: [bad-syn-ack]\nfamily: ipv6\n"))
+    assert [c.family for c in load_cases([plain, six])] == [None, "ipv6"]

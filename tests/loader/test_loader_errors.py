@@ -280,3 +280,8 @@ def test_load_error_text() -> None:
     assert str(error) == "f.yaml:12:5: steps[3].expect.window: why"
     assert str(LoadError("f.yaml", 3, None, "", "why")) == "f.yaml:3: why"
     assert str(LoadError("f.yaml", None, None, "", "why")) == "f.yaml: why"
+
+
+def test_family_must_be_ipv4_or_ipv6(write_case: Write) -> None:
+    msg = only(write_case, replace(BASE, "faults: [bad-syn-ack]\n", "faults: [bad-syn-ack]\nfamily: IPv6\n"))
+    assert msg.startswith(f"{F}:{LINE['faults'] + 1}:9: family: expected one of ipv4, ipv6 (got 'IPv6')"), msg

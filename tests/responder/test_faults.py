@@ -12,6 +12,7 @@ import pytest
 from responder_kit import F, Peer, show
 
 from tcpconform.responder import FAULTS, AppConfig, Responder, ResponderConfig, State
+from tcpconform.segment import FourTuple
 from tcpconform.stream import TESTER_SALT, stream_bytes
 
 
@@ -67,6 +68,24 @@ def ignore_mss(faults: set[str]) -> object:
     p = connect(faults)
     p.r.app_write(p.key, b"a" * 2000, 0.0)
     return [len(s.payload) for s in p.drain()]
+
+
+def ipv6_mss_from_link(faults: set[str]) -> object:
+    """Over IPv6 a SYN without MSS means 1220; over IPv4 the fault changes nothing (536 either way)."""
+    from tcpconform.segment import Segment
+
+    sizes = []
+    for mine, peer in (("2001:db8::2", "2001:db8::1"), ("192.0.2.2", "192.0.2.1")):
+        r = Responder(ResponderConfig(ip=mine, app=AppConfig(mode="agent"), faults=frozenset(faults)))
+        r.app_listen(8000, 0.0)
+        syn = Segment(peer, mine, 40000, 8000, seq=0, flags=F.SYN, window=5000)
+        r.handle_segment(syn, 0.0)
+        r.handle_segment(syn.with_(seq=1, ack=101, flags=F.ACK), 0.0)
+        r.segments_to_send()
+        key = FourTuple(mine, 8000, peer, 40000)
+        r.app_write(key, b"a" * 2000, 0.0)
+        sizes.append([len(s.payload) for s in r.segments_to_send()])
+    return sizes
 
 
 def fin_without_app(faults: set[str]) -> object:
@@ -131,6 +150,7 @@ CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "ack-unreceived": (ack_unreceived, ([111], [". 101 112"]), ([11], [". 101 12"])),
     "ignore-window": (ignore_window, 1000, 300),
     "ignore-mss": (ignore_mss, [1460, 540], [512, 512, 512, 464]),
+    "ipv6-mss-from-link": (ipv6_mss_from_link, [[1440, 560], [536] * 3 + [392]], [[1220, 780], [536] * 3 + [392]]),
     "fin-without-app": (
         fin_without_app, (["F. 101 2"], State.LAST_ACK, False), ([". 101 2"], State.CLOSE_WAIT, True),
     ),

@@ -1,0 +1,73 @@
+"""IPv6 on the lab's target side, configured so the kernel says nothing on the link by itself.
+
+A tester judges every frame the target sends; a kernel that chats on its own (router solicitations,
+duplicate address detection, MLD reports) would put frames on the link no case asked for.  Only the
+target's veth end gets IPv6: the tester side keeps it switched off, so its kernel owns no address and
+never answers the tester's segments with RSTs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import time
+from typing import Any
+
+IFA_F_NODAD = 0x02
+ETH_P_IPV6 = 0x86DD
+
+
+def _write_sysctl(path: str, value: str) -> None:
+    with contextlib.suppress(FileNotFoundError), open(f"/proc/sys/{path}", "w") as f:  # no IPv6 in the kernel: fine
+        f.write(value)
+
+
+def enable_quiet_ipv6(ifname: str) -> None:
+    """IPv6 on ``ifname`` (in the calling thread's namespace) with no link-local address
+    (``addr_gen_mode`` none), no router solicitations and no duplicate address detection.
+
+    The MLD reports of joining the address's solicited-node group cannot be switched off; with the
+    shortest report interval they are over within moments (:func:`wait_for_quiet`), and nothing on
+    the link asks for more.
+    """
+    for key, value in (("addr_gen_mode", "1"), ("accept_ra", "0"), ("router_solicitations", "0"),
+                       ("dad_transmits", "0"), ("accept_dad", "0"), ("mldv1_unsolicited_report_interval", "1"),
+                       ("mldv2_unsolicited_report_interval", "1"), ("disable_ipv6", "0")):
+        _write_sysctl(f"net/ipv6/conf/{ifname}/{key}", value)
+
+
+def set_ipv6_address(ipr: Any, idx: int, want: str) -> None:
+    """Exactly ``want`` (``addr/prefixlen``) on link ``idx``, added with ``nodad``: usable at once,
+    not after a DAD delay."""
+    have = [f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET6, index=idx)]
+    for addr in have:
+        if addr != want:
+            a, p = addr.split("/")
+            ipr.addr("del", index=idx, address=a, prefixlen=int(p))
+    if want not in have:
+        a, p = want.split("/")
+        ipr.addr("add", index=idx, address=a, prefixlen=int(p), flags=IFA_F_NODAD)
+
+
+def wait_for_quiet(sock: socket.socket, gap: float = 0.1, limit: float = 1.0) -> bool:
+    """Read IPv6 frames from ``sock`` (an AF_PACKET socket on the link) until none came for ``gap``
+    seconds; ``False`` if the link did not fall silent within ``limit``.
+
+    The kernel's MLD reports for a new address go out shortly after it is added; a lab handed over
+    before they are done would show a test frames nobody sent for it.
+    """
+    sock.setblocking(False)
+    deadline = time.monotonic() + limit
+    quiet_from = time.monotonic()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([sock], [], [], gap)
+        if not ready:
+            if time.monotonic() - quiet_from >= gap:
+                return True
+            continue
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                sock.recv(65536)
+        quiet_from = time.monotonic()
+    return False
