@@ -26,11 +26,12 @@ def test_raw_is_for_sending_only() -> None:
         parse_segment(". 1:1(0) <raw fd00>", send=False)
 
 
-def test_a_malformed_option_list_goes_out_verbatim_and_comes_back_as_bytes() -> None:
-    seg = Segment("192.0.2.1", "192.0.2.2", 40000, 8000, seq=1, ack=101, flags=Flags.ACK | Flags.PSH,
+@pytest.mark.parametrize(("src", "dst", "ip_len"), [("192.0.2.1", "192.0.2.2", 20), ("2001:db8::1", "2001:db8::2", 40)])
+def test_a_malformed_option_list_goes_out_verbatim_and_comes_back_as_bytes(src: str, dst: str, ip_len: int) -> None:
+    seg = Segment(src, dst, 40000, 8000, seq=1, ack=101, flags=Flags.ACK | Flags.PSH,
                   window=5000, options=(("raw", b"\xfd\x00"),), payload=b"x" * 10)
     frame = encode(seg, TESTER_MAC, TARGET_MAC)
-    assert frame[14 + 20 + 20: 14 + 20 + 24] == b"\xfd\x00\x00\x00"
+    assert frame[14 + ip_len + 20: 14 + ip_len + 24] == b"\xfd\x00\x00\x00"
     got = decode(frame)
     assert got is not None and got.segment is not None and got.checksum_ok
     assert got.segment.options == (("raw", b"\xfd\x00\x00\x00"),)

@@ -76,7 +76,7 @@ def ipv6_mss_from_link(faults: set[str]) -> object:
 
     sizes = []
     for mine, peer in (("2001:db8::2", "2001:db8::1"), ("192.0.2.2", "192.0.2.1")):
-        r = Responder(ResponderConfig(ip=mine, app=AppConfig(mode="agent"), faults=frozenset(faults)))
+        r = Responder(ResponderConfig(isn=100, ip=mine, app=AppConfig(mode="agent"), faults=frozenset(faults)))
         r.app_listen(8000, 0.0)
         syn = Segment(peer, mine, 40000, 8000, seq=0, flags=F.SYN, window=5000)
         r.handle_segment(syn, 0.0)
