@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from ..segment import Segment
+from ..wire import decode, encode, encode_arp
 from .base import Received
 
 ETH_P_ALL = 0x0003
@@ -60,6 +61,8 @@ class RawEndpoint:
         self.neighbours: dict[str, str] = {}
         self.pending: deque[RawFrame] = deque()
         self.stats = {"sent": 0, "received": 0, "arp_answered": 0, "bad_checksum": 0}
+        self._buf = bytearray(65536)  # one receive buffer for the socket's life: no allocation per frame
+        self._view = memoryview(self._buf)
         self.sock = self._open(peer_ip)
         self.mac = _mac_str(self.sock.getsockname()[4])
 
@@ -127,8 +130,6 @@ class RawEndpoint:
         return at
 
     def send(self, seg: Segment, timeout: float = 1.0) -> float:
-        from ..wire import encode
-
         mac = self.resolve(seg.dst, timeout)
         frame = encode(seg, self.mac, mac)
         seg.meta["frame"] = frame  # the exact bytes, for the pcap
@@ -136,8 +137,6 @@ class RawEndpoint:
 
     def resolve(self, ip: str, timeout: float = 1.0, tries: int = 3) -> str:
         """The MAC of ``ip`` on this link: learnt from its frames, else asked for by ARP."""
-        from ..wire import encode_arp
-
         mac = self.neighbours.get(ip)
         if mac is not None:
             return mac
@@ -156,18 +155,17 @@ class RawEndpoint:
         ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
         if not ready:
             return False
+        buf, view = self._buf, self._view
         while True:
             try:
-                data, anc, _flags, addr = self.sock.recvmsg(65536, 64)
+                size, anc, _flags, addr = self.sock.recvmsg_into([buf], 64)
             except BlockingIOError:
                 return True
             if addr[2] == PACKET_OUTGOING:
                 continue
-            self._handle(data, anc)
+            self._handle(bytes(view[:size]), anc)
 
     def _handle(self, data: bytes, anc: list[tuple[int, int, bytes]]) -> None:
-        from ..wire import decode, encode_arp
-
         at = time.time()
         for level, kind, payload in anc:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
