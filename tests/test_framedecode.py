@@ -220,3 +220,18 @@ def test_every_frame_of_a_given_pcap() -> None:
     frames = read_pcap(Path(os.environ["TCPC_DECODE_PCAP"]))
     for frame in frames:
         same(frame)
+
+
+def test_the_encoder_builds_what_scapy_builds_for_random_segments() -> None:
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    rng = random.Random(791)
+    for _ in range(200):
+        seg = random_segment(rng).with_(meta={})
+        opts = [(int(k) if k.isdigit() else k, b"" if v is None and k == "SAckOK" else v) for k, v in seg.options]
+        theirs = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(
+            src=seg.src, dst=seg.dst, ttl=64, flags="DF", id=0) / TCP(
+            sport=seg.sport, dport=seg.dport, seq=seg.seq, ack=seg.ack, flags=int(seg.flags), window=seg.window,
+            urgptr=seg.urgptr, reserved=seg.reserved, options=opts) / seg.payload
+        assert encode(seg, *MACS) == bytes(theirs)

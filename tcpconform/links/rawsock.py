@@ -19,6 +19,7 @@ from collections import deque
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
+from ..framedecode import slotted_constructor
 from ..segment import Segment
 from ..wire import decode, encode, encode_arp
 from .base import Received
@@ -39,6 +40,10 @@ class RawFrame:
     segment: Segment
     at: float
     checksum_ok: bool
+
+
+_raw_frame = slotted_constructor(RawFrame)
+_received = slotted_constructor(Received)
 
 
 def _mac_str(raw: bytes) -> str:
@@ -166,11 +171,13 @@ class RawEndpoint:
             self._handle(bytes(view[:size]), anc)
 
     def _handle(self, data: bytes, anc: list[tuple[int, int, bytes]]) -> None:
-        at = time.time()
+        at = None
         for level, kind, payload in anc:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
                 sec, nsec = _TIMESPEC.unpack_from(payload)
                 at = sec + nsec * 1e-9
+        if at is None:
+            at = time.time()
         frame = decode(data)
         if frame is None:
             return
@@ -190,7 +197,7 @@ class RawEndpoint:
         self.stats["received"] += 1
         if not frame.checksum_ok:
             self.stats["bad_checksum"] += 1
-        self.pending.append(RawFrame(seg, at, frame.checksum_ok))
+        self.pending.append(_raw_frame(seg, at, frame.checksum_ok))
 
     def close(self) -> None:
         self.sock.close()
@@ -217,15 +224,18 @@ class RawSocketLink:
         return self.endpoint.send(segment)
 
     def receive(self, timeout: float) -> Received | None:
-        deadline = time.time() + max(0.0, timeout)
         pending = self.endpoint.pending
+        deadline = None
         while True:
             while pending:
                 item = pending.popleft()
                 if item.segment.src == self.target_ip:
                     self.received += 1
-                    return Received(item.segment, item.at)
-            left = deadline - time.time()
+                    return _received(item.segment, item.at)
+            now = time.time()
+            if deadline is None:  # only once there is nothing queued: most calls find something
+                deadline = now + max(0.0, timeout)
+            left = deadline - now
             if left <= 0:
                 return None
             self.endpoint.poll(left)
