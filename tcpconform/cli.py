@@ -439,22 +439,57 @@ def cleanup() -> None:
     click.echo(f"{total} item(s) removed" if total else "nothing to clean up")
 
 
+def _job_counts(text: str) -> list[int]:
+    try:
+        counts = [int(n) for n in text.split(",") if n.strip()]
+    except ValueError:
+        raise UsageFailure(f"--jobs {text!r}: give numbers separated by commas, e.g. 8,16,32") from None
+    if not counts or min(counts) < 2:
+        raise UsageFailure(f"--jobs {text!r}: each count must be 2 or more (1 is the serial run, always measured)")
+    return counts
+
+
 @main.command()
 @click.option("--repeat", type=click.IntRange(1, 1000), default=20, show_default=True,
-              help="How many times each measurement is repeated.")
-@click.option("--wire", is_flag=True, help="Also measure on real links in a temporary lab (root).")
-def bench(repeat: int, wire: bool) -> None:
-    """Print performance figures: seed suite wall time, --help time, per-segment engine overhead."""
-    from .bench import run_bench, wire_bench
+              help="How many times each short measurement is repeated.")
+@click.option("--wire", is_flag=True, help="Also measure on real links, in a lab made for the benchmark (root).")
+@click.option("--jobs", "jobs_text", default="8,16,32", show_default=True,
+              help="The --jobs values the catalogue is timed with, besides serial (--equality: the first).")
+@click.option("--lab-name", default=None,
+              help="Name of the lab the benchmark makes and removes (default: a free one from 100 up).")
+@click.option("--equality", type=click.IntRange(1, 1000), default=None, metavar="N",
+              help="Only check verdicts: N serial and N --jobs runs of the catalogue, differences printed.")
+@click.option("--lab", "lab_target", type=click.Choice(["linux", "reference"]), default=None,
+              help="With --equality: run against this lab target (root) instead of in-process.")
+@_select
+def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equality: int | None,
+          lab_target: str | None, cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...]) -> None:
+    """Print performance figures, never asserting: start-up, per segment, catalogue wall time, memory.
 
-    for line in run_bench(repeat):
-        click.echo(line)
-    if wire:
-        try:
-            for line in wire_bench(repeat):
+    \b
+    Examples:
+      tcpconform bench                         in-process figures (no privileges)
+      tcpconform bench --wire --lab-name 30    also on a lab's veth: raw socket floor, lab Linux
+      tcpconform bench --equality 20 --lab linux --jobs 8
+    """
+    from .bench import equality_bench, in_process_bench, wire_bench
+
+    if lab_target is not None and equality is None:
+        raise UsageFailure("--lab goes with --equality (the wire figures come with --wire)")
+    jobs = _job_counts(jobs_text)
+    selected = _load(cases, ids, keywords)
+    try:
+        if equality is not None:
+            lines = equality_bench(equality, selected, jobs[0], lab=lab_target, lab_name=lab_name)
+        else:
+            lines = in_process_bench(repeat, selected, jobs)
+        for line in lines:
+            click.echo(line)
+        if wire and equality is None:
+            for line in wire_bench(repeat, selected, jobs, lab_name=lab_name):
                 click.echo(line)
-        except _setup_errors() as err:
-            raise UsageFailure(str(err)) from None
+    except _setup_errors() as err:
+        raise UsageFailure(str(err)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,59 +1,27 @@
-"""Segments to Ethernet frames and back, with Scapy.
+"""Segments to Ethernet frames and back: the one place a :class:`~tcpconform.segment.Segment` meets bytes.
 
-This is the one place where the project's :class:`~tcpconform.segment.Segment` meets bytes on a wire,
-so Scapy is imported here and only when a frame is first built or parsed (the CLI's ``--help`` and
-in-process runs never pay for it).  IPv6 frames carry TCP or Neighbor Discovery (:mod:`tcpconform.ndp`).
-Option names and values are Scapy's, normalised so that
-value-less options (``NOP``, ``EOL``, ``SAckOK``) carry ``None`` both ways.
+Both directions are plain ``struct`` (:mod:`tcpconform.frames` builds, :mod:`tcpconform.framedecode`
+reads), so a segment sent or received never pays for Scapy.  :func:`decode_scapy` keeps the Scapy
+dissection the decoder replaced, as the reference it is tested and benchmarked against.  Option
+names and values are Scapy's, value-less options (``NOP``, ``EOL``, ``SAckOK``) carrying ``None``.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import functools
+import socket
 import struct
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .framedecode import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, Arp, Frame, Icmp6
+from .framedecode import decode as decode
 from .frames import malformed_at
 from .segment import Flags, Segment
 
-if TYPE_CHECKING:
-    from .ndp import Neighbour
+__all__ = ["ETH_P_ARP", "ETH_P_IP", "ETH_P_IPV6", "Arp", "Frame", "Icmp6", "decode", "decode_scapy", "encode",
+           "encode_arp"]
 
-ETH_P_IP = 0x0800
-ETH_P_ARP = 0x0806
-ETH_P_IPV6 = 0x86DD
 _VALUELESS = {"NOP", "EOL", "SAckOK"}
-
-
-@dataclass(frozen=True, slots=True)
-class Arp:
-    op: int
-    """1 request, 2 reply."""
-    hwsrc: str
-    psrc: str
-    hwdst: str
-    pdst: str
-
-
-def _scapy() -> Any:
-    from scapy.layers.inet import IP, TCP
-    from scapy.layers.inet6 import IPv6  # noqa: F401  binds ethertype 0x86DD, so Ether() parses IPv6
-    from scapy.layers.l2 import ARP, Ether
-
-    return Ether, IP, TCP, ARP
-
-
-def _from_scapy_options(options: list[tuple[Any, Any]]) -> tuple[tuple[str, Any], ...]:
-    out: list[tuple[str, Any]] = []
-    for kind, value in options:
-        if isinstance(kind, int):
-            out.append((str(kind), bytes(value) if value is not None else b""))
-        elif kind in _VALUELESS:
-            out.append((kind, None))
-        else:
-            out.append((kind, tuple(value) if isinstance(value, list) else value))
-    return tuple(out)
 
 
 def encode(seg: Segment, src_mac: str, dst_mac: str) -> bytes:
@@ -64,97 +32,97 @@ def encode(seg: Segment, src_mac: str, dst_mac: str) -> bytes:
     return build(seg, _mac(src_mac), _mac(dst_mac))
 
 
+@functools.lru_cache(maxsize=256)
 def _mac(text: str) -> bytes:
     return bytes.fromhex(text.replace(":", ""))
 
 
+_ARP = struct.Struct("!6s6sHHHBBH6s4s6s4s")
+
+
 def encode_arp(op: int, src_mac: str, src_ip: str, dst_mac: str, dst_ip: str) -> bytes:
-    Ether, _, _, ARP = _scapy()
-    eth_dst = "ff:ff:ff:ff:ff:ff" if op == 1 else dst_mac
-    return bytes(Ether(src=src_mac, dst=eth_dst) / ARP(op=op, hwsrc=src_mac, psrc=src_ip,
-                                                       hwdst=dst_mac if op == 2 else "00:00:00:00:00:00",
-                                                       pdst=dst_ip))
+    """An ARP request (broadcast, ``op`` 1) or reply (2) for IPv4 over Ethernet, as Scapy builds it."""
+    eth_dst = b"\xff" * 6 if op == 1 else _mac(dst_mac)
+    hwdst = _mac(dst_mac) if op == 2 else bytes(6)
+    return _ARP.pack(eth_dst, _mac(src_mac), ETH_P_ARP, 1, ETH_P_IP, 6, 4, op, _mac(src_mac),
+                     socket.inet_aton(src_ip), hwdst, socket.inet_aton(dst_ip))
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    src_mac: str
-    dst_mac: str
-    segment: Segment | None = None
-    arp: Arp | None = None
-    checksum_ok: bool = True
-    nd: Neighbour | None = None
-    """A Neighbor Solicitation or Advertisement (IPv6's ARP)."""
+# -- the reference: Scapy's dissection ---------------------------------------------------------------
+def _scapy() -> Any:
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import ARP, Ether
+
+    return Ether, IP, IPv6, TCP, ARP
 
 
-def decode(data: bytes) -> Frame | None:
-    """The TCP segment, ARP or Neighbor Discovery message in an Ethernet frame; ``None`` for anything else."""
-    Ether, IP, TCP, ARP = _scapy()
+def _from_scapy_options(options: list[tuple[Any, Any]]) -> tuple[tuple[str, Any], ...]:
+    from scapy.packet import Packet
+
+    out: list[tuple[str, Any]] = []
+    for kind, value in options:
+        if isinstance(kind, int):
+            out.append((str(kind), bytes(value) if value is not None else b""))
+        elif kind in _VALUELESS:
+            out.append((kind, None))
+        elif isinstance(value, Packet):  # TCP-AO's value: a segment carries bytes, never Scapy objects
+            out.append((kind, value.original))
+        else:
+            out.append((kind, tuple(value) if isinstance(value, list) else value))
+    return tuple(out)
+
+
+def decode_scapy(data: bytes) -> Frame | None:
+    """:func:`decode` done by Scapy's dissector: slower by an order of magnitude, kept as its reference.
+
+    Only the layers directly on Ethernet count, as the link's kernel filter admits them: a TCP
+    header inside a tunnel, a VLAN or an 802.3 frame is not a segment of the run.
+    """
+    Ether, IP, IPv6, TCP, ARP = _scapy()
     try:
         pkt = Ether(data)
     except Exception:  # a truncated or garbled frame is not ours to explain
         return None
-    if pkt.type == ETH_P_IPV6:
-        return _decode_ipv6(pkt)
-    if ARP in pkt:
-        a = pkt[ARP]
-        return Frame(pkt.src, pkt.dst, arp=Arp(int(a.op), a.hwsrc, a.psrc, a.hwdst, a.pdst))
-    if IP not in pkt or TCP not in pkt:
+    if type(pkt) is not Ether:
         return None
-    ip, tcp = pkt[IP], pkt[TCP]
-    payload = bytes(tcp.payload)
-    ip_payload_len = ip.len - ip.ihl * 4
-    payload = payload[: max(0, ip_payload_len - tcp.dataofs * 4)]  # strip Ethernet padding
+    ip = pkt.payload
+    if type(ip) is ARP:
+        return Frame(pkt.src, pkt.dst, arp=Arp(int(ip.op), ip.hwsrc, ip.psrc, ip.hwdst, ip.pdst))
+    if type(ip) is IPv6 and ip.nh == 58:
+        return Frame(pkt.src, pkt.dst, icmp6=Icmp6(ip.src, ip.dst, ip.hlim, bytes(ip.payload)[: ip.plen]))
+    tcp = ip.payload
+    if type(ip) not in (IP, IPv6) or type(tcp) is not TCP:
+        return None
+    if type(ip) is IP and ip.ihl < 5:  # Scapy reads on regardless, taking TCP from the frame's last bytes
+        return None
+    length = ip.len - ip.ihl * 4 if type(ip) is IP else ip.plen
+    payload = bytes(tcp.payload)[: max(0, length - tcp.dataofs * 4)]  # strip Ethernet padding
     seg = Segment(
         src=ip.src, dst=ip.dst, sport=tcp.sport, dport=tcp.dport, seq=tcp.seq, ack=tcp.ack,
         flags=Flags(int(tcp.flags)), window=tcp.window, urgptr=tcp.urgptr,
-        options=_options(tcp), payload=payload, reserved=tcp.reserved,
+        options=_options(tcp, data, 14 + (ip.ihl * 4 if type(ip) is IP else 40), length), payload=payload,
+        reserved=tcp.reserved,
         chksum=tcp.chksum, dataofs=tcp.dataofs,
     )
-    return Frame(pkt.src, pkt.dst, segment=seg, checksum_ok=_tcp_checksum_ok(ip, tcp))
+    return Frame(pkt.src, pkt.dst, segment=seg, checksum_ok=_tcp_checksum_ok(ip, tcp, length))
 
 
-def _options(tcp: Any) -> tuple[tuple[str, Any], ...]:
-    """The segment's options; a list that does not parse stays bytes, as it came (``raw``)."""
-    raw_options = bytes(tcp)[20: tcp.dataofs * 4]
+def _options(tcp: Any, data: bytes, start: int, length: int) -> tuple[tuple[str, Any], ...]:
+    """The segment's options; a list that does not parse stays bytes, as it came (``raw``): the
+    header's option bytes, as far as the frame and the IP length reach."""
+    tcp_end = min(len(data), start + length) if length >= 0 else len(data)
+    raw_options = data[start + 20: min(start + tcp.dataofs * 4, tcp_end)]
     if malformed_at(raw_options) is not None:
         return (("raw", raw_options),)
     return _from_scapy_options(tcp.options)
 
 
-def _decode_ipv6(pkt: Any) -> Frame | None:
-    """TCP or Neighbor Discovery directly after the IPv6 header (no extension headers: the tester
-    never sends any, and a target's segment with one is not what a conformance run expects)."""
-    from scapy.layers.inet import TCP
-    from scapy.layers.inet6 import IPv6
-
-    from .frames import internet_checksum
-    from .ndp import ICMPV6, parse
-
-    if IPv6 not in pkt:
-        return None
-    ip = pkt[IPv6]
-    raw = bytes(ip.payload)[: ip.plen]  # strip Ethernet padding
-    if ip.nh == ICMPV6:
-        nd = parse(raw, ip.src, ip.dst, ip.hlim)
-        return Frame(pkt.src, pkt.dst, nd=nd) if nd is not None else None
-    if ip.nh != 6 or TCP not in pkt:
-        return None
-    tcp = pkt[TCP]
-    seg = Segment(
-        src=ip.src, dst=ip.dst, sport=tcp.sport, dport=tcp.dport, seq=tcp.seq, ack=tcp.ack,
-        flags=Flags(int(tcp.flags)), window=tcp.window, urgptr=tcp.urgptr,
-        options=_options(tcp), payload=bytes(tcp.payload)[: max(0, len(raw) - tcp.dataofs * 4)],
-        reserved=tcp.reserved, chksum=tcp.chksum, dataofs=tcp.dataofs,
-    )
-    pseudo = (ipaddress.IPv6Address(ip.src).packed + ipaddress.IPv6Address(ip.dst).packed
-              + struct.pack("!I3xB", len(raw), 6))  # RFC 8200 8.1
-    return Frame(pkt.src, pkt.dst, segment=seg, checksum_ok=internet_checksum(pseudo + raw) == 0)
-
-
-def _tcp_checksum_ok(ip: Any, tcp: Any) -> bool:
+def _tcp_checksum_ok(ip: Any, tcp: Any, length: int) -> bool:
     """Whether the TCP checksum, pseudo-header included, adds up (offloads can leave it partial)."""
-    from scapy.layers.inet import in4_chksum
+    from scapy.layers.inet import IP, in4_chksum
+    from scapy.layers.inet6 import in6_chksum
 
-    raw = bytes(tcp)[: ip.len - ip.ihl * 4]
-    return bool(in4_chksum(6, ip, raw) == 0)
+    raw = bytes(tcp)[:length]
+    check = in4_chksum if isinstance(ip, IP) else in6_chksum
+    return bool(check(6, ip, raw) == 0)

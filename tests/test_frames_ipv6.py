@@ -110,11 +110,14 @@ def test_invalid_nd_messages_are_dropped(damage: str) -> None:
         raw[21] = 64  # not 255: it may have crossed a router (RFC 4861 7.1.1)
     else:
         raw[icmp + 1] = 1
-    assert decode(bytes(raw)) is None
+    frame = decode(bytes(raw))
+    assert frame is not None and frame.icmp6 is not None  # handed over as ICMPv6...
+    assert frame.nd is None  # ...but not taken as neighbour discovery
 
 
 def test_other_icmpv6_and_other_next_headers_are_not_ours() -> None:
     from scapy.all import UDP, Ether, ICMPv6EchoRequest, IPv6
 
-    assert decode(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / ICMPv6EchoRequest())) is None
+    echo = decode(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / ICMPv6EchoRequest()))
+    assert echo is not None and echo.segment is None and echo.nd is None
     assert decode(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP())) is None

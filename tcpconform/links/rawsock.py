@@ -21,13 +21,13 @@ import time
 from collections import deque
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from ..framedecode import slotted_constructor
+from ..ndp import Neighbour
+from ..ndp import parse as parse_nd
 from ..segment import Segment
+from ..wire import decode, encode, encode_arp
 from .base import Received
-
-if TYPE_CHECKING:
-    from ..ndp import Neighbour
 
 ETH_P_ALL = 0x0003
 SO_TIMESTAMPNS = 35
@@ -45,6 +45,10 @@ class RawFrame:
     segment: Segment
     at: float
     checksum_ok: bool
+
+
+_raw_frame = slotted_constructor(RawFrame)
+_received = slotted_constructor(Received)
 
 
 def _mac_str(raw: bytes) -> str:
@@ -73,6 +77,8 @@ class RawEndpoint:
         self.neighbours: dict[str, str] = {}
         self.pending: deque[RawFrame] = deque()
         self.stats = {"sent": 0, "received": 0, "arp_answered": 0, "nd_answered": 0, "bad_checksum": 0}
+        self._buf = bytearray(65536)  # one receive buffer for the socket's life: no allocation per frame
+        self._view = memoryview(self._buf)
         self.sock = self._open(peer_ip)
         self.mac = _mac_str(self.sock.getsockname()[4])
 
@@ -148,8 +154,6 @@ class RawEndpoint:
         return at
 
     def send(self, seg: Segment, timeout: float = 1.0) -> float:
-        from ..wire import encode
-
         mac = self.resolve(seg.dst, timeout)
         frame = encode(seg, self.mac, mac)
         seg.meta["frame"] = frame  # the exact bytes, for the pcap
@@ -159,7 +163,6 @@ class RawEndpoint:
         """The MAC of ``ip`` on this link: learnt from its frames, else asked for by ARP or, over
         IPv6, by a Neighbor Solicitation to its solicited-node multicast group."""
         from ..ndp import encode_solicitation
-        from ..wire import encode_arp
 
         ip = str(ipaddress.ip_address(ip))
         mac = self.neighbours.get(ip)
@@ -184,28 +187,31 @@ class RawEndpoint:
         ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
         if not ready:
             return False
+        buf, view = self._buf, self._view
         while True:
             try:
-                data, anc, _flags, addr = self.sock.recvmsg(65536, 64)
+                size, anc, _flags, addr = self.sock.recvmsg_into([buf], 64)
             except BlockingIOError:
                 return True
             if addr[2] == PACKET_OUTGOING:
                 continue
-            self._handle(data, anc)
+            self._handle(bytes(view[:size]), anc)
 
     def _handle(self, data: bytes, anc: list[tuple[int, int, bytes]]) -> None:
-        from ..wire import decode, encode_arp
-
-        at = time.time()
+        at = None
         for level, kind, payload in anc:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
                 sec, nsec = _TIMESPEC.unpack_from(payload)
                 at = sec + nsec * 1e-9
+        if at is None:
+            at = time.time()
         frame = decode(data)
         if frame is None:
             return
-        if frame.nd is not None:
-            self._neighbour_discovery(frame.nd, frame.src_mac)
+        if frame.icmp6 is not None:
+            nd = parse_nd(frame.icmp6.message, frame.icmp6.src, frame.icmp6.dst, frame.icmp6.hlim)
+            if nd is not None:
+                self._neighbour_discovery(nd, frame.src_mac)
             return
         if frame.arp is not None:
             arp = frame.arp
@@ -223,7 +229,7 @@ class RawEndpoint:
         self.stats["received"] += 1
         if not frame.checksum_ok:
             self.stats["bad_checksum"] += 1
-        self.pending.append(RawFrame(seg, at, frame.checksum_ok))
+        self.pending.append(_raw_frame(seg, at, frame.checksum_ok))
 
     def _neighbour_discovery(self, nd: Neighbour, src_mac: str) -> None:
         """Learn from solicitations and advertisements; answer solicitations for our own address
@@ -266,15 +272,18 @@ class RawSocketLink:
         return self.endpoint.send(segment)
 
     def receive(self, timeout: float) -> Received | None:
-        deadline = time.time() + max(0.0, timeout)
         pending = self.endpoint.pending
+        deadline = None
         while True:
             while pending:
                 item = pending.popleft()
                 if item.segment.src == self.target_ip:
                     self.received += 1
-                    return Received(item.segment, item.at)
-            left = deadline - time.time()
+                    return _received(item.segment, item.at)
+            now = time.time()
+            if deadline is None:  # only once there is nothing queued: most calls find something
+                deadline = now + max(0.0, timeout)
+            left = deadline - now
             if left <= 0:
                 return None
             self.endpoint.poll(left)

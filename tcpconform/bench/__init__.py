@@ -1,0 +1,66 @@
+"""``tcpconform bench``: the figures behind the speed targets, printed, never asserted.
+
+Timed tests are flaky and hide regressions behind a threshold; a benchmark prints numbers that a
+person compares across runs.  In-process (no privileges): the seed suite, start-up, the struct
+codec against Scapy's, the whole catalogue serial and with ``--jobs`` against its mandated waiting,
+and peak memory.  On a wire (``--wire``, root, in a lab of its own): the driver's cost per segment
+against the raw socket and against Scapy, SYN to SYN-ACK against the kernel's ``connect()``, and
+the catalogue per lab target.  ``--equality`` instead checks that verdicts never depend on
+``--jobs`` or on the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import partial
+
+from ..model import TestCase
+from .basic import run_bench as seed_bench
+from .basic import seed_on_wire
+from .catalogue import catalogue_figures, equality_figures, mandated_waiting, memory_figures
+from .segments import codec_figures
+
+__all__ = ["equality_bench", "in_process_bench", "mandated_waiting", "wire_bench"]
+
+
+def _in_process():  # type: ignore[no-untyped-def]
+    from ..session import in_process
+
+    return in_process(())
+
+
+def in_process_bench(repeat: int, cases: Sequence[TestCase], jobs: Sequence[int]) -> Iterator[str]:
+    """Every figure that needs no privileges."""
+    yield from seed_bench(repeat)
+    yield from codec_figures(max(200, repeat * 100))
+    yield from catalogue_figures("in-process reference responder", cases, _in_process, jobs, virtual=True)
+    yield from memory_figures(cases, _in_process)
+
+
+def wire_bench(repeat: int, cases: Sequence[TestCase], jobs: Sequence[int], lab_name: str | None = None) -> Iterator[str]:
+    """The figures on real links, in a temporary lab (root); ``lab_name`` None takes a free one."""
+    from ..lab import temporary_lab
+    from ..session import lab_session
+    from .handshake import handshake_figures
+    from .segments import lab_segment_figures
+
+    with temporary_lab(lab_name) as lab:
+        yield f"lab {lab.name} ({lab.tester_ns}, {lab.target_ns}), made for the benchmark"
+        yield from lab_segment_figures(lab, max(400, repeat * 100))
+        yield from handshake_figures(lab, max(50, repeat * 10))
+        yield from seed_on_wire(repeat, lab.name)
+        for kind in ("reference", "linux"):
+            yield from catalogue_figures(f"lab {kind}", cases, partial(lab_session, kind, lab_name=lab.name), jobs)
+
+
+def equality_bench(repeat: int, cases: Sequence[TestCase], jobs: int, lab: str | None = None,
+                   lab_name: str | None = None) -> Iterator[str]:
+    """Verdicts of ``repeat`` serial and ``repeat`` parallel catalogue runs, compared; in-process or in a lab."""
+    if lab is None:
+        yield from equality_figures("in-process reference responder", cases, _in_process, repeat, jobs)
+        return
+    from ..lab import temporary_lab
+    from ..session import lab_session
+
+    with temporary_lab(lab_name) as made:
+        yield from equality_figures(f"lab {lab}", cases, partial(lab_session, lab, lab_name=made.name), repeat, jobs)

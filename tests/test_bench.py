@@ -1,0 +1,64 @@
+"""The benchmark's plumbing: mandated waiting from step timings, and the commands running end to end.
+
+Nothing here asserts a time: the figures are printed for people to compare, never judged by tests.
+"""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from tcpconform.bench import equality_bench, mandated_waiting
+from tcpconform.bench.catalogue import catalogue_figures
+from tcpconform.bench.segments import codec_figures
+from tcpconform.cli import main
+from tcpconform.loader import load_cases
+from tcpconform.paths import bundled_cases
+from tcpconform.results import CaseResult, SegmentRecord, StepResult
+
+
+def seed_cases() -> list:  # type: ignore[type-arg]
+    return [c for c in load_cases([bundled_cases()]) if "seed" in c.tags]
+
+
+def test_mandated_waiting_counts_silence_waits_and_the_wait_for_expected_segments() -> None:
+    case = CaseResult("c", "t", "f", 1, "a", "MUST", [])
+    case.segments = [SegmentRecord("out", 0.0, "", "", {}), SegmentRecord("in", 0.25, "", "", {})]
+    case.steps = [
+        StepResult(0, "l", "send", "", "pass", 0.0, 0.001),
+        StepResult(1, "l", "expect", "", "pass", 0.001, 0.26, observed=[1]),  # arrived at 0.25
+        StepResult(2, "l", "silence", "", "pass", 0.26, 0.76),
+        StepResult(3, "l", "wait", "", "pass", 0.76, 0.86),
+        StepResult(4, "l", "app", "", "pass", 0.86, 0.9),
+        StepResult(5, "l", "expect", "", "fail", 0.9, 1.4),  # nothing came: the whole window
+        StepResult(6, "l", "expect", "", "not-run"),
+    ]
+    assert abs(mandated_waiting(case) - (0.249 + 0.5 + 0.1 + 0.5)) < 1e-9
+
+
+def test_catalogue_figures_in_process() -> None:
+    from tcpconform.session import in_process
+
+    lines = list(catalogue_figures("in-process", seed_cases(), lambda: in_process(()), [2], virtual=True))
+    text = "\n".join(lines)
+    assert "mandated waiting: longest case" in text and "sum over all cases" in text
+    assert "--jobs 1" in text and "--jobs 2" in text and "virtual time" in text and "lower bound" in text
+
+
+def test_equality_in_process_finds_no_difference() -> None:
+    lines = list(equality_bench(1, seed_cases(), 3))
+    assert any("serial vs --jobs: 0 differing verdict(s)" in line for line in lines), lines
+
+
+def test_codec_figures_name_both_sides() -> None:
+    lines = list(codec_figures(5))
+    assert len(lines) == 2 and all("Scapy" in line and "decode" in line for line in lines)
+
+
+def test_bench_command_equality_and_usage_errors() -> None:
+    runner = CliRunner()
+    done = runner.invoke(main, ["bench", "--equality", "1", "--jobs", "4", "-k", "seed-hand"])
+    assert done.exit_code == 0, done.output
+    assert "verdict equality, in-process reference responder" in done.output
+    assert runner.invoke(main, ["bench", "--lab", "linux"]).exit_code == 2
+    bad = runner.invoke(main, ["bench", "--jobs", "1", "--equality", "1"])
+    assert bad.exit_code == 2 and "2 or more" in bad.output
