@@ -50,7 +50,8 @@ def test_the_whole_catalogue_against_linux_matches_its_baseline(lab) -> None:  #
         result = execute(load_cases([bundled_cases()]), session.link, session.target,
                          get_profile(session.profile), jobs=16, base_port=session.base_port)
     apply_baseline(result, baseline)
-    assert all(c.verdict in ("pass", "fail") for c in result.cases), [(c.id, c.reason) for c in result.cases
-                                                                       if c.verdict not in ("pass", "fail")]
+    no_verdict = [(c.id, c.reason) for c in result.cases if c.verdict not in ("pass", "fail")]
+    assert no_verdict == [("options-mss-default-1220", "the case is for IPv6 only (family: ipv6); "
+                                                       "this run is over IPv4")]
     assert [(c.id, c.reason) for c in gate_failures(result, "any")] == []
     assert [c.id for c in result.cases if c.baseline == "unexpected-pass"] == []
