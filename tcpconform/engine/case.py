@@ -188,17 +188,17 @@ class CaseRun:
             except StepSkipped as skipped:
                 sres.verdict = "skip"
                 sres.message = str(skipped)
-            except Exception as err:  # a bug of ours: one case errors, the run goes on and says so
-                sres.verdict = "error"
-                sres.message = f"internal error: {type(err).__name__}: {err}"
-                res.verdict = "error"
-                res.reason = f"{step.loc}: {sres.message} (please report it)"
-                break
             except (CaseError, TargetError) as err:
                 sres.verdict = "error"
                 sres.message = str(err)
                 res.verdict = "error"
                 res.reason = f"{step.loc}: {err}"
+                break
+            except Exception as err:  # a bug of ours: one case errors, the run goes on and says so
+                sres.verdict = "error"
+                sres.message = f"internal error: {type(err).__name__}: {err}"
+                res.verdict = "error"
+                res.reason = f"{step.loc}: {sres.message} (please report it)"
                 break
             finally:
                 sres.ended = self._rel(self.link.now())
