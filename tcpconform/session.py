@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .links.base import Link
@@ -23,15 +24,53 @@ PORT_SPAN = 1000
 """Source ports a run may use: one per case, from the session's ``base_port``."""
 
 
-def fresh_base_port() -> int:
-    """A random block of source ports for a run on a real link.
+PORT_FIRST, PORT_LAST = 20000, 60000
+"""The source ports runs rotate through: above the registered range, below Linux's ephemeral ports."""
+_last_base: list[int] = []
 
-    A stack keeps a closed connection in TIME_WAIT for a minute or more (Linux: 60 s); a run that
-    reused the last run's 4-tuples would meet those and fail for reasons of its own making.
+
+def fresh_base_port(state_file: Path | None = None) -> int:
+    """The next block of source ports for a run on a real link, rotating through 20000-59999.
+
+    A stack keeps a closed connection in TIME_WAIT for a minute or more (Linux: 60 s, others up to
+    4 min); a run that reused a recent run's 4-tuples would meet those and fail for reasons of its
+    own making (a SYN on a TIME_WAIT 4-tuple gets an ACK, not a SYN-ACK).  Random blocks collide now
+    and then (one run in 20 against Linux failed 10 cases that way), so blocks are taken in turn,
+    the last one remembered in a state file shared by every run on the machine: 40 runs pass before
+    a block comes back.  Without a writable state file, turns are kept within the process.
     """
+    import fcntl
     import random
 
-    return random.randrange(20000, 60000 - PORT_SPAN, 8)
+    path = state_file or _state_dir() / "last-base-port"
+    slots = (PORT_LAST - PORT_FIRST) // PORT_SPAN
+
+    def following(last: int | None) -> int:
+        if last is None or not PORT_FIRST <= last < PORT_LAST:
+            return PORT_FIRST + random.randrange(slots) * PORT_SPAN
+        return PORT_FIRST + ((last - PORT_FIRST) // PORT_SPAN + 1) % slots * PORT_SPAN
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # two runs starting together take different blocks
+            f.seek(0)
+            text = f.read().strip()
+            base = following(int(text) if text.isdigit() else None)
+            f.seek(0)
+            f.truncate()
+            f.write(f"{base}\n")
+    except OSError:
+        base = following(_last_base[-1] if _last_base else None)
+    _last_base[:] = [base]
+    return base
+
+
+def _state_dir() -> Path:
+    import os
+
+    root = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(root) / "tcpconform"
 
 
 class SessionError(Exception):
