@@ -45,6 +45,8 @@ def build_junit(result: RunResult) -> ET.Element:
         for req in case.requirements:
             ref = req["ref"] + (f" {req['rid']}" if req.get("rid") else "")
             ET.SubElement(cprops, "property", {"name": "rfc", "value": f"{ref} ({req['level']})"})
+        for name, value in case.figures.items():  # measurements a CI can trend (ISN bits, RTOs)
+            ET.SubElement(cprops, "property", {"name": f"figure.{name}", "value": str(value)})
         detail = "\n".join(failure_detail(case))
         if case.baseline == "expected-fail":
             ET.SubElement(tc, "skipped", {"message": f"known deviation (baseline): {case.reason}"}).text = detail

@@ -87,3 +87,18 @@ def test_isn_check_needs_a_sample_first(tmp_path: Path) -> None:
     with pytest.raises(CaseFileError) as err:
         load_case(path)
     assert f"{path}:7:16: steps[1].isn_check: isn_check judges a sample" in str(err.value)
+
+
+def test_the_figures_reach_every_report() -> None:
+    from tcpconform.console import case_line
+    from tcpconform.report.html import render_html
+    from tcpconform.report.junit import build_junit
+
+    result = _run()
+    case = result.cases[0]
+    assert "figures: samples 40, distinct 40" in case_line(case)
+    html = render_html(result)
+    assert "<h3>Figures</h3>" in html and "<th>predict_bits</th>" in html
+    props = {p.get("name"): p.get("value") for p in build_junit(result).iter("property")}
+    assert props["figure.samples"] == "40" and float(props["figure.predict_bits"]) > 24
+    assert result.to_dict()["cases"][0]["figures"]["distinct"] == 40
