@@ -132,10 +132,16 @@ def equality_figures(label: str, cases: Sequence[TestCase], opener: Opener, repe
     serial: list[dict[str, str]] = []
     parallel: list[dict[str, str]] = []
     for i in range(repeat):
-        serial.append(verdicts(run_once(cases, opener, 1).result))
-        parallel.append(verdicts(run_once(cases, opener, jobs).result))
+        runs = (run_once(cases, opener, 1).result, run_once(cases, opener, jobs).result)
+        serial.append(verdicts(runs[0]))
+        parallel.append(verdicts(runs[1]))
         yield (f"  round {i + 1}/{repeat}: serial vs --jobs {jobs}: "
                f"{len(_differences(serial[-1], parallel[-1]))} verdict(s) differ")
+        for which, result, mine, theirs in (("serial", runs[0], serial[-1], parallel[-1]),
+                                            (f"--jobs {jobs}", runs[1], parallel[-1], serial[-1])):
+            for case in result.cases:  # why, while it is at hand: a flaky verdict must be explainable
+                if case.verdict != "pass" and mine[case.id] != theirs.get(case.id):
+                    yield f"    {which}: {case.id}: {case.verdict}: {case.reason[:300]}"
     checks = [
         ("serial vs --jobs", [(f"round {i + 1}", s, p) for i, (s, p) in enumerate(zip(serial, parallel, strict=True))]),
         ("serial run to run", [(f"round {i + 1} vs 1", s, serial[0]) for i, s in enumerate(serial[1:], 1)]),
