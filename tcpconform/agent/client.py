@@ -139,7 +139,9 @@ class AgentTarget:
                 self._listener_case[key.dport] = key
                 self.request("listen", port=key.dport, ip=key.dst)
             elif action == "read":
-                got = self.request("read", conn=key_to_conn(key), count=count or 0, timeout=self.read_timeout)
+                # The agent waits at most read_timeout for data (the engine polls and must keep serving
+                # the wire); its answer may take as long as any other (a loaded machine is slow to answer).
+                got = self.request("read", conn=key_to_conn(key), count=count or 0, args={"timeout": self.read_timeout})
                 try:
                     return bytes.fromhex(got["data"])
                 except (KeyError, TypeError, ValueError):
@@ -189,9 +191,12 @@ class AgentTarget:
     def reset(self) -> None:
         self.request("reset")
 
-    def request(self, op: str, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+    def request(self, op: str, timeout: float | None = None, args: dict[str, Any] | None = None,
+                **kwargs: Any) -> dict[str, Any]:
         """One request, its answer.  :class:`AppFailed` for kind ``app``; :class:`TargetError` for
-        kind ``agent``, a dead agent, a garbled answer, or no answer within ``timeout``."""
+        kind ``agent``, a dead agent, a garbled answer, or no answer within ``timeout`` (default: the
+        client's).  ``args`` are request arguments whose names a keyword cannot carry (``timeout``)."""
+        args = {**kwargs, **(args or {})}
         if self._closed:
             raise TargetError(f"{self.name}: the agent has been closed")
         self._ids += 1
@@ -204,9 +209,10 @@ class AgentTarget:
             stdin.flush()
         except OSError:
             raise self._dead(f"sending {op!r}") from None
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        within = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + within
         while True:
-            answer = self._next_message(op, deadline)
+            answer = self._next_message(op, deadline, within)
             aid = answer.get("id")
             if aid == rid:
                 break
@@ -266,7 +272,7 @@ class AgentTarget:
         except (OSError, ValueError):  # the pipe was closed under us at shutdown
             pass
 
-    def _next_message(self, op: str, deadline: float) -> dict[str, Any]:
+    def _next_message(self, op: str, deadline: float, within: float) -> dict[str, Any]:
         stdout = self._proc.stdout
         assert stdout is not None
         fd = stdout.fileno()
@@ -284,7 +290,7 @@ class AgentTarget:
                                       f"{self._tail()}") from None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TargetError(f"{self.name}: no answer to {op!r} within {self.timeout:g} s "
+                raise TargetError(f"{self.name}: no answer to {op!r} within {within:g} s "
                                   f"(agent pid {self._proc.pid}){self._tail()}")
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:

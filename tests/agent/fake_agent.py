@@ -84,6 +84,13 @@ def _answer_hello_then(after: str) -> None:
 def main(mode: str) -> None:
     if mode == "serve":
         serve_stdio(MemoryAgent(), sys.stdin.buffer, sys.stdout.buffer)
+    elif mode == "slow-read":  # a loaded machine: a read is answered after 50 ms; it reports the wait asked for
+        class Slow(MemoryAgent):
+            def read(self, key: FourTuple, count: int, timeout: float) -> bytes:
+                time.sleep(0.05)
+                return f"{timeout:g}".encode()[:count]
+
+        serve_stdio(Slow(), sys.stdin.buffer, sys.stdout.buffer)
     elif mode == "no-hello":
         print("fake agent: cannot start: no such namespace", file=sys.stderr, flush=True)
         sys.exit(2)

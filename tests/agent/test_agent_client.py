@@ -52,6 +52,13 @@ def test_a_served_agent_is_a_target(spawned_agents: list[int]) -> None:
     assert gone(target.pid)
 
 
+def test_a_slow_read_answer_is_waited_for_and_the_agent_waits_only_briefly(spawned_agents: list[int]) -> None:
+    """The agent's read waits at most READ_TIMEOUT for data; its answer may take longer (a loaded
+    machine): that is not a dead agent."""
+    with fake("slow-read", spawned_agents) as target:
+        assert target.app(KEY, "read", count=10) == b"0.005"
+
+
 def test_app_errors_fail_the_step_agent_errors_do_not(spawned_agents: list[int]) -> None:
     with fake("serve", spawned_agents) as target:
         with pytest.raises(AppFailed, match=r"the application's read failed: no connection from 198\.18\.200\.1:2"):
