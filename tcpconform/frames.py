@@ -165,8 +165,3 @@ def ipv6_header(src: str, dst: str, next_header: int, payload_len: int, hop_limi
     """The fixed IPv6 header (RFC 8200 3): version 6, traffic class 0, flow label 0."""
     return _IP6.pack(6 << 28, payload_len, next_header, hop_limit, packed_address(src), packed_address(dst))
 
-
-def encode_ipv6(seg: Segment, src_mac: bytes = TESTER_MAC, dst_mac: bytes = TARGET_MAC) -> bytes:
-    """The Ethernet/IPv6/TCP frame carrying ``seg`` (next header 6, no extension headers); the TCP
-    checksum covers the IPv6 pseudo-header (RFC 8200 8.1), and there is no IP header checksum."""
-    return encode(seg, src_mac, dst_mac)

@@ -95,7 +95,8 @@ class CaseRun:
         self.key = key
         self.spare_ports = spare_ports if any(isinstance(s, IsnSampleStep) for s in case.steps) else range(0)
         """Source ports this case may use besides its own (ISN samples); the scheduler routes them here."""
-        self.isn_samples: list[object] = []
+        self.isn_samples: list[isn.IsnSample] = []
+        """The ISN sample an ``isn_sample`` step took, for the checks after it."""
         self.link = link
         self.target = target
         self.settings = settings

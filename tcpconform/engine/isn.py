@@ -192,7 +192,7 @@ def check(run: CaseRun, step: IsnCheckStep, sres: StepResult) -> None:
 
 
 def _span(run: CaseRun) -> str:
-    samples = getattr(run, "isn_samples", [])
+    samples = run.isn_samples
     return _ms(samples[-1].at - samples[0].at) if len(samples) > 1 else "no time"
 
 

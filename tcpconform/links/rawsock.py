@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 from ..framedecode import slotted_constructor
 from ..ndp import Neighbour
-from ..ndp import parse as parse_nd
 from ..segment import Segment
 from ..wire import decode, encode, encode_arp
 from .base import Received
@@ -209,7 +208,7 @@ class RawEndpoint:
         if frame is None:
             return
         if frame.icmp6 is not None:
-            nd = parse_nd(frame.icmp6.message, frame.icmp6.src, frame.icmp6.dst, frame.icmp6.hlim)
+            nd = frame.nd  # neighbour discovery, or another ICMPv6 message that is not ours
             if nd is not None:
                 self._neighbour_discovery(nd, frame.src_mac)
             return
