@@ -126,11 +126,34 @@ def decode(data: bytes) -> Frame | None:
         return None
     ethertype = data[12] << 8 | data[13]
     if ethertype == ETH_P_IP:
+        got = _ipv4(data)
+    elif ethertype == ETH_P_IPV6:
+        if len(data) >= 54 and data[20] == IPPROTO_ICMPV6:
+            return _icmp6(data)
+        got = _ipv6(data)
+    elif ethertype == ETH_P_ARP:
+        return _arp(data)
+    else:
+        return None
+    if got is None:
+        return None
+    return _frame(data[6:12].hex(":"), data[0:6].hex(":"), got[0], None, got[1], None)
+
+
+def tcp_segment(data: bytes) -> tuple[Segment, bool] | None:
+    """The TCP segment in an Ethernet frame and whether its checksum is right, else ``None``.
+
+    :func:`decode` without the :class:`Frame` around the segment: the receive path asks this first,
+    as nearly every frame it gets is a segment, and hands only the rest (ARP, ICMPv6) to
+    :func:`decode`.  The answers are :func:`decode`'s, from the same code.
+    """
+    if len(data) < 14:
+        return None
+    ethertype = data[12] << 8 | data[13]
+    if ethertype == ETH_P_IP:
         return _ipv4(data)
     if ethertype == ETH_P_IPV6:
         return _ipv6(data)
-    if ethertype == ETH_P_ARP:
-        return _arp(data)
     return None
 
 
@@ -138,25 +161,30 @@ def _macs(data: bytes) -> tuple[str, str]:
     return data[6:12].hex(":"), data[0:6].hex(":")
 
 
-def _ipv4(data: bytes) -> Frame | None:
+def _ipv4(data: bytes) -> tuple[Segment, bool] | None:
     end = len(data)
     if end < 34:
         return None
     vihl, _tos, total, _id, frag, _ttl, proto, _sum, src, dst = _IP4.unpack_from(data, 14)
     if proto != IPPROTO_TCP or frag & 0x1FFF:  # Scapy reads TCP only in a first (or whole) fragment
         return None
-    header = (vihl & 0x0F) * 4
-    start = 14 + header
-    if header < 20 or start > end:
-        return None
-    length = total - header  # what the IP header says the TCP segment is; it may lie either way
+    if vihl == 0x45:  # no IP options: nearly every frame
+        start, route_dst = 34, None
+    else:
+        header = (vihl & 0x0F) * 4
+        start = 14 + header
+        if header < 20 or start > end:
+            return None
+        route_dst = _source_route(data[34:start]) if header > 20 else None
+    length = total - start + 14  # what the IP header says the TCP segment is; it may lie either way
     if length >= 0:
-        tcp_end = summed_end = min(end, start + length)
+        tcp_end = summed_end = end if start + length > end else start + length
     else:  # Scapy then reads on to the frame's end, but sums up to |length| bytes short of it
         tcp_end, summed_end = end, max(start, end + length)
-    route_dst = _source_route(data[34:start]) if header > 20 else None
-    pseudo = int.from_bytes(src + (route_dst or dst), "big") + (IPPROTO_TCP << 16 | max(length, 0))
-    return _tcp(data, _address(src), _address(dst), start, tcp_end, summed_end, length, pseudo)
+    pseudo = int.from_bytes(src + (route_dst or dst), "big") + (IPPROTO_TCP << 16 | (length if length > 0 else 0))
+    src_text = _seen_addresses.get(src) or _address(src)
+    dst_text = _seen_addresses.get(dst) or _address(dst)
+    return _tcp(data, src_text, dst_text, start, tcp_end, summed_end, length, pseudo)
 
 
 def _source_route(options: bytes) -> bytes | None:
@@ -180,25 +208,29 @@ def _source_route(options: bytes) -> bytes | None:
     return None
 
 
-def _ipv6(data: bytes) -> Frame | None:
+def _icmp6(data: bytes) -> Frame:
+    _vtf, length, _nh, hlim, src, dst = _IP6.unpack_from(data, 14)
+    src_mac, dst_mac = _macs(data)
+    return Frame(src_mac, dst_mac, icmp6=Icmp6(inet_ntop(AF_INET6, src), inet_ntop(AF_INET6, dst), hlim,
+                                               data[54:min(len(data), 54 + length)]))
+
+
+def _ipv6(data: bytes) -> tuple[Segment, bool] | None:
     end = len(data)
     if end < 54:
         return None
-    _vtf, length, nh, hlim, src, dst = _IP6.unpack_from(data, 14)
-    tcp_end = min(end, 54 + length)
-    if nh == IPPROTO_ICMPV6:
-        src_mac, dst_mac = _macs(data)
-        return Frame(src_mac, dst_mac, icmp6=Icmp6(inet_ntop(AF_INET6, src), inet_ntop(AF_INET6, dst), hlim,
-                                                   data[54:tcp_end]))
+    _vtf, length, nh, _hlim, src, dst = _IP6.unpack_from(data, 14)
     if nh != IPPROTO_TCP:
         return None
+    tcp_end = min(end, 54 + length)
     pseudo = int.from_bytes(src + dst, "big") + tcp_end - 54 + IPPROTO_TCP
     return _tcp(data, inet_ntop(AF_INET6, src), inet_ntop(AF_INET6, dst), 54, tcp_end, tcp_end, length, pseudo)
 
 
 def _tcp(data: bytes, src: str, dst: str, start: int, tcp_end: int, summed_end: int, length: int,
-         pseudo: int) -> Frame | None:
-    """The segment from ``start`` to ``tcp_end`` (where the IP header bounds it), offsets into the frame.
+         pseudo: int) -> tuple[Segment, bool] | None:
+    """The segment from ``start`` to ``tcp_end`` (where the IP header bounds it), offsets into the
+    frame, and whether its checksum is right.
 
     ``length`` is what the IP header says the segment is; ``pseudo`` the pseudo-header as an
     integer, to which the bytes up to ``summed_end`` add for the checksum.
@@ -218,14 +250,16 @@ def _tcp(data: bytes, src: str, dst: str, start: int, tcp_end: int, summed_end: 
     else:
         options = ()
     # As Scapy reads it: the data runs on into Ethernet padding, cut where the IP length says it ends.
-    payload = data[at:at + max(0, length - dataofs * 4)]
-    summed = int.from_bytes(data[start:summed_end], "big")
-    if (summed_end - start) & 1:
-        summed <<= 8  # an odd length is summed with a zero byte after it
-    summed += pseudo
+    payload = data[at:at + length - dataofs * 4] if length > dataofs * 4 else b""
+    # The ones' complement sum of 16-bit words is their sum modulo 0xFFFF, and it is 0xFFFF (not 0) for
+    # a right checksum, as the pseudo-header is never all zeros.  Read as one integer it is a C loop,
+    # not a Python one per word; little-endian, it reads twice as fast and sums byte-swapped words,
+    # which is the same sum times 256 (RFC 1071 2(B)), so the pseudo-header is shifted to match, and
+    # an odd last byte needs no zero after it.
+    summed = int.from_bytes(data[start:summed_end], "little") + (pseudo << 8)
     seg = _segment(src, dst, sport, dport, seq, ack, _FLAGS[word & 0x1FF], window, urgptr, options, payload,
                    (word >> 9) & 7, chksum, dataofs)
-    return _frame(data[6:12].hex(":"), data[0:6].hex(":"), seg, None, summed % 0xFFFF == 0 and summed != 0, None)
+    return seg, summed % 0xFFFF == 0
 
 
 class _Undecodable(Exception):

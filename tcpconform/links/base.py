@@ -9,14 +9,14 @@ link's is virtual, so a test that waits 500 ms in-process costs no real time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from ..segment import Segment
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
+class Received(NamedTuple):
+    """A segment the link received (a tuple: made for every segment, it must cost next to nothing)."""
+
     segment: Segment
     at: float
     """When the segment arrived, on the link's clock."""

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from wirekit import needs_root
+from wirekit import LAB, needs_root
 
 from tcpconform.links.rawsock import LinkSetupError, RawEndpoint
 
@@ -34,11 +34,11 @@ def _run_in_tester(lab, *args: str, tmp: Path) -> subprocess.CompletedProcess[st
 
 @needs_root
 @pytest.mark.parametrize("args, message", [
-    (["--target", "198.18.3.9", "--port", "7", "--iface", "tcpc3-t", "--source-ip", "198.18.3.1"],
-     "198.18.3.9 does not answer ARP on tcpc3-t"),
-    (["--target", "198.18.3.2", "--port", "7", "--iface", "tcpc3-nope"], "no interface 'tcpc3-nope'"),
+    (["--target", f"198.18.{LAB}.9", "--port", "7", "--iface", f"tcpc{LAB}-t", "--source-ip", f"198.18.{LAB}.1"],
+     f"198.18.{LAB}.9 does not answer ARP on tcpc{LAB}-t"),
+    (["--target", f"198.18.{LAB}.2", "--port", "7", "--iface", f"tcpc{LAB}-nope"], f"no interface 'tcpc{LAB}-nope'"),
     (["--target", "198.51.100.7", "--port", "7"], "no route to 198.51.100.7"),  # nothing is sent: no route
-    (["--target", "198.18.3.2", "--port", "7", "--iface", "tcpc3-t"], "has no IPv4 address: give --source-ip"),
+    (["--target", f"198.18.{LAB}.2", "--port", "7", "--iface", f"tcpc{LAB}-t"], "has no IPv4 address: give --source-ip"),
 ])
 def test_wire_setup_errors_are_one_clear_line(lab, args: list[str], message: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from tcpconform.lab import lab_up
