@@ -27,14 +27,14 @@ _CHKSUM = struct.Struct("!H")
 def internet_checksum(data: bytes | bytearray) -> int:
     """The Internet checksum (RFC 1071) of ``data``.
 
-    The data read as one big-endian integer is, modulo 0xFFFF, the one's complement sum of its
-    16-bit words (2**16 is 1 modulo 0xFFFF): one C-level division instead of a sum over words.
-    The sum folds to 0xFFFF, not 0, unless every word is zero.
+    The data read as one integer is, modulo 0xFFFF, the one's complement sum of its 16-bit words
+    (2**16 is 1 modulo 0xFFFF): one C-level division instead of a sum over words.  Read
+    little-endian (twice as fast as big-endian) it sums the byte-swapped words, 256 times the sum
+    (RFC 1071 2(B)), and an odd last byte needs no zero after it.  The sum folds to 0xFFFF, not 0,
+    unless every word is zero.
     """
-    if len(data) % 2:
-        data = bytes(data) + b"\0"
-    value = int.from_bytes(data, "big")
-    rest = value % 0xFFFF
+    value = int.from_bytes(data, "little")
+    rest = (value % 0xFFFF) * 256 % 0xFFFF
     return 0xFFFF - rest if rest or not value else 0
 
 

@@ -207,6 +207,9 @@ class RawEndpoint:
     def resolve(self, ip: str, timeout: float = 1.0, tries: int = 3) -> str:
         """The MAC of ``ip`` on this link: learnt from its frames, else asked for by ARP or, over
         IPv6, by a Neighbor Solicitation to its solicited-node multicast group."""
+        mac = self.neighbours.get(ip)  # segments carry canonical text: the one lookup of nearly every send
+        if mac is not None:
+            return mac
         from ..ndp import encode_solicitation
 
         ip = str(ipaddress.ip_address(ip))
