@@ -279,6 +279,7 @@ def _link_state(ipr: Any, ifname: str) -> dict[str, Any] | None:
         "mac": msg.get("address"),
         "up": bool(flags & 0x1),  # IFF_UP
         "carrier": bool(flags & 0x10000),  # IFF_LOWER_UP: the peer is up too
+        "operstate": msg.get("state"),  # "up" once the kernel's link watch has taken the carrier in
         "peer_index": msg.get("link"),
         "peer_in_other_ns": msg.get("link_netnsid") is not None,
         "ipv4": ipv4,
@@ -482,6 +483,19 @@ def _build(lab: Lab) -> None:
             run_in_ns(ns, ["ethtool", "-K", ifname, *[w for f in _ETHTOOL_OFF for w in (f, "off")]], check=False)
 
 
+def _wait_operational(lab: Lab, limit: float = 3.0) -> None:
+    """Until both ends are operationally up.  The kernel takes a veth's carrier in from its link
+    watch, up to a second after the link is set up, and only then does IPv6 on the target side send
+    its MLD reports: waiting for quiet before that would hand over a lab that still has frames to say."""
+    deadline = time.monotonic() + limit
+    with contextlib.closing(_ipr(lab.tester_ns)) as t, contextlib.closing(_ipr(lab.target_ns)) as s:
+        while time.monotonic() < deadline:
+            states = [_link_state(t, lab.tester_if), _link_state(s, lab.target_if)]
+            if all(st is not None and st["operstate"] == "up" for st in states):
+                return
+            time.sleep(0.01)
+
+
 def lab_up(name: str | int = "0") -> Lab:
     """Bring lab ``name`` up and return it.
 
@@ -496,6 +510,7 @@ def lab_up(name: str | int = "0") -> Lab:
             return lab
         try:
             _build(lab)
+            _wait_operational(lab)
             with in_netns(lab.tester_ns):
                 watch = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
             with contextlib.closing(watch):

@@ -42,6 +42,12 @@ INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
         "A sender keeps its data within the receive window the peer advertised "
         "(a one-byte zero-window probe excepted).",
     ),
+    "checksum": Requirement(
+        "checksum", "RFC 9293 3.1", Level.MUST,
+        "The checksum covers the pseudo-header, the TCP header and the data (an odd last byte padded "
+        "with a zero); the sender MUST generate it.",
+        rid="MUST-2",
+    ),
     "mss": Requirement(
         "mss", "RFC 9293 3.7.1", Level.MUST,
         "The effective send MSS MUST be the smaller of the send MSS (the MSS the peer offered, "
@@ -254,6 +260,23 @@ def check_invariants(seg: Segment, conn: Conn, enabled: frozenset[str]) -> list[
                 Mismatch("seq", f"data ending <= {edge} (tester's window edge)",
                          f"data ends at {conn.target_written(end)} ({seqnum.diff(end, conn.our_right_edge)} bytes beyond)"),
             ))
+    if "checksum" in enabled and seg.meta.get("bad_checksum"):
+        out.append(("checksum", Mismatch("chksum", _correct_checksum(seg), _checksum_text(seg.chksum))))
     if "mss" in enabled and len(seg.payload) > conn.mss_offered:
         out.append(("mss", Mismatch("len", f"<= {conn.mss_offered} (MSS offered)", str(len(seg.payload)))))
     return out
+
+
+def _checksum_text(value: int | None) -> str:
+    return "a wrong one" if value is None else f"{value:#06x}"
+
+
+def _correct_checksum(seg: Segment) -> str:
+    """The checksum the segment should carry; links mark a wrong one (``meta["bad_checksum"]``), this
+    only runs for those."""
+    from ..frames import tcp_checksum
+
+    try:
+        return f"{tcp_checksum(seg):#06x} (the correct checksum)"
+    except ValueError:  # options that cannot be serialised again: say what is known
+        return "the correct checksum"

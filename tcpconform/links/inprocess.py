@@ -13,6 +13,7 @@ import time
 from collections import deque
 from typing import Protocol
 
+from ..frames import tcp_checksum
 from ..segment import Segment
 from .base import Received
 
@@ -82,6 +83,8 @@ class InProcessLink:
 
     def _collect(self) -> None:
         for seg in self.peer.segments_to_send():
+            if seg.chksum is not None and not seg.meta.get("bad_checksum") and seg.chksum != tcp_checksum(seg):
+                seg.meta["bad_checksum"] = True  # as a wire link marks a frame whose checksum is wrong
             self._queue.append(Received(seg, self.clock.now() + self.latency))
 
     def receive(self, timeout: float) -> Received | None:

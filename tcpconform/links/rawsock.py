@@ -304,6 +304,7 @@ class RawEndpoint:
         stats["received"] += 1
         if not checksum_ok:
             stats["bad_checksum"] += 1
+            seg.meta["bad_checksum"] = True  # what the engine checks (and what it sets to send one)
         self.pending.append(RawFrame(seg, at, checksum_ok))
 
     def _other(self, data: bytes, at: float) -> None:

@@ -67,6 +67,10 @@ FAULTS: dict[str, str] = {
     "drop-unknown-option": "a segment carrying an option of unknown kind is discarded",
     "misparse-nop": "option parsing stops at the first NOP, so an MSS after NOP padding is not seen",
     "accept-bad-checksum": "segments with a wrong checksum are processed instead of discarded",
+    "odd-checksum": (
+        "a segment with an odd number of data bytes carries a checksum that leaves its last byte out "
+        "(summed by whole 16-bit words only)"
+    ),
     "accept-bad-dataofs": "the data offset is not checked: a segment with an impossible one is processed",
     "reserved-bits-drop": "a segment with any reserved header bit set is discarded",
     # Windows and acknowledgments (RFC 9293 3.8.6, 3.10.7.4; RFC 5681 4.2).

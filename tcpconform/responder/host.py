@@ -17,7 +17,15 @@ from .config import ResponderConfig
 from .connection import Connection, ResponderError
 from .events import AppAction, Event, StateChanged, listen_key
 from .states import State, Trigger, next_state
-from .wire import KNOWN_OPTIONS, malformed
+from .wire import KNOWN_OPTIONS, malformed, tcp_checksum
+
+
+def _odd_checksum(seg: Segment) -> Segment:
+    """Fault ``odd-checksum``: the checksum of a stack that sums whole 16-bit words and forgets the odd
+    last byte (the same as summing it as zero).  Right for even lengths, and for a last byte of zero."""
+    if len(seg.payload) % 2 == 0:
+        return seg
+    return seg.with_(chksum=tcp_checksum(seg.with_(payload=seg.payload[:-1] + b"\0")))
 
 
 class Responder:
@@ -100,6 +108,8 @@ class Responder:
         """Everything to put on the wire since the last call, in order."""
         out = list(self._outbox)
         self._outbox.clear()  # cleared in place: every connection appends to this very list
+        if "odd-checksum" in self.config.faults:
+            out = [_odd_checksum(seg) for seg in out]
         return out
 
     def next_events(self) -> list[Event]:

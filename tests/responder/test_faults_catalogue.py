@@ -237,6 +237,18 @@ def time_wait_ignores_fin(faults: set[str]) -> object:
     return show(p.send(p.segment(F.FIN | F.ACK, seq=1))), p.r.state(p.key)
 
 
+def odd_checksum(faults: set[str]) -> object:
+    """Whether each data segment's checksum is right, by its length: only odd lengths go wrong."""
+    from tcpconform.frames import tcp_checksum
+
+    p = established(faults)
+    out = []
+    for n in (1, 2, 333):
+        p.r.app_write(p.key, b"\x5a" * n, p.now)
+        out += [(len(s.payload), s.chksum is None or s.chksum == tcp_checksum(s)) for s in p.drain() if s.payload]
+    return out
+
+
 def skip_closing(faults: set[str]) -> object:
     p = established(faults)
     p.r.app_close(p.key, 0.0)
@@ -279,6 +291,7 @@ CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]]
     "syn-resets": (syn_resets, (["R 101"], State.CLOSED), ([". 101 1"], State.ESTABLISHED)),
     "answer-rst-with-rst": (answer_rst_with_rst, (["R 0"], ["R 101"]), ([], [])),
     "time-wait-ignores-fin": (time_wait_ignores_fin, ([], State.TIME_WAIT), ([". 102 2"], State.TIME_WAIT)),
+    "odd-checksum": (odd_checksum, [(1, False), (2, True), (333, False)], [(1, True), (2, True), (333, True)]),
     "skip-closing": (skip_closing, ([". 102 2"], State.TIME_WAIT), ([". 102 2"], State.CLOSING)),
 }
 

@@ -65,3 +65,22 @@ def test_wire_pcaps_hold_the_exact_frames_with_kernel_times(lab, tmp_path) -> No
     assert len(packets) == len(case.segments) and all(TCP in p for p in packets)
     for pkt, seg in zip(packets, case.segments, strict=True):
         assert abs(float(pkt.time) - (case.started + seg.at)) < 1e-6  # kernel receive times, not Python's
+
+
+def test_a_wrong_checksum_on_the_wire_fails_the_checksum_invariant(lab) -> None:  # type: ignore[no-untyped-def]
+    """The responder on the wire sends odd-length data with a checksum that leaves the last byte out:
+    the raw link reads the frame's checksum as wrong, and the case shows the one sent and the right one."""
+    cases = [c for c in load_cases([bundled_cases()]) if c.id in ("header-checksum-generated", "seed-response")]
+    verdicts = {}
+    for faults in ((), ("odd-checksum",)):
+        with lab_session("reference", lab_name=LAB, faults=faults) as session:
+            verdicts[faults] = execute(cases, session.link, session.target, get_profile(session.profile))
+    assert all(c.verdict == "pass" for c in verdicts[()].cases)
+    broken = {c.id: c for c in verdicts[("odd-checksum",)].cases}
+    assert broken["seed-response"].verdict == "pass"  # 512 and 188 bytes: even, right
+    failed = broken["header-checksum-generated"]
+    assert failed.verdict == "fail"
+    (step,) = [s for s in failed.steps if s.verdict == "fail"]
+    (mismatch,) = step.mismatches
+    assert mismatch.field == "chksum (checksum)" and "the correct checksum" in mismatch.expected
+    assert mismatch.actual != mismatch.expected.split()[0]
