@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from . import casecache
 from . import schema as case_schema
 from .model import (
     INVARIANTS,
@@ -255,6 +256,19 @@ def _load_file(file: str) -> tuple[list[TestCase], list[LoadError]]:
         return fail(f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     except OSError as exc:
         return fail(f"cannot read the file: {exc.strerror or exc}")
+    remembered = casecache.get(file, text)
+    if remembered is not None:
+        return remembered, []
+    cases, errors = _parse_file(file, text)
+    if not errors:
+        casecache.put(file, text, cases)
+    return cases, errors
+
+
+def _parse_file(file: str, text: str) -> tuple[list[TestCase], list[LoadError]]:
+    def fail(message: str, line: int | None = None, column: int | None = None) -> _Failed:
+        return [], [LoadError(file, line, column, "", message)]
+
     try:
         root = yaml.compose(text, Loader=_YAML_LOADER)
     except yaml.MarkedYAMLError as exc:

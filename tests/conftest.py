@@ -10,6 +10,23 @@ from collections.abc import Iterator
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def case_cache_of_the_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Validated case files are cached under the suite's own cache home (the CLI run as a process
+    inherits it), so the tests use the cache as a user does without touching the user's."""
+    from tcpconform import casecache
+
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
+    casecache.directory.cache_clear()
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+    casecache.directory.cache_clear()
+
+
 def _can_look() -> bool:
     return os.geteuid() == 0
 
