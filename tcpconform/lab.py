@@ -48,7 +48,7 @@ from .cleanup import (
     stop_processes,
     thread_netns,
 )
-from .lab_ipv6 import ETH_P_IPV6, enable_quiet_ipv6, set_ipv6_address, wait_for_quiet
+from .lab_ipv6 import ETH_P_IPV6, enable_quiet_ipv6, set_ipv6_address, wait_for_quiet, wait_operational
 
 OFFLOAD_FEATURES = (
     "tx-checksumming",
@@ -483,19 +483,6 @@ def _build(lab: Lab) -> None:
             run_in_ns(ns, ["ethtool", "-K", ifname, *[w for f in _ETHTOOL_OFF for w in (f, "off")]], check=False)
 
 
-def _wait_operational(lab: Lab, limit: float = 3.0) -> None:
-    """Until both ends are operationally up.  The kernel takes a veth's carrier in from its link
-    watch, up to a second after the link is set up, and only then does IPv6 on the target side send
-    its MLD reports: waiting for quiet before that would hand over a lab that still has frames to say."""
-    deadline = time.monotonic() + limit
-    with contextlib.closing(_ipr(lab.tester_ns)) as t, contextlib.closing(_ipr(lab.target_ns)) as s:
-        while time.monotonic() < deadline:
-            states = [_link_state(t, lab.tester_if), _link_state(s, lab.target_if)]
-            if all(st is not None and st["operstate"] == "up" for st in states):
-                return
-            time.sleep(0.01)
-
-
 def lab_up(name: str | int = "0") -> Lab:
     """Bring lab ``name`` up and return it.
 
@@ -510,7 +497,8 @@ def lab_up(name: str | int = "0") -> Lab:
             return lab
         try:
             _build(lab)
-            _wait_operational(lab)
+            with contextlib.closing(_ipr(lab.tester_ns)) as t, contextlib.closing(_ipr(lab.target_ns)) as s:
+                wait_operational(lambda: [_link_state(t, lab.tester_if), _link_state(s, lab.target_if)])
             with in_netns(lab.tester_ns):
                 watch = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
             with contextlib.closing(watch):

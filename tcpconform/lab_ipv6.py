@@ -12,6 +12,7 @@ import contextlib
 import select
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 IFA_F_NODAD = 0x02
@@ -48,6 +49,20 @@ def set_ipv6_address(ipr: Any, idx: int, want: str) -> None:
     if want not in have:
         a, p = want.split("/")
         ipr.addr("add", index=idx, address=a, prefixlen=int(p), flags=IFA_F_NODAD)
+
+
+def wait_operational(states: Callable[[], list[dict[str, Any] | None]], limit: float = 3.0) -> None:
+    """Until every link ``states()`` describes is operationally up (or ``limit`` seconds passed).
+
+    The kernel takes a veth's carrier in from its link watch, which may run up to a second after the
+    link is set up, and only then does IPv6 on the target side send its MLD reports: waiting for
+    quiet before that would hand over a lab that still has frames to say.
+    """
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if all(st is not None and st["operstate"] == "up" for st in states()):
+            return
+        time.sleep(0.01)
 
 
 def wait_for_quiet(sock: socket.socket, gap: float = 0.1, limit: float = 1.0) -> bool:
