@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, TextIO
 
-from .links.rawsock import RawEndpoint
+from .links.rawsock import LinkSetupError, RawEndpoint
 from .responder import AppConfig, Responder, ResponderConfig, ResponderError
 from .segment import FourTuple
 from .target import target_event
@@ -141,7 +141,11 @@ def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str 
             if timer is not None and timer <= time.time():
                 responder.handle_timer(time.time())
             for seg in responder.segments_to_send():
-                endpoint.send(seg)
+                try:
+                    endpoint.send(seg)
+                except (OSError, LinkSetupError) as err:  # one segment lost, as a wire loses one; say so
+                    why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+                    print(f"  not sent: {seg.summary()} [{seg.key}]: {why}", file=log, flush=True)
             if not agent_stdio:
                 for ev in responder.next_events():
                     print(f"  {target_event(ev).detail}  [{ev.key}]", file=log, flush=True)
