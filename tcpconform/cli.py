@@ -250,6 +250,9 @@ def run(
     if deviations:
         apply_baseline(result, deviations)
     result.meta["fail_on"] = fail_on
+    if result.meta.get("frames_dropped"):
+        click.echo(f"warning: the tester's socket dropped {result.meta['frames_dropped']} frame(s) it could not read "
+                   "in time: a case that missed a segment may have failed for it (try fewer --jobs)", err=True)
     written = _write(result, report_dir)
     from .matrix import matrix_summary
 

@@ -105,5 +105,8 @@ def execute(
         "versions": {"tcpconform": __version__, "python": platform.python_version()},
         "strays": [s.segment.summary() for s in scheduler.strays],
     }
+    dropped = getattr(link, "dropped", None)
+    if dropped is not None:
+        run_meta["frames_dropped"] = dropped()
     run_meta.update(meta or {})
     return RunResult(run_meta, list(results))

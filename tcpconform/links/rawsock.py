@@ -40,6 +40,7 @@ _TIMESPEC = struct.Struct("@ll")
 SOL_PACKET = 263
 PACKET_RX_RING = 5
 PACKET_COPY_THRESH = 7
+PACKET_STATISTICS = 6
 PACKET_VERSION = 10
 PACKET_IGNORE_OUTGOING = 23
 TPACKET_V2 = 1
@@ -101,6 +102,7 @@ class RawEndpoint:
         self._view = memoryview(self._buf)
         self._ring: mmap.mmap | None = None
         self._slot = 0
+        self._dropped = 0
         self.sock = self._open(peer_ip)
         self.mac = _mac_str(self.sock.getsockname()[4])
 
@@ -245,6 +247,14 @@ class RawEndpoint:
             self._read_queue()
         return True
 
+    def dropped(self) -> int:
+        """Frames the filter admitted that the kernel had to drop since the socket opened (ring or
+        queue full): a segment the tester never saw, so a case waiting for it may have failed for it."""
+        with suppress(OSError):  # struct tpacket_stats: packets, drops; reading resets both
+            _packets, drops = struct.unpack("=II", self.sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+            self._dropped += drops
+        return self._dropped
+
     def discard(self) -> None:
         """Drop every frame received and not yet read."""
         self.poll(0)
@@ -384,6 +394,10 @@ class RawSocketLink:
             if left <= 0:
                 return None
             self.endpoint.poll(left)
+
+    def dropped(self) -> int:
+        """Frames the kernel dropped before the tester could read them."""
+        return self.endpoint.dropped()
 
     def close(self) -> None:
         self.endpoint.close()

@@ -16,7 +16,7 @@ from wirekit import needs_root
 
 from tcpconform.lab import in_netns, lab_up, run_in_ns
 from tcpconform.links import rawsock
-from tcpconform.links.rawsock import RING_FRAME, RawEndpoint
+from tcpconform.links.rawsock import RING_FRAME, RING_FRAMES, RawEndpoint
 from tcpconform.segment import Flags, Segment
 from tcpconform.wire import encode
 
@@ -94,3 +94,19 @@ def test_without_a_ring_the_socket_queue_gives_the_same(lab, peer: socket.socket
     finally:
         endpoint.close()
 
+
+
+def test_frames_the_ring_had_no_room_for_are_counted(lab, peer: socket.socket) -> None:  # type: ignore[no-untyped-def]
+    endpoint = RawEndpoint(lab.tester_if, lab.tester_ip, netns=lab.tester_ns, peer_ip=lab.linux_ip)
+    try:
+        assert endpoint.dropped() == 0
+        seg = Segment(lab.linux_ip, lab.tester_ip, 8000, 41000, seq=1, ack=7, flags=Flags.ACK, window=512)
+        frame = encode(seg, lab.target_mac, endpoint.mac)
+        for _ in range(RING_FRAMES + 300):  # more than the ring holds, none read
+            peer.send(frame)
+        time.sleep(0.05)
+        assert endpoint.dropped() >= 300
+        endpoint.discard()
+        assert endpoint.dropped() >= 300  # a running total: reading the kernel's counters resets them
+    finally:
+        endpoint.close()
