@@ -244,18 +244,20 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's parser where PyYAML was built with it (five times faster; the same nodes and positions)."""
 
 
+def _failed(file: str, message: str, line: int | None = None, column: int | None = None) -> _Failed:
+    """No cases, and one mistake of the file as a whole (``line``/``column`` where known)."""
+    return [], [LoadError(file, line, column, "", message)]
+
+
 def _load_file(file: str) -> tuple[list[TestCase], list[LoadError]]:
     """The cases of a file (none when it has mistakes) and its mistakes."""
-    def fail(message: str, line: int | None = None, column: int | None = None) -> _Failed:
-        return [], [LoadError(file, line, column, "", message)]
-
     try:
         with open(file, encoding="utf-8") as fh:
             text = fh.read()
     except UnicodeDecodeError as exc:
-        return fail(f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return _failed(file, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     except OSError as exc:
-        return fail(f"cannot read the file: {exc.strerror or exc}")
+        return _failed(file, f"cannot read the file: {exc.strerror or exc}")
     remembered = casecache.get(file, text)
     if remembered is not None:
         return remembered, []
@@ -266,21 +268,19 @@ def _load_file(file: str) -> tuple[list[TestCase], list[LoadError]]:
 
 
 def _parse_file(file: str, text: str) -> tuple[list[TestCase], list[LoadError]]:
-    def fail(message: str, line: int | None = None, column: int | None = None) -> _Failed:
-        return [], [LoadError(file, line, column, "", message)]
-
+    """What :func:`_load_file` gives for a file's text, computed: YAML, schema, cases."""
     try:
         root = yaml.compose(text, Loader=_YAML_LOADER)
     except yaml.MarkedYAMLError as exc:
-        return fail(*_yaml_error(exc))
+        return _failed(file, *_yaml_error(exc))
     except yaml.YAMLError as exc:
-        return fail(f"YAML syntax error: {exc}")
+        return _failed(file, f"YAML syntax error: {exc}")
     if root is None:
-        return fail("the file is empty: a case file is a mapping with id, title, requirements and steps", 1)
+        return _failed(file, "the file is empty: a case file is a mapping with id, title, requirements and steps", 1)
     if not isinstance(root, yaml.MappingNode):
         kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
-        return fail(f"a case file is a mapping (id: ..., title: ..., steps: ...) or a matrix table (matrix: ...), not {kind}",
-                    root.start_mark.line + 1, root.start_mark.column + 1)
+        return _failed(file, "a case file is a mapping (id: ..., title: ..., steps: ...) or a matrix table "
+                       f"(matrix: ...), not {kind}", root.start_mark.line + 1, root.start_mark.column + 1)
     from . import matrix  # imported here: it builds on this module
 
     if matrix.is_table(root):
