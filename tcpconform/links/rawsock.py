@@ -269,8 +269,9 @@ class RawEndpoint:
             status, _length, snaplen, mac, _net, sec, nsec = unpack(ring, at)
             data: bytes | None = None
             if ring[at + _SLL_PKTTYPE] != PACKET_OUTGOING:
-                data = self._copied(ring[at + mac:at + mac + snaplen]) if status & TP_STATUS_COPY else \
-                    ring[at + mac:at + mac + snaplen]
+                data = ring[at + mac:at + mac + snaplen]
+                if status & TP_STATUS_COPY:
+                    data = self._copied(data)
             ring[at:at + 4] = _RELEASE  # the slot back to the kernel: the frame is copied out
             slot = self._slot = (slot + 1) % RING_FRAMES
             if data is not None:
