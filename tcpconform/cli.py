@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from .model import TestCase
-    from .results import RunResult
+    from tcpconform.cases.model import TestCase
+    from tcpconform.results import RunResult
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -27,8 +27,8 @@ class UsageFailure(click.ClickException):
 def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...]) -> list[TestCase]:
     from fnmatch import fnmatchcase
 
-    from .loader import CaseFileError, load_cases
-    from .paths import bundled_cases
+    from tcpconform.cases.bundled import bundled_cases
+    from tcpconform.cases.load import CaseFileError, load_cases
 
     paths = list(cases) or [bundled_cases()]
     for p in paths:
@@ -49,7 +49,7 @@ def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ..
 
 
 def _check_faults(faults: tuple[str, ...]) -> None:
-    from .responder.faults import FAULTS
+    from tcpconform.responder.faults import FAULTS
 
     for name in faults:
         if name not in FAULTS:
@@ -128,7 +128,7 @@ def _target_options(f):  # type: ignore[no-untyped-def]
 
 def _session(faults: tuple[str, ...], lab: str | None, lab_name: str, target_ip: str | None, port: int | None,
              iface: str | None, source_ip: str | None, service: str, ipv6: bool):  # type: ignore[no-untyped-def]
-    from .session import SessionError, open_session
+    from tcpconform.session import SessionError, open_session
 
     _check_faults(faults)
     try:
@@ -140,11 +140,11 @@ def _session(faults: tuple[str, ...], lab: str | None, lab_name: str, target_ip:
 
 def _setup_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean "could not set up the target", turned into a message and exit code 2."""
-    from .firewall import FirewallError
-    from .lab import LabError
-    from .links.rawsock import LinkSetupError
-    from .session import SessionError
-    from .target import TargetError
+    from tcpconform.lab.firewall import FirewallError
+    from tcpconform.lab.lab import LabError
+    from tcpconform.links.rawsock import LinkSetupError
+    from tcpconform.session import SessionError
+    from tcpconform.targets.base import TargetError
 
     return (LinkSetupError, SessionError, TargetError, LabError, FirewallError, PermissionError)
 
@@ -192,11 +192,11 @@ def run(
     """
     import time
 
-    from . import console
-    from .gate import BaselineError, apply_baseline, gate_failures, load_baseline
-    from .profiles import get_profile
-    from .run import execute
-    from .session import PORT_SPAN
+    from tcpconform.cases.profiles import get_profile
+    from tcpconform.engine.run import execute
+    from tcpconform.gate import BaselineError, apply_baseline, gate_failures, load_baseline
+    from tcpconform.report import console
+    from tcpconform.session import PORT_SPAN
 
     selected = _load(cases, ids, keywords)
     if jobs is None:
@@ -254,7 +254,7 @@ def run(
         click.echo(f"warning: the tester's socket dropped {result.meta['frames_dropped']} frame(s) it could not read "
                    "in time: a case that missed a segment may have failed for it (try fewer --jobs)", err=True)
     written = _write(result, report_dir)
-    from .matrix import matrix_summary
+    from tcpconform.cases.matrix import matrix_summary
 
     for line in matrix_summary(result):
         click.echo(line)
@@ -267,7 +267,7 @@ def run(
 
 
 def _write(result: RunResult, report_dir: Path) -> dict[str, Path]:
-    from .report import write_reports
+    from tcpconform.report import write_reports
 
     try:
         return write_reports(result, report_dir)
@@ -276,7 +276,7 @@ def _write(result: RunResult, report_dir: Path) -> dict[str, Path]:
 
 
 def _exit_code(result: RunResult, fail_on: str = "any") -> int:
-    from .gate import gate_failures
+    from tcpconform.gate import gate_failures
 
     if gate_failures(result, fail_on):
         return EXIT_FAIL
@@ -303,7 +303,7 @@ def selftest(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str,
     prints the case x fault matrix and exits non-zero if a fault goes undetected, a case does not
     fail under a fault it names, or a case names no fault and says not why.
     """
-    from .selftest import format_matrix, run_selftest
+    from tcpconform.selftest import format_matrix, run_selftest
 
     selected = _load(cases, ids, keywords)
     _check_faults(only_faults)
@@ -329,8 +329,8 @@ def compare(a: Path, b: Path) -> None:
 
     Exits 1 if a case that passed in A fails (or errors) in B — a regression — else 0.
     """
-    from .gate import BaselineError
-    from .gate import compare as do_compare
+    from tcpconform.gate import BaselineError
+    from tcpconform.gate import compare as do_compare
 
     try:
         cmp = do_compare(a, b)
@@ -365,8 +365,8 @@ def responder(iface: str, ip: str, port: int, faults: tuple[str, ...], netns: st
     Without --agent-stdio its application is the seed's: it reads 1024 bytes, answers 700 and
     closes after the client's FIN. It prints its state transitions; Ctrl-C stops it.
     """
-    from .links.rawsock import LinkSetupError
-    from .onwire import serve
+    from tcpconform.links.rawsock import LinkSetupError
+    from tcpconform.targets.agent.responder import serve
 
     _check_faults(faults)
     try:
@@ -385,7 +385,7 @@ def lab() -> None:
 @click.argument("name", default="0")
 def lab_up_cmd(name: str) -> None:
     """Create the lab (idempotent) and print its addresses."""
-    from .lab import lab_up
+    from tcpconform.lab.lab import lab_up
 
     try:
         made = lab_up(name)
@@ -400,7 +400,7 @@ def lab_up_cmd(name: str) -> None:
 @click.argument("name", default="0")
 def lab_down_cmd(name: str) -> None:
     """Remove the lab."""
-    from .lab import lab_down
+    from tcpconform.lab.lab import lab_down
 
     click.echo(f"lab {name}: {'removed' if lab_down(name) else 'not there'}")
 
@@ -408,7 +408,7 @@ def lab_down_cmd(name: str) -> None:
 @lab.command("status")
 def lab_status_cmd() -> None:
     """Show every lab present."""
-    from .lab import lab_status
+    from tcpconform.lab.lab import lab_status
 
     labs = lab_status()
     if not labs:
@@ -432,7 +432,7 @@ def lab_status_cmd() -> None:
 @main.command()
 def cleanup() -> None:
     """Remove whatever a killed run left behind: tcpc namespaces, links, firewall tables, processes."""
-    from .cleanup import cleanup as do_cleanup
+    from tcpconform.lab.netns import cleanup as do_cleanup
 
     removed = do_cleanup()
     total = sum(len(v) for v in removed.values())
@@ -475,7 +475,7 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
       tcpconform bench --wire --lab-name 30    also on a lab's veth: raw socket floor, lab Linux
       tcpconform bench --equality 20 --lab linux --jobs 8
     """
-    from .bench import equality_bench, in_process_bench, wire_bench
+    from tcpconform.bench import equality_bench, in_process_bench, wire_bench
 
     if lab_target is not None and equality is None:
         raise UsageFailure("--lab goes with --equality (the wire figures come with --wire)")

@@ -15,7 +15,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from .results import CaseResult, RunResult
+from tcpconform.results import CaseResult, RunResult
 
 FAIL_ON = {"must": 0, "should": 1, "any": 2}
 """``--fail-on`` thresholds as the highest level rank that fails the run (MUST 0, SHOULD 1, MAY 2)."""

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from .model import TestCase
-from .profiles import get_profile
-from .results import RunResult
-from .run import execute, open_reference
+from tcpconform.cases.model import TestCase
+from tcpconform.cases.profiles import get_profile
+from tcpconform.engine.run import execute, open_reference
+from tcpconform.results import RunResult
 
 
 @dataclass
@@ -48,7 +48,7 @@ def _run(cases: Sequence[TestCase], faults: Sequence[str], lab_name: str | None,
     if lab_name is None:
         ref = open_reference(faults, ipv6=ipv6)
         return execute(cases, ref.link, ref.target, get_profile("reference"))
-    from .session import lab_session
+    from tcpconform.session import lab_session
 
     with lab_session("reference", lab_name=lab_name, faults=faults, ipv6=ipv6) as session:
         return execute(cases, session.link, session.target, get_profile("reference"), base_port=session.base_port)
@@ -59,7 +59,7 @@ def run_selftest(cases: Sequence[TestCase], only_faults: Sequence[str] | None = 
     """Every case clean and under every fault; in-process, or on the wire in lab ``lab_name``; over
     IPv4 or IPv6.  A fault that can only show over the other family is left out (there is nothing
     for a case to catch), and so are cases declared for the other family (they would only skip)."""
-    from .responder.faults import FAULTS, applies
+    from tcpconform.responder.faults import FAULTS, applies
 
     family = "ipv6" if ipv6 else "ipv4"
     cases = [c for c in cases if c.family in (None, family)]
@@ -67,7 +67,7 @@ def run_selftest(cases: Sequence[TestCase], only_faults: Sequence[str] | None = 
 
     with ExitStack() as stack:
         if lab_name is not None:
-            from .lab import find_lab, temporary_lab
+            from tcpconform.lab.lab import find_lab, temporary_lab
 
             if find_lab(lab_name) is None:  # one lab for all the runs, gone afterwards
                 stack.enter_context(temporary_lab(lab_name))

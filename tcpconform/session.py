@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .links.base import Link
-from .stream import TESTER_SALT
-from .target import Target
+from tcpconform.errors import SetupError
+from tcpconform.links.base import Link
+from tcpconform.targets.base import Target
+from tcpconform.tcp.payload import TESTER_SALT
 
 DEFAULT_PORT = 8000
 PORT_SPAN = 1000
@@ -73,7 +74,7 @@ def _state_dir() -> Path:
     return Path(root) / "tcpconform"
 
 
-class SessionError(Exception):
+class SessionError(SetupError):
     """The run cannot be set up as asked; the message says why and what to do."""
 
 
@@ -108,7 +109,7 @@ class ServiceTarget:
         self.name = self.name or f"{self.service} service"
 
     def app(self, key: Any, action: str, data: bytes | None = None, count: int | None = None) -> bytes:
-        from .target import TargetError
+        from tcpconform.targets.base import TargetError
 
         raise TargetError(f"the {self.service} service has no agent to {action}")
 
@@ -158,7 +159,7 @@ def _version(address: str, what: str) -> int:
 
 @contextmanager
 def in_process(faults: Sequence[str], *, ipv6: bool = False) -> Iterator[Session]:
-    from .run import open_reference
+    from tcpconform.engine.run import open_reference
 
     ref = open_reference(faults, ipv6=ipv6)
     yield Session(ref.link, ref.target, "reference", {"mode": "in-process"})
@@ -169,9 +170,9 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
                 faults: Sequence[str] = (), ipv6: bool = False) -> Iterator[Session]:
     """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire,
     over IPv4 or (``ipv6``) over the lab's unique-local IPv6 prefix."""
-    from .agent.client import AgentTarget
-    from .lab import find_lab, ns_argv, temporary_lab
-    from .links.rawsock import RawEndpoint, RawSocketLink
+    from tcpconform.lab.lab import find_lab, ns_argv, temporary_lab
+    from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
+    from tcpconform.targets.agent.client import AgentTarget
 
     if kind not in ("linux", "reference"):
         raise SessionError(f"unknown lab target {kind!r} (linux or reference)")
@@ -185,7 +186,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
         tester_ip, linux_ip, reference_ip = lab.addresses(ipv6)
         if kind == "linux":
             ip = linux_ip
-            argv = ns_argv(lab.target_ns, [sys.executable, "-m", "tcpconform.agent.linux"])
+            argv = ns_argv(lab.target_ns, [sys.executable, "-m", "tcpconform.targets.agent.linux"])
             name = "Linux kernel TCP (lab)"
         else:
             ip = reference_ip
@@ -214,8 +215,8 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
 def remote_session(target_ip: str, port: int, *, iface: str | None = None, source_ip: str | None = None,
                    service: str = "echo") -> Iterator[Session]:
     """A device on a wire: raw frames on ``iface``; the kernel's RSTs suppressed when it owns our address."""
-    from .firewall import RstSuppression
-    from .links.rawsock import RawEndpoint, RawSocketLink
+    from tcpconform.lab.firewall import RstSuppression
+    from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
 
     if service not in SERVICES:
         raise SessionError(f"unknown service {service!r} (known: {', '.join(SERVICES)})")

@@ -14,7 +14,7 @@ import pytest
 def case_cache_of_the_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Validated case files are cached under the suite's own cache home (the CLI run as a process
     inherits it), so the tests use the cache as a user does without touching the user's."""
-    from tcpconform import casecache
+    from tcpconform.cases import cache as casecache
 
     old = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
@@ -36,7 +36,7 @@ def suite_leaves_nothing_behind() -> Iterator[None]:
     if not _can_look():
         yield
         return
-    from tcpconform.cleanup import format_report, leftovers
+    from tcpconform.lab.netns import format_report, leftovers
 
     before = leftovers()
     yield

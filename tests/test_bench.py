@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from tcpconform.bench import equality_bench, mandated_waiting
 from tcpconform.bench.catalogue import catalogue_figures
 from tcpconform.bench.segments import codec_figures
+from tcpconform.cases.bundled import bundled_cases
+from tcpconform.cases.load import load_cases
 from tcpconform.cli import main
-from tcpconform.loader import load_cases
-from tcpconform.paths import bundled_cases
 from tcpconform.results import CaseResult, SegmentRecord, StepResult
 
 

@@ -14,17 +14,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from functools import partial
 
-from ..model import TestCase
-from .basic import run_bench as seed_bench
-from .basic import seed_on_wire
-from .catalogue import catalogue_figures, equality_figures, mandated_waiting, memory_figures
-from .segments import codec_figures
+from tcpconform.bench.basic import run_bench as seed_bench
+from tcpconform.bench.basic import seed_on_wire
+from tcpconform.bench.catalogue import catalogue_figures, equality_figures, mandated_waiting, memory_figures
+from tcpconform.bench.segments import codec_figures
+from tcpconform.cases.model import TestCase
 
 __all__ = ["equality_bench", "in_process_bench", "mandated_waiting", "wire_bench"]
 
 
 def _in_process():  # type: ignore[no-untyped-def]
-    from ..session import in_process
+    from tcpconform.session import in_process
 
     return in_process(())
 
@@ -39,10 +39,10 @@ def in_process_bench(repeat: int, cases: Sequence[TestCase], jobs: Sequence[int]
 
 def wire_bench(repeat: int, cases: Sequence[TestCase], jobs: Sequence[int], lab_name: str | None = None) -> Iterator[str]:
     """The figures on real links, in a temporary lab (root); ``lab_name`` None takes a free one."""
-    from ..lab import temporary_lab
-    from ..session import lab_session
-    from .handshake import handshake_figures
-    from .segments import lab_segment_figures
+    from tcpconform.bench.handshake import handshake_figures
+    from tcpconform.bench.segments import lab_segment_figures
+    from tcpconform.lab.lab import temporary_lab
+    from tcpconform.session import lab_session
 
     with temporary_lab(lab_name) as lab:
         yield f"lab {lab.name} ({lab.tester_ns}, {lab.target_ns}), made for the benchmark"
@@ -59,8 +59,8 @@ def equality_bench(repeat: int, cases: Sequence[TestCase], jobs: int, lab: str |
     if lab is None:
         yield from equality_figures("in-process reference responder", cases, _in_process, repeat, jobs)
         return
-    from ..lab import temporary_lab
-    from ..session import lab_session
+    from tcpconform.lab.lab import temporary_lab
+    from tcpconform.session import lab_session
 
     with temporary_lab(lab_name) as made:
         yield from equality_figures(f"lab {lab}", cases, partial(lab_session, lab, lab_name=made.name), repeat, jobs)

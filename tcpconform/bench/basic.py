@@ -29,11 +29,11 @@ def _time_process(args: list[str], repeat: int) -> list[float]:
 
 def seed_on_wire(repeat: int, lab_name: str) -> Iterator[str]:
     """The seed suite per target on the wire, in lab ``lab_name`` (which must be up)."""
-    from ..loader import load_cases
-    from ..paths import bundled_cases
-    from ..profiles import get_profile
-    from ..run import execute
-    from ..session import lab_session
+    from tcpconform.cases.bundled import bundled_cases
+    from tcpconform.cases.load import load_cases
+    from tcpconform.cases.profiles import get_profile
+    from tcpconform.engine.run import execute
+    from tcpconform.session import lab_session
 
     cases = [c for c in load_cases([bundled_cases()]) if "seed" in c.tags]
     for kind in ("reference", "linux"):
@@ -51,11 +51,11 @@ def seed_on_wire(repeat: int, lab_name: str) -> Iterator[str]:
 
 def run_bench(repeat: int = 20) -> Iterator[str]:
     """The in-process figures: the seed suite (engine, whole process), start-up, per segment."""
-    from ..links.inprocess import InProcessLink
-    from ..loader import load_cases
-    from ..paths import bundled_cases
-    from ..profiles import get_profile
-    from ..run import execute, open_reference
+    from tcpconform.cases.bundled import bundled_cases
+    from tcpconform.cases.load import load_cases
+    from tcpconform.cases.profiles import get_profile
+    from tcpconform.engine.run import execute, open_reference
+    from tcpconform.links.inprocess import InProcessLink
 
     cases = [c for c in load_cases([bundled_cases()]) if "seed" in c.tags]
     profile = get_profile("reference")

@@ -18,8 +18,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import TestCase
-from ..results import CaseResult, RunResult
+from tcpconform.cases.model import TestCase
+from tcpconform.results import CaseResult, RunResult
 
 WAITING_STEPS = ("silence", "wait")
 
@@ -59,8 +59,8 @@ Opener = Callable[[], AbstractContextManager[Any]]
 
 def run_once(cases: Sequence[TestCase], opener: Opener, jobs: int) -> Timed:
     """The catalogue once through a fresh session, with ``jobs`` cases at once."""
-    from ..profiles import get_profile
-    from ..run import execute
+    from tcpconform.cases.profiles import get_profile
+    from tcpconform.engine.run import execute
 
     with opener() as session:
         clock0 = session.link.now()

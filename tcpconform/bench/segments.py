@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..segment import Flags, Segment
+from tcpconform.tcp.segment import Flags, Segment
 
 ETH_P_ALL = 0x0003
 SO_TIMESTAMPNS = 35
@@ -61,7 +61,7 @@ def scapy_frame(seg: Segment, src_mac: str, dst_mac: str) -> bytes:
 
 def codec_figures(count: int) -> Iterator[str]:
     """Building and decoding a frame, CPU only: the struct codec against Scapy's."""
-    from ..wire import decode, decode_scapy, encode
+    from tcpconform.wire import decode, decode_scapy, encode
 
     macs = ("02:00:00:00:00:01", "02:00:00:00:00:02")
     for seg in sample_segments("198.18.30.2", "198.18.30.1"):
@@ -76,7 +76,7 @@ def codec_figures(count: int) -> Iterator[str]:
 
 
 def _packet_socket(ns: str, iface: str) -> socket.socket:
-    from ..lab import in_netns
+    from tcpconform.lab.lab import in_netns
 
     with in_netns(ns):
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -101,8 +101,8 @@ def lab_segment_figures(lab: Any, count: int) -> Iterator[str]:
     Segments sent carry a bad checksum, so the target's kernel drops them without a word; segments
     received are sent from the target namespace's own raw socket, so only the tester's side is timed.
     """
-    from ..links.rawsock import RawEndpoint, RawSocketLink
-    from ..wire import decode_scapy, encode
+    from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
+    from tcpconform.wire import decode_scapy, encode
 
     endpoint = RawEndpoint(lab.tester_if, lab.tester_ip, netns=lab.tester_ns, peer_ip=lab.linux_ip)
     link = RawSocketLink(endpoint, lab.linux_ip)

@@ -17,9 +17,7 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 
-from .. import seqnum
-from ..links.base import Link, Received
-from ..model import (
+from tcpconform.cases.model import (
     AnyStep,
     AppStep,
     ExpectStep,
@@ -33,14 +31,16 @@ from ..model import (
     TestCase,
     WaitStep,
 )
-from ..profiles import Profile
-from ..results import CaseResult, Mismatch, SegmentRecord, StepResult, TargetEvent
-from ..segment import Flags, FourTuple, Segment, default_mss, is_ipv6
-from ..stream import TARGET_SALT, TESTER_SALT, stream_bytes
-from ..target import AppFailed, Target, TargetError
-from . import isn
-from .context import CaseError, Conn
-from .matching import INVARIANT_REQUIREMENTS, check_invariants, match, tolerated
+from tcpconform.cases.profiles import Profile
+from tcpconform.engine import isn
+from tcpconform.engine.connection import CaseError, Conn
+from tcpconform.engine.matching import INVARIANT_REQUIREMENTS, check_invariants, match, tolerated
+from tcpconform.links.base import Link, Received
+from tcpconform.results import CaseResult, Mismatch, SegmentRecord, StepResult, TargetEvent
+from tcpconform.targets.base import AppFailed, Target, TargetError
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
+from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
 
 Request = tuple[str, float]
 CaseGen = Generator[Request, Received | None, None]

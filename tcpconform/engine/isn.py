@@ -22,14 +22,14 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import seqnum
-from ..links.base import Received
-from ..segment import Flags, FourTuple, Segment
+from tcpconform.links.base import Received
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
 if TYPE_CHECKING:
-    from ..model import IsnCheckStep, IsnSampleStep
-    from ..results import StepResult
-    from .case import CaseRun
+    from tcpconform.cases.model import IsnCheckStep, IsnSampleStep
+    from tcpconform.engine.case import CaseRun
+    from tcpconform.results import StepResult
 
 Request = tuple[str, float]
 
@@ -101,7 +101,7 @@ def sample(run: CaseRun, step: IsnSampleStep, sres: StepResult) -> Generator[Req
     half-open connection is reset at once, so the target keeps nothing.  Segments of the sample
     reach this case because the scheduler routes every port in ``run.ports`` to it.
     """
-    from .case import StepFailed
+    from tcpconform.engine.case import StepFailed
 
     ports = run.spare_ports[: step.count]
     if len(ports) < step.count:
@@ -128,7 +128,7 @@ def sample(run: CaseRun, step: IsnSampleStep, sres: StepResult) -> Generator[Req
         if i < 3:
             run._record("in", seg, got.at, sres.index, f"ISN sample {i + 1}/{step.count}")
         if seg.ack != seqnum.add(isn, 1):
-            from ..results import Mismatch
+            from tcpconform.results import Mismatch
 
             raise StepFailed(f"the SYN-ACK to the SYN from port {sport} acknowledges {seg.ack}, "
                              f"not the SYN's sequence number + 1",
@@ -166,8 +166,8 @@ def _answer(run: CaseRun, sport: int, deadline: float) -> Generator[Request, Rec
 
 def check(run: CaseRun, step: IsnCheckStep, sres: StepResult) -> None:
     """Judge the sample taken by an earlier ``isn_sample`` step."""
-    from ..results import Mismatch
-    from .case import StepFailed
+    from tcpconform.engine.case import StepFailed
+    from tcpconform.results import Mismatch
 
     figures = run.result.figures
     if "samples" not in figures:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import seqnum
-from ..model import (
+from tcpconform.cases.model import (
     ANY,
     Capture,
     FieldSpec,
@@ -27,9 +26,10 @@ from ..model import (
     SegmentSpec,
     Var,
 )
-from ..results import Mismatch
-from ..segment import Flags, Segment, render_options
-from .context import Conn, describe_spec
+from tcpconform.engine.connection import Conn, describe_spec
+from tcpconform.results import Mismatch
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.segment import Flags, Segment, render_options
 
 INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
     "ack-not-beyond-sent": Requirement(
@@ -274,7 +274,7 @@ def _checksum_text(value: int | None) -> str:
 def _correct_checksum(seg: Segment) -> str:
     """The checksum the segment should carry; links mark a wrong one (``meta["bad_checksum"]``), this
     only runs for those."""
-    from ..frames import tcp_checksum
+    from tcpconform.wire.encode import tcp_checksum
 
     try:
         return f"{tcp_checksum(seg):#06x} (the correct checksum)"

@@ -19,12 +19,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..links.base import Link, Received
-from ..model import ExpectStep, IsnSampleStep, SilenceStep, TestCase, WaitStep
-from ..results import CaseResult
-from ..segment import FourTuple, Segment
-from ..target import Target
-from .case import CaseRun
+from tcpconform.cases.model import ExpectStep, IsnSampleStep, SilenceStep, TestCase, WaitStep
+from tcpconform.engine.case import CaseRun
+from tcpconform.links.base import Link, Received
+from tcpconform.results import CaseResult
+from tcpconform.targets.base import Target
+from tcpconform.tcp.segment import FourTuple, Segment
 
 
 def declared_wait(case: TestCase) -> float:

@@ -1,5 +1,5 @@
 """Links: how segments reach the target.  See :mod:`tcpconform.links.base`."""
 
-from .base import Link, Received
+from tcpconform.links.base import Link, Received
 
 __all__ = ["Link", "Received"]

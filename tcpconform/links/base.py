@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from ..segment import Segment
+from tcpconform.tcp.segment import Segment
 
 
 class Received(NamedTuple):

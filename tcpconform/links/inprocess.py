@@ -13,9 +13,9 @@ import time
 from collections import deque
 from typing import Protocol
 
-from ..frames import tcp_checksum
-from ..segment import Segment
-from .base import Received
+from tcpconform.links.base import Received
+from tcpconform.tcp.segment import Segment
+from tcpconform.wire.encode import tcp_checksum
 
 
 class SansIOPeer(Protocol):

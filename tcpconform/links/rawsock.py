@@ -23,11 +23,12 @@ from collections import deque
 from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import NamedTuple
 
-from ..framedecode import tcp_segment
-from ..ndp import Neighbour
-from ..segment import Segment
-from ..wire import decode, encode, encode_arp
-from .base import Received
+from tcpconform.errors import SetupError
+from tcpconform.links.base import Received
+from tcpconform.tcp.segment import Segment
+from tcpconform.wire import decode, encode, encode_arp
+from tcpconform.wire.decode import tcp_segment
+from tcpconform.wire.ndp import Neighbour
 
 ETH_P_ALL = 0x0003
 SO_TIMESTAMPNS = 35
@@ -59,7 +60,7 @@ _SLL_PKTTYPE = 32 + 10  # the sockaddr_ll after the header (TPACKET_ALIGN(32)), 
 _RELEASE = bytes(4)
 
 
-class LinkSetupError(Exception):
+class LinkSetupError(SetupError):
     """The link cannot be opened as asked; the message says what to do about it."""
 
 
@@ -109,7 +110,7 @@ class RawEndpoint:
     def _enter(self) -> AbstractContextManager[object]:
         if self.netns is None:
             return nullcontext()
-        from ..lab import in_netns
+        from tcpconform.lab.lab import in_netns
 
         return in_netns(self.netns)
 
@@ -212,7 +213,7 @@ class RawEndpoint:
         mac = self.neighbours.get(ip)  # segments carry canonical text: the one lookup of nearly every send
         if mac is not None:
             return mac
-        from ..ndp import encode_solicitation
+        from tcpconform.wire.ndp import encode_solicitation
 
         ip = str(ipaddress.ip_address(ip))
         mac = self.neighbours.get(ip)
@@ -339,7 +340,7 @@ class RawEndpoint:
     def _neighbour_discovery(self, nd: Neighbour, src_mac: str) -> None:
         """Learn from solicitations and advertisements; answer solicitations for our own address
         (RFC 4861 7.2.4: solicited and override, with our link-layer address)."""
-        from ..ndp import UNSPECIFIED, encode_advertisement
+        from tcpconform.wire.ndp import UNSPECIFIED, encode_advertisement
 
         if nd.kind == "advert" and nd.lladdr:
             self.neighbours[nd.target] = nd.lladdr

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import RunResult
+from tcpconform.results import RunResult
 
 
 def write_reports(result: RunResult, directory: Path) -> dict[str, Path]:
@@ -19,11 +19,11 @@ def write_reports(result: RunResult, directory: Path) -> dict[str, Path]:
     written: dict[str, Path] = {}
     written["pcap"] = _pcaps(result, directory)
     written["json"] = result.write_json(directory)
-    from .junit import write_junit
+    from tcpconform.report.junit import write_junit
 
     written["junit"] = write_junit(result, directory / "junit.xml")
     try:
-        from .html import write_html
+        from tcpconform.report.html import write_html
     except ImportError:  # pragma: no cover - the HTML writer ships with the package
         return written
     written["html"] = write_html(result, directory / "report.html")
@@ -31,6 +31,6 @@ def write_reports(result: RunResult, directory: Path) -> dict[str, Path]:
 
 
 def _pcaps(result: RunResult, directory: Path) -> Path:
-    from .pcap import write_case_pcaps
+    from tcpconform.report.pcap import write_case_pcaps
 
     return write_case_pcaps(result, directory)

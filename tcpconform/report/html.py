@@ -19,8 +19,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ..results import CaseResult, RunResult, StepResult
-from .ladder import ladder_svg
+from tcpconform.report.ladder import ladder_svg
+from tcpconform.results import CaseResult, RunResult, StepResult
 
 VERDICTS = ("pass", "fail", "error", "skip")
 _META_ORDER = ("target", "target_address", "link", "mode", "profile", "faults", "clock", "started", "duration",
@@ -135,7 +135,7 @@ def _gate(result: RunResult) -> tuple[bool, str]:
     fail_on = result.meta.get("fail_on")
     if isinstance(fail_on, str):
         try:
-            from ..gate import gate_failures
+            from tcpconform.gate import gate_failures
 
             failing = gate_failures(result, fail_on)
         except (ImportError, KeyError):
@@ -319,7 +319,7 @@ def _case(index: int, case: CaseResult) -> str:
 def _matrix(result: RunResult) -> list[str]:
     """The state x event grid of the matrix cases, when the run had any: a row failing says "this state
     is mishandled", a column "this kind of segment is"."""
-    from ..matrix import matrix_summary
+    from tcpconform.cases.matrix import matrix_summary
 
     lines = matrix_summary(result)
     if not lines:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..console import failure_detail, ladder
-from ..results import RunResult
+from tcpconform.report.console import failure_detail, ladder
+from tcpconform.results import RunResult
 
 
 def build_junit(result: RunResult) -> ET.Element:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 
-from ..results import CaseResult, SegmentRecord, StepResult, TargetEvent
+from tcpconform.results import CaseResult, SegmentRecord, StepResult, TargetEvent
 
 WIDTH = 1000
 FONT = "DejaVu Sans Mono, Menlo, Consolas, ui-monospace, monospace"

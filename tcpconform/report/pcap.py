@@ -13,7 +13,7 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..results import CaseResult, RunResult
+from tcpconform.results import CaseResult, RunResult
 
 MAGIC_NS = 0xA1B23C4D
 LINKTYPE_ETHERNET = 1

@@ -11,12 +11,12 @@ Typical use::
     for ev in r.next_events(): ...             # StateChanged(LISTEN -> SYN_RCVD)
 """
 
-from .config import AppConfig, ResponderConfig
-from .connection import ResponderError
-from .events import AppAction, ConnectionReset, DataReceived, Event, StateChanged, listen_key
-from .faults import FAULTS, describe
-from .host import Responder
-from .states import TRANSITIONS, IllegalTransition, State, Trigger, next_state
+from tcpconform.responder.config import AppConfig, ResponderConfig
+from tcpconform.responder.connection import ResponderError
+from tcpconform.responder.events import AppAction, ConnectionReset, DataReceived, Event, StateChanged, listen_key
+from tcpconform.responder.faults import FAULTS, describe
+from tcpconform.responder.host import Responder
+from tcpconform.responder.states import TRANSITIONS, IllegalTransition, State, Trigger, next_state
 
 __all__ = [
     "FAULTS",

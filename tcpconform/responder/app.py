@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..stream import TARGET_SALT, stream_bytes
-from .config import AppConfig
-from .connection import Connection
-from .events import AppAction, Event
+from tcpconform.responder.config import AppConfig
+from tcpconform.responder.connection import Connection
+from tcpconform.responder.events import AppAction, Event
+from tcpconform.tcp.payload import TARGET_SALT, stream_bytes
 
 
 @dataclass(slots=True)

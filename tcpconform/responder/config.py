@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .faults import FAULTS
+from tcpconform.responder.faults import FAULTS
 
 IGNORE_MSS_SEGMENT = 1460
 """Segment size used by the ``ignore-mss`` fault: a typical Ethernet MSS, above anything a test offers."""

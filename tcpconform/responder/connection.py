@@ -18,12 +18,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from .. import seqnum
-from ..segment import Flags, FourTuple, Segment, default_mss, is_ipv6
-from .config import IGNORE_MSS_SEGMENT, IGNORE_MSS_SEGMENT6, MAX_RTO, SLOW_ACK_DELAY, WINDOW_FIELD_MAX, ResponderConfig
-from .events import ConnectionReset, DataReceived, Event, StateChanged
-from .receive import ReceiveBuffer
-from .states import State, Trigger, next_state
+from tcpconform.responder.config import (
+    IGNORE_MSS_SEGMENT,
+    IGNORE_MSS_SEGMENT6,
+    MAX_RTO,
+    SLOW_ACK_DELAY,
+    WINDOW_FIELD_MAX,
+    ResponderConfig,
+)
+from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
+from tcpconform.responder.receive import ReceiveBuffer
+from tcpconform.responder.states import State, Trigger, next_state
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
 
 ACK_UNRECEIVED_EXTRA = 100
 """How far beyond RCV.NXT the ``ack-unreceived`` fault acknowledges."""

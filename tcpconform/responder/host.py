@@ -10,14 +10,14 @@ yardstick the test cases are checked against.
 
 from __future__ import annotations
 
-from .. import seqnum
-from ..segment import Flags, FourTuple, Segment
-from .app import ScriptedSession
-from .config import ResponderConfig
-from .connection import Connection, ResponderError
-from .events import AppAction, Event, StateChanged, listen_key
-from .states import State, Trigger, next_state
-from .wire import KNOWN_OPTIONS, malformed, tcp_checksum
+from tcpconform.responder.app import ScriptedSession
+from tcpconform.responder.checks import KNOWN_OPTIONS, malformed, tcp_checksum
+from tcpconform.responder.config import ResponderConfig
+from tcpconform.responder.connection import Connection, ResponderError
+from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
+from tcpconform.responder.states import State, Trigger, next_state
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
 
 def _odd_checksum(seg: Segment) -> Segment:

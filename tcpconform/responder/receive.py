@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import seqnum
+from tcpconform.tcp import seqnum
 
 
 @dataclass(frozen=True, slots=True)

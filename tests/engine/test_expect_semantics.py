@@ -10,16 +10,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from fakepeer import FakePeer, NoControl, reply
+from support.fakepeer import FakePeer, NoControl, reply
 
+from tcpconform.cases.load import load_case
+from tcpconform.cases.model import TestCase
+from tcpconform.cases.profiles import get_profile
+from tcpconform.engine.run import execute
 from tcpconform.links.inprocess import InProcessLink
-from tcpconform.loader import load_case
-from tcpconform.model import TestCase
-from tcpconform.profiles import get_profile
 from tcpconform.results import CaseResult
-from tcpconform.run import execute
-from tcpconform.segment import Flags, Segment
-from tcpconform.stream import TARGET_SALT, stream_bytes
+from tcpconform.tcp.payload import TARGET_SALT, stream_bytes
+from tcpconform.tcp.segment import Flags, Segment
 
 CUMULATIVE = """
 id: cumulative
@@ -164,7 +164,7 @@ def test_generic_profile_captures_isn_and_window_and_numbers_relative(cumulative
 
 
 def test_a_profile_that_pins_the_isn_asserts_it(cumulative: TestCase) -> None:
-    from tcpconform.profiles import Profile
+    from tcpconform.cases.profiles import Profile
 
     pinned = Profile("pinned", "a stack known to start at 100", {"isn": 100, "window": 65535})
     peer = FakePeer(acks((1025, 0.1, 1025)), isn=5000)
@@ -257,7 +257,7 @@ def test_psh_is_ignored_unless_the_case_writes_it(tmp_path: Path) -> None:
 
 def _echo(delay: float, corrupt: bool = False):  # type: ignore[no-untyped-def]
     """A stack with an echo application: it sends each segment's bytes back, ACK riding on them."""
-    from tcpconform.stream import TESTER_SALT
+    from tcpconform.tcp.payload import TESTER_SALT
 
     def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
         if not seg.payload:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tcpconform.loader import load_cases
-from tcpconform.paths import bundled_cases
-from tcpconform.profiles import get_profile
-from tcpconform.run import execute, open_reference
+from tcpconform.cases.bundled import bundled_cases
+from tcpconform.cases.load import load_cases
+from tcpconform.cases.profiles import get_profile
+from tcpconform.engine.run import execute, open_reference
 
 
 @pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4", "ipv6"])

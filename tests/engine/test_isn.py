@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tcpconform.cases.bundled import bundled_cases
+from tcpconform.cases.load import CaseFileError, load_case, load_cases
+from tcpconform.cases.profiles import get_profile
 from tcpconform.engine.isn import IsnSample, isn_figures
-from tcpconform.loader import CaseFileError, load_case, load_cases
-from tcpconform.paths import bundled_cases
-from tcpconform.profiles import get_profile
-from tcpconform.run import execute, open_reference
+from tcpconform.engine.run import execute, open_reference
 
 CASE = bundled_cases() / "isn" / "isn-unpredictable.yaml"
 
@@ -90,7 +90,7 @@ def test_isn_check_needs_a_sample_first(tmp_path: Path) -> None:
 
 
 def test_the_figures_reach_every_report() -> None:
-    from tcpconform.console import case_line
+    from tcpconform.report.console import case_line
     from tcpconform.report.html import render_html
     from tcpconform.report.junit import build_junit
 

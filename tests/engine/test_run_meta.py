@@ -3,10 +3,10 @@ link that cannot drop any."""
 
 from __future__ import annotations
 
-from tcpconform.loader import load_cases
-from tcpconform.paths import bundled_cases
-from tcpconform.profiles import get_profile
-from tcpconform.run import execute, open_reference
+from tcpconform.cases.bundled import bundled_cases
+from tcpconform.cases.load import load_cases
+from tcpconform.cases.profiles import get_profile
+from tcpconform.engine.run import execute, open_reference
 
 
 def _seed():  # type: ignore[no-untyped-def]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fakepeer import FakePeer, NoControl, reply
+from support.fakepeer import FakePeer, NoControl, reply
 
+from tcpconform.cases.bundled import bundled_cases
+from tcpconform.cases.load import load_cases
+from tcpconform.cases.profiles import get_profile
+from tcpconform.engine.run import execute, open_reference
 from tcpconform.links.inprocess import InProcessLink
-from tcpconform.loader import load_cases
-from tcpconform.paths import bundled_cases
-from tcpconform.profiles import get_profile
 from tcpconform.results import RunResult
-from tcpconform.run import execute, open_reference
-from tcpconform.segment import Flags, Segment
+from tcpconform.tcp.segment import Flags, Segment
 
 
 def _run(jobs: int, faults: tuple[str, ...] = ()) -> RunResult:

@@ -7,10 +7,10 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from labkit import TEST_LABS, skip_reason
+from support.lab import TEST_LABS, skip_reason
 
-from tcpconform.cleanup import cleanup, format_report, leftovers
-from tcpconform.lab import Lab, temporary_lab
+from tcpconform.lab.lab import Lab, temporary_lab
+from tcpconform.lab.netns import cleanup, format_report, leftovers
 
 
 def created_prefixes() -> list[str]:

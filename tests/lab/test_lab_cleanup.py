@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labkit import needs_nft, needs_root
+from support.lab import needs_nft, needs_root
 
-from tcpconform.cleanup import cleanup, leftovers, on_exit, pending_exit_actions, run_exit_actions
-from tcpconform.lab import lab_down, lab_status
+from tcpconform.lab.lab import lab_down, lab_status
+from tcpconform.lab.netns import cleanup, leftovers, on_exit, pending_exit_actions, run_exit_actions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 # then runs: the host table must still be removed from the host namespace.
 CHILD = """
 import subprocess, time
-from tcpconform.firewall import RstSuppression
-from tcpconform.lab import in_netns, ns_argv, temporary_lab
+from tcpconform.lab.firewall import RstSuppression
+from tcpconform.lab.lab import in_netns, ns_argv, temporary_lab
 with temporary_lab("9") as lab:
     subprocess.Popen(ns_argv(lab.target_ns, ["sleep", "60"]))
     with RstSuppression(lab.linux_ip, 7, range(40000, 40010), ns=lab.tester_ns), \\
@@ -133,7 +133,7 @@ def test_a_forked_child_does_not_run_its_parents_exit_actions(tmp_path: Path) ->
 
 @needs_root
 def test_two_processes_bringing_up_the_same_lab_agree() -> None:
-    code = "from tcpconform.lab import lab_up; print(lab_up('9').linux_ip)"
+    code = "from tcpconform.lab.lab import lab_up; print(lab_up('9').linux_ip)"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     children = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True) for _ in range(2)]

@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from labkit import Capture, needs_nft, needs_root, tcp_segment
+from support.lab import Capture, needs_nft, needs_root, tcp_segment
 
-from tcpconform import firewall
-from tcpconform.cleanup import pending_exit_actions
-from tcpconform.firewall import FirewallError, RstSuppression
-from tcpconform.lab import Lab, in_netns, ns_argv
+from tcpconform.lab import firewall
+from tcpconform.lab.firewall import FirewallError, RstSuppression
+from tcpconform.lab.lab import Lab, in_netns, ns_argv
+from tcpconform.lab.netns import pending_exit_actions
 
 
 def tables(ns: str | None = None) -> str:

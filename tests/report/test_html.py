@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from tcpconform.loader import load_cases
-from tcpconform.paths import bundled_cases
-from tcpconform.profiles import get_profile
+from tcpconform.cases.bundled import bundled_cases
+from tcpconform.cases.load import load_cases
+from tcpconform.cases.profiles import get_profile
+from tcpconform.engine.run import execute, open_reference
 from tcpconform.report.html import render_html, write_html
 from tcpconform.report.ladder import CHAR_W, RED, ladder_svg
 from tcpconform.results import CaseResult, Mismatch, RunResult, SegmentRecord
-from tcpconform.run import execute, open_reference
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tcpconform.loader import load_cases
-from tcpconform.paths import bundled_cases
-from tcpconform.profiles import get_profile
+from tcpconform.cases.bundled import bundled_cases
+from tcpconform.cases.load import load_cases
+from tcpconform.cases.profiles import get_profile
+from tcpconform.engine.run import execute, open_reference
 from tcpconform.report import write_reports
 from tcpconform.results import RunResult
-from tcpconform.run import execute, open_reference
 
 
 def _run(faults: tuple[str, ...] = ()) -> RunResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from responder_kit import (
+from support.responder import (
     IP,
     PEER_IP,
     PORT,
@@ -28,7 +28,7 @@ from tcpconform.responder import (
     StateChanged,
     listen_key,
 )
-from tcpconform.segment import FourTuple
+from tcpconform.tcp.segment import FourTuple
 
 
 def test_defaults_are_the_seeds() -> None:

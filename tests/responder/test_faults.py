@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from responder_kit import F, Peer, show
+from support.responder import F, Peer, show
 
 from tcpconform.responder import FAULTS, AppConfig, Responder, ResponderConfig, State
-from tcpconform.segment import FourTuple
-from tcpconform.stream import TESTER_SALT, stream_bytes
+from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
+from tcpconform.tcp.segment import FourTuple
 
 
 def connect(faults: set[str], window: int = 5000, scripted: bool = False) -> Peer:
@@ -72,7 +72,7 @@ def ignore_mss(faults: set[str]) -> object:
 
 def ipv6_mss_from_link(faults: set[str]) -> object:
     """Over IPv6 a SYN without MSS means 1220; over IPv4 the fault changes nothing (536 either way)."""
-    from tcpconform.segment import Segment
+    from tcpconform.tcp.segment import Segment
 
     sizes = []
     for mine, peer in (("2001:db8::2", "2001:db8::1"), ("192.0.2.2", "192.0.2.1")):

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from responder_kit import F, Peer, agent_config, show, to_listen, to_time_wait
+from support.responder import F, Peer, agent_config, show, to_listen, to_time_wait
 
 from tcpconform.responder import Responder, State
-from tcpconform.segment import Segment
-from tcpconform.stream import TESTER_SALT, stream_bytes
+from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
+from tcpconform.tcp.segment import Segment
 
 
 def fresh(faults: set[str]) -> Peer:
@@ -239,7 +239,7 @@ def time_wait_ignores_fin(faults: set[str]) -> object:
 
 def odd_checksum(faults: set[str]) -> object:
     """Whether each data segment's checksum is right, by its length: only odd lengths go wrong."""
-    from tcpconform.frames import tcp_checksum
+    from tcpconform.wire.encode import tcp_checksum
 
     p = established(faults)
     out = []

@@ -10,9 +10,9 @@ from collections import deque
 
 import pytest
 
-from tcpconform import onwire
 from tcpconform.links.rawsock import RawFrame
-from tcpconform.segment import Flags, Segment
+from tcpconform.targets.agent import responder as onwire
+from tcpconform.tcp.segment import Flags, Segment
 
 
 class RefusingEndpoint:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from responder_kit import F, Peer, agent_config, show, to_established
+from support.responder import F, Peer, agent_config, show, to_established
 
 from tcpconform.responder import DataReceived, Responder, State
 from tcpconform.responder.receive import ReceiveBuffer
-from tcpconform.stream import TESTER_SALT, stream_bytes
+from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
 
 DATA = stream_bytes(0, 4000, TESTER_SALT)
 

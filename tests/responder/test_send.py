@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from responder_kit import F, Peer, agent_config, show, to_established, to_listen
+from support.responder import F, Peer, agent_config, show, to_established, to_listen
 
 from tcpconform.responder import AppConfig, Responder, ResponderConfig, State
 

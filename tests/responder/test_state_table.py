@@ -9,11 +9,11 @@ peer already sent one is a retransmission of that FIN.  The peer's ISN is 0, the
 from __future__ import annotations
 
 import pytest
-from responder_kit import DRIVERS, F, Peer, show
+from support.responder import DRIVERS, F, Peer, show
 
 from tcpconform.responder import IllegalTransition, State, Trigger, next_state
 from tcpconform.responder.states import TRANSITIONS
-from tcpconform.segment import Segment
+from tcpconform.tcp.segment import Segment
 
 KINDS = {
     "SYN": F.SYN,

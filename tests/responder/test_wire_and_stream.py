@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from responder_kit import IP, PEER_IP, F, Peer, show, to_established
+from support.responder import IP, PEER_IP, F, Peer, show, to_established
 
 from tcpconform.responder import Responder, ResponderConfig
-from tcpconform.responder.wire import malformed, tcp_checksum
-from tcpconform.segment import Segment
-from tcpconform.stream import TARGET_SALT, TESTER_SALT, first_mismatch, stream_bytes
+from tcpconform.responder.checks import malformed, tcp_checksum
+from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, first_mismatch, stream_bytes
+from tcpconform.tcp.segment import Segment
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from responder_kit import F, Peer, agent_config
+from support.responder import F, Peer, agent_config
 
-from tcpconform import seqnum
 from tcpconform.responder import Responder, ResponderConfig, State
-from tcpconform.segment import Segment
-from tcpconform.stream import TARGET_SALT, TESTER_SALT, stream_bytes
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
+from tcpconform.tcp.segment import Segment
 
 MOD = 1 << 32
 

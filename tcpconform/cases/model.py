@@ -1,0 +1,334 @@
+"""The test-case model: what a loaded case file becomes.
+
+Everything here is immutable plain data.  The loader (:mod:`tcpconform.loader`) builds it from a
+case file and guarantees it is well formed; the engine (:mod:`tcpconform.engine`) only reads it.
+Every step carries the ``file:line`` it came from, so any verdict can be traced back to the source.
+
+Field values in a segment spec are one of:
+
+- ``int``: exact value (sequence numbers relative, see :class:`Numbering`);
+- :data:`ANY`: anything (``*``);
+- :class:`Range`: inclusive range (``lo..hi``);
+- :class:`Var`: a named value plus an offset (``$window``, ``$srv_win+10``); the name is looked up
+  first among values captured so far, then in the target profile; if the profile leaves it open
+  (``*``) the first observed value is captured under that name;
+- :class:`Capture`: match anything and remember it (``?name``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+from tcpconform.tcp.segment import Flags
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLoc:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class _Any:
+    """The wildcard ``*``: a singleton so it compares and prints simply."""
+
+    _instance: _Any | None = None
+
+    def __new__(cls) -> _Any:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "*"
+
+    def __reduce__(self) -> str:
+        return "ANY"
+
+
+ANY = _Any()
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    lo: int
+    hi: int
+
+    def __str__(self) -> str:
+        return f"{self.lo}..{self.hi}"
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    name: str
+    offset: int = 0
+
+    def __str__(self) -> str:
+        if self.offset:
+            return f"${self.name}{self.offset:+d}"
+        return f"${self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    name: str
+
+    def __str__(self) -> str:
+        return f"?{self.name}"
+
+
+FieldSpec = int | _Any | Range | Var | Capture
+
+
+def spec_str(value: FieldSpec | None) -> str:
+    """How a field spec is written in a case file."""
+    if value is None:
+        return "-"
+    return str(value) if not isinstance(value, _Any) else "*"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One expected or sent option; ``kind`` is Scapy's name (``MSS``, ``WScale``, ``SAckOK``,
+    ``SAck``, ``Timestamp``, ``NOP``, ``EOL``) or the kind number as a string for others.
+
+    ``value`` is ``None`` for options without a value, a :data:`FieldSpec` for single-valued ones,
+    a tuple of field specs for ``Timestamp`` (val, ecr) and ``SAck`` (edges), and ``bytes`` for raw/unknown kinds.
+    """
+
+    kind: str
+    value: FieldSpec | tuple[FieldSpec, ...] | bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OptionsSpec:
+    """The option list of a segment spec.
+
+    ``items`` must appear in this order; with ``open_ended`` (``...`` in the notation), other
+    options may appear around them and ``items`` need only be present (in any order).
+    """
+
+    items: tuple[OptionSpec, ...] = ()
+    open_ended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSpec:
+    """A segment to send, or the pattern of one to expect.
+
+    ``None`` for a field means "not specified": for an expectation, not checked; for a send, the
+    engine's default (current sequence/ack state, the case's window, no options).
+    ``length`` is the payload length.  ``payload`` gives explicit bytes; otherwise a send carries
+    ``length`` bytes of the connection's deterministic stream and an expectation checks the data
+    against the target's stream where the engine knows it.
+    """
+
+    flags: Flags | _Any
+    seq: FieldSpec | None = None
+    ack: FieldSpec | None = None
+    window: FieldSpec | None = None
+    length: FieldSpec | None = None
+    urgptr: FieldSpec | None = None
+    options: OptionsSpec | _Any | None = None
+    payload: bytes | None = None
+    chksum: int | Literal["bad"] | None = None
+    reserved: int | None = None
+    dataofs: int | None = None
+    text: str = ""
+
+
+class Level(StrEnum):
+    """RFC 2119 requirement level; ordered from strongest."""
+
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    MAY = "MAY"
+
+    @property
+    def rank(self) -> int:
+        return {"MUST": 0, "SHOULD": 1, "MAY": 2}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """An RFC clause a case checks: ``ref`` like ``RFC 9293 3.8.6.3``, ``rid`` like ``MUST-40``."""
+
+    id: str
+    ref: str
+    level: Level
+    text: str = ""
+    rid: str | None = None
+
+    def __str__(self) -> str:
+        rid = f" {self.rid}" if self.rid else ""
+        return f"{self.ref}{rid} ({self.level.value})"
+
+
+TOLERABLE = frozenset({"ack", "window-update", "retransmission"})
+"""What an expect or silence step may let pass while it waits (see README, "Expect semantics"):
+
+- ``ack``: a pure ACK acknowledging nothing beyond what the tester has sent (an intermediate
+  cumulative ACK, e.g. 513 before 1025);
+- ``window-update``: a pure ACK repeating the last acknowledgment with another window;
+- ``retransmission``: a segment whose sequence space was all seen before.
+
+Not in the default, and only by name: ``any`` lets every segment pass, for a step where the RFC
+leaves the target a choice (reset, drop or carry on) and the steps after it judge the outcome.
+"""
+
+INVARIANTS = frozenset({"ack-not-beyond-sent", "within-window", "mss", "checksum"})
+"""Checks applied to every segment received on a case's connection, whatever step is running."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    loc: SourceLoc
+    text: str
+    """The step's source, as written, for reports."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendStep(Step):
+    segment: SegmentSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectStep(Step):
+    segment: SegmentSpec
+    within: float | None = None
+    """Seconds after the previous step (``None``: the run's default bound)."""
+    isn: FieldSpec | None = None
+    """Check the absolute sequence number of this SYN (the peer's ISN)."""
+    tolerate: frozenset[str] = TOLERABLE
+    requirement: str | None = None
+    measure: str | None = None
+    """Record how long after the previous step the segment came, as the case's figure ``<measure>_ms``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceStep(Step):
+    duration: float
+    tolerate: frozenset[str] = TOLERABLE
+    requirement: str | None = None
+
+
+AppAction = Literal["listen", "read", "write", "shutdown", "close"]
+
+
+@dataclass(frozen=True, slots=True)
+class AppStep(Step):
+    """An action of the target's application: ``read`` and ``write`` take a byte count."""
+
+    action: AppAction
+    count: int | None = None
+    requirement: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StateStep(Step):
+    """Assert the target's TCP state for the case's connection (RFC 9293 names, e.g. CLOSE_WAIT)."""
+
+    state: str
+    requirement: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitStep(Step):
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class IsnSampleStep(Step):
+    """Open ``count`` half-connections from as many source ports, ``interval`` apart, and keep the
+    ISN of each SYN-ACK (each reset at once); every SYN-ACK must acknowledge its SYN + 1."""
+
+    count: int
+    interval: float = 0.02
+    within: float | None = None
+    requirement: str | None = None
+
+
+IsnCheck = Literal["clock-driven", "unpredictable"]
+
+ISN_MIN_BITS = 16.0
+"""Below 16 bits of uncertainty an ISN is predictable to within one 64 KiB window: a blind
+attacker's first guess already lands in the receive window (RFC 6528 section 1, RFC 5961)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IsnCheckStep(Step):
+    """Judge the ISN sample: ``clock-driven`` (no ISN used twice) or ``unpredictable`` (at least
+    ``min_bits`` left to guess per ISN, see :mod:`tcpconform.engine.isn`)."""
+
+    check: IsnCheck
+    min_bits: float = ISN_MIN_BITS
+    requirement: str | None = None
+
+
+AnyStep = SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
+
+TCP_STATES = (
+    "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2",
+    "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Numbering:
+    """How a case writes sequence numbers.
+
+    Relative (the default): the file writes the tester's ISN as ``tester`` and the target's ISN as
+    ``target`` (both 0 unless the case says otherwise; the seed cases write 0 and 100 so their
+    numbers read exactly as the seed diagram).  Absolute: numbers are the wire's, untranslated.
+    """
+
+    absolute: bool = False
+    tester: int = 0
+    target: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TestCase:
+    id: str
+    title: str
+    loc: SourceLoc
+    requirements: tuple[Requirement, ...]
+    steps: tuple[AnyStep, ...]
+    description: str = ""
+    area: str = ""
+    level: Level = Level.MUST
+    """The case's level: the strongest level among its requirements unless the file says."""
+    faults: tuple[str, ...] = ()
+    """Reference-responder faults that must make this case fail (proved by ``selftest``)."""
+    no_fault: str | None = None
+    """Why no fault applies, when ``faults`` is empty."""
+    numbering: Numbering = field(default_factory=Numbering)
+    tester_window: int = 5000
+    """The window the tester advertises unless a send step says otherwise."""
+    tester_mss: int | None = None
+    """The MSS the tester offers in its SYN (the ``mss`` invariant's limit); 536 if ``None``."""
+    invariants: frozenset[str] = INVARIANTS
+    needs: frozenset[str] = frozenset()
+    """Target capabilities the case requires (``app``, ``state``); missing ones skip the case."""
+    closed_port: bool = False
+    family: str | None = None
+    """``ipv4`` or ``ipv6`` when the case makes sense over that address family only (a default that
+    differs between them, say); skipped with the reason over the other.  ``None``: both."""
+    """Address a port the target does not listen on (its service port + 1) instead of its service port."""
+    alone: bool = False
+    """Run with no other case at the same time (statistics over many connections, global target state)."""
+    tags: tuple[str, ...] = ()
+
+    __test__ = False  # not a pytest class, despite the name
+
+    def requirement(self, rid: str | None) -> Requirement | None:
+        """The requirement a step checks: the one it names, else the case's first."""
+        if rid is not None:
+            for req in self.requirements:
+                if req.id == rid:
+                    return req
+        return self.requirements[0] if self.requirements else None

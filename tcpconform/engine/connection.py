@@ -1,0 +1,160 @@
+"""Per-connection bookkeeping of the engine: numbering, what each side has sent, captured values.
+
+A case writes sequence numbers in its own numbering (relative by default); the wire carries
+absolute ones.  :class:`Conn` owns both ISNs and translates in each direction, so matching and
+sending code never does sequence arithmetic of its own.  Everything is modulo 2^32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tcpconform.cases.model import ANY, Capture, FieldSpec, Numbering, Range, Var, _Any
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.segment import Flags, FourTuple, Segment
+
+
+class CaseError(Exception):
+    """The case (or the tester) got it wrong, not the target: an error verdict, not a failure."""
+
+
+@dataclass
+class Conn:
+    """The tester's view of one test connection."""
+
+    key: FourTuple
+    """Tester to target."""
+    numbering: Numbering
+    tester_isn: int
+    profile_values: dict[str, FieldSpec]
+    mss_offered: int = 536
+    target_isn: int | None = None
+    snd_nxt: int = 0
+    """Next tester sequence number (wire), i.e. the end of everything sent so far."""
+    our_right_edge: int | None = None
+    """Highest ack + window the tester has advertised (wire): the target may not send past it."""
+    rcv_nxt: int | None = None
+    """Next in-order target sequence number (wire)."""
+    target_high: int | None = None
+    """End of the highest target sequence space seen (wire)."""
+    last_ack: int | None = None
+    last_window: int | None = None
+    captured: dict[str, int] = field(default_factory=dict)
+    app_read: int = 0
+    """Bytes the target's application has read so far."""
+    app_written: int = 0
+    """Bytes the target's application has been asked to write so far."""
+
+    def __post_init__(self) -> None:
+        self.snd_nxt = self.tester_isn
+
+    # -- numbering -------------------------------------------------------------------------------
+    def tester_wire(self, written: int) -> int:
+        if self.numbering.absolute:
+            return written & seqnum.MASK
+        return (written - self.numbering.tester + self.tester_isn) & seqnum.MASK
+
+    def target_wire(self, written: int) -> int:
+        if self.numbering.absolute:
+            return written & seqnum.MASK
+        if self.target_isn is None:
+            raise CaseError("a target sequence number is used before the target's SYN was seen")
+        return (written - self.numbering.target + self.target_isn) & seqnum.MASK
+
+    def tester_written(self, wire: int) -> int:
+        if self.numbering.absolute:
+            return wire
+        return (wire - self.tester_isn + self.numbering.tester) & seqnum.MASK
+
+    def target_written(self, wire: int) -> int:
+        if self.numbering.absolute or self.target_isn is None:
+            return wire
+        return (wire - self.target_isn + self.numbering.target) & seqnum.MASK
+
+    @property
+    def target_base(self) -> int | None:
+        """Subtract from a target wire number to get its written form (``None``: absolute)."""
+        if self.numbering.absolute or self.target_isn is None:
+            return None
+        return (self.target_isn - self.numbering.target) & seqnum.MASK
+
+    @property
+    def tester_base(self) -> int | None:
+        if self.numbering.absolute:
+            return None
+        return (self.tester_isn - self.numbering.tester) & seqnum.MASK
+
+    def summary_in(self, seg: Segment) -> str:
+        return seg.summary(self.target_base, self.tester_base)
+
+    def summary_out(self, seg: Segment) -> str:
+        return seg.summary(self.tester_base, self.target_base)
+
+    # -- values ----------------------------------------------------------------------------------
+    def lookup(self, name: str) -> int | _Any:
+        if name in self.captured:
+            return self.captured[name]
+        if name in self.profile_values:
+            value = self.profile_values[name]
+            if isinstance(value, int) or value is ANY:
+                return value
+        raise CaseError(f"${name} is not bound: capture it first (?{name}) or use a profile that sets it")
+
+    def resolve(self, spec: FieldSpec) -> int | None:
+        """The concrete value of a spec, or ``None`` when it is open (``*``, a range, a capture)."""
+        if isinstance(spec, int):
+            return spec
+        if isinstance(spec, Var):
+            value = self.lookup(spec.name)
+            return None if value is ANY else int(value) + spec.offset  # type: ignore[arg-type]
+        return None
+
+    def resolve_send(self, spec: FieldSpec, what: str) -> int:
+        value = self.resolve(spec)
+        if value is None:
+            raise CaseError(f"{what}: {spec} has no value to send")
+        return value
+
+    # -- what the tester sent / saw --------------------------------------------------------------
+    def note_sent(self, seg: Segment) -> None:
+        end = seqnum.add(seg.seq, seg.seg_len)
+        if seqnum.gt(end, self.snd_nxt):
+            self.snd_nxt = end
+        if seg.flags & Flags.ACK and not seg.flags & Flags.RST:
+            edge = seqnum.add(seg.ack, seg.window)
+            if self.our_right_edge is None or seqnum.gt(edge, self.our_right_edge):
+                self.our_right_edge = edge
+
+    def note_received(self, seg: Segment) -> None:
+        if seg.flags & Flags.SYN and self.target_isn is None:
+            self.target_isn = seg.seq
+        end = seqnum.add(seg.seq, seg.seg_len)
+        if seg.seg_len:
+            if self.target_high is None or seqnum.gt(end, self.target_high):
+                self.target_high = end
+            if self.rcv_nxt is None:
+                self.rcv_nxt = end if seg.flags & Flags.SYN else None
+            elif seqnum.le(seg.seq, self.rcv_nxt) and seqnum.gt(end, self.rcv_nxt):
+                self.rcv_nxt = end
+        if seg.flags & Flags.ACK:
+            self.last_ack = seg.ack
+            self.last_window = seg.window
+
+
+def describe_spec(spec: FieldSpec | None, conn: Conn) -> str:
+    """A spec as the report shows it: the resolved number, with the name it came from."""
+    if spec is None:
+        return "-"
+    if isinstance(spec, Var):
+        try:
+            value = conn.resolve(spec)
+        except CaseError:
+            value = None
+        return f"{value} ({spec})" if value is not None else f"{spec} (open)"
+    if isinstance(spec, Range):
+        return f"{spec.lo}..{spec.hi}"
+    if isinstance(spec, Capture):
+        return f"any ({spec})"
+    if spec is ANY:
+        return "*"
+    return str(spec)

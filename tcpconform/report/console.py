@@ -1,0 +1,129 @@
+"""Console rendering of results: one line per case, and on failure everything needed to debug it.
+
+A failure shows the step's ``file:line`` and source, the RFC clause with its level, every field
+that differed (expected vs actual), the segment expected and the segment seen, the exchange so
+far as a compact ladder, and the target's state transitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tcpconform.results import CaseResult, RunResult, StepResult
+
+Echo = Callable[[str], None]
+
+_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skip": "SKIP"}
+
+
+def _style(text: str, verdict: str, color: bool) -> str:
+    if not color:
+        return text
+    code = {"pass": "32", "fail": "31", "error": "35", "skip": "33"}.get(verdict, "0")
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def case_line(case: CaseResult, color: bool = False, index: int | None = None, total: int | None = None,
+              elapsed: float | None = None) -> str:
+    mark = _style(f"{_MARK[case.verdict]:<5}", case.verdict, color)
+    level = f"[{case.failed_level or case.level}]"
+    progress = f"[{index}/{total}] " if index is not None and total is not None else ""
+    if elapsed is not None:
+        progress += f"{elapsed:6.1f}s "
+    line = f"{progress}{mark} {case.id:<28} {level:<8} {case.duration * 1000:8.1f} ms  {case.title}"
+    if case.verdict == "skip":
+        line += f"\n      skipped: {case.reason}"
+    if case.figures:
+        line += "\n      figures: " + ", ".join(f"{k} {v}" for k, v in case.figures.items())
+    return line
+
+
+def failure_detail(case: CaseResult) -> list[str]:
+    """The block printed under a failed or errored case."""
+    step = case.failed_step
+    if step is None:
+        return [f"      {case.reason}"] if case.reason else []
+    out = [f"      at {step.loc}   {step.text}"]
+    req = step.requirement
+    if req:
+        rid = f" {req['rid']}" if req.get("rid") else ""
+        out.append(f"      {req['ref']}{rid} ({req['level']}): {req['text']}")
+    out.append(f"      {step.message}")
+    if step.mismatches:
+        width = max(8, *(len(m.field) for m in step.mismatches))
+        wexp = max(8, *(len(m.expected) for m in step.mismatches))
+        out.append(f"        {'field':<{width}}  {'expected':<{wexp}}  actual")
+        for m in step.mismatches:
+            out.append(f"        {m.field:<{width}}  {m.expected:<{wexp}}  {m.actual}")
+    if step.expected:
+        out.append(f"      expected: {step.expected}")
+    for idx in step.observed[-3:]:
+        seg = case.segments[idx]
+        out.append(f"      observed: {seg.summary}   (wire: {seg.wire}){'  ' + seg.note if seg.note else ''}")
+    out.append("      exchange:")
+    out.extend("        " + line for line in ladder(case, step))
+    return out
+
+
+def ladder(case: CaseResult, upto: StepResult | None = None) -> list[str]:
+    """The exchange as text, tester on the left, target on the right, state changes interleaved."""
+    rows: list[tuple[float, int, str]] = []
+    # At equal timestamps the target's own events come first: the tester saw them before it acted.
+    for i, seg in enumerate(case.segments, start=10_000):
+        note = f"  [{seg.note}]" if seg.note and seg.note != "matched" else ""
+        if seg.direction == "out":
+            rows.append((seg.at, i, f"{seg.at * 1000:9.3f} ms  {seg.summary:<44} -->{note}"))
+        else:
+            rows.append((seg.at, i, f"{seg.at * 1000:9.3f} ms  {'':<44} <-- {seg.summary}{note}"))
+    for j, ev in enumerate(case.target_events):
+        rows.append((ev.at, j, f"{ev.at * 1000:9.3f} ms  {'':<44}     target: {ev.detail}"))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [r[2] for r in rows]
+
+
+def summary(run: RunResult, color: bool = False) -> str:
+    counts = run.counts()
+    parts = [
+        _style(f"{counts['pass']} passed", "pass", color and counts["pass"] > 0),
+        _style(f"{counts['fail']} failed", "fail", color and counts["fail"] > 0),
+        f"{counts['error']} errors",
+        f"{counts['skip']} skipped",
+    ]
+    levels = []
+    for level, row in sorted(run.counts_by_level().items()):
+        if row["fail"] or row["error"]:
+            levels.append(f"{level}: {row['fail']} failed")
+    text = ", ".join(parts)
+    if levels:
+        text += " (" + "; ".join(levels) + ")"
+    return f"{text} in {run.meta.get('duration', 0):.2f} s"
+
+
+def gate_lines(run: RunResult, failing: list[CaseResult], fail_on: str) -> list[str]:
+    """What the gate made of the verdicts: known deviations, stale baseline entries, the verdict."""
+    out = []
+    for case in run.cases:
+        if case.baseline == "expected-fail":
+            out.append(f"known deviation (baseline): {case.id}")
+        elif case.baseline == "unexpected-pass":
+            out.append(f"UNEXPECTED PASS: {case.id} passes but the baseline lists it as a known deviation "
+                       "(remove it from the baseline)")
+    counted = {"must": "MUST", "should": "MUST or SHOULD", "any": "any"}[fail_on]
+    failed = sum(1 for c in run.cases if c.verdict == "fail")
+    if failing:
+        out.append(f"gate: FAIL ({len(failing)} new failure(s) at {counted} level: "
+                   f"{', '.join(c.id for c in failing)})")
+    elif failed:
+        out.append(f"gate: pass ({failed} failure(s), none counted with --fail-on {fail_on})")
+    return out
+
+
+def print_run(run: RunResult, echo: Echo, color: bool = False, verbose: bool = False) -> None:
+    for case in run.cases:
+        echo(case_line(case, color))
+        if case.verdict in ("fail", "error"):
+            for line in failure_detail(case):
+                echo(line)
+        elif verbose:
+            for line in ladder(case):
+                echo("        " + line)

@@ -1,0 +1,453 @@
+"""The Linux agent: the kernel's own TCP as the target, its application played on command.
+
+Run inside the target's network namespace, talking the agent protocol on stdin/stdout::
+
+    ip netns exec tcpc0-target python -m tcpconform.agent.linux
+
+The application is ordinary sockets: a non-blocking listening socket per ``listen``, connections
+accepted when an operation first names them, ``read``/``write``/``shutdown``/``close`` as any server
+would call them.  The TCP state is not guessed from the application's side: it is asked of the
+kernel (NETLINK_SOCK_DIAG) by exact 4-tuple, so sockets the application no longer holds (orphans in
+LAST_ACK, FIN_WAIT_*, CLOSING, TIME_WAIT) and ones it does not hold yet (SYN_RECV request socks) are
+seen as they are.
+
+What the agent reports as events is only what it saw: the application calls it made, and state
+changes *between two of its own state queries*.  A transition the kernel went through while nobody
+asked (SYN_RCVD -> ESTABLISHED between two polls, a fleeting LAST_ACK) is not reported; the kernel
+does not tell, and the agent does not invent it.
+
+Logs go to stderr; stdout carries the protocol only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import ipaddress
+import itertools
+import logging
+import os
+import platform
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, NamedTuple
+
+from tcpconform import __version__
+from tcpconform.targets.agent.protocol import AppError, BadRequest, format_endpoint, make_event, serve_stdio
+from tcpconform.tcp.segment import FourTuple
+
+log = logging.getLogger("tcpconform.targets.agent.linux")
+
+WRITE_TIMEOUT = 3.0
+"""How long a write may block on a full send buffer: well inside the engine's answer timeout, and a
+partial ``written`` tells the engine what the kernel took."""
+
+LINUX_STATES = {
+    1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RCVD", 4: "FIN_WAIT_1", 5: "FIN_WAIT_2", 6: "TIME_WAIT",
+    7: "CLOSED", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING",
+    12: "SYN_RCVD",  # TCP_NEW_SYN_RECV: the request sock that stands for a half-open connection
+}
+"""Linux's ``tcp_states.h`` numbers, by their RFC 9293 names."""
+TCP_LISTEN = 10
+
+# -- socket diagnostics (netlink) ------------------------------------------------------------------
+# Hand-rolled rather than pyroute2's DiagSocket: that API is marked work-in-progress, cannot ask
+# for AF_INET6 and AF_INET alike without guessing, and costs a large import per agent start.
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST = 0x1
+NLM_F_DUMP = 0x300
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+_NLMSGHDR = struct.Struct("=IHHII")
+_INET_DIAG_REQ_V2 = struct.Struct("=BBBxI48x")  # family, protocol, ext, pad, states, sockid (all zero)
+_INET_DIAG_MSG_MIN = 72
+ALL_STATES = 0xFFFFFFFF
+
+
+class DiagEntry(NamedTuple):
+    """One TCP socket as the kernel lists it, from its own side (local first)."""
+
+    state: int
+    local: str
+    lport: int
+    remote: str
+    rport: int
+
+
+_seq = itertools.count(1)
+
+
+def _unmap(ip: str) -> str:
+    """IPv4-mapped IPv6 (a dual-stack listener's IPv4 peer) as plain IPv4, so tuples compare."""
+    addr = ipaddress.ip_address(ip)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
+
+
+def dump_tcp(family: int) -> list[DiagEntry]:
+    """Every TCP socket of this network namespace in ``family``, whatever its state (request socks
+    and time-wait socks included: the kernel dumps them when their state bit is asked for)."""
+    alen = 4 if family == socket.AF_INET else 16
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG) as nl:
+        nl.bind((0, 0))
+        seq = next(_seq)
+        body = _INET_DIAG_REQ_V2.pack(family, socket.IPPROTO_TCP, 0, ALL_STATES)
+        nl.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
+                + body)
+        out: list[DiagEntry] = []
+        while True:
+            data = nl.recv(1 << 16)
+            offset = 0
+            while offset + _NLMSGHDR.size <= len(data):
+                length, kind, _flags, mseq, _pid = _NLMSGHDR.unpack_from(data, offset)
+                if length < _NLMSGHDR.size:
+                    raise OSError(errno.EPROTO, "malformed netlink message from sock_diag")
+                payload = data[offset + _NLMSGHDR.size: offset + length]
+                offset += (length + 3) & ~3
+                if mseq != seq:
+                    continue
+                if kind == NLMSG_DONE:
+                    return out
+                if kind == NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", payload)[0]
+                    if code:
+                        raise OSError(code, f"sock_diag: {os.strerror(code)}")
+                    continue
+                if kind != SOCK_DIAG_BY_FAMILY or len(payload) < _INET_DIAG_MSG_MIN:
+                    continue
+                state = payload[1]
+                sport, dport = struct.unpack_from(">HH", payload, 4)
+                src = socket.inet_ntop(family, payload[8: 8 + alen])
+                dst = socket.inet_ntop(family, payload[24: 24 + alen])
+                out.append(DiagEntry(state, _unmap(src), sport, _unmap(dst), dport))
+
+
+def _family(ip: str) -> int:
+    return socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
+
+
+# -- the agent -------------------------------------------------------------------------------------
+@dataclass
+class _Conn:
+    key: FourTuple
+    sock: socket.socket | None
+    """``None`` once the application closed it: the kernel may still hold the connection (orphan)."""
+    eof_seen: bool = False
+    """End of stream already reported: the engine keeps polling, the event is worth one line."""
+    pending: AppError | None = None
+    """An error a read met after it had bytes to return: the kernel reports an error once, so it is
+    kept for the application's next call rather than lost."""
+
+
+def _sockopt_const(name: str, what: str) -> int:
+    value = getattr(socket, name, None)
+    if not name.isupper() or isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"unknown socket option {what} {name!r} (a name from Python's socket module)")
+    return value
+
+
+class LinuxAgent:
+    """An :class:`~tcpconform.agent.protocol.AgentHandler` over the kernel's TCP in this namespace."""
+
+    def __init__(self, write_timeout: float = WRITE_TIMEOUT) -> None:
+        self.write_timeout = write_timeout
+        self._listeners: dict[tuple[str, int], socket.socket] = {}
+        self._conns: dict[FourTuple, _Conn] = {}
+        self._seen: dict[FourTuple, str] = {}
+        """The state each connection had at its last query: the base for a state-change event."""
+        self._existed: set[FourTuple] = set()
+        """Connections known to have existed (accepted, or found by a query): once the kernel has
+        no socket for one, it is CLOSED, not LISTEN, even though its port still listens."""
+        self._events: list[dict[str, Any]] = []
+
+    # -- protocol operations ------------------------------------------------------------------
+    def hello(self) -> dict[str, Any]:
+        return {"agent": "linux", "version": __version__, "capabilities": ["app", "state"], "clock": "realtime",
+                "detail": _describe_kernel()}
+
+    def listen(self, port: int, ip: str | None) -> None:
+        bind_ip = ip or "0.0.0.0"
+        if (bind_ip, port) in self._listeners:
+            return
+        sock = socket.socket(_family(bind_ip), socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((bind_ip, port))
+            sock.listen(socket.SOMAXCONN)
+            sock.setblocking(False)
+        except OSError as err:
+            sock.close()
+            raise AppError(f"listen on {format_endpoint(bind_ip, port)} failed: {err.strerror or err}") from None
+        self._listeners[(bind_ip, port)] = sock
+        self._record("app", f"application listen on {format_endpoint(bind_ip, port)}", port=port)
+        log.info("listening on %s", format_endpoint(bind_ip, port))
+
+    def read(self, key: FourTuple, count: int, timeout: float) -> bytes:
+        conn = self._conn(key, "read")
+        sock = conn.sock
+        assert sock is not None
+        deadline = time.monotonic() + timeout
+        got = bytearray()
+        eof = False
+        try:
+            while len(got) < count:
+                try:
+                    chunk = sock.recv(count - len(got))
+                except BlockingIOError:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    select.select([sock], [], [], remaining)
+                    continue
+                if not chunk:
+                    eof = True
+                    break
+                got += chunk
+        except OSError as err:
+            failure = self._failure(key, "read", err)
+            if not got:
+                raise failure from None
+            conn.pending = failure  # hand over the bytes already read; the next call reports it
+        if got or (eof and not conn.eof_seen):  # the engine polls: empty reads would drown the events
+            conn.eof_seen |= eof
+            self._record("app", f"application read {len(got)} bytes" + (" (end of stream)" if eof else ""), key)
+        return bytes(got)
+
+    def write(self, key: FourTuple, data: bytes) -> int:
+        sock = self._open(key, "write")
+        deadline = time.monotonic() + self.write_timeout
+        view, sent = memoryview(data), 0
+        with self._call(key, "write"):
+            while sent < len(data):
+                try:
+                    sent += sock.send(view[sent:])
+                except BlockingIOError:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        log.warning("write to %s blocked: %d of %d bytes taken", key, sent, len(data))
+                        break
+                    select.select([], [sock], [], remaining)
+        self._record("app", f"application write {sent} bytes" + ("" if sent == len(data) else f" of {len(data)}"), key)
+        return sent
+
+    def shutdown(self, key: FourTuple) -> None:
+        sock = self._open(key, "shutdown")
+        with self._call(key, "shutdown"):
+            sock.shutdown(socket.SHUT_WR)
+        self._record("app", "application shutdown (SHUT_WR)", key)
+
+    def close(self, key: FourTuple) -> None:
+        # A plain close(): FIN after the queued data -- or RST, if received data was left unread
+        # (RFC 2525 2.17, as Linux does); either way the kernel keeps what remains as an orphan.
+        conn = self._conn(key, "close", pending=False)  # closing is still possible after an error
+        assert conn.sock is not None
+        conn.sock.close()
+        conn.sock = None
+        self._record("app", "application close", key)
+
+    def state(self, key: FourTuple) -> str:
+        self._accept_pending()
+        entries = dump_tcp(_family(key.dst))
+        if _family(key.dst) == socket.AF_INET and any(s.family == socket.AF_INET6 for s in self._listeners.values()):
+            entries += dump_tcp(socket.AF_INET6)  # a dual-stack listener's IPv4 connections
+        state = _lookup(entries, key, key in self._existed)
+        if state not in ("LISTEN", "CLOSED", "SYN_RCVD"):
+            # A half-open connection that goes away (a RST in SYN_RCVD) leaves the listener as it was:
+            # RFC 9293's "return to LISTEN" for a passive open.  Only a synchronized one ends CLOSED.
+            self._existed.add(key)
+        old = self._seen.get(key)
+        if state != old:
+            self._seen[key] = state
+            detail = f"{old} -> {state}" if old else f"first observed in {state}"
+            self._record("state", detail + " (seen by a state query)", key, old=old, new=state)
+        return state
+
+    def events(self) -> list[dict[str, Any]]:
+        out, self._events = self._events, []
+        return out
+
+    def setsockopt(self, key_or_port: FourTuple | int, level: str, name: str, value: int) -> None:
+        lvl, opt = _sockopt_const(level, "level"), _sockopt_const(name, "name")
+        if isinstance(key_or_port, int):
+            socks = [s for (_, p), s in self._listeners.items() if p == key_or_port]
+            if not socks:
+                raise AppError(f"no listening socket on port {key_or_port}")
+        else:
+            socks = [self._open(key_or_port, "setsockopt")]
+        for sock in socks:
+            try:
+                sock.setsockopt(lvl, opt, value)
+            except OSError as err:
+                raise BadRequest(f"setsockopt {level} {name}={value} refused by the kernel: {err.strerror}") from None
+
+    def forget(self, key: FourTuple) -> None:
+        self._accept_pending()
+        conn = self._conns.pop(key, None)
+        self._seen.pop(key, None)
+        self._existed.discard(key)
+        if conn is not None and conn.sock is not None:
+            _abort(conn.sock)
+
+    def reset(self) -> None:
+        """Drop every connection (abortively: no orphan is left to linger) and every listener."""
+        self._accept_pending()
+        for conn in self._conns.values():
+            if conn.sock is not None:
+                _abort(conn.sock)
+        for sock in self._listeners.values():
+            sock.close()
+        self._conns.clear()
+        self._listeners.clear()
+        self._seen.clear()
+        self._existed.clear()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _record(self, kind: str, detail: str, key: FourTuple | None = None, *, port: int | None = None,
+                old: str | None = None, new: str | None = None) -> None:
+        self._events.append(make_event(time.time(), kind, detail, key, port=port, old=old, new=new))
+
+    def _accept_pending(self) -> None:
+        """Accept whatever the listeners hold: the application takes connections when it needs them."""
+        for sock in self._listeners.values():
+            while True:
+                try:
+                    child, _ = sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as err:  # ECONNABORTED and friends: that one is gone, try the next
+                    log.info("accept: %s", err)
+                    continue
+                try:
+                    local, remote = child.getsockname(), child.getpeername()
+                except OSError:  # reset between accept and now: nothing to name it by
+                    child.close()
+                    continue
+                child.setblocking(False)
+                key = FourTuple(_unmap(remote[0]), remote[1], _unmap(local[0]), local[1])
+                stale = self._conns.get(key)
+                if stale is not None and stale.sock is not None:
+                    _abort(stale.sock)
+                self._conns[key] = _Conn(key, child)
+                self._existed.add(key)
+                self._record("app", "application accept", key)
+                log.info("accepted %s", key)
+
+    def _conn(self, key: FourTuple, action: str, pending: bool = True) -> _Conn:
+        self._accept_pending()
+        conn = self._conns.get(key)
+        if conn is None:
+            raise AppError(f"cannot {action}: no connection from {format_endpoint(key.src, key.sport)} "
+                           f"to {format_endpoint(key.dst, key.dport)}")
+        if conn.sock is None:
+            raise AppError(f"cannot {action}: the application has already closed the connection from "
+                           f"{format_endpoint(key.src, key.sport)}")
+        if pending and conn.pending is not None:
+            failure, conn.pending = conn.pending, None
+            raise failure
+        return conn
+
+    def _open(self, key: FourTuple, action: str) -> socket.socket:
+        sock = self._conn(key, action).sock
+        assert sock is not None
+        return sock
+
+    @contextmanager
+    def _call(self, key: FourTuple, action: str) -> Iterator[None]:
+        """An application call's OSError as the application's failure."""
+        try:
+            yield
+        except OSError as err:
+            raise self._failure(key, action, err) from None
+
+    def _failure(self, key: FourTuple, action: str, err: OSError) -> AppError:
+        if err.errno == errno.ECONNRESET:
+            self._record("reset", f"the application's {action} saw the connection reset", key)
+        return AppError(f"{err.strerror or err}")
+
+
+def _lookup(entries: list[DiagEntry], key: FourTuple, existed: bool) -> str:
+    """The connection's state by exact 4-tuple; without a socket: CLOSED if it existed, else LISTEN
+    if its port listens (the reference responder answers the same way), else CLOSED."""
+    for e in entries:
+        if (e.lport, e.rport, e.local, e.remote) == (key.dport, key.sport, key.dst, key.src) and e.state != TCP_LISTEN:
+            return LINUX_STATES.get(e.state, f"UNKNOWN({e.state})")
+    if existed:
+        return "CLOSED"
+    wildcard = {"0.0.0.0", "::"}
+    if any(e.state == TCP_LISTEN and e.lport == key.dport and (e.local == key.dst or e.local in wildcard)
+           for e in entries):
+        return "LISTEN"
+    return "CLOSED"
+
+
+def _abort(sock: socket.socket) -> None:
+    """Close with SO_LINGER {1, 0}: the kernel drops the connection at once instead of orphaning it."""
+    with suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def _describe_kernel() -> str:
+    """The kernel release and the settings that shape its segments, for the run's record."""
+    settings = []
+    for name in ("tcp_sack", "tcp_timestamps", "tcp_window_scaling", "tcp_ecn", "tcp_syncookies"):
+        try:
+            value = Path("/proc/sys/net/ipv4", name).read_text().strip()
+        except OSError:
+            continue
+        settings.append(f"{name.removeprefix('tcp_')}={value}")
+    try:
+        netns = os.readlink("/proc/self/ns/net")
+    except OSError:
+        netns = "?"
+    return f"Linux {platform.release()} kernel TCP, {netns}, pid {os.getpid()}; " + " ".join(settings)
+
+
+# -- main ------------------------------------------------------------------------------------------
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tcpconform.agent.linux",
+                                     description="tcpconform target agent for the Linux kernel's TCP (stdin/stdout)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=args.log_level, format="linux-agent: %(levelname)s %(message)s")
+    # The protocol gets a private copy of stdout; fd 1 then points at stderr, so a stray print from
+    # anywhere lands in the log instead of corrupting the response stream.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _stop)
+    agent = LinuxAgent()
+    log.info("started: %s", _describe_kernel())
+    status = 0
+    try:
+        serve_stdio(agent, sys.stdin.buffer, out)
+    except SystemExit as stop:
+        status = stop.code if isinstance(stop.code, int) else 1
+        log.info("stopped by signal %d", status - 128)
+    except BrokenPipeError:
+        log.info("the engine went away")
+    finally:
+        agent.reset()
+        with suppress(OSError):
+            out.close()
+    log.info("exiting")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The reference responder on a real interface: the thin I/O adapter around the sans-I/O core.
+
+One ``select()`` loop over the raw socket (segments in), the responder's timer, and — with an agent
+channel — standard input, where the engine plays the responder's application with the target agent
+protocol (``docs/agent-protocol.md``).  Everything TCP is decided by
+:class:`tcpconform.responder.Responder`; this module only moves bytes and passes the time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Literal, TextIO
+
+from tcpconform.links.rawsock import LinkSetupError, RawEndpoint
+from tcpconform.responder import AppConfig, Responder, ResponderConfig, ResponderError
+from tcpconform.targets.base import target_event
+from tcpconform.tcp.segment import FourTuple
+
+
+def _conn(key: FourTuple) -> dict[str, str]:
+    return {"tester": f"{key.src}:{key.sport}", "target": f"{key.dst}:{key.dport}"}
+
+
+class ResponderAgent:
+    """The agent protocol's handler for a responder in agent mode (keys are the tester's view)."""
+
+    def __init__(self, responder: Responder, clock: Callable[[], float] = time.time) -> None:
+        self.responder = responder
+        self.clock = clock
+
+    def _app(self, call: Callable[..., Any], *args: Any) -> Any:
+        from tcpconform.targets.agent.protocol import AppError
+
+        try:
+            return call(*args)
+        except ResponderError as err:
+            raise AppError(str(err)) from None
+
+    def hello(self) -> dict[str, Any]:
+        faults = sorted(self.responder.config.faults)
+        return {"agent": "reference", "version": _version(), "capabilities": ["app", "state"],
+                "clock": "realtime", "detail": f"faults: {', '.join(faults) or 'none'}"}
+
+    def listen(self, port: int, ip: str | None = None) -> None:
+        if port not in self.responder.listening:
+            self.responder.app_listen(port, self.clock())
+
+    def read(self, key: FourTuple, count: int, timeout: float) -> bytes:
+        return self._app(self.responder.app_read, key.reversed(), count, self.clock())  # type: ignore[no-any-return]
+
+    def write(self, key: FourTuple, data: bytes) -> int:
+        self._app(self.responder.app_write, key.reversed(), data, self.clock())
+        return len(data)
+
+    def shutdown(self, key: FourTuple) -> None:
+        self._app(self.responder.app_shutdown, key.reversed(), self.clock())
+
+    def close(self, key: FourTuple) -> None:
+        self._app(self.responder.app_close, key.reversed(), self.clock())
+
+    def state(self, key: FourTuple) -> str:
+        return str(self.responder.state(key.reversed()))
+
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for ev in self.responder.next_events():
+            te = target_event(ev)
+            conn = None if ev.key.dport == 0 else _conn(ev.key.reversed())
+            out.append({"at": te.at, "conn": conn, "kind": te.kind, "detail": te.detail, "old": te.old, "new": te.new})
+        return out
+
+    def setsockopt(self, key_or_port: Any, level: str, name: str, value: int) -> None:
+        from tcpconform.targets.agent.protocol import AppError
+
+        raise AppError(f"the reference responder has no socket option {name}")
+
+    def forget(self, key: FourTuple) -> None:
+        self.responder.forget(key.reversed())
+
+    def reset(self) -> None:
+        self.responder.reset(self.clock())
+
+
+def _version() -> str:
+    from tcpconform import __version__
+
+    return __version__
+
+
+def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str | None = None,
+          agent_stdio: bool = False, isn: int | None = None, log: TextIO = sys.stderr) -> int:
+    """Serve until interrupted (or, with an agent channel, until it closes); returns an exit code."""
+    mode: Literal["agent", "scripted"] = "agent" if agent_stdio else "scripted"
+    responder = Responder(ResponderConfig(ip=ip, port=port, faults=faults, app=AppConfig(mode=mode), isn=isn))
+    endpoint = RawEndpoint(iface, ip, netns=netns)
+    agent = ResponderAgent(responder)
+    stop = False
+
+    def on_signal(signum: int, frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    print(f"tcpconform responder: {ip}:{port} on {iface} ({endpoint.mac}), {mode} application, "
+          f"faults: {', '.join(sorted(faults)) or 'none'}", file=log, flush=True)
+    stdin_fd = sys.stdin.fileno() if agent_stdio else None
+    buf = b""
+    try:
+        while not stop:
+            timer = responder.get_timer()
+            timeout = 0.5 if timer is None else max(0.0, min(0.5, timer - time.time()))
+            fds = [endpoint.sock] + ([stdin_fd] if stdin_fd is not None else [])
+            try:
+                ready, _, _ = select.select(fds, [], [], timeout)
+            except InterruptedError:
+                continue
+            if endpoint.sock in ready:
+                endpoint.poll(0)
+                while endpoint.pending:
+                    frame = endpoint.pending.popleft()
+                    responder.handle_segment(frame.segment, frame.at)
+            if stdin_fd is not None and stdin_fd in ready:
+                chunk = os.read(stdin_fd, 65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        response, quit_ = _answer(agent, line)
+                        sys.stdout.write(json.dumps(response) + "\n")
+                        sys.stdout.flush()
+                        stop = stop or quit_
+            timer = responder.get_timer()
+            if timer is not None and timer <= time.time():
+                responder.handle_timer(time.time())
+            for seg in responder.segments_to_send():
+                try:
+                    endpoint.send(seg)
+                except (OSError, LinkSetupError) as err:  # one segment lost, as a wire loses one; say so
+                    why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+                    print(f"  not sent: {seg.summary()} [{seg.key}]: {why}", file=log, flush=True)
+            if not agent_stdio:
+                for ev in responder.next_events():
+                    print(f"  {target_event(ev).detail}  [{ev.key}]", file=log, flush=True)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        endpoint.close()
+    return 0
+
+
+def _answer(agent: ResponderAgent, line: bytes) -> tuple[dict[str, Any], bool]:
+    from tcpconform.targets.agent.protocol import dispatch
+
+    try:
+        request = json.loads(line)
+    except json.JSONDecodeError as err:
+        return {"id": None, "ok": False, "kind": "agent", "error": f"not JSON: {err}"}, False
+    response = dispatch(agent, request)
+    return response, isinstance(request, dict) and request.get("op") == "quit"

@@ -1,0 +1,125 @@
+"""IPv6 in the lab: Neighbor Discovery by the tester, the whole catalogue against the reference
+responder on the wire and against the Linux kernel, and a tester-side kernel that stays silent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from support.wirelab import LAB, needs_root
+
+from tcpconform.cases.bundled import bundled_cases
+from tcpconform.cases.load import load_cases
+from tcpconform.cases.profiles import get_profile
+from tcpconform.engine.run import execute, open_reference
+from tcpconform.session import lab_session
+
+pytestmark = needs_root
+
+
+def _verdicts(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {c.id: c.verdict for c in result.cases}
+
+
+def test_the_lab_gives_ipv6_to_the_target_side_only(lab) -> None:  # type: ignore[no-untyped-def]
+    from tcpconform.lab.lab import lab_status
+
+    (status,) = [s for s in lab_status() if s["name"] == lab.name]
+    assert status["complete"], status["problems"]
+    assert status["target_if"]["ipv6"] == [f"{lab.linux_ip6}/64"]
+    assert status["tester_if"]["ipv6"] == [] and status["tester_if"]["ipv6_disabled"]
+    out = subprocess.run(["ip", "-n", lab.target_ns, "-j", "-6", "addr", "show", "dev", lab.target_if],
+                         capture_output=True, text=True, check=True).stdout
+    (addr,) = json.loads(out)[0]["addr_info"]  # no link-local address: nothing the kernel sends on its own
+    assert (addr["local"], addr["prefixlen"]) == (lab.linux_ip6, 64) and not addr.get("tentative")
+
+
+def test_neighbour_discovery_both_ways_and_no_tester_kernel_rst(lab) -> None:  # type: ignore[no-untyped-def]
+    from tcpconform.lab.lab import ns_argv
+    from tcpconform.links.rawsock import RawEndpoint
+
+    subprocess.run(["ip", "-n", lab.target_ns, "-6", "neigh", "flush", "dev", lab.target_if], check=True)
+    tester = RawEndpoint(lab.tester_if, lab.tester_ip6, netns=lab.tester_ns, peer_ip=lab.linux_ip6)
+    watcher = RawEndpoint(lab.target_if, lab.linux_ip6, netns=lab.target_ns, peer_ip=lab.tester_ip6, answer_arp=False)
+    try:
+        assert tester.resolve(lab.linux_ip6) == lab.target_mac  # the kernel answered our solicitation
+        # The kernel forgets us, then must solicit the tester's address: the tester answers.
+        subprocess.run(["ip", "-n", lab.target_ns, "-6", "neigh", "flush", "dev", lab.target_if], check=True)
+        client = subprocess.Popen(ns_argv(lab.target_ns, [sys.executable, "-c",
+            "import socket\ns = socket.socket(socket.AF_INET6)\ns.settimeout(2)\n"
+            f"try: s.connect(('{lab.tester_ip6}', 9))\nexcept OSError: pass"]))
+        deadline = time.time() + 2
+        while time.time() < deadline and not tester.pending:
+            tester.poll(0.1)
+        assert tester.pending, tester.stats
+        syn = tester.pending.popleft()
+        assert syn.segment.flags.tcpdump() == "S" and syn.checksum_ok
+        assert tester.stats["nd_answered"] >= 1 or tester.neighbours  # it asked, or it had learnt us from our NS
+        # Nobody answers the SYN: above all not the tester namespace's kernel, which has no IPv6.
+        end = time.time() + 0.5
+        while time.time() < end:
+            watcher.poll(end - time.time())
+        assert [f.segment for f in watcher.pending if f.segment.flags & 0x04] == []
+        client.wait(timeout=5)
+    finally:
+        tester.close()
+        watcher.close()
+
+
+def test_the_catalogue_over_ipv6_against_the_reference_on_the_wire(lab) -> None:  # type: ignore[no-untyped-def]
+    cases = load_cases([bundled_cases()])
+    with lab_session("reference", lab_name=LAB, ipv6=True) as session:
+        assert session.link.local_ip == lab.tester_ip6 and session.target.ip == lab.reference_ip6
+        wire = execute(cases, session.link, session.target, get_profile(session.profile),
+                       base_port=session.base_port)
+    assert wire.meta["family"] == "ipv6"
+    bad = {c.id: c.reason for c in wire.cases if c.verdict not in ("pass", "skip")}
+    assert bad == {}
+    assert {c.id for c in wire.cases if c.verdict == "skip"} == {"options-mss-default-536"}
+    ref = open_reference(ipv6=True)
+    assert _verdicts(wire) == _verdicts(execute(cases, ref.link, ref.target, get_profile("reference")))
+
+
+def test_selftest_over_ipv6_on_the_wire_matches_in_process(lab) -> None:  # type: ignore[no-untyped-def]
+    from tcpconform.selftest import run_selftest
+
+    cases = [c for c in load_cases([bundled_cases()]) if c.area in ("options", "header")]
+    faults = ["ipv6-mss-from-link", "ignore-mss", "accept-bad-checksum", "misparse-nop"]
+    wire = run_selftest(cases, faults, lab_name=LAB, ipv6=True)
+    here = run_selftest(cases, faults, ipv6=True)
+    assert wire.ok, wire.problems
+    assert wire.matrix == here.matrix and wire.clean == here.clean
+
+
+def test_linux_over_ipv6_deviates_exactly_as_over_ipv4(lab) -> None:  # type: ignore[no-untyped-def]
+    """The address family changes nothing in Linux's TCP that a case sees, but the default MSS."""
+    cases = load_cases([bundled_cases()])
+    runs = {}
+    for ipv6 in (False, True):
+        with lab_session("linux", lab_name=LAB, ipv6=ipv6) as session:
+            runs[ipv6] = _verdicts(execute(cases, session.link, session.target, get_profile(session.profile),
+                                           base_port=session.base_port))
+    assert runs[True].pop("options-mss-default-1220") == "pass"  # Linux assumes 1220 over IPv6
+    assert runs[False].pop("options-mss-default-536") == "pass"
+    assert runs[True].pop("options-mss-default-536") == runs[False].pop("options-mss-default-1220") == "skip"
+    assert runs[True] == runs[False]
+
+
+def test_ipv6_setup_errors_are_one_clear_line(lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tcpconform.lab.lab import ns_argv
+
+    prefix = lab.linux_ip6.rsplit(":", 1)[0]
+    for args, message in [
+        (["--target", f"{prefix}:9", "--port", "7", "--iface", lab.tester_if, "--source-ip", lab.tester_ip6],
+         f"{prefix}:9 does not answer Neighbor Solicitations on {lab.tester_if}"),
+        (["--target", lab.linux_ip6, "--port", "7", "--iface", lab.tester_if], "has no IPv6 address: give --source-ip"),
+        (["--target", lab.linux_ip6, "--port", "7", "--source-ip", lab.tester_ip], "not of one address family"),
+        (["--ipv6", "--target", lab.linux_ip, "--port", "7"], "--ipv6 with an IPv4 --target"),
+        (["--target", "fd00::zz", "--port", "7"], "is not an IPv4 or IPv6 address"),
+    ]:
+        done = subprocess.run(ns_argv(lab.tester_ns, [sys.executable, "-m", "tcpconform.cli", "run", "seed-handshake",
+                                                      "--report-dir", str(tmp_path), *args]),
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)

@@ -1,0 +1,1 @@
+"""Helpers shared by the test packages: fakes, lab kits, case-text builders."""

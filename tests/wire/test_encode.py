@@ -1,0 +1,39 @@
+"""The struct-built frames (pcaps of in-process runs) are the frames Scapy would build."""
+
+from __future__ import annotations
+
+import pytest
+
+from tcpconform.tcp.segment import Flags, Segment
+from tcpconform.wire.encode import encode, tcp_checksum
+
+CASES = [
+    Segment("198.18.0.1", "198.18.0.2", 40000, 8000, seq=0, flags=Flags.SYN, window=5000, options=(("MSS", 512),)),
+    Segment("198.18.0.2", "198.18.0.1", 8000, 40000, seq=0xFFFFFFF0, ack=1, flags=Flags.parse("P."), window=65535,
+            payload=bytes(range(256)) * 3),
+    Segment("10.0.0.1", "10.0.0.2", 1, 2, seq=5, ack=7, flags=Flags.parse("F."), window=1,
+            options=(("MSS", 1460), ("NOP", None), ("SAckOK", None), ("WScale", 7), ("Timestamp", (1, 2)))),
+    Segment("10.0.0.1", "10.0.0.2", 1, 2, seq=5, flags=Flags.RST, urgptr=3, reserved=2, options=(("253", b"\x01\x02"),)),
+]
+
+
+@pytest.mark.parametrize("seg", CASES, ids=lambda s: s.flags.tcpdump())
+def test_frames_match_scapy(seg: Segment) -> None:
+    from scapy.all import IP, TCP, Ether, Raw
+
+    mine = encode(seg, b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02")
+    opts = [(int(k) if k.isdigit() else k, b"" if v is None and k == "SAckOK" else v) for k, v in seg.options]
+    ref = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=seg.src, dst=seg.dst, ttl=64, flags="DF", id=0) / TCP(
+        sport=seg.sport, dport=seg.dport, seq=seg.seq, ack=seg.ack, flags=int(seg.flags), window=seg.window,
+        urgptr=seg.urgptr, reserved=seg.reserved, options=opts)
+    if seg.payload:
+        ref = ref / Raw(seg.payload)
+    assert mine == bytes(ref)
+    assert tcp_checksum(seg) == Ether(mine)[TCP].chksum
+
+
+def test_a_deliberately_bad_checksum_is_wrong() -> None:
+    from scapy.all import TCP, Ether
+
+    seg = CASES[0].with_(meta={"bad_checksum": True})
+    assert Ether(encode(seg))[TCP].chksum != tcp_checksum(seg)
