@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import ipaddress
 import os
 import re
 import shutil
@@ -98,7 +99,7 @@ class Lab:
 
     @property
     def network6(self) -> str:
-        return f"fd00:7c:{self.name}::/{self.prefixlen6}"
+        return str(ipaddress.IPv6Network(f"fd00:7c:{self.name}::/{self.prefixlen6}"))
 
     def addresses(self, ipv6: bool = False) -> tuple[str, str, str]:
         """(tester, Linux target, reference responder) in one family."""
@@ -109,6 +110,10 @@ class Lab:
     @property
     def namespaces(self) -> tuple[str, str]:
         return (self.tester_ns, self.target_ns)
+
+
+def _canonical6(address: str) -> str:
+    return str(ipaddress.IPv6Address(address))
 
 
 def lab_spec(name: str | int = "0") -> Lab:
@@ -134,9 +139,10 @@ def lab_spec(name: str | int = "0") -> Lab:
         # Locally administered, fixed per lab, so captures read the same on every run ("tcp" = 74 63 70).
         tester_mac=f"02:74:63:70:{n:02x}:01",
         target_mac=f"02:74:63:70:{n:02x}:02",
-        tester_ip6=f"fd00:7c:{n}::1",
-        linux_ip6=f"fd00:7c:{n}::2",
-        reference_ip6=f"fd00:7c:{n}::3",
+        # Written as the kernel writes them (RFC 5952): lab 0's are fd00:7c::1, not fd00:7c:0::1.
+        tester_ip6=_canonical6(f"fd00:7c:{n}::1"),
+        linux_ip6=_canonical6(f"fd00:7c:{n}::2"),
+        reference_ip6=_canonical6(f"fd00:7c:{n}::3"),
     )
 
 

@@ -9,10 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from labkit import ETH_P_ARP, Capture, arp_request, needs_root
+from support.lab import ETH_P_ARP, Capture, arp_request, needs_root
 
-from tcpconform.cleanup import ns_remove, pending_exit_actions
-from tcpconform.lab import (
+from tcpconform.lab.lab import (
     TEMPORARY_NAMES,
     Lab,
     LabError,
@@ -25,6 +24,7 @@ from tcpconform.lab import (
     ns_argv,
     temporary_lab,
 )
+from tcpconform.lab.netns import ns_remove, pending_exit_actions
 
 
 def ip_json(ns: str, *args: str) -> list[dict]:
@@ -51,6 +51,13 @@ def test_names_pick_addresses_and_short_interface_names() -> None:
     assert lab.addresses(ipv6=True) == ("fd00:7c:9::1", "fd00:7c:9::2", "fd00:7c:9::3") and lab.network6 == "fd00:7c:9::/64"
     assert lab.tester_mac != lab.target_mac
     assert len(lab_spec("255").tester_if) <= 15
+
+
+def test_the_default_lab_writes_its_ipv6_addresses_as_the_kernel_does() -> None:
+    """Lab 0, the one a user gets, has a zero group: the kernel reports fd00:7c::2, so the lab must
+    expect exactly that, or it declares itself broken right after setting itself up."""
+    lab = lab_spec("0")
+    assert lab.addresses(ipv6=True) == ("fd00:7c::1", "fd00:7c::2", "fd00:7c::3") and lab.network6 == "fd00:7c::/64"
 
 
 @pytest.mark.parametrize("bad", ["x", "256", "07", "-1", "", "1 "])
