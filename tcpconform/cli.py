@@ -217,7 +217,7 @@ def run(
             tgt = session.target
             if not quiet:
                 clock = " (virtual clock: protocol waits cost no real time)" \
-                    if getattr(session.link, "clock_kind", "") == "virtual" else ""
+                    if session.link.clock == "virtual" else ""
                 where = f"[{tgt.ip}]:{tgt.port}" if ":" in tgt.ip else f"{tgt.ip}:{tgt.port}"
                 click.echo(f"tcpconform: {len(selected)} case(s) against {tgt.name} at {where}, "
                            f"profile {prof.name}, link {session.link.name}{clock}")

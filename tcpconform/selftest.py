@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from tcpconform.cases.model import TestCase
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.run import execute, open_reference
+from tcpconform.engine.run import execute
 from tcpconform.results import RunResult
+from tcpconform.targets.reference import open_reference
 
 
 @dataclass

@@ -15,15 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tcpconform.engine.run import BASE_PORT
+from tcpconform.engine.run import PORT_SPAN as PORT_SPAN  # the size of the blocks fresh_base_port hands out
 from tcpconform.errors import SetupError
 from tcpconform.links.base import Link
 from tcpconform.targets.base import Target
-from tcpconform.tcp.payload import TESTER_SALT
-
-DEFAULT_PORT = 8000
-PORT_SPAN = 1000
-"""Source ports a run may use: one per case, from the session's ``base_port``."""
-
+from tcpconform.targets.reference import REFERENCE_PORT
+from tcpconform.targets.service import SERVICES, ServiceTarget
 
 PORT_FIRST, PORT_LAST = 20000, 60000
 """The source ports runs rotate through: above the registered range, below Linux's ephemeral ports."""
@@ -85,45 +83,8 @@ class Session:
     profile: str
     """The profile that fits this target unless the user names another."""
     meta: dict[str, Any] = field(default_factory=dict)
-    base_port: int = 40000
+    base_port: int = BASE_PORT
     """First source port of the run (``PORT_SPAN`` ports from here are the run's)."""
-
-
-@dataclass
-class ServiceTarget:
-    """A remote service with no agent: its application acts on its own, as its service defines.
-
-    ``echo`` (RFC 862): it listens by itself, reads whatever arrives and sends it back, and closes
-    when the peer closes.  Cases needing more (``app: write 700``) are skipped with the reason.
-    """
-
-    service: str
-    ip: str
-    port: int
-    name: str = ""
-    capabilities: frozenset[str] = frozenset()
-    implied: frozenset[str] = frozenset({"listen", "read"})
-    data_salt: int | None = TESTER_SALT
-
-    def __post_init__(self) -> None:
-        self.name = self.name or f"{self.service} service"
-
-    def app(self, key: Any, action: str, data: bytes | None = None, count: int | None = None) -> bytes:
-        from tcpconform.targets.base import TargetError
-
-        raise TargetError(f"the {self.service} service has no agent to {action}")
-
-    def state(self, key: Any) -> str | None:
-        return None
-
-    def drain_events(self) -> list[Any]:
-        return []
-
-    def forget(self, key: Any) -> None:
-        pass
-
-
-SERVICES = ("echo",)
 
 
 def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | None = None,
@@ -146,7 +107,7 @@ def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | N
     if iface or source_ip:
         raise SessionError("--iface and --source-ip go with --target")
     if lab:
-        return lab_session(lab, lab_name=lab_name, port=port or DEFAULT_PORT, faults=faults, ipv6=ipv6)
+        return lab_session(lab, lab_name=lab_name, port=port or REFERENCE_PORT, faults=faults, ipv6=ipv6)
     return in_process(faults, ipv6=ipv6)
 
 
@@ -159,14 +120,14 @@ def _version(address: str, what: str) -> int:
 
 @contextmanager
 def in_process(faults: Sequence[str], *, ipv6: bool = False) -> Iterator[Session]:
-    from tcpconform.engine.run import open_reference
+    from tcpconform.targets.reference import open_reference
 
     ref = open_reference(faults, ipv6=ipv6)
     yield Session(ref.link, ref.target, "reference", {"mode": "in-process"})
 
 
 @contextmanager
-def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
+def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
                 faults: Sequence[str] = (), ipv6: bool = False) -> Iterator[Session]:
     """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire,
     over IPv4 or (``ipv6``) over the lab's unique-local IPv6 prefix."""

@@ -54,8 +54,9 @@ def run_bench(repeat: int = 20) -> Iterator[str]:
     from tcpconform.cases.bundled import bundled_cases
     from tcpconform.cases.load import load_cases
     from tcpconform.cases.profiles import get_profile
-    from tcpconform.engine.run import execute, open_reference
+    from tcpconform.engine.run import execute
     from tcpconform.links.inprocess import InProcessLink
+    from tcpconform.targets.reference import open_reference
 
     cases = [c for c in load_cases([bundled_cases()]) if "seed" in c.tags]
     profile = get_profile("reference")

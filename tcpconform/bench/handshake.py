@@ -92,7 +92,7 @@ def _driver(lab: Any, count: int) -> tuple[list[float], list[float]]:
                           options=(("MSS", 1460), ("SAckOK", None), ("Timestamp", (1, 0)), ("NOP", None),
                                    ("WScale", 7)))
             t = time.perf_counter()
-            sent = link.send(syn)
+            sent = link.send(syn).at
             got = link.receive(1.0)
             while got is not None and not got.segment.flags & Flags.SYN:
                 got = link.receive(1.0)

@@ -110,7 +110,7 @@ def lab_segment_figures(lab: Any, count: int) -> Iterator[str]:
     peer = _packet_socket(lab.target_ns, lab.target_if)
     try:
         out, back = sample_segments(lab.tester_ip, lab.linux_ip)[1], sample_segments(lab.linux_ip, lab.tester_ip)[1]
-        out = out.with_(meta={"bad_checksum": True})
+        out = out.with_(chksum="bad")
         target_mac = endpoint.neighbours[lab.linux_ip]
         frame = encode(out, endpoint.mac, target_mac)
         send_floor = _per_op(lambda: floor.send(frame), count)

@@ -1,7 +1,7 @@
 """Per-connection bookkeeping of the engine: numbering, what each side has sent, captured values.
 
 A case writes sequence numbers in its own numbering (relative by default); the wire carries
-absolute ones.  :class:`Conn` owns both ISNs and translates in each direction, so matching and
+absolute ones.  :class:`TesterConnection` owns both ISNs and translates in each direction, so matching and
 sending code never does sequence arithmetic of its own.  Everything is modulo 2^32.
 """
 
@@ -10,16 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tcpconform.cases.model import ANY, Capture, FieldSpec, Numbering, Range, Var, _Any
+from tcpconform.engine.outcome import CaseError
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
 
-class CaseError(Exception):
-    """The case (or the tester) got it wrong, not the target: an error verdict, not a failure."""
-
-
 @dataclass
-class Conn:
+class TesterConnection:
     """The tester's view of one test connection."""
 
     key: FourTuple
@@ -141,7 +138,7 @@ class Conn:
             self.last_window = seg.window
 
 
-def describe_spec(spec: FieldSpec | None, conn: Conn) -> str:
+def describe_spec(spec: FieldSpec | None, conn: TesterConnection) -> str:
     """A spec as the report shows it: the resolved number, with the name it came from."""
     if spec is None:
         return "-"

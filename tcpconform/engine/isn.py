@@ -18,20 +18,18 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Generator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tcpconform.links.base import Received
+from tcpconform.cases.model import IsnCheckStep, IsnSampleStep
+from tcpconform.engine.env import StepEnv
+from tcpconform.engine.outcome import StepFailed
+from tcpconform.engine.waits import Waiting
+from tcpconform.results import Mismatch, StepResult
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
-if TYPE_CHECKING:
-    from tcpconform.cases.model import IsnCheckStep, IsnSampleStep
-    from tcpconform.engine.case import CaseRun
-    from tcpconform.results import StepResult
-
-Request = tuple[str, float]
 
 @dataclass(frozen=True, slots=True)
 class IsnSample:
@@ -39,6 +37,13 @@ class IsnSample:
     """When the SYN was sent, on the link's clock."""
     sport: int
     isn: int
+
+
+@dataclass(frozen=True, slots=True)
+class TakenSample:
+    """The sample an ``isn_sample`` step took, kept for the checks after it."""
+
+    samples: tuple[IsnSample, ...]
 
 
 def _mod_diff(a: int, b: int) -> int:
@@ -94,82 +99,59 @@ def isn_figures(samples: list[IsnSample]) -> dict[str, Any]:
     return out
 
 
-def sample(run: CaseRun, step: IsnSampleStep, sres: StepResult) -> Generator[Request, Received | None, None]:
+def sample(env: StepEnv, step: IsnSampleStep, sres: StepResult) -> Waiting[None]:
     """Send ``step.count`` SYNs, one per spare source port, ``step.interval`` apart; keep each answer's ISN.
 
     Every SYN-ACK must acknowledge the SYN's sequence number + 1 (RFC 9293 3.4 / 3.10.7.2); each
     half-open connection is reset at once, so the target keeps nothing.  Segments of the sample
-    reach this case because the scheduler routes every port in ``run.ports`` to it.
+    reach this case because the scheduler routes every spare port of the case to it.
     """
-    from tcpconform.engine.case import StepFailed
-
-    ports = run.spare_ports[: step.count]
+    ports = env.spare_ports[: step.count]
     if len(ports) < step.count:
         raise StepFailed(f"only {len(ports)} spare source ports for a sample of {step.count}")
     sres.expected = f"{step.count} SYN-ACKs, each acknowledging its SYN + 1"
-    isn = run.conn.tester_isn
+    isn = env.conn.tester_isn
     samples: list[IsnSample] = []
-    pending: dict[int, float] = {}
-    link = run.link
+    link, own = env.link, env.key
     for i, sport in enumerate(ports):
-        key = FourTuple(run.key.src, sport, run.key.dst, run.key.dport)
+        key = FourTuple(own.src, sport, own.dst, own.dport)
         syn = Segment(key.src, key.dst, key.sport, key.dport, seq=isn, flags=Flags.SYN,
-                      window=run.case.tester_window, options=(("MSS", run.case.tester_mss or 536),))
-        at = link.send(syn)
-        pending[sport] = at
+                      window=env.case.tester_window, options=(("MSS", env.case.tester_mss or 536),))
+        sent = link.send(syn)
+        at = sent.at
         if i < 3:  # the first few on the ladder; the rest are figures
-            run._record("out", syn, at, sres.index, f"ISN sample {i + 1}/{step.count}")
-        deadline = at + (step.within or run.settings.profile.within)
-        got = yield from _answer(run, sport, deadline)
+            env.record("out", syn, at, sres.index, f"ISN sample {i + 1}/{step.count}", sent.frame)
+        deadline = at + (step.within or env.settings.profile.within)
+        got = yield from env.take(_syn_ack_to(sport), deadline)
         if got is None:
             raise StepFailed(f"no SYN-ACK to the SYN from port {sport} within {_ms(deadline - at)} "
                              f"(sample {i + 1} of {step.count})")
         seg = got.segment
         if i < 3:
-            run._record("in", seg, got.at, sres.index, f"ISN sample {i + 1}/{step.count}")
+            env.record("in", seg, got.at, sres.index, f"ISN sample {i + 1}/{step.count}", got.frame)
         if seg.ack != seqnum.add(isn, 1):
-            from tcpconform.results import Mismatch
-
             raise StepFailed(f"the SYN-ACK to the SYN from port {sport} acknowledges {seg.ack}, "
                              f"not the SYN's sequence number + 1",
                              [Mismatch("ack", str(seqnum.add(isn, 1)), str(seg.ack))])
         samples.append(IsnSample(at, sport, seg.seq))
         link.send(Segment(key.src, key.dst, key.sport, key.dport, seq=seqnum.add(isn, 1), flags=Flags.RST))
         if i + 1 < len(ports):
-            yield ("sleep", at + step.interval)
+            yield from env.sleep(at + step.interval)
     figures = isn_figures(samples)
-    run.result.figures.update(figures)
-    run.isn_samples = samples
+    env.result.figures.update(figures)
+    env.keep(TakenSample(tuple(samples)))
     sres.message = _describe(figures)
+    env.t_ref = link.now()
 
 
-def _answer(run: CaseRun, sport: int, deadline: float) -> Generator[Request, Received | None, Received | None]:
-    """The SYN-ACK from the target to ``sport``; anything else on the sample's ports is let pass."""
-    while True:
-        got: Received | None = None
-        for i, rec in enumerate(run.inbox):
-            if rec.segment.dport == sport and rec.segment.flags & Flags.SYN:
-                got = rec
-                del run.inbox[i]
-                break
-        if got is None:
-            run.inbox.clear()  # retransmitted SYN-ACKs of reset ports, RSTs: not this sample's business
-            got = yield ("recv", deadline)
-            if got is None:
-                return None
-            if got.at > deadline:
-                return None
-            if not (got.segment.dport == sport and got.segment.flags & Flags.SYN):
-                continue
-        return got
+def _syn_ack_to(sport: int) -> Callable[[Segment], bool]:
+    """The target's answer to the sample's SYN from ``sport``; anything else on the sample's ports is let pass."""
+    return lambda seg: seg.dport == sport and bool(seg.flags & Flags.SYN)
 
 
-def check(run: CaseRun, step: IsnCheckStep, sres: StepResult) -> None:
+def check(env: StepEnv, step: IsnCheckStep, sres: StepResult) -> None:
     """Judge the sample taken by an earlier ``isn_sample`` step."""
-    from tcpconform.engine.case import StepFailed
-    from tcpconform.results import Mismatch
-
-    figures = run.result.figures
+    figures = env.result.figures
     if "samples" not in figures:
         raise StepFailed("no ISN sample to judge: an isn_sample step must come first")
     n, distinct = figures["samples"], figures["distinct"]
@@ -177,7 +159,8 @@ def check(run: CaseRun, step: IsnCheckStep, sres: StepResult) -> None:
         sres.expected = "ISNs that change with time: no ISN used twice"
         if distinct < n:
             what = "one constant ISN" if distinct == 1 else f"only {distinct} distinct ISNs"
-            raise StepFailed(f"{n} connections over {_span(run)} got {what}: the ISN does not follow a clock",
+            raise StepFailed(f"{n} connections over {_span(env.kept(TakenSample))} got {what}: "
+                             "the ISN does not follow a clock",
                              [Mismatch("distinct ISNs", str(n), str(distinct))])
     else:
         bits = figures.get("predict_bits", 0.0)
@@ -191,8 +174,8 @@ def check(run: CaseRun, step: IsnCheckStep, sres: StepResult) -> None:
     sres.message = _describe(figures)
 
 
-def _span(run: CaseRun) -> str:
-    samples = run.isn_samples
+def _span(taken: TakenSample | None) -> str:
+    samples = taken.samples if taken is not None else ()
     return _ms(samples[-1].at - samples[0].at) if len(samples) > 1 else "no time"
 
 

@@ -26,7 +26,8 @@ from tcpconform.cases.model import (
     SegmentSpec,
     Var,
 )
-from tcpconform.engine.connection import Conn, describe_spec
+from tcpconform.engine.connection import TesterConnection as Conn
+from tcpconform.engine.connection import describe_spec
 from tcpconform.results import Mismatch
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, Segment, render_options
@@ -240,8 +241,10 @@ def tolerated(seg: Segment, tolerate: frozenset[str], spec: SegmentSpec | None, 
     return None
 
 
-def check_invariants(seg: Segment, conn: Conn, enabled: frozenset[str]) -> list[tuple[str, Mismatch]]:
-    """Rules any segment from a conformant target obeys, whatever the step expects."""
+def check_invariants(seg: Segment, conn: Conn, enabled: frozenset[str], checksum_ok: bool = True,
+                     ) -> list[tuple[str, Mismatch]]:
+    """Rules any segment from a conformant target obeys, whatever the step expects; ``checksum_ok``
+    is what the link saw of its checksum."""
     out: list[tuple[str, Mismatch]] = []
     if "ack-not-beyond-sent" in enabled and seg.flags & Flags.ACK and seqnum.gt(seg.ack, conn.snd_nxt):
         out.append((
@@ -260,20 +263,19 @@ def check_invariants(seg: Segment, conn: Conn, enabled: frozenset[str]) -> list[
                 Mismatch("seq", f"data ending <= {edge} (tester's window edge)",
                          f"data ends at {conn.target_written(end)} ({seqnum.diff(end, conn.our_right_edge)} bytes beyond)"),
             ))
-    if "checksum" in enabled and seg.meta.get("bad_checksum"):
+    if "checksum" in enabled and not checksum_ok:
         out.append(("checksum", Mismatch("chksum", _correct_checksum(seg), _checksum_text(seg.chksum))))
     if "mss" in enabled and len(seg.payload) > conn.mss_offered:
         out.append(("mss", Mismatch("len", f"<= {conn.mss_offered} (MSS offered)", str(len(seg.payload)))))
     return out
 
 
-def _checksum_text(value: int | None) -> str:
-    return "a wrong one" if value is None else f"{value:#06x}"
+def _checksum_text(value: int | str | None) -> str:
+    return f"{value:#06x}" if isinstance(value, int) else "a wrong one"
 
 
 def _correct_checksum(seg: Segment) -> str:
-    """The checksum the segment should carry; links mark a wrong one (``meta["bad_checksum"]``), this
-    only runs for those."""
+    """The checksum the segment should carry; only asked for a segment whose checksum the link saw wrong."""
     from tcpconform.wire.encode import tcp_checksum
 
     try:

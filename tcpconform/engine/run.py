@@ -9,52 +9,25 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tcpconform import __version__
 from tcpconform.cases.model import TestCase
 from tcpconform.cases.profiles import Profile
-from tcpconform.engine import CaseRun, CaseSettings, Scheduler
-from tcpconform.links.base import Link
+from tcpconform.engine.case import CaseRun
+from tcpconform.engine.env import CaseSettings
+from tcpconform.engine.scheduler import Scheduler
+from tcpconform.links.base import Clock, Link
 from tcpconform.results import CaseResult, RunResult
 from tcpconform.targets.base import Target
 from tcpconform.tcp.segment import FourTuple, is_ipv6
 
-REFERENCE_IP = "192.0.2.2"
-TESTER_IP = "192.0.2.1"
-"""In-process addresses are documentation addresses (TEST-NET-1, RFC 5737; 2001:db8::/32, RFC 3849):
-nothing in-process ever reaches a network, and a pcap of it says so."""
-REFERENCE_IP6 = "2001:db8::2"
-TESTER_IP6 = "2001:db8::1"
-REFERENCE_PORT = 8000
 BASE_PORT = 40000
-
-
-@dataclass
-class Reference:
-    """The bundled reference responder in this process, with its link and target control."""
-
-    link: Link
-    target: Target
-    faults: frozenset[str] = field(default_factory=frozenset)
-
-
-def open_reference(faults: Sequence[str] = (), port: int = REFERENCE_PORT, *, ipv6: bool = False,
-                   isn: int | None = None) -> Reference:
-    """The default target: the reference responder, its application driven by the cases; over IPv6
-    with ``ipv6``.  ``isn`` pins every connection's ISN (default: RFC 6528's, which moves with the clock).
-    """
-    from tcpconform.links.inprocess import InProcessLink, VirtualClock
-    from tcpconform.responder import AppConfig, Responder, ResponderConfig
-    from tcpconform.targets.base import ReferenceTarget
-
-    clock = VirtualClock()
-    responder = Responder(ResponderConfig(ip=REFERENCE_IP6 if ipv6 else REFERENCE_IP, port=port,
-                                          app=AppConfig(mode="agent"), faults=frozenset(faults), isn=isn))
-    link = InProcessLink(responder, clock, local_ip=TESTER_IP6 if ipv6 else TESTER_IP)
-    target = ReferenceTarget(responder, clock)
-    return Reference(link, target, frozenset(faults))
+"""First source port of a run that is given none (an in-process run's)."""
+PORT_SPAN = 1000
+"""Source ports a run may use, from its ``base_port``: one per case, the rest spare."""
+_RESULTS_CLOCK: dict[Clock, str] = {"virtual": "virtual", "kernel": "realtime"}
+"""A link's clock as results.json names it (the pcap writer reads it: kernel times are real times)."""
 
 
 def execute(
@@ -66,7 +39,7 @@ def execute(
     jobs: int = 1,
     tester_ip: str | None = None,
     base_port: int = BASE_PORT,
-    port_span: int = 1000,
+    port_span: int = PORT_SPAN,
     tester_isn: int | None = None,
     meta: dict[str, object] | None = None,
     on_case_done: Callable[[CaseResult], None] | None = None,
@@ -76,10 +49,7 @@ def execute(
     The run owns ``port_span`` source ports from ``base_port``: one per case, and the rest are
     spare, for a case that samples many connections (it runs alone, so one set of spares is enough).
     """
-    from tcpconform.tcp.payload import TARGET_SALT
-
-    settings = CaseSettings(profile=profile, tester_isn=tester_isn,
-                            target_salt=getattr(target, "data_salt", TARGET_SALT))
+    settings = CaseSettings(profile=profile, tester_isn=tester_isn, target_salt=target.data_salt)
     spare = range(base_port + len(cases), base_port + port_span)
     runs = [
         CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, target.ip,
@@ -96,7 +66,7 @@ def execute(
         "target_address": f"[{target.ip}]:{target.port}" if is_ipv6(target.ip) else f"{target.ip}:{target.port}",
         "family": "ipv6" if is_ipv6(target.ip) else "ipv4",
         "link": link.name,
-        "clock": getattr(link, "clock_kind", "realtime"),
+        "clock": _RESULTS_CLOCK[link.clock],
         "profile": profile.name,
         "jobs": jobs,
         "started": started.isoformat(timespec="seconds"),
@@ -105,8 +75,8 @@ def execute(
         "versions": {"tcpconform": __version__, "python": platform.python_version()},
         "strays": [s.segment.summary() for s in scheduler.strays],
     }
-    dropped = getattr(link, "dropped", None)
+    dropped = link.dropped()
     if dropped is not None:
-        run_meta["frames_dropped"] = dropped()
+        run_meta["frames_dropped"] = dropped
     run_meta.update(meta or {})
     return RunResult(run_meta, list(results))

@@ -19,8 +19,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from tcpconform.cases.model import ExpectStep, IsnSampleStep, SilenceStep, TestCase, WaitStep
-from tcpconform.engine.case import CaseRun
+from tcpconform.cases.model import TestCase
+from tcpconform.engine.case import CaseGen, CaseRun
+from tcpconform.engine.steps import kind_of
+from tcpconform.engine.waits import Recv, Sleep, Wait
 from tcpconform.links.base import Link, Received
 from tcpconform.results import CaseResult
 from tcpconform.targets.base import Target
@@ -33,15 +35,7 @@ def declared_wait(case: TestCase) -> float:
     An upper bound, not a prediction, but it ranks a case expecting a retransmission within 3 s
     above one whose whole exchange takes a round trip, which is all the ordering needs.
     """
-    total = 0.0
-    for step in case.steps:
-        if isinstance(step, SilenceStep | WaitStep):
-            total += step.duration
-        elif isinstance(step, ExpectStep) and step.within is not None:
-            total += step.within
-        elif isinstance(step, IsnSampleStep):
-            total += step.count * step.interval
-    return total
+    return sum(kind_of(step).declared_wait(step) for step in case.steps)
 
 
 @dataclass
@@ -53,82 +47,105 @@ class Stray:
 
 
 @dataclass
+class _Active:
+    """A case that has started and not finished: its generator and what it waits for."""
+
+    run: CaseRun
+    gen: CaseGen
+    wait: Wait
+
+
+@dataclass
 class Scheduler:
     link: Link
     target: Target
     jobs: int = 1
     on_case_done: Callable[[CaseResult], None] | None = None
     strays: list[Stray] = field(default_factory=list)
+    pending: deque[CaseRun] = field(default_factory=deque, init=False, repr=False)
+    """Cases not started yet, in the order they will start."""
+    active: dict[FourTuple, _Active] = field(default_factory=dict, init=False, repr=False)
+    """Cases running, by their own connection."""
+    by_key: dict[FourTuple, CaseRun] = field(default_factory=dict, init=False, repr=False)
+    """Cases running, by every connection they own: where a segment goes."""
 
     def run(self, runs: Iterable[CaseRun]) -> list[CaseResult]:
         given = list(runs)
         order = [r.result for r in given]
         if self.jobs > 1:
-            given_order = sorted(given, key=lambda r: (not r.case.alone, -declared_wait(r.case)))
+            given = sorted(given, key=lambda r: (not r.case.alone, -declared_wait(r.case)))
         else:
-            given_order = sorted(given, key=lambda r: not r.case.alone)  # stable: alone ones first
-        pending = deque(given_order)
-        active: dict[FourTuple, tuple[CaseRun, object, tuple[str, float] | None]] = {}
-        by_key: dict[FourTuple, CaseRun] = {}
-
-        def may_start() -> bool:
-            if not pending or len(active) >= max(1, self.jobs):
-                return False
-            if pending[0].case.alone and active:
-                return False
-            return not any(r.case.alone for r, _, _ in active.values())
-
-        def start(run: CaseRun) -> None:
-            for key in run.keys:
-                if key in by_key:
-                    raise ValueError(f"two cases on one connection {key}")
-            gen = run.body()
-            for key in run.keys:
-                by_key[key] = run
-            advance(run, gen, None, first=True)
-
-        def advance(run: CaseRun, gen: object, value: Received | None, first: bool = False) -> None:
-            try:
-                request = gen.send(None) if first else gen.send(value)  # type: ignore[attr-defined]
-            except StopIteration:
-                self._route_events(by_key)
-                active.pop(run.key, None)
-                for key in run.keys:
-                    del by_key[key]
-                if self.on_case_done is not None:
-                    self.on_case_done(run.result)
-                return
-            active[run.key] = (run, gen, request)
-
-        while pending or active:
-            while may_start():
-                start(pending.popleft())
-            progressed = True
-            while progressed:  # resume every case that can go on without waiting
-                progressed = False
-                self._drain(by_key)  # what already arrived counts before any deadline is declared passed
-                now = self.link.now()
-                for key, (run, gen, request) in list(active.items()):
-                    kind, deadline = request  # type: ignore[misc]
-                    if kind == "recv" and run.inbox and run.inbox[0].at <= deadline:
-                        advance(run, gen, run.inbox.popleft())
-                        progressed = True
-                    elif deadline <= now:
-                        advance(run, gen, None)
-                        progressed = True
-                    if key not in active and may_start():
-                        start(pending.popleft())
-                self._route_events(by_key)
-            if not active:
+            given = sorted(given, key=lambda r: not r.case.alone)  # stable: alone ones first
+        self.pending = deque(given)
+        while self.pending or self.active:
+            while self._may_start():
+                self._start(self.pending.popleft())
+            self._resume_all()
+            if not self.active:
                 continue
-            earliest = min(req[1] for _, _, req in active.values())  # type: ignore[index]
+            earliest = min(a.wait.deadline for a in self.active.values())
             got = self.link.receive(max(0.0, earliest - self.link.now()))
             if got is not None:
-                self._dispatch(got, by_key)
-            self._route_events(by_key)
+                self._dispatch(got)
+            self._route_events()
         return order
 
-    def _drain(self, by_key: dict[FourTuple, CaseRun]) -> None:
+    def _may_start(self) -> bool:
+        if not self.pending or len(self.active) >= max(1, self.jobs):
+            return False
+        if self.pending[0].case.alone and self.active:
+            return False
+        return not any(a.run.case.alone for a in self.active.values())
+
+    def _start(self, run: CaseRun) -> None:
+        for key in run.keys:
+            if key in self.by_key:
+                raise ValueError(f"two cases on one connection {key}")
+        gen = run.body()
+        for key in run.keys:
+            self.by_key[key] = run
+        self._advance(run, gen, None)
+
+    def _advance(self, run: CaseRun, gen: CaseGen, value: Received | None) -> None:
+        """Resume ``run`` with ``value``; it goes on waiting, or it is done."""
+        try:
+            wait = gen.send(value)
+        except StopIteration:
+            self._route_events()
+            self.active.pop(run.key, None)
+            for key in run.keys:
+                del self.by_key[key]
+            if self.on_case_done is not None:
+                self.on_case_done(run.result)
+            return
+        self.active[run.key] = _Active(run, gen, wait)
+
+    def _resume_all(self) -> None:
+        """Resume every case that can go on without waiting, until none can."""
+        progressed = True
+        while progressed:
+            progressed = False
+            self._drain()  # what already arrived counts before any deadline is declared passed
+            now = self.link.now()
+            for key, active in list(self.active.items()):
+                progressed = self._resume(active, now) or progressed
+                if key not in self.active and self._may_start():
+                    self._start(self.pending.popleft())
+            self._route_events()
+
+    def _resume(self, active: _Active, now: float) -> bool:
+        """Resume ``active`` if what it waits for has come; whether it was."""
+        run, inbox = active.run, active.run.inbox
+        match active.wait:
+            case Recv(deadline) if inbox and inbox[0].at <= deadline:
+                self._advance(run, active.gen, inbox.popleft())
+            case Recv(deadline) | Sleep(deadline) if deadline <= now:
+                self._advance(run, active.gen, None)
+            case _:
+                return False
+        return True
+
+    def _drain(self) -> None:
         """Hand out every segment the link already holds, without waiting.
 
         When a case has kept the scheduler busy (an agent call, say), segments of other cases may
@@ -136,17 +153,17 @@ class Scheduler:
         deadline is judged, or a slow tester would blame the target.
         """
         while (got := self.link.receive(0.0)) is not None:
-            self._dispatch(got, by_key)
+            self._dispatch(got)
 
-    def _dispatch(self, got: Received, by_key: dict[FourTuple, CaseRun]) -> None:
-        run = by_key.get(got.segment.key.reversed())
+    def _dispatch(self, got: Received) -> None:
+        run = self.by_key.get(got.segment.key.reversed())
         if run is None:
             self.strays.append(Stray(got.at, got.segment))
         else:
             run.inbox.append(got)
 
-    def _route_events(self, by_key: dict[FourTuple, CaseRun]) -> None:
+    def _route_events(self) -> None:
         for key, event in self.target.drain_events():
-            run = by_key.get(key)
+            run = self.by_key.get(key)
             if run is not None and key == run.key:  # a sample's many half-connections stay out of its ladder
                 run.add_event(event)

@@ -1,5 +1,5 @@
 """Links: how segments reach the target.  See :mod:`tcpconform.links.base`."""
 
-from tcpconform.links.base import Link, Received
+from tcpconform.links.base import Clock, Link, Received, Sent
 
-__all__ = ["Link", "Received"]
+__all__ = ["Clock", "Link", "Received", "Sent"]

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from typing import Protocol
 
-from tcpconform.links.base import Received
+from tcpconform.links.base import Clock, Received, Sent
 from tcpconform.tcp.segment import Segment
 from tcpconform.wire.encode import tcp_checksum
 
@@ -47,19 +47,23 @@ class VirtualClock:
 
 TICK = 1e-6
 
+TESTER_IP = "192.0.2.1"
+TESTER_IP6 = "2001:db8::1"
+"""The tester's addresses in-process: documentation space (TEST-NET-1, RFC 5737; 2001:db8::/32,
+RFC 3849), so nothing in-process reaches a real network, and a pcap of it says so."""
+
 
 class InProcessLink:
     """Link to a :class:`SansIOPeer`: ``send`` hands it the segment, ``receive`` runs its timers."""
 
     name = "in-process"
-    clock_kind = "virtual"
+    clock: Clock = "virtual"
 
-    def __init__(self, peer: SansIOPeer, clock: VirtualClock | None = None, latency: float = 20e-6,
-                 local_ip: str = "192.0.2.1") -> None:
+    def __init__(self, peer: SansIOPeer, virtual_clock: VirtualClock | None = None, latency: float = 20e-6,
+                 local_ip: str = TESTER_IP) -> None:
         self.peer = peer
         self.local_ip = local_ip
-        """Documentation space (TEST-NET-1, or 2001:db8::/32): nothing in-process reaches a real network."""
-        self.clock = clock or VirtualClock()
+        self.virtual_clock = virtual_clock or VirtualClock()
         self.latency = latency
         """One-way delay, so that a reply is never stamped at the very instant of its cause."""
         self._queue: deque[Received] = deque()
@@ -69,42 +73,48 @@ class InProcessLink:
         """CPU seconds spent inside the peer, so the engine's own cost can be told apart."""
 
     def now(self) -> float:
-        return self.clock.now()
+        return self.virtual_clock.now()
 
-    def send(self, segment: Segment) -> float:
-        sent_at = self.clock.tick()
-        self.clock.advance_to(sent_at + self.latency)
+    def send(self, segment: Segment) -> Sent:
+        clock = self.virtual_clock
+        sent_at = clock.tick()
+        clock.advance_to(sent_at + self.latency)
         t = time.perf_counter()
-        self.peer.handle_segment(segment, self.clock.now())
+        self.peer.handle_segment(segment, clock.now())
         self._collect()
         self.peer_time += time.perf_counter() - t
         self.sent += 1
-        return sent_at
+        return Sent(sent_at)
 
     def _collect(self) -> None:
         for seg in self.peer.segments_to_send():
-            if seg.chksum is not None and not seg.meta.get("bad_checksum") and seg.chksum != tcp_checksum(seg):
-                seg.meta["bad_checksum"] = True  # as a wire link marks a frame whose checksum is wrong
-            self._queue.append(Received(seg, self.clock.now() + self.latency))
+            # A checksum of the peer's own choosing is judged as a wire link judges a frame's.
+            ok = seg.chksum is None or seg.chksum == tcp_checksum(seg)
+            self._queue.append(Received(seg, self.virtual_clock.now() + self.latency, checksum_ok=ok))
 
     def receive(self, timeout: float) -> Received | None:
-        deadline = self.clock.now() + max(timeout, 0.0)
+        clock = self.virtual_clock
+        deadline = clock.now() + max(timeout, 0.0)
         while True:
             self._collect()  # anything the peer produced outside send(), e.g. on an application call
             if self._queue and self._queue[0].at <= deadline:
                 item = self._queue.popleft()
-                self.clock.advance_to(item.at)
+                clock.advance_to(item.at)
                 self.received += 1
                 return item
             timer = self.peer.get_timer()
             if timer is not None and timer <= deadline:
-                self.clock.advance_to(timer)
+                clock.advance_to(timer)
                 t = time.perf_counter()
-                self.peer.handle_timer(self.clock.now())
+                self.peer.handle_timer(clock.now())
                 self.peer_time += time.perf_counter() - t
                 continue
-            self.clock.advance_to(deadline)
+            clock.advance_to(deadline)
             return None
+
+    def dropped(self) -> None:
+        """Nothing: a queue in memory drops no segment."""
+        return None
 
     def close(self) -> None:
         self._queue.clear()

@@ -35,9 +35,9 @@ def malformed(seg: Segment, check_checksum: bool = True, check_dataofs: bool = T
             return f"data offset {seg.dataofs} does not match the header ({natural} words)"
     if not check_checksum:
         return None
-    if seg.meta.get("bad_checksum"):
+    if seg.chksum == "bad":
         return "bad checksum (deliberately wrong)"
-    if seg.chksum is not None:
+    if isinstance(seg.chksum, int):
         try:
             correct = tcp_checksum(seg)
         except ValueError:

@@ -4,34 +4,73 @@ The link carries segments; this carries everything else a case may ask of the ta
 application (listen, read, write, shutdown, close) and report its TCP state.  What a target can do
 is declared in ``capabilities``; a case that needs more is skipped with the reason, never passed.
 Keys are always the connection as the tester sees it (tester address first).
+
+Rule: :class:`Target` declares every member a caller uses, so a new target cannot silently behave
+differently by lacking one.  Its errors say whose fault they are: :class:`AppFailed` is the
+target's (the step fails), :class:`TargetError` is the control channel's (the case errors).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterable
+from enum import Flag
+from typing import Protocol
 
+from tcpconform.errors import SetupError, TcpconformError
 from tcpconform.results import TargetEvent
 from tcpconform.tcp.segment import FourTuple
 
-if TYPE_CHECKING:
-    from tcpconform.links.inprocess import VirtualClock
-    from tcpconform.responder import Event, Responder
+
+class Capability(Flag):
+    """What a target can do beyond exchanging segments.  Case files and agents name them as strings
+    (``app``, ``state``); :meth:`named` maps those names, once."""
+
+    NONE = 0
+    APP = 1
+    """Play its application: listen, read, write, shut down, close, as a case's ``app`` steps ask."""
+    STATE = 2
+    """Report a connection's TCP state, as a case's ``state`` steps ask."""
+
+    @classmethod
+    def named(cls, names: Iterable[str]) -> Capability:
+        """The capabilities called ``names``; ``ValueError`` for a name that is none of them."""
+        out = cls.NONE
+        for name in names:
+            member = _BY_NAME.get(name)
+            if member is None:
+                raise ValueError(f"unknown capability {name!r} (known: {', '.join(sorted(_BY_NAME))})")
+            out |= member
+        return out
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of the capabilities in this set, as case files write them."""
+        return tuple(name for name, member in _BY_NAME.items() if member & self)
 
 
-class TargetError(Exception):
+_BY_NAME = {"app": Capability.APP, "state": Capability.STATE}
+CAPABILITY_NAMES = frozenset(_BY_NAME)
+
+
+class TargetError(SetupError):
     """The target control itself failed (unreachable agent, bad request): an error, not a verdict."""
 
 
-class AppFailed(TargetError):
+class AppFailed(TcpconformError):
     """The target's application call failed on the target (no such connection, connection reset):
     something the target did, so the step fails rather than errors."""
 
 
 class Target(Protocol):
     name: str
-    capabilities: frozenset[str]
-    """Subset of {"app", "state"}."""
+    capabilities: Capability
+    implied: frozenset[str]
+    """Application actions the target's application performs by itself (an echo service listens and
+    reads on its own): a case's steps asking for them need no agent."""
+    data_salt: int | None
+    """Which :func:`~tcpconform.tcp.payload.stream_bytes` stream the target's data is, so it is
+    checked byte by byte (its own application's: ``TARGET_SALT``; an echo's: ``TESTER_SALT``);
+    ``None``: unknown."""
 
     @property
     def ip(self) -> str: ...
@@ -39,9 +78,21 @@ class Target(Protocol):
     @property
     def port(self) -> int: ...
 
-    def app(self, key: FourTuple, action: str, data: bytes | None = None, count: int | None = None) -> bytes:
-        """Perform an application action; ``read`` returns the bytes read (possibly fewer)."""
+    def app_listen(self, key: FourTuple) -> None:
+        """Listen on the port ``key`` addresses (idempotent); the listener's events go to ``key``'s case."""
         ...
+
+    def app_read(self, key: FourTuple, count: int) -> bytes:
+        """Read up to ``count`` bytes the application has received; fewer (or none) when fewer are there."""
+        ...
+
+    def app_write(self, key: FourTuple, data: bytes) -> None: ...
+
+    def app_shutdown(self, key: FourTuple) -> None:
+        """Close the sending side (a FIN), keep reading."""
+        ...
+
+    def app_close(self, key: FourTuple) -> None: ...
 
     def state(self, key: FourTuple) -> str | None:
         """The TCP state of the connection, or ``None`` when the target cannot tell."""
@@ -56,77 +107,15 @@ class Target(Protocol):
         ...
 
 
-@dataclass
-class ReferenceTarget:
-    """The bundled reference responder, in this process, driven through its application API."""
+class Listeners:
+    """Per listening port, the case that opened it: a listener's own events are reported to that case."""
 
-    responder: Responder
-    clock: VirtualClock
-    name: str = "reference responder (in-process)"
-    capabilities: frozenset[str] = frozenset({"app", "state"})
-    _listening: set[int] = field(default_factory=set)
-    _listener_case: dict[int, FourTuple] = field(default_factory=dict)
-    """Per listening port, the case that opened it: a listener's own events are reported to it."""
+    def __init__(self) -> None:
+        self._by_port: dict[int, FourTuple] = {}
 
-    @property
-    def ip(self) -> str:
-        return self.responder.config.ip
+    def opened(self, key: FourTuple) -> None:
+        self._by_port[key.dport] = key
 
-    @property
-    def port(self) -> int:
-        return self.responder.config.port
-
-    def app(self, key: FourTuple, action: str, data: bytes | None = None, count: int | None = None) -> bytes:
-        from tcpconform.responder import ResponderError
-
-        r, now, own = self.responder, self.clock.tick(), key.reversed()
-        try:
-            if action == "listen":
-                self._listener_case[key.dport] = key
-                if key.dport not in self._listening:
-                    r.app_listen(key.dport, now)
-                    self._listening.add(key.dport)
-            elif action == "read":
-                return r.app_read(own, count or 0, now)
-            elif action == "write":
-                r.app_write(own, data or b"", now)
-            elif action == "shutdown":
-                r.app_shutdown(own, now)
-            elif action == "close":
-                r.app_close(own, now)
-            else:
-                raise TargetError(f"unknown application action {action!r}")
-        except ResponderError as err:
-            raise AppFailed(f"the application's {action} failed: {err}") from None
-        return b""
-
-    def state(self, key: FourTuple) -> str | None:
-        return str(self.responder.state(key.reversed()))
-
-    def drain_events(self) -> list[tuple[FourTuple, TargetEvent]]:
-        out = []
-        for ev in self.responder.next_events():
-            key = ev.key.reversed()
-            if ev.key.dport == 0:  # the listening socket itself, not a connection
-                key = self._listener_case.get(ev.key.sport, key)
-            out.append((key, target_event(ev)))
-        return out
-
-    def forget(self, key: FourTuple) -> None:
-        self.responder.forget(key.reversed())
-
-
-def target_event(ev: Event) -> TargetEvent:
-    from tcpconform.responder import AppAction, ConnectionReset, DataReceived, StateChanged
-
-    if isinstance(ev, StateChanged):
-        detail = f"{ev.old} -> {ev.new}" + (f" ({ev.cause})" if ev.cause else "")
-        return TargetEvent(ev.at, "state", detail, str(ev.old), str(ev.new))
-    if isinstance(ev, DataReceived):
-        return TargetEvent(ev.at, "data", f"{ev.nbytes} bytes delivered in order to the application's buffer")
-    if isinstance(ev, ConnectionReset):
-        return TargetEvent(ev.at, "reset", "connection reset by the peer")
-    if isinstance(ev, AppAction):
-        count = f" {ev.nbytes} bytes" if ev.action in ("read", "write") else ""
-        return TargetEvent(ev.at, "app", f"application {ev.action}{count}")
-    return TargetEvent(ev.at, type(ev).__name__, repr(ev))
+    def case_of(self, port: int, default: FourTuple) -> FourTuple:
+        """The connection of the case that opened the listener on ``port``, else ``default``."""
+        return self._by_port.get(port, default)

@@ -9,9 +9,9 @@ names are Scapy's too (``MSS``, ``WScale``, ``SAckOK``, ``SAck``, ``Timestamp``,
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import IntFlag
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 
 class Flags(IntFlag):
@@ -120,7 +120,10 @@ class Segment:
     """One TCP segment with its IP endpoints.
 
     ``chksum`` and ``dataofs`` stay ``None`` for "whatever is correct"; a test case sets them only to
-    send a deliberately malformed segment.
+    send a deliberately malformed segment: ``chksum`` to a value of its own, or to ``"bad"`` for one
+    that is wrong whatever the correct one is (as a case file writes ``chksum: bad``).  A segment is
+    only the segment: what a link saw of it (its frame, whether its checksum was right) travels
+    beside it, in :class:`tcpconform.links.base.Received`.
     """
 
     src: str
@@ -135,9 +138,8 @@ class Segment:
     options: tuple[Option, ...] = ()
     payload: bytes = b""
     reserved: int = 0
-    chksum: int | None = None
+    chksum: int | Literal["bad"] | None = None
     dataofs: int | None = None
-    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def key(self) -> FourTuple:

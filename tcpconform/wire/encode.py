@@ -133,11 +133,15 @@ def tcp_checksum(seg: Segment) -> int:
 
 def _final_tcp(seg: Segment, src: bytes, dst: bytes) -> bytearray:
     """The TCP header and payload with the checksum the segment asks for: correct unless it fixes its
-    own (``chksum``) or asks for a bad one (``meta["bad_checksum"]``)."""
+    own (``chksum`` a number) or asks for a bad one (``chksum="bad"``: the correct one, inverted)."""
     tcp = _tcp_bytes(seg, 0)
-    chksum = seg.chksum if seg.chksum is not None else internet_checksum(_pseudo(src, dst, len(tcp)) + tcp)
-    if seg.meta.get("bad_checksum"):
-        chksum ^= 0xFFFF
+    given = seg.chksum
+    if isinstance(given, int):
+        chksum = given
+    else:
+        chksum = internet_checksum(_pseudo(src, dst, len(tcp)) + tcp)
+        if given == "bad":
+            chksum ^= 0xFFFF
     _CHKSUM.pack_into(tcp, 16, chksum)
     return tcp
 

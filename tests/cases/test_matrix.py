@@ -13,8 +13,9 @@ from tcpconform.cases.load import CaseFileError, load_case, load_cases, load_fil
 from tcpconform.cases.matrix import case_id, matrix_summary
 from tcpconform.cases.model import SendStep
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.run import execute, open_reference
+from tcpconform.engine.run import execute
 from tcpconform.results import CaseResult
+from tcpconform.targets.reference import open_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "testcases" / "matrix" / "matrix.yaml"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from tcpconform.cases.load import load_case
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.run import execute, open_reference
+from tcpconform.engine.run import execute
+from tcpconform.targets.reference import open_reference
 
 
 def test_a_case_mistake_is_an_error_with_its_reason_not_an_internal_error(tmp_path: Path) -> None:

@@ -272,7 +272,7 @@ def _echo(delay: float, corrupt: bool = False):  # type: ignore[no-untyped-def]
 
 
 def test_an_echo_service_may_answer_data_and_carry_the_ack_on_it(cumulative: TestCase) -> None:
-    from tcpconform.session import ServiceTarget
+    from tcpconform.targets.service import ServiceTarget
 
     for corrupt, verdict in ((False, "pass"), (True, "fail")):
         peer = FakePeer(_echo(0.01, corrupt), isn=100)

@@ -7,7 +7,8 @@ import pytest
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.run import execute, open_reference
+from tcpconform.engine.run import execute
+from tcpconform.targets.reference import open_reference
 
 
 @pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4", "ipv6"])

@@ -12,7 +12,8 @@ from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import CaseFileError, load_case, load_cases
 from tcpconform.cases.profiles import get_profile
 from tcpconform.engine.isn import IsnSample, isn_figures
-from tcpconform.engine.run import execute, open_reference
+from tcpconform.engine.run import execute
+from tcpconform.targets.reference import open_reference
 
 CASE = bundled_cases() / "isn" / "isn-unpredictable.yaml"
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.run import execute, open_reference
+from tcpconform.engine.run import execute
+from tcpconform.targets.reference import open_reference
 
 
 def _seed():  # type: ignore[no-untyped-def]

@@ -7,9 +7,10 @@ from support.fakepeer import FakePeer, NoControl, reply
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.run import execute, open_reference
+from tcpconform.engine.run import execute
 from tcpconform.links.inprocess import InProcessLink
 from tcpconform.results import RunResult
+from tcpconform.targets.reference import open_reference
 from tcpconform.tcp.segment import Flags, Segment
 
 

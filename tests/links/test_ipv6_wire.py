@@ -13,8 +13,9 @@ from support.wirelab import LAB, needs_root
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.run import execute, open_reference
+from tcpconform.engine.run import execute
 from tcpconform.session import lab_session
+from tcpconform.targets.reference import open_reference
 
 pytestmark = needs_root
 

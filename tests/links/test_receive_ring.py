@@ -15,8 +15,9 @@ import pytest
 from support.wirelab import needs_root
 
 from tcpconform.lab.lab import in_netns, lab_up, run_in_ns
-from tcpconform.links import rawsock
-from tcpconform.links.rawsock import RING_FRAME, RING_FRAMES, RawEndpoint
+from tcpconform.links import packet_socket
+from tcpconform.links.packet_socket import RING_FRAME, RING_FRAMES
+from tcpconform.links.rawsock import RawEndpoint
 from tcpconform.tcp.segment import Flags, Segment
 from tcpconform.wire import encode
 
@@ -53,14 +54,14 @@ def _segments_from_target(lab, endpoint: RawEndpoint, peer: socket.socket, sizes
         assert g.checksum_ok
         assert g.segment.payload == s.payload and g.segment.seq == s.seq and g.segment.options == s.options
         assert before - 0.01 <= g.at <= time.time()  # the kernel's receive time, on the clock of time.time()
-        assert g.segment.meta["frame"] == encode(s, lab.target_mac, endpoint.mac)  # the exact bytes, for the pcap
+        assert g.frame == encode(s, lab.target_mac, endpoint.mac)  # the exact bytes, for the pcap
     return [g.segment for g in got]
 
 
 def test_ring_delivers_frames_in_order_with_kernel_times(lab, peer: socket.socket) -> None:  # type: ignore[no-untyped-def]
     endpoint = RawEndpoint(lab.tester_if, lab.tester_ip, netns=lab.tester_ns, peer_ip=lab.linux_ip)
     try:
-        assert endpoint._ring is not None, "this kernel offers PACKET_RX_RING"
+        assert endpoint.packets.has_ring, "this kernel offers PACKET_RX_RING"
         # More frames than fit in the ring once over (it wraps round), read in rounds as a run does.
         for _ in range(3):
             _segments_from_target(lab, endpoint, peer, [536] * 700 + [0, 1, 1400])
@@ -85,10 +86,10 @@ def test_a_frame_larger_than_a_ring_slot_arrives_whole(lab, peer: socket.socket)
 
 def test_without_a_ring_the_socket_queue_gives_the_same(lab, peer: socket.socket,  # type: ignore[no-untyped-def]
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rawsock.RawEndpoint, "_map_ring", staticmethod(lambda sock: None))
+    monkeypatch.setattr(packet_socket.PacketSocket, "_map_ring", staticmethod(lambda sock: None))
     endpoint = RawEndpoint(lab.tester_if, lab.tester_ip, netns=lab.tester_ns, peer_ip=lab.linux_ip)
     try:
-        assert endpoint._ring is None
+        assert not endpoint.packets.has_ring
         assert endpoint.resolve(lab.linux_ip) == lab.target_mac  # ARP through the queue too
         _segments_from_target(lab, endpoint, peer, [536] * 50 + [0, 1400])
     finally:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from support.wirelab import LAB, needs_root
 
-from tcpconform.links.rawsock import LinkSetupError, RawEndpoint
+from tcpconform.links.packet_socket import LinkSetupError
+from tcpconform.links.rawsock import RawEndpoint
 
 
 def test_without_raw_socket_privileges_the_message_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,9 +27,10 @@ from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
 from tcpconform.cases.profiles import get_profile
 from tcpconform.cli import main as cli_main
-from tcpconform.engine.run import execute, open_reference
+from tcpconform.engine.run import execute
 from tcpconform.responder.faults import FAULTS
 from tcpconform.results import CaseResult
+from tcpconform.targets.reference import open_reference
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OUTCOME = {"pass": "passed", "fail": "failed", "error": "failed", "skip": "skipped"}

@@ -24,10 +24,11 @@ import pytest
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.run import execute, open_reference
+from tcpconform.engine.run import execute
 from tcpconform.report.html import render_html, write_html
 from tcpconform.report.ladder import CHAR_W, RED, ladder_svg
 from tcpconform.results import CaseResult, Mismatch, RunResult, SegmentRecord
+from tcpconform.targets.reference import open_reference
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

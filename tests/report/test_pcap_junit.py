@@ -13,9 +13,10 @@ import pytest
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.run import execute, open_reference
+from tcpconform.engine.run import execute
 from tcpconform.report import write_reports
 from tcpconform.results import RunResult
+from tcpconform.targets.reference import open_reference
 
 
 def _run(faults: tuple[str, ...] = ()) -> RunResult:

@@ -144,7 +144,7 @@ def with_data(p: Peer, n: int = 10, **fields: object) -> Segment:
 
 def accept_bad_checksum(faults: set[str]) -> object:
     p = established(faults)
-    p.send(with_data(p, meta={"bad_checksum": True}))
+    p.send(with_data(p, chksum="bad"))
     return show(p.tick(1.0)), p.r.connections() and p.r.app_read(p.key, 100, 1.0)
 
 

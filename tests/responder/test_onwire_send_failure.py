@@ -10,7 +10,7 @@ from collections import deque
 
 import pytest
 
-from tcpconform.links.rawsock import RawFrame
+from tcpconform.links.base import Received, Sent
 from tcpconform.targets.agent import responder as onwire
 from tcpconform.tcp.segment import Flags, Segment
 
@@ -22,16 +22,16 @@ class RefusingEndpoint:
         self.sock, self._other = socket.socketpair()
         self._other.send(b"x")  # readable: the loop polls once
         self.mac = "02:00:00:00:00:03"
-        self.pending: deque[RawFrame] = deque()
+        self.pending: deque[Received] = deque()
         self.refused = 0
 
     def poll(self, timeout: float) -> bool:
         self.sock.recv(16)
-        self.pending.append(RawFrame(Segment("192.0.2.1", "192.0.2.3", 40000, 8000, seq=0, flags=Flags.SYN,
-                                             window=5000), 0.0, True))
+        self.pending.append(Received(Segment("192.0.2.1", "192.0.2.3", 40000, 8000, seq=0, flags=Flags.SYN,
+                                             window=5000), 0.0))
         return True
 
-    def send(self, seg: Segment) -> float:
+    def send(self, seg: Segment) -> Sent:
         self.refused += 1
         os.kill(os.getpid(), signal.SIGINT)  # stop serving after this
         raise OSError(90, "Message too long")

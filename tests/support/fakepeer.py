@@ -11,7 +11,10 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-from tcpconform.tcp.segment import Flags, Segment
+from tcpconform.results import TargetEvent
+from tcpconform.targets.base import Capability
+from tcpconform.tcp.payload import TARGET_SALT
+from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
 Reaction = list[tuple[float, Segment]]
 
@@ -59,19 +62,33 @@ class NoControl:
     """A target with no agent: segments only."""
 
     name = "fake peer"
-    capabilities: frozenset[str] = frozenset()
+    capabilities = Capability.NONE
+    implied: frozenset[str] = frozenset()
+    data_salt: int | None = TARGET_SALT
 
     def __init__(self, ip: str = "192.0.2.2", port: int = 8000) -> None:
         self.ip, self.port = ip, port
 
-    def app(self, *a: object, **k: object) -> bytes:
+    def app_listen(self, key: FourTuple) -> None:
         raise AssertionError("no application control")
 
-    def state(self, key: object) -> None:
+    def app_read(self, key: FourTuple, count: int) -> bytes:
+        raise AssertionError("no application control")
+
+    def app_write(self, key: FourTuple, data: bytes) -> None:
+        raise AssertionError("no application control")
+
+    def app_shutdown(self, key: FourTuple) -> None:
+        raise AssertionError("no application control")
+
+    def app_close(self, key: FourTuple) -> None:
+        raise AssertionError("no application control")
+
+    def state(self, key: FourTuple) -> str | None:
         return None
 
-    def drain_events(self) -> list:  # type: ignore[type-arg]
+    def drain_events(self) -> list[tuple[FourTuple, TargetEvent]]:
         return []
 
-    def forget(self, key: object) -> None:
+    def forget(self, key: FourTuple) -> None:
         pass

@@ -35,5 +35,5 @@ def test_frames_match_scapy(seg: Segment) -> None:
 def test_a_deliberately_bad_checksum_is_wrong() -> None:
     from scapy.all import TCP, Ether
 
-    seg = CASES[0].with_(meta={"bad_checksum": True})
+    seg = CASES[0].with_(chksum="bad")
     assert Ether(encode(seg))[TCP].chksum != tcp_checksum(seg)

@@ -55,7 +55,7 @@ def test_ipv6_frames_decode_to_the_segment(seg: Segment) -> None:
 
 
 def test_a_bad_ipv6_checksum_is_seen() -> None:
-    frame = decode(encode(CASES[0].with_(meta={"bad_checksum": True}), MAC1, MAC2))
+    frame = decode(encode(CASES[0].with_(chksum="bad"), MAC1, MAC2))
     assert frame is not None and frame.segment is not None and not frame.checksum_ok
 
 

@@ -1,4 +1,4 @@
-"""The engine's side of the agent protocol: :class:`AgentTarget`, a :class:`~tcpconform.target.Target`
+"""The engine's side of the agent protocol: :class:`AgentTarget`, a :class:`~tcpconform.targets.base.Target`
 whose application and state live in an agent process (``docs/agent-protocol.md``).
 
 The agent is a child process spoken to over its stdin/stdout; it is started in a session of its own
@@ -26,7 +26,8 @@ from typing import IO, Any
 
 from tcpconform.results import TargetEvent
 from tcpconform.targets.agent.protocol import ProtocolError, decode_line, encode_line, key_to_conn, parse_event
-from tcpconform.targets.base import AppFailed, TargetError
+from tcpconform.targets.base import CAPABILITY_NAMES, AppFailed, Capability, Listeners, TargetError
+from tcpconform.tcp.payload import TARGET_SALT
 from tcpconform.tcp.segment import FourTuple
 
 log = logging.getLogger("tcpconform.targets.agent.client")
@@ -35,7 +36,6 @@ READ_TIMEOUT = 0.005
 """How long one ``read`` waits on the target: the engine polls, and must keep serving the wire."""
 QUIT_TIMEOUT = 2.0
 STDERR_LINES = 20
-APP_ACTIONS = ("listen", "read", "write", "shutdown", "close")
 
 
 def linux_agent_argv(netns: str | None = None, python: str = sys.executable) -> list[str]:
@@ -79,8 +79,13 @@ class AgentTarget:
 
     ``argv`` starts the agent, e.g. ``linux_agent_argv("tcpc0-target")``; ``ip``/``port`` are the
     target's address as the tester sees it.  ``timeout`` bounds every answer.  The agent says what it
-    can do in its ``hello``; that becomes :attr:`capabilities`.
+    can do in its ``hello``; the capabilities this tester knows of become :attr:`capabilities`.
     """
+
+    implied: frozenset[str] = frozenset()
+    """Nothing: the agent's application does only what the case asks."""
+    data_salt: int | None = TARGET_SALT
+    """The agent writes the bytes the engine gives it: the target application's stream."""
 
     def __init__(self, argv: list[str], name: str, ip: str, port: int, timeout: float = 5.0, *,
                  read_timeout: float = READ_TIMEOUT, env: dict[str, str] | None = None) -> None:
@@ -89,13 +94,12 @@ class AgentTarget:
         self._ip, self._port = ip, port
         self.timeout = timeout
         self.read_timeout = read_timeout
-        self.capabilities: frozenset[str] = frozenset()
+        self.capabilities = Capability.NONE
         self.info: dict[str, Any] = {}
         self._ids = 0
         self._buf = bytearray()
         self._closed = False
-        self._listener_case: dict[int, FourTuple] = {}
-        """Per listening port, the case that opened it: a listener's events are reported to it."""
+        self._listeners = Listeners()
         self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
         try:
             self._proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -113,7 +117,7 @@ class AgentTarget:
             caps = self.info.get("capabilities", [])
             if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
                 raise TargetError(f"{name}: the agent's hello has no list of capabilities: {self.info!r}")
-            self.capabilities = frozenset(caps)
+            self.capabilities = Capability.named(c for c in caps if c in CAPABILITY_NAMES)  # others: not ours to use
         except BaseException:
             self.close()
             raise
@@ -131,32 +135,37 @@ class AgentTarget:
     def pid(self) -> int:
         return self._proc.pid
 
-    def app(self, key: FourTuple, action: str, data: bytes | None = None, count: int | None = None) -> bytes:
-        if action not in APP_ACTIONS:
-            raise TargetError(f"unknown application action {action!r}")
+    def app_listen(self, key: FourTuple) -> None:
+        self._listeners.opened(key)
+        self._app("listen", port=key.dport, ip=key.dst)
+
+    def app_read(self, key: FourTuple, count: int) -> bytes:
+        # The agent waits at most read_timeout for data (the engine polls and must keep serving the
+        # wire); its answer may take as long as any other (a loaded machine is slow to answer).
+        got = self._app("read", conn=key_to_conn(key), count=count, args={"timeout": self.read_timeout})
         try:
-            if action == "listen":
-                self._listener_case[key.dport] = key
-                self.request("listen", port=key.dport, ip=key.dst)
-            elif action == "read":
-                # The agent waits at most read_timeout for data (the engine polls and must keep serving
-                # the wire); its answer may take as long as any other (a loaded machine is slow to answer).
-                got = self.request("read", conn=key_to_conn(key), count=count or 0, args={"timeout": self.read_timeout})
-                try:
-                    return bytes.fromhex(got["data"])
-                except (KeyError, TypeError, ValueError):
-                    raise TargetError(f"{self.name}: the agent's read answer has no hex data: {got!r}") from None
-            elif action == "write":
-                payload = data or b""
-                got = self.request("write", conn=key_to_conn(key), data=payload.hex())
-                written = got.get("written")
-                if written != len(payload):
-                    raise AppFailed(f"the kernel took only {written} of {len(payload)} bytes")
-            else:
-                self.request(action, conn=key_to_conn(key))
+            return bytes.fromhex(got["data"])
+        except (KeyError, TypeError, ValueError):
+            raise TargetError(f"{self.name}: the agent's read answer has no hex data: {got!r}") from None
+
+    def app_write(self, key: FourTuple, data: bytes) -> None:
+        got = self._app("write", conn=key_to_conn(key), data=data.hex())
+        written = got.get("written")
+        if written != len(data):
+            raise AppFailed(f"the application's write failed: the kernel took only {written} of {len(data)} bytes")
+
+    def app_shutdown(self, key: FourTuple) -> None:
+        self._app("shutdown", conn=key_to_conn(key))
+
+    def app_close(self, key: FourTuple) -> None:
+        self._app("close", conn=key_to_conn(key))
+
+    def _app(self, action: str, args: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """One application request; what the target's application refuses says which action it was."""
+        try:
+            return self.request(action, args=args, **kwargs)
         except AppFailed as err:
             raise AppFailed(f"the application's {action} failed: {err}") from None
-        return b""
 
     def state(self, key: FourTuple) -> str | None:
         got = self.request("state", conn=key_to_conn(key)).get("state")
@@ -176,7 +185,7 @@ class AgentTarget:
                 raise TargetError(f"{self.name}: malformed event from the agent: {err}") from None
             if key is None:  # a listener's event: to the case that opened the listener
                 lport = self._port if port is None else port
-                key = self._listener_case.get(lport, FourTuple("0.0.0.0", 0, self._ip, lport))
+                key = self._listeners.case_of(lport, FourTuple("0.0.0.0", 0, self._ip, lport))
             out.append((key, event))
         return out
 

@@ -17,14 +17,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, TextIO
 
-from tcpconform.links.rawsock import LinkSetupError, RawEndpoint
+from tcpconform.links.packet_socket import LinkSetupError
+from tcpconform.links.rawsock import RawEndpoint
 from tcpconform.responder import AppConfig, Responder, ResponderConfig, ResponderError
-from tcpconform.targets.base import target_event
+from tcpconform.targets.agent.protocol import make_event
+from tcpconform.targets.reference import event_connection, target_event
 from tcpconform.tcp.segment import FourTuple
-
-
-def _conn(key: FourTuple) -> dict[str, str]:
-    return {"tester": f"{key.src}:{key.sport}", "target": f"{key.dst}:{key.dport}"}
 
 
 class ResponderAgent:
@@ -70,9 +68,9 @@ class ResponderAgent:
     def events(self) -> list[dict[str, Any]]:
         out = []
         for ev in self.responder.next_events():
-            te = target_event(ev)
-            conn = None if ev.key.dport == 0 else _conn(ev.key.reversed())
-            out.append({"at": te.at, "conn": conn, "kind": te.kind, "detail": te.detail, "old": te.old, "new": te.new})
+            te, key = target_event(ev), event_connection(ev)
+            port = ev.key.sport if key is None else None  # a listener's: which one
+            out.append(make_event(te.at, te.kind, te.detail, key, port=port, old=te.old, new=te.new))
         return out
 
     def setsockopt(self, key_or_port: Any, level: str, name: str, value: int) -> None:
@@ -123,8 +121,8 @@ def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str 
             if endpoint.sock in ready:
                 endpoint.poll(0)
                 while endpoint.pending:
-                    frame = endpoint.pending.popleft()
-                    responder.handle_segment(frame.segment, frame.at)
+                    got = endpoint.pending.popleft()
+                    responder.handle_segment(got.segment, got.at)
             if stdin_fd is not None and stdin_fd in ready:
                 chunk = os.read(stdin_fd, 65536)
                 if not chunk:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tcpconform.targets.agent.client import AgentTarget
-from tcpconform.targets.base import AppFailed, Target, TargetError
+from tcpconform.targets.base import AppFailed, Capability, Target, TargetError
 from tcpconform.tcp.segment import FourTuple
 
 FAKE = Path(__file__).with_name("fake_agent.py")
@@ -36,13 +36,13 @@ def fake(mode: str, spawned: list[int], **kw: float) -> AgentTarget:
 def test_a_served_agent_is_a_target(spawned_agents: list[int]) -> None:
     with fake("serve", spawned_agents) as target:
         checked: Target = target  # the engine's protocol, statically
-        assert checked.capabilities == frozenset({"app", "state"})
+        assert checked.capabilities == Capability.APP | Capability.STATE
         assert target.info["agent"] == "fake"
-        assert target.app(KEY, "listen") == b""
-        assert target.app(KEY, "read", count=2) == b"ab"
-        assert target.app(KEY, "write", data=b"hello") == b""
-        target.app(KEY, "shutdown")
-        target.app(KEY, "close")
+        target.app_listen(KEY)
+        assert target.app_read(KEY, 2) == b"ab"
+        target.app_write(KEY, b"hello")
+        target.app_shutdown(KEY)
+        target.app_close(KEY)
         assert target.state(KEY) == "ESTABLISHED"
         events = target.drain_events()
         assert [(k, e.kind) for k, e in events] == [(KEY, "app"), (KEY, "state")]  # the listener's, to its case
@@ -56,23 +56,21 @@ def test_a_slow_read_answer_is_waited_for_and_the_agent_waits_only_briefly(spawn
     """The agent's read waits at most READ_TIMEOUT for data; its answer may take longer (a loaded
     machine): that is not a dead agent."""
     with fake("slow-read", spawned_agents) as target:
-        assert target.app(KEY, "read", count=10) == b"0.005"
+        assert target.app_read(KEY, 10) == b"0.005"
 
 
 def test_app_errors_fail_the_step_agent_errors_do_not(spawned_agents: list[int]) -> None:
     with fake("serve", spawned_agents) as target:
         with pytest.raises(AppFailed, match=r"the application's read failed: no connection from 198\.18\.200\.1:2"):
-            target.app(NOBODY, "read", count=1)
+            target.app_read(NOBODY, 1)
         with pytest.raises(AppFailed, match="took only 5 of 6 bytes"):
-            target.app(KEY, "write", data=b"short!")
+            target.app_write(KEY, b"short!")
         with pytest.raises(TargetError) as err:
             target.setsockopt(KEY, "IPPROTO_TCP", "TCP_NODELAY", 1)
         assert not isinstance(err.value, AppFailed)
         assert "setsockopt failed inside the agent: RuntimeError: setsockopt is not scripted" in str(err.value)
         with pytest.raises(TargetError, match="unknown op 'bogus'"):
             target.request("bogus")
-        with pytest.raises(TargetError, match="unknown application action"):
-            target.app(KEY, "dance")
         assert target.state(KEY) == "ESTABLISHED"  # still serving after all that
 
 

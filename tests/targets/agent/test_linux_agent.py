@@ -17,7 +17,7 @@ import pytest
 from support.agentlab import SPAWNED, TARGET_IP, TESTER_IP, Lab, run_ip, running, wait_for
 
 from tcpconform.targets.agent.client import AgentTarget, linux_agent_argv
-from tcpconform.targets.base import AppFailed, TargetError
+from tcpconform.targets.base import AppFailed, Capability, TargetError
 from tcpconform.tcp.segment import FourTuple
 
 PORT = 8000
@@ -32,7 +32,7 @@ def read_exactly(agent: AgentTarget, key: FourTuple, count: int, timeout: float 
     """Poll reads as the engine does, until ``count`` bytes came."""
     got, deadline = b"", time.monotonic() + timeout
     while len(got) < count and time.monotonic() < deadline:
-        got += agent.app(key, "read", count=count - len(got))
+        got += agent.app_read(key, count - len(got))
     return got
 
 
@@ -47,7 +47,7 @@ def recv_exactly(sock: socket.socket, count: int) -> bytes:
 
 
 def test_hello_describes_the_kernel(linux_agent: AgentTarget) -> None:
-    assert linux_agent.capabilities == frozenset({"app", "state"})
+    assert linux_agent.capabilities == Capability.APP | Capability.STATE
     assert linux_agent.info["agent"] == "linux" and linux_agent.info["clock"] == "realtime"
     assert linux_agent.info["detail"].startswith(f"Linux {os.uname().release} kernel TCP")
 
@@ -58,7 +58,7 @@ def test_passive_close_through_every_server_state(lab: Lab, linux_agent: AgentTa
     client.settimeout(5)
     client.bind((TESTER_IP, 0))
     key = key_of(client)
-    agent.app(key, "listen")
+    agent.app_listen(key)
     assert agent.state(key) == "LISTEN"
 
     client.connect((TARGET_IP, PORT))
@@ -69,22 +69,22 @@ def test_passive_close_through_every_server_state(lab: Lab, linux_agent: AgentTa
     client.sendall(sent)
     assert read_exactly(agent, key, 1024) == sent  # all of it, in order
     reply = bytes(i * 7 % 251 for i in range(700))
-    agent.app(key, "write", data=reply)
+    agent.app_write(key, reply)
     assert recv_exactly(client, 700) == reply
 
     assert agent.state(key) == "ESTABLISHED"
     client.shutdown(socket.SHUT_WR)
     assert wait_for(lambda: agent.state(key), "CLOSE_WAIT") == ["CLOSE_WAIT"]  # the FIN beats the query
-    assert agent.app(key, "read", count=10) == b""  # end of stream
+    assert agent.app_read(key, 10) == b""  # end of stream
 
     lab.tester_link_up(False)  # the target's FIN is lost: LAST_ACK holds until the link is back
-    agent.app(key, "close")
+    agent.app_close(key)
     deadline = time.monotonic() + 0.5
     while time.monotonic() < deadline:
         assert agent.state(key) == "LAST_ACK"
         time.sleep(0.05)
     with pytest.raises(AppFailed, match="already closed"):
-        agent.app(key, "read", count=1)
+        agent.app_read(key, 1)
     lab.tester_link_up(True)  # a retransmitted FIN gets through and is ACKed
     assert wait_for(lambda: agent.state(key), "CLOSED", timeout=10) == ["LAST_ACK", "CLOSED"]
     client.close()
@@ -101,14 +101,14 @@ def test_passive_close_through_every_server_state(lab: Lab, linux_agent: AgentTa
 
 def test_active_close_through_fin_wait_and_time_wait(lab: Lab, linux_agent: AgentTarget) -> None:
     agent = linux_agent
-    agent.app(FourTuple(TESTER_IP, 1, TARGET_IP, PORT), "listen")
+    agent.app_listen(FourTuple(TESTER_IP, 1, TARGET_IP, PORT))
     client = lab.connect(PORT)
     key = key_of(client)
     wait_for(lambda: agent.state(key), "ESTABLISHED")
-    agent.app(key, "shutdown")
+    agent.app_shutdown(key)
     assert client.recv(1) == b""  # the target's FIN
     assert wait_for(lambda: agent.state(key), "FIN_WAIT_2")[-1] == "FIN_WAIT_2"
-    agent.app(key, "close")  # now an orphan: the kernel holds it, in FIN_WAIT_2 still
+    agent.app_close(key)  # now an orphan: the kernel holds it, in FIN_WAIT_2 still
     assert agent.state(key) == "FIN_WAIT_2"
     client.close()
     assert wait_for(lambda: agent.state(key), "TIME_WAIT") in (["TIME_WAIT"], ["FIN_WAIT_2", "TIME_WAIT"])
@@ -135,13 +135,13 @@ def test_a_half_open_connection_is_syn_rcvd_and_not_yet_the_applications(lab: La
     # request sock (TCP_NEW_SYN_RECV) stays, retransmitting.
     agent = linux_agent
     ghost = FourTuple("198.18.200.9", 41000, TARGET_IP, PORT)
-    agent.app(ghost, "listen")
+    agent.app_listen(ghost)
     assert agent.state(ghost) == "LISTEN"
     raw = lab.socket(socket.SOCK_RAW, socket.IPPROTO_RAW)
     raw.sendto(_syn(ghost.src, ghost.dst, ghost.sport, ghost.dport, 12345), (TARGET_IP, 0))
     assert wait_for(lambda: agent.state(ghost), "SYN_RCVD") == ["SYN_RCVD"]
     with pytest.raises(AppFailed, match=r"no connection from 198\.18\.200\.9:41000"):
-        agent.app(ghost, "read", count=1)
+        agent.app_read(ghost, 1)
     agent.forget(ghost)
     assert agent.state(ghost) == "SYN_RCVD"  # the kernel's, until its SYN-ACKs give up
 
@@ -150,19 +150,21 @@ def test_unknown_connections(linux_agent: AgentTarget) -> None:
     agent = linux_agent
     nobody = FourTuple(TESTER_IP, 40404, TARGET_IP, PORT)
     assert agent.state(nobody) == "CLOSED"
-    agent.app(nobody, "listen")
-    agent.app(nobody, "listen")  # idempotent
+    agent.app_listen(nobody)
+    agent.app_listen(nobody)  # idempotent
     assert agent.state(nobody) == "LISTEN"
     assert agent.state(nobody._replace(dport=PORT + 1)) == "CLOSED"
-    for action in ("read", "write", "shutdown", "close"):
+    calls = {"read": lambda: agent.app_read(nobody, 1), "write": lambda: agent.app_write(nobody, b"x"),
+             "shutdown": lambda: agent.app_shutdown(nobody), "close": lambda: agent.app_close(nobody)}
+    for action, call in calls.items():
         with pytest.raises(AppFailed, match=f"the application's {action} failed: cannot {action}: no connection"):
-            agent.app(nobody, action, data=b"x", count=1)
+            call()
     agent.forget(nobody)  # nothing to forget: fine
 
 
 def test_a_reset_connection_fails_the_application(lab: Lab, linux_agent: AgentTarget) -> None:
     agent = linux_agent
-    agent.app(FourTuple(TESTER_IP, 1, TARGET_IP, PORT), "listen")
+    agent.app_listen(FourTuple(TESTER_IP, 1, TARGET_IP, PORT))
     client = lab.connect(PORT)
     key = key_of(client)
     wait_for(lambda: agent.state(key), "ESTABLISHED")  # accepted by the application now
@@ -170,17 +172,17 @@ def test_a_reset_connection_fails_the_application(lab: Lab, linux_agent: AgentTa
     client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     client.close()  # RST, after the data
     wait_for(lambda: agent.state(key), "CLOSED")
-    assert agent.app(key, "read", count=100) == b"last words"  # what arrived before the RST is still read
+    assert agent.app_read(key, 100) == b"last words"  # what arrived before the RST is still read
     with pytest.raises(AppFailed, match="the application's read failed: Connection reset by peer"):
-        agent.app(key, "read", count=1)  # then the reset, once
-    assert agent.app(key, "read", count=1) == b""  # and Linux reports it only once: then end of stream
+        agent.app_read(key, 1)  # then the reset, once
+    assert agent.app_read(key, 1) == b""  # and Linux reports it only once: then end of stream
     assert any(e.kind == "reset" for k, e in agent.drain_events() if k == key)
-    agent.app(key, "close")
+    agent.app_close(key)
 
 
 def test_forget_drops_a_live_connection_at_once(lab: Lab, linux_agent: AgentTarget) -> None:
     agent = linux_agent
-    agent.app(FourTuple(TESTER_IP, 1, TARGET_IP, PORT), "listen")
+    agent.app_listen(FourTuple(TESTER_IP, 1, TARGET_IP, PORT))
     client = lab.connect(PORT)
     key = key_of(client)
     wait_for(lambda: agent.state(key), "ESTABLISHED")
@@ -189,12 +191,12 @@ def test_forget_drops_a_live_connection_at_once(lab: Lab, linux_agent: AgentTarg
     with pytest.raises(ConnectionResetError):
         client.recv(1)
     with pytest.raises(AppFailed, match="no connection"):
-        agent.app(key, "read", count=1)
+        agent.app_read(key, 1)
 
 
 def test_setsockopt_by_name(lab: Lab, linux_agent: AgentTarget) -> None:
     agent = linux_agent
-    agent.app(FourTuple(TESTER_IP, 1, TARGET_IP, PORT), "listen")
+    agent.app_listen(FourTuple(TESTER_IP, 1, TARGET_IP, PORT))
     agent.setsockopt(PORT, "IPPROTO_TCP", "TCP_NODELAY", 1)
     client = lab.connect(PORT)
     key = key_of(client)
@@ -207,7 +209,7 @@ def test_setsockopt_by_name(lab: Lab, linux_agent: AgentTarget) -> None:
 
 def test_a_killed_agent_is_an_error_and_leaves_nothing(lab: Lab, linux_agent: AgentTarget) -> None:
     agent = linux_agent
-    agent.app(FourTuple(TESTER_IP, 1, TARGET_IP, PORT), "listen")
+    agent.app_listen(FourTuple(TESTER_IP, 1, TARGET_IP, PORT))
     os.kill(agent.pid, signal.SIGKILL)
     with pytest.raises(TargetError, match="killed by signal 9") as err:
         agent.state(FourTuple(TESTER_IP, 1, TARGET_IP, PORT))
@@ -215,7 +217,7 @@ def test_a_killed_agent_is_an_error_and_leaves_nothing(lab: Lab, linux_agent: Ag
 
 
 def test_sigterm_ends_the_agent_cleanly(linux_agent: AgentTarget) -> None:
-    linux_agent.app(FourTuple(TESTER_IP, 1, TARGET_IP, PORT), "listen")
+    linux_agent.app_listen(FourTuple(TESTER_IP, 1, TARGET_IP, PORT))
     os.kill(linux_agent.pid, signal.SIGTERM)
     with pytest.raises(TargetError, match="exited with status 143") as err:
         linux_agent.state(FourTuple(TESTER_IP, 1, TARGET_IP, PORT))
@@ -226,7 +228,7 @@ def test_close_quits_and_leaves_no_process(lab: Lab) -> None:
     with AgentTarget(linux_agent_argv(lab.target_ns), "linux agent", TARGET_IP, PORT) as agent:
         SPAWNED.append(agent.pid)
         assert run_ip("netns", "pids", lab.target_ns).stdout.split() == [str(agent.pid)]
-        agent.app(FourTuple(TESTER_IP, 1, TARGET_IP, PORT), "listen")
+        agent.app_listen(FourTuple(TESTER_IP, 1, TARGET_IP, PORT))
         start = time.monotonic()
     assert time.monotonic() - start < 1.5  # quit, not killed after a timeout
     assert not running(agent.pid)

@@ -1,0 +1,392 @@
+"""The step kinds: what the engine does for each kind of step, and how long it may wait.
+
+Rule: every step kind is one row of :data:`STEPS`, keyed by the case model's step type; nothing else
+in the engine switches on step types.  A row carries the handler that runs the step, the waiting the
+step declares (the scheduler starts long cases first), the requirement the step names, what it needs
+of the target, and whether it uses the run's spare source ports.  Adding a step kind is one row here (and its builder in the
+case loader).
+
+A handler takes the case through :class:`~tcpconform.engine.env.StepEnv`, the step, and the step's
+result to fill in; it may wait (it is a generator, resumed by the scheduler), it ends the step by
+returning, and it ends it otherwise by raising what :mod:`tcpconform.engine.outcome` names.  A step
+stops at its first failure but reports every mismatching field and every segment it saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar, assert_never
+
+from tcpconform.cases.model import (
+    AppStep,
+    ExpectStep,
+    IsnCheckStep,
+    IsnSampleStep,
+    OptionsSpec,
+    SegmentSpec,
+    SendStep,
+    SilenceStep,
+    StateStep,
+    Step,
+    WaitStep,
+)
+from tcpconform.engine import isn
+from tcpconform.engine.connection import TesterConnection
+from tcpconform.engine.env import StepEnv
+from tcpconform.engine.matching import check_invariants, match, tolerated
+from tcpconform.engine.outcome import CaseError, StepFailed, StepSkipped
+from tcpconform.engine.waits import Waiting
+from tcpconform.links.base import Received
+from tcpconform.results import Mismatch, StepResult
+from tcpconform.targets.base import Capability
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
+from tcpconform.tcp.segment import Flags, Segment, default_mss
+
+S = TypeVar("S", bound=Step)
+Handler = Callable[[StepEnv, S, StepResult], Waiting[None]]
+
+POLL = 0.005
+"""How often state and application reads are polled while waiting for them, in seconds."""
+
+
+def at_once(run: Callable[[StepEnv, S, StepResult], None]) -> Handler[S]:
+    """A handler for a step that never waits."""
+
+    def handler(env: StepEnv, step: S, sres: StepResult) -> Waiting[None]:
+        run(env, step, sres)
+        yield from ()
+
+    return handler
+
+
+# -- send ----------------------------------------------------------------------------------------
+def build_segment(env: StepEnv, spec: SegmentSpec) -> Segment:
+    """The segment a send step's spec describes, on the wire's numbering."""
+    conn = env.conn
+    flags = spec.flags
+    if not isinstance(flags, Flags):
+        raise CaseError("a segment to send needs explicit flags")
+    seq = conn.tester_wire(conn.resolve_send(spec.seq, "seq")) if spec.seq is not None else conn.snd_nxt
+    if spec.ack is not None:
+        ack = conn.target_wire(conn.resolve_send(spec.ack, "ack"))
+    elif flags & Flags.ACK:
+        if conn.rcv_nxt is None:
+            raise CaseError("an ACK to send needs an ack number: nothing was received from the target yet")
+        ack = conn.rcv_nxt
+    else:
+        ack = 0
+    window = conn.resolve_send(spec.window, "window") if spec.window is not None else env.case.tester_window
+    length = conn.resolve_send(spec.length, "len") if spec.length is not None else 0
+    if spec.payload is not None:
+        payload = spec.payload
+    elif length == 0:
+        payload = b""
+    else:
+        first = seqnum.add(seq, 1) if flags & Flags.SYN else seq
+        offset = seqnum.diff(first, seqnum.add(conn.tester_isn, 1))
+        if offset < 0:
+            raise CaseError(f"{length} bytes of data at seq {conn.tester_written(seq)}: before the tester's first byte")
+        payload = stream_bytes(offset, length, TESTER_SALT)
+    options: tuple[tuple[str, object], ...] = ()
+    if isinstance(spec.options, OptionsSpec):
+        options = tuple(_option_value(conn, o.kind, o.value) for o in spec.options.items)
+    urgptr = conn.resolve_send(spec.urgptr, "urgptr") if spec.urgptr is not None else 0
+    key = env.key
+    return Segment(
+        key.src, key.dst, key.sport, key.dport, seq=seq, ack=ack, flags=flags,
+        window=window, urgptr=urgptr, options=options, payload=payload,
+        reserved=spec.reserved or 0, chksum=spec.chksum, dataofs=spec.dataofs,
+    )
+
+
+def _option_value(conn: TesterConnection, kind: str, value: object) -> tuple[str, object]:
+    if value is None or isinstance(value, bytes):
+        return (kind, value)
+    if isinstance(value, tuple):
+        return (kind, tuple(conn.resolve_send(v, kind) for v in value))
+    return (kind, conn.resolve_send(value, kind))  # type: ignore[arg-type]
+
+
+def send(env: StepEnv, step: SendStep, sres: StepResult) -> None:
+    seg = build_segment(env, step.segment)
+    if seg.flags & Flags.SYN:
+        mss = seg.option("MSS")
+        env.conn.mss_offered = mss if isinstance(mss, int) else (env.case.tester_mss or default_mss(env.key.src))
+    sent = env.link.send(seg)
+    env.conn.note_sent(seg)
+    env.record("out", seg, sent.at, sres.index, frame=sent.frame)
+    env.t_ref = sent.at
+
+
+# -- expect and silence --------------------------------------------------------------------------
+def _received(env: StepEnv, got: Received, sres: StepResult) -> int:
+    """Record a segment the step saw; returns its index."""
+    idx = env.record("in", got.segment, got.at, sres.index, frame=got.frame)
+    sres.observed.append(idx)
+    return idx
+
+
+def _invariant_failure(env: StepEnv, got: Received, idx: int, also: list[Mismatch] | None = None) -> StepFailed | None:
+    broken = check_invariants(got.segment, env.conn, env.case.invariants, got.checksum_ok)
+    if not broken:
+        return None
+    names = ", ".join(name for name, _ in broken)
+    mismatches = [Mismatch(f"{m.field} ({name})", m.expected, m.actual) for name, m in broken]
+    return StepFailed(f"segment {env.result.segments[idx].summary} breaks {names}",
+                      mismatches + (also or []), requirement=broken[0][0])
+
+
+def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
+    conn, spec, segments = env.conn, step.segment, env.result.segments
+    within = step.within if step.within is not None else env.settings.profile.within
+    deadline = env.t_ref + within
+    sres.expected = spec.text
+    tolerated_seen: list[tuple[int, str, list[Mismatch]]] = []
+    while True:
+        got = yield from env.next(deadline)
+        if got is None:
+            raise _timeout(env, step, within, tolerated_seen)
+        seg = got.segment
+        result = match(spec, seg, conn, step.isn)
+        if result.anchor_isn is not None:
+            conn.target_isn = result.anchor_isn  # the target's first SYN defines its numbering
+        if result.ok:
+            result.mismatches.extend(_data_mismatches(env, seg, result.anchor_isn))
+        idx = _received(env, got, sres)
+        broken = _invariant_failure(env, got, idx, result.mismatches)
+        if broken is not None:
+            raise broken
+        if result.ok:
+            conn.captured.update(result.captures)
+            conn.note_received(seg)
+            if step.measure:
+                env.result.figures[f"{step.measure}_ms"] = round((got.at - env.t_ref) * 1000, 1)
+            env.t_ref = got.at
+            segments[idx].note = "matched"
+            return
+        why = tolerated(seg, step.tolerate, spec, conn) or _service_data(env, seg)
+        if why == _SERVICE_DATA and _piggybacks(spec, seg, conn, step):
+            conn.captured.update(match(spec, seg.with_(payload=b"", flags=seg.flags & ~Flags.PSH), conn).captures)
+            conn.note_received(seg)
+            env.t_ref = got.at
+            segments[idx].note = "matched: the ACK rides on the service's data"
+            return
+        conn.note_received(seg)
+        if why is not None:
+            segments[idx].note = f"tolerated: {why}"
+            tolerated_seen.append((idx, why, result.mismatches))
+            continue
+        raise StepFailed(f"unexpected segment: {segments[idx].summary}", result.mismatches)
+
+
+def silence(env: StepEnv, step: SilenceStep, sres: StepResult) -> Waiting[None]:
+    deadline = env.link.now() + step.duration
+    sres.expected = f"silence for {_ms(step.duration)}"
+    segments = env.result.segments
+    while True:
+        got = yield from env.next(deadline)
+        if got is None:
+            env.t_ref = env.link.now()
+            return
+        seg = got.segment
+        idx = _received(env, got, sres)
+        broken = _invariant_failure(env, got, idx)
+        if broken is not None:
+            raise broken
+        why = tolerated(seg, step.tolerate, None, env.conn) or _service_data(env, seg)
+        env.conn.note_received(seg)
+        if why is None:
+            after = _ms(got.at - (deadline - step.duration))
+            raise StepFailed(f"expected silence for {_ms(step.duration)}, got {segments[idx].summary} "
+                             f"after {after}", [Mismatch("segment", "none", segments[idx].summary)])
+        segments[idx].note = f"tolerated: {why}"
+
+
+_SERVICE_DATA = "data the service sent by itself"
+
+
+def _service_data(env: StepEnv, seg: Segment) -> str | None:
+    """Data a service sent on its own (an echo answering), checked byte by byte, may come at any time."""
+    if "read" not in env.target.implied or not seg.payload:
+        return None
+    if seg.flags & (Flags.SYN | Flags.RST | Flags.FIN) or _data_mismatches(env, seg, None):
+        return None
+    return _SERVICE_DATA
+
+
+def _data_mismatches(env: StepEnv, seg: Segment, anchor: int | None) -> list[Mismatch]:
+    """Data from the target must be the bytes its application wrote, at the right offset."""
+    salt = env.settings.target_salt
+    if not seg.payload or salt is None:
+        return []
+    first = anchor if anchor is not None else env.conn.target_isn
+    if first is None:
+        return []
+    offset = seqnum.diff(seg.seq, seqnum.add(first, 1))
+    expected = stream_bytes(offset, len(seg.payload), salt)
+    if seg.payload == expected:
+        return []
+    return [Mismatch("payload", f"application bytes {offset}..{offset + len(seg.payload)}",
+                     "different bytes (" + _first_diff(expected, seg.payload) + ")")]
+
+
+def _piggybacks(spec: SegmentSpec, seg: Segment, conn: TesterConnection, step: ExpectStep) -> bool:
+    """A pure ACK is expected and this data segment carries exactly that acknowledgment."""
+    if spec.flags != Flags.ACK or spec.length not in (None, 0):
+        return False
+    bare = seg.with_(payload=b"", flags=seg.flags & ~Flags.PSH)
+    return match(replace(spec, seq=None), bare, conn, step.isn).ok
+
+
+def _timeout(env: StepEnv, step: ExpectStep, within: float, seen: list[tuple[int, str, list[Mismatch]]]) -> StepFailed:
+    text = f"no segment matching '{step.segment.text}' within {_ms(within)}"
+    if not seen:
+        return StepFailed(text + "; nothing arrived")
+    last_idx, why, mismatches = seen[-1]
+    last = env.result.segments[last_idx]
+    text += f"; {len(seen)} tolerated segment(s) seen, the last: {last.summary} ({why})"
+    # How the closest candidate differs, so "never reached 1025" reads as such.
+    return StepFailed(text, mismatches)
+
+
+# -- the target's application and state ----------------------------------------------------------
+def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
+    target, key = env.target, env.key
+    sres.expected = f"application {step.action}" + (f" {step.count}" if step.count is not None else "")
+    if Capability.APP not in target.capabilities:  # a service that does this by itself (checked at start)
+        sres.message = f"implied: {target.name} does this by itself"
+        env.t_ref = env.link.now()
+        return
+    match step.action:
+        case "read":
+            yield from _app_read(env, step.count or 0)
+        case "write":
+            data = stream_bytes(env.conn.app_written, step.count or 0, TARGET_SALT)
+            target.app_write(key, data)
+            env.conn.app_written += len(data)
+        case "listen":
+            target.app_listen(key)
+        case "shutdown":
+            target.app_shutdown(key)
+        case "close":
+            target.app_close(key)
+        case _:
+            assert_never(step.action)
+    env.t_ref = env.link.now()
+
+
+def _app_read(env: StepEnv, want: int) -> Waiting[None]:
+    """Read ``want`` bytes, polling until the profile's bound; they must be the bytes the tester sent."""
+    conn, link = env.conn, env.link
+    got = b""
+    deadline = link.now() + env.settings.profile.within
+    while True:
+        got += env.target.app_read(env.key, want - len(got))
+        if len(got) >= want or link.now() >= deadline:
+            break
+        yield from env.sleep(min(deadline, link.now() + POLL))
+    expected = stream_bytes(conn.app_read, want, TESTER_SALT)
+    conn.app_read += len(got)
+    if got != expected:
+        if len(got) < want:
+            detail = f"{len(got)} bytes" + ("" if got == expected[: len(got)] else ", and not the bytes sent")
+            raise StepFailed(f"the application read {len(got)} of {want} bytes",
+                             [Mismatch("app read", f"{want} bytes, in order", detail)])
+        raise StepFailed("the application read other bytes than were sent, or out of order",
+                         [Mismatch("app read", f"{want} bytes, in order", _first_diff(expected, got))])
+
+
+def state(env: StepEnv, step: StateStep, sres: StepResult) -> Waiting[None]:
+    target, link = env.target, env.link
+    sres.expected = f"target state {step.state}"
+    if Capability.STATE not in target.capabilities:
+        raise StepSkipped(f"not checked: {target.name} cannot report its TCP state (no agent)")
+    deadline = link.now() + env.settings.profile.within
+    seen: list[str] = []
+    while True:
+        now_state = target.state(env.key)
+        if now_state is not None and (not seen or seen[-1] != now_state):
+            seen.append(now_state)
+        if now_state == step.state:
+            break
+        if link.now() >= deadline:
+            path = " -> ".join(seen) or "unknown"
+            raise StepFailed(f"target state is {now_state}, expected {step.state} (seen: {path})",
+                             [Mismatch("state", step.state, str(now_state))])
+        yield from env.sleep(min(deadline, link.now() + POLL))
+    env.t_ref = link.now()
+
+
+def wait(env: StepEnv, step: WaitStep, sres: StepResult) -> Waiting[None]:
+    yield from env.sleep(env.link.now() + step.duration)
+    env.t_ref = env.link.now()
+
+
+# -- the table -----------------------------------------------------------------------------------
+def _no_wait(step: Any) -> float:
+    return 0.0
+
+
+def _no_requirement(step: Any) -> str | None:
+    return None
+
+
+def _needs_nothing(step: Any, implied: frozenset[str]) -> Capability:
+    return Capability.NONE
+
+
+def _app_needs(step: AppStep, implied: frozenset[str]) -> Capability:
+    """An application action needs an agent, unless the target's application does it by itself."""
+    return Capability.NONE if step.action in implied else Capability.APP
+
+
+@dataclass(frozen=True, slots=True)
+class StepKind(Generic[S]):
+    step: type[S]
+    """The case model's type for steps of this kind."""
+    name: str
+    """The kind as results name it (``StepResult.kind``)."""
+    run: Handler[S]
+    declared_wait: Callable[[S], float] = _no_wait
+    """How long the step may wait, at most: the scheduler starts cases that may wait long first."""
+    requirement: Callable[[S], str | None] = _no_requirement
+    """The requirement the step itself names (else the case's first is the one a failure breaks)."""
+    needs: Callable[[S, frozenset[str]], Capability] = _needs_nothing
+    """What the target must be able to do for the case to run at all, given the application actions
+    it does by itself (a state step needs nothing: without an agent it is skipped on its own)."""
+    spare_ports: bool = False
+    """The step opens connections from the run's spare source ports besides the case's own."""
+
+
+_KINDS = (
+    StepKind(SendStep, "send", at_once(send)),
+    StepKind(ExpectStep, "expect", expect, lambda s: s.within or 0.0, lambda s: s.requirement),
+    StepKind(SilenceStep, "silence", silence, lambda s: s.duration, lambda s: s.requirement),
+    StepKind(AppStep, "app", app, requirement=lambda s: s.requirement, needs=_app_needs),
+    StepKind(StateStep, "state", state, requirement=lambda s: s.requirement),
+    StepKind(WaitStep, "wait", wait, lambda s: s.duration),
+    StepKind(IsnSampleStep, "isnsample", isn.sample, lambda s: s.count * s.interval, lambda s: s.requirement,
+             spare_ports=True),
+    StepKind(IsnCheckStep, "isncheck", at_once(isn.check), requirement=lambda s: s.requirement),
+)
+STEPS: dict[type[Step], StepKind[Any]] = {kind.step: kind for kind in _KINDS}
+"""Every step kind, by the case model's step type."""
+
+
+def kind_of(step: Step) -> StepKind[Any]:
+    """The row of ``step``'s kind."""
+    return STEPS[type(step)]
+
+
+# -- wording -------------------------------------------------------------------------------------
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _first_diff(expected: bytes, got: bytes) -> str:
+    for i, (a, b) in enumerate(zip(expected, got, strict=False)):
+        if a != b:
+            return f"byte {i}: expected 0x{a:02x}, got 0x{b:02x}"
+    return f"{len(got)} bytes where {len(expected)} were expected"

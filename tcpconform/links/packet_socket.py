@@ -1,0 +1,243 @@
+"""One AF_PACKET socket on one interface: the kernel's BPF filter, the receive ring, kernel times.
+
+A socket lives as long as its run.  A kernel BPF filter lets only the traffic the caller names reach
+Python; receive times come from the kernel (the ring's slot header, or ``SO_TIMESTAMPNS`` on the
+socket's queue), not from when Python got round to reading, so a 500 ms bound is measured where the
+frame arrived.  Every frame read goes to one callback, ``on_frame(data, at)``; what the frames mean
+is the caller's business (:mod:`tcpconform.links.rawsock`).
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import select
+import socket
+import struct
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext, suppress
+
+from tcpconform.errors import SetupError
+
+ETH_P_ALL = 0x0003
+SO_TIMESTAMPNS = 35
+SO_ATTACH_FILTER = 26
+PACKET_OUTGOING = 4
+_TIMESPEC = struct.Struct("@ll")
+
+# The receive ring (linux/if_packet.h): the kernel copies each frame the filter admits into a slot of
+# a buffer shared with this process, with its receive time, so reading one costs no system call.
+SOL_PACKET = 263
+PACKET_RX_RING = 5
+PACKET_COPY_THRESH = 7
+PACKET_STATISTICS = 6
+PACKET_VERSION = 10
+PACKET_IGNORE_OUTGOING = 23
+TPACKET_V2 = 1
+TP_STATUS_USER = 1
+TP_STATUS_COPY = 2
+TP_STATUS_LOSING = 4
+RING_FRAME = 2048
+"""A slot: the 32-byte slot header, the link-layer address, and an Ethernet frame of a 1500-byte MTU
+with a VLAN tag.  A larger frame (jumbo, or merged by GRO) is truncated in its slot and queued whole on
+the socket as well (``PACKET_COPY_THRESH``); the slot then says so (``TP_STATUS_COPY``)."""
+RING_BLOCK = 1 << 16
+RING_FRAMES = 2048
+"""4 MiB of slots, as much as the socket's own buffer (``SO_RCVBUF``) holds of ~2 KiB frames."""
+_TP2 = struct.Struct("=IIIHHII")  # struct tpacket2_hdr: status, len, snaplen, mac, net, sec, nsec
+_SLL_PKTTYPE = 32 + 10  # the sockaddr_ll after the header (TPACKET_ALIGN(32)), its sll_pkttype byte
+_RELEASE = bytes(4)
+
+FrameHandler = Callable[[bytes, float], None]
+"""Called with every frame read (not the socket's own) and its kernel receive time."""
+
+
+class LinkSetupError(SetupError):
+    """The link cannot be opened as asked; the message says what to do about it."""
+
+
+def mac_text(raw: bytes) -> str:
+    """A MAC address as ``02:00:00:00:00:01``."""
+    return ":".join(f"{b:02x}" for b in raw[:6])
+
+
+def mac_bytes(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
+class PacketSocket:
+    """An AF_PACKET socket bound to ``iface`` that admits what the pcap filter ``expression`` matches.
+
+    ``netns``: open the socket inside that network namespace (the socket keeps it for life).
+    """
+
+    def __init__(self, iface: str, expression: str, on_frame: FrameHandler, *, netns: str | None = None) -> None:
+        self.iface = iface
+        self.netns = netns
+        self._on_frame = on_frame
+        self._buf = bytearray(65536)  # one receive buffer for the socket's life: no allocation per frame
+        self._view = memoryview(self._buf)
+        self._ring: mmap.mmap | None = None
+        self._slot = 0
+        self._dropped = 0
+        self.sock = self._open(expression)
+        self.mac = mac_text(self.sock.getsockname()[4])
+
+    @property
+    def has_ring(self) -> bool:
+        """Whether frames come through the receive ring (else through the socket's queue)."""
+        return self._ring is not None
+
+    def _enter(self) -> AbstractContextManager[object]:
+        if self.netns is None:
+            return nullcontext()
+        from tcpconform.lab.lab import in_netns
+
+        return in_netns(self.netns)
+
+    def _open(self, expression: str) -> socket.socket:
+        with self._enter():
+            try:
+                sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            except PermissionError:
+                raise LinkSetupError(
+                    "opening a raw socket needs root or CAP_NET_RAW (try sudo, or "
+                    "'setcap cap_net_raw,cap_net_admin+ep' on the Python binary); "
+                    "'tcpconform run' without a target needs no privileges"
+                ) from None
+            try:
+                sock.bind((self.iface, ETH_P_ALL))
+            except OSError as err:
+                sock.close()
+                if err.errno in (errno.ENODEV, errno.ENXIO):
+                    where = f" in namespace {self.netns}" if self.netns else ""
+                    raise LinkSetupError(f"no interface {self.iface!r}{where} (see 'ip link')") from None
+                raise LinkSetupError(f"cannot bind a raw socket to {self.iface}: {err.strerror}") from None
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self._attach_filter(sock, expression)
+        self._ring = self._map_ring(sock)
+        self._drain(sock)  # frames that slipped in before the filter (and the ring) were in place
+        sock.setblocking(False)
+        return sock
+
+    @staticmethod
+    def _map_ring(sock: socket.socket) -> mmap.mmap | None:
+        """The receive ring (``PACKET_RX_RING``, version 2), or ``None`` where the kernel has none.
+
+        Version 2, one slot per frame, hands each frame over as soon as it is written; version 3
+        packs frames into blocks handed over when full or when a timer of a millisecond or more
+        expires, a delay a tester that answers segments must not add.  Frames this socket sends
+        itself are not wanted (``PACKET_IGNORE_OUTGOING``, Linux 4.20; before it they are skipped
+        by their packet type).
+        """
+        with suppress(OSError):
+            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        try:
+            sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
+            sock.setsockopt(SOL_PACKET, PACKET_COPY_THRESH, 1)
+            size = RING_FRAME * RING_FRAMES
+            sock.setsockopt(SOL_PACKET, PACKET_RX_RING,
+                            struct.pack("=IIII", RING_BLOCK, size // RING_BLOCK, RING_FRAME, RING_FRAMES))
+            return mmap.mmap(sock.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except OSError:
+            return None  # the socket's own queue: a system call per frame
+
+    @staticmethod
+    def _attach_filter(sock: socket.socket, expression: str) -> None:
+        try:
+            from scapy.arch.common import compile_filter
+            from scapy.arch.linux import sock_fprog  # type: ignore[attr-defined]
+        except ImportError as err:
+            raise LinkSetupError(f"cannot compile a BPF filter ({err}); install libpcap (Debian: libpcap0.8)") from None
+        prog = compile_filter(expression, linktype=1)  # DLT_EN10MB
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(sock_fprog(prog.bf_len, prog.bf_insns)))
+
+    @staticmethod
+    def _drain(sock: socket.socket) -> None:
+        sock.setblocking(False)
+        try:
+            while True:
+                sock.recv(65536)
+        except BlockingIOError:
+            pass
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, frame: bytes) -> float:
+        """Send a frame; returns the time just before it was handed to the kernel."""
+        at = time.time()
+        self.sock.send(frame)
+        return at
+
+    def poll(self, timeout: float) -> bool:
+        """Read what the kernel has (waiting up to ``timeout``), each frame to ``on_frame``; whether
+        there was anything."""
+        ring = self._ring
+        if ring is not None and ring[self._slot * RING_FRAME] & TP_STATUS_USER:
+            self._read_ring(ring)  # already there: no system call at all
+            return True
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
+        if not ready:
+            return False
+        if ring is not None:
+            self._read_ring(ring)
+        else:
+            self._read_queue()
+        return True
+
+    def dropped(self) -> int:
+        """Frames the filter admitted that the kernel had to drop since the socket opened (ring or
+        queue full): frames nobody read."""
+        with suppress(OSError):  # struct tpacket_stats: packets, drops; reading resets both
+            _packets, drops = struct.unpack("=II", self.sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+            self._dropped += drops
+        return self._dropped
+
+    def _read_ring(self, ring: mmap.mmap) -> None:
+        handle, unpack, slot = self._on_frame, _TP2.unpack_from, self._slot
+        while True:
+            at = slot * RING_FRAME
+            if not ring[at] & TP_STATUS_USER:
+                return
+            status, _length, snaplen, mac, _net, sec, nsec = unpack(ring, at)
+            data: bytes | None = None
+            if ring[at + _SLL_PKTTYPE] != PACKET_OUTGOING:
+                data = ring[at + mac:at + mac + snaplen]
+                if status & TP_STATUS_COPY:
+                    data = self._copied(data)
+            ring[at:at + 4] = _RELEASE  # the slot back to the kernel: the frame is copied out
+            slot = self._slot = (slot + 1) % RING_FRAMES
+            if data is not None:
+                handle(data, sec + nsec * 1e-9)
+
+    def _copied(self, truncated: bytes) -> bytes:
+        """A frame too large for its slot, whole, from the socket's queue, where the kernel put it too."""
+        try:
+            return self.sock.recv(65536)
+        except BlockingIOError:
+            return truncated  # not copied: the socket's buffer was full
+
+    def _read_queue(self) -> None:
+        buf, view, recvmsg, handle = self._buf, self._view, self.sock.recvmsg_into, self._on_frame
+        while True:
+            try:
+                size, anc, _flags, addr = recvmsg([buf], 64)
+            except BlockingIOError:
+                return
+            if addr[2] == PACKET_OUTGOING:
+                continue
+            at = None
+            for level, kind, payload in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
+                    sec, nsec = _TIMESPEC.unpack_from(payload)
+                    at = sec + nsec * 1e-9
+            handle(bytes(view[:size]), time.time() if at is None else at)
+
+    def close(self) -> None:
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
+        self.sock.close()
