@@ -141,7 +141,7 @@ def _session(faults: tuple[str, ...], lab: str | None, lab_name: str, target_ip:
 def _setup_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean "could not set up the target", turned into a message and exit code 2."""
     from tcpconform.lab.firewall import FirewallError
-    from tcpconform.lab.lab import LabError
+    from tcpconform.lab.netns import LabError
     from tcpconform.links.rawsock import LinkSetupError
     from tcpconform.session import SessionError
     from tcpconform.targets.base import TargetError
@@ -408,7 +408,7 @@ def lab_down_cmd(name: str) -> None:
 @lab.command("status")
 def lab_status_cmd() -> None:
     """Show every lab present."""
-    from tcpconform.lab.lab import lab_status
+    from tcpconform.lab.inspect import lab_status
 
     labs = lab_status()
     if not labs:
@@ -432,7 +432,7 @@ def lab_status_cmd() -> None:
 @main.command()
 def cleanup() -> None:
     """Remove whatever a killed run left behind: tcpc namespaces, links, firewall tables, processes."""
-    from tcpconform.lab.netns import cleanup as do_cleanup
+    from tcpconform.lab.leftovers import cleanup as do_cleanup
 
     removed = do_cleanup()
     total = sum(len(v) for v in removed.values())

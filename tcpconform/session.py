@@ -170,7 +170,8 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
                 faults: Sequence[str] = (), ipv6: bool = False) -> Iterator[Session]:
     """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire,
     over IPv4 or (``ipv6``) over the lab's unique-local IPv6 prefix."""
-    from tcpconform.lab.lab import find_lab, ns_argv, temporary_lab
+    from tcpconform.lab.lab import find_lab, temporary_lab
+    from tcpconform.lab.netns import ns_argv
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
     from tcpconform.targets.agent.client import AgentTarget
 

@@ -76,7 +76,7 @@ def codec_figures(count: int) -> Iterator[str]:
 
 
 def _packet_socket(ns: str, iface: str) -> socket.socket:
-    from tcpconform.lab.lab import in_netns
+    from tcpconform.lab.netns import in_netns
 
     with in_netns(ns):
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))

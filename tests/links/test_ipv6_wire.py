@@ -24,7 +24,7 @@ def _verdicts(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def test_the_lab_gives_ipv6_to_the_target_side_only(lab) -> None:  # type: ignore[no-untyped-def]
-    from tcpconform.lab.lab import lab_status
+    from tcpconform.lab.inspect import lab_status
 
     (status,) = [s for s in lab_status() if s["name"] == lab.name]
     assert status["complete"], status["problems"]
@@ -37,7 +37,7 @@ def test_the_lab_gives_ipv6_to_the_target_side_only(lab) -> None:  # type: ignor
 
 
 def test_neighbour_discovery_both_ways_and_no_tester_kernel_rst(lab) -> None:  # type: ignore[no-untyped-def]
-    from tcpconform.lab.lab import ns_argv
+    from tcpconform.lab.netns import ns_argv
     from tcpconform.links.rawsock import RawEndpoint
 
     subprocess.run(["ip", "-n", lab.target_ns, "-6", "neigh", "flush", "dev", lab.target_if], check=True)
@@ -108,7 +108,7 @@ def test_linux_over_ipv6_deviates_exactly_as_over_ipv4(lab) -> None:  # type: ig
 
 
 def test_ipv6_setup_errors_are_one_clear_line(lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tcpconform.lab.lab import ns_argv
+    from tcpconform.lab.netns import ns_argv
 
     prefix = lab.linux_ip6.rsplit(":", 1)[0]
     for args, message in [

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tcpconform.lab.lab import in_netns
+from tcpconform.lab.netns import in_netns
 from tcpconform.wire.encode import internet_checksum
 
 ETH_P_ALL = 0x0003
