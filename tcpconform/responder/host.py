@@ -40,8 +40,9 @@ class Responder:
         self._listening: set[int] = set()
         self._ended: set[FourTuple] = set()
         self.dropped: list[tuple[Segment, str]] = []
+        """Segments discarded, with the reason: malformed ones (bad checksum, bad data offset), and
+        every one after the fault ``wedge-on-bad-option`` wedged the stack."""
         self._wedged = False
-        """Segments discarded as malformed (bad checksum, bad data offset), with the reason."""
         self._start(0.0)
 
     def _start(self, now: float) -> None:
