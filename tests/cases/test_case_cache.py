@@ -10,7 +10,8 @@ import pytest
 from tcpconform.cases import cache as casecache
 from tcpconform.cases import load as loader
 from tcpconform.cases.bundled import bundled_cases
-from tcpconform.cases.load import CaseFileError, load_cases
+from tcpconform.cases.document import CaseFileError
+from tcpconform.cases.load import load_cases
 
 CASE = """\
 id: cached-one

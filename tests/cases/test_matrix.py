@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tcpconform.cases.load import CaseFileError, load_case, load_cases, load_file
-from tcpconform.cases.matrix import case_id, matrix_summary
+from tcpconform.cases.document import CaseFileError
+from tcpconform.cases.load import load_case, load_cases, load_file
+from tcpconform.cases.matrix import case_id
 from tcpconform.cases.model import SendStep
 from tcpconform.cases.profiles import get_profile
 from tcpconform.engine.run import execute, open_reference
+from tcpconform.report.matrix_grid import matrix_summary
 from tcpconform.results import CaseResult
 
 ROOT = Path(__file__).resolve().parents[2]

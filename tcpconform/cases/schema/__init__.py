@@ -14,9 +14,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from tcpconform.cases.document import Path_
 from tcpconform.cases.notation import did_you_mean
-
-Path_ = tuple[str | int, ...]
 
 
 @dataclass(frozen=True, slots=True)
