@@ -94,7 +94,7 @@ class CaseBuilder:
             case_level = Level(level)
         else:
             case_level = min((r.level for r in requirements), key=lambda lv: lv.rank, default=Level.MUST)
-        tester = d.get("tester") if isinstance(d.get("tester"), dict) else {}
+        tester: dict[str, Any] = d["tester"] if isinstance(d.get("tester"), dict) else {}
         if self.doc.errors:
             return None
         faults = d.get("faults") or []

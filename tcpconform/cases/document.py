@@ -134,7 +134,8 @@ class Document:
 
     @staticmethod
     def _key_line(mapping: yaml.MappingNode, key: str) -> int:
-        return next(k.start_mark.line + 1 for k, _ in mapping.value if getattr(k, "value", None) == key)
+        line: int = next(k.start_mark.line + 1 for k, _ in mapping.value if getattr(k, "value", None) == key)
+        return line
 
     def node(self, path: Path_) -> tuple[yaml.Node, yaml.Node | None]:
         """The value node at ``path`` (or its deepest existing ancestor) and the key node naming it."""

@@ -4,15 +4,15 @@ Most of a TCP conformance suite is the same question asked over and over: *in st
 the target do with segment kind E?*  Written case by case, that is dozens of near-identical files
 whose handshakes drift apart.  A matrix table says each part once: per state, the steps that drive
 a fresh connection there; per event, the probe segment; per (state, event) cell, the response RFC
-9293 prescribes.  :func:`expand` turns the table into ordinary :class:`~tcpconform.model.TestCase`
-objects, each carrying its ``matrix_cell`` (state, event), so the engine, ``selftest`` and ``list``
-need to know nothing about tables and the reports' grid (:mod:`tcpconform.report.matrix_grid`) needs
-no parsing of ids.
+9293 prescribes.  :func:`expand` turns the table into ordinary
+:class:`~tcpconform.cases.model.TestCase` objects, each carrying its ``matrix_cell`` (state, event):
+the engine, ``selftest`` and ``list`` need to know nothing about tables, and the reports' grid
+(:mod:`tcpconform.report.matrix_grid`) reads the cell, never the id.
 
 The generated cases are checked exactly like case files: each one is assembled as a YAML node tree
 whose nodes are the table's own (or new nodes carrying the position of the table entry they were
-made from) and handed to the schema and :class:`~tcpconform.cases.build.CaseBuilder`.  So every step's ``file:line`` is a line
-of the table, and every mistake is reported as ``file:line:column: field: why`` with the field's
+made from) and handed to the schema and :class:`~tcpconform.cases.build.CaseBuilder`.  So every
+step's ``file:line`` is a line of the table, and every mistake is reported as ``file:line:column: field: why`` with the field's
 path in the table (``matrix.cells.ESTABLISHED.RST.expect``), never in the invisible generated case.
 
 In templates, ``$name`` and ``$name+n`` / ``$name-n`` are replaced by the state's ``values`` (the
@@ -385,20 +385,21 @@ class _Expander:
     def _response(self, state: str, event: str, cell: dict[str, Any], sub: _Substitution) -> list[yaml.Node]:
         """The cell's steps: its response (expect or silence), the state check, then ``then``."""
         cpath: Path_ = (MATRIX_KEY, "cells", state, event)
+
+        def pair(key: str) -> tuple[yaml.Node, yaml.Node]:  # a key the cell has, and its value
+            value, key_node = self.doc.node((*cpath, key))
+            assert key_node is not None
+            return key_node, value
+
         kind = "expect" if "expect" in cell else "silence"
-        rfc_pair = (self.key_node("cells", state, event, "rfc"), self.node("cells", state, event, "rfc"))
-        pairs = [(self.key_node("cells", state, event, kind), sub(self.node("cells", state, event, kind),
-                                                                  (*cpath, kind)))]
-        pairs += [(self.key_node("cells", state, event, k), self.node("cells", state, event, k))
-                  for k in ("within", "tolerate") if k in cell]
-        assert rfc_pair[0] is not None
-        response = self.origins.map([*pairs, rfc_pair], pairs[0][0], (*cpath, kind))  # type: ignore[list-item]
-        state_pair = (self.key_node("cells", state, event, "state"), self.node("cells", state, event, "state"))
-        check = self.origins.map([state_pair, rfc_pair], state_pair[0], (*cpath, "state"))  # type: ignore[list-item]
-        out = [response, check]
+        kind_key, kind_value = pair(kind)
+        rfc = pair("rfc")
+        pairs = [(kind_key, sub(kind_value, (*cpath, kind))), *(pair(k) for k in ("within", "tolerate") if k in cell)]
+        state_pair = pair("state")
+        out: list[yaml.Node] = [self.origins.map([*pairs, rfc], kind_key, (*cpath, kind)),
+                                self.origins.map([state_pair, rfc], state_pair[0], (*cpath, "state"))]
         if isinstance(cell.get("then"), list):
-            for i, step in enumerate(self.node("cells", state, event, "then").value):
-                out.append(sub(step, (*cpath, "then", i)))
+            out += [sub(step, (*cpath, "then", i)) for i, step in enumerate(self.node(*cpath[1:], "then").value)]
         return out
 
     def _with_rfc(self, step: yaml.Node, rfc: Any, origin: Path_, rfc_origin: Path_) -> yaml.Node:

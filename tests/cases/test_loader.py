@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from support.cases import BASE, LINE, replace
 
+from tcpconform.cases.build import STEP_BUILDERS
 from tcpconform.cases.load import load_case, load_cases
 from tcpconform.cases.model import (
     INVARIANTS,
@@ -145,6 +146,12 @@ def test_schema_names_match_the_model() -> None:
     assert set(props["invariants"]["oneOf"][1]["items"]["enum"]) == INVARIANTS
     assert defs["state"]["properties"]["state"]["enum"] == [s.value for s in State]  # the one enum, in order
     assert set(defs["level"]["enum"]) == set(Level.__members__)
+
+
+def test_every_step_kind_of_the_schema_has_one_builder() -> None:
+    """A step kind is a schema entry and a row of STEP_BUILDERS; neither exists without the other."""
+    kinds = [ref["$ref"].rsplit("/", 1)[1] for ref in case_schema()["$defs"]["step"]["oneOf"]]
+    assert sorted(kinds) == sorted(STEP_BUILDERS)
 
 
 def test_importing_the_loader_does_not_import_jsonschema() -> None:

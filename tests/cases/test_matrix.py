@@ -99,6 +99,7 @@ def test_small_table_expands_to_its_cells(write: Callable[[str], str]) -> None:
     cases = load_file(path)
     assert [c.id for c in cases] == ["matrix-listen-rst", "matrix-established-rst", "matrix-established-rst-ack"]
     assert {c.area for c in cases} == {"matrix"}
+    assert [c.matrix_cell for c in cases] == [("LISTEN", "RST"), ("ESTABLISHED", "RST"), ("ESTABLISHED", "RST-ACK")]
     case = cases[2]
     assert case.faults == ("rst-any-seq",)
     assert [r.id for r in case.requirements] == ["challenge", "states"]
@@ -239,4 +240,8 @@ def test_a_fault_shows_in_the_grid(write: Callable[[str], str]) -> None:
 def test_summary_ignores_other_cases() -> None:
     other = CaseResult("seed-handshake", "t", "f", 1, "seed", "MUST", [], verdict="pass")
     assert matrix_summary([other]) == []
+    named_like_one = CaseResult("matrix-listen-syn", "t", "f", 1, "x", "MUST", [], verdict="pass")
+    assert matrix_summary([named_like_one]) == []  # the grid reads the cell, never the id
+    cell = CaseResult("c", "t", "f", 1, "x", "MUST", [], verdict="fail", matrix_cell=("LISTEN", "Probe"))
+    assert matrix_summary([cell])[:2] == ["        Probe", "LISTEN  FAIL"]
     assert case_id("SYN_RCVD", "SYN-ACK") == "matrix-syn-rcvd-syn-ack"
