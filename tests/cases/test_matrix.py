@@ -245,3 +245,9 @@ def test_summary_ignores_other_cases() -> None:
     cell = CaseResult("c", "t", "f", 1, "x", "MUST", [], verdict="fail", matrix_cell=("LISTEN", "Probe"))
     assert matrix_summary([cell])[:2] == ["        Probe", "LISTEN  FAIL"]
     assert case_id("SYN_RCVD", "SYN-ACK") == "matrix-syn-rcvd-syn-ack"
+
+
+def test_a_wrong_value_is_quoted_as_the_schema_quotes_it(write: Callable[[str], str]) -> None:
+    errs = table_errors(write(SMALL.replace("values: {snd: 101,", "values: {snd: true,")))
+    assert any(e.endswith("matrix.states.ESTABLISHED.values.snd: expected a sequence number 0..2^32-1 (got true)")
+               for e in errs), errs
