@@ -28,7 +28,8 @@ def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ..
     from fnmatch import fnmatchcase
 
     from tcpconform.cases.bundled import bundled_cases
-    from tcpconform.cases.load import CaseFileError, load_cases
+    from tcpconform.cases.document import CaseFileError
+    from tcpconform.cases.load import load_cases
 
     paths = list(cases) or [bundled_cases()]
     for p in paths:
@@ -254,7 +255,7 @@ def run(
         click.echo(f"warning: the tester's socket dropped {result.meta['frames_dropped']} frame(s) it could not read "
                    "in time: a case that missed a segment may have failed for it (try fewer --jobs)", err=True)
     written = _write(result, report_dir)
-    from tcpconform.cases.matrix import matrix_summary
+    from tcpconform.report.matrix_grid import matrix_summary
 
     for line in matrix_summary(result):
         click.echo(line)

@@ -109,6 +109,8 @@ class CaseResult:
     """When the case started, as a Unix time (pcap timestamps of in-process runs are built from it)."""
     figures: dict[str, Any] = field(default_factory=dict)
     """What the case measured, by name (ISN statistics...), for the reports whatever the verdict."""
+    matrix_cell: tuple[str, str] | None = None
+    """``(state, event)`` of a case generated from a matrix table (the reports' grid); not in the JSON."""
 
     @property
     def failed_step(self) -> StepResult | None:
@@ -160,12 +162,15 @@ class RunResult:
 
 
 _NOT_IN_JSON = ("frame", "segment")
+_CASE_NOT_IN_JSON = ("matrix_cell",)
 
 
 def _case_dict(case: CaseResult) -> dict[str, Any]:
     """A case as JSON data; frames and segment objects stay out (the pcaps hold the bytes)."""
     out: dict[str, Any] = {}
     for f in fields(case):
+        if f.name in _CASE_NOT_IN_JSON:
+            continue
         value = getattr(case, f.name)
         out[f.name] = [asdict(x) for x in value] if f.name in ("steps", "target_events") else value
     out["segments"] = [

@@ -23,6 +23,7 @@ from typing import Any
 
 from tcpconform.cases.model import (
     ANY,
+    AnyValue,
     Capture,
     FieldSpec,
     OptionSpec,
@@ -30,7 +31,6 @@ from tcpconform.cases.model import (
     Range,
     SegmentSpec,
     Var,
-    _Any,
     spec_str,
 )
 from tcpconform.tcp import seqnum
@@ -133,7 +133,7 @@ def parse_duration(value: str | float) -> float:
     return seconds
 
 
-def parse_flags(text: str) -> Flags | _Any:
+def parse_flags(text: str) -> Flags | AnyValue:
     """``*``, ``none``, or flag letters (tcpdump's ``S.``/``P.``/``.`` or Scapy's ``SA``/``PA``)."""
     if text == "*":
         return ANY
@@ -447,7 +447,7 @@ def _hex_bytes(text: str) -> bytes:
         raise NotationError(f"expected pairs of hex digits such as '0a0b' (got {text!r})") from None
 
 
-def _options_value(raw: Any, send: bool, problems: list[Problem]) -> OptionsSpec | _Any | None:
+def _options_value(raw: Any, send: bool, problems: list[Problem]) -> OptionsSpec | AnyValue | None:
     """``"<mss 512,nop>"``, ``"..."`` (any options), ``"*"``, or a list of ``[name, value]``/``name``."""
     if isinstance(raw, str):
         text = raw.strip()
@@ -513,9 +513,9 @@ def _option_item(item: Any, send: bool) -> OptionSpec:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def render_options(options: OptionsSpec | _Any) -> str:
+def render_options(options: OptionsSpec | AnyValue) -> str:
     """The notation of an option list: ``<mss 512,nop,...>``."""
-    if isinstance(options, _Any):
+    if isinstance(options, AnyValue):
         return "<...>"
     parts = []
     for opt in options.items:
@@ -544,7 +544,7 @@ def render_options(options: OptionsSpec | _Any) -> str:
 
 def render_segment(spec: SegmentSpec) -> str:
     """The one-line notation of a spec; fields only the mapping form has are appended in brackets."""
-    flags = "*" if isinstance(spec.flags, _Any) else spec.flags.tcpdump()
+    flags = "*" if isinstance(spec.flags, AnyValue) else spec.flags.tcpdump()
     out = [flags]
     if spec.seq is not None or spec.length is not None:
         seq = spec.seq if spec.seq is not None else ANY

@@ -110,6 +110,7 @@ class CaseRun:
         self.result = CaseResult(
             id=case.id, title=case.title, file=case.loc.file, line=case.loc.line, area=case.area,
             level=case.level.value, requirements=[_req_dict(r) for r in case.requirements],
+            matrix_cell=case.matrix_cell,
         )
         self.result.steps = [
             StepResult(i, str(s.loc), _kind(s), s.text) for i, s in enumerate(case.steps)

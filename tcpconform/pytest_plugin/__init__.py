@@ -341,7 +341,8 @@ class CaseFile(pytest.File):
     """One case file: loaded with the project's loader, so its mistakes read as ``tcpconform`` reports them."""
 
     def collect(self) -> Iterator[CaseItem]:
-        from tcpconform.cases.load import CaseFileError, load_file
+        from tcpconform.cases.document import CaseFileError
+        from tcpconform.cases.load import load_file
 
         try:
             cases = load_file(_shown(self.path))

@@ -319,7 +319,7 @@ def _case(index: int, case: CaseResult) -> str:
 def _matrix(result: RunResult) -> list[str]:
     """The state x event grid of the matrix cases, when the run had any: a row failing says "this state
     is mishandled", a column "this kind of segment is"."""
-    from tcpconform.cases.matrix import matrix_summary
+    from tcpconform.report.matrix_grid import matrix_summary
 
     lines = matrix_summary(result)
     if not lines:

@@ -27,10 +27,11 @@ from tcpconform.responder.config import (
 )
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
 from tcpconform.responder.receive import ReceiveBuffer
-from tcpconform.responder.states import State, Trigger, next_state
+from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
+from tcpconform.tcp.states import State
 
 ACK_UNRECEIVED_EXTRA = 100
 """How far beyond RCV.NXT the ``ack-unreceived`` fault acknowledges."""

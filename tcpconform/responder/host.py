@@ -15,9 +15,10 @@ from tcpconform.responder.checks import KNOWN_OPTIONS, malformed, tcp_checksum
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
-from tcpconform.responder.states import State, Trigger, next_state
+from tcpconform.responder.states import Trigger, next_state
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
+from tcpconform.tcp.states import State
 
 
 def _odd_checksum(seg: Segment) -> Segment:

@@ -225,7 +225,7 @@ def test_bad_durations(value: object) -> None:
      "S <nop,wscale 7,sackOK,TS val 5 ecr ?ecr,sack 1:2 3:4,opt-253 0a0b,eol>"),
     ({"flags": "*", "urgptr": 3}, "* urg 3"),
 ])
-def test_mapping_form_equals_notation(mapping: dict, text: str) -> None:
+def test_mapping_form_equals_notation(mapping: dict[str, object], text: str) -> None:
     spec, problems = build_segment(mapping)
     assert problems == []
     assert spec is not None

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tcpconform.cases.bundled import bundled_cases
-from tcpconform.cases.load import CaseFileError, load_case, load_cases
+from tcpconform.cases.document import CaseFileError
+from tcpconform.cases.load import load_case, load_cases
 from tcpconform.cases.profiles import get_profile
 from tcpconform.engine.isn import IsnSample, isn_figures
 from tcpconform.engine.run import execute, open_reference
