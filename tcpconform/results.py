@@ -1,7 +1,7 @@
 """What a run found: the results model and its JSON form (``results.json``).
 
-One model serves every report: the console, ``results.json`` and, later, HTML, JUnit and pcap
-writers read the same objects.  Times inside a case are seconds since the case started, taken
+One model serves every report: the console and every writer of :mod:`tcpconform.report` read
+the same objects, and nothing here encodes or renders them.  Times inside a case are seconds since the case started, taken
 from the link's clock (the kernel's receive timestamps on a wire, the virtual clock in-process).
 The JSON schema is documented in ``docs/results.md``; bump :data:`SCHEMA` on incompatible change.
 """
@@ -42,19 +42,8 @@ class SegmentRecord:
     frame: bytes | None = field(default=None, repr=False)
     """The exact frame on the wire, when the link saw one (not written to JSON; the pcap has it)."""
     segment: Any = field(default=None, repr=False, compare=False)
-    """The segment itself (not written to JSON): a run without a wire builds its pcap frames from it,
-    only when a pcap is written, so recording a segment costs nothing more."""
-
-    @property
-    def wire_frame(self) -> bytes | None:
-        """The frame on the wire, or the one this segment would have been."""
-        if self.frame is not None or self.segment is None:
-            return self.frame
-        from tcpconform.wire.encode import TARGET_MAC, TESTER_MAC, encode
-
-        macs = (TESTER_MAC, TARGET_MAC) if self.direction == "out" else (TARGET_MAC, TESTER_MAC)
-        self.frame = encode(self.segment, *macs)
-        return self.frame
+    """The segment itself (not written to JSON): a run without a wire gets its pcap frames built from
+    it, only when a pcap is written, so recording a segment costs nothing more."""
 
 
 @dataclass(slots=True)

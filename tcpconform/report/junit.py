@@ -11,13 +11,15 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from tcpconform.gate import GateVerdict
 from tcpconform.report.console import failure_detail, ladder
 from tcpconform.results import RunResult
 
 
-def build_junit(result: RunResult) -> ET.Element:
+def build_junit(result: RunResult, gate: GateVerdict) -> ET.Element:
     counts = result.counts()
-    expected = sum(1 for c in result.cases if c.baseline == "expected-fail")
+    known = set(gate.known)
+    expected = len(known)
     suites = ET.Element("testsuites")
     suite = ET.SubElement(suites, "testsuite", {
         "name": "tcpconform",
@@ -48,7 +50,7 @@ def build_junit(result: RunResult) -> ET.Element:
         for name, value in case.figures.items():  # measurements a CI can trend (ISN bits, RTOs)
             ET.SubElement(cprops, "property", {"name": f"figure.{name}", "value": str(value)})
         detail = "\n".join(failure_detail(case))
-        if case.baseline == "expected-fail":
+        if case.id in known:
             ET.SubElement(tc, "skipped", {"message": f"known deviation (baseline): {case.reason}"}).text = detail
         elif case.verdict == "fail":
             ET.SubElement(tc, "failure", {"message": case.reason, "type": case.failed_level or case.level}).text = detail
@@ -60,8 +62,8 @@ def build_junit(result: RunResult) -> ET.Element:
     return suites
 
 
-def write_junit(result: RunResult, path: Path) -> Path:
-    tree = ET.ElementTree(build_junit(result))
+def write_junit(result: RunResult, gate: GateVerdict, path: Path) -> Path:
+    tree = ET.ElementTree(build_junit(result, gate))
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)
     return path
