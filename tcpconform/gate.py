@@ -77,7 +77,7 @@ def load_baseline(path: Path) -> list[Deviation]:
 
 def apply_baseline(result: RunResult, deviations: list[Deviation]) -> None:
     """Mark each case ``expected-fail``, ``unexpected-pass`` or ``new-failure`` (in place)."""
-    target = str(result.meta.get("target", ""))
+    target = result.meta.target
     for case in result.cases:
         known = next((d for d in deviations if d.covers(case, target)), None)
         if known is not None and case.verdict == "fail":

@@ -107,9 +107,69 @@ class CaseResult:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class SessionMeta:
+    """How the run's session was set up (filled by :mod:`tcpconform.session`); None: does not apply."""
+
+    mode: str
+    """``in-process``, ``lab (linux)``, ``lab (reference)`` or ``remote target``."""
+    lab: str | None = None
+    lab_created_for_run: bool | None = None
+    interface: str | None = None
+    tester_address: str | None = None
+    rst_suppression: str | None = None
+    """How the kernel's RSTs are kept off the tester's connections."""
+    warnings: tuple[str, ...] | None = None
+    """What may falsify the verdicts (offloads on the user's interface); None where nothing is checked."""
+
+
+@dataclass(slots=True)
+class RunMeta:
+    """The ``run`` section of results.json, in its order: the run itself (filled by the engine), the
+    session, then what the request asked (filled by :mod:`tcpconform.run`).  None is left out of the JSON."""
+
+    target: str
+    target_address: str
+    family: Literal["ipv4", "ipv6"]
+    link: str
+    clock: str
+    """``virtual`` in-process, ``realtime`` on a wire: the clock case times and pcap stamps are on."""
+    profile: str
+    jobs: int
+    started: str
+    """ISO 8601, UTC, to the second."""
+    duration: float
+    """Wall-clock seconds."""
+    link_time: float
+    """Seconds on the link's clock, summed over the cases."""
+    versions: dict[str, str]
+    strays: list[str]
+    """Segments that belonged to no case."""
+    frames_dropped: int | None = None
+    """Frames the link could not read in time; None for a link that cannot drop any."""
+    session: SessionMeta | None = None
+    faults: list[str] | None = None
+    case_paths: list[str] | None = None
+    fail_on: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "session":
+                out.update(_present(asdict(value)) if value is not None else {})
+            elif value is not None:
+                out[f.name] = value
+        return out
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
 @dataclass(slots=True)
 class RunResult:
-    meta: dict[str, Any]
+    meta: RunMeta
     cases: list[CaseResult] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -134,7 +194,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
-            "run": self.meta,
+            "run": self.meta.to_dict(),
             "summary": {"counts": self.counts(), "by_level": self.counts_by_level()},
             "cases": [_case_dict(c) for c in self.cases],
         }

@@ -78,21 +78,22 @@ class Opened:
     @property
     def rst_suppression(self) -> str | None:
         """How the kernel's RSTs are kept off the tester's connections, when the session says."""
-        value = self.session.meta.get("rst_suppression")
-        return None if value is None else str(value)
+        return self.session.meta.rst_suppression
 
     @property
-    def warnings(self) -> list[str]:
+    def warnings(self) -> tuple[str, ...]:
         """What may falsify the run's verdicts (offloads on the user's interface...)."""
-        return [str(w) for w in self.session.meta.get("warnings", [])]
+        return self.session.meta.warnings or ()
 
     def execute(self, cases: Sequence[TestCase], *, case_paths: Sequence[str], jobs: int = 1,
                 base_port: int | None = None, on_case_done: Callable[[CaseResult], None] | None = None) -> RunResult:
         """Run ``cases`` on this session; ``base_port`` defaults to the session's first source port."""
-        meta = dict(self.session.meta, faults=sorted(self.faults), case_paths=list(case_paths))
-        return execute(cases, self.session.link, self.session.target, self.profile, jobs=jobs,
-                       on_case_done=on_case_done, meta=meta,
-                       base_port=self.session.base_port if base_port is None else base_port)
+        result = execute(cases, self.session.link, self.session.target, self.profile, jobs=jobs,
+                         on_case_done=on_case_done, session=self.session.meta,
+                         base_port=self.session.base_port if base_port is None else base_port)
+        result.meta.faults = sorted(self.faults)
+        result.meta.case_paths = list(case_paths)
+        return result
 
 
 @contextmanager
@@ -148,9 +149,8 @@ def run(request: RunRequest) -> RunOutcome:
         result = opened.execute(request.cases, case_paths=[str(p) for p in request.case_paths] or ["(bundled)"],
                                 jobs=jobs, on_case_done=request.on_case_done)
     gate = evaluate(result, request.fail_on, deviations)
-    if request.fail_on is not None:
-        result.meta["fail_on"] = request.fail_on
-    dropped = result.meta.get("frames_dropped")
+    result.meta.fail_on = request.fail_on
+    dropped = result.meta.frames_dropped
     if dropped and request.warn is not None:
         request.warn(f"the tester's socket dropped {dropped} frame(s) it could not read in time: a case that "
                      "missed a segment may have failed for it (try fewer --jobs)")

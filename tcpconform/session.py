@@ -11,13 +11,14 @@ import ipaddress
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tcpconform.errors import SetupError
 from tcpconform.links.base import Link
 from tcpconform.links.host import offload_warnings, route
+from tcpconform.results import SessionMeta
 from tcpconform.targets.base import Target
 from tcpconform.tcp.payload import TESTER_SALT
 
@@ -83,7 +84,8 @@ class Session:
     target: Target
     profile: str
     """The profile that fits this target unless the user names another."""
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: SessionMeta
+    """How the session was set up, for the run's record."""
     base_port: int = 40000
     """First source port of the run (``PORT_SPAN`` ports from here are the run's)."""
 
@@ -161,7 +163,7 @@ def in_process(faults: Sequence[str], *, ipv6: bool = False) -> Iterator[Session
     from tcpconform.engine.run import open_reference
 
     ref = open_reference(faults, ipv6=ipv6)
-    yield Session(ref.link, ref.target, "reference", {"mode": "in-process"})
+    yield Session(ref.link, ref.target, "reference", SessionMeta("in-process"))
 
 
 @contextmanager
@@ -199,15 +201,15 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = DEFAULT_PORT,
         endpoint = RawEndpoint(lab.tester_if, tester_ip, netns=lab.tester_ns, peer_ip=ip)
         stack.callback(endpoint.close)
         link = RawSocketLink(endpoint, ip)
-        yield Session(link, target, "generic" if kind == "linux" else "reference", base_port=fresh_base_port(), meta={
-            "mode": f"lab ({kind})",
-            "lab": lab.name,
-            "lab_created_for_run": created,
-            "interface": f"{lab.tester_if} in {lab.tester_ns}",
-            "tester_address": tester_ip,
-            "rst_suppression": "not needed: the tester's address is not the kernel's (the tester answers "
-                               + ("Neighbor Solicitations)" if ipv6 else "ARP)"),
-        })
+        yield Session(link, target, "generic" if kind == "linux" else "reference", base_port=fresh_base_port(), meta=SessionMeta(
+            mode=f"lab ({kind})",
+            lab=lab.name,
+            lab_created_for_run=created,
+            interface=f"{lab.tester_if} in {lab.tester_ns}",
+            tester_address=tester_ip,
+            rst_suppression="not needed: the tester's address is not the kernel's (the tester answers "
+                            + ("Neighbor Solicitations)" if ipv6 else "ARP)"),
+        ))
 
 
 @contextmanager
@@ -239,15 +241,15 @@ def remote_session(target_ip: str, port: int, *, iface: str | None = None, sourc
         endpoint = RawEndpoint(iface, source_ip, answer_arp=not host_mode, peer_ip=target_ip)
         stack.callback(endpoint.close)
         link = RawSocketLink(endpoint, target_ip)
-        yield Session(link, ServiceTarget(service, target_ip, port), "generic", base_port=base_port, meta={
-            "mode": "remote target",
-            "interface": iface,
-            "tester_address": source_ip,
-            "rst_suppression": (
+        yield Session(link, ServiceTarget(service, target_ip, port), "generic", base_port=base_port, meta=SessionMeta(
+            mode="remote target",
+            interface=iface,
+            tester_address=source_ip,
+            rst_suppression=(
                 f"nftables rule for source ports {base_port}-{base_port + ports - 1} (host mode: "
                 f"{source_ip} is the kernel's address on {iface})" if host_mode
                 else "not needed: the tester's address is not the kernel's (the tester answers "
                 + ("Neighbor Solicitations)" if version == 6 else "ARP)")
             ),
-            "warnings": warnings,
-        })
+            warnings=tuple(warnings),
+        ))

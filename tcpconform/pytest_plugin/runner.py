@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,7 +21,7 @@ from tcpconform.session import PORT_SPAN
 
 if TYPE_CHECKING:  # the engine is imported when a case runs, not when pytest starts
     from tcpconform.cases.model import TestCase
-    from tcpconform.results import CaseResult, RunResult
+    from tcpconform.results import CaseResult, RunMeta, RunResult
     from tcpconform.run import Opened
 
 __all__ = ["FIXED_MARKERS", "Runner", "find_runner", "install", "runner_of"]
@@ -51,7 +52,7 @@ class Runner:
         self.opened: Opened | None = None
         self._stack = ExitStack()
         self.results: list[CaseResult] = []
-        self.metas: list[dict[str, Any]] = []
+        self.metas: list[RunMeta] = []
         self.wall0 = 0.0
         self.wall = 0.0
         self.notes: list[str] = []
@@ -99,12 +100,12 @@ class Runner:
             self.notes.append(f"error while closing the target: {err}")
 
     def run_result(self) -> RunResult:
-        """The session's cases as one run, as ``tcpconform run`` would have recorded them."""
+        """The session's cases (one at least) as one run, as ``tcpconform run`` would have recorded them."""
         from tcpconform.results import RunResult
 
-        meta = dict(self.metas[0]) if self.metas else {}
-        meta.update(duration=round(self.wall, 6), link_time=round(sum(c.duration for c in self.results), 6),
-                    strays=[s for m in self.metas for s in m.get("strays", [])])
+        meta = replace(self.metas[0], duration=round(self.wall, 6),
+                       link_time=round(sum(c.duration for c in self.results), 6),
+                       strays=[s for m in self.metas for s in m.strays])
         return RunResult(meta, list(self.results))
 
     def write_reports(self, directory: Path) -> None:

@@ -97,7 +97,7 @@ def summary(run: RunResult, color: bool = False) -> str:
     text = ", ".join(parts)
     if levels:
         text += " (" + "; ".join(levels) + ")"
-    return f"{text} in {run.meta.get('duration', 0):.2f} s"
+    return f"{text} in {run.meta.duration:.2f} s"
 
 
 def gate_lines(gate: GateVerdict) -> list[str]:

@@ -149,7 +149,7 @@ def _gate(result: RunResult, gate: GateVerdict) -> tuple[bool, str]:
 
 
 def _header(result: RunResult, gate: GateVerdict, siblings: list[tuple[str, str]]) -> list[str]:
-    meta = result.meta
+    meta = result.meta.to_dict()
     counts = result.counts()
     ok, gate_text = _gate(result, gate)
     out = ["<header>",
@@ -322,7 +322,7 @@ def _matrix(result: RunResult) -> list[str]:
 def render_html(result: RunResult, gate: GateVerdict, siblings: list[tuple[str, str]] | None = None) -> str:
     """The whole page as a string; ``siblings`` are ``(relative href, label)`` of files beside it."""
     counts = result.counts()
-    title = f"tcpconform: {result.meta.get('target', 'run')} — {counts['fail']} failed, {counts['pass']} passed"
+    title = f"tcpconform: {result.meta.target} — {counts['fail']} failed, {counts['pass']} passed"
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"]

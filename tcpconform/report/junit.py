@@ -18,6 +18,7 @@ from tcpconform.results import RunResult
 
 def build_junit(result: RunResult, gate: GateVerdict) -> ET.Element:
     counts = result.counts()
+    meta = result.meta.to_dict()
     known = set(gate.known)
     expected = len(known)
     suites = ET.Element("testsuites")
@@ -27,13 +28,13 @@ def build_junit(result: RunResult, gate: GateVerdict) -> ET.Element:
         "failures": str(counts["fail"] - expected),
         "errors": str(counts["error"]),
         "skipped": str(counts["skip"] + expected),
-        "time": f"{result.meta.get('duration', 0):.6f}",
-        "timestamp": str(result.meta.get("started", "")),
+        "time": f"{result.meta.duration:.6f}",
+        "timestamp": result.meta.started,
     })
     props = ET.SubElement(suite, "properties")
     for key in ("target", "target_address", "link", "profile", "mode"):
-        if key in result.meta:
-            ET.SubElement(props, "property", {"name": key, "value": str(result.meta[key])})
+        if key in meta:
+            ET.SubElement(props, "property", {"name": key, "value": str(meta[key])})
     for case in result.cases:
         tc = ET.SubElement(suite, "testcase", {
             "classname": f"tcpconform.{case.area or 'cases'}",

@@ -58,7 +58,7 @@ def _safe(name: str) -> str:
 def write_case_pcaps(result: RunResult, directory: Path) -> Path:
     """``pcap/<case>.pcap`` for every case with segments, and ``run.pcap`` with all of them in time order;
     sets each case's ``pcap`` (relative to ``directory``).  Returns the run's pcap."""
-    realtime = result.meta.get("clock", "realtime") == "realtime"
+    realtime = result.meta.clock == "realtime"
     folder = directory / "pcap"
     folder.mkdir(parents=True, exist_ok=True)
     everything: list[tuple[float, bytes]] = []

@@ -28,7 +28,7 @@ from tcpconform.engine.run import execute, open_reference
 from tcpconform.gate import evaluate
 from tcpconform.report.html import render_html, write_html
 from tcpconform.report.ladder import CHAR_W, RED, ladder_svg
-from tcpconform.results import CaseResult, Mismatch, RunResult, SegmentRecord
+from tcpconform.results import CaseResult, Mismatch, RunResult, SegmentRecord, SessionMeta
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -36,8 +36,10 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 @cache
 def _run(fault: str | None) -> RunResult:
     ref = open_reference([fault] if fault else [])
-    meta = {"faults": [fault] if fault else [], "mode": "in-process"}
-    return execute(load_cases([bundled_cases()]), ref.link, ref.target, get_profile("reference"), meta=meta)
+    result = execute(load_cases([bundled_cases()]), ref.link, ref.target, get_profile("reference"),
+                     session=SessionMeta("in-process"))
+    result.meta.faults = [fault] if fault else []
+    return result
 
 
 def run(fault: str | None) -> RunResult:
@@ -116,8 +118,8 @@ def test_page_parses_is_self_contained_and_has_a_section_and_filter_per_verdict(
 
 def test_header_has_metadata_counts_by_verdict_and_level() -> None:
     result = run("fin-without-app")
-    result.meta.update(rst_suppression="nftables rule for source ports 40000-40999",
-                       warnings=["eth1: gro on (a raw socket sees merged segments)"])
+    result.meta.session = SessionMeta("in-process", rst_suppression="nftables rule for source ports 40000-40999",
+                                      warnings=("eth1: gro on (a raw socket sees merged segments)",))
     page = render_html(result, evaluate(result, None))
     text = " ".join(parse(page).text)
     for needle in ("reference responder (in-process)", "192.0.2.2:8000", "fin-without-app", "in-process",
