@@ -19,6 +19,26 @@ Verdict = Literal["pass", "fail", "error", "skip"]
 StepVerdict = Literal["pass", "fail", "error", "skip", "not-run"]
 
 
+@dataclass(frozen=True, slots=True)
+class RequirementRef:
+    """The RFC clause a case checks, as its results carry it (a :class:`~tcpconform.cases.model.Requirement`
+    with its level spelled out)."""
+
+    id: str
+    ref: str
+    """``RFC 9293 3.8.6.3``."""
+    level: str
+    """``MUST``, ``SHOULD`` or ``MAY``."""
+    rid: str | None
+    """The RFC's own requirement id (``MUST-40``), when it has one."""
+    text: str
+
+    def __str__(self) -> str:
+        """``RFC 9293 3.10.7.4 MUST-40 (MUST): text``, as the console and the reports write it."""
+        rid = f" {self.rid}" if self.rid else ""
+        return f"{self.ref}{rid} ({self.level}): {self.text}"
+
+
 @dataclass(slots=True)
 class Mismatch:
     field: str
@@ -69,7 +89,7 @@ class StepResult:
     """Indexes into the case's ``segments`` of what this step saw."""
     mismatches: list[Mismatch] = field(default_factory=list)
     message: str = ""
-    requirement: dict[str, Any] | None = None
+    requirement: RequirementRef | None = None
 
 
 @dataclass(slots=True)
@@ -80,7 +100,7 @@ class CaseResult:
     line: int
     area: str
     level: str
-    requirements: list[dict[str, Any]]
+    requirements: list[RequirementRef]
     verdict: Verdict = "error"
     failed_level: str | None = None
     reason: str = ""
@@ -216,7 +236,7 @@ def _case_dict(case: CaseResult) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields(case):
         value = getattr(case, f.name)
-        out[f.name] = [asdict(x) for x in value] if f.name in ("steps", "target_events") else value
+        out[f.name] = [asdict(x) for x in value] if f.name in ("steps", "target_events", "requirements") else value
     out["segments"] = [
         {f.name: getattr(s, f.name) for f in fields(s) if f.name not in _NOT_IN_JSON} for s in case.segments
     ]

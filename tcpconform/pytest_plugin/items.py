@@ -182,7 +182,7 @@ class CaseItem(pytest.Item):
 
 def properties_of(result: CaseResult) -> list[tuple[str, str]]:
     """What JUnit XML carries of a case beyond pass/fail: the verdict's level and RFC references."""
-    refs = dict.fromkeys(f"{r['ref']} {r['rid']}" if r.get("rid") else r["ref"] for r in result.requirements)
+    refs = dict.fromkeys(f"{r.ref} {r.rid}" if r.rid else r.ref for r in result.requirements)
     props = [("verdict", result.verdict), ("level", result.level), ("rfc", ", ".join(refs))]
     if result.failed_level:
         props.append(("failed_level", result.failed_level))

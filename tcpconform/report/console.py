@@ -47,8 +47,7 @@ def failure_detail(case: CaseResult) -> list[str]:
     out = [f"      at {step.loc}   {step.text}"]
     req = step.requirement
     if req:
-        rid = f" {req['rid']}" if req.get("rid") else ""
-        out.append(f"      {req['ref']}{rid} ({req['level']}): {req['text']}")
+        out.append(f"      {req}")
     out.append(f"      {step.message}")
     if step.mismatches:
         width = max(8, *(len(m.field) for m in step.mismatches))

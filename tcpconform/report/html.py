@@ -220,18 +220,13 @@ def _index(result: RunResult) -> str:
     return "".join(rows)
 
 
-def _requirement_text(req: dict[str, Any]) -> str:
-    rid = f" {req['rid']}" if req.get("rid") else ""
-    return f"{req.get('ref', '')}{rid} ({req.get('level', '')}): {req.get('text', '')}"
-
-
 def _requirements(case: CaseResult) -> str:
     if not case.requirements:
         return ""
     rows = "".join(
-        f"<tr><td class=\"nw\"><code>{esc(r.get('id', ''))}</code></td><td class=\"nw\">{esc(r.get('ref', ''))}</td>"
-        f"<td class=\"nw\">{esc(r.get('rid') or '')}</td><td class=\"nw\">{esc(r.get('level', ''))}</td>"
-        f"<td>{esc(r.get('text', ''))}</td></tr>" for r in case.requirements)
+        f"<tr><td class=\"nw\"><code>{esc(r.id)}</code></td><td class=\"nw\">{esc(r.ref)}</td>"
+        f"<td class=\"nw\">{esc(r.rid or '')}</td><td class=\"nw\">{esc(r.level)}</td>"
+        f"<td>{esc(r.text)}</td></tr>" for r in case.requirements)
     return ("<h3>RFC clauses</h3><table><tr><th>id</th><th>ref</th><th>rid</th><th>level</th><th>text</th></tr>"
             + rows + "</table>")
 
@@ -240,7 +235,7 @@ def _failure(case: CaseResult, step: StepResult) -> str:
     out = ['<div class="failure">', f"<div><b class=\"t-{esc(step.verdict)}\">{esc(step.verdict)}</b> at "
            f"<code>{esc(step.loc)}</code> &nbsp; <code>{esc(step.text)}</code></div>"]
     if step.requirement:
-        out.append(f"<div>{esc(_requirement_text(step.requirement))}</div>")
+        out.append(f"<div>{esc(step.requirement)}</div>")
     if step.message:
         out.append(f"<div><b>{esc(step.message)}</b></div>")
     if step.mismatches:

@@ -46,8 +46,8 @@ def build_junit(result: RunResult, gate: GateVerdict) -> ET.Element:
         cprops = ET.SubElement(tc, "properties")
         ET.SubElement(cprops, "property", {"name": "level", "value": case.level})
         for req in case.requirements:
-            ref = req["ref"] + (f" {req['rid']}" if req.get("rid") else "")
-            ET.SubElement(cprops, "property", {"name": "rfc", "value": f"{ref} ({req['level']})"})
+            ref = req.ref + (f" {req.rid}" if req.rid else "")
+            ET.SubElement(cprops, "property", {"name": "rfc", "value": f"{ref} ({req.level})"})
         for name, value in case.figures.items():  # measurements a CI can trend (ISN bits, RTOs)
             ET.SubElement(cprops, "property", {"name": f"figure.{name}", "value": str(value)})
         detail = "\n".join(failure_detail(case))
