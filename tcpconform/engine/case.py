@@ -24,6 +24,7 @@ from tcpconform.cases.model import (
     IsnCheckStep,
     IsnSampleStep,
     OptionsSpec,
+    Requirement,
     SegmentSpec,
     SendStep,
     SilenceStep,
@@ -36,7 +37,7 @@ from tcpconform.engine import isn
 from tcpconform.engine.connection import CaseError, Conn
 from tcpconform.engine.matching import INVARIANT_REQUIREMENTS, check_invariants, match, tolerated
 from tcpconform.links.base import Link, Received
-from tcpconform.results import CaseResult, Mismatch, SegmentRecord, StepResult, TargetEvent
+from tcpconform.results import CaseResult, Mismatch, RequirementRef, SegmentRecord, StepResult, TargetEvent
 from tcpconform.targets.base import AppFailed, Target, TargetError
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
@@ -109,7 +110,7 @@ class CaseRun:
         self.t_ref = 0.0
         self.result = CaseResult(
             id=case.id, title=case.title, file=case.loc.file, line=case.loc.line, area=case.area,
-            level=case.level.value, requirements=[_req_dict(r) for r in case.requirements],
+            level=case.level.value, requirements=[_requirement_ref(r) for r in case.requirements],
             matrix_cell=case.matrix_cell,
         )
         self.result.steps = [
@@ -214,7 +215,7 @@ class CaseRun:
         rid = failure.requirement or getattr(step, "requirement", None)
         req = INVARIANT_REQUIREMENTS.get(rid or "") or self.case.requirement(rid)
         if req is not None:
-            sres.requirement = _req_dict(req)
+            sres.requirement = _requirement_ref(req)
         res.verdict = "fail"
         res.failed_level = req.level.value if req is not None else self.case.level.value
         res.reason = f"{step.loc}: {failure}"
@@ -504,10 +505,8 @@ def _kind(step: AnyStep) -> str:
     return type(step).__name__.removesuffix("Step").lower()
 
 
-def _req_dict(req: object) -> dict[str, object]:
-    return {
-        "id": req.id, "ref": req.ref, "level": req.level.value, "rid": req.rid, "text": req.text,  # type: ignore[attr-defined]
-    }
+def _requirement_ref(req: Requirement) -> RequirementRef:
+    return RequirementRef(req.id, req.ref, req.level.value, req.rid, req.text)
 
 
 def _ms(seconds: float) -> str:

@@ -74,7 +74,7 @@ def test_the_catalogue_over_ipv6_against_the_reference_on_the_wire(lab) -> None:
         assert session.link.local_ip == lab.tester_ip6 and session.target.ip == lab.reference_ip6
         wire = execute(cases, session.link, session.target, get_profile(session.profile),
                        base_port=session.base_port)
-    assert wire.meta["family"] == "ipv6"
+    assert wire.meta.family == "ipv6"
     bad = {c.id: c.reason for c in wire.cases if c.verdict not in ("pass", "skip")}
     assert bad == {}
     assert {c.id for c in wire.cases if c.verdict == "skip"} == {"options-mss-default-536"}
