@@ -50,7 +50,8 @@ class SegmentRecord:
         """The frame on the wire, or the one this segment would have been."""
         if self.frame is not None or self.segment is None:
             return self.frame
-        from tcpconform.wire.encode import TARGET_MAC, TESTER_MAC, encode
+        from tcpconform.wire import encode
+        from tcpconform.wire.ethernet import TARGET_MAC, TESTER_MAC
 
         macs = (TESTER_MAC, TARGET_MAC) if self.direction == "out" else (TARGET_MAC, TESTER_MAC)
         self.frame = encode(self.segment, *macs)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tcpconform.tcp.segment import Flags, Segment
-from tcpconform.wire import decode, ndp
-from tcpconform.wire.encode import encode, tcp_checksum
+from tcpconform.wire import decode, encode, ndp
+from tcpconform.wire.tcp import tcp_checksum
 
 MAC1, MAC2 = b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02"
+MACS = ("02:00:00:00:00:01", "02:00:00:00:00:02")
 CASES = [
     Segment("fd00:7c:20::1", "fd00:7c:20::2", 40000, 8000, seq=0, flags=Flags.SYN, window=5000),
     Segment("fd00:7c:20::2", "fd00:7c:20::1", 8000, 40000, seq=0xFFFFFFF0, ack=1, flags=Flags.parse("P."),
@@ -37,7 +38,7 @@ def _scapy_frame(seg: Segment) -> bytes:
 def test_ipv6_frames_match_scapy(seg: Segment) -> None:
     from scapy.all import TCP, Ether
 
-    mine = encode(seg, MAC1, MAC2)
+    mine = encode(seg, *MACS)
     assert mine == _scapy_frame(seg)
     assert mine[12:14] == b"\x86\xdd" and mine[20] == 6 and mine[21] == 64  # ethertype, next header, hop limit
     assert tcp_checksum(seg) == Ether(mine)[TCP].chksum
@@ -45,7 +46,7 @@ def test_ipv6_frames_match_scapy(seg: Segment) -> None:
 
 @pytest.mark.parametrize("seg", CASES, ids=lambda s: f"{s.flags.tcpdump()}-{len(s.payload)}")
 def test_ipv6_frames_decode_to_the_segment(seg: Segment) -> None:
-    frame = decode(encode(seg, MAC1, MAC2) + b"\0" * 6)  # Ethernet padding is not payload
+    frame = decode(encode(seg, *MACS) + b"\0" * 6)  # Ethernet padding is not payload
     assert frame is not None and frame.segment is not None and frame.checksum_ok
     got = frame.segment
     assert (got.src, got.dst, got.sport, got.dport, got.seq, got.ack, got.flags, got.window, got.payload) == (
@@ -55,7 +56,7 @@ def test_ipv6_frames_decode_to_the_segment(seg: Segment) -> None:
 
 
 def test_a_bad_ipv6_checksum_is_seen() -> None:
-    frame = decode(encode(CASES[0].with_(meta={"bad_checksum": True}), MAC1, MAC2))
+    frame = decode(encode(CASES[0].with_(meta={"bad_checksum": True}), *MACS))
     assert frame is not None and frame.segment is not None and not frame.checksum_ok
 
 

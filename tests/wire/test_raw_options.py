@@ -6,8 +6,9 @@ import pytest
 
 from tcpconform.cases.notation import NotationError, parse_segment
 from tcpconform.tcp.segment import Flags, Segment
-from tcpconform.wire import decode
-from tcpconform.wire.encode import TARGET_MAC, TESTER_MAC, encode, malformed_at
+from tcpconform.wire import decode, encode
+from tcpconform.wire.ethernet import TARGET_MAC, TESTER_MAC
+from tcpconform.wire.tcp import malformed_at
 
 
 @pytest.mark.parametrize(("data", "at"), [
