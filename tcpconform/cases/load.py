@@ -43,7 +43,8 @@ from tcpconform.cases.model import (
     TestCase,
     WaitStep,
 )
-from tcpconform.cases.notation import NotationError, build_segment, did_you_mean, field_value, parse_duration, parse_segment
+from tcpconform.cases.notation import build_segment, parse_segment
+from tcpconform.cases.values import NotationError, did_you_mean, field_value, parse_duration
 from tcpconform.tcp.segment import Flags
 
 __all__ = ["CaseFileError", "LoadError", "load_case", "load_cases", "load_file"]

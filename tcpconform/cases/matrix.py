@@ -28,8 +28,8 @@ import yaml
 
 from tcpconform.cases.load import LoadError, _Builder, _Doc, _field
 from tcpconform.cases.model import TCP_STATES, TestCase
-from tcpconform.cases.notation import did_you_mean
 from tcpconform.cases.schema import problems as schema_problems
+from tcpconform.cases.values import did_you_mean
 from tcpconform.results import CaseResult, RunResult
 
 __all__ = ["EVENT_ORDER", "MATRIX_KEY", "expand", "is_table", "matrix_summary"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tcpconform.cases.notation import NotationError, parse_segment
+from tcpconform.cases.notation import parse_segment
+from tcpconform.cases.values import NotationError
 from tcpconform.tcp.segment import Flags, Segment
 from tcpconform.wire import decode, encode
 from tcpconform.wire.ethernet import TARGET_MAC, TESTER_MAC

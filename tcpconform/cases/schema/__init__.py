@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from tcpconform.cases.notation import did_you_mean
+from tcpconform.cases.values import did_you_mean
 
 Path_ = tuple[str | int, ...]
 
