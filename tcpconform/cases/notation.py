@@ -7,7 +7,7 @@ A case file describes a segment either in one line, packetdrill/tcpdump style::
     P. 1:513(512) ack 101
 
 or as a mapping with Scapy's field names (``{flags: S, seq: 0, window: 5000}``).  Both become the
-same :class:`~tcpconform.model.SegmentSpec`.  The one-line form is the one people read in reports,
+same :class:`~tcpconform.cases.model.SegmentSpec`.  The one-line form is the one people read in reports,
 so the mapping form is rendered back into it (:func:`render_segment`).
 
 Values and durations are :mod:`tcpconform.cases.values`'s; option kinds are

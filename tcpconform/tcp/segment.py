@@ -3,7 +3,7 @@
 A :class:`Segment` is what crosses every link: the engine, the reference responder and the reports
 all speak it, so none of them needs Scapy.  Field names follow Scapy's (``flags``, ``seq``, ``ack``,
 ``window``, ``urgptr``, ``options``) because that is the vocabulary users already know; option
-names are Scapy's too (``MSS``, ``WScale``, ``SAckOK``, ``SAck``, ``Timestamp``, ``NOP``, ``EOL``).
+names and value shapes are :mod:`tcpconform.tcp.options`'s, Scapy's too.
 """
 
 from __future__ import annotations
