@@ -89,7 +89,8 @@ def decode(data: bytes) -> Frame | None:
         return None
     if got is None:
         return None
-    return _frame(*addresses(data), got[0], None, got[1], None)
+    # addresses(data), inline: a function call here costs a tenth of the segment's decoding
+    return _frame(data[6:12].hex(":"), data[0:6].hex(":"), got[0], None, got[1], None)
 
 
 def tcp_segment(data: bytes) -> tuple[Segment, bool] | None:
