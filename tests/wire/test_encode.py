@@ -20,7 +20,9 @@ CASES = [
 
 @pytest.mark.parametrize("seg", CASES, ids=lambda s: s.flags.tcpdump())
 def test_frames_match_scapy(seg: Segment) -> None:
-    from scapy.all import IP, TCP, Ether, Raw
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
 
     mine = encode(seg, "02:00:00:00:00:01", "02:00:00:00:00:02")
     opts = [(int(k) if k.isdigit() else k, b"" if v is None and k == "SAckOK" else v) for k, v in seg.options]
@@ -34,7 +36,8 @@ def test_frames_match_scapy(seg: Segment) -> None:
 
 
 def test_a_deliberately_bad_checksum_is_wrong() -> None:
-    from scapy.all import TCP, Ether
+    from scapy.layers.inet import TCP
+    from scapy.layers.l2 import Ether
 
     seg = CASES[0].with_(meta={"bad_checksum": True})
     assert Ether(encode(seg))[TCP].chksum != tcp_checksum(seg)

@@ -23,7 +23,10 @@ CASES = [
 
 
 def _scapy_frame(seg: Segment) -> bytes:
-    from scapy.all import TCP, Ether, IPv6, Raw
+    from scapy.layers.inet import TCP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
 
     opts = [(int(k) if k.isdigit() else k, b"" if v is None and k == "SAckOK" else v) for k, v in seg.options]
     ref = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(src=seg.src, dst=seg.dst) / TCP(
@@ -36,7 +39,8 @@ def _scapy_frame(seg: Segment) -> bytes:
 
 @pytest.mark.parametrize("seg", CASES, ids=lambda s: f"{s.flags.tcpdump()}-{len(s.payload)}")
 def test_ipv6_frames_match_scapy(seg: Segment) -> None:
-    from scapy.all import TCP, Ether
+    from scapy.layers.inet import TCP
+    from scapy.layers.l2 import Ether
 
     mine = encode(seg, *MACS)
     assert mine == _scapy_frame(seg)
@@ -67,7 +71,8 @@ def test_solicited_node_address_and_its_mac() -> None:
 
 
 def test_solicitation_is_what_scapy_builds() -> None:
-    from scapy.all import Ether, ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6
+    from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6
+    from scapy.layers.l2 import Ether
 
     mine = ndp.encode_solicitation(MAC1, "fd00:7c:20::1", "fd00:7c:20::2")
     ref = (Ether(src="02:00:00:00:00:01", dst="33:33:ff:00:00:02") / IPv6(src="fd00:7c:20::1", dst="ff02::1:ff00:2", hlim=255)
@@ -76,7 +81,8 @@ def test_solicitation_is_what_scapy_builds() -> None:
 
 
 def test_advertisement_is_what_scapy_builds() -> None:
-    from scapy.all import Ether, ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
+    from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
+    from scapy.layers.l2 import Ether
 
     mine = ndp.encode_advertisement(MAC1, "fd00:7c:20::1", MAC2, "fd00:7c:20::2")
     ref = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(src="fd00:7c:20::1", dst="fd00:7c:20::2", hlim=255)
@@ -116,7 +122,9 @@ def test_invalid_nd_messages_are_dropped(damage: str) -> None:
 
 
 def test_other_icmpv6_and_other_next_headers_are_not_ours() -> None:
-    from scapy.all import UDP, Ether, ICMPv6EchoRequest, IPv6
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
+    from scapy.layers.l2 import Ether
 
     echo = decode(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / ICMPv6EchoRequest()))
     assert echo is not None and echo.segment is None and echo.nd is None
