@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from tcpconform.tcp.segment import Flags, Segment
+from tcpconform.wire.ethernet import ETH_P_ALL
 
-ETH_P_ALL = 0x0003
 SO_TIMESTAMPNS = 35
 BATCH = 400
 """Frames queued before a receive measurement: well inside the socket buffers and the veth backlog."""
@@ -61,7 +61,8 @@ def scapy_frame(seg: Segment, src_mac: str, dst_mac: str) -> bytes:
 
 def codec_figures(count: int) -> Iterator[str]:
     """Building and decoding a frame, CPU only: the struct codec against Scapy's."""
-    from tcpconform.wire import decode, decode_scapy, encode
+    from tcpconform.bench.scapy_reference import decode_scapy
+    from tcpconform.wire import decode, encode
 
     macs = ("02:00:00:00:00:01", "02:00:00:00:00:02")
     for seg in sample_segments("198.18.30.2", "198.18.30.1"):
@@ -101,8 +102,9 @@ def lab_segment_figures(lab: Any, count: int) -> Iterator[str]:
     Segments sent carry a bad checksum, so the target's kernel drops them without a word; segments
     received are sent from the target namespace's own raw socket, so only the tester's side is timed.
     """
+    from tcpconform.bench.scapy_reference import decode_scapy
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
-    from tcpconform.wire import decode_scapy, encode
+    from tcpconform.wire import encode
 
     endpoint = RawEndpoint(lab.tester_if, lab.tester_ip, netns=lab.tester_ns, peer_ip=lab.linux_ip)
     link = RawSocketLink(endpoint, lab.linux_ip)

@@ -39,7 +39,8 @@ from tcpconform.cases.model import (
     TestCase,
     WaitStep,
 )
-from tcpconform.cases.notation import NotationError, build_segment, did_you_mean, field_value, parse_duration, parse_segment
+from tcpconform.cases.notation import build_segment, parse_segment
+from tcpconform.cases.values import NotationError, did_you_mean, field_value, parse_duration
 from tcpconform.responder.faults import FAULTS
 from tcpconform.tcp.segment import Flags
 from tcpconform.tcp.states import State

@@ -31,10 +31,10 @@ import yaml
 from tcpconform.cases.build import CaseBuilder
 from tcpconform.cases.document import Document, Loaded, LoadError, Path_, field_path
 from tcpconform.cases.model import TestCase
-from tcpconform.cases.notation import did_you_mean
 from tcpconform.cases.profiles import PROFILES
 from tcpconform.cases.schema import got
 from tcpconform.cases.schema import problems as schema_problems
+from tcpconform.cases.values import did_you_mean
 from tcpconform.tcp.states import State
 
 __all__ = ["EVENT_ORDER", "MATRIX_KEY", "case_id", "expand", "is_table"]

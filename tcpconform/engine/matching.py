@@ -29,6 +29,7 @@ from tcpconform.cases.model import (
 from tcpconform.engine.connection import Conn, describe_spec
 from tcpconform.results import Mismatch
 from tcpconform.tcp import seqnum
+from tcpconform.tcp.options import BY_NAME
 from tcpconform.tcp.segment import Flags, Segment, render_options
 
 INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
@@ -183,8 +184,9 @@ def _option_value_ok(item: OptionSpec, value: object, conn: Conn, out: MatchResu
 def render_spec_options(spec: OptionsSpec, conn: Conn) -> str:
     parts = []
     for item in spec.items:
-        if item.value is None:
-            parts.append(item.kind.lower() if item.kind in ("NOP", "EOL") else item.kind)
+        if item.value is None:  # the one-byte kinds by their notation word, the others by name
+            known = BY_NAME.get(item.kind)
+            parts.append(known.word if known is not None and known.word and not known.has_length else item.kind)
         elif isinstance(item.value, tuple):
             parts.append(f"{item.kind} " + " ".join(describe_spec(v, conn) for v in item.value))
         elif isinstance(item.value, bytes):
@@ -274,7 +276,7 @@ def _checksum_text(value: int | None) -> str:
 def _correct_checksum(seg: Segment) -> str:
     """The checksum the segment should carry; links mark a wrong one (``meta["bad_checksum"]``), this
     only runs for those."""
-    from tcpconform.wire.encode import tcp_checksum
+    from tcpconform.wire.tcp import tcp_checksum
 
     try:
         return f"{tcp_checksum(seg):#06x} (the correct checksum)"

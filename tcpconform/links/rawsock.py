@@ -26,8 +26,7 @@ from typing import NamedTuple
 from tcpconform.errors import SetupError
 from tcpconform.links.base import Received
 from tcpconform.tcp.segment import Segment
-from tcpconform.wire import decode, encode, encode_arp
-from tcpconform.wire.decode import tcp_segment
+from tcpconform.wire import decode, encode, encode_arp, tcp_segment
 from tcpconform.wire.ndp import Neighbour
 
 ETH_P_ALL = 0x0003

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tcpconform.results import CaseResult, RunResult, SegmentRecord
-from tcpconform.wire.encode import TARGET_MAC, TESTER_MAC, encode
+from tcpconform.wire import encode
+from tcpconform.wire.ethernet import TARGET_MAC, TESTER_MAC
 
 MAGIC_NS = 0xA1B23C4D
 LINKTYPE_ETHERNET = 1

@@ -8,14 +8,8 @@ from dataclasses import replace
 import pytest
 
 from tcpconform.cases.model import ANY, Capture, OptionSpec, OptionsSpec, Range, SegmentSpec, Var
-from tcpconform.cases.notation import (
-    NotationError,
-    build_segment,
-    parse_duration,
-    parse_segment,
-    parse_value,
-    render_segment,
-)
+from tcpconform.cases.notation import build_segment, parse_segment, render_segment
+from tcpconform.cases.values import NotationError, parse_duration, parse_value
 from tcpconform.tcp.segment import Flags
 
 SA = Flags.SYN | Flags.ACK

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from tcpconform.cases.document import Path_
-from tcpconform.cases.notation import did_you_mean
+from tcpconform.cases.values import did_you_mean
 
 
 @dataclass(frozen=True, slots=True)
