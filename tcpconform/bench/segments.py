@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from tcpconform.tcp.segment import Flags, Segment
@@ -67,10 +68,10 @@ def codec_figures(count: int) -> Iterator[str]:
     macs = ("02:00:00:00:00:01", "02:00:00:00:00:02")
     for seg in sample_segments("198.18.30.2", "198.18.30.1"):
         frame = encode(seg, *macs)
-        enc = _per_op(lambda s=seg: encode(s, *macs), count)
-        enc_scapy = _per_op(lambda s=seg: scapy_frame(s, *macs), max(10, count // 20))
-        dec = _per_op(lambda f=frame: decode(f), count)
-        dec_scapy = _per_op(lambda f=frame: decode_scapy(f), max(10, count // 20))
+        enc = _per_op(partial(encode, seg, *macs), count)
+        enc_scapy = _per_op(partial(scapy_frame, seg, *macs), max(10, count // 20))
+        dec = _per_op(partial(decode, frame), count)
+        dec_scapy = _per_op(partial(decode_scapy, frame), max(10, count // 20))
         what = f"{seg.flags.tcpdump()} {len(seg.payload)} bytes, {len(seg.options)} options"
         yield (f"per segment ({what}): build {_us(enc)} vs Scapy {_us(enc_scapy)} ({enc_scapy / enc:.0f}x); "
                f"decode {_us(dec)} vs Scapy {_us(dec_scapy)} ({dec_scapy / dec:.0f}x)")
