@@ -8,27 +8,47 @@ error (bad case file, unknown fault, errors while running cases).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from tcpconform.cases.model import TestCase
-    from tcpconform.results import RunResult
+    from tcpconform.results import CaseResult
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class UsageFailure(click.ClickException):
     exit_code = EXIT_USAGE
 
 
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """What the user or the environment got wrong, as a message and exit code 2, never a traceback.
+
+    ``PermissionError`` too: opening a namespace, a raw socket or a firewall table without the
+    privileges it takes raises it from the standard library, below any layer that could word it.
+    """
+    from tcpconform.errors import SetupError, UsageError
+
+    try:
+        yield
+    except (SetupError, UsageError, PermissionError) as err:
+        raise UsageFailure(str(err)) from None
+
+
 def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...]) -> list[TestCase]:
     from fnmatch import fnmatchcase
 
     from tcpconform.cases.bundled import bundled_cases
-    from tcpconform.cases.load import CaseFileError, load_cases
+    from tcpconform.cases.document import CaseFileError
+    from tcpconform.cases.load import load_cases
 
     paths = list(cases) or [bundled_cases()]
     for p in paths:
@@ -49,12 +69,10 @@ def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ..
 
 
 def _check_faults(faults: tuple[str, ...]) -> None:
-    from tcpconform.responder.faults import FAULTS
+    from tcpconform.run import check_faults
 
-    for name in faults:
-        if name not in FAULTS:
-            known = "\n  ".join(f"{k}: {v}" for k, v in FAULTS.items())
-            raise UsageFailure(f"unknown fault {name!r}; the reference responder knows:\n  {known}")
+    with _user_errors():
+        check_faults(faults)
 
 
 _cases_option = click.option(
@@ -67,7 +85,7 @@ _select_options = [
 ]
 
 
-def _select(f):  # type: ignore[no-untyped-def]
+def _select(f: F) -> F:
     for opt in reversed(_select_options):
         f = opt(f)
     return _cases_option(f)
@@ -102,7 +120,7 @@ def list_cases(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[st
     click.echo(f"{len(selected)} case(s)")
 
 
-def _target_options(f):  # type: ignore[no-untyped-def]
+def _target_options(f: F) -> F:
     """The options that choose what a run talks to (see tcpconform.session)."""
     opts = [
         click.option("--fault", "faults", multiple=True, help="Switch on a reference-responder fault (repeatable)."),
@@ -124,37 +142,6 @@ def _target_options(f):  # type: ignore[no-untyped-def]
     for opt in reversed(opts):
         f = opt(f)
     return f
-
-
-def _session(faults: tuple[str, ...], lab: str | None, lab_name: str, target_ip: str | None, port: int | None,
-             iface: str | None, source_ip: str | None, service: str, ipv6: bool):  # type: ignore[no-untyped-def]
-    from tcpconform.session import SessionError, open_session
-
-    _check_faults(faults)
-    try:
-        return open_session(lab=lab, lab_name=lab_name, target=target_ip, port=port, iface=iface,
-                            source_ip=source_ip, service=service, faults=faults, ipv6=ipv6)
-    except SessionError as err:
-        raise UsageFailure(str(err)) from None
-
-
-def _setup_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that mean "could not set up the target", turned into a message and exit code 2."""
-    from tcpconform.lab.firewall import FirewallError
-    from tcpconform.lab.lab import LabError
-    from tcpconform.links.rawsock import LinkSetupError
-    from tcpconform.session import SessionError
-    from tcpconform.targets.base import TargetError
-
-    return (LinkSetupError, SessionError, TargetError, LabError, FirewallError, PermissionError)
-
-
-DEFAULT_JOBS = 16
-"""Enough connections at once to overlap the catalogue's long protocol waits (retransmission
-backoff, silences) with everything else, and few enough to stay far below any stack's limits."""
-DEVICE_JOBS = 4
-"""Against a device on a wire: small stacks have few connection slots (lwIP's default is 5), and a
-case failing for want of one would be a false verdict."""
 
 
 @main.command()
@@ -192,97 +179,55 @@ def run(
     """
     import time
 
-    from tcpconform.cases.profiles import get_profile
-    from tcpconform.engine.run import execute
-    from tcpconform.gate import BaselineError, apply_baseline, gate_failures, load_baseline
     from tcpconform.report import console
-    from tcpconform.session import PORT_SPAN
+    from tcpconform.run import Opened, RunRequest, TargetChoice
+    from tcpconform.run import run as run_cases
 
     selected = _load(cases, ids, keywords)
-    if jobs is None:
-        jobs = DEVICE_JOBS if target_ip else DEFAULT_JOBS
-    try:
-        deviations = load_baseline(baseline) if baseline is not None else []
-    except BaselineError as err:
-        raise UsageFailure(str(err)) from None
     use_color = sys.stdout.isatty() if color is None else color
     wall0 = time.monotonic()
-    session_cm = _session(faults, lab, lab_name, target_ip, port, iface, source_ip, service, ipv6)
-    try:
-        with session_cm as session:
-            try:
-                prof = get_profile(profile or session.profile)
-            except KeyError as err:
-                raise UsageFailure(str(err.args[0])) from None
-            tgt = session.target
-            if not quiet:
-                clock = " (virtual clock: protocol waits cost no real time)" \
-                    if session.link.clock == "virtual" else ""
-                where = f"[{tgt.ip}]:{tgt.port}" if ":" in tgt.ip else f"{tgt.ip}:{tgt.port}"
-                click.echo(f"tcpconform: {len(selected)} case(s) against {tgt.name} at {where}, "
-                           f"profile {prof.name}, link {session.link.name}{clock}")
-                if "rst_suppression" in session.meta:
-                    click.echo(f"  kernel RSTs: {session.meta['rst_suppression']}")
-                for warning in session.meta.get("warnings", []):
-                    click.echo(f"  warning: {warning}", err=True)
-            total = len(selected)
-            done = [0]
+    total, done = len(selected), [0]
 
-            def progress(case):  # type: ignore[no-untyped-def]
-                done[0] += 1
-                if quiet and case.verdict in ("pass", "skip"):
-                    return
-                click.echo(console.case_line(case, use_color, done[0], total, time.monotonic() - wall0))
-                if case.verdict in ("fail", "error"):
-                    for line in console.failure_detail(case):
-                        click.echo(line)
-                elif verbose:
-                    for line in console.ladder(case):
-                        click.echo("        " + line)
+    def header(opened: Opened) -> None:
+        if quiet:
+            return
+        session = opened.session
+        clock = " (virtual clock: protocol waits cost no real time)" \
+            if session.link.clock == "virtual" else ""
+        click.echo(f"tcpconform: {total} case(s) against {session.target.name} at {opened.where}, "
+                   f"profile {opened.profile.name}, link {session.link.name}{clock}")
+        if opened.rst_suppression is not None:
+            click.echo(f"  kernel RSTs: {opened.rst_suppression}")
+        for warning in opened.warnings:
+            click.echo(f"  warning: {warning}", err=True)
 
-            meta = dict(session.meta, faults=sorted(faults), case_paths=[str(p) for p in cases] or ["(bundled)"])
-            if len(selected) > PORT_SPAN:
-                raise UsageFailure(f"at most {PORT_SPAN} cases in one run (one source port each)")
-            result = execute(selected, session.link, tgt, prof, jobs=jobs, on_case_done=progress, meta=meta,
-                             base_port=session.base_port)
-    except _setup_errors() as err:
-        raise UsageFailure(str(err)) from None
-    if deviations:
-        apply_baseline(result, deviations)
-    result.meta["fail_on"] = fail_on
-    if result.meta.get("frames_dropped"):
-        click.echo(f"warning: the tester's socket dropped {result.meta['frames_dropped']} frame(s) it could not read "
-                   "in time: a case that missed a segment may have failed for it (try fewer --jobs)", err=True)
-    written = _write(result, report_dir)
-    from tcpconform.cases.matrix import matrix_summary
+    def progress(case: CaseResult) -> None:
+        done[0] += 1
+        if quiet and case.verdict in ("pass", "skip"):
+            return
+        click.echo(console.case_line(case, use_color, done[0], total, time.monotonic() - wall0))
+        if case.verdict in ("fail", "error"):
+            for line in console.failure_detail(case):
+                click.echo(line)
+        elif verbose:
+            for line in console.ladder(case):
+                click.echo("        " + line)
 
-    for line in matrix_summary(result):
+    choice = TargetChoice(faults, lab, lab_name, target_ip, port, iface, source_ip, service, ipv6, profile)
+    request = RunRequest(selected, choice, [str(p) for p in cases], jobs, fail_on, baseline, report_dir,
+                         on_open=header, on_case_done=progress, warn=lambda text: click.echo(f"warning: {text}", err=True))
+    with _user_errors():
+        outcome = run_cases(request)
+    from tcpconform.report.matrix_grid import matrix_summary
+
+    for line in matrix_summary(outcome.result):
         click.echo(line)
-    for line in console.gate_lines(result, gate_failures(result, fail_on), fail_on):
+    for line in console.gate_lines(outcome.gate):
         click.echo(line)
-    click.echo(console.summary(result, use_color))
-    for kind, path in written.items():
+    click.echo(console.summary(outcome.result, use_color))
+    for kind, path in outcome.written.items():
         click.echo(f"{kind}: {path}")
-    sys.exit(_exit_code(result, fail_on))
-
-
-def _write(result: RunResult, report_dir: Path) -> dict[str, Path]:
-    from tcpconform.report import write_reports
-
-    try:
-        return write_reports(result, report_dir)
-    except OSError as err:
-        raise UsageFailure(f"cannot write results to {report_dir}: {err.strerror}") from None
-
-
-def _exit_code(result: RunResult, fail_on: str = "any") -> int:
-    from tcpconform.gate import gate_failures
-
-    if gate_failures(result, fail_on):
-        return EXIT_FAIL
-    if result.counts()["error"]:
-        return EXIT_USAGE
-    return EXIT_OK
+    sys.exit(outcome.gate.exit_code)
 
 
 @main.command()
@@ -307,10 +252,8 @@ def selftest(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str,
 
     selected = _load(cases, ids, keywords)
     _check_faults(only_faults)
-    try:
+    with _user_errors():
         report = run_selftest(selected, only_faults or None, lab_name if on_wire else None, ipv6=ipv6)
-    except _setup_errors() as err:
-        raise UsageFailure(str(err)) from None
     for line in format_matrix(report):
         click.echo(line)
     if report_dir is not None:
@@ -329,13 +272,10 @@ def compare(a: Path, b: Path) -> None:
 
     Exits 1 if a case that passed in A fails (or errors) in B — a regression — else 0.
     """
-    from tcpconform.gate import BaselineError
     from tcpconform.gate import compare as do_compare
 
-    try:
+    with _user_errors():
         cmp = do_compare(a, b)
-    except BaselineError as err:
-        raise UsageFailure(str(err)) from None
     for title, rows in (("regressions", cmp.regressions), ("fixed", cmp.fixes), ("changed", cmp.other)):
         for cid, va, vb in rows:
             click.echo(f"{title[:-1] if title.endswith('s') else title:<11} {cid:<30} {va} -> {vb}")
@@ -365,14 +305,11 @@ def responder(iface: str, ip: str, port: int, faults: tuple[str, ...], netns: st
     Without --agent-stdio its application is the seed's: it reads 1024 bytes, answers 700 and
     closes after the client's FIN. It prints its state transitions; Ctrl-C stops it.
     """
-    from tcpconform.links.rawsock import LinkSetupError
     from tcpconform.targets.agent.responder import serve
 
     _check_faults(faults)
-    try:
+    with _user_errors():
         code = serve(iface, ip, port, frozenset(faults), netns=netns, agent_stdio=agent_stdio, isn=isn)
-    except LinkSetupError as err:
-        raise UsageFailure(str(err)) from None
     sys.exit(code)
 
 
@@ -387,10 +324,8 @@ def lab_up_cmd(name: str) -> None:
     """Create the lab (idempotent) and print its addresses."""
     from tcpconform.lab.lab import lab_up
 
-    try:
+    with _user_errors():
         made = lab_up(name)
-    except _setup_errors() as err:
-        raise UsageFailure(str(err)) from None
     click.echo(f"lab {made.name}: tester {made.tester_ip} / {made.tester_ip6} ({made.tester_if} in {made.tester_ns}), "
                f"Linux target {made.linux_ip} / {made.linux_ip6} and reference responder {made.reference_ip} / "
                f"{made.reference_ip6} ({made.target_if} in {made.target_ns})")
@@ -408,7 +343,7 @@ def lab_down_cmd(name: str) -> None:
 @lab.command("status")
 def lab_status_cmd() -> None:
     """Show every lab present."""
-    from tcpconform.lab.lab import lab_status
+    from tcpconform.lab.inspect import lab_status
 
     labs = lab_status()
     if not labs:
@@ -432,7 +367,7 @@ def lab_status_cmd() -> None:
 @main.command()
 def cleanup() -> None:
     """Remove whatever a killed run left behind: tcpc namespaces, links, firewall tables, processes."""
-    from tcpconform.lab.netns import cleanup as do_cleanup
+    from tcpconform.lab.leftovers import cleanup as do_cleanup
 
     removed = do_cleanup()
     total = sum(len(v) for v in removed.values())
@@ -481,7 +416,7 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
         raise UsageFailure("--lab goes with --equality (the wire figures come with --wire)")
     jobs = _job_counts(jobs_text)
     selected = _load(cases, ids, keywords)
-    try:
+    with _user_errors():
         if equality is not None:
             lines = equality_bench(equality, selected, jobs[0], lab=lab_target, lab_name=lab_name)
         else:
@@ -491,8 +426,6 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
         if wire and equality is None:
             for line in wire_bench(repeat, selected, jobs, lab_name=lab_name):
                 click.echo(line)
-    except _setup_errors() as err:
-        raise UsageFailure(str(err)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,9 @@ hides every new failure behind the old one.  So: ``--fail-on must`` (the default
 on a failed MUST only; a **baseline** file lists known deviations (case id, target, reason) that are
 reported as expected, an unexpected pass is flagged so the baseline gets cleaned, and only new
 failures count.  ``compare`` tells two runs apart (two stacks, or two firmware builds).
+
+Rule: :func:`evaluate` decides a run's :class:`GateVerdict` once; the console, the reports, the
+exit code and the pytest summary render that verdict and never judge the verdicts again.
 """
 
 from __future__ import annotations
@@ -15,14 +18,19 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from tcpconform.errors import UsageError
 from tcpconform.results import CaseResult, RunResult
 
 FAIL_ON = {"must": 0, "should": 1, "any": 2}
 """``--fail-on`` thresholds as the highest level rank that fails the run (MUST 0, SHOULD 1, MAY 2)."""
 _RANK = {"MUST": 0, "SHOULD": 1, "MAY": 2}
+_COUNTED = {"must": "MUST", "should": "MUST or SHOULD", "any": "any"}
+
+EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+"""Exit codes: every case passed or was skipped; the gate failed; a case could not run."""
 
 
-class BaselineError(Exception):
+class BaselineError(UsageError):
     """The baseline file is malformed; the message names the file, entry and field."""
 
 
@@ -69,7 +77,7 @@ def load_baseline(path: Path) -> list[Deviation]:
 
 def apply_baseline(result: RunResult, deviations: list[Deviation]) -> None:
     """Mark each case ``expected-fail``, ``unexpected-pass`` or ``new-failure`` (in place)."""
-    target = str(result.meta.get("target", ""))
+    target = result.meta.target
     for case in result.cases:
         known = next((d for d in deviations if d.covers(case, target)), None)
         if known is not None and case.verdict == "fail":
@@ -89,6 +97,53 @@ def gate_failures(result: RunResult, fail_on: str) -> list[CaseResult]:
         if c.verdict == "fail" and c.baseline != "expected-fail"
         and _RANK.get(c.failed_level or c.level, 0) <= limit
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """What the gate made of a run's verdicts."""
+
+    fail_on: str | None
+    """The ``--fail-on`` threshold; None for a run without one (pytest), where every failure counts."""
+    passed: bool
+    counted: tuple[str, ...]
+    """Ids of the failures that fail the run."""
+    judged: tuple[tuple[str, str], ...]
+    """``(case id, "expected-fail" | "unexpected-pass")`` in the run's order: what the baseline said."""
+    failed: int
+    """Failed cases, counted or not."""
+    errors: int
+    """Cases that could not run."""
+    summary: str
+    """The gate's line for the console ("" when no case failed)."""
+    exit_code: int
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        """Baseline deviations seen (failures the baseline expects)."""
+        return tuple(cid for cid, how in self.judged if how == "expected-fail")
+
+    @property
+    def stale(self) -> tuple[str, ...]:
+        """Baseline entries that now pass (to be removed from the baseline)."""
+        return tuple(cid for cid, how in self.judged if how == "unexpected-pass")
+
+
+def evaluate(result: RunResult, fail_on: str | None, baseline: list[Deviation] | None = None) -> GateVerdict:
+    """Judge ``result`` once: the baseline applied to its cases (in place), then the gate's verdict."""
+    if baseline:
+        apply_baseline(result, baseline)
+    counted = tuple(c.id for c in gate_failures(result, fail_on or "any"))
+    failed = sum(1 for c in result.cases if c.verdict == "fail")
+    errors = sum(1 for c in result.cases if c.verdict == "error")
+    summary = ""
+    if fail_on is not None and counted:
+        summary = f"gate: FAIL ({len(counted)} new failure(s) at {_COUNTED[fail_on]} level: {', '.join(counted)})"
+    elif fail_on is not None and failed:
+        summary = f"gate: pass ({failed} failure(s), none counted with --fail-on {fail_on})"
+    exit_code = EXIT_FAIL if counted else EXIT_ERROR if errors else EXIT_OK
+    judged = tuple((c.id, str(c.baseline)) for c in result.cases if c.baseline in ("expected-fail", "unexpected-pass"))
+    return GateVerdict(fail_on, exit_code == EXIT_OK, counted, judged, failed, errors, summary, exit_code)
 
 
 @dataclass

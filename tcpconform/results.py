@@ -1,7 +1,7 @@
 """What a run found: the results model and its JSON form (``results.json``).
 
-One model serves every report: the console, ``results.json`` and, later, HTML, JUnit and pcap
-writers read the same objects.  Times inside a case are seconds since the case started, taken
+One model serves every report: the console and every writer of :mod:`tcpconform.report` read
+the same objects, and nothing here encodes or renders them.  Times inside a case are seconds since the case started, taken
 from the link's clock (the kernel's receive timestamps on a wire, the virtual clock in-process).
 The JSON schema is documented in ``docs/results.md``; bump :data:`SCHEMA` on incompatible change.
 """
@@ -17,6 +17,26 @@ SCHEMA = "tcpconform-results/1"
 
 Verdict = Literal["pass", "fail", "error", "skip"]
 StepVerdict = Literal["pass", "fail", "error", "skip", "not-run"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequirementRef:
+    """The RFC clause a case checks, as its results carry it (a :class:`~tcpconform.cases.model.Requirement`
+    with its level spelled out)."""
+
+    id: str
+    ref: str
+    """``RFC 9293 3.8.6.3``."""
+    level: str
+    """``MUST``, ``SHOULD`` or ``MAY``."""
+    rid: str | None
+    """The RFC's own requirement id (``MUST-40``), when it has one."""
+    text: str
+
+    def __str__(self) -> str:
+        """``RFC 9293 3.10.7.4 MUST-40 (MUST): text``, as the console and the reports write it."""
+        rid = f" {self.rid}" if self.rid else ""
+        return f"{self.ref}{rid} ({self.level}): {self.text}"
 
 
 @dataclass(slots=True)
@@ -42,19 +62,8 @@ class SegmentRecord:
     frame: bytes | None = field(default=None, repr=False)
     """The exact frame on the wire, when the link saw one (not written to JSON; the pcap has it)."""
     segment: Any = field(default=None, repr=False, compare=False)
-    """The segment itself (not written to JSON): a run without a wire builds its pcap frames from it,
-    only when a pcap is written, so recording a segment costs nothing more."""
-
-    @property
-    def wire_frame(self) -> bytes | None:
-        """The frame on the wire, or the one this segment would have been."""
-        if self.frame is not None or self.segment is None:
-            return self.frame
-        from tcpconform.wire.encode import TARGET_MAC, TESTER_MAC, encode
-
-        macs = (TESTER_MAC, TARGET_MAC) if self.direction == "out" else (TARGET_MAC, TESTER_MAC)
-        self.frame = encode(self.segment, *macs)
-        return self.frame
+    """The segment itself (not written to JSON): a run without a wire gets its pcap frames built from
+    it, only when a pcap is written, so recording a segment costs nothing more."""
 
 
 @dataclass(slots=True)
@@ -80,7 +89,7 @@ class StepResult:
     """Indexes into the case's ``segments`` of what this step saw."""
     mismatches: list[Mismatch] = field(default_factory=list)
     message: str = ""
-    requirement: dict[str, Any] | None = None
+    requirement: RequirementRef | None = None
 
 
 @dataclass(slots=True)
@@ -91,7 +100,7 @@ class CaseResult:
     line: int
     area: str
     level: str
-    requirements: list[dict[str, Any]]
+    requirements: list[RequirementRef]
     verdict: Verdict = "error"
     failed_level: str | None = None
     reason: str = ""
@@ -109,6 +118,8 @@ class CaseResult:
     """When the case started, as a Unix time (pcap timestamps of in-process runs are built from it)."""
     figures: dict[str, Any] = field(default_factory=dict)
     """What the case measured, by name (ISN statistics...), for the reports whatever the verdict."""
+    matrix_cell: tuple[str, str] | None = None
+    """``(state, event)`` of a case generated from a matrix table (the reports' grid); not in the JSON."""
 
     @property
     def failed_step(self) -> StepResult | None:
@@ -118,9 +129,69 @@ class CaseResult:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class SessionMeta:
+    """How the run's session was set up (filled by :mod:`tcpconform.session`); None: does not apply."""
+
+    mode: str
+    """``in-process``, ``lab (linux)``, ``lab (reference)`` or ``remote target``."""
+    lab: str | None = None
+    lab_created_for_run: bool | None = None
+    interface: str | None = None
+    tester_address: str | None = None
+    rst_suppression: str | None = None
+    """How the kernel's RSTs are kept off the tester's connections."""
+    warnings: tuple[str, ...] | None = None
+    """What may falsify the verdicts (offloads on the user's interface); None where nothing is checked."""
+
+
+@dataclass(slots=True)
+class RunMeta:
+    """The ``run`` section of results.json, in its order: the run itself (filled by the engine), the
+    session, then what the request asked (filled by :mod:`tcpconform.run`).  None is left out of the JSON."""
+
+    target: str
+    target_address: str
+    family: Literal["ipv4", "ipv6"]
+    link: str
+    clock: str
+    """``virtual`` in-process, ``realtime`` on a wire: the clock case times and pcap stamps are on."""
+    profile: str
+    jobs: int
+    started: str
+    """ISO 8601, UTC, to the second."""
+    duration: float
+    """Wall-clock seconds."""
+    link_time: float
+    """Seconds on the link's clock, summed over the cases."""
+    versions: dict[str, str]
+    strays: list[str]
+    """Segments that belonged to no case."""
+    frames_dropped: int | None = None
+    """Frames the link could not read in time; None for a link that cannot drop any."""
+    session: SessionMeta | None = None
+    faults: list[str] | None = None
+    case_paths: list[str] | None = None
+    fail_on: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "session":
+                out.update(_present(asdict(value)) if value is not None else {})
+            elif value is not None:
+                out[f.name] = value
+        return out
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
 @dataclass(slots=True)
 class RunResult:
-    meta: dict[str, Any]
+    meta: RunMeta
     cases: list[CaseResult] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -145,7 +216,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
-            "run": self.meta,
+            "run": self.meta.to_dict(),
             "summary": {"counts": self.counts(), "by_level": self.counts_by_level()},
             "cases": [_case_dict(c) for c in self.cases],
         }
@@ -160,14 +231,17 @@ class RunResult:
 
 
 _NOT_IN_JSON = ("frame", "segment")
+_CASE_NOT_IN_JSON = ("matrix_cell",)
 
 
 def _case_dict(case: CaseResult) -> dict[str, Any]:
     """A case as JSON data; frames and segment objects stay out (the pcaps hold the bytes)."""
     out: dict[str, Any] = {}
     for f in fields(case):
+        if f.name in _CASE_NOT_IN_JSON:
+            continue
         value = getattr(case, f.name)
-        out[f.name] = [asdict(x) for x in value] if f.name in ("steps", "target_events") else value
+        out[f.name] = [asdict(x) for x in value] if f.name in ("steps", "target_events", "requirements") else value
     out["segments"] = [
         {f.name: getattr(s, f.name) for f in fields(s) if f.name not in _NOT_IN_JSON} for s in case.segments
     ]

@@ -14,10 +14,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from tcpconform.cases.model import TestCase
-from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.run import execute
 from tcpconform.results import RunResult
-from tcpconform.targets.reference import open_reference
+from tcpconform.run import RunRequest, TargetChoice, run
 
 
 @dataclass
@@ -46,13 +44,10 @@ class SelftestReport:
 
 
 def _run(cases: Sequence[TestCase], faults: Sequence[str], lab_name: str | None, ipv6: bool) -> RunResult:
-    if lab_name is None:
-        ref = open_reference(faults, ipv6=ipv6)
-        return execute(cases, ref.link, ref.target, get_profile("reference"))
-    from tcpconform.session import lab_session
-
-    with lab_session("reference", lab_name=lab_name, faults=faults, ipv6=ipv6) as session:
-        return execute(cases, session.link, session.target, get_profile("reference"), base_port=session.base_port)
+    """One run of every case, one connection at a time, against the responder with ``faults``:
+    in-process, or on the wire in lab ``lab_name``."""
+    choice = TargetChoice(tuple(faults), "reference" if lab_name is not None else None, lab_name or "0", ipv6=ipv6)
+    return run(RunRequest(cases, choice, jobs=1, fail_on=None)).result
 
 
 def run_selftest(cases: Sequence[TestCase], only_faults: Sequence[str] | None = None,

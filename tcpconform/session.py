@@ -11,7 +11,7 @@ import ipaddress
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from tcpconform.engine.run import BASE_PORT
 from tcpconform.engine.run import PORT_SPAN as PORT_SPAN  # the size of the blocks fresh_base_port hands out
 from tcpconform.errors import SetupError
 from tcpconform.links.base import Link
+from tcpconform.links.host import offload_warnings, route
+from tcpconform.results import SessionMeta
 from tcpconform.targets.base import Target
 from tcpconform.targets.reference import REFERENCE_PORT
 from tcpconform.targets.service import SERVICES, ServiceTarget
@@ -29,14 +31,12 @@ _last_base: list[int] = []
 
 
 def fresh_base_port(state_file: Path | None = None) -> int:
-    """The next block of source ports for a run on a real link, rotating through 20000-59999.
+    """The next block of PORT_SPAN source ports, taken in turn from PORT_FIRST..PORT_LAST.
 
-    A stack keeps a closed connection in TIME_WAIT for a minute or more (Linux: 60 s, others up to
-    4 min); a run that reused a recent run's 4-tuples would meet those and fail for reasons of its
-    own making (a SYN on a TIME_WAIT 4-tuple gets an ACK, not a SYN-ACK).  Random blocks collide now
-    and then (one run in 20 against Linux failed 10 cases that way), so blocks are taken in turn,
-    the last one remembered in a state file shared by every run on the machine: 40 runs pass before
-    a block comes back.  Without a writable state file, turns are kept within the process.
+    In turn, not at random: a block must not come back while a target may still hold a recent
+    run's connections in TIME_WAIT (a minute or more; a SYN on a TIME_WAIT 4-tuple gets an ACK,
+    not a SYN-ACK), and 40 runs pass before one does.  The last block is kept in a state file
+    shared by every run on the machine, under a lock; without a writable one, within the process.
     """
     import fcntl
     import random
@@ -82,7 +82,8 @@ class Session:
     target: Target
     profile: str
     """The profile that fits this target unless the user names another."""
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: SessionMeta
+    """How the session was set up, for the run's record."""
     base_port: int = BASE_PORT
     """First source port of the run (``PORT_SPAN`` ports from here are the run's)."""
 
@@ -123,7 +124,7 @@ def in_process(faults: Sequence[str], *, ipv6: bool = False) -> Iterator[Session
     from tcpconform.targets.reference import open_reference
 
     ref = open_reference(faults, ipv6=ipv6)
-    yield Session(ref.link, ref.target, "reference", {"mode": "in-process"})
+    yield Session(ref.link, ref.target, "reference", SessionMeta("in-process"))
 
 
 @contextmanager
@@ -131,7 +132,8 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
                 faults: Sequence[str] = (), ipv6: bool = False) -> Iterator[Session]:
     """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire,
     over IPv4 or (``ipv6``) over the lab's unique-local IPv6 prefix."""
-    from tcpconform.lab.lab import find_lab, ns_argv, temporary_lab
+    from tcpconform.lab.lab import find_lab, temporary_lab
+    from tcpconform.lab.netns import ns_argv
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
     from tcpconform.targets.agent.client import AgentTarget
 
@@ -161,15 +163,15 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
         endpoint = RawEndpoint(lab.tester_if, tester_ip, netns=lab.tester_ns, peer_ip=ip)
         stack.callback(endpoint.close)
         link = RawSocketLink(endpoint, ip)
-        yield Session(link, target, "generic" if kind == "linux" else "reference", base_port=fresh_base_port(), meta={
-            "mode": f"lab ({kind})",
-            "lab": lab.name,
-            "lab_created_for_run": created,
-            "interface": f"{lab.tester_if} in {lab.tester_ns}",
-            "tester_address": tester_ip,
-            "rst_suppression": "not needed: the tester's address is not the kernel's (the tester answers "
-                               + ("Neighbor Solicitations)" if ipv6 else "ARP)"),
-        })
+        yield Session(link, target, "generic" if kind == "linux" else "reference", base_port=fresh_base_port(), meta=SessionMeta(
+            mode=f"lab ({kind})",
+            lab=lab.name,
+            lab_created_for_run=created,
+            interface=f"{lab.tester_if} in {lab.tester_ns}",
+            tester_address=tester_ip,
+            rst_suppression="not needed: the tester's address is not the kernel's (the tester answers "
+                            + ("Neighbor Solicitations)" if ipv6 else "ARP)"),
+        ))
 
 
 @contextmanager
@@ -187,13 +189,13 @@ def remote_session(target_ip: str, port: int, *, iface: str | None = None, sourc
         if _version(source_ip, "--source-ip") != version:
             raise SessionError(f"--source-ip {source_ip} and --target {target_ip} are not of one address family")
         source_ip = str(ipaddress.ip_address(source_ip))
-    iface, owned = _route(target_ip, iface)
+    iface, owned = route(target_ip, iface)
     if source_ip is None:
         if not owned:
             raise SessionError(f"{iface} has no IPv{version} address: give --source-ip (a free address on that link)")
         source_ip = owned[0]
     host_mode = source_ip in owned
-    warnings = _offload_warnings(iface)
+    warnings = offload_warnings(iface)
     base_port, ports = fresh_base_port(), PORT_SPAN
     with ExitStack() as stack:
         if host_mode:
@@ -201,71 +203,15 @@ def remote_session(target_ip: str, port: int, *, iface: str | None = None, sourc
         endpoint = RawEndpoint(iface, source_ip, answer_arp=not host_mode, peer_ip=target_ip)
         stack.callback(endpoint.close)
         link = RawSocketLink(endpoint, target_ip)
-        yield Session(link, ServiceTarget(service, target_ip, port), "generic", base_port=base_port, meta={
-            "mode": "remote target",
-            "interface": iface,
-            "tester_address": source_ip,
-            "rst_suppression": (
+        yield Session(link, ServiceTarget(service, target_ip, port), "generic", base_port=base_port, meta=SessionMeta(
+            mode="remote target",
+            interface=iface,
+            tester_address=source_ip,
+            rst_suppression=(
                 f"nftables rule for source ports {base_port}-{base_port + ports - 1} (host mode: "
                 f"{source_ip} is the kernel's address on {iface})" if host_mode
                 else "not needed: the tester's address is not the kernel's (the tester answers "
                 + ("Neighbor Solicitations)" if version == 6 else "ARP)")
             ),
-            "warnings": warnings,
-        })
-
-
-def _offload_warnings(iface: str) -> list[str]:
-    """Offloads that falsify what a raw socket sees on a user's interface: said, not changed (not ours)."""
-    import shutil
-    import subprocess
-
-    if shutil.which("ethtool") is None:
-        return [f"cannot check the offloads of {iface} (no ethtool)"]
-    out = subprocess.run(["ethtool", "-k", iface], capture_output=True, text=True).stdout
-    risky = {
-        "tcp-segmentation-offload": "outgoing super-segments are split by the NIC (what the target sees differs)",
-        "generic-segmentation-offload": "outgoing super-segments are split below the raw socket",
-        "generic-receive-offload": "incoming segments may be merged before the raw socket sees them",
-        "large-receive-offload": "incoming segments may be merged by the NIC",
-        "rx-checksumming": "bad checksums may be dropped or passed unchecked by the NIC",
-    }
-    warnings = []
-    for line in out.splitlines():
-        key, _, value = line.partition(":")
-        if key in risky and value.split() and value.split()[0] == "on":
-            warnings.append(f"{iface}: {key} is on — {risky[key]}; consider 'ethtool -K {iface} {_short(key)} off'")
-    return warnings
-
-
-def _short(feature: str) -> str:
-    return {"tcp-segmentation-offload": "tso", "generic-segmentation-offload": "gso",
-            "generic-receive-offload": "gro", "large-receive-offload": "lro", "rx-checksumming": "rx"}[feature]
-
-
-def _route(target_ip: str, iface: str | None) -> tuple[str, list[str]]:
-    """The interface towards ``target_ip`` (on-link only) and the kernel's addresses of its family on
-    it (IPv6: global and unique-local only; a link-local tester address would need a scope)."""
-    import socket
-
-    from pyroute2 import IPRoute
-
-    family = socket.AF_INET6 if ":" in target_ip else socket.AF_INET
-    with IPRoute() as ipr:
-        if iface is None:
-            try:
-                routes = ipr.route("get", dst=target_ip, family=family)
-            except Exception:  # pyroute2 raises NetlinkError for "network unreachable"
-                raise SessionError(f"no route to {target_ip}: give --iface") from None
-            attrs = dict(routes[0]["attrs"])
-            if "RTA_GATEWAY" in attrs:
-                raise SessionError(f"{target_ip} is behind a router ({attrs['RTA_GATEWAY']}); "
-                                   "tcpconform tests targets on the same link: give --iface")
-            index = attrs["RTA_OIF"]
-            iface = ipr.get_links(index)[0].get_attr("IFLA_IFNAME")
-        links = ipr.link_lookup(ifname=iface)
-        if not links:
-            raise SessionError(f"no interface {iface!r} (see 'ip link')")
-        owned = [str(ipaddress.ip_address(a.get_attr("IFA_ADDRESS"))) for a in ipr.get_addr(index=links[0], family=family)
-                 if not ipaddress.ip_address(a.get_attr("IFA_ADDRESS")).is_link_local]
-    return iface, owned
+            warnings=tuple(warnings),
+        ))

@@ -36,7 +36,7 @@ def suite_leaves_nothing_behind() -> Iterator[None]:
     if not _can_look():
         yield
         return
-    from tcpconform.lab.netns import format_report, leftovers
+    from tcpconform.lab.leftovers import format_report, leftovers
 
     before = leftovers()
     yield

@@ -12,7 +12,9 @@ the catalogue per lab target.  ``--equality`` instead checks that verdicts never
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from functools import partial
+from typing import TYPE_CHECKING
 
 from tcpconform.bench.basic import run_bench as seed_bench
 from tcpconform.bench.basic import seed_on_wire
@@ -20,11 +22,14 @@ from tcpconform.bench.catalogue import catalogue_figures, equality_figures, mand
 from tcpconform.bench.segments import codec_figures
 from tcpconform.cases.model import TestCase
 
+if TYPE_CHECKING:
+    from tcpconform.session import Session
+
 __all__ = ["equality_bench", "in_process_bench", "mandated_waiting", "wire_bench"]
 
 
-def _in_process():  # type: ignore[no-untyped-def]
-    from tcpconform.session import in_process
+def _in_process() -> AbstractContextManager[Session]:
+    from tcpconform.session import in_process  # the engine, only once a benchmark runs
 
     return in_process(())
 

@@ -73,7 +73,7 @@ def run_bench(repeat: int = 20) -> Iterator[str]:
         walls.append(wall)
         per_seg.append(wall / segments)
         engine_seg.append((wall - ref.link.peer_time) / segments)
-        link_time.append(result.meta["link_time"])
+        link_time.append(result.meta.link_time)
         verdicts = {c.verdict for c in result.cases}
     yield f"seed suite in-process (engine): {_median_ms(walls)}; {segments} segments; verdicts {sorted(verdicts)}"
     yield (f"  protocol time the suite spans on the virtual clock: {statistics.median(link_time):.3f} s "

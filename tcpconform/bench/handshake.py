@@ -38,7 +38,7 @@ def _summary(samples: list[float]) -> str:
 @contextlib.contextmanager
 def _listener(lab: Any) -> Iterator[None]:
     """A listening socket of the target's kernel, accepting and closing whatever completes."""
-    from tcpconform.lab.lab import in_netns
+    from tcpconform.lab.netns import in_netns
 
     with in_netns(lab.target_ns):
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -69,7 +69,7 @@ def _listener(lab: Any) -> Iterator[None]:
 @contextlib.contextmanager
 def _client_address(lab: Any) -> Iterator[str]:
     """A second address on the tester's veth, owned by the tester namespace's kernel while the block runs."""
-    from tcpconform.lab.lab import run_in_ns
+    from tcpconform.lab.netns import run_in_ns
 
     ip = lab.tester_ip.rsplit(".", 1)[0] + ".4"
     run_in_ns(lab.tester_ns, ["ip", "addr", "add", f"{ip}/{lab.prefixlen}", "dev", lab.tester_if])
@@ -108,7 +108,7 @@ def _driver(lab: Any, count: int) -> tuple[list[float], list[float]]:
 
 
 def _kernel(lab: Any, client_ip: str, count: int) -> list[float]:
-    from tcpconform.lab.lab import in_netns
+    from tcpconform.lab.netns import in_netns
 
     times = []
     for _ in range(count):

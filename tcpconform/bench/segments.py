@@ -13,11 +13,12 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from tcpconform.tcp.segment import Flags, Segment
+from tcpconform.wire.ethernet import ETH_P_ALL
 
-ETH_P_ALL = 0x0003
 SO_TIMESTAMPNS = 35
 BATCH = 400
 """Frames queued before a receive measurement: well inside the socket buffers and the veth backlog."""
@@ -61,22 +62,23 @@ def scapy_frame(seg: Segment, src_mac: str, dst_mac: str) -> bytes:
 
 def codec_figures(count: int) -> Iterator[str]:
     """Building and decoding a frame, CPU only: the struct codec against Scapy's."""
-    from tcpconform.wire import decode, decode_scapy, encode
+    from tcpconform.bench.scapy_reference import decode_scapy
+    from tcpconform.wire import decode, encode
 
     macs = ("02:00:00:00:00:01", "02:00:00:00:00:02")
     for seg in sample_segments("198.18.30.2", "198.18.30.1"):
         frame = encode(seg, *macs)
-        enc = _per_op(lambda s=seg: encode(s, *macs), count)
-        enc_scapy = _per_op(lambda s=seg: scapy_frame(s, *macs), max(10, count // 20))
-        dec = _per_op(lambda f=frame: decode(f), count)
-        dec_scapy = _per_op(lambda f=frame: decode_scapy(f), max(10, count // 20))
+        enc = _per_op(partial(encode, seg, *macs), count)
+        enc_scapy = _per_op(partial(scapy_frame, seg, *macs), max(10, count // 20))
+        dec = _per_op(partial(decode, frame), count)
+        dec_scapy = _per_op(partial(decode_scapy, frame), max(10, count // 20))
         what = f"{seg.flags.tcpdump()} {len(seg.payload)} bytes, {len(seg.options)} options"
         yield (f"per segment ({what}): build {_us(enc)} vs Scapy {_us(enc_scapy)} ({enc_scapy / enc:.0f}x); "
                f"decode {_us(dec)} vs Scapy {_us(dec_scapy)} ({dec_scapy / dec:.0f}x)")
 
 
 def _packet_socket(ns: str, iface: str) -> socket.socket:
-    from tcpconform.lab.lab import in_netns
+    from tcpconform.lab.netns import in_netns
 
     with in_netns(ns):
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -101,8 +103,9 @@ def lab_segment_figures(lab: Any, count: int) -> Iterator[str]:
     Segments sent carry a bad checksum, so the target's kernel drops them without a word; segments
     received are sent from the target namespace's own raw socket, so only the tester's side is timed.
     """
+    from tcpconform.bench.scapy_reference import decode_scapy
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
-    from tcpconform.wire import decode_scapy, encode
+    from tcpconform.wire import encode
 
     endpoint = RawEndpoint(lab.tester_if, lab.tester_ip, netns=lab.tester_ns, peer_ip=lab.linux_ip)
     link = RawSocketLink(endpoint, lab.linux_ip)

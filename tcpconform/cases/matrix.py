@@ -4,13 +4,15 @@ Most of a TCP conformance suite is the same question asked over and over: *in st
 the target do with segment kind E?*  Written case by case, that is dozens of near-identical files
 whose handshakes drift apart.  A matrix table says each part once: per state, the steps that drive
 a fresh connection there; per event, the probe segment; per (state, event) cell, the response RFC
-9293 prescribes.  :func:`expand` turns the table into ordinary :class:`~tcpconform.model.TestCase`
-objects, so the engine, the reports, ``selftest`` and ``list`` need to know nothing about tables.
+9293 prescribes.  :func:`expand` turns the table into ordinary
+:class:`~tcpconform.cases.model.TestCase` objects, each carrying its ``matrix_cell`` (state, event):
+the engine, ``selftest`` and ``list`` need to know nothing about tables, and the reports' grid
+(:mod:`tcpconform.report.matrix_grid`) reads the cell, never the id.
 
 The generated cases are checked exactly like case files: each one is assembled as a YAML node tree
 whose nodes are the table's own (or new nodes carrying the position of the table entry they were
-made from) and handed to the loader's schema and builder.  So every step's ``file:line`` is a line
-of the table, and every mistake is reported as ``file:line:column: field: why`` with the field's
+made from) and handed to the schema and :class:`~tcpconform.cases.build.CaseBuilder`.  So every
+step's ``file:line`` is a line of the table, and every mistake is reported as ``file:line:column: field: why`` with the field's
 path in the table (``matrix.cells.ESTABLISHED.RST.expect``), never in the invisible generated case.
 
 In templates, ``$name`` and ``$name+n`` / ``$name-n`` are replaced by the state's ``values`` (the
@@ -20,23 +22,26 @@ target's next sequence number, the tester's next one...) before the notation is 
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
-from tcpconform.cases.load import LoadError, _Builder, _Doc, _field
-from tcpconform.cases.model import TCP_STATES, TestCase
-from tcpconform.cases.notation import did_you_mean
+from tcpconform.cases.build import CaseBuilder
+from tcpconform.cases.document import Document, Loaded, LoadError, Path_, field_path
+from tcpconform.cases.model import TestCase
+from tcpconform.cases.profiles import PROFILES
+from tcpconform.cases.schema import got
 from tcpconform.cases.schema import problems as schema_problems
-from tcpconform.results import CaseResult, RunResult
+from tcpconform.cases.values import did_you_mean
+from tcpconform.tcp.states import State
 
-__all__ = ["EVENT_ORDER", "MATRIX_KEY", "expand", "is_table", "matrix_summary"]
+__all__ = ["EVENT_ORDER", "MATRIX_KEY", "case_id", "expand", "is_table"]
 
 MATRIX_KEY = "matrix"
 EVENT_ORDER = ("SYN", "SYN-ACK", "ACK", "FIN", "FIN-ACK", "RST", "RST-ACK", "data")
-"""The usual columns, in the order the summary shows them (others follow in table order)."""
+"""The usual columns, in the order the results grid shows them (others follow in table order)."""
 
 TABLE_KEYS = ("description", "numbering", "tester", "tolerate", "invariants", "needs", "tags",
               "requirements", "states", "events", "cells")
@@ -54,8 +59,8 @@ _CAPTURE = re.compile(r"\?([a-z_][a-z0-9_]*)")
 _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
-
-Path_ = tuple[str | int, ...]
+STATE_NAMES = tuple(State.__members__)
+_N = TypeVar("_N", bound=yaml.Node)
 
 
 def is_table(root: yaml.Node) -> bool:
@@ -72,21 +77,51 @@ def case_id(state: str, event: str) -> str:
 # --- expansion ----------------------------------------------------------------------------------
 
 
-def expand(file: str, text: str, root: yaml.Node) -> tuple[list[TestCase], list[LoadError]]:
+def expand(file: str, text: str, root: yaml.Node) -> Loaded:
     """The cases of a matrix table, or the mistakes of the table (all of them, in line order)."""
     return _Expander(file, text, root).run()
 
 
-class _CaseDoc(_Doc):
+class _CaseDoc(Document):
     """A generated case's document: mistakes are reported at the table path of the node involved."""
 
     def __init__(self, file: str, text: str, root: yaml.Node, paths: dict[int, Path_]) -> None:
-        self.paths = paths  # set first: _Doc.__init__ may already report mistakes
+        self.paths = paths  # set first: Document.__init__ may already report mistakes
         super().__init__(file, text, root)
 
     def error_at(self, node: yaml.Node, field: str, message: str, column: int | None = None) -> None:
         origin = self.paths.get(id(node))
-        super().error_at(node, _field(origin) if origin is not None else field, message, column)
+        super().error_at(node, field_path(origin) if origin is not None else field, message, column)
+
+
+class _Origins:
+    """Where each node of a generated case is shown: its path in the table, by node identity.
+
+    The table's own nodes are indexed once; a synthetic node is registered with the table path of
+    the entry it was made from.  Every registered node is kept alive here, since ``id()`` of a
+    freed node may be handed to a new one.
+    """
+
+    def __init__(self, root: yaml.Node) -> None:
+        self.paths: dict[int, Path_] = {}
+        self._keep: list[yaml.Node] = []
+        _index(root, (), self.paths)
+
+    def register(self, node: _N, origin: Path_ | None = None) -> _N:
+        """Keep ``node``; with ``origin``, its mistakes are reported at that table path."""
+        self._keep.append(node)
+        if origin is not None:
+            self.paths[id(node)] = origin
+        return node
+
+    def scalar(self, value: str, at: yaml.Node, origin: Path_) -> yaml.ScalarNode:
+        return self.register(yaml.ScalarNode(_STR, value, at.start_mark, at.end_mark, style='"'), origin)
+
+    def seq(self, items: list[yaml.Node], at: yaml.Node, origin: Path_) -> yaml.SequenceNode:
+        return self.register(yaml.SequenceNode(_SEQ, items, at.start_mark, at.end_mark), origin)
+
+    def map(self, pairs: list[tuple[yaml.Node, yaml.Node]], at: yaml.Node, origin: Path_) -> yaml.MappingNode:
+        return self.register(yaml.MappingNode(_MAP, pairs, at.start_mark, at.end_mark), origin)
 
 
 class _Expander:
@@ -94,14 +129,10 @@ class _Expander:
 
     def __init__(self, file: str, text: str, root: yaml.Node) -> None:
         self.file, self.text = file, text
-        self.doc = _Doc(file, text, root)
-        self.paths: dict[int, Path_] = {}
-        self._keep: list[yaml.Node] = []  # synthetic nodes stay alive: ``paths`` is keyed by id()
-        _index(root, (), self.paths)
+        self.doc = Document(file, text, root)
+        self.origins = _Origins(root)
         self.table: dict[str, Any] = {}
         self.requirements: dict[str, yaml.Node] = {}
-        from tcpconform.cases.profiles import PROFILES
-
         self.engine_names = {n for p in PROFILES.values() for n in p.values} | set(_CAPTURE.findall(text))
         """Names the engine binds (profile values, ``?name`` captures): never a misspelt state value."""
 
@@ -123,7 +154,7 @@ class _Expander:
 
     def _mapping(self, path: Path_, value: Any, what: str) -> dict[str, Any]:
         if not isinstance(value, dict):
-            self.err(path, f"{what} must be a mapping (got {_kind(value)})")
+            self.err(path, f"{what} must be a mapping (got {got(value)})")
             return {}
         return value
 
@@ -170,7 +201,7 @@ class _Expander:
 
     def _rfc(self, path: Path_, name: Any) -> bool:
         if not isinstance(name, str):
-            self.err(path, f"expected the id of one of the table's requirements (got {_kind(name)})")
+            self.err(path, f"expected the id of one of the table's requirements (got {got(name)})")
             return False
         if name not in self.requirements:
             hint = did_you_mean(name, self.requirements)
@@ -184,8 +215,8 @@ class _Expander:
         out: dict[str, dict[str, Any]] = {}
         for name, state in raw.items():
             path: Path_ = (MATRIX_KEY, "states", name)
-            if name not in TCP_STATES:
-                hint = did_you_mean(name, TCP_STATES) or f" (states: {', '.join(TCP_STATES)})"
+            if name not in STATE_NAMES:
+                hint = did_you_mean(name, STATE_NAMES) or f" (states: {', '.join(STATE_NAMES)})"
                 self.err(path, f"unknown TCP state {name!r}{hint}", key=True)
                 continue
             state = self._mapping(path, state, f"state {name}")
@@ -196,7 +227,7 @@ class _Expander:
                     self.err((*path, "values", vname), "a value name is lowercase letters, digits and '_'",
                              key=True)
                 elif isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFFFFFF:
-                    self.err((*path, "values", vname), f"expected a sequence number 0..2^32-1 (got {_kind(value)})")
+                    self.err((*path, "values", vname), f"expected a sequence number 0..2^32-1 (got {got(value)})")
             steps = state.get("steps")
             if not isinstance(steps, list) or not steps:
                 self.err((*path, "steps") if "steps" in state else path,
@@ -278,92 +309,97 @@ class _Expander:
         elif not self._rfc((*path, "rfc"), cell["rfc"]):
             ok = False
         if "then" in cell and not isinstance(cell["then"], list):
-            self.err((*path, "then"), f"'then' is a list of steps (got {_kind(cell['then'])})")
+            self.err((*path, "then"), f"'then' is a list of steps (got {got(cell['then'])})")
             ok = False
         return ok
 
     # -- one generated case ----------------------------------------------------------------------
     def _case(self, state: str, event: str, cell: dict[str, Any]) -> tuple[TestCase | None, list[LoadError]]:
-        cpath: Path_ = (MATRIX_KEY, "cells", state, event)
-        spath: Path_ = (MATRIX_KEY, "states", state)
+        """The cell's case, checked as a case file is, its mistakes at table paths."""
         sdata = self.table["states"][state]
         values: dict[str, int] = {k: v for k, v in (sdata.get("values") or {}).items() if isinstance(v, int)}
-        all_names = {n for s in self.table["states"].values() if isinstance(s, dict)
-                     for n in (s.get("values") or {})}
-        sub = _Substitution(self, state, values, all_names)
+        all_names = {n for s in self.table["states"].values() if isinstance(s, dict) for n in (s.get("values") or {})}
+        sub = _Substitution(self.origins, self.file, self.engine_names, state, values, all_names)
+        cpath: Path_ = (MATRIX_KEY, "cells", state, event)
         at = self.node("cells", state, event)  # the cell: where the case's own keys point
-        pairs: list[tuple[yaml.Node, yaml.Node]] = []
-
-        def put(key: str, value: yaml.Node, origin: Path_) -> None:
-            pairs.append((self._scalar(key, at, origin), value))
-
-        put("id", self._scalar(case_id(state, event), at, cpath), cpath)
-        title = cell.get("title") or _auto_title(cell, sub.text)
-        put("title", self._scalar(f"{event} in {state}: {title}", at, cpath), cpath)
-        put("area", self._scalar("matrix", at, cpath), cpath)
-        description = "\n".join(str(x).strip() for x in (
-            sdata.get("description"), self.table["events"][event].get("text"), cell.get("why")) if x)
-        if description:
-            put("description", self._scalar(description, at, cpath), cpath)
-        rfc_ids = [cell["rfc"]]
-        state_rfc = sdata.get("rfc")
-        if isinstance(state_rfc, str):
-            rfc_ids.append(state_rfc)
-        for step in sdata.get("steps") or []:
-            if isinstance(step, dict) and isinstance(step.get("rfc"), str):
-                rfc_ids.append(step["rfc"])
-        reqs = [self.requirements[r] for r in dict.fromkeys(rfc_ids) if r in self.requirements]
-        put("requirements", self._seq(reqs, self.node("requirements"), (MATRIX_KEY, "requirements")),
-            (MATRIX_KEY, "requirements"))
-        for key in ("faults", "no_fault"):
-            if key in cell:
-                put(key, self.node("cells", state, event, key), (*cpath, key))
-        if "numbering" in sdata:  # a state may number differently (LISTEN: no target ISN yet)
-            put("numbering", self.node("states", state, "numbering"), (*spath, "numbering"))
-        elif "numbering" in self.table:
-            put("numbering", self.node("numbering"), (MATRIX_KEY, "numbering"))
-        for key in ("tester", "tolerate", "invariants", "needs"):
-            if key in self.table:
-                put(key, self.node(key), (MATRIX_KEY, key))
-        tags = ["matrix"] + [t for t in (self.table.get("tags") or []) if isinstance(t, str) and t != "matrix"]
-        put("tags", self._seq([self._scalar(t, at, cpath) for t in tags], at, cpath), cpath)
-
-        steps: list[yaml.Node] = []
-        for i, step in enumerate(self.node("states", state, "steps").value):
-            steps.append(self._with_rfc(step, state_rfc, (*spath, "steps", i), (*spath, "rfc")))
-        probe = self.node("events", event)
-        send_key = self.key_node("events", event, "send")
-        send_value = sub(self.node("events", event, "send"), (MATRIX_KEY, "events", event, "send"))
-        steps.append(self._map([(send_key, send_value)], probe, (MATRIX_KEY, "events", event)))
-        steps += self._response(state, event, cell, sub)
-        put("steps", self._seq(steps, at, cpath), cpath)
-
-        root = yaml.MappingNode(_MAP, pairs, at.start_mark, at.end_mark)
-        self._keep.append(root)
-        doc = _CaseDoc(self.file, self.text, root, self.paths)
+        entries = self._head(state, event, cell, sub.text, at)
+        entries.append(("steps", self.origins.seq(self._steps(state, event, cell, sub), at, cpath), cpath))
+        pairs: list[tuple[yaml.Node, yaml.Node]] = [(self.origins.scalar(k, at, o), v) for k, v, o in entries]
+        root = self.origins.register(yaml.MappingNode(_MAP, pairs, at.start_mark, at.end_mark))
+        doc = _CaseDoc(self.file, self.text, root, self.origins.paths)
         doc.errors.extend(sub.errors)
         for problem in schema_problems(doc.data):
             doc.error(problem.path, problem.message, key=problem.key)
-        case = _Builder(doc).build()
-        return (None if doc.errors else case), doc.errors
+        case = CaseBuilder(doc).build()
+        if doc.errors or case is None:
+            return None, doc.errors
+        return dataclasses.replace(case, matrix_cell=(state, event)), doc.errors
+
+    def _head(self, state: str, event: str, cell: dict[str, Any], subst: Any,
+              at: yaml.Node) -> list[tuple[str, yaml.Node, Path_]]:
+        """The case's keys before ``steps``, each with its node and the table path it comes from."""
+        cpath: Path_ = (MATRIX_KEY, "cells", state, event)
+        sdata = self.table["states"][state]
+
+        def own(value: str) -> yaml.Node:  # a value the cell stands for
+            return self.origins.scalar(value, at, cpath)
+
+        title = cell.get("title") or _auto_title(cell, subst)
+        description = "\n".join(str(x).strip() for x in (
+            sdata.get("description"), self.table["events"][event].get("text"), cell.get("why")) if x)
+        out: list[tuple[str, yaml.Node, Path_]] = [
+            ("id", own(case_id(state, event)), cpath), ("title", own(f"{event} in {state}: {title}"), cpath),
+            ("area", own("matrix"), cpath), *([("description", own(description), cpath)] if description else []),
+            ("requirements", self._case_requirements(cell, sdata), (MATRIX_KEY, "requirements"))]
+        copied = [(*cpath, k) for k in ("faults", "no_fault") if k in cell]
+        if "numbering" in sdata:  # a state may number differently (LISTEN: no target ISN yet)
+            copied.append((MATRIX_KEY, "states", state, "numbering"))
+        elif "numbering" in self.table:
+            copied.append((MATRIX_KEY, "numbering"))
+        copied += [(MATRIX_KEY, k) for k in ("tester", "tolerate", "invariants", "needs") if k in self.table]
+        out += [(str(path[-1]), self.node(*path[1:]), path) for path in copied]
+        tags = ["matrix"] + [t for t in (self.table.get("tags") or []) if isinstance(t, str) and t != "matrix"]
+        out.append(("tags", self.origins.seq([own(t) for t in tags], at, cpath), cpath))
+        return out
+
+    def _case_requirements(self, cell: dict[str, Any], sdata: dict[str, Any]) -> yaml.Node:
+        """The table's requirements the case names: the cell's, the state's, its steps'."""
+        rfc_ids = [cell["rfc"], sdata.get("rfc")]
+        rfc_ids += [step.get("rfc") for step in sdata.get("steps") or [] if isinstance(step, dict)]
+        reqs = [self.requirements[r] for r in dict.fromkeys(rfc_ids) if isinstance(r, str) and r in self.requirements]
+        return self.origins.seq(reqs, self.node("requirements"), (MATRIX_KEY, "requirements"))
+
+    def _steps(self, state: str, event: str, cell: dict[str, Any], sub: _Substitution) -> list[yaml.Node]:
+        """The state's steps (with its requirement), the event's probe, then the cell's response."""
+        spath: Path_ = (MATRIX_KEY, "states", state)
+        state_rfc = self.table["states"][state].get("rfc")
+        steps = [self._with_rfc(step, state_rfc, (*spath, "steps", i), (*spath, "rfc"))
+                 for i, step in enumerate(self.node("states", state, "steps").value)]
+        epath: Path_ = (MATRIX_KEY, "events", event)
+        send_key = self.key_node("events", event, "send")
+        assert send_key is not None  # _events refused an event without 'send'
+        send = sub(self.node("events", event, "send"), (*epath, "send"))
+        steps.append(self.origins.map([(send_key, send)], self.node("events", event), epath))
+        return steps + self._response(state, event, cell, sub)
 
     def _response(self, state: str, event: str, cell: dict[str, Any], sub: _Substitution) -> list[yaml.Node]:
         """The cell's steps: its response (expect or silence), the state check, then ``then``."""
         cpath: Path_ = (MATRIX_KEY, "cells", state, event)
+
+        def pair(key: str) -> tuple[yaml.Node, yaml.Node]:  # a key the cell has, and its value
+            value, key_node = self.doc.node((*cpath, key))
+            assert key_node is not None
+            return key_node, value
+
         kind = "expect" if "expect" in cell else "silence"
-        rfc_pair = (self.key_node("cells", state, event, "rfc"), self.node("cells", state, event, "rfc"))
-        pairs = [(self.key_node("cells", state, event, kind), sub(self.node("cells", state, event, kind),
-                                                                  (*cpath, kind)))]
-        pairs += [(self.key_node("cells", state, event, k), self.node("cells", state, event, k))
-                  for k in ("within", "tolerate") if k in cell]
-        assert rfc_pair[0] is not None
-        response = self._map([*pairs, rfc_pair], pairs[0][0], (*cpath, kind))  # type: ignore[list-item]
-        state_pair = (self.key_node("cells", state, event, "state"), self.node("cells", state, event, "state"))
-        check = self._map([state_pair, rfc_pair], state_pair[0], (*cpath, "state"))  # type: ignore[list-item]
-        out = [response, check]
+        kind_key, kind_value = pair(kind)
+        rfc = pair("rfc")
+        pairs = [(kind_key, sub(kind_value, (*cpath, kind))), *(pair(k) for k in ("within", "tolerate") if k in cell)]
+        state_pair = pair("state")
+        out: list[yaml.Node] = [self.origins.map([*pairs, rfc], kind_key, (*cpath, kind)),
+                                self.origins.map([state_pair, rfc], state_pair[0], (*cpath, "state"))]
         if isinstance(cell.get("then"), list):
-            for i, step in enumerate(self.node("cells", state, event, "then").value):
-                out.append(sub(step, (*cpath, "then", i)))
+            out += [sub(step, (*cpath, "then", i)) for i, step in enumerate(self.node(*cpath[1:], "then").value)]
         return out
 
     def _with_rfc(self, step: yaml.Node, rfc: Any, origin: Path_, rfc_origin: Path_) -> yaml.Node:
@@ -374,30 +410,16 @@ class _Expander:
         if "rfc" in keys or not any(k in RFC_STEP_KINDS for k in keys):
             return step
         rfc_node = self.node(*rfc_origin[1:])
-        return self._map([*step.value, (self._scalar("rfc", step, rfc_origin), rfc_node)], step, origin)
-
-    # -- synthetic nodes -------------------------------------------------------------------------
-    def _register(self, node: yaml.Node, origin: Path_) -> yaml.Node:
-        self._keep.append(node)
-        self.paths[id(node)] = origin
-        return node
-
-    def _scalar(self, value: str, at: yaml.Node, origin: Path_) -> yaml.ScalarNode:
-        node = yaml.ScalarNode(_STR, value, at.start_mark, at.end_mark, style='"')
-        return self._register(node, origin)  # type: ignore[return-value]
-
-    def _seq(self, items: list[yaml.Node], at: yaml.Node, origin: Path_) -> yaml.Node:
-        return self._register(yaml.SequenceNode(_SEQ, items, at.start_mark, at.end_mark), origin)
-
-    def _map(self, pairs: list[tuple[yaml.Node, yaml.Node]], at: yaml.Node, origin: Path_) -> yaml.Node:
-        return self._register(yaml.MappingNode(_MAP, pairs, at.start_mark, at.end_mark), origin)
+        return self.origins.map([*step.value, (self.origins.scalar("rfc", step, rfc_origin), rfc_node)], step, origin)
 
 
 class _Substitution:
     """``$name[+-n]`` of the state's values, replaced in a template node (a copy; the table is untouched)."""
 
-    def __init__(self, exp: _Expander, state: str, values: dict[str, int], all_names: set[str]) -> None:
-        self.exp, self.state, self.values, self.all_names = exp, state, values, all_names
+    def __init__(self, origins: _Origins, file: str, engine_names: set[str], state: str, values: dict[str, int],
+                 all_names: set[str]) -> None:
+        self.origins, self.file, self.engine_names = origins, file, engine_names
+        self.state, self.values, self.all_names = state, values, all_names
         self.errors: list[LoadError] = []
 
     def __call__(self, node: yaml.Node, origin: Path_) -> yaml.Node:
@@ -408,17 +430,17 @@ class _Substitution:
             if text == node.value:
                 return node
             new = yaml.ScalarNode(_STR, text, node.start_mark, node.end_mark, style=node.style)
-            return self.exp._register(new, origin)
+            return self.origins.register(new, origin)
         if isinstance(node, yaml.SequenceNode):
             items = [self(item, (*origin, i)) for i, item in enumerate(node.value)]
             if all(a is b for a, b in zip(items, node.value, strict=True)):
                 return node
-            return self.exp._register(yaml.SequenceNode(node.tag, items, node.start_mark, node.end_mark), origin)
+            return self.origins.register(yaml.SequenceNode(node.tag, items, node.start_mark, node.end_mark), origin)
         if isinstance(node, yaml.MappingNode):
             pairs = [(k, self(v, (*origin, getattr(k, "value", "?")))) for k, v in node.value]
             if all(a[1] is b[1] for a, b in zip(pairs, node.value, strict=True)):
                 return node
-            return self.exp._register(yaml.MappingNode(node.tag, pairs, node.start_mark, node.end_mark), origin)
+            return self.origins.register(yaml.MappingNode(node.tag, pairs, node.start_mark, node.end_mark), origin)
         return node
 
     def text(self, value: str) -> str:
@@ -436,12 +458,12 @@ class _Substitution:
         if name in self.all_names:
             have = ", ".join(self.values) or "none"
             message = f"${name}: state {self.state} gives no value {name!r} (its values: {have})"
-        elif name not in self.exp.engine_names and (hint := did_you_mean(name, self.all_names)):
+        elif name not in self.engine_names and (hint := did_you_mean(name, self.all_names)):
             message = f"${name}: no state gives a value {name!r}{hint}"
         else:
             return m.group(0)  # an engine name ($window, $isn): left for the run
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
-        self.errors.append(LoadError(self.exp.file, line, col, _field(origin), message))
+        self.errors.append(LoadError(self.file, line, col, field_path(origin), message))
         return m.group(0)
 
 
@@ -463,60 +485,3 @@ def _auto_title(cell: dict[str, Any], subst: Any) -> str:
     response = f"expect {subst(cell['expect'])}" if isinstance(cell.get("expect"), str) else (
         "a segment" if "expect" in cell else f"silence for {cell.get('silence')}")
     return f"{response}, then {cell.get('state')}"
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return "nothing" if value is None else repr(value)
-
-
-# --- the summary grid ---------------------------------------------------------------------------
-
-_GLYPH = {"pass": "ok", "fail": "FAIL", "error": "ERR", "skip": "skip"}
-
-
-def _split_id(cid: str) -> tuple[str, str] | None:
-    """``matrix-syn-rcvd-syn-ack`` -> (``SYN_RCVD``, ``SYN-ACK``); ``None`` for other ids."""
-    if not cid.startswith("matrix-"):
-        return None
-    rest = cid[len("matrix-"):]
-    for state in sorted(TCP_STATES, key=len, reverse=True):
-        prefix = state.lower().replace("_", "-") + "-"
-        if rest.startswith(prefix) and len(rest) > len(prefix):
-            event = rest[len(prefix):]
-            known = {e.lower(): e for e in EVENT_ORDER}
-            return state, known.get(event, event.upper())
-    return None
-
-
-def matrix_summary(results: RunResult | Iterable[CaseResult]) -> list[str]:
-    """The verdicts of the matrix cases as a state x event grid, for the console and the report.
-
-    A run's list of verdicts hides the pattern that matters in a matrix (a whole row failing says
-    "this state is mishandled", a column "this segment kind is"), so the grid shows it at a glance.
-    Cells without a case (omitted in the table, or not selected) are ``-``.  No matrix case: no lines.
-    """
-    cases = results.cases if isinstance(results, RunResult) else list(results)
-    grid: dict[tuple[str, str], str] = {}
-    for case in cases:
-        split = _split_id(case.id)
-        if split is not None:
-            grid[split] = case.verdict
-    if not grid:
-        return []
-    states = [s for s in TCP_STATES if any(k[0] == s for k in grid)]
-    seen = list(dict.fromkeys(e for _, e in grid))
-    events = [e for e in EVENT_ORDER if e in seen] + [e for e in seen if e not in EVENT_ORDER]
-    first = max(len(s) for s in states)
-    widths = [max(len(e), 4) for e in events]
-    lines = [" " * first + "  " + "  ".join(e.ljust(w) for e, w in zip(events, widths, strict=True)).rstrip()]
-    for state in states:
-        cells = [_GLYPH.get(grid.get((state, e), ""), "-").ljust(w) for e, w in zip(events, widths, strict=True)]
-        lines.append(f"{state:<{first}}  " + "  ".join(cells).rstrip())
-    counts = {v: sum(1 for x in grid.values() if x == v) for v in ("pass", "fail", "error", "skip")}
-    lines.append(f"{len(grid)} cells: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-                 + "  (- no case: omitted or not run)")
-    return lines

@@ -1,6 +1,6 @@
 """The test-case model: what a loaded case file becomes.
 
-Everything here is immutable plain data.  The loader (:mod:`tcpconform.loader`) builds it from a
+Everything here is immutable plain data.  The loader (:mod:`tcpconform.cases.load`) builds it from a
 case file and guarantees it is well formed; the engine (:mod:`tcpconform.engine`) only reads it.
 Every step carries the ``file:line`` it came from, so any verdict can be traced back to the source.
 
@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Literal
 
 from tcpconform.tcp.segment import Flags
+from tcpconform.tcp.states import State
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +34,12 @@ class SourceLoc:
         return f"{self.file}:{self.line}"
 
 
-class _Any:
+class AnyValue:
     """The wildcard ``*``: a singleton so it compares and prints simply."""
 
-    _instance: _Any | None = None
+    _instance: AnyValue | None = None
 
-    def __new__(cls) -> _Any:
+    def __new__(cls) -> AnyValue:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -50,7 +51,7 @@ class _Any:
         return "ANY"
 
 
-ANY = _Any()
+ANY = AnyValue()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +82,14 @@ class Capture:
         return f"?{self.name}"
 
 
-FieldSpec = int | _Any | Range | Var | Capture
+FieldSpec = int | AnyValue | Range | Var | Capture
 
 
 def spec_str(value: FieldSpec | None) -> str:
     """How a field spec is written in a case file."""
     if value is None:
         return "-"
-    return str(value) if not isinstance(value, _Any) else "*"
+    return str(value) if not isinstance(value, AnyValue) else "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +128,13 @@ class SegmentSpec:
     against the target's stream where the engine knows it.
     """
 
-    flags: Flags | _Any
+    flags: Flags | AnyValue
     seq: FieldSpec | None = None
     ack: FieldSpec | None = None
     window: FieldSpec | None = None
     length: FieldSpec | None = None
     urgptr: FieldSpec | None = None
-    options: OptionsSpec | _Any | None = None
+    options: OptionsSpec | AnyValue | None = None
     payload: bytes | None = None
     chksum: int | Literal["bad"] | None = None
     reserved: int | None = None
@@ -232,7 +233,7 @@ class AppStep(Step):
 class StateStep(Step):
     """Assert the target's TCP state for the case's connection (RFC 9293 names, e.g. CLOSE_WAIT)."""
 
-    state: str
+    state: State
     requirement: str | None = None
 
 
@@ -270,12 +271,6 @@ class IsnCheckStep(Step):
 
 
 AnyStep = SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
-
-TCP_STATES = (
-    "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2",
-    "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Numbering:
@@ -315,13 +310,15 @@ class TestCase:
     needs: frozenset[str] = frozenset()
     """Target capabilities the case requires (``app``, ``state``); missing ones skip the case."""
     closed_port: bool = False
+    """Address a port the target does not listen on (its service port + 1) instead of its service port."""
     family: str | None = None
     """``ipv4`` or ``ipv6`` when the case makes sense over that address family only (a default that
     differs between them, say); skipped with the reason over the other.  ``None``: both."""
-    """Address a port the target does not listen on (its service port + 1) instead of its service port."""
     alone: bool = False
     """Run with no other case at the same time (statistics over many connections, global target state)."""
     tags: tuple[str, ...] = ()
+    matrix_cell: tuple[str, str] | None = None
+    """``(state, event)`` for a case generated from a matrix table's cell; ``None`` for a case file."""
 
     __test__ = False  # not a pytest class, despite the name
 

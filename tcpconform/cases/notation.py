@@ -1,4 +1,4 @@
-"""How case files write segments, values and durations.
+"""How case files write segments and their options.
 
 A case file describes a segment either in one line, packetdrill/tcpdump style::
 
@@ -7,133 +7,44 @@ A case file describes a segment either in one line, packetdrill/tcpdump style::
     P. 1:513(512) ack 101
 
 or as a mapping with Scapy's field names (``{flags: S, seq: 0, window: 5000}``).  Both become the
-same :class:`~tcpconform.model.SegmentSpec`.  The one-line form is the one people read in reports,
+same :class:`~tcpconform.cases.model.SegmentSpec`.  The one-line form is the one people read in reports,
 so the mapping form is rendered back into it (:func:`render_segment`).
 
-Errors are :class:`NotationError` with the 1-based column inside the text, so the loader can point
-at the exact character in the case file.
+Values and durations are :mod:`tcpconform.cases.values`'s; option kinds are
+:mod:`tcpconform.tcp.options`'s spoken ones.  Errors are :class:`~tcpconform.cases.values.NotationError`
+with the 1-based column inside the text, so the loader can point at the exact character in the case
+file.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from tcpconform.cases.model import (
     ANY,
-    Capture,
+    AnyValue,
     FieldSpec,
     OptionSpec,
     OptionsSpec,
     Range,
     SegmentSpec,
     Var,
-    _Any,
     spec_str,
 )
+from tcpconform.cases.values import VALUE_HELP, NotationError, check_value, did_you_mean, field_value, parse_value
 from tcpconform.tcp import seqnum
+from tcpconform.tcp.options import BY_NUMBER, BY_WORD, RAW, SACK, SPOKEN, OptionKind
 from tcpconform.tcp.segment import Flags
 
-VALUE_HELP = "an integer, '*', 'lo..hi', '$name', '$name+n' or '?name'"
-SEND_HELP = "a sent segment needs definite values: an integer or '$name[+n]'"
-
-FIELD_MAX = {
-    "seq": seqnum.MASK, "ack": seqnum.MASK, "isn": seqnum.MASK, "window": 0xFFFF, "length": 0xFFFF,
-    "urgptr": 0xFFFF, "mss": 0xFFFF, "wscale": 0xFF, "TS val": seqnum.MASK, "TS ecr": seqnum.MASK,
-    "sack": seqnum.MASK,
-}
-"""The largest value each field can hold on the wire: a number beyond it is a typo, not a test."""
-
-OPTION_NAMES = ("MSS", "WScale", "SAckOK", "SAck", "Timestamp", "NOP", "EOL")
-_OPTION_KINDS = {"EOL": 0, "NOP": 1, "MSS": 2, "WScale": 3, "SAckOK": 4, "SAck": 5, "Timestamp": 8}
-_NAME_RE = r"[a-z_][a-z0-9_]*"
-_VALUE_RES = (
-    (re.compile(r"\d+"), lambda m: int(m[0])),
-    (re.compile(r"\*"), lambda m: ANY),
-    (re.compile(r"(\d+)\.\.(\d+)"), lambda m: Range(int(m[1]), int(m[2]))),
-    (re.compile(rf"\$({_NAME_RE})(?:([+-]\d+))?"), lambda m: Var(m[1], int(m[2] or 0))),
-    (re.compile(rf"\?({_NAME_RE})"), lambda m: Capture(m[1])),
-)
+OPTION_NAMES = tuple(SPOKEN)
+"""The option kinds a case file writes by name, in the order error messages list them."""
 _VALUE_CHARS = re.compile(r"[A-Za-z0-9_$?*.+-]*")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s)?")
-_UNITS = {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
 
 
-class NotationError(ValueError):
-    """A mistake in a segment, value or duration; ``column`` is 1-based within the text, if known."""
-
-    def __init__(self, message: str, column: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.column = column
-
-
-def did_you_mean(word: str, choices: Any) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice, ignoring case, or an empty string."""
-    by_lower = {str(c).lower(): str(c) for c in choices}
-    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
-    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
-
-
-# --- values -------------------------------------------------------------------------------------
-
-
-def parse_value(text: str) -> FieldSpec:
-    """One field value: ``512``, ``*``, ``1..5``, ``$window``, ``$isn+1``, ``?peer_win``."""
-    text = text.strip()
-    for regex, make in _VALUE_RES:
-        m = regex.fullmatch(text)
-        if m:
-            value = make(m)
-            if isinstance(value, Range) and value.lo > value.hi:
-                raise NotationError(f"range {text!r} is empty: {value.lo} > {value.hi}", 1)
-            return value
-    raise NotationError(f"expected {VALUE_HELP} (got {text!r})", 1)
-
-
-def check_value(value: FieldSpec, field: str, *, send: bool = False) -> None:
-    """Reject values a field cannot hold, and wildcards where a definite value is needed."""
-    if send and not isinstance(value, int | Var):
-        raise NotationError(f"{SEND_HELP} (got {spec_str(value)!r})", 1)
-    top = FIELD_MAX.get(field)
-    ints = [value] if isinstance(value, int) else [value.lo, value.hi] if isinstance(value, Range) else []
-    for n in ints:
-        if n < 0 or (top is not None and n > top):
-            raise NotationError(f"{n} is out of range for {field} (0..{top})", 1)
-
-
-def field_value(raw: Any, field: str, *, send: bool = False) -> FieldSpec:
-    """A value from a case file's mapping form: an ``int`` or a string in the value syntax."""
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise NotationError(f"expected {VALUE_HELP} (got {raw!r})")
-    value = raw if isinstance(raw, int) else parse_value(raw)
-    check_value(value, field, send=send)
-    return value
-
-
-def parse_duration(value: str | float) -> float:
-    """Seconds from ``500ms``, ``1s``, ``1.5s``, ``250us`` or a bare number of seconds.
-
-    Durations bound waits, so zero or a negative one can only be a mistake.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise NotationError(f"expected a duration such as 500ms, 1.5s, 250us or 2 (got {value!r})")
-    if isinstance(value, str):
-        m = _DURATION.fullmatch(value.strip())
-        if not m:
-            raise NotationError(f"expected a duration such as 500ms, 1.5s, 250us or 2 (got {value!r})")
-        seconds = float(m[1]) * _UNITS[m[2]]
-    else:
-        seconds = float(value)
-    if not 0 < seconds < float("inf"):
-        raise NotationError(f"a duration must be greater than 0 and finite (got {value!r})")
-    return seconds
-
-
-def parse_flags(text: str) -> Flags | _Any:
+def parse_flags(text: str) -> Flags | AnyValue:
     """``*``, ``none``, or flag letters (tcpdump's ``S.``/``P.``/``.`` or Scapy's ``SA``/``PA``)."""
     if text == "*":
         return ANY
@@ -321,14 +232,11 @@ _OPTION_HELP = ("mss V, wscale V, sackOK, TS val V ecr V, nop, eol, sack L:R ...
 
 def _option(sc: _Scanner) -> OptionSpec:
     word, at = sc.word()
-    if word == "mss":
-        return OptionSpec("MSS", sc.value("mss")[0])
-    if word == "wscale":
-        return OptionSpec("WScale", sc.value("wscale")[0])
-    if word == "sackOK":
-        return OptionSpec("SAckOK")
-    if word in ("nop", "eol"):
-        return OptionSpec(word.upper())
+    known = BY_WORD.get(word)
+    if known is not None and known.valueless:
+        return OptionSpec(known.name)
+    if known is not None and known.arity == 1:
+        return OptionSpec(known.name, sc.value(word)[0])
     if word == "TS":
         pair = []
         for label in ("val", "ecr"):
@@ -357,7 +265,7 @@ def _option(sc: _Scanner) -> OptionSpec:
         data = _hex(sc)
         if not data:
             raise sc.error("'raw' needs the option bytes in hex (kind, length, data: e.g. raw fd00)", at)
-        return OptionSpec("raw", data)
+        return OptionSpec(RAW, data)
     m = re.fullmatch(r"opt-(\d+)", word)
     if m:
         return OptionSpec(_raw_kind(int(m[1]), sc.error, at), _hex(sc))
@@ -370,9 +278,9 @@ def _raw_kind(kind: int, error: Any, at: int) -> str:
     """Named kinds must be written by name, or the engine would compare raw bytes to parsed values."""
     if kind > 255:
         raise error(f"option kind {kind} is out of range (0..255)", at)
-    for name, number in _OPTION_KINDS.items():
-        if number == kind:
-            raise error(f"option kind {kind} is {name}: write it by name", at)
+    known = BY_NUMBER.get(kind)
+    if known is not None and known.word is not None:
+        raise error(f"option kind {kind} is {known.name}: write it by name", at)
     return str(kind)
 
 
@@ -447,7 +355,7 @@ def _hex_bytes(text: str) -> bytes:
         raise NotationError(f"expected pairs of hex digits such as '0a0b' (got {text!r})") from None
 
 
-def _options_value(raw: Any, send: bool, problems: list[Problem]) -> OptionsSpec | _Any | None:
+def _options_value(raw: Any, send: bool, problems: list[Problem]) -> OptionsSpec | AnyValue | None:
     """``"<mss 512,nop>"``, ``"..."`` (any options), ``"*"``, or a list of ``[name, value]``/``name``."""
     if isinstance(raw, str):
         text = raw.strip()
@@ -491,11 +399,12 @@ def _option_item(item: Any, send: bool) -> OptionSpec:
     if name not in OPTION_NAMES:
         raise NotationError(f"unknown option {name!r}{did_you_mean(str(name), OPTION_NAMES)}: expected "
                             f"one of {', '.join(OPTION_NAMES)} or a kind number")
-    if name in ("SAckOK", "NOP", "EOL"):
+    known = SPOKEN[name]
+    if known.valueless:
         if value is not None:
             raise NotationError(f"option {name} takes no value (got {value!r})")
         return OptionSpec(name)
-    if name in ("MSS", "WScale"):
+    if known.arity == 1:
         if value is None:
             raise NotationError(f"option {name} needs a value: [{name}, V]")
         return OptionSpec(name, field_value(value, name.lower(), send=send))
@@ -513,27 +422,17 @@ def _option_item(item: Any, send: bool) -> OptionSpec:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def render_options(options: OptionsSpec | _Any) -> str:
+def render_options(options: OptionsSpec | AnyValue) -> str:
     """The notation of an option list: ``<mss 512,nop,...>``."""
-    if isinstance(options, _Any):
+    if isinstance(options, AnyValue):
         return "<...>"
     parts = []
     for opt in options.items:
         v = opt.value
-        if opt.kind == "MSS":
-            parts.append(f"mss {spec_str(v)}")  # type: ignore[arg-type]
-        elif opt.kind == "WScale":
-            parts.append(f"wscale {spec_str(v)}")  # type: ignore[arg-type]
-        elif opt.kind == "SAckOK":
-            parts.append("sackOK")
-        elif opt.kind == "Timestamp" and isinstance(v, tuple):
-            parts.append(f"TS val {spec_str(v[0])} ecr {spec_str(v[1])}")
-        elif opt.kind == "SAck" and isinstance(v, tuple):
-            blocks = [f"{spec_str(a)}:{spec_str(b)}" for a, b in zip(v[::2], v[1::2], strict=False)]
-            parts.append("sack " + " ".join(blocks))
-        elif opt.kind in ("NOP", "EOL"):
-            parts.append(opt.kind.lower())
-        elif opt.kind == "raw" and isinstance(v, bytes):
+        known = SPOKEN.get(opt.kind)
+        if known is not None and known.render is not None and (isinstance(v, tuple) or not _fields(known)):
+            parts.append(known.render(v, spec_str))
+        elif opt.kind == RAW and isinstance(v, bytes):
             parts.append(f"raw {v.hex()}")
         else:
             parts.append(f"opt-{opt.kind} {v.hex() if isinstance(v, bytes) else ''}".rstrip())
@@ -542,9 +441,14 @@ def render_options(options: OptionsSpec | _Any) -> str:
     return "<" + ",".join(parts) + ">"
 
 
+def _fields(kind: OptionKind) -> bool:
+    """Whether a kind's value is a tuple of fields: SACK's edges, or a layout of several."""
+    return kind.number == SACK or kind.arity > 1
+
+
 def render_segment(spec: SegmentSpec) -> str:
     """The one-line notation of a spec; fields only the mapping form has are appended in brackets."""
-    flags = "*" if isinstance(spec.flags, _Any) else spec.flags.tcpdump()
+    flags = "*" if isinstance(spec.flags, AnyValue) else spec.flags.tcpdump()
     out = [flags]
     if spec.seq is not None or spec.length is not None:
         seq = spec.seq if spec.seq is not None else ANY

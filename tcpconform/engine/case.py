@@ -29,7 +29,7 @@ from tcpconform.engine.outcome import StepFailed, as_failure, judge
 from tcpconform.engine.steps import kind_of
 from tcpconform.engine.waits import Recv, Sleep, Waiting
 from tcpconform.links.base import Link, Received
-from tcpconform.results import CaseResult, SegmentRecord, StepResult, TargetEvent
+from tcpconform.results import CaseResult, RequirementRef, SegmentRecord, StepResult, TargetEvent
 from tcpconform.targets.base import Capability, Target, TargetError
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
@@ -75,7 +75,8 @@ class CaseRun:
         self._kept: dict[type, object] = {}
         self.result = CaseResult(
             id=case.id, title=case.title, file=case.loc.file, line=case.loc.line, area=case.area,
-            level=case.level.value, requirements=[_req_dict(r) for r in case.requirements],
+            level=case.level.value, requirements=[_requirement_ref(r) for r in case.requirements],
+            matrix_cell=case.matrix_cell,
         )
         self.result.steps = [
             StepResult(i, str(s.loc), kind_of(s).name, s.text) for i, s in enumerate(case.steps)
@@ -210,7 +211,7 @@ class CaseRun:
         rid = failure.requirement or kind_of(step).requirement(step)
         req = INVARIANT_REQUIREMENTS.get(rid or "") or self.case.requirement(rid)
         if req is not None:
-            sres.requirement = _req_dict(req)
+            sres.requirement = _requirement_ref(req)
         res.verdict = "fail"
         res.failed_level = req.level.value if req is not None else self.case.level.value
         res.reason = f"{step.loc}: {failure}"
@@ -244,5 +245,5 @@ _CAPS = {Capability.APP: "play its application (no agent)", Capability.STATE: "r
 _FAMILY = {"ipv4": "IPv4", "ipv6": "IPv6"}
 
 
-def _req_dict(req: Requirement) -> dict[str, object]:
-    return {"id": req.id, "ref": req.ref, "level": req.level.value, "rid": req.rid, "text": req.text}
+def _requirement_ref(req: Requirement) -> RequirementRef:
+    return RequirementRef(req.id, req.ref, req.level.value, req.rid, req.text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tcpconform.cases.model import ANY, Capture, FieldSpec, Numbering, Range, Var, _Any
+from tcpconform.cases.model import ANY, AnyValue, Capture, FieldSpec, Numbering, Range, Var
 from tcpconform.engine.outcome import CaseError
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
@@ -88,7 +88,7 @@ class TesterConnection:
         return seg.summary(self.tester_base, self.target_base)
 
     # -- values ----------------------------------------------------------------------------------
-    def lookup(self, name: str) -> int | _Any:
+    def lookup(self, name: str) -> int | AnyValue:
         if name in self.captured:
             return self.captured[name]
         if name in self.profile_values:

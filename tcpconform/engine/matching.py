@@ -26,10 +26,10 @@ from tcpconform.cases.model import (
     SegmentSpec,
     Var,
 )
-from tcpconform.engine.connection import TesterConnection as Conn
-from tcpconform.engine.connection import describe_spec
+from tcpconform.engine.connection import TesterConnection, describe_spec
 from tcpconform.results import Mismatch
 from tcpconform.tcp import seqnum
+from tcpconform.tcp.options import BY_NAME
 from tcpconform.tcp.segment import Flags, Segment, render_options
 
 INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
@@ -71,7 +71,7 @@ class MatchResult:
 
 
 def _check(
-    spec: FieldSpec | None, actual: int, conn: Conn, name: str, out: MatchResult,
+    spec: FieldSpec | None, actual: int, conn: TesterConnection, name: str, out: MatchResult,
     *, modular: bool = False, shown: str | None = None,
 ) -> None:
     """Compare one field; ``modular`` for sequence space, where equality is modulo 2^32."""
@@ -102,7 +102,7 @@ def _check(
         out.mismatches.append(Mismatch(name, describe_spec(spec, conn), shown_actual))
 
 
-def match(spec: SegmentSpec, seg: Segment, conn: Conn, isn: FieldSpec | None = None) -> MatchResult:
+def match(spec: SegmentSpec, seg: Segment, conn: TesterConnection, isn: FieldSpec | None = None) -> MatchResult:
     """Every difference between ``seg`` and ``spec``; seq/ack compared in the case's numbering."""
     out = MatchResult()
     if isinstance(spec.flags, Flags):
@@ -138,7 +138,7 @@ def match(spec: SegmentSpec, seg: Segment, conn: Conn, isn: FieldSpec | None = N
     return out
 
 
-def _match_options(spec: OptionsSpec, seg: Segment, conn: Conn, out: MatchResult) -> None:
+def _match_options(spec: OptionsSpec, seg: Segment, conn: TesterConnection, out: MatchResult) -> None:
     observed = render_options(seg.options) or "none"
     expected = render_spec_options(spec, conn)
     present = list(seg.options)
@@ -161,7 +161,7 @@ def _match_options(spec: OptionsSpec, seg: Segment, conn: Conn, out: MatchResult
 _MISSING = object()
 
 
-def _option_value_ok(item: OptionSpec, value: object, conn: Conn, out: MatchResult) -> bool:
+def _option_value_ok(item: OptionSpec, value: object, conn: TesterConnection, out: MatchResult) -> bool:
     if item.value is None:
         return True
     if isinstance(item.value, bytes):
@@ -181,11 +181,12 @@ def _option_value_ok(item: OptionSpec, value: object, conn: Conn, out: MatchResu
     return True
 
 
-def render_spec_options(spec: OptionsSpec, conn: Conn) -> str:
+def render_spec_options(spec: OptionsSpec, conn: TesterConnection) -> str:
     parts = []
     for item in spec.items:
-        if item.value is None:
-            parts.append(item.kind.lower() if item.kind in ("NOP", "EOL") else item.kind)
+        if item.value is None:  # the one-byte kinds by their notation word, the others by name
+            known = BY_NAME.get(item.kind)
+            parts.append(known.word if known is not None and known.word and not known.has_length else item.kind)
         elif isinstance(item.value, tuple):
             parts.append(f"{item.kind} " + " ".join(describe_spec(v, conn) for v in item.value))
         elif isinstance(item.value, bytes):
@@ -206,7 +207,7 @@ def is_pure_ack(seg: Segment) -> bool:
     return seg.flags == Flags.ACK and not seg.payload
 
 
-def tolerated(seg: Segment, tolerate: frozenset[str], spec: SegmentSpec | None, conn: Conn) -> str | None:
+def tolerated(seg: Segment, tolerate: frozenset[str], spec: SegmentSpec | None, conn: TesterConnection) -> str | None:
     """Why a non-matching segment may pass while a step waits, or ``None`` if it may not."""
     if "any" in tolerate:
         return "any answer: the target's choice here, judged by the steps after"
@@ -241,7 +242,7 @@ def tolerated(seg: Segment, tolerate: frozenset[str], spec: SegmentSpec | None, 
     return None
 
 
-def check_invariants(seg: Segment, conn: Conn, enabled: frozenset[str], checksum_ok: bool = True,
+def check_invariants(seg: Segment, conn: TesterConnection, enabled: frozenset[str], checksum_ok: bool = True,
                      ) -> list[tuple[str, Mismatch]]:
     """Rules any segment from a conformant target obeys, whatever the step expects; ``checksum_ok``
     is what the link saw of its checksum."""
@@ -276,7 +277,7 @@ def _checksum_text(value: int | str | None) -> str:
 
 def _correct_checksum(seg: Segment) -> str:
     """The checksum the segment should carry; only asked for a segment whose checksum the link saw wrong."""
-    from tcpconform.wire.encode import tcp_checksum
+    from tcpconform.wire.tcp import tcp_checksum
 
     try:
         return f"{tcp_checksum(seg):#06x} (the correct checksum)"

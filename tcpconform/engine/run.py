@@ -18,7 +18,7 @@ from tcpconform.engine.case import CaseRun
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.scheduler import Scheduler
 from tcpconform.links.base import Clock, Link
-from tcpconform.results import CaseResult, RunResult
+from tcpconform.results import CaseResult, RunMeta, RunResult, SessionMeta
 from tcpconform.targets.base import Target
 from tcpconform.tcp.segment import FourTuple, is_ipv6
 
@@ -41,7 +41,7 @@ def execute(
     base_port: int = BASE_PORT,
     port_span: int = PORT_SPAN,
     tester_isn: int | None = None,
-    meta: dict[str, object] | None = None,
+    session: SessionMeta | None = None,
     on_case_done: Callable[[CaseResult], None] | None = None,
 ) -> RunResult:
     """Run ``cases`` and return the results; each case gets its own source port.
@@ -61,22 +61,20 @@ def execute(
     wall0 = time.perf_counter()
     scheduler = Scheduler(link, target, jobs=jobs, on_case_done=on_case_done)
     results = scheduler.run(runs)
-    run_meta: dict[str, object] = {
-        "target": target.name,
-        "target_address": f"[{target.ip}]:{target.port}" if is_ipv6(target.ip) else f"{target.ip}:{target.port}",
-        "family": "ipv6" if is_ipv6(target.ip) else "ipv4",
-        "link": link.name,
-        "clock": _RESULTS_CLOCK[link.clock],
-        "profile": profile.name,
-        "jobs": jobs,
-        "started": started.isoformat(timespec="seconds"),
-        "duration": round(time.perf_counter() - wall0, 6),
-        "link_time": round(sum(r.duration for r in results), 6),
-        "versions": {"tcpconform": __version__, "python": platform.python_version()},
-        "strays": [s.segment.summary() for s in scheduler.strays],
-    }
-    dropped = link.dropped()
-    if dropped is not None:
-        run_meta["frames_dropped"] = dropped
-    run_meta.update(meta or {})
+    run_meta = RunMeta(
+        target=target.name,
+        target_address=f"[{target.ip}]:{target.port}" if is_ipv6(target.ip) else f"{target.ip}:{target.port}",
+        family="ipv6" if is_ipv6(target.ip) else "ipv4",
+        link=link.name,
+        clock=_RESULTS_CLOCK[link.clock],
+        profile=profile.name,
+        jobs=jobs,
+        started=started.isoformat(timespec="seconds"),
+        duration=round(time.perf_counter() - wall0, 6),
+        link_time=round(sum(r.duration for r in results), 6),
+        versions={"tcpconform": __version__, "python": platform.python_version()},
+        strays=[s.segment.summary() for s in scheduler.strays],
+        frames_dropped=link.dropped(),
+        session=session,
+    )
     return RunResult(run_meta, list(results))

@@ -7,7 +7,7 @@ by giving the tester side no address; on a real interface the kernel's RSTs must
 instead.
 
 :class:`RstSuppression` drops them as narrowly as it can: one nftables table of its own (named
-``tcpc_<pid>_<n>``, so :mod:`tcpconform.cleanup` can find it after a ``kill -9``), one output
+``tcpc_<pid>_<n>``, so :mod:`tcpconform.lab.leftovers` can find it after a ``kill -9``), one output
 rule, matching only TCP segments with RST set, to the target's address and port, from the run's
 source ports.  Everything else the host sends is untouched.  The table is removed on every exit
 path: leaving the ``with`` block, an exception, SIGINT, SIGTERM, interpreter exit.
@@ -23,18 +23,22 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 from tcpconform.errors import SetupError
-from tcpconform.lab.lab import ns_argv
-from tcpconform.lab.netns import on_exit
+from tcpconform.lab.guard import on_exit
+from tcpconform.lab.netns import ns_argv
 
 _counter = itertools.count(1)
 
 
 class FirewallError(SetupError):
     """nftables is missing, refused us, or rejected the ruleset; the message says what to do."""
+
+
+def _nothing() -> None:
+    """The guard's cancel before any guard is registered."""
 
 
 def _port_set(ports: Iterable[int]) -> str:
@@ -110,7 +114,7 @@ class RstSuppression:
                        f"tcp sport {_port_set(source_ports)} tcp flags & rst == rst")
         self._lock = threading.RLock()  # re-entrant: the signal handler may call remove() mid-install
         self._state = "new"  # new -> installing -> installed -> removed
-        self._cancel_guard = lambda: None
+        self._cancel_guard: Callable[[], None] = _nothing
         self._installer: int | None = None  # pid of the `nft -f` still running, if any
 
     def ruleset(self) -> str:

@@ -15,13 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tcpconform.lab.spec import write_sysctl
+
 IFA_F_NODAD = 0x02
 ETH_P_IPV6 = 0x86DD
-
-
-def _write_sysctl(path: str, value: str) -> None:
-    with contextlib.suppress(FileNotFoundError), open(f"/proc/sys/{path}", "w") as f:  # no IPv6 in the kernel: fine
-        f.write(value)
 
 
 def enable_quiet_ipv6(ifname: str) -> None:
@@ -35,7 +32,7 @@ def enable_quiet_ipv6(ifname: str) -> None:
     for key, value in (("addr_gen_mode", "1"), ("accept_ra", "0"), ("router_solicitations", "0"),
                        ("dad_transmits", "0"), ("accept_dad", "0"), ("mldv1_unsolicited_report_interval", "1"),
                        ("mldv2_unsolicited_report_interval", "1"), ("disable_ipv6", "0")):
-        _write_sysctl(f"net/ipv6/conf/{ifname}/{key}", value)
+        write_sysctl(f"net/ipv6/conf/{ifname}/{key}", value)
 
 
 def set_ipv6_address(ipr: Any, idx: int, want: str) -> None:

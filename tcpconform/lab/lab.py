@@ -1,4 +1,4 @@
-"""The network lab: two network namespaces joined by a veth pair.
+"""The network lab: two network namespaces joined by a veth pair, brought up, found and taken down.
 
 A packet-level tester must own the wire.  The lab gives it one: a *tester* namespace, whose veth
 end carries no address and has IPv6 switched off (so its kernel never answers the tester's segments
@@ -8,9 +8,10 @@ responder on the wire) are owned by no kernel: the tester answers ARP and Neighb
 for them itself, so address resolution stays part of what is tested.
 
 Everything here lives inside namespaces the lab creates; nothing is sent on the host's own
-interfaces.  Every name carries the ``tcpc`` prefix so :mod:`tcpconform.cleanup` can find what a
-killed run left behind, and every function refuses a namespace without it.  The primitives on
-namespaces, processes and links are in :mod:`tcpconform.cleanup`; this module builds the lab on them.
+interfaces.  Every name carries the ``tcpc`` prefix so :mod:`tcpconform.lab.leftovers` can find
+what a killed run left behind, and every function refuses a namespace without it.  What a lab is
+(names, addresses) is :mod:`tcpconform.lab.spec`; how it is checked, :mod:`tcpconform.lab.inspect`;
+the namespace primitives, :mod:`tcpconform.lab.netns`.
 
 pyroute2 is imported only where rtnetlink is needed (it costs a quarter of a second to import);
 removal (:func:`lab_down`) uses only system calls and ``ip``, so it is safe to run from a signal
@@ -20,194 +21,35 @@ handler.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
-import ipaddress
 import os
-import re
-import shutil
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from tcpconform.errors import SetupError
+from tcpconform.lab.guard import on_exit
+from tcpconform.lab.inspect import inspect_lab, link_state, problems, rtnetlink
 from tcpconform.lab.ipv6 import ETH_P_IPV6, enable_quiet_ipv6, set_ipv6_address, wait_for_quiet, wait_operational
 from tcpconform.lab.netns import (
     PREFIX,
-    check_name,
+    LabError,
     delete_root_link,
     if_present,
-    list_namespaces,
+    in_netns,
+    ns_create,
     ns_exists,
     ns_path,
     ns_remove,
-    on_exit,
-    root_links,
-    setns,
+    run_in_ns,
     stop_processes,
-    thread_netns,
 )
+from tcpconform.lab.spec import ETHTOOL_OFF, Lab, lab_spec, offloads, write_sysctl
 
-OFFLOAD_FEATURES = (
-    "tx-checksumming",
-    "rx-checksumming",
-    "tcp-segmentation-offload",
-    "generic-segmentation-offload",
-    "generic-receive-offload",
-    "large-receive-offload",
-)
-"""The ``ethtool -k`` features that must be off: each one falsifies what a raw socket sees (partial
-checksums, segments merged or not yet split)."""
-
-_ETHTOOL_OFF = ["tso", "gso", "gro", "lro", "tx", "rx"]
-_NAME_RE = re.compile(r"0|[1-9][0-9]{0,2}")
 TEMPORARY_NAMES = range(100, 256)
 """Names :func:`temporary_lab` picks from when given none: away from the small numbers people type."""
-
-
-class LabError(SetupError):
-    """The lab cannot be set up, inspected or entered; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class Lab:
-    """One lab: names and addresses, all derived from the lab's name (a number ``n``)."""
-
-    name: str
-    tester_ns: str
-    target_ns: str
-    tester_if: str
-    target_if: str
-    tester_ip: str
-    linux_ip: str
-    reference_ip: str
-    tester_mac: str
-    target_mac: str
-    prefixlen: int = 24
-    tester_ip6: str = ""
-    linux_ip6: str = ""
-    reference_ip6: str = ""
-    prefixlen6: int = 64
-
-    @property
-    def network(self) -> str:
-        return f"198.18.{self.name}.0/{self.prefixlen}"
-
-    @property
-    def network6(self) -> str:
-        return str(ipaddress.IPv6Network(f"fd00:7c:{self.name}::/{self.prefixlen6}"))
-
-    def addresses(self, ipv6: bool = False) -> tuple[str, str, str]:
-        """(tester, Linux target, reference responder) in one family."""
-        if ipv6:
-            return self.tester_ip6, self.linux_ip6, self.reference_ip6
-        return self.tester_ip, self.linux_ip, self.reference_ip
-
-    @property
-    def namespaces(self) -> tuple[str, str]:
-        return (self.tester_ns, self.target_ns)
-
-
-def _canonical6(address: str) -> str:
-    return str(ipaddress.IPv6Address(address))
-
-
-def lab_spec(name: str | int = "0") -> Lab:
-    """The :class:`Lab` a name stands for, without touching the system.
-
-    Names are numbers 0..255 because the number picks the lab's /24 inside 198.18.0.0/15 (the
-    benchmarking range, RFC 2544), and interface names must stay within 15 characters.  Over IPv6
-    the lab is ``fd00:7c:<n>::/64`` (unique-local, RFC 4193; the number's digits read as written).
-    """
-    text = str(name)
-    if not _NAME_RE.fullmatch(text) or int(text) > 255:
-        raise LabError(f"lab name {name!r}: use a number from 0 to 255 (lab n uses the addresses 198.18.n.0/24)")
-    n = int(text)
-    return Lab(
-        name=text,
-        tester_ns=f"{PREFIX}{text}-tester",
-        target_ns=f"{PREFIX}{text}-target",
-        tester_if=f"{PREFIX}{text}-t",
-        target_if=f"{PREFIX}{text}-s",
-        tester_ip=f"198.18.{n}.1",
-        linux_ip=f"198.18.{n}.2",
-        reference_ip=f"198.18.{n}.3",
-        # Locally administered, fixed per lab, so captures read the same on every run ("tcp" = 74 63 70).
-        tester_mac=f"02:74:63:70:{n:02x}:01",
-        target_mac=f"02:74:63:70:{n:02x}:02",
-        # Written as the kernel writes them (RFC 5952): lab 0's are fd00:7c::1, not fd00:7c:0::1.
-        tester_ip6=_canonical6(f"fd00:7c:{n}::1"),
-        linux_ip6=_canonical6(f"fd00:7c:{n}::2"),
-        reference_ip6=_canonical6(f"fd00:7c:{n}::3"),
-    )
-
-
-# --- namespaces ---------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def in_netns(ns: str) -> Iterator[None]:
-    """Run the block with the *calling thread* inside namespace ``ns``; always switch back.
-
-    Sockets keep the namespace they were created in, so this is how the tester opens its AF_PACKET
-    socket (or an rtnetlink socket) inside the lab while the rest of the process stays in the host
-    namespace.  Other threads are unaffected: setns(2) is per thread.
-    """
-    try:
-        target = os.open(ns_path(ns), os.O_RDONLY | os.O_CLOEXEC)
-    except ValueError as e:
-        raise LabError(str(e)) from None
-    except FileNotFoundError:
-        raise LabError(f"network namespace {ns!r} does not exist (is the lab up? `lab_up()`)") from None
-    try:
-        home = thread_netns()
-        try:
-            try:
-                setns(target)
-            except PermissionError:
-                raise LabError(f"entering namespace {ns!r} needs root (CAP_SYS_ADMIN)") from None
-            try:
-                yield
-            finally:
-                # Failing to return would leave this thread sending from the wrong namespace: never silent.
-                setns(home)
-        finally:
-            os.close(home)
-    finally:
-        os.close(target)
-
-
-def ns_argv(ns: str, argv: list[str]) -> list[str]:
-    """``argv`` run inside namespace ``ns`` by ``ip netns exec`` (which also remounts /sys for it)."""
-    try:
-        check_name(ns)
-    except ValueError as e:
-        raise LabError(str(e)) from None
-    return ["ip", "netns", "exec", ns, *argv]
-
-
-def ns_create(ns: str) -> None:
-    """Create namespace ``ns`` (pyroute2, the same bind mount as ``ip netns add``)."""
-    from pyroute2 import netns
-
-    try:
-        netns.create(ns_path(ns))
-    except PermissionError:
-        raise LabError("creating network namespaces needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)") from None
-
-
-def run_in_ns(ns: str, argv: list[str], *, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a command inside ``ns``; a failure raises :class:`LabError` with its stderr."""
-    try:
-        proc = subprocess.run(ns_argv(ns, argv), capture_output=True, text=True, input=input, timeout=30)
-    except FileNotFoundError:
-        raise LabError("`ip` not found: install iproute2") from None
-    if check and proc.returncode != 0:
-        raise LabError(f"{' '.join(argv)} in {ns}: {proc.stderr.strip() or f'exit status {proc.returncode}'}")
-    return proc
 
 
 # --- the lab lock ------------------------------------------------------------------------------
@@ -252,242 +94,100 @@ def _lab_lock(name: str, timeout: float = 30.0) -> Iterator[None]:
                 _held[name] = (sock, depth - 1)
 
 
-# --- inspection ---------------------------------------------------------------------------------
-
-
-def _ipr(ns: str) -> Any:
-    """An rtnetlink socket bound to namespace ``ns`` (created inside it, used from anywhere)."""
-    from pyroute2 import IPRoute
-
-    with in_netns(ns):
-        return IPRoute()
-
-
-def _link_state(ipr: Any, ifname: str) -> dict[str, Any] | None:
-    """What matters about ``ifname``, or None if it is not there (or vanishes while being looked at)."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    found = ipr.link_lookup(ifname=ifname)
-    if not found:
-        return None
-    try:
-        (msg,) = ipr.get_links(found[0])
-        ipv4 = [f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET, index=msg["index"])]
-        ipv6 = [f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET6, index=msg["index"])]
-    except NetlinkError as e:
-        if e.code == errno.ENODEV:
-            return None
-        raise
-    flags = msg["flags"]
-    return {
-        "name": ifname,
-        "index": msg["index"],
-        "kind": msg.get(("linkinfo", "kind")),
-        "mac": msg.get("address"),
-        "up": bool(flags & 0x1),  # IFF_UP
-        "carrier": bool(flags & 0x10000),  # IFF_LOWER_UP: the peer is up too
-        "operstate": msg.get("state"),  # "up" once the kernel's link watch has taken the carrier in
-        "peer_index": msg.get("link"),
-        "peer_in_other_ns": msg.get("link_netnsid") is not None,
-        "ipv4": ipv4,
-        "ipv6": ipv6,
-    }
-
-
-def _read_sysctl(path: str) -> str | None:
-    try:
-        with open(f"/proc/sys/{path}") as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        return None
-
-
-def _write_sysctl(path: str, value: str) -> None:
-    with contextlib.suppress(FileNotFoundError), open(f"/proc/sys/{path}", "w") as f:  # no IPv6 in the kernel at all: fine
-        f.write(value)
-
-
-def _ipv6_disabled(ifname: str) -> bool:
-    return _read_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6") in (None, "1")
-
-
-def offloads(ns: str, ifname: str) -> dict[str, str]:
-    """The :data:`OFFLOAD_FEATURES` of ``ifname`` in ``ns`` as ``ethtool -k`` reports them (``on``/``off``)."""
-    if shutil.which("ethtool") is None:
-        raise LabError("`ethtool` not found: install ethtool (the lab turns veth offloads off with it)")
-    out = run_in_ns(ns, ["ethtool", "-k", ifname]).stdout
-    found = {}
-    for line in out.splitlines():
-        key, _, value = line.partition(":")
-        if key in OFFLOAD_FEATURES:
-            found[key] = value.split()[0] if value.split() else "?"
-    return found
-
-
-def _inspect(lab: Lab, with_offloads: bool = True) -> dict[str, Any]:
-    """Everything about one lab that decides whether it is usable, as plain data."""
-    state: dict[str, Any] = {
-        "name": lab.name,
-        "network": lab.network,
-        "tester_ip": lab.tester_ip,
-        "linux_ip": lab.linux_ip,
-        "reference_ip": lab.reference_ip,
-        "network6": lab.network6,
-        "tester_ip6": lab.tester_ip6,
-        "linux_ip6": lab.linux_ip6,
-        "reference_ip6": lab.reference_ip6,
-        "tester_ns": {"name": lab.tester_ns, "present": ns_exists(lab.tester_ns)},
-        "target_ns": {"name": lab.target_ns, "present": ns_exists(lab.target_ns)},
-        "tester_if": None,
-        "target_if": None,
-    }
-    for side in ("tester", "target"):
-        ns, ifname = getattr(lab, f"{side}_ns"), getattr(lab, f"{side}_if")
-        if not state[f"{side}_ns"]["present"]:
-            continue
-        with contextlib.closing(_ipr(ns)) as ipr:
-            lo = _link_state(ipr, "lo")
-            link = _link_state(ipr, ifname)
-        with in_netns(ns):
-            state[f"{side}_ns"]["lo_up"] = bool(lo and lo["up"])
-            state[f"{side}_ns"]["ipv6_disabled"] = _ipv6_disabled("all") and _ipv6_disabled("default")
-            if side == "target":
-                state["target_ns"]["arp_ignore"] = _read_sysctl("net/ipv4/conf/all/arp_ignore")
-                state["target_ns"]["arp_announce"] = _read_sysctl("net/ipv4/conf/all/arp_announce")
-            if link:
-                link["ipv6_disabled"] = _ipv6_disabled(ifname)
-        if link and with_offloads:
-            try:
-                link["offloads"] = offloads(ns, ifname)
-            except LabError:
-                with in_netns(ns):
-                    if if_present(ifname):
-                        raise
-                # A veth end whose peer's namespace was just removed dies moments later, asynchronously.
-                link = None
-        state[f"{side}_if"] = link
-    return state
-
-
-def _problems(lab: Lab, state: dict[str, Any]) -> list[str]:
-    """What keeps the lab described by ``state`` from being exactly what :func:`lab_up` builds."""
-    problems = []
-    for side in ("tester", "target"):
-        nss = state[f"{side}_ns"]
-        if not nss["present"]:
-            problems.append(f"namespace {nss['name']} missing")
-            continue
-        if not nss["lo_up"]:
-            problems.append(f"lo down in {nss['name']}")
-        if not nss["ipv6_disabled"]:
-            problems.append(f"IPv6 enabled in {nss['name']}")
-        link = state[f"{side}_if"]
-        ifname = getattr(lab, f"{side}_if")
-        if link is None:
-            problems.append(f"{ifname} missing")
-            continue
-        if link["kind"] != "veth" or not link["peer_in_other_ns"]:
-            problems.append(f"{ifname} is not a veth end with its peer in the other namespace")
-        if link["mac"] != getattr(lab, f"{side}_mac"):
-            problems.append(f"{ifname} has MAC {link['mac']}, not {getattr(lab, f'{side}_mac')}")
-        if not link["up"]:
-            problems.append(f"{ifname} down")
-        if side == "tester" and not link["ipv6_disabled"]:
-            problems.append(f"IPv6 enabled on {ifname} (the tester's kernel must not own its address)")
-        if side == "target" and link["ipv6_disabled"]:
-            problems.append(f"IPv6 disabled on {ifname}")
-        on = [k for k, v in link.get("offloads", {}).items() if v != "off"]
-        if on:
-            problems.append(f"offloads on {ifname}: {', '.join(on)}")
-    tester, target = state["tester_if"], state["target_if"]
-    if tester and target and (tester["peer_index"] != target["index"] or target["peer_index"] != tester["index"]):
-        problems.append(f"{lab.tester_if} and {lab.target_if} are not each other's peer")
-    if tester and tester["ipv4"]:
-        problems.append(f"{lab.tester_if} has IPv4 addresses {tester['ipv4']} (the tester side must have none)")
-    want = f"{lab.linux_ip}/{lab.prefixlen}"
-    if target and target["ipv4"] != [want]:
-        problems.append(f"{lab.target_if} has IPv4 addresses {target['ipv4']}, not [{want}]")
-    if tester and tester.get("ipv6"):
-        problems.append(f"{lab.tester_if} has IPv6 addresses {tester['ipv6']} (the tester side must have none)")
-    want6 = f"{lab.linux_ip6}/{lab.prefixlen6}"
-    if target and not target["ipv6_disabled"] and target.get("ipv6") != [want6]:
-        problems.append(f"{lab.target_if} has IPv6 addresses {target.get('ipv6')}, not [{want6}]")
-    if state["target_ns"].get("arp_ignore") not in (None, "1") or state["target_ns"].get("arp_announce") not in (None, "2"):
-        problems.append(f"arp_ignore/arp_announce not 1/2 in {lab.target_ns}")
-    return problems
-
-
 # --- building -----------------------------------------------------------------------------------
 
 
 def _build(lab: Lab) -> None:
     """Create or repair every part of ``lab``; each step is a no-op when its part is already right."""
     for ns in lab.namespaces:
-        if not ns_exists(ns):
-            ns_remove(ns)  # a bare file from a crashed creation
-            ns_create(ns)
-        with in_netns(ns):
-            # Before any link exists, so no interface ever sends router solicitations, DAD or MLD.
-            for conf in ("all", "default"):
-                _write_sysctl(f"net/ipv6/conf/{conf}/disable_ipv6", "1")
-            if ns == lab.target_ns:
-                # Answer ARP only for addresses on the asking interface, and source requests from them.
-                _write_sysctl("net/ipv4/conf/all/arp_ignore", "1")
-                _write_sysctl("net/ipv4/conf/all/arp_announce", "2")
-    with contextlib.closing(_ipr(lab.tester_ns)) as t, contextlib.closing(_ipr(lab.target_ns)) as s:
-        tl, sl = _link_state(t, lab.tester_if), _link_state(s, lab.target_if)
-        paired = (
-            tl is not None and sl is not None and tl["kind"] == "veth" and tl["peer_index"] == sl["index"]
-            and sl["peer_index"] == tl["index"] and tl["peer_in_other_ns"]
-        )
-        if not paired:
-            for ipr, link in ((t, tl), (s, sl)):
-                # Deleting one end removes its peer; an end whose peer's namespace just died vanishes
-                # on its own, asynchronously: either way it may be gone by now.
-                if link is not None and ipr.link_lookup(ifname=link["name"]):
-                    with contextlib.suppress(Exception):
-                        ipr.link("del", index=link["index"])
-            delete_root_link(lab.tester_if)
-            delete_root_link(lab.target_if)
-            peer_fd = os.open(ns_path(lab.target_ns), os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                # Made inside the tester namespace with its peer born in the target one: no end ever
-                # appears in the host namespace, even if this process dies half-way.
-                t.link("add", ifname=lab.tester_if, address=lab.tester_mac, kind="veth",
-                       peer={"ifname": lab.target_if, "address": lab.target_mac, "net_ns_fd": peer_fd})
-            finally:
-                os.close(peer_fd)
+        _namespace(lab, ns)
+    with contextlib.closing(rtnetlink(lab.tester_ns)) as t, contextlib.closing(rtnetlink(lab.target_ns)) as s:
+        _veth_pair(lab, t, s)
         for ns, ipr, ifname, mac in ((lab.tester_ns, t, lab.tester_if, lab.tester_mac),
                                      (lab.target_ns, s, lab.target_if, lab.target_mac)):
-            link = _link_state(ipr, ifname)
-            assert link is not None
-            idx = link["index"]
-            with in_netns(ns):
-                if ns == lab.target_ns:
-                    enable_quiet_ipv6(ifname)
-                else:
-                    _write_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6", "1")
-            if link["mac"] != mac:
-                ipr.link("set", index=idx, state="down")
-                ipr.link("set", index=idx, address=mac)
-            want = [f"{lab.linux_ip}/{lab.prefixlen}"] if ns == lab.target_ns else []
-            for addr in link["ipv4"]:
-                if addr not in want:
-                    a, p = addr.split("/")
-                    ipr.addr("del", index=idx, address=a, prefixlen=int(p))
-            for addr in want:
-                if addr not in link["ipv4"]:
-                    ipr.addr("add", index=idx, address=lab.linux_ip, prefixlen=lab.prefixlen,
-                             broadcast=f"198.18.{lab.name}.255")
-            if ns == lab.target_ns:
-                set_ipv6_address(ipr, idx, f"{lab.linux_ip6}/{lab.prefixlen6}")
-            for i in [*ipr.link_lookup(ifname="lo"), idx]:
-                ipr.link("set", index=i, state="up")
+            _configure_end(lab, ns, ipr, ifname, mac)
     for ns, ifname in ((lab.tester_ns, lab.tester_if), (lab.target_ns, lab.target_if)):
-        # veth would otherwise hand a raw socket frames with partial checksums (tx) and merged
-        # segments (GRO), and segment large writes late (TSO/GSO): all of them lie to a tester.
-        if any(v != "off" for v in offloads(ns, ifname).values()):
-            run_in_ns(ns, ["ethtool", "-K", ifname, *[w for f in _ETHTOOL_OFF for w in (f, "off")]], check=False)
+        _offloads_off(ns, ifname)
+
+
+def _namespace(lab: Lab, ns: str) -> None:
+    """Namespace ``ns`` present, with IPv6 off by default and (on the target side) strict ARP."""
+    if not ns_exists(ns):
+        ns_remove(ns)  # a bare file from a crashed creation
+        ns_create(ns)
+    with in_netns(ns):
+        # Before any link exists, so no interface ever sends router solicitations, DAD or MLD.
+        for conf in ("all", "default"):
+            write_sysctl(f"net/ipv6/conf/{conf}/disable_ipv6", "1")
+        if ns == lab.target_ns:
+            # Answer ARP only for addresses on the asking interface, and source requests from them.
+            write_sysctl("net/ipv4/conf/all/arp_ignore", "1")
+            write_sysctl("net/ipv4/conf/all/arp_announce", "2")
+
+
+def _veth_pair(lab: Lab, t: Any, s: Any) -> None:
+    """The veth pair joining the two namespaces, recreated unless both ends are each other's peer."""
+    tl, sl = link_state(t, lab.tester_if), link_state(s, lab.target_if)
+    paired = (
+        tl is not None and sl is not None and tl["kind"] == "veth" and tl["peer_index"] == sl["index"]
+        and sl["peer_index"] == tl["index"] and tl["peer_in_other_ns"]
+    )
+    if paired:
+        return
+    for ipr, link in ((t, tl), (s, sl)):
+        # Deleting one end removes its peer; an end whose peer's namespace just died vanishes
+        # on its own, asynchronously: either way it may be gone by now.
+        if link is not None and ipr.link_lookup(ifname=link["name"]):
+            with contextlib.suppress(Exception):
+                ipr.link("del", index=link["index"])
+    delete_root_link(lab.tester_if)
+    delete_root_link(lab.target_if)
+    peer_fd = os.open(ns_path(lab.target_ns), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        # Made inside the tester namespace with its peer born in the target one: no end ever
+        # appears in the host namespace, even if this process dies half-way.
+        t.link("add", ifname=lab.tester_if, address=lab.tester_mac, kind="veth",
+               peer={"ifname": lab.target_if, "address": lab.target_mac, "net_ns_fd": peer_fd})
+    finally:
+        os.close(peer_fd)
+
+
+def _configure_end(lab: Lab, ns: str, ipr: Any, ifname: str, mac: str) -> None:
+    """One veth end as the lab wants it: IPv6 (quiet on the target, off on the tester), MAC, addresses, up."""
+    link = link_state(ipr, ifname)
+    assert link is not None
+    idx = link["index"]
+    with in_netns(ns):
+        if ns == lab.target_ns:
+            enable_quiet_ipv6(ifname)
+        else:
+            write_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6", "1")
+    if link["mac"] != mac:
+        ipr.link("set", index=idx, state="down")
+        ipr.link("set", index=idx, address=mac)
+    want = [f"{lab.linux_ip}/{lab.prefixlen}"] if ns == lab.target_ns else []
+    for addr in link["ipv4"]:
+        if addr not in want:
+            a, p = addr.split("/")
+            ipr.addr("del", index=idx, address=a, prefixlen=int(p))
+    for addr in want:
+        if addr not in link["ipv4"]:
+            ipr.addr("add", index=idx, address=lab.linux_ip, prefixlen=lab.prefixlen,
+                     broadcast=f"198.18.{lab.name}.255")
+    if ns == lab.target_ns:
+        set_ipv6_address(ipr, idx, f"{lab.linux_ip6}/{lab.prefixlen6}")
+    for i in [*ipr.link_lookup(ifname="lo"), idx]:
+        ipr.link("set", index=i, state="up")
+
+
+def _offloads_off(ns: str, ifname: str) -> None:
+    """Every offload of ``ifname`` off.
+
+    veth would otherwise hand a raw socket frames with partial checksums (tx) and merged segments
+    (GRO), and segment large writes late (TSO/GSO): all of them lie to a tester.
+    """
+    if any(v != "off" for v in offloads(ns, ifname).values()):
+        run_in_ns(ns, ["ethtool", "-K", ifname, *[w for f in ETHTOOL_OFF for w in (f, "off")]], check=False)
 
 
 def lab_up(name: str | int = "0") -> Lab:
@@ -500,12 +200,12 @@ def lab_up(name: str | int = "0") -> Lab:
     """
     lab = lab_spec(name)
     with _lab_lock(lab.name):
-        if all(ns_exists(ns) for ns in lab.namespaces) and not _problems(lab, _inspect(lab)):
+        if all(ns_exists(ns) for ns in lab.namespaces) and not problems(lab, inspect_lab(lab)):
             return lab
         try:
             _build(lab)
-            with contextlib.closing(_ipr(lab.tester_ns)) as t, contextlib.closing(_ipr(lab.target_ns)) as s:
-                wait_operational(lambda: [_link_state(t, lab.tester_if), _link_state(s, lab.target_if)])
+            with contextlib.closing(rtnetlink(lab.tester_ns)) as t, contextlib.closing(rtnetlink(lab.target_ns)) as s:
+                wait_operational(lambda: [link_state(t, lab.tester_if), link_state(s, lab.target_if)])
             with in_netns(lab.tester_ns):
                 watch = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
             with contextlib.closing(watch):
@@ -519,9 +219,9 @@ def lab_up(name: str | int = "0") -> Lab:
             raise LabError(f"lab {lab.name}: {e}") from e
         except Exception as e:  # pyroute2's NetlinkError and friends
             raise LabError(f"lab {lab.name}: {type(e).__name__}: {e}") from e
-        problems = _problems(lab, _inspect(lab))
-        if problems:
-            raise LabError(f"lab {lab.name} is not right after setting it up: {'; '.join(problems)}")
+        found = problems(lab, inspect_lab(lab))
+        if found:
+            raise LabError(f"lab {lab.name} is not right after setting it up: {'; '.join(found)}")
         return lab
 
 
@@ -562,34 +262,6 @@ def find_lab(name: str | int = "0") -> Lab | None:
             if not if_present(ifname):
                 return None
     return lab
-
-
-def lab_names() -> list[str]:
-    """Names of every lab with at least one part present, in numeric order."""
-    names = set()
-    for ns in list_namespaces():
-        m = re.fullmatch(rf"{PREFIX}(\d+)-(tester|target)", ns)
-        if m:
-            names.add(m.group(1))
-    for ifname in root_links():
-        m = re.fullmatch(rf"{PREFIX}(\d+)-[ts]", ifname)
-        if m:
-            names.add(m.group(1))
-    return sorted((n for n in names if _NAME_RE.fullmatch(n) and int(n) <= 255), key=int)
-
-
-def lab_status() -> list[dict[str, Any]]:
-    """Every tcpc lab present: names, addresses, namespaces, links (up? carrier? MAC, IPv4), offloads,
-    and ``complete`` with the ``problems`` that keep it from being so."""
-    out = []
-    for name in lab_names():
-        lab = lab_spec(name)
-        state = _inspect(lab)
-        state["root_links"] = [i for i in (lab.tester_if, lab.target_if) if if_present(i)]
-        state["problems"] = _problems(lab, state)
-        state["complete"] = not state["problems"]
-        out.append(state)
-    return out
 
 
 @contextlib.contextmanager

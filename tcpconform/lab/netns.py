@@ -1,33 +1,27 @@
-"""Leaving nothing behind: what the project creates, how it is guarded, and how a killed run is cleaned up.
+"""Network namespaces, the processes inside them and the ``tcpc`` links: the primitives the lab builds on.
 
 Everything the project creates carries the ``tcpc`` prefix: network namespaces, links, nftables
 tables, and the processes it starts inside its namespaces.  This module is the layer that knows
-those objects by name (the lab and the firewall build on it) and it never looks at or touches
-anything without the prefix.
+those objects by name and it never looks at or touches anything without the prefix: every function
+that takes a name refuses one without it.
 
-:func:`on_exit` is how the lab and the firewall make sure what they create is removed on every way
-out of a live process: normal exit, an exception, Ctrl-C (SIGINT), SIGTERM.  A ``kill -9`` cannot
-be guarded against; :func:`leftovers` finds what such a run left and :func:`cleanup` removes it.
+Entering a namespace (:func:`in_netns`) moves the calling thread only; sockets keep the namespace
+they were created in.  Nothing here imports pyroute2 at module level (it costs a quarter of a
+second), so removal paths that run from a signal handler stay cheap.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import ctypes
-import itertools
-import json
 import os
-import re
-import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterable
-from types import FrameType
-from typing import Any
+from collections.abc import Iterator
+
+from tcpconform.errors import SetupError
 
 PREFIX = "tcpc"
 NETNS_DIR = "/var/run/netns"  # where `ip netns` and pyroute2 keep named namespaces
@@ -35,6 +29,10 @@ MNT_DETACH = 2
 CLONE_NEWNET = 0x40000000
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+class LabError(SetupError):
+    """The lab cannot be set up, inspected or entered; the message says why and what to do."""
 
 
 def setns(fd: int) -> None:
@@ -61,10 +59,6 @@ def ns_path(ns: str) -> str:
     """The file that names namespace ``ns`` (bind-mounted nsfs, as ``ip netns add`` makes it)."""
     check_name(ns)
     return os.path.join(NETNS_DIR, ns)
-
-
-def _ns_exec(ns: str | None, argv: list[str]) -> list[str]:
-    return ["ip", "netns", "exec", ns, *argv] if ns else argv
 
 
 # --- namespaces, processes, links ---------------------------------------------------------------
@@ -169,250 +163,65 @@ def delete_root_link(ifname: str) -> bool:
     return not if_present(ifname)
 
 
-# --- exit and signal guards ---------------------------------------------------------------------
+# --- entering and creating namespaces-----------------------------------------------------------------------------
 
-_guard_lock = threading.RLock()
-_actions: dict[int, tuple[str, Callable[[], object], int]] = {}
-_owner = os.getpid()  # a forked child inherits the registry and atexit, but not what they guard
-_keys = itertools.count(1)
-_previous: dict[int, Any] = {}
-_atexit_registered = False
-GUARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+@contextlib.contextmanager
+def in_netns(ns: str) -> Iterator[None]:
+    """Run the block with the *calling thread* inside namespace ``ns``; always switch back.
 
-
-def on_exit(action: Callable[[], object], label: str) -> Callable[[], None]:
-    """Run ``action`` at interpreter exit or on SIGINT/SIGTERM, unless the returned *cancel* is called first.
-
-    ``action`` must be idempotent: the code that registered it normally runs it itself and then
-    cancels, and a signal can arrive in between.  Actions run newest first and their errors are
-    swallowed (one failed removal must not stop the others).  Each runs in the network namespace
-    its registering thread was in: a signal is handled on the main thread wherever that thread is,
-    possibly inside :func:`tcpconform.lab.in_netns`.  Signal handlers are installed only
-    while some action is registered, and only from the main thread (the only one Python lets
-    install them); a registration from another thread is covered at exit only.
-
-    On a signal the handler runs every action, puts the previous handlers back and then does what
-    the signal would have done: SIGINT raises KeyboardInterrupt (so ``finally`` blocks still run),
-    SIGTERM with the default disposition is re-raised and ends the process as it would have.
+    Sockets keep the namespace they were created in, so this is how the tester opens its AF_PACKET
+    socket (or an rtnetlink socket) inside the lab while the rest of the process stays in the host
+    namespace.  Other threads are unaffected: setns(2) is per thread.
     """
-    global _atexit_registered
-    with _guard_lock:
-        _forget_if_forked()
-        key = next(_keys)
-        _actions[key] = (label, action, thread_netns())
-        if not _atexit_registered:
-            atexit.register(run_exit_actions)
-            _atexit_registered = True
-        if threading.current_thread() is threading.main_thread():
-            for sig in GUARDED_SIGNALS:
-                current = signal.getsignal(sig)
-                # An ignored signal (nohup, a background job of a script) stays ignored: it will not
-                # end the process, so it must not remove what the process is still using.
-                if sig not in _previous and current is not signal.SIG_IGN:
-                    _previous[sig] = current
-                    signal.signal(sig, _on_signal)
-
-    def cancel() -> None:
-        with _guard_lock:
-            entry = _actions.pop(key, None)
-            if entry is not None:
-                os.close(entry[2])
-            if not _actions:
-                _restore_handlers()
-
-    return cancel
-
-
-def pending_exit_actions() -> list[str]:
-    """Labels of the actions currently registered (for diagnostics and tests)."""
-    with _guard_lock:
-        return [label for label, _, _ in _actions.values()]
-
-
-def run_exit_actions() -> list[str]:
-    """Run and forget every registered action, newest first; returns the labels of those that failed."""
-    with _guard_lock:
-        _forget_if_forked()
-        todo = sorted(_actions.items(), reverse=True)
-        _actions.clear()
-    failed = []
-    for _, (label, action, netns_fd) in todo:
-        try:
-            _run_in(netns_fd, action)
-        except Exception:
-            failed.append(label)
-        finally:
-            os.close(netns_fd)
-    return failed
-
-
-def _forget_if_forked() -> None:
-    """In a forked child, drop the parent's actions: its exit must not remove the parent's lab."""
-    global _owner
-    if os.getpid() != _owner:
-        for _, _, fd in _actions.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        _actions.clear()
-        _owner = os.getpid()
-
-
-def _run_in(netns_fd: int, action: Callable[[], object]) -> None:
-    here = thread_netns()
     try:
-        moved = os.fstat(here).st_ino != os.fstat(netns_fd).st_ino
-        if moved:
-            setns(netns_fd)
+        target = os.open(ns_path(ns), os.O_RDONLY | os.O_CLOEXEC)
+    except ValueError as e:
+        raise LabError(str(e)) from None
+    except FileNotFoundError:
+        raise LabError(f"network namespace {ns!r} does not exist (is the lab up? `lab_up()`)") from None
+    try:
+        home = thread_netns()
         try:
-            action()
+            try:
+                setns(target)
+            except PermissionError:
+                raise LabError(f"entering namespace {ns!r} needs root (CAP_SYS_ADMIN)") from None
+            try:
+                yield
+            finally:
+                # Failing to return would leave this thread sending from the wrong namespace: never silent.
+                setns(home)
         finally:
-            if moved:
-                setns(here)
+            os.close(home)
     finally:
-        os.close(here)
+        os.close(target)
 
 
-def _restore_handlers() -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return  # the next cancel or the signal itself, on the main thread, puts them back
-    for sig, previous in list(_previous.items()):
-        if signal.getsignal(sig) is _on_signal:  # someone installed theirs after ours: leave it
-            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
-        del _previous[sig]
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    with _guard_lock:
-        previous = _previous.get(signum, signal.SIG_DFL)
-    run_exit_actions()
-    with _guard_lock:
-        _restore_handlers()
-    if callable(previous):
-        previous(signum, frame)  # SIGINT's default_int_handler raises KeyboardInterrupt here
-    else:
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-
-
-# --- finding and removing leftovers -------------------------------------------------------------
-
-
-def _matches(name: str, prefixes: tuple[str, ...]) -> bool:
-    return name.startswith(prefixes)
-
-
-def _prefixes(prefixes: Iterable[str] | None) -> tuple[str, ...]:
-    """The name prefixes to consider; each must itself start with ``tcpc`` so nothing else is ever touched."""
-    if prefixes is None:
-        return (PREFIX,)
-    out = tuple(prefixes)
-    bad = [p for p in out if not p.startswith(PREFIX)]
-    if bad or not out:
-        raise ValueError(f"prefixes must start with {PREFIX!r}: {bad or out}")
-    return out
-
-
-def _nft_tables(ns: str | None) -> list[tuple[str, str]]:
-    """``(family, name)`` of every nftables table with the prefix, in the host namespace or in ``ns``."""
-    if shutil.which("nft") is None:
-        return []
-    argv = ["nft", "-j", "list", "tables"]
+def ns_argv(ns: str, argv: list[str]) -> list[str]:
+    """``argv`` run inside namespace ``ns`` by ``ip netns exec`` (which also remounts /sys for it)."""
     try:
-        proc = subprocess.run(_ns_exec(ns, argv), capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    if proc.returncode != 0:
-        return []
+        check_name(ns)
+    except ValueError as e:
+        raise LabError(str(e)) from None
+    return ["ip", "netns", "exec", ns, *argv]
+
+
+def ns_create(ns: str) -> None:
+    """Create namespace ``ns`` (pyroute2, the same bind mount as ``ip netns add``)."""
+    from pyroute2 import netns
+
     try:
-        items = json.loads(proc.stdout).get("nftables", [])
-    except ValueError:
-        return []
-    return sorted((t["table"]["family"], t["table"]["name"]) for t in items
-                  if "table" in t and t["table"]["name"].startswith(PREFIX))
+        netns.create(ns_path(ns))
+    except PermissionError:
+        raise LabError("creating network namespaces needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)") from None
 
 
-def _delete_nft_table(ns: str | None, family: str, name: str) -> bool:
-    argv = ["nft", "delete", "table", family, name]
-    proc = subprocess.run(_ns_exec(ns, argv), capture_output=True, text=True, check=False)
-    return proc.returncode == 0
-
-
-def leftovers(*, prefixes: Iterable[str] | None = None) -> dict[str, list[str]]:
-    """Everything of the project's that exists now, by kind.
-
-    ``namespaces``: ``tcpc*`` network namespaces.  ``links``: ``tcpc*`` links in the host namespace.
-    ``nft_tables``: ``tcpc*`` tables, ``"family name"`` in the host namespace and
-    ``"ns: family name"`` inside a tcpc namespace.  ``processes``: ``"pid command line"`` of every
-    process inside a tcpc namespace (only the project creates those, so only it starts them).
-
-    ``prefixes`` narrows the search to names starting with one of them (each starting with
-    ``tcpc``): a namespace or link by its name, a host table by its name; inside a matching
-    namespace, every tcpc table and process.  Namespaces that do not match are not looked into:
-    tests use this to see only what they created while other runs use other labs.
-    """
-    pre = _prefixes(prefixes)
-    namespaces = [ns for ns in list_namespaces() if _matches(ns, pre)]
-    tables = [f"{fam} {name}" for fam, name in _nft_tables(None) if _matches(name, pre)]
-    processes = []
-    for ns in namespaces:
-        if ns_exists(ns):
-            tables += [f"{ns}: {fam} {name}" for fam, name in _nft_tables(ns)]
-            processes += [f"{process_line(pid)}  [{ns}]" for pid in ns_pids(ns)]
-    return {
-        "namespaces": namespaces,
-        "links": [ifname for ifname in root_links() if _matches(ifname, pre)],
-        "nft_tables": tables,
-        "processes": processes,
-    }
-
-
-def cleanup(*, prefixes: Iterable[str] | None = None) -> dict[str, list[str]]:
-    """Remove what :func:`leftovers` finds; returns what was removed, in the same shape.
-
-    Order matters: processes first (they pin namespaces), then firewall tables (a table in the host
-    namespace outlives everything else), then links, then namespaces.  Safe to run twice and while
-    nothing is left.  ``prefixes`` narrows it as for :func:`leftovers`; without it, *every* tcpc
-    lab goes, including one another run is using.
-    """
-    pre = _prefixes(prefixes)
-    removed: dict[str, list[str]] = {"namespaces": [], "links": [], "nft_tables": [], "processes": []}
-    mine = [ns for ns in list_namespaces() if _matches(ns, pre)]
-    for ns in mine:
-        if ns_exists(ns):
-            removed["processes"] += [f"{line}  [{ns}]" for line in stop_processes(ns)]
-    for fam, name in _nft_tables(None):
-        if _matches(name, pre) and _delete_nft_table(None, fam, name):
-            removed["nft_tables"].append(f"{fam} {name}")
-    for ns in mine:
-        if ns_exists(ns):
-            for fam, name in _nft_tables(ns):
-                if _delete_nft_table(ns, fam, name):
-                    removed["nft_tables"].append(f"{ns}: {fam} {name}")
-    for ifname in root_links():
-        if _matches(ifname, pre) and delete_root_link(ifname):
-            removed["links"].append(ifname)
-    for ns in mine:
-        if ns_exists(ns):
-            # The veth ends first: a namespace pinned by some open socket would otherwise keep them.
-            for ifname in _links_in(ns):
-                subprocess.run(["ip", "-n", ns, "link", "del", "dev", ifname], capture_output=True, check=False)
-        if ns_remove(ns):
-            removed["namespaces"].append(ns)
-    return removed
-
-
-def _links_in(ns: str) -> list[str]:
-    proc = subprocess.run(["ip", "-n", ns, "-o", "link", "show"], capture_output=True, text=True, check=False)
-    names = []
-    for line in proc.stdout.splitlines():
-        m = re.match(r"\d+:\s+([^:@\s]+)", line)
-        if m and m.group(1).startswith(PREFIX):
-            names.append(m.group(1))
-    return names
-
-
-def format_report(report: dict[str, list[str]]) -> str:
-    """One line per item, grouped by kind; ``nothing`` when empty."""
-    lines = [f"{kind}: {item}" for kind, items in report.items() for item in items]
-    return "\n".join(lines) if lines else "nothing"
-
+def run_in_ns(ns: str, argv: list[str], *, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command inside ``ns``; a failure raises :class:`LabError` with its stderr."""
+    try:
+        proc = subprocess.run(ns_argv(ns, argv), capture_output=True, text=True, input=input, timeout=30)
+    except FileNotFoundError:
+        raise LabError("`ip` not found: install iproute2") from None
+    if check and proc.returncode != 0:
+        raise LabError(f"{' '.join(argv)} in {ns}: {proc.stderr.strip() or f'exit status {proc.returncode}'}")
+    return proc

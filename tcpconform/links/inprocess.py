@@ -15,7 +15,7 @@ from typing import Protocol
 
 from tcpconform.links.base import Clock, Received, Sent
 from tcpconform.tcp.segment import Segment
-from tcpconform.wire.encode import tcp_checksum
+from tcpconform.wire.tcp import tcp_checksum
 
 
 class SansIOPeer(Protocol):

@@ -92,7 +92,7 @@ class PacketSocket:
     def _enter(self) -> AbstractContextManager[object]:
         if self.netns is None:
             return nullcontext()
-        from tcpconform.lab.lab import in_netns
+        from tcpconform.lab.netns import in_netns
 
         return in_netns(self.netns)
 

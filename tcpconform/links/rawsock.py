@@ -19,8 +19,7 @@ from tcpconform.links.base import Clock, Received, Sent
 from tcpconform.links.neighbours import Neighbours
 from tcpconform.links.packet_socket import LinkSetupError, PacketSocket
 from tcpconform.tcp.segment import Segment
-from tcpconform.wire import encode
-from tcpconform.wire.decode import tcp_segment
+from tcpconform.wire import encode, tcp_segment
 
 __all__ = ["LinkSetupError", "RawEndpoint", "RawSocketLink"]
 

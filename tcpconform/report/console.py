@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tcpconform.gate import GateVerdict
 from tcpconform.results import CaseResult, RunResult, StepResult
 
 Echo = Callable[[str], None]
@@ -46,8 +47,7 @@ def failure_detail(case: CaseResult) -> list[str]:
     out = [f"      at {step.loc}   {step.text}"]
     req = step.requirement
     if req:
-        rid = f" {req['rid']}" if req.get("rid") else ""
-        out.append(f"      {req['ref']}{rid} ({req['level']}): {req['text']}")
+        out.append(f"      {req}")
     out.append(f"      {step.message}")
     if step.mismatches:
         width = max(8, *(len(m.field) for m in step.mismatches))
@@ -96,25 +96,20 @@ def summary(run: RunResult, color: bool = False) -> str:
     text = ", ".join(parts)
     if levels:
         text += " (" + "; ".join(levels) + ")"
-    return f"{text} in {run.meta.get('duration', 0):.2f} s"
+    return f"{text} in {run.meta.duration:.2f} s"
 
 
-def gate_lines(run: RunResult, failing: list[CaseResult], fail_on: str) -> list[str]:
+def gate_lines(gate: GateVerdict) -> list[str]:
     """What the gate made of the verdicts: known deviations, stale baseline entries, the verdict."""
     out = []
-    for case in run.cases:
-        if case.baseline == "expected-fail":
-            out.append(f"known deviation (baseline): {case.id}")
-        elif case.baseline == "unexpected-pass":
-            out.append(f"UNEXPECTED PASS: {case.id} passes but the baseline lists it as a known deviation "
+    for cid, how in gate.judged:
+        if how == "expected-fail":
+            out.append(f"known deviation (baseline): {cid}")
+        else:
+            out.append(f"UNEXPECTED PASS: {cid} passes but the baseline lists it as a known deviation "
                        "(remove it from the baseline)")
-    counted = {"must": "MUST", "should": "MUST or SHOULD", "any": "any"}[fail_on]
-    failed = sum(1 for c in run.cases if c.verdict == "fail")
-    if failing:
-        out.append(f"gate: FAIL ({len(failing)} new failure(s) at {counted} level: "
-                   f"{', '.join(c.id for c in failing)})")
-    elif failed:
-        out.append(f"gate: pass ({failed} failure(s), none counted with --fail-on {fail_on})")
+    if gate.summary:
+        out.append(gate.summary)
     return out
 
 

@@ -19,6 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from tcpconform.gate import GateVerdict
 from tcpconform.report.ladder import ladder_svg
 from tcpconform.results import CaseResult, RunResult, StepResult
 
@@ -130,36 +131,27 @@ def _fmt_meta(value: Any) -> str:
     return esc(value)
 
 
-def _gate(result: RunResult) -> tuple[bool, str]:
-    """The run's verdict as a CI gate would see it (``--fail-on`` and the baseline when the run had them)."""
-    fail_on = result.meta.get("fail_on")
-    if isinstance(fail_on, str):
-        try:
-            from tcpconform.gate import gate_failures
-
-            failing = gate_failures(result, fail_on)
-        except (ImportError, KeyError):
-            failing = [c for c in result.cases if c.verdict == "fail"]
-        errors = sum(1 for c in result.cases if c.verdict == "error")
-        failed = sum(1 for c in result.cases if c.verdict == "fail")
-        if failing:
-            return False, f"gate: FAIL ({len(failing)} failure(s) counted with --fail-on {fail_on})"
-        if errors:
-            return False, f"gate: ERROR ({errors} case(s) could not run)"
-        if failed:
-            return True, f"gate: pass ({failed} failure(s), none counted with --fail-on {fail_on})"
-        return True, f"gate: pass (--fail-on {fail_on})"
+def _gate(result: RunResult, gate: GateVerdict) -> tuple[bool, str]:
+    """The gate's verdict as the page's headline: with ``--fail-on`` as a CI gate words it, without
+    one (a pytest session) as the counts."""
+    if gate.fail_on is not None:
+        if gate.counted:
+            return False, f"gate: FAIL ({len(gate.counted)} failure(s) counted with --fail-on {gate.fail_on})"
+        if gate.errors:
+            return False, f"gate: ERROR ({gate.errors} case(s) could not run)"
+        if gate.failed:
+            return True, f"gate: pass ({gate.failed} failure(s), none counted with --fail-on {gate.fail_on})"
+        return True, f"gate: pass (--fail-on {gate.fail_on})"
     counts = result.counts()
-    bad = counts["fail"] + counts["error"]
-    if not bad:
+    if gate.passed:
         return True, f"PASS: {counts['pass']} passed, {counts['skip']} skipped"
-    return False, f"FAIL: {bad} of {len(result.cases)} case(s) failed or errored"
+    return False, f"FAIL: {gate.failed + gate.errors} of {len(result.cases)} case(s) failed or errored"
 
 
-def _header(result: RunResult, siblings: list[tuple[str, str]]) -> list[str]:
-    meta = result.meta
+def _header(result: RunResult, gate: GateVerdict, siblings: list[tuple[str, str]]) -> list[str]:
+    meta = result.meta.to_dict()
     counts = result.counts()
-    ok, gate_text = _gate(result)
+    ok, gate_text = _gate(result, gate)
     out = ["<header>",
            f'<h1>tcpconform report <span class="gate {"ok" if ok else "bad"}">{esc(gate_text)}</span></h1>',
            '<dl class="meta">']
@@ -228,18 +220,13 @@ def _index(result: RunResult) -> str:
     return "".join(rows)
 
 
-def _requirement_text(req: dict[str, Any]) -> str:
-    rid = f" {req['rid']}" if req.get("rid") else ""
-    return f"{req.get('ref', '')}{rid} ({req.get('level', '')}): {req.get('text', '')}"
-
-
 def _requirements(case: CaseResult) -> str:
     if not case.requirements:
         return ""
     rows = "".join(
-        f"<tr><td class=\"nw\"><code>{esc(r.get('id', ''))}</code></td><td class=\"nw\">{esc(r.get('ref', ''))}</td>"
-        f"<td class=\"nw\">{esc(r.get('rid') or '')}</td><td class=\"nw\">{esc(r.get('level', ''))}</td>"
-        f"<td>{esc(r.get('text', ''))}</td></tr>" for r in case.requirements)
+        f"<tr><td class=\"nw\"><code>{esc(r.id)}</code></td><td class=\"nw\">{esc(r.ref)}</td>"
+        f"<td class=\"nw\">{esc(r.rid or '')}</td><td class=\"nw\">{esc(r.level)}</td>"
+        f"<td>{esc(r.text)}</td></tr>" for r in case.requirements)
     return ("<h3>RFC clauses</h3><table><tr><th>id</th><th>ref</th><th>rid</th><th>level</th><th>text</th></tr>"
             + rows + "</table>")
 
@@ -248,7 +235,7 @@ def _failure(case: CaseResult, step: StepResult) -> str:
     out = ['<div class="failure">', f"<div><b class=\"t-{esc(step.verdict)}\">{esc(step.verdict)}</b> at "
            f"<code>{esc(step.loc)}</code> &nbsp; <code>{esc(step.text)}</code></div>"]
     if step.requirement:
-        out.append(f"<div>{esc(_requirement_text(step.requirement))}</div>")
+        out.append(f"<div>{esc(step.requirement)}</div>")
     if step.message:
         out.append(f"<div><b>{esc(step.message)}</b></div>")
     if step.mismatches:
@@ -319,7 +306,7 @@ def _case(index: int, case: CaseResult) -> str:
 def _matrix(result: RunResult) -> list[str]:
     """The state x event grid of the matrix cases, when the run had any: a row failing says "this state
     is mishandled", a column "this kind of segment is"."""
-    from tcpconform.cases.matrix import matrix_summary
+    from tcpconform.report.matrix_grid import matrix_summary
 
     lines = matrix_summary(result)
     if not lines:
@@ -327,14 +314,14 @@ def _matrix(result: RunResult) -> list[str]:
     return ['<section class="matrix"><h2>State x event matrix</h2><pre>' + esc("\n".join(lines)) + "</pre></section>"]
 
 
-def render_html(result: RunResult, siblings: list[tuple[str, str]] | None = None) -> str:
+def render_html(result: RunResult, gate: GateVerdict, siblings: list[tuple[str, str]] | None = None) -> str:
     """The whole page as a string; ``siblings`` are ``(relative href, label)`` of files beside it."""
     counts = result.counts()
-    title = f"tcpconform: {result.meta.get('target', 'run')} — {counts['fail']} failed, {counts['pass']} passed"
+    title = f"tcpconform: {result.meta.target} — {counts['fail']} failed, {counts['pass']} passed"
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"]
-    parts += _header(result, siblings or [])
+    parts += _header(result, gate, siblings or [])
     parts.append("<main>")
     parts += _matrix(result)
     parts += [_case(i, case) for i, case in enumerate(result.cases)]
@@ -342,11 +329,11 @@ def render_html(result: RunResult, siblings: list[tuple[str, str]] | None = None
     return "\n".join(parts)
 
 
-def write_html(result: RunResult, path: Path) -> Path:
+def write_html(result: RunResult, gate: GateVerdict, path: Path) -> Path:
     """Write ``report.html`` whole or not at all (a temporary file renamed into place); returns its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     siblings = [(name, label) for name, label in _SIBLINGS if (path.parent / name).exists()]
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_html(result, siblings), encoding="utf-8")
+    tmp.write_text(render_html(result, gate, siblings), encoding="utf-8")
     tmp.replace(path)
     return path

@@ -11,13 +11,16 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from tcpconform.gate import GateVerdict
 from tcpconform.report.console import failure_detail, ladder
 from tcpconform.results import RunResult
 
 
-def build_junit(result: RunResult) -> ET.Element:
+def build_junit(result: RunResult, gate: GateVerdict) -> ET.Element:
     counts = result.counts()
-    expected = sum(1 for c in result.cases if c.baseline == "expected-fail")
+    meta = result.meta.to_dict()
+    known = set(gate.known)
+    expected = len(known)
     suites = ET.Element("testsuites")
     suite = ET.SubElement(suites, "testsuite", {
         "name": "tcpconform",
@@ -25,13 +28,13 @@ def build_junit(result: RunResult) -> ET.Element:
         "failures": str(counts["fail"] - expected),
         "errors": str(counts["error"]),
         "skipped": str(counts["skip"] + expected),
-        "time": f"{result.meta.get('duration', 0):.6f}",
-        "timestamp": str(result.meta.get("started", "")),
+        "time": f"{result.meta.duration:.6f}",
+        "timestamp": result.meta.started,
     })
     props = ET.SubElement(suite, "properties")
     for key in ("target", "target_address", "link", "profile", "mode"):
-        if key in result.meta:
-            ET.SubElement(props, "property", {"name": key, "value": str(result.meta[key])})
+        if key in meta:
+            ET.SubElement(props, "property", {"name": key, "value": str(meta[key])})
     for case in result.cases:
         tc = ET.SubElement(suite, "testcase", {
             "classname": f"tcpconform.{case.area or 'cases'}",
@@ -43,12 +46,12 @@ def build_junit(result: RunResult) -> ET.Element:
         cprops = ET.SubElement(tc, "properties")
         ET.SubElement(cprops, "property", {"name": "level", "value": case.level})
         for req in case.requirements:
-            ref = req["ref"] + (f" {req['rid']}" if req.get("rid") else "")
-            ET.SubElement(cprops, "property", {"name": "rfc", "value": f"{ref} ({req['level']})"})
+            ref = req.ref + (f" {req.rid}" if req.rid else "")
+            ET.SubElement(cprops, "property", {"name": "rfc", "value": f"{ref} ({req.level})"})
         for name, value in case.figures.items():  # measurements a CI can trend (ISN bits, RTOs)
             ET.SubElement(cprops, "property", {"name": f"figure.{name}", "value": str(value)})
         detail = "\n".join(failure_detail(case))
-        if case.baseline == "expected-fail":
+        if case.id in known:
             ET.SubElement(tc, "skipped", {"message": f"known deviation (baseline): {case.reason}"}).text = detail
         elif case.verdict == "fail":
             ET.SubElement(tc, "failure", {"message": case.reason, "type": case.failed_level or case.level}).text = detail
@@ -60,8 +63,8 @@ def build_junit(result: RunResult) -> ET.Element:
     return suites
 
 
-def write_junit(result: RunResult, path: Path) -> Path:
-    tree = ET.ElementTree(build_junit(result))
+def write_junit(result: RunResult, gate: GateVerdict, path: Path) -> Path:
+    tree = ET.ElementTree(build_junit(result, gate))
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)
     return path

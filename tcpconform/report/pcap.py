@@ -3,7 +3,8 @@
 Classic pcap with nanosecond timestamps (magic ``0xa1b23c4d``), Ethernet link type, which Wireshark,
 tshark and Scapy's ``rdpcap`` all read.  On a wire the frames are the exact bytes sent and received,
 stamped with the kernel's receive times; an in-process run's frames are built from its segments
-(:mod:`tcpconform.frames`) as the engine records them, and stamped with the virtual clock offset to the wall time the case began.
+(:mod:`tcpconform.wire`) when a pcap is written, and stamped with the virtual clock offset to the
+wall time the case began.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-from tcpconform.results import CaseResult, RunResult
+from tcpconform.results import CaseResult, RunResult, SegmentRecord
+from tcpconform.wire import encode
+from tcpconform.wire.ethernet import TARGET_MAC, TESTER_MAC
 
 MAGIC_NS = 0xA1B23C4D
 LINKTYPE_ETHERNET = 1
@@ -34,10 +37,19 @@ def write_pcap(path: Path, packets: Iterable[tuple[float, bytes]]) -> int:
     return count
 
 
+def wire_frame(record: SegmentRecord) -> bytes | None:
+    """The frame on the wire, or the one the recorded segment would have been (kept on the record)."""
+    if record.frame is not None or record.segment is None:
+        return record.frame
+    macs = (TESTER_MAC, TARGET_MAC) if record.direction == "out" else (TARGET_MAC, TESTER_MAC)
+    record.frame = encode(record.segment, *macs)
+    return record.frame
+
+
 def case_packets(case: CaseResult, realtime: bool) -> list[tuple[float, bytes]]:
     """The case's frames with absolute times (wire runs: kernel times; in-process: virtual + wall start)."""
     base = case.started if realtime else case.started_wall
-    return [(base + rec.at, frame) for rec in case.segments if (frame := rec.wire_frame) is not None]
+    return [(base + rec.at, frame) for rec in case.segments if (frame := wire_frame(rec)) is not None]
 
 
 def _safe(name: str) -> str:
@@ -47,7 +59,7 @@ def _safe(name: str) -> str:
 def write_case_pcaps(result: RunResult, directory: Path) -> Path:
     """``pcap/<case>.pcap`` for every case with segments, and ``run.pcap`` with all of them in time order;
     sets each case's ``pcap`` (relative to ``directory``).  Returns the run's pcap."""
-    realtime = result.meta.get("clock", "realtime") == "realtime"
+    realtime = result.meta.clock == "realtime"
     folder = directory / "pcap"
     folder.mkdir(parents=True, exist_ok=True)
     everything: list[tuple[float, bytes]] = []

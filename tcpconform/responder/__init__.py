@@ -16,7 +16,8 @@ from tcpconform.responder.connection import ResponderError
 from tcpconform.responder.events import AppAction, ConnectionReset, DataReceived, Event, StateChanged, listen_key
 from tcpconform.responder.faults import FAULTS, describe
 from tcpconform.responder.host import Responder
-from tcpconform.responder.states import TRANSITIONS, IllegalTransition, State, Trigger, next_state
+from tcpconform.responder.states import TRANSITIONS, IllegalTransition, Trigger, next_state
+from tcpconform.tcp.states import State
 
 __all__ = [
     "FAULTS",

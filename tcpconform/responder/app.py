@@ -1,9 +1,10 @@
-"""The scripted application of the seed diagram: read a request, write a reply, close.
+"""The scripted application of the seed cases: read a request, write a reply, close.
 
 It is the server's *application*, not TCP: it only uses what a socket user could (read what has
 arrived, write, close), so everything it does goes through the same calls the engine makes in agent
 mode.  Closing waits for the timer even with ``close_delay == 0``: the engine then sees the ACK of
-the peer's FIN, and CLOSE_WAIT, before the application's FIN and LAST_ACK (SCENARIO.md, steps 10-13).
+the peer's FIN, and CLOSE_WAIT, before the application's FIN and LAST_ACK: RFC 9293 3.6's passive
+close, one state at a time.
 """
 
 from __future__ import annotations

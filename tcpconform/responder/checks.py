@@ -10,12 +10,13 @@ probe this could never fail.  To judge an explicit checksum the responder comput
 
 from __future__ import annotations
 
+from tcpconform.tcp.options import SPOKEN
 from tcpconform.tcp.segment import Segment
-from tcpconform.wire.encode import encode_options, tcp_checksum
+from tcpconform.wire.tcp import encode_options, tcp_checksum
 
 __all__ = ["KNOWN_OPTIONS", "encode_options", "malformed", "tcp_checksum"]
 
-KNOWN_OPTIONS = frozenset({"EOL", "NOP", "MSS", "WScale", "SAckOK", "SAck", "Timestamp"})
+KNOWN_OPTIONS = frozenset(SPOKEN)
 """Option kinds the responder knows by name; any other kind is carried as its number and ignored."""
 
 

@@ -1,4 +1,8 @@
-"""Settings of the reference responder; the defaults reproduce the seed exchange (SCENARIO.md) exactly.
+"""Settings of the reference responder.
+
+The defaults are the reference server of the bundled seed cases (``testcases/seed``): port 8000,
+MSS 536, a 65535-byte window, ACKs delayed up to 200 ms, an application that reads 1024 bytes,
+answers with 700 and closes once the peer's FIN arrived.  The cases expect exactly that exchange.
 
 Both classes are frozen and validated on construction so that a bad profile fails where it is
 written, not halfway through a run.
@@ -30,8 +34,8 @@ WINDOW_FIELD_MAX = 0xFFFF
 class AppConfig:
     """The application behind the responder's listening port.
 
-    ``scripted``: the bundled application of the seed diagram.  It waits until ``read_bytes`` bytes can
-    be read, reads them, writes ``reply_bytes`` bytes of the target stream (:mod:`tcpconform.stream`),
+    ``scripted``: the bundled application of the seed cases.  It waits until ``read_bytes`` bytes can
+    be read, reads them, writes ``reply_bytes`` bytes of the target stream (:mod:`tcpconform.tcp.payload`),
     and closes ``close_delay`` seconds after its close condition holds:
 
     - ``after-fin``: the peer's FIN has arrived and the reply was written (the seed: passive close);
@@ -72,7 +76,7 @@ class ResponderConfig:
       SHLD-1).  ``isn_secret`` is the key; it is fixed by default, so the responder stays exactly
       reproducible (on the virtual clock, the same run gives the same numbers) while what a peer sees
       still has RFC 6528's statistics.  An integer gives every connection that ISN (``isn=100``
-      reproduces the seed diagram's absolute numbers); a constant ISN is not conformant, and the ISN
+      reproduces the seed cases' absolute numbers); a constant ISN is not conformant, and the ISN
       statistics case says so.
     - ``window``: the receive buffer, advertised as the window when nothing is unread (<= 65535: no
       window scaling).
@@ -80,7 +84,7 @@ class ResponderConfig:
       and the "full-sized segment" of its delayed-ACK rule.  ``mss6`` is the same over IPv6: what an
       Ethernet link allows (1500 - 60), above the 1220 default, so assuming the wrong default shows.
       ``mss_option`` is the MSS option it puts in its SYN-ACK; ``None`` sends no option, as in the
-      seed diagram (the peer then assumes 536, or 1220 over IPv6).
+      seed cases (the peer then assumes 536, or 1220 over IPv6).
     - ``delayed_ack``: the longest an ACK is held (RFC 9293 3.8.6.3: < 500 ms).
     - ``rto``: the initial retransmission timeout; it doubles on every retransmission of the same
       segment (up to 60 s) and is not adapted from RTT samples, so timings stay predictable.

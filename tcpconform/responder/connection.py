@@ -15,7 +15,6 @@ and its bytes are ordinary data).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from tcpconform.responder.config import (
@@ -28,9 +27,11 @@ from tcpconform.responder.config import (
 )
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
 from tcpconform.responder.receive import ReceiveBuffer
-from tcpconform.responder.states import State, Trigger, next_state
+from tcpconform.responder.states import Trigger, next_state
+from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
+from tcpconform.tcp.states import State
 
 ACK_UNRECEIVED_EXTRA = 100
 """How far beyond RCV.NXT the ``ack-unreceived`` fault acknowledges."""
@@ -62,30 +63,6 @@ class _Sent:
         return seqnum.add(self.seq, len(self.payload) + (1 if self.flags & (Flags.SYN | Flags.FIN) else 0))
 
 
-ISN_CLOCK_HZ = 250_000
-"""RFC 9293 3.4.1: the ISN clock's low bit ticks about every 4 microseconds."""
-
-
-def choose_isn(cfg: ResponderConfig, key: FourTuple, now: float) -> int:
-    """The connection's ISN: RFC 6528's ``ISN = M + F(localip, localport, remoteip, remoteport, secretkey)``.
-
-    ``M`` is the 4-microsecond clock read from ``now`` (the responder never reads a clock itself);
-    ``F`` is a keyed hash, so two connections differing only in a port get unrelated ISNs and one
-    observed ISN tells nothing about the next (RFC 6528 section 3).  ``key`` is the connection as the
-    responder sees it: local address and port first.
-    """
-    if cfg.has("fixed-isn"):
-        return 0
-    if cfg.isn is not None:
-        return cfg.isn
-    clock = int(now * ISN_CLOCK_HZ)
-    if cfg.has("linear-isn"):
-        return clock & seqnum.MASK
-    material = f"{key.src}|{key.sport}|{key.dst}|{key.dport}".encode()
-    keyed = hashlib.blake2s(material, key=cfg.isn_secret[:32], digest_size=4).digest()
-    return (clock + int.from_bytes(keyed, "big")) & seqnum.MASK
-
-
 class Connection:
     """A TCB created by a SYN to a listening port (the responder only opens passively)."""
 
@@ -106,7 +83,7 @@ class Connection:
         self.snd_wl1 = 0
         self.snd_wl2 = 0
         self.max_snd_wnd = syn.window
-        mss = _peer_mss_option(syn, stop_at_nop=cfg.has("misparse-nop"))
+        mss = peer_mss_option(syn, stop_at_nop=cfg.has("misparse-nop"))
         self.peer_mss: int = mss if isinstance(mss, int) and mss > 0 else self._default_mss(syn)
         self.send_queue = bytearray()
         self.fin_wanted = False
@@ -513,13 +490,3 @@ class Connection:
         dropped = self.rcv.discard_unread()
         self.app_shutdown(now)
         return dropped
-
-
-def _peer_mss_option(syn: Segment, stop_at_nop: bool = False) -> int | None:
-    """The MSS the peer offered in its SYN; ``stop_at_nop`` is the fault ``misparse-nop``."""
-    for kind, value in syn.options:
-        if kind == "NOP" and stop_at_nop:
-            return None
-        if kind == "MSS":
-            return value if isinstance(value, int) else None
-    return None

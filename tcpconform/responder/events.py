@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tcpconform.responder.states import State
 from tcpconform.tcp.segment import FourTuple
+from tcpconform.tcp.states import State
 
 ANY_PEER_IP = "0.0.0.0"
 

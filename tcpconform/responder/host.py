@@ -15,9 +15,10 @@ from tcpconform.responder.checks import KNOWN_OPTIONS, malformed, tcp_checksum
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
-from tcpconform.responder.states import State, Trigger, next_state
+from tcpconform.responder.states import Trigger, next_state
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
+from tcpconform.tcp.states import State
 
 
 def _odd_checksum(seg: Segment) -> Segment:
@@ -40,8 +41,9 @@ class Responder:
         self._listening: set[int] = set()
         self._ended: set[FourTuple] = set()
         self.dropped: list[tuple[Segment, str]] = []
+        """Segments discarded, with the reason: malformed ones (bad checksum, bad data offset), and
+        every one after the fault ``wedge-on-bad-option`` wedged the stack."""
         self._wedged = False
-        """Segments discarded as malformed (bad checksum, bad data offset), with the reason."""
         self._start(0.0)
 
     def _start(self, now: float) -> None:

@@ -2,7 +2,7 @@
 
 Kept apart from the TCB so the fiddly part of receiving (trimming duplicates and overlaps, holding
 segments that arrive beyond a gap, releasing them when the gap fills, a FIN that arrives early) can be
-reasoned about and tested on its own.  All sequence arithmetic is modulo 2^32 (:mod:`tcpconform.seqnum`).
+reasoned about and tested on its own.  All sequence arithmetic is modulo 2^32 (:mod:`tcpconform.tcp.seqnum`).
 """
 
 from __future__ import annotations

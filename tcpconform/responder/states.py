@@ -15,26 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-
-class State(StrEnum):
-    """RFC 9293 connection states; the value is the name, so ``str(State.CLOSE_WAIT) == "CLOSE_WAIT"``."""
-
-    CLOSED = "CLOSED"
-    LISTEN = "LISTEN"
-    SYN_SENT = "SYN_SENT"
-    SYN_RCVD = "SYN_RCVD"
-    ESTABLISHED = "ESTABLISHED"
-    FIN_WAIT_1 = "FIN_WAIT_1"
-    FIN_WAIT_2 = "FIN_WAIT_2"
-    CLOSE_WAIT = "CLOSE_WAIT"
-    CLOSING = "CLOSING"
-    LAST_ACK = "LAST_ACK"
-    TIME_WAIT = "TIME_WAIT"
-
-    @property
-    def synchronized(self) -> bool:
-        """Both ISNs are known (RFC 9293 3.5.2): ESTABLISHED and every state after it."""
-        return self not in (State.CLOSED, State.LISTEN, State.SYN_SENT, State.SYN_RCVD)
+from tcpconform.tcp.states import State
 
 
 class Trigger(StrEnum):

@@ -3,7 +3,7 @@
 A :class:`Segment` is what crosses every link: the engine, the reference responder and the reports
 all speak it, so none of them needs Scapy.  Field names follow Scapy's (``flags``, ``seq``, ``ack``,
 ``window``, ``urgptr``, ``options``) because that is the vocabulary users already know; option
-names are Scapy's too (``MSS``, ``WScale``, ``SAckOK``, ``SAck``, ``Timestamp``, ``NOP``, ``EOL``).
+names and value shapes are :mod:`tcpconform.tcp.options`'s, Scapy's too.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import functools
 from dataclasses import dataclass, replace
 from enum import IntFlag
 from typing import Any, Literal, NamedTuple
+
+from tcpconform.tcp.options import RAW, SPOKEN
 
 
 class Flags(IntFlag):
@@ -171,19 +173,10 @@ def render_options(options: tuple[Option, ...]) -> str:
         return ""
     parts = []
     for kind, value in options:
-        if kind == "MSS":
-            parts.append(f"mss {value}")
-        elif kind == "WScale":
-            parts.append(f"wscale {value}")
-        elif kind == "SAckOK":
-            parts.append("sackOK")
-        elif kind == "SAck":
-            parts.append("sack " + " ".join(f"{a}:{b}" for a, b in zip(value[::2], value[1::2], strict=False)))
-        elif kind == "Timestamp":
-            parts.append(f"TS val {value[0]} ecr {value[1]}")
-        elif kind in ("NOP", "EOL"):
-            parts.append(kind.lower())
-        elif kind == "raw":
+        spoken = SPOKEN.get(kind)
+        if spoken is not None and spoken.render is not None:
+            parts.append(spoken.render(value, str))
+        elif kind == RAW:
             parts.append(f"raw {bytes(value).hex()}")  # option bytes that do not parse, verbatim
         else:
             raw = value.hex() if isinstance(value, bytes | bytearray) else value

@@ -17,9 +17,10 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
-from tcpconform.wire.encode import ETH_P_IPV6, internet_checksum, ipv6_header
+from tcpconform.wire.checksum import internet_checksum, packed_address, pseudo_header
+from tcpconform.wire.ethernet import ETH_P_IPV6, mac_text
+from tcpconform.wire.ip import IPPROTO_ICMPV6, ipv6_header
 
-ICMPV6 = 58
 NS, NA = 135, 136
 ND_HOP_LIMIT = 255
 """RFC 4861 7.1: ND messages are sent with hop limit 255 and a receiver drops any other, which proves
@@ -28,6 +29,7 @@ OPT_SLLA, OPT_TLLA = 1, 2
 NA_ROUTER, NA_SOLICITED, NA_OVERRIDE = 0x80, 0x40, 0x20
 ALL_NODES = "ff02::1"
 UNSPECIFIED = "::"
+_ETHERTYPE = ETH_P_IPV6.to_bytes(2, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +62,15 @@ def multicast_mac(group: str) -> bytes:
 
 def icmpv6_checksum(src: str, dst: str, message: bytes) -> int:
     """The ICMPv6 checksum (RFC 4443 2.3), over the IPv6 pseudo-header and the message."""
-    pseudo = (ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(dst).packed
-              + struct.pack("!I3xB", len(message), ICMPV6))
+    pseudo = pseudo_header(packed_address(src), packed_address(dst), IPPROTO_ICMPV6, len(message))
     return internet_checksum(pseudo + message)
 
 
 def _frame(src_mac: bytes, dst_mac: bytes, src: str, dst: str, message: bytes) -> bytes:
     chk = icmpv6_checksum(src, dst, message)
     message = message[:2] + struct.pack("!H", chk) + message[4:]
-    return dst_mac + src_mac + ETH_P_IPV6 + ipv6_header(src, dst, ICMPV6, len(message), ND_HOP_LIMIT) + message
+    header = ipv6_header(packed_address(src), packed_address(dst), IPPROTO_ICMPV6, len(message), ND_HOP_LIMIT)
+    return dst_mac + src_mac + _ETHERTYPE + header + message
 
 
 def _lladdr_option(kind: int, mac: bytes) -> bytes:
@@ -97,10 +99,6 @@ def encode_advertisement(src_mac: bytes, src_ip: str, dst_mac: bytes, dst_ip: st
     return _frame(src_mac, dst_mac, src_ip, dst_ip, message + _lladdr_option(OPT_TLLA, src_mac))
 
 
-def _mac_str(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
-
-
 def parse(message: bytes, src: str, dst: str, hop_limit: int) -> Neighbour | None:
     """The solicitation or advertisement in an ICMPv6 ``message``; ``None`` for any other ICMPv6
     message and for one RFC 4861 (7.1.1, 7.1.2) says to drop silently: hop limit not 255, code not 0,
@@ -120,7 +118,7 @@ def parse(message: bytes, src: str, dst: str, hop_limit: int) -> Neighbour | Non
         if units == 0:
             return None
         if kind == want and units == 1 and offset + 8 <= len(message):
-            lladdr = _mac_str(message[offset + 2: offset + 8])
+            lladdr = mac_text(message[offset + 2: offset + 8])
         offset += 8 * units
     if message[0] == NS:
         return Neighbour("solicit", src, dst, str(target), lladdr)

@@ -3,6 +3,7 @@ ever comes out of it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from tcpconform.cases import cache as casecache
 from tcpconform.cases import load as loader
 from tcpconform.cases.bundled import bundled_cases
-from tcpconform.cases.load import CaseFileError, load_cases
+from tcpconform.cases.document import CaseFileError
+from tcpconform.cases.load import load_cases
 
 CASE = """\
 id: cached-one
@@ -26,7 +28,7 @@ steps:
 
 
 @pytest.fixture()
-def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("TCPC_CASE_CACHE", raising=False)
     casecache.directory.cache_clear()

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from support.cases import BASE, LINE, replace
 
+from tcpconform.cases.build import STEP_BUILDERS
 from tcpconform.cases.load import load_case, load_cases
 from tcpconform.cases.model import (
     INVARIANTS,
-    TCP_STATES,
     TOLERABLE,
     AppStep,
     ExpectStep,
@@ -28,6 +28,7 @@ from tcpconform.cases.model import (
 )
 from tcpconform.cases.schema import case_schema
 from tcpconform.tcp.segment import Flags
+from tcpconform.tcp.states import State
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -143,12 +144,18 @@ def test_schema_names_match_the_model() -> None:
     props, defs = case_schema()["properties"], case_schema()["$defs"]
     assert set(defs["tolerate"]["oneOf"][1]["items"]["enum"]) == TOLERABLE | {"any"}  # "any": by name only, never a default
     assert set(props["invariants"]["oneOf"][1]["items"]["enum"]) == INVARIANTS
-    assert tuple(defs["state"]["properties"]["state"]["enum"]) == TCP_STATES
+    assert defs["state"]["properties"]["state"]["enum"] == [s.value for s in State]  # the one enum, in order
     assert set(defs["level"]["enum"]) == set(Level.__members__)
 
 
+def test_every_step_kind_of_the_schema_has_one_builder() -> None:
+    """A step kind is a schema entry and a row of STEP_BUILDERS; neither exists without the other."""
+    kinds = [ref["$ref"].rsplit("/", 1)[1] for ref in case_schema()["$defs"]["step"]["oneOf"]]
+    assert sorted(kinds) == sorted(STEP_BUILDERS)
+
+
 def test_importing_the_loader_does_not_import_jsonschema() -> None:
-    code = "import sys, tcpconform.loader; print('jsonschema' in sys.modules)"
+    code = "import sys, tcpconform.cases.load; print('jsonschema' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

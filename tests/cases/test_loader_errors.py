@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from support.cases import BASE, LINE, errors, replace
 
-from tcpconform.cases.load import CaseFileError, LoadError, load_cases
+from tcpconform.cases.document import CaseFileError, LoadError
+from tcpconform.cases.load import load_cases
 
 F = "cases/x.yaml"
 EXPECT = '  - expect: "S. 100:100(0) ack 1 win 65535"'

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tcpconform.cases.load import CaseFileError, load_case, load_cases, load_file
-from tcpconform.cases.matrix import case_id, matrix_summary
+from tcpconform.cases.document import CaseFileError
+from tcpconform.cases.load import load_case, load_cases, load_file
+from tcpconform.cases.matrix import case_id
 from tcpconform.cases.model import SendStep
 from tcpconform.cases.profiles import get_profile
 from tcpconform.engine.run import execute
+from tcpconform.report.matrix_grid import matrix_summary
 from tcpconform.results import CaseResult
 from tcpconform.targets.reference import open_reference
 
@@ -98,6 +100,7 @@ def test_small_table_expands_to_its_cells(write: Callable[[str], str]) -> None:
     cases = load_file(path)
     assert [c.id for c in cases] == ["matrix-listen-rst", "matrix-established-rst", "matrix-established-rst-ack"]
     assert {c.area for c in cases} == {"matrix"}
+    assert [c.matrix_cell for c in cases] == [("LISTEN", "RST"), ("ESTABLISHED", "RST"), ("ESTABLISHED", "RST-ACK")]
     case = cases[2]
     assert case.faults == ("rst-any-seq",)
     assert [r.id for r in case.requirements] == ["challenge", "states"]
@@ -238,4 +241,14 @@ def test_a_fault_shows_in_the_grid(write: Callable[[str], str]) -> None:
 def test_summary_ignores_other_cases() -> None:
     other = CaseResult("seed-handshake", "t", "f", 1, "seed", "MUST", [], verdict="pass")
     assert matrix_summary([other]) == []
+    named_like_one = CaseResult("matrix-listen-syn", "t", "f", 1, "x", "MUST", [], verdict="pass")
+    assert matrix_summary([named_like_one]) == []  # the grid reads the cell, never the id
+    cell = CaseResult("c", "t", "f", 1, "x", "MUST", [], verdict="fail", matrix_cell=("LISTEN", "Probe"))
+    assert matrix_summary([cell])[:2] == ["        Probe", "LISTEN  FAIL"]
     assert case_id("SYN_RCVD", "SYN-ACK") == "matrix-syn-rcvd-syn-ack"
+
+
+def test_a_wrong_value_is_quoted_as_the_schema_quotes_it(write: Callable[[str], str]) -> None:
+    errs = table_errors(write(SMALL.replace("values: {snd: 101,", "values: {snd: true,")))
+    assert any(e.endswith("matrix.states.ESTABLISHED.values.snd: expected a sequence number 0..2^32-1 (got true)")
+               for e in errs), errs

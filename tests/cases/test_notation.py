@@ -8,14 +8,8 @@ from dataclasses import replace
 import pytest
 
 from tcpconform.cases.model import ANY, Capture, OptionSpec, OptionsSpec, Range, SegmentSpec, Var
-from tcpconform.cases.notation import (
-    NotationError,
-    build_segment,
-    parse_duration,
-    parse_segment,
-    parse_value,
-    render_segment,
-)
+from tcpconform.cases.notation import build_segment, parse_segment, render_segment
+from tcpconform.cases.values import NotationError, parse_duration, parse_value
 from tcpconform.tcp.segment import Flags
 
 SA = Flags.SYN | Flags.ACK
@@ -225,7 +219,7 @@ def test_bad_durations(value: object) -> None:
      "S <nop,wscale 7,sackOK,TS val 5 ecr ?ecr,sack 1:2 3:4,opt-253 0a0b,eol>"),
     ({"flags": "*", "urgptr": 3}, "* urg 3"),
 ])
-def test_mapping_form_equals_notation(mapping: dict, text: str) -> None:
+def test_mapping_form_equals_notation(mapping: dict[str, object], text: str) -> None:
     spec, problems = build_segment(mapping)
     assert problems == []
     assert spec is not None

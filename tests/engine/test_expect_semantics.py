@@ -106,7 +106,7 @@ def test_acknowledging_bytes_never_sent_fails_on_the_invariant(cumulative: TestC
     assert res.verdict == "fail"
     step = res.failed_step
     assert step is not None and step.requirement is not None
-    assert step.requirement["id"] == "ack-not-beyond-sent"
+    assert step.requirement.id == "ack-not-beyond-sent"
     assert any("never sent" in m.actual for m in step.mismatches)
 
 

@@ -17,7 +17,7 @@ def test_the_catalogue_passes_over_both_families(ipv6: bool) -> None:
     ref = open_reference(ipv6=ipv6)
     result = execute(cases, ref.link, ref.target, get_profile("reference"))
     family = "ipv6" if ipv6 else "ipv4"
-    assert result.meta["family"] == family
+    assert result.meta.family == family
     skipped = {c.id: c.reason for c in result.cases if c.verdict == "skip"}
     assert {c.id for c in result.cases if c.verdict not in ("pass", "skip")} == set()
     assert skipped == {c.id: f"the case is for {'IPv4' if ipv6 else 'IPv6'} only (family: {c.family}); "

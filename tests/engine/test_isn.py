@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tcpconform.cases.bundled import bundled_cases
-from tcpconform.cases.load import CaseFileError, load_case, load_cases
+from tcpconform.cases.document import CaseFileError
+from tcpconform.cases.load import load_case, load_cases
 from tcpconform.cases.profiles import get_profile
 from tcpconform.engine.isn import IsnSample, isn_figures
 from tcpconform.engine.run import execute
@@ -91,6 +92,7 @@ def test_isn_check_needs_a_sample_first(tmp_path: Path) -> None:
 
 
 def test_the_figures_reach_every_report() -> None:
+    from tcpconform.gate import evaluate
     from tcpconform.report.console import case_line
     from tcpconform.report.html import render_html
     from tcpconform.report.junit import build_junit
@@ -98,8 +100,8 @@ def test_the_figures_reach_every_report() -> None:
     result = _run()
     case = result.cases[0]
     assert "figures: samples 40, distinct 40" in case_line(case)
-    html = render_html(result)
+    html = render_html(result, evaluate(result, None))
     assert "<h3>Figures</h3>" in html and "<th>predict_bits</th>" in html
-    props = {p.get("name"): p.get("value") for p in build_junit(result).iter("property")}
+    props = {p.get("name"): p.get("value") for p in build_junit(result, evaluate(result, None)).iter("property")}
     assert props["figure.samples"] == "40" and float(props["figure.predict_bits"]) > 24
     assert result.to_dict()["cases"][0]["figures"]["distinct"] == 40

@@ -18,11 +18,11 @@ def test_a_link_that_drops_frames_says_how_many() -> None:
     ref = open_reference()
     ref.link.dropped = lambda: 3  # type: ignore[attr-defined]  # what a raw link reports after a burst
     result = execute(_seed(), ref.link, ref.target, get_profile("reference"))
-    assert result.meta["frames_dropped"] == 3
+    assert result.meta.frames_dropped == 3
     assert result.to_dict()["run"]["frames_dropped"] == 3
 
 
 def test_an_in_process_link_records_no_drops() -> None:
     ref = open_reference()
     result = execute(_seed(), ref.link, ref.target, get_profile("reference"))
-    assert "frames_dropped" not in result.meta
+    assert result.meta.frames_dropped is None and "frames_dropped" not in result.to_dict()["run"]

@@ -69,4 +69,4 @@ def test_segments_of_no_running_case_are_kept_as_strays(tmp_path) -> None:  # ty
     peer.handle_segment = handle  # type: ignore[method-assign]
     result = execute(cases, InProcessLink(peer), NoControl(), get_profile("generic"))
     assert result.cases[0].verdict == "pass", result.cases[0].reason
-    assert len(result.meta["strays"]) == 1  # type: ignore[arg-type]
+    assert len(result.meta.strays) == 1

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pytest
 from support.lab import TEST_LABS, skip_reason
 
-from tcpconform.lab.lab import Lab, temporary_lab
-from tcpconform.lab.netns import cleanup, format_report, leftovers
+from tcpconform.lab.lab import temporary_lab
+from tcpconform.lab.leftovers import cleanup, format_report, leftovers
+from tcpconform.lab.spec import Lab
 
 
 def created_prefixes() -> list[str]:

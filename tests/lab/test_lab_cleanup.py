@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from support.lab import needs_nft, needs_root
 
-from tcpconform.lab.lab import lab_down, lab_status
-from tcpconform.lab.netns import cleanup, leftovers, on_exit, pending_exit_actions, run_exit_actions
+from tcpconform.lab.guard import on_exit, pending_exit_actions, run_exit_actions
+from tcpconform.lab.inspect import lab_status
+from tcpconform.lab.lab import lab_down
+from tcpconform.lab.leftovers import cleanup, leftovers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,7 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = """
 import subprocess, time
 from tcpconform.lab.firewall import RstSuppression
-from tcpconform.lab.lab import in_netns, ns_argv, temporary_lab
+from tcpconform.lab.lab import temporary_lab
+from tcpconform.lab.netns import in_netns, ns_argv
 with temporary_lab("9") as lab:
     subprocess.Popen(ns_argv(lab.target_ns, ["sleep", "60"]))
     with RstSuppression(lab.linux_ip, 7, range(40000, 40010), ns=lab.tester_ns), \\

@@ -12,8 +12,9 @@ from support.lab import Capture, needs_nft, needs_root, tcp_segment
 
 from tcpconform.lab import firewall
 from tcpconform.lab.firewall import FirewallError, RstSuppression
-from tcpconform.lab.lab import Lab, in_netns, ns_argv
-from tcpconform.lab.netns import pending_exit_actions
+from tcpconform.lab.guard import pending_exit_actions
+from tcpconform.lab.netns import in_netns, ns_argv
+from tcpconform.lab.spec import Lab
 
 
 def tables(ns: str | None = None) -> str:

@@ -11,20 +11,11 @@ import sys
 import pytest
 from support.lab import ETH_P_ARP, Capture, arp_request, needs_root
 
-from tcpconform.lab.lab import (
-    TEMPORARY_NAMES,
-    Lab,
-    LabError,
-    find_lab,
-    in_netns,
-    lab_down,
-    lab_spec,
-    lab_status,
-    lab_up,
-    ns_argv,
-    temporary_lab,
-)
-from tcpconform.lab.netns import ns_remove, pending_exit_actions
+from tcpconform.lab.guard import pending_exit_actions
+from tcpconform.lab.inspect import lab_status
+from tcpconform.lab.lab import TEMPORARY_NAMES, find_lab, lab_down, lab_up, temporary_lab
+from tcpconform.lab.netns import LabError, in_netns, ns_argv, ns_remove
+from tcpconform.lab.spec import Lab, lab_spec
 
 
 def ip_json(ns: str, *args: str) -> list[dict]:

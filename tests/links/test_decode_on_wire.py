@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from support.wirelab import LAB, needs_root
 
+from tcpconform.bench.scapy_reference import decode_scapy
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
 from tcpconform.cases.profiles import get_profile
 from tcpconform.engine.run import execute
 from tcpconform.session import lab_session
-from tcpconform.wire import decode, decode_scapy
+from tcpconform.wire import decode
 
 pytestmark = needs_root
 

@@ -55,7 +55,8 @@ def _tables(ns: str) -> str:
 @pytest.fixture
 def host(lab) -> Iterator[tuple[object, str]]:  # type: ignore[no-untyped-def]
     """The lab with the tester's address owned by the tester namespace's kernel, and an echo service."""
-    from tcpconform.lab.lab import lab_up, ns_argv
+    from tcpconform.lab.lab import lab_up
+    from tcpconform.lab.netns import ns_argv
 
     lab = lab_up(lab.name)  # a test here runs 'tcpconform cleanup', which removes every lab: rebuild it
     host_ip = lab.tester_ip.rsplit(".", 1)[0] + ".5"
@@ -71,7 +72,7 @@ def host(lab) -> Iterator[tuple[object, str]]:  # type: ignore[no-untyped-def]
 
 
 def _run_argv(lab, *extra: str) -> list[str]:  # type: ignore[no-untyped-def]
-    from tcpconform.lab.lab import ns_argv
+    from tcpconform.lab.netns import ns_argv
 
     return ns_argv(lab.tester_ns, [sys.executable, "-m", "tcpconform.cli", "run", "--target", lab.linux_ip,
                                    "--port", "7", "--iface", lab.tester_if, *extra])

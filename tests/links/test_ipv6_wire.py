@@ -25,7 +25,7 @@ def _verdicts(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def test_the_lab_gives_ipv6_to_the_target_side_only(lab) -> None:  # type: ignore[no-untyped-def]
-    from tcpconform.lab.lab import lab_status
+    from tcpconform.lab.inspect import lab_status
 
     (status,) = [s for s in lab_status() if s["name"] == lab.name]
     assert status["complete"], status["problems"]
@@ -38,7 +38,7 @@ def test_the_lab_gives_ipv6_to_the_target_side_only(lab) -> None:  # type: ignor
 
 
 def test_neighbour_discovery_both_ways_and_no_tester_kernel_rst(lab) -> None:  # type: ignore[no-untyped-def]
-    from tcpconform.lab.lab import ns_argv
+    from tcpconform.lab.netns import ns_argv
     from tcpconform.links.rawsock import RawEndpoint
 
     subprocess.run(["ip", "-n", lab.target_ns, "-6", "neigh", "flush", "dev", lab.target_if], check=True)
@@ -75,7 +75,7 @@ def test_the_catalogue_over_ipv6_against_the_reference_on_the_wire(lab) -> None:
         assert session.link.local_ip == lab.tester_ip6 and session.target.ip == lab.reference_ip6
         wire = execute(cases, session.link, session.target, get_profile(session.profile),
                        base_port=session.base_port)
-    assert wire.meta["family"] == "ipv6"
+    assert wire.meta.family == "ipv6"
     bad = {c.id: c.reason for c in wire.cases if c.verdict not in ("pass", "skip")}
     assert bad == {}
     assert {c.id for c in wire.cases if c.verdict == "skip"} == {"options-mss-default-536"}
@@ -109,7 +109,7 @@ def test_linux_over_ipv6_deviates_exactly_as_over_ipv4(lab) -> None:  # type: ig
 
 
 def test_ipv6_setup_errors_are_one_clear_line(lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tcpconform.lab.lab import ns_argv
+    from tcpconform.lab.netns import ns_argv
 
     prefix = lab.linux_ip6.rsplit(":", 1)[0]
     for args, message in [

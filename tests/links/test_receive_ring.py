@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import pytest
 from support.wirelab import needs_root
 
-from tcpconform.lab.lab import in_netns, lab_up, run_in_ns
+from tcpconform.lab.lab import lab_up
+from tcpconform.lab.netns import in_netns, run_in_ns
 from tcpconform.links import packet_socket
 from tcpconform.links.packet_socket import RING_FRAME, RING_FRAMES
 from tcpconform.links.rawsock import RawEndpoint

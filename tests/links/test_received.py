@@ -17,7 +17,8 @@ from tcpconform.links.base import Link, Received, Sent
 from tcpconform.links.inprocess import InProcessLink
 from tcpconform.responder.checks import malformed
 from tcpconform.tcp.segment import Flags, Segment
-from tcpconform.wire.encode import encode, tcp_checksum
+from tcpconform.wire import encode
+from tcpconform.wire.tcp import tcp_checksum
 
 SYN = Segment("192.0.2.1", "192.0.2.2", 40000, 8000, seq=0, flags=Flags.SYN, window=5000)
 
@@ -92,4 +93,4 @@ def test_the_engine_records_the_frames_the_link_saw(tmp_path: Path) -> None:
     assert [rec.direction for rec in case.segments] == ["out", "in", "out"]  # the last: the cleanup RST
     for rec in case.segments:
         assert rec.frame == {"out": b"out:", "in": b"in:"}[rec.direction] + encode(rec.segment)
-    assert result.meta["frames_dropped"] == 0
+    assert result.meta.frames_dropped == 0

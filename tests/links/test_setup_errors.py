@@ -26,7 +26,7 @@ def test_without_raw_socket_privileges_the_message_says_what_to_do(monkeypatch: 
 
 
 def _run_in_tester(lab, *args: str, tmp: Path) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    from tcpconform.lab.lab import ns_argv
+    from tcpconform.lab.netns import ns_argv
 
     return subprocess.run(ns_argv(lab.tester_ns, [sys.executable, "-m", "tcpconform.cli", "run", "seed-handshake",
                                                   "--report-dir", str(tmp), *args]),

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import tcpconform.engine.run
+import tcpconform.run
 import tcpconform.session
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
@@ -169,7 +169,7 @@ def test_duplicate_case_ids_are_a_collection_error(pytester: pytest.Pytester) ->
 ])
 def test_skip_and_error_verdicts(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
                                  verdict: str, outcome: str, text: str) -> None:
-    real = tcpconform.engine.run.execute
+    real = tcpconform.run.execute
 
     def forced(*args: Any, **kwargs: Any) -> Any:
         run = real(*args, **kwargs)
@@ -177,7 +177,7 @@ def test_skip_and_error_verdicts(pytester: pytest.Pytester, monkeypatch: pytest.
         run.cases[0].reason = "the target cannot play the application"
         return run
 
-    monkeypatch.setattr(tcpconform.engine.run, "execute", forced)
+    monkeypatch.setattr(tcpconform.run, "execute", forced)
     shutil.copy(FIXTURES / "mini-handshake.yaml", pytester.path / "mini-handshake.yaml")
     result = pytester.runpytest("-rs")
     assert result.parseoutcomes()[outcome] == 1
@@ -279,7 +279,7 @@ def sessions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         finally:
             events.append("close")
 
-    monkeypatch.setattr(tcpconform.session, "open_session", tracked)
+    monkeypatch.setattr(tcpconform.run, "open_session", tracked)
     return events
 
 
@@ -292,7 +292,7 @@ def test_target_opened_once_and_closed(pytester: pytest.Pytester, cases: Path, s
 
 def test_target_closed_on_keyboard_interrupt(pytester: pytest.Pytester, cases: Path, sessions: list[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    real = tcpconform.engine.run.execute
+    real = tcpconform.run.execute
     calls = [0]
 
     def interrupted(*args: Any, **kwargs: Any) -> Any:
@@ -301,7 +301,7 @@ def test_target_closed_on_keyboard_interrupt(pytester: pytest.Pytester, cases: P
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tcpconform.engine.run, "execute", interrupted)
+    monkeypatch.setattr(tcpconform.run, "execute", interrupted)
     reprec = pytester.inline_run(str(cases), no_reraise_ctrlc=True)
     assert reprec.ret == pytest.ExitCode.INTERRUPTED
     assert sessions == ["open", "close"]

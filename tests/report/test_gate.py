@@ -77,3 +77,24 @@ def test_compare_refuses_a_file_that_is_not_results(tmp_path: Path) -> None:
     junk.write_text("{}")
     code, out = invoke("compare", str(junk), str(junk))
     assert code == 2 and "not a tcpconform results.json" in out
+
+
+def test_the_verdict_is_judged_once_and_every_renderer_reads_it() -> None:
+    from tcpconform.cases.bundled import bundled_cases
+    from tcpconform.cases.load import load_cases
+    from tcpconform.cases.profiles import get_profile
+    from tcpconform.engine.run import execute
+    from tcpconform.gate import Deviation, evaluate
+    from tcpconform.report.console import gate_lines
+    from tcpconform.targets.reference import open_reference
+
+    ref = open_reference(["fin-without-app"])
+    cases = [c for c in load_cases([bundled_cases()]) if c.id in ("seed-teardown", "seed-handshake")]
+    result = execute(cases, ref.link, ref.target, get_profile("reference"))
+    gate = evaluate(result, "must", [Deviation("seed-teardown", "known"), Deviation("seed-handshake", "stale")])
+    assert (gate.passed, gate.exit_code, gate.counted) == (True, 0, ())
+    assert (gate.known, gate.stale, gate.failed) == (("seed-teardown",), ("seed-handshake",), 1)
+    assert gate_lines(gate)[-1] == gate.summary == "gate: pass (1 failure(s), none counted with --fail-on must)"
+    again = open_reference(["fin-without-app"])  # the baseline marked the first result's cases
+    strict = evaluate(execute(cases, again.link, again.target, get_profile("reference")), "must")
+    assert (strict.passed, strict.exit_code, strict.counted) == (False, 1, ("seed-teardown",))

@@ -25,9 +25,10 @@ from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
 from tcpconform.cases.profiles import get_profile
 from tcpconform.engine.run import execute
+from tcpconform.gate import evaluate
 from tcpconform.report.html import render_html, write_html
 from tcpconform.report.ladder import CHAR_W, RED, ladder_svg
-from tcpconform.results import CaseResult, Mismatch, RunResult, SegmentRecord
+from tcpconform.results import CaseResult, Mismatch, RunResult, SegmentRecord, SessionMeta
 from tcpconform.targets.reference import open_reference
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -36,8 +37,10 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 @cache
 def _run(fault: str | None) -> RunResult:
     ref = open_reference([fault] if fault else [])
-    meta = {"faults": [fault] if fault else [], "mode": "in-process"}
-    return execute(load_cases([bundled_cases()]), ref.link, ref.target, get_profile("reference"), meta=meta)
+    result = execute(load_cases([bundled_cases()]), ref.link, ref.target, get_profile("reference"),
+                     session=SessionMeta("in-process"))
+    result.meta.faults = [fault] if fault else []
+    return result
 
 
 def run(fault: str | None) -> RunResult:
@@ -95,7 +98,7 @@ def joined(root: ET.Element, fill: str | None = None) -> str:
 
 def test_page_parses_is_self_contained_and_has_a_section_and_filter_per_verdict(tmp_path: Path) -> None:
     result = run("fin-without-app")
-    path = write_html(result, tmp_path / "report.html")
+    path = write_html(result, evaluate(result, None), tmp_path / "report.html")
     assert path == tmp_path / "report.html" and not list(tmp_path.glob("*.tmp"))
     page = path.read_text(encoding="utf-8")
     parsed = parse(page)
@@ -116,9 +119,9 @@ def test_page_parses_is_self_contained_and_has_a_section_and_filter_per_verdict(
 
 def test_header_has_metadata_counts_by_verdict_and_level() -> None:
     result = run("fin-without-app")
-    result.meta.update(rst_suppression="nftables rule for source ports 40000-40999",
-                       warnings=["eth1: gro on (a raw socket sees merged segments)"])
-    page = render_html(result)
+    result.meta.session = SessionMeta("in-process", rst_suppression="nftables rule for source ports 40000-40999",
+                                      warnings=("eth1: gro on (a raw socket sees merged segments)",))
+    page = render_html(result, evaluate(result, None))
     text = " ".join(parse(page).text)
     for needle in ("reference responder (in-process)", "192.0.2.2:8000", "fin-without-app", "in-process",
                    "reference", "tcpconform 0.1.0", "nftables rule for source ports 40000-40999",
@@ -132,12 +135,11 @@ def test_header_has_metadata_counts_by_verdict_and_level() -> None:
 
 def test_gate_follows_fail_on_and_the_baseline() -> None:
     result = run("fin-without-app")
-    result.meta["fail_on"] = "must"
-    assert "gate: FAIL" in render_html(result)
+    assert "gate: FAIL" in render_html(result, evaluate(result, "must"))
     for case in result.cases:
         if case.verdict == "fail":
             case.baseline = "expected-fail"
-    page = render_html(result)
+    page = render_html(result, evaluate(result, "must"))
     assert "gate: pass" in page and "baseline: expected-fail" in page
 
 
@@ -146,7 +148,7 @@ def test_failing_case_shows_clauses_steps_mismatches_and_segments() -> None:
     case = case_of(result, "seed-teardown")
     assert case.verdict == "fail"
     case.pcap = "pcap/seed-teardown.pcap"
-    page = render_html(result)
+    page = render_html(result, evaluate(result, None))
     parsed = parse(page)
     text = " ".join(parsed.text)
     step = case.failed_step
@@ -163,7 +165,7 @@ def test_pcap_link_never_points_at_the_network() -> None:
     result = run("fin-without-app")
     case_of(result, "seed-teardown").pcap = "https://example.com/x.pcap"
     case_of(result, "seed-handshake").pcap = "//example.com/y.pcap"
-    parsed = parse(render_html(result))
+    parsed = parse(render_html(result, evaluate(result, None)))
     hrefs = [a.get("href") or "" for t, a in parsed.tags if t == "a"]
     assert not any("example.com" in h for h in hrefs)
 
@@ -179,7 +181,7 @@ def test_user_text_is_escaped_in_page_and_ladder() -> None:
     case.reason = evil
     case.segments[0].note = evil
     case.target_events[0].detail = evil
-    page = render_html(result)
+    page = render_html(result, evaluate(result, None))
     assert "<script>alert" not in page and "<b>bold</b>" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quoted&quot;" in page
     assert "seed-&lt;teardown&gt;" in page
@@ -191,7 +193,8 @@ def test_user_text_is_escaped_in_page_and_ladder() -> None:
 def test_write_reports_writes_the_page_beside_the_other_reports(tmp_path: Path) -> None:
     from tcpconform.report import write_reports
 
-    written = write_reports(run("fin-without-app"), tmp_path)
+    result = run("fin-without-app")
+    written = write_reports(result, evaluate(result, None), tmp_path)
     page = written["html"].read_text(encoding="utf-8")
     assert written["html"] == tmp_path / "report.html"
     assert 'href="results.json"' in page
@@ -278,7 +281,7 @@ def test_passing_run_has_no_red() -> None:
     for case in result.cases:
         svg = ladder_svg(case)
         assert RED not in svg, case.id
-    page = render_html(result)
+    page = render_html(result, evaluate(result, None))
     assert 'class="case v-pass"' in page and 'class="case v-fail"' not in page
 
 
@@ -344,7 +347,7 @@ def test_big_run_renders_in_well_under_a_second() -> None:
         cases.append(case)
     result = RunResult(run("fin-without-app").meta, cases)
     t0 = time.perf_counter()
-    page = render_html(result)
+    page = render_html(result, evaluate(result, None))
     elapsed = time.perf_counter() - t0
     assert elapsed < 0.8, f"{elapsed:.3f} s"
     assert page.count("<svg") == 100
@@ -369,7 +372,8 @@ def _browser(args: list[str], profile: Path) -> subprocess.CompletedProcess[byte
 
 @pytest.mark.skipif(_chromium() is None, reason="no chromium installed (apt-get install chromium)")
 def test_page_renders_offline_in_headless_chromium_and_filters(tmp_path: Path) -> None:
-    page = write_html(run("fin-without-app"), tmp_path / "report.html")
+    result = run("fin-without-app")
+    page = write_html(result, evaluate(result, None), tmp_path / "report.html")
     png = tmp_path / "report.png"
     proc = _browser([f"--screenshot={png}", "--window-size=1200,3000", page.resolve().as_uri()], tmp_path / "p1")
     assert png.exists(), proc.stderr.decode(errors="replace")[-2000:]
@@ -390,5 +394,5 @@ def test_the_state_event_matrix_is_shown_when_matrix_cases_ran(tmp_path: Path) -
 
     ref = open_reference(["syn-resets"])
     result = execute(load_cases([bundled_cases()]), ref.link, ref.target, get_profile("reference"))
-    page = (write_html(result, tmp_path / "r.html")).read_text()
+    page = (write_html(result, evaluate(result, None), tmp_path / "r.html")).read_text()
     assert "State x event matrix" in page and "ESTABLISHED" in page and "FAIL" in page

@@ -14,6 +14,7 @@ from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
 from tcpconform.cases.profiles import get_profile
 from tcpconform.engine.run import execute
+from tcpconform.gate import evaluate
 from tcpconform.report import write_reports
 from tcpconform.results import RunResult
 from tcpconform.targets.reference import open_reference
@@ -28,7 +29,7 @@ def _run(faults: tuple[str, ...] = ()) -> RunResult:
 def reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, Path]:
     result = _run(("fin-without-app",))
     out = tmp_path_factory.mktemp("reports")
-    write_reports(result, out)
+    write_reports(result, evaluate(result, None), out)
     return result, out
 
 

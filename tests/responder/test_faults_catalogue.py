@@ -239,7 +239,7 @@ def time_wait_ignores_fin(faults: set[str]) -> object:
 
 def odd_checksum(faults: set[str]) -> object:
     """Whether each data segment's checksum is right, by its length: only odd lengths go wrong."""
-    from tcpconform.wire.encode import tcp_checksum
+    from tcpconform.wire.tcp import tcp_checksum
 
     p = established(faults)
     out = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tcpconform.cases.load import CaseFileError, load_case
+from tcpconform.cases.document import CaseFileError
+from tcpconform.cases.load import load_case
 
 BASE = """\
 id: sample

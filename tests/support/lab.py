@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tcpconform.lab.lab import in_netns
-from tcpconform.wire.encode import internet_checksum
+from tcpconform.lab.netns import in_netns
+from tcpconform.wire.checksum import internet_checksum
 
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800

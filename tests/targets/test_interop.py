@@ -30,7 +30,7 @@ print("seed exchange complete")
 
 
 def test_a_kernel_client_completes_the_seed_exchange(lab) -> None:  # type: ignore[no-untyped-def]
-    from tcpconform.lab.lab import ns_argv
+    from tcpconform.lab.netns import ns_argv
 
     client_ip = lab.tester_ip.rsplit(".", 1)[0] + ".4"
     server = subprocess.Popen(

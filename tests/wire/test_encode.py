@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tcpconform.tcp.segment import Flags, Segment
-from tcpconform.wire.encode import encode, tcp_checksum
+from tcpconform.wire import encode
+from tcpconform.wire.tcp import tcp_checksum
 
 CASES = [
     Segment("198.18.0.1", "198.18.0.2", 40000, 8000, seq=0, flags=Flags.SYN, window=5000, options=(("MSS", 512),)),
@@ -19,9 +20,11 @@ CASES = [
 
 @pytest.mark.parametrize("seg", CASES, ids=lambda s: s.flags.tcpdump())
 def test_frames_match_scapy(seg: Segment) -> None:
-    from scapy.all import IP, TCP, Ether, Raw
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
 
-    mine = encode(seg, b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02")
+    mine = encode(seg, "02:00:00:00:00:01", "02:00:00:00:00:02")
     opts = [(int(k) if k.isdigit() else k, b"" if v is None and k == "SAckOK" else v) for k, v in seg.options]
     ref = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=seg.src, dst=seg.dst, ttl=64, flags="DF", id=0) / TCP(
         sport=seg.sport, dport=seg.dport, seq=seg.seq, ack=seg.ack, flags=int(seg.flags), window=seg.window,
@@ -33,7 +36,8 @@ def test_frames_match_scapy(seg: Segment) -> None:
 
 
 def test_a_deliberately_bad_checksum_is_wrong() -> None:
-    from scapy.all import TCP, Ether
+    from scapy.layers.inet import TCP
+    from scapy.layers.l2 import Ether
 
     seg = CASES[0].with_(chksum="bad")
     assert Ether(encode(seg))[TCP].chksum != tcp_checksum(seg)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tcpconform.tcp.segment import Flags, Segment
-from tcpconform.wire import decode, ndp
-from tcpconform.wire.encode import encode, tcp_checksum
+from tcpconform.wire import decode, encode, ndp
+from tcpconform.wire.tcp import tcp_checksum
 
 MAC1, MAC2 = b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02"
+MACS = ("02:00:00:00:00:01", "02:00:00:00:00:02")
 CASES = [
     Segment("fd00:7c:20::1", "fd00:7c:20::2", 40000, 8000, seq=0, flags=Flags.SYN, window=5000),
     Segment("fd00:7c:20::2", "fd00:7c:20::1", 8000, 40000, seq=0xFFFFFFF0, ack=1, flags=Flags.parse("P."),
@@ -22,7 +23,10 @@ CASES = [
 
 
 def _scapy_frame(seg: Segment) -> bytes:
-    from scapy.all import TCP, Ether, IPv6, Raw
+    from scapy.layers.inet import TCP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
 
     opts = [(int(k) if k.isdigit() else k, b"" if v is None and k == "SAckOK" else v) for k, v in seg.options]
     ref = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(src=seg.src, dst=seg.dst) / TCP(
@@ -35,9 +39,10 @@ def _scapy_frame(seg: Segment) -> bytes:
 
 @pytest.mark.parametrize("seg", CASES, ids=lambda s: f"{s.flags.tcpdump()}-{len(s.payload)}")
 def test_ipv6_frames_match_scapy(seg: Segment) -> None:
-    from scapy.all import TCP, Ether
+    from scapy.layers.inet import TCP
+    from scapy.layers.l2 import Ether
 
-    mine = encode(seg, MAC1, MAC2)
+    mine = encode(seg, *MACS)
     assert mine == _scapy_frame(seg)
     assert mine[12:14] == b"\x86\xdd" and mine[20] == 6 and mine[21] == 64  # ethertype, next header, hop limit
     assert tcp_checksum(seg) == Ether(mine)[TCP].chksum
@@ -45,7 +50,7 @@ def test_ipv6_frames_match_scapy(seg: Segment) -> None:
 
 @pytest.mark.parametrize("seg", CASES, ids=lambda s: f"{s.flags.tcpdump()}-{len(s.payload)}")
 def test_ipv6_frames_decode_to_the_segment(seg: Segment) -> None:
-    frame = decode(encode(seg, MAC1, MAC2) + b"\0" * 6)  # Ethernet padding is not payload
+    frame = decode(encode(seg, *MACS) + b"\0" * 6)  # Ethernet padding is not payload
     assert frame is not None and frame.segment is not None and frame.checksum_ok
     got = frame.segment
     assert (got.src, got.dst, got.sport, got.dport, got.seq, got.ack, got.flags, got.window, got.payload) == (
@@ -55,7 +60,7 @@ def test_ipv6_frames_decode_to_the_segment(seg: Segment) -> None:
 
 
 def test_a_bad_ipv6_checksum_is_seen() -> None:
-    frame = decode(encode(CASES[0].with_(chksum="bad"), MAC1, MAC2))
+    frame = decode(encode(CASES[0].with_(chksum="bad"), *MACS))
     assert frame is not None and frame.segment is not None and not frame.checksum_ok
 
 
@@ -66,7 +71,8 @@ def test_solicited_node_address_and_its_mac() -> None:
 
 
 def test_solicitation_is_what_scapy_builds() -> None:
-    from scapy.all import Ether, ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6
+    from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6
+    from scapy.layers.l2 import Ether
 
     mine = ndp.encode_solicitation(MAC1, "fd00:7c:20::1", "fd00:7c:20::2")
     ref = (Ether(src="02:00:00:00:00:01", dst="33:33:ff:00:00:02") / IPv6(src="fd00:7c:20::1", dst="ff02::1:ff00:2", hlim=255)
@@ -75,7 +81,8 @@ def test_solicitation_is_what_scapy_builds() -> None:
 
 
 def test_advertisement_is_what_scapy_builds() -> None:
-    from scapy.all import Ether, ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
+    from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
+    from scapy.layers.l2 import Ether
 
     mine = ndp.encode_advertisement(MAC1, "fd00:7c:20::1", MAC2, "fd00:7c:20::2")
     ref = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(src="fd00:7c:20::1", dst="fd00:7c:20::2", hlim=255)
@@ -115,7 +122,9 @@ def test_invalid_nd_messages_are_dropped(damage: str) -> None:
 
 
 def test_other_icmpv6_and_other_next_headers_are_not_ours() -> None:
-    from scapy.all import UDP, Ether, ICMPv6EchoRequest, IPv6
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
+    from scapy.layers.l2 import Ether
 
     echo = decode(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / ICMPv6EchoRequest()))
     assert echo is not None and echo.segment is None and echo.nd is None

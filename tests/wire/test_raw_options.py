@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tcpconform.cases.notation import NotationError, parse_segment
+from tcpconform.cases.notation import parse_segment
+from tcpconform.cases.values import NotationError
 from tcpconform.tcp.segment import Flags, Segment
-from tcpconform.wire import decode
-from tcpconform.wire.encode import TARGET_MAC, TESTER_MAC, encode, malformed_at
+from tcpconform.wire import decode, encode
+from tcpconform.wire.ethernet import TARGET_MAC, TESTER_MAC
+from tcpconform.wire.tcp import malformed_at
 
 
 @pytest.mark.parametrize(("data", "at"), [

@@ -14,9 +14,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from tcpconform.cases.notation import did_you_mean
-
-Path_ = tuple[str | int, ...]
+from tcpconform.cases.document import Path_
+from tcpconform.cases.values import did_you_mean
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +31,8 @@ class Problem:
 def case_schema() -> dict[str, Any]:
     """The schema as data (read once)."""
     text = resources.files(__package__).joinpath("case.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @cache
@@ -124,7 +124,7 @@ def describe(schema: dict[str, Any]) -> str:
     if "oneOf" in schema or "anyOf" in schema:
         return " or ".join(dict.fromkeys(describe(b) for b in schema.get("oneOf", schema.get("anyOf", []))))
     if schema.get("pattern") and schema.get("description"):
-        return schema["description"]
+        return str(schema["description"])
     types = schema.get("type", [])
     types = [types] if isinstance(types, str) else types
     phrase = " or ".join(_TYPE_WORDS.get(t, t) for t in types) or "something else"
@@ -137,7 +137,8 @@ def describe(schema: dict[str, Any]) -> str:
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        return case_schema()["$defs"][ref.rsplit("/", 1)[1]]
+        resolved: dict[str, Any] = case_schema()["$defs"][ref.rsplit("/", 1)[1]]
+        return resolved
     return schema
 
 

@@ -1,0 +1,86 @@
+"""Scapy's dissection of a frame, as the reference :func:`tcpconform.wire.decode` is held to.
+
+Slower by an order of magnitude and never on a run's path: the benchmark measures the decoder
+against it, and the tests check the decoder answers what it answers, value for value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scapy.layers.inet import IP, TCP, in4_chksum
+from scapy.layers.inet6 import IPv6, in6_chksum
+from scapy.layers.l2 import ARP, Ether
+from scapy.packet import Packet
+
+from tcpconform.tcp.options import BY_NAME, RAW
+from tcpconform.tcp.segment import Flags, Option, Segment
+from tcpconform.wire.arp import Arp
+from tcpconform.wire.frame import Frame, Icmp6
+from tcpconform.wire.tcp import malformed_at
+
+
+def decode_scapy(data: bytes) -> Frame | None:
+    """:func:`tcpconform.wire.decode` done by Scapy's dissector.
+
+    Only the layers directly on Ethernet count, as the link's kernel filter admits them: a TCP
+    header inside a tunnel, a VLAN or an 802.3 frame is not a segment of the run.
+    """
+    try:
+        pkt = Ether(data)
+    except Exception:  # a truncated or garbled frame is not ours to explain
+        return None
+    if type(pkt) is not Ether:
+        return None
+    ip = pkt.payload
+    if type(ip) is ARP:
+        return Frame(pkt.src, pkt.dst, arp=Arp(int(ip.op), ip.hwsrc, ip.psrc, ip.hwdst, ip.pdst))
+    if type(ip) is IPv6 and ip.nh == 58:
+        return Frame(pkt.src, pkt.dst, icmp6=Icmp6(ip.src, ip.dst, ip.hlim, bytes(ip.payload)[: ip.plen]))
+    tcp = ip.payload
+    if type(ip) not in (IP, IPv6) or type(tcp) is not TCP:
+        return None
+    if type(ip) is IP and ip.ihl < 5:  # Scapy reads on regardless, taking TCP from the frame's last bytes
+        return None
+    length = ip.len - ip.ihl * 4 if type(ip) is IP else ip.plen
+    payload = bytes(tcp.payload)[: max(0, length - tcp.dataofs * 4)]  # strip Ethernet padding
+    seg = Segment(
+        src=ip.src, dst=ip.dst, sport=tcp.sport, dport=tcp.dport, seq=tcp.seq, ack=tcp.ack,
+        flags=Flags(int(tcp.flags)), window=tcp.window, urgptr=tcp.urgptr,
+        options=_options(tcp, data, 14 + (ip.ihl * 4 if type(ip) is IP else 40), length), payload=payload,
+        reserved=tcp.reserved,
+        chksum=tcp.chksum, dataofs=tcp.dataofs,
+    )
+    return Frame(pkt.src, pkt.dst, segment=seg, checksum_ok=_tcp_checksum_ok(ip, tcp, length))
+
+
+def _from_scapy_options(options: list[tuple[Any, Any]]) -> tuple[Option, ...]:
+    """Scapy's option list as a segment holds it: valueless kinds ``None``, unnamed kinds by number."""
+    out: list[Option] = []
+    for kind, value in options:
+        if isinstance(kind, int):
+            out.append((str(kind), bytes(value) if value is not None else b""))
+        elif kind in BY_NAME and BY_NAME[kind].valueless:
+            out.append((kind, None))
+        elif isinstance(value, Packet):  # TCP-AO's value: a segment carries bytes, never Scapy objects
+            out.append((kind, value.original))
+        else:
+            out.append((kind, tuple(value) if isinstance(value, list) else value))
+    return tuple(out)
+
+
+def _options(tcp: Any, data: bytes, start: int, length: int) -> tuple[Option, ...]:
+    """The segment's options; a list that does not parse stays bytes, as it came (``raw``): the
+    header's option bytes, as far as the frame and the IP length reach."""
+    tcp_end = min(len(data), start + length) if length >= 0 else len(data)
+    raw_options = data[start + 20: min(start + tcp.dataofs * 4, tcp_end)]
+    if malformed_at(raw_options) is not None:
+        return ((RAW, raw_options),)
+    return _from_scapy_options(tcp.options)
+
+
+def _tcp_checksum_ok(ip: Any, tcp: Any, length: int) -> bool:
+    """Whether the TCP checksum, pseudo-header included, adds up (offloads can leave it partial)."""
+    raw = bytes(tcp)[:length]
+    check = in4_chksum if isinstance(ip, IP) else in6_chksum
+    return bool(check(6, ip, raw) == 0)

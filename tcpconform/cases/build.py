@@ -1,0 +1,367 @@
+"""Validated case data -> :class:`~tcpconform.cases.model.TestCase`: the checks the schema cannot make.
+
+The schema (:mod:`tcpconform.cases.schema`) has checked the structure; :class:`CaseBuilder` checks
+the meaning (segment notation, durations, requirement and fault names) and builds the model.  It
+only reads values whose type is right: wrong types were already reported by the schema, and
+reporting them again would bury the first message.
+
+Rule: every step kind is one row of :data:`STEP_BUILDERS`, keyed by the kind's name in a case file;
+nothing else here switches on step kinds.  A new kind is its model dataclass, its schema entry and
+a row here (and a row in the engine's table of step runners).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tcpconform.cases.document import Document, Path_
+from tcpconform.cases.model import (
+    INVARIANTS,
+    ISN_MIN_BITS,
+    TOLERABLE,
+    AnyStep,
+    AppStep,
+    ExpectStep,
+    FieldSpec,
+    IsnCheckStep,
+    IsnSampleStep,
+    Level,
+    Numbering,
+    Requirement,
+    SegmentSpec,
+    SendStep,
+    SilenceStep,
+    SourceLoc,
+    StateStep,
+    TestCase,
+    WaitStep,
+)
+from tcpconform.cases.notation import build_segment, parse_segment
+from tcpconform.cases.values import NotationError, did_you_mean, field_value, parse_duration
+from tcpconform.responder.faults import FAULTS
+from tcpconform.tcp.segment import Flags
+from tcpconform.tcp.states import State
+
+__all__ = ["STEP_BUILDERS", "STEP_KINDS", "CaseBuilder", "StepEntry"]
+
+APP_ACTIONS = ("listen", "close", "shutdown", "read", "write")
+APP_HELP = "listen, close, shutdown, 'read N' or 'write N'"
+
+
+@dataclass(frozen=True, slots=True)
+class StepEntry:
+    """One step of a case file, as a step builder sees it: its kind's key, that key's value, the
+    whole step mapping (for the modifiers: ``within``, ``rfc``...) and where it is."""
+
+    index: int
+    kind: str
+    value: Any
+    step: dict[str, Any]
+    loc: SourceLoc
+
+    @property
+    def path(self) -> Path_:
+        return ("steps", self.index)
+
+    @property
+    def text(self) -> str:
+        return step_text(self.kind, self.value, self.step)
+
+
+class CaseBuilder:
+    """Turns one document's validated data into a :class:`TestCase`, recording what is wrong in it.
+
+    :meth:`build` gives ``None`` whenever the document has a mistake (the schema's or its own).
+    """
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.data: dict[str, Any] = doc.data if isinstance(doc.data, dict) else {}
+        self.requirement_ids: list[str] = []
+        self.tolerate: frozenset[str] = TOLERABLE
+
+    def build(self) -> TestCase | None:
+        d = self.data
+        requirements = self._requirements()
+        self.tolerate = self.names(("tolerate",), TOLERABLE)
+        self._faults()
+        built = [self._step(i, step) for i, step in enumerate(as_list(d.get("steps")))]
+        steps = tuple(step for step in built if step is not None)
+        level = d.get("level")
+        if isinstance(level, str) and level in Level.__members__:
+            case_level = Level(level)
+        else:
+            case_level = min((r.level for r in requirements), key=lambda lv: lv.rank, default=Level.MUST)
+        tester: dict[str, Any] = d["tester"] if isinstance(d.get("tester"), dict) else {}
+        if self.doc.errors:
+            return None
+        faults = d.get("faults") or []
+        return TestCase(
+            id=d["id"], title=d["title"], loc=SourceLoc(self.doc.file, self.doc.line(("id",))),
+            requirements=requirements, steps=steps, description=str(d.get("description") or "").strip(),
+            area=d.get("area") or Path(self.doc.file).resolve().parent.name, level=case_level,
+            faults=tuple(faults), no_fault=d.get("no_fault"), numbering=self._numbering(),
+            tester_window=tester.get("window", 5000), tester_mss=tester.get("mss"),
+            invariants=self.names(("invariants",), INVARIANTS), needs=frozenset(d.get("needs") or ()),
+            tags=tuple(d.get("tags") or ()),
+            closed_port=d.get("port") == "closed", alone=d.get("alone") is True or _samples(steps),
+            family=d.get("family"),
+        )
+
+    def _step(self, i: int, step: Any) -> AnyStep | None:
+        if not isinstance(step, dict):
+            return None
+        kinds = [k for k in STEP_KINDS if k in step]
+        if len(kinds) != 1:
+            return None  # reported by the schema
+        kind = kinds[0]
+        entry = StepEntry(i, kind, step[kind], step, SourceLoc(self.doc.file, self.doc.line(("steps", i))))
+        return STEP_BUILDERS[kind](self, entry)
+
+    def _requirements(self) -> tuple[Requirement, ...]:
+        out: list[Requirement] = []
+        first_line: dict[str, int] = {}
+        for i, req in enumerate(as_list(self.data.get("requirements"))):
+            if not isinstance(req, dict) or not isinstance(req.get("id"), str):
+                continue
+            rid = req["id"]
+            self.requirement_ids.append(rid)
+            if rid in first_line:
+                self.doc.error(("requirements", i, "id"),
+                               f"duplicate requirement id {rid!r} (first at line {first_line[rid]})")
+                continue
+            first_line[rid] = self.doc.line(("requirements", i, "id"))
+            if isinstance(req.get("ref"), str) and req.get("level") in Level.__members__:
+                out.append(Requirement(id=rid, ref=req["ref"], level=Level(req["level"]),
+                                       text=str(req.get("text") or "").strip(), rid=req.get("rid")))
+        return tuple(out)
+
+    def _faults(self) -> None:
+        """Every case must be able to fail (``faults``) or say why no fault can show it (``no_fault``)."""
+        faults, no_fault = self.data.get("faults"), self.data.get("no_fault")
+        for i, name in enumerate(as_list(faults)):
+            if isinstance(name, str) and name not in FAULTS:
+                hint = did_you_mean(name, FAULTS) or f" (known: {', '.join(sorted(FAULTS))})"
+                self.doc.error(("faults", i), f"unknown fault {name!r}{hint}")
+        if faults and no_fault is not None:
+            self.doc.error(("no_fault",), "give either faults or no_fault, not both", key=True)
+        elif not faults and no_fault is None:
+            where: Path_ = ("faults",) if "faults" in self.data else ()
+            self.doc.error(where, "name the faults that must make this case fail (faults: [...]) or say "
+                                  "why none applies (no_fault: ...)", key=bool(where))
+
+    def _numbering(self) -> Numbering:
+        value = self.data.get("numbering", "relative")
+        if value == "absolute":
+            return Numbering(absolute=True)
+        if isinstance(value, dict):
+            return Numbering(tester=value.get("tester", 0), target=value.get("target", 0))
+        return Numbering()
+
+    # -- what step builders use ------------------------------------------------------------------
+    def names(self, path: Path_, default: frozenset[str]) -> frozenset[str]:
+        """A list of names, ``none`` or ``[]`` (nothing), or ``default`` when the key is absent."""
+        node: Any = self.data
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return default
+        return frozenset(n for n in as_list(node) if isinstance(n, str))
+
+    def step_tolerate(self, entry: StepEntry) -> frozenset[str]:
+        """The step's own ``tolerate`` when it has one, else the case's."""
+        if "tolerate" not in entry.step:
+            return self.tolerate
+        return frozenset(n for n in as_list(entry.step.get("tolerate")) if isinstance(n, str))
+
+    def rfc(self, entry: StepEntry) -> str | None:
+        """The requirement the step names (``rfc``), which must be one of the case's."""
+        name = entry.step.get("rfc")
+        if isinstance(name, str) and name not in self.requirement_ids:
+            known = ", ".join(dict.fromkeys(self.requirement_ids)) or "none"
+            hint = did_you_mean(name, self.requirement_ids)
+            self.doc.error((*entry.path, "rfc"), f"no requirement {name!r} in this case{hint} "
+                                                 f"(its requirements: {known})")
+            return None
+        return name if isinstance(name, str) else None
+
+    def duration(self, path: Path_, value: Any) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return None  # reported by the schema
+        try:
+            return parse_duration(value)
+        except NotationError as exc:
+            self.doc.error(path, exc.message)
+            return None
+
+    def modifier_duration(self, entry: StepEntry, key: str, default: float | None = None) -> float | None:
+        """The step's ``within``/``interval``, or ``default`` when it gives none."""
+        return self.duration((*entry.path, key), entry.step[key]) if key in entry.step else default
+
+    def segment(self, path: Path_, value: Any, send: bool) -> SegmentSpec | None:
+        if isinstance(value, str):
+            try:
+                return parse_segment(value, send=send)
+            except NotationError as exc:
+                self.doc.error(path, exc.message, column=exc.column)
+                return None
+        if isinstance(value, dict):
+            spec, problems = build_segment(value, send=send)
+            for sub, message in problems:
+                self.doc.error((*path, *sub), message)
+            return spec
+        return None
+
+    def isn(self, entry: StepEntry, spec: SegmentSpec | None) -> FieldSpec | None:
+        step, path = entry.step, entry.path
+        if isinstance(step.get("isn"), bool) or not isinstance(step.get("isn"), int | str):
+            return None  # absent, or a wrong type the schema reports
+        try:
+            isn = field_value(step["isn"], "isn")
+        except NotationError as exc:
+            self.doc.error((*path, "isn"), exc.message)
+            return None
+        if spec is not None and isinstance(spec.flags, Flags) and not spec.flags & Flags.SYN:
+            self.doc.error((*path, "isn"), "isn checks the sequence number of a SYN, and this "
+                                           f"expectation is not one ({spec.flags.tcpdump()})", key=True)
+        return isn
+
+    def app(self, path: Path_, value: Any) -> tuple[Any, int | None] | None:
+        """``listen``, ``close``, ``shutdown``, ``read N``/``write N`` or ``{read: N}``/``{write: N}``."""
+        if isinstance(value, dict):
+            items = [(k, v) for k, v in value.items() if k in ("read", "write") and isinstance(v, int)]
+            return items[0] if len(items) == 1 and len(value) == 1 else None
+        if not isinstance(value, str):
+            return None
+        words = value.split()
+        action = words[0] if words else ""
+        if action not in APP_ACTIONS:
+            hint = did_you_mean(action, APP_ACTIONS)
+            self.doc.error(path, f"expected {APP_HELP} (got {value!r}){hint}")
+            return None
+        if action in ("read", "write"):
+            if len(words) != 2 or not words[1].isdigit() or int(words[1]) < 1:
+                self.doc.error(path, f"{action} needs a byte count above 0: '{action} N' (got {value!r})")
+                return None
+            return action, int(words[1])
+        if len(words) != 1:
+            self.doc.error(path, f"{action} takes no argument (got {value!r})")
+            return None
+        return action, None
+
+
+# --- one builder per step kind -----------------------------------------------------------------
+# Each checks its step in a fixed order (the order its mistakes are listed in, within a line).
+
+
+def _send(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    spec = b.segment((*e.path, e.kind), e.value, send=True)
+    return SendStep(e.loc, step_text(e.kind, spec.text, e.step), spec) if spec else None
+
+
+def _expect(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    spec = b.segment((*e.path, e.kind), e.value, send=False)
+    within = b.modifier_duration(e, "within")
+    isn = b.isn(e, spec)
+    tolerate = b.step_tolerate(e)
+    rfc = b.rfc(e)
+    if spec is None:
+        return None
+    measure = e.step.get("measure") if isinstance(e.step.get("measure"), str) else None
+    return ExpectStep(e.loc, step_text(e.kind, spec.text, e.step), spec, within=within, isn=isn,
+                      tolerate=tolerate, requirement=rfc, measure=measure)
+
+
+def _silence(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    duration = b.duration((*e.path, e.kind), e.value)
+    tolerate = b.step_tolerate(e)
+    rfc = b.rfc(e)
+    return SilenceStep(e.loc, e.text, duration, tolerate, rfc) if duration else None
+
+
+def _app(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    action = b.app((*e.path, e.kind), e.value)
+    rfc = b.rfc(e)
+    return AppStep(e.loc, e.text, action[0], action[1], rfc) if action else None
+
+
+def _state(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    rfc = b.rfc(e)
+    if not isinstance(e.value, str) or e.value not in State.__members__:
+        return None  # reported by the schema
+    return StateStep(e.loc, e.text, State(e.value), rfc)
+
+
+def _wait(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    duration = b.duration((*e.path, e.kind), e.value)
+    return WaitStep(e.loc, e.text, duration) if duration else None
+
+
+def _isn_sample(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    interval = b.modifier_duration(e, "interval", 0.02)
+    within = b.modifier_duration(e, "within")
+    rfc = b.rfc(e)
+    if not isinstance(e.value, int) or isinstance(e.value, bool) or interval is None:
+        return None
+    return IsnSampleStep(e.loc, e.text, e.value, interval, within, rfc)
+
+
+def _isn_check(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    rfc = b.rfc(e)
+    if not any(isinstance(s, dict) and "isn_sample" in s for s in as_list(b.data.get("steps"))[:e.index]):
+        b.doc.error((*e.path, e.kind), "isn_check judges a sample: an isn_sample step must come before it")
+        return None
+    bits = e.step.get("min_bits", ISN_MIN_BITS)
+    if e.value not in ("clock-driven", "unpredictable") or not isinstance(bits, int | float):
+        return None
+    return IsnCheckStep(e.loc, e.text, e.value, float(bits), rfc)
+
+
+StepBuilder = Callable[[CaseBuilder, StepEntry], AnyStep | None]
+
+STEP_BUILDERS: dict[str, StepBuilder] = {
+    "send": _send,
+    "expect": _expect,
+    "silence": _silence,
+    "app": _app,
+    "state": _state,
+    "wait": _wait,
+    "isn_sample": _isn_sample,
+    "isn_check": _isn_check,
+}
+"""Step kind (its key in a case file) -> the function that checks and builds such a step."""
+
+STEP_KINDS = tuple(STEP_BUILDERS)
+
+
+def _samples(steps: tuple[AnyStep, ...]) -> bool:
+    """A case sampling many connections runs alone: others would disturb its timing and ports."""
+    return any(isinstance(step, IsnSampleStep) for step in steps)
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` when it is a list, else nothing (a wrong type is the schema's to report)."""
+    return value if isinstance(value, list) else []
+
+
+def step_text(kind: str, value: Any, step: dict[str, Any]) -> str:
+    """The step as a report shows it: ``expect S. 100:100(0) ack 1, within 500ms``."""
+    if isinstance(value, dict):
+        main = " ".join(f"{k} {v}" for k, v in value.items()) if kind == "app" else _flow(value)
+    else:
+        main = str(value)
+    parts = [f"{kind} {main}"]
+    parts += [f"{k} {_flow(v)}" for k, v in step.items() if k != kind]
+    return ", ".join(parts)
+
+
+def _flow(value: Any) -> str:
+    """A value written as YAML flow style, on one line."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    return str(value)

@@ -1,0 +1,140 @@
+"""The session's target and results: one :class:`Runner` per pytest session.
+
+The target is opened at the first case that runs (collecting alone opens nothing) through the
+same :func:`tcpconform.run.open_target` as ``tcpconform run``, and closed when the session ends,
+however it ends.  Each case runs on its own source port of the session's block.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tcpconform.errors import SetupError, UsageError
+from tcpconform.pytest_plugin.options import PluginOptions, our_flags
+from tcpconform.session import PORT_SPAN
+
+if TYPE_CHECKING:  # the engine is imported when a case runs, not when pytest starts
+    from tcpconform.cases.model import TestCase
+    from tcpconform.results import CaseResult, RunMeta, RunResult
+    from tcpconform.run import Opened
+
+__all__ = ["FIXED_MARKERS", "Runner", "find_runner", "install", "runner_of"]
+
+FIXED_MARKERS = {
+    "tcpconform": "a tcpconform test case, collected from a case file",
+    "must": "tcpconform cases of level MUST (RFC 2119): an absolute requirement",
+    "should": "tcpconform cases of level SHOULD (RFC 2119): a recommendation",
+    "may": "tcpconform cases of level MAY (RFC 2119): an option",
+}
+
+_RUNNER = pytest.StashKey["Runner"]()
+
+
+class Runner:
+    """The target (opened at the first case, closed at the end) and the session's results.
+
+    Kept in the config's stash rather than in module globals, so that several sessions in one
+    process (pytester, IDEs) never share a target.
+    """
+
+    def __init__(self, config: pytest.Config, options: PluginOptions) -> None:
+        self.config = config
+        self.options = options
+        self.markers: set[str] = set(FIXED_MARKERS)
+        self.ids: dict[str, str] = {}
+        """Case id -> where it is defined: ids name cases in reports, so they must be unique."""
+        self.opened: Opened | None = None
+        self._stack = ExitStack()
+        self.results: list[CaseResult] = []
+        self.metas: list[RunMeta] = []
+        self.wall0 = 0.0
+        self.wall = 0.0
+        self.notes: list[str] = []
+        """Lines for the terminal summary: what was tested, where reports went, what went wrong."""
+
+    def open(self) -> Opened:
+        if self.opened is not None:
+            return self.opened
+        from tcpconform.run import TargetChoice, open_target  # the engine, at the first case only
+
+        o = self.options
+        choice = TargetChoice(o.faults, o.lab, o.lab_name, o.target, o.port, o.iface, o.source_ip, o.service,
+                              profile=o.profile)
+        try:
+            opened = self._stack.enter_context(open_target(choice))
+        except (SetupError, UsageError, PermissionError) as err:  # PermissionError: the kernel refusing a socket
+            self.close()
+            pytest.exit(f"tcpconform: cannot set up the target: {our_flags(str(err))}",
+                        returncode=pytest.ExitCode.USAGE_ERROR)
+        self.opened = opened
+        self.wall0 = time.perf_counter()
+        tgt = opened.session.target
+        self.notes.append(f"target: {tgt.name} at {tgt.ip}:{tgt.port}, profile {opened.profile.name}, "
+                          f"link {opened.session.link.name}")
+        if opened.rst_suppression is not None:
+            self.notes.append(f"kernel RSTs: {opened.rst_suppression}")
+        self.notes.extend(f"warning: {w}" for w in opened.warnings)
+        return opened
+
+    def run(self, case: TestCase) -> CaseResult:
+        opened = self.open()
+        port = opened.session.base_port + len(self.results) % PORT_SPAN
+        run = opened.execute([case], case_paths=list(self.config.args), base_port=port)
+        self.metas.append(run.meta)
+        self.results.extend(run.cases)
+        return run.cases[0]
+
+    def close(self) -> None:
+        """Undo whatever the session set up (lab, agent, firewall rule); safe to call more than once."""
+        if self.opened is not None and not self.wall:
+            self.wall = time.perf_counter() - self.wall0
+        try:
+            self._stack.close()
+        except Exception as err:  # reported, since the session's own verdicts stand
+            self.notes.append(f"error while closing the target: {err}")
+
+    def run_result(self) -> RunResult:
+        """The session's cases (one at least) as one run, as ``tcpconform run`` would have recorded them."""
+        from tcpconform.results import RunResult
+
+        meta = replace(self.metas[0], duration=round(self.wall, 6),
+                       link_time=round(sum(c.duration for c in self.results), 6),
+                       strays=[s for m in self.metas for s in m.strays])
+        return RunResult(meta, list(self.results))
+
+    def write_reports(self, directory: Path) -> None:
+        """Every report ``tcpconform run`` writes, judged without a ``--fail-on`` (every failure counts)."""
+        from tcpconform.gate import evaluate
+        from tcpconform.report import write_reports
+
+        result = self.run_result()
+        try:
+            written = write_reports(result, evaluate(result, None), directory)
+        except OSError as err:
+            self.notes.append(f"cannot write reports to {directory}: {err.strerror or err}")
+            return
+        names = ", ".join(sorted(p.name for p in written.values()))
+        self.notes.append(f"reports: {directory} ({names})")
+
+
+def install(config: pytest.Config, options: PluginOptions) -> Runner:
+    """The session's runner, closed however the session ends (also when it dies before sessionfinish)."""
+    runner = Runner(config, options)
+    config.stash[_RUNNER] = runner
+    config.add_cleanup(runner.close)
+    return runner
+
+
+def runner_of(config: pytest.Config) -> Runner:
+    return config.stash[_RUNNER]
+
+
+def find_runner(config: pytest.Config) -> Runner | None:
+    """The session's runner, if :func:`install` ran (not when pytest stopped before configuring)."""
+    return config.stash.get(_RUNNER, None)

@@ -1,0 +1,165 @@
+"""The composition root: a :class:`RunRequest` in, a :class:`RunOutcome` out.
+
+Everything a run is made of is put together here and nowhere else: the cases selected, the
+session (target and link) opened with its profile, the cases executed, the baseline and the gate
+applied once, the reports written.  The command line, the pytest plugin and the selftest only say
+what they want and render what comes back.  Whatever cannot be done is a
+:class:`~tcpconform.errors.UsageError` (the request) or a :class:`~tcpconform.errors.SetupError`
+(the environment), with the message the user is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tcpconform.cases.model import TestCase
+from tcpconform.cases.profiles import Profile, get_profile
+from tcpconform.engine.run import execute
+from tcpconform.errors import UsageError
+from tcpconform.gate import GateVerdict, evaluate, load_baseline
+from tcpconform.report import write_reports
+from tcpconform.responder.faults import FAULTS
+from tcpconform.results import CaseResult, RunResult
+from tcpconform.session import PORT_SPAN, Session, open_session
+
+__all__ = ["DEFAULT_JOBS", "DEVICE_JOBS", "Opened", "RunOutcome", "RunRequest", "TargetChoice", "check_faults",
+           "open_target", "run"]
+
+DEFAULT_JOBS = 16
+"""Enough connections at once to overlap the catalogue's long protocol waits (retransmission
+backoff, silences) with everything else, and few enough to stay far below any stack's limits."""
+DEVICE_JOBS = 4
+"""Against a device on a wire: small stacks have few connection slots (lwIP's default is 5), and a
+case failing for want of one would be a false verdict."""
+
+
+def check_faults(faults: Sequence[str]) -> None:
+    """Every name in ``faults`` is a fault the reference responder knows."""
+    for name in faults:
+        if name not in FAULTS:
+            known = "\n  ".join(f"{k}: {v}" for k, v in FAULTS.items())
+            raise UsageError(f"unknown fault {name!r}; the reference responder knows:\n  {known}")
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    """What a run talks to, as the user chose it (see :func:`tcpconform.session.open_session`)."""
+
+    faults: tuple[str, ...] = ()
+    lab: str | None = None
+    lab_name: str = "0"
+    target: str | None = None
+    port: int | None = None
+    iface: str | None = None
+    source_ip: str | None = None
+    service: str = "echo"
+    ipv6: bool = False
+    profile: str | None = None
+    """Target profile by name; None: the one that fits the target."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A session open for a run, with the profile its cases are judged by."""
+
+    session: Session
+    profile: Profile
+    faults: tuple[str, ...]
+
+    @property
+    def where(self) -> str:
+        """The target's address and port, an IPv6 address in brackets."""
+        tgt = self.session.target
+        return f"[{tgt.ip}]:{tgt.port}" if ":" in tgt.ip else f"{tgt.ip}:{tgt.port}"
+
+    @property
+    def rst_suppression(self) -> str | None:
+        """How the kernel's RSTs are kept off the tester's connections, when the session says."""
+        return self.session.meta.rst_suppression
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What may falsify the run's verdicts (offloads on the user's interface...)."""
+        return self.session.meta.warnings or ()
+
+    def execute(self, cases: Sequence[TestCase], *, case_paths: Sequence[str], jobs: int = 1,
+                base_port: int | None = None, on_case_done: Callable[[CaseResult], None] | None = None) -> RunResult:
+        """Run ``cases`` on this session; ``base_port`` defaults to the session's first source port."""
+        result = execute(cases, self.session.link, self.session.target, self.profile, jobs=jobs,
+                         on_case_done=on_case_done, session=self.session.meta,
+                         base_port=self.session.base_port if base_port is None else base_port)
+        result.meta.faults = sorted(self.faults)
+        result.meta.case_paths = list(case_paths)
+        return result
+
+
+@contextmanager
+def open_target(choice: TargetChoice) -> Iterator[Opened]:
+    """The session ``choice`` names, open for the ``with`` block, and its profile."""
+    check_faults(choice.faults)
+    with open_session(lab=choice.lab, lab_name=choice.lab_name, target=choice.target, port=choice.port,
+                      iface=choice.iface, source_ip=choice.source_ip, service=choice.service,
+                      faults=choice.faults, ipv6=choice.ipv6) as session:
+        try:
+            profile = get_profile(choice.profile or session.profile)
+        except KeyError as err:
+            raise UsageError(str(err.args[0])) from None
+        yield Opened(session, profile, choice.faults)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    cases: Sequence[TestCase]
+    """The cases to run, selected already."""
+    choice: TargetChoice = field(default_factory=TargetChoice)
+    case_paths: Sequence[str] = ()
+    """The case files or folders as the user named them (none: the bundled cases)."""
+    jobs: int | None = None
+    """Connections at once; None: :data:`DEFAULT_JOBS`, or :data:`DEVICE_JOBS` against a device."""
+    fail_on: str | None = "must"
+    baseline: Path | None = None
+    report_dir: Path | None = None
+    on_open: Callable[[Opened], None] | None = None
+    """Called once the session is open, before the first case."""
+    on_case_done: Callable[[CaseResult], None] | None = None
+    warn: Callable[[str], None] | None = None
+    """Told what may have falsified the run (frames the tester's socket dropped)."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    result: RunResult
+    gate: GateVerdict
+    written: dict[str, Path]
+    """Report format -> the file written (empty without a report directory)."""
+
+
+def run(request: RunRequest) -> RunOutcome:
+    """Run the request's cases against its target, judge them once, write the reports."""
+    jobs = request.jobs or (DEVICE_JOBS if request.choice.target else DEFAULT_JOBS)
+    deviations = load_baseline(request.baseline) if request.baseline is not None else []
+    with open_target(request.choice) as opened:
+        if request.on_open is not None:
+            request.on_open(opened)
+        if len(request.cases) > PORT_SPAN:
+            raise UsageError(f"at most {PORT_SPAN} cases in one run (one source port each)")
+        result = opened.execute(request.cases, case_paths=[str(p) for p in request.case_paths] or ["(bundled)"],
+                                jobs=jobs, on_case_done=request.on_case_done)
+    gate = evaluate(result, request.fail_on, deviations)
+    result.meta.fail_on = request.fail_on
+    dropped = result.meta.frames_dropped
+    if dropped and request.warn is not None:
+        request.warn(f"the tester's socket dropped {dropped} frame(s) it could not read in time: a case that "
+                     "missed a segment may have failed for it (try fewer --jobs)")
+    written = _write(result, gate, request.report_dir) if request.report_dir is not None else {}
+    return RunOutcome(result, gate, written)
+
+
+def _write(result: RunResult, gate: GateVerdict, report_dir: Path) -> dict[str, Path]:
+    try:
+        return write_reports(result, gate, report_dir)
+    except OSError as err:
+        raise UsageError(f"cannot write results to {report_dir}: {err.strerror}") from None
