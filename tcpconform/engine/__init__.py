@@ -1,4 +1,4 @@
-"""The engine: runs test cases over a link against a target.  See :mod:`.case` and :mod:`.scheduler`."""
+"""The engine: runs test cases over a link against a target.  See :mod:`.case`, :mod:`.steps` and :mod:`.scheduler`."""
 
 from tcpconform.engine.case import CaseRun, required_capabilities
 from tcpconform.engine.connection import TesterConnection

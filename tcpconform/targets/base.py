@@ -42,14 +42,10 @@ class Capability(Flag):
             out |= member
         return out
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The names of the capabilities in this set, as case files write them."""
-        return tuple(name for name, member in _BY_NAME.items() if member & self)
-
 
 _BY_NAME = {"app": Capability.APP, "state": Capability.STATE}
 CAPABILITY_NAMES = frozenset(_BY_NAME)
+"""The capabilities' names, as case files and agents write them."""
 
 
 class TargetError(SetupError):

@@ -4,6 +4,7 @@ not pass recorded as its blame says."""
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 import typing
 from pathlib import Path
@@ -49,6 +50,14 @@ def test_nothing_else_in_the_engine_switches_on_step_types() -> None:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance":
                 named = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
                 assert not named & step_types, f"{path.name}:{node.lineno} switches on a step type"
+
+
+def test_callers_use_only_what_the_link_and_target_protocols_declare() -> None:
+    package = ENGINE.parent
+    pattern = re.compile(r"getattr\((self\.|session\.|run\.|env\.)?(link|target)\b")
+    found = [f"{path.relative_to(package)}:{n}" for path in package.rglob("*.py")
+             for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert found == []
 
 
 def test_declared_wait_sums_what_the_rows_declare(tmp_path: Path) -> None:
@@ -148,6 +157,5 @@ def test_a_case_needing_the_application_is_skipped_by_a_target_without_one(tmp_p
 def test_capabilities_are_named_once() -> None:
     assert Capability.named(["app", "state"]) == Capability.APP | Capability.STATE
     assert Capability.named([]) == Capability.NONE
-    assert (Capability.APP | Capability.STATE).names == ("app", "state")
     with pytest.raises(ValueError, match="unknown capability 'fly'"):
         Capability.named(["fly"])
