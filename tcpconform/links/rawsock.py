@@ -17,11 +17,11 @@ from collections import deque
 
 from tcpconform.links.base import Clock, Received, Sent
 from tcpconform.links.neighbours import Neighbours
-from tcpconform.links.packet_socket import LinkSetupError, PacketSocket
+from tcpconform.links.packet_socket import PacketSocket
 from tcpconform.tcp.segment import Segment
 from tcpconform.wire import encode, tcp_segment
 
-__all__ = ["LinkSetupError", "RawEndpoint", "RawSocketLink"]
+__all__ = ["RawEndpoint", "RawSocketLink"]
 
 
 class RawEndpoint:

@@ -22,7 +22,7 @@ from tcpconform.engine.steps import STEPS
 from tcpconform.engine.waits import Recv, Sleep
 from tcpconform.errors import SetupError
 from tcpconform.links.inprocess import InProcessLink
-from tcpconform.links.rawsock import LinkSetupError
+from tcpconform.links.packet_socket import LinkSetupError
 from tcpconform.targets.base import AppFailed, Capability, TargetError
 from tcpconform.targets.reference import open_reference
 
