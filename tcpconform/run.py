@@ -17,13 +17,13 @@ from pathlib import Path
 
 from tcpconform.cases.model import TestCase
 from tcpconform.cases.profiles import Profile, get_profile
-from tcpconform.engine.run import execute
+from tcpconform.engine.run import PORT_SPAN, execute
 from tcpconform.errors import UsageError
 from tcpconform.gate import GateVerdict, evaluate, load_baseline
 from tcpconform.report import write_reports
 from tcpconform.responder.faults import FAULTS
 from tcpconform.results import CaseResult, RunResult
-from tcpconform.session import PORT_SPAN, Session, open_session
+from tcpconform.session import Session, open_session
 
 __all__ = ["DEFAULT_JOBS", "DEVICE_JOBS", "Opened", "RunOutcome", "RunRequest", "TargetChoice", "check_faults",
            "open_target", "run"]

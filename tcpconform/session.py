@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tcpconform.engine.run import BASE_PORT
-from tcpconform.engine.run import PORT_SPAN as PORT_SPAN  # the size of the blocks fresh_base_port hands out
+from tcpconform.engine.run import BASE_PORT, PORT_SPAN
 from tcpconform.errors import SetupError
 from tcpconform.links.base import Link
 from tcpconform.links.host import offload_warnings, route

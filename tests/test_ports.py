@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from tcpconform.session import PORT_FIRST, PORT_LAST, PORT_SPAN, fresh_base_port
+from tcpconform.engine.run import PORT_SPAN
+from tcpconform.session import PORT_FIRST, PORT_LAST, fresh_base_port
 
 
 def test_blocks_come_in_turn_and_wrap(tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ from typing import Any
 from tcpconform.lab.spec import write_sysctl
 
 IFA_F_NODAD = 0x02
-ETH_P_IPV6 = 0x86DD
 
 
 def enable_quiet_ipv6(ifname: str) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from tcpconform.lab.guard import on_exit
 from tcpconform.lab.inspect import inspect_lab, link_state, problems, rtnetlink
-from tcpconform.lab.ipv6 import ETH_P_IPV6, enable_quiet_ipv6, set_ipv6_address, wait_for_quiet, wait_operational
+from tcpconform.lab.ipv6 import enable_quiet_ipv6, set_ipv6_address, wait_for_quiet, wait_operational
 from tcpconform.lab.netns import (
     PREFIX,
     LabError,
@@ -47,6 +47,7 @@ from tcpconform.lab.netns import (
     stop_processes,
 )
 from tcpconform.lab.spec import ETHTOOL_OFF, Lab, lab_spec, offloads, write_sysctl
+from tcpconform.wire.ethernet import ETH_P_IPV6
 
 TEMPORARY_NAMES = range(100, 256)
 """Names :func:`temporary_lab` picks from when given none: away from the small numbers people type."""

@@ -12,8 +12,9 @@ import ipaddress
 import time
 from collections.abc import Callable
 
-from tcpconform.links.packet_socket import LinkSetupError, mac_bytes
+from tcpconform.links.packet_socket import LinkSetupError
 from tcpconform.wire import decode, encode_arp
+from tcpconform.wire.ethernet import mac_bytes
 from tcpconform.wire.ndp import Neighbour
 
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
 
 from tcpconform.errors import SetupError
+from tcpconform.wire.ethernet import ETH_P_ALL, mac_text
 
-ETH_P_ALL = 0x0003
 SO_TIMESTAMPNS = 35
 SO_ATTACH_FILTER = 26
 PACKET_OUTGOING = 4
@@ -57,15 +57,6 @@ class LinkSetupError(SetupError):
     """The link cannot be opened as asked; the message says what to do about it."""
 
 
-def mac_text(raw: bytes) -> str:
-    """A MAC address as ``02:00:00:00:00:01``."""
-    return ":".join(f"{b:02x}" for b in raw[:6])
-
-
-def mac_bytes(text: str) -> bytes:
-    return bytes.fromhex(text.replace(":", ""))
-
-
 class PacketSocket:
     """An AF_PACKET socket bound to ``iface`` that admits what the pcap filter ``expression`` matches.
 
@@ -82,7 +73,7 @@ class PacketSocket:
         self._slot = 0
         self._dropped = 0
         self.sock = self._open(expression)
-        self.mac = mac_text(self.sock.getsockname()[4])
+        self.mac = mac_text(self.sock.getsockname()[4][:6])
 
     @property
     def has_ring(self) -> bool:

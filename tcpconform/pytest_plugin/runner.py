@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tcpconform.engine.run import PORT_SPAN
 from tcpconform.errors import SetupError, UsageError
 from tcpconform.pytest_plugin.options import PluginOptions, our_flags
-from tcpconform.session import PORT_SPAN
 
 if TYPE_CHECKING:  # the engine is imported when a case runs, not when pytest starts
     from tcpconform.cases.model import TestCase

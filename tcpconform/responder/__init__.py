@@ -17,7 +17,6 @@ from tcpconform.responder.events import AppAction, ConnectionReset, DataReceived
 from tcpconform.responder.faults import FAULTS, describe
 from tcpconform.responder.host import Responder
 from tcpconform.responder.states import TRANSITIONS, IllegalTransition, Trigger, next_state
-from tcpconform.tcp.states import State
 
 __all__ = [
     "FAULTS",
@@ -31,7 +30,6 @@ __all__ = [
     "Responder",
     "ResponderConfig",
     "ResponderError",
-    "State",
     "StateChanged",
     "Trigger",
     "describe",

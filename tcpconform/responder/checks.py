@@ -1,11 +1,11 @@
 """Header checks a receiving stack makes before TCP processing proper.
 
-A :class:`~tcpconform.segment.Segment` leaves ``chksum`` and ``dataofs`` at ``None`` to mean "whatever
+A :class:`~tcpconform.tcp.segment.Segment` leaves ``chksum`` and ``dataofs`` at ``None`` to mean "whatever
 is correct"; a test case sets them to send a malformed segment on purpose.  A real stack silently
 drops such a segment (RFC 9293 3.1: a bad checksum MUST be discarded; a data offset that does not
 describe the header cannot be parsed), so the reference responder must too, or the test cases that
 probe this could never fail.  To judge an explicit checksum the responder computes the right one
-(:func:`tcpconform.frames.tcp_checksum`, which serialises options as Scapy does).
+(:func:`tcpconform.wire.tcp.tcp_checksum`, which serialises options as Scapy does).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tcpconform.tcp.options import SPOKEN
 from tcpconform.tcp.segment import Segment
 from tcpconform.wire.tcp import encode_options, tcp_checksum
 
-__all__ = ["KNOWN_OPTIONS", "encode_options", "malformed", "tcp_checksum"]
+__all__ = ["KNOWN_OPTIONS", "malformed"]
 
 KNOWN_OPTIONS = frozenset(SPOKEN)
 """Option kinds the responder knows by name; any other kind is carried as its number and ignored."""

@@ -11,7 +11,7 @@ yardstick the test cases are checked against.
 from __future__ import annotations
 
 from tcpconform.responder.app import ScriptedSession
-from tcpconform.responder.checks import KNOWN_OPTIONS, malformed, tcp_checksum
+from tcpconform.responder.checks import KNOWN_OPTIONS, malformed
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
@@ -19,6 +19,7 @@ from tcpconform.responder.states import Trigger, next_state
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 from tcpconform.tcp.states import State
+from tcpconform.wire.tcp import tcp_checksum
 
 
 def _odd_checksum(seg: Segment) -> Segment:

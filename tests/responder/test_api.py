@@ -24,11 +24,11 @@ from tcpconform.responder import (
     Responder,
     ResponderConfig,
     ResponderError,
-    State,
     StateChanged,
     listen_key,
 )
 from tcpconform.tcp.segment import FourTuple
+from tcpconform.tcp.states import State
 
 
 def test_defaults_are_the_seeds() -> None:

@@ -11,9 +11,10 @@ from collections.abc import Callable
 import pytest
 from support.responder import F, Peer, show
 
-from tcpconform.responder import FAULTS, AppConfig, Responder, ResponderConfig, State
+from tcpconform.responder import FAULTS, AppConfig, Responder, ResponderConfig
 from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import FourTuple
+from tcpconform.tcp.states import State
 
 
 def connect(faults: set[str], window: int = 5000, scripted: bool = False) -> Peer:

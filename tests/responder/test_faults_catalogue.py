@@ -10,9 +10,10 @@ from collections.abc import Callable
 import pytest
 from support.responder import F, Peer, agent_config, show, to_listen, to_time_wait
 
-from tcpconform.responder import Responder, State
+from tcpconform.responder import Responder
 from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import Segment
+from tcpconform.tcp.states import State
 
 
 def fresh(faults: set[str]) -> Peer:

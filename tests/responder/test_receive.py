@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from support.responder import F, Peer, agent_config, show, to_established
 
-from tcpconform.responder import DataReceived, Responder, State
+from tcpconform.responder import DataReceived, Responder
 from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
+from tcpconform.tcp.states import State
 
 DATA = stream_bytes(0, 4000, TESTER_SALT)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from support.responder import IP, PEER_IP, PEER_PORT, PORT, F, Peer, agent_config, show
 
-from tcpconform.responder import AppAction, DataReceived, Responder, ResponderConfig, State, StateChanged
+from tcpconform.responder import AppAction, DataReceived, Responder, ResponderConfig, StateChanged
 from tcpconform.responder.events import listen_key
 from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import FourTuple
+from tcpconform.tcp.states import State
 
 KEY = FourTuple(IP, PORT, PEER_IP, PEER_PORT)
 CLIENT_DATA = stream_bytes(0, 1024, TESTER_SALT)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from support.responder import F, Peer, agent_config, show, to_established, to_listen
 
-from tcpconform.responder import AppConfig, Responder, ResponderConfig, State
+from tcpconform.responder import AppConfig, Responder, ResponderConfig
+from tcpconform.tcp.states import State
 
 
 def established(window: int = 5000, mss: int | None = 512, **cfg: object) -> Peer:

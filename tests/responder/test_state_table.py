@@ -11,9 +11,10 @@ from __future__ import annotations
 import pytest
 from support.responder import DRIVERS, F, Peer, show
 
-from tcpconform.responder import IllegalTransition, State, Trigger, next_state
+from tcpconform.responder import IllegalTransition, Trigger, next_state
 from tcpconform.responder.states import TRANSITIONS
 from tcpconform.tcp.segment import Segment
+from tcpconform.tcp.states import State
 
 KINDS = {
     "SYN": F.SYN,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from support.responder import F, Peer, agent_config
 
-from tcpconform.responder import Responder, ResponderConfig, State
+from tcpconform.responder import Responder, ResponderConfig
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import Segment
+from tcpconform.tcp.states import State
 
 MOD = 1 << 32
 

@@ -19,10 +19,8 @@ import pytest
 
 from tcpconform.lab.netns import in_netns
 from tcpconform.wire.checksum import internet_checksum
+from tcpconform.wire.ethernet import ETH_P_ALL, ETH_P_ARP, ETH_P_IP
 
-ETH_P_ALL = 0x0003
-ETH_P_IP = 0x0800
-ETH_P_ARP = 0x0806
 PACKET_OUTGOING = 4
 TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10}
 

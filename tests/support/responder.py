@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tcpconform.responder import AppConfig, Event, Responder, ResponderConfig, State, StateChanged
+from tcpconform.responder import AppConfig, Event, Responder, ResponderConfig, StateChanged
 from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
+from tcpconform.tcp.states import State
 
 PEER_IP = "192.0.2.1"
 PEER_PORT = 40000
