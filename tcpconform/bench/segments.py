@@ -5,7 +5,7 @@ queued, on the same kind of socket (AF_PACKET, in a lab): one system call per fr
 else.  The driver adds building or decoding the frame, the kernel timestamp, address resolution and
 the link's bookkeeping; on receive it reads the kernel's packet ring, so it makes no system call per
 frame at all, which is how it stays within a few times a floor that does nothing with the bytes.
-Scapy is the other yardstick: the same segment built and dissected by it, as the driver once did.
+Scapy is the other yardstick: the same segment built and dissected by the general-purpose packet library.
 """
 
 from __future__ import annotations
