@@ -72,6 +72,7 @@ class CaseRun:
         """Segments of the case's connections the scheduler handed over, not yet taken by a step."""
         self.t0 = 0.0
         self.t_ref = 0.0
+        self.t_sent = 0.0
         self._kept: dict[type, object] = {}
         self.result = CaseResult(
             id=case.id, title=case.title, file=case.loc.file, line=case.loc.line, area=case.area,
@@ -143,7 +144,7 @@ class CaseRun:
     # -- the case --------------------------------------------------------------------------------
     def body(self) -> CaseGen:
         case, res = self.case, self.result
-        self.t0 = self.t_ref = self.link.now()
+        self.t0 = self.t_ref = self.t_sent = self.link.now()
         res.started = self.t0
         res.started_wall = time.time()  # metadata only: places an in-process case's pcap in real time
         res.connection = {"tester": f"{self.key.src}:{self.key.sport}", "target": f"{self.key.dst}:{self.key.dport}",

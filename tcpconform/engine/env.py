@@ -54,6 +54,9 @@ class StepEnv(Protocol):
     """Source ports the case may use besides its own (ISN samples); their segments reach it too."""
     t_ref: float
     """When the previous step ended, on the link's clock: what an expect step's bound counts from."""
+    t_sent: float
+    """When the tester last sent on the case's connection: a segment that arrived before it answers
+    something earlier, never what was sent then."""
 
     def record(self, direction: Literal["out", "in"], seg: Segment, at: float, step: int | None,
                note: str = "", frame: bytes | None = None) -> int:

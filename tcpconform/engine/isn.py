@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tcpconform.cases.model import IsnCheckStep, IsnSampleStep
+from tcpconform.engine import timing
 from tcpconform.engine.env import StepEnv
 from tcpconform.engine.outcome import StepFailed
 from tcpconform.engine.waits import Waiting
@@ -121,10 +122,10 @@ def sample(env: StepEnv, step: IsnSampleStep, sres: StepResult) -> Waiting[None]
         at = sent.at
         if i < 3:  # the first few on the ladder; the rest are figures
             env.record("out", syn, at, sres.index, f"ISN sample {i + 1}/{step.count}", sent.frame)
-        deadline = at + (step.within or env.settings.profile.within)
-        got = yield from env.take(_syn_ack_to(sport), deadline)
+        within = step.within or env.settings.profile.within
+        got = yield from env.take(_syn_ack_to(sport), timing.latest(at, within))
         if got is None:
-            raise StepFailed(f"no SYN-ACK to the SYN from port {sport} within {_ms(deadline - at)} "
+            raise StepFailed(f"no SYN-ACK to the SYN from port {sport} within {_ms(within)} "
                              f"(sample {i + 1} of {step.count})")
         seg = got.segment
         if i < 3:

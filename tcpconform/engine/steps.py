@@ -15,7 +15,7 @@ stops at its first failure but reports every mismatching field and every segment
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar, assert_never
 
 from tcpconform.cases.model import (
@@ -31,7 +31,7 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import isn
+from tcpconform.engine import isn, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import StepEnv
 from tcpconform.engine.matching import check_invariants, match, tolerated
@@ -117,7 +117,7 @@ def send(env: StepEnv, step: SendStep, sres: StepResult) -> None:
     sent = env.link.send(seg)
     env.conn.note_sent(seg)
     env.record("out", seg, sent.at, sres.index, frame=sent.frame)
-    env.t_ref = sent.at
+    env.t_ref = env.t_sent = sent.at
 
 
 # -- expect and silence --------------------------------------------------------------------------
@@ -139,35 +139,51 @@ def _invariant_failure(env: StepEnv, got: Received, idx: int, also: list[Mismatc
 
 
 def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
+    """Wait for the segment ``step`` describes, up to its bound (and the tolerance), counted from
+    the end of the previous step.
+
+    Only a segment that arrived after the tester's last send can be its answer: one that came
+    before it is no answer to it (it is recorded with its time, judged as tolerated or unexpected,
+    and never matched).  When the bound passes, the step listens a tolerance longer, only so that
+    its failure can say that the segment came late, and when.
+    """
     conn, spec, segments = env.conn, step.segment, env.result.segments
     within = step.within if step.within is not None else env.settings.profile.within
-    deadline = env.t_ref + within
+    start = env.t_ref
+    deadline = timing.latest(start, within)
     sres.expected = spec.text
-    tolerated_seen: list[tuple[int, str, list[Mismatch]]] = []
+    seen = _Seen()
     while True:
         got = yield from env.next(deadline)
         if got is None:
-            raise _timeout(env, step, within, tolerated_seen)
+            failure = yield from _late(env, step, sres, start, within, seen)
+            raise failure
         seg = got.segment
+        early = got.at < env.t_sent
         result = match(spec, seg, conn, step.isn)
-        if result.anchor_isn is not None:
+        if result.anchor_isn is not None and not early:
             conn.target_isn = result.anchor_isn  # the target's first SYN defines its numbering
-        if result.ok:
+        if result.ok and not early:
             result.mismatches.extend(_data_mismatches(env, seg, result.anchor_isn))
         idx = _received(env, got, sres)
         broken = _invariant_failure(env, got, idx, result.mismatches)
         if broken is not None:
             raise broken
+        if result.ok and early:
+            conn.note_received(seg)
+            segments[idx].note = f"{_before_send(env, got)}: not the answer to it"
+            seen.early.append(idx)
+            continue
         if result.ok:
             conn.captured.update(result.captures)
             conn.note_received(seg)
             if step.measure:
-                env.result.figures[f"{step.measure}_ms"] = round((got.at - env.t_ref) * 1000, 1)
+                env.result.figures[f"{step.measure}_ms"] = round((got.at - start) * 1000, 1)
             env.t_ref = got.at
             segments[idx].note = "matched"
             return
         why = tolerated(seg, step.tolerate, spec, conn) or _service_data(env, seg)
-        if why == _SERVICE_DATA and _piggybacks(spec, seg, conn, step):
+        if why == _SERVICE_DATA and not early and _piggybacks(spec, seg, conn, step):
             conn.captured.update(match(spec, seg.with_(payload=b"", flags=seg.flags & ~Flags.PSH), conn).captures)
             conn.note_received(seg)
             env.t_ref = got.at
@@ -176,18 +192,60 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
         conn.note_received(seg)
         if why is not None:
             segments[idx].note = f"tolerated: {why}"
-            tolerated_seen.append((idx, why, result.mismatches))
+            seen.tolerated.append((idx, why, result.mismatches))
             continue
-        raise StepFailed(f"unexpected segment: {segments[idx].summary}", result.mismatches)
+        when = _before_send(env, got) if early else f"after {timing.ms(got.at - start)}"
+        raise StepFailed(f"unexpected segment: {segments[idx].summary} ({when})", result.mismatches)
+
+
+@dataclass
+class _Seen:
+    """What an expect step saw that was not its answer, for its failure to explain."""
+
+    tolerated: list[tuple[int, str, list[Mismatch]]] = field(default_factory=list)
+    early: list[int] = field(default_factory=list)
+    """Segments matching the step that arrived before the tester's last send."""
+
+
+def _before_send(env: StepEnv, got: Received) -> str:
+    return f"it arrived {timing.ms(env.t_sent - got.at)} before the tester's send"
+
+
+def _late(env: StepEnv, step: ExpectStep, sres: StepResult, start: float, within: float,
+          seen: _Seen) -> Waiting[StepFailed]:
+    """The failure of an expect step whose bound passed: listen a tolerance longer, to say whether
+    the segment came late and when (it fails all the same)."""
+    until = timing.explain_until(start, within)
+    late: list[int] = []
+    while True:
+        got = yield from env.next(until)
+        if got is None:
+            return _timeout(env, step, within, seen, late)
+        idx = _received(env, got, sres)
+        segment = env.result.segments[idx]
+        if match(step.segment, got.segment, env.conn, step.isn).ok:
+            segment.note = "came after the bound"
+            bound = timing.latest(start, within) - start
+            came = got.at - start
+            return StepFailed(
+                f"expected '{step.segment.text}' within {timing.ms(within)} (with the tolerance, "
+                f"{timing.ms(bound)}); it came after {timing.ms(came)}: {segment.summary}",
+                [Mismatch("arrival", f"<= {timing.ms(bound)}", timing.ms(came))])
+        segment.note = "after the bound"
+        late.append(idx)
 
 
 def silence(env: StepEnv, step: SilenceStep, sres: StepResult) -> Waiting[None]:
-    deadline = env.link.now() + step.duration
-    sres.expected = f"silence for {_ms(step.duration)}"
+    """Nothing but tolerated segments for ``step.duration``: a lower bound, so a segment within the
+    tolerance of the window's end does not break it (it is left for the next step)."""
+    start = env.link.now()
+    edge, end = timing.earliest(start, step.duration), start + step.duration
+    sres.expected = f"silence for {timing.ms(step.duration)}"
     segments = env.result.segments
     while True:
-        got = yield from env.next(deadline)
+        got = yield from env.next(edge)
         if got is None:
+            yield from env.sleep(end)
             env.t_ref = env.link.now()
             return
         seg = got.segment
@@ -198,9 +256,9 @@ def silence(env: StepEnv, step: SilenceStep, sres: StepResult) -> Waiting[None]:
         why = tolerated(seg, step.tolerate, None, env.conn) or _service_data(env, seg)
         env.conn.note_received(seg)
         if why is None:
-            after = _ms(got.at - (deadline - step.duration))
-            raise StepFailed(f"expected silence for {_ms(step.duration)}, got {segments[idx].summary} "
-                             f"after {after}", [Mismatch("segment", "none", segments[idx].summary)])
+            when = _before_send(env, got) if got.at < env.t_sent else f"after {timing.ms(got.at - start)}"
+            raise StepFailed(f"expected silence for {timing.ms(step.duration)}, got {segments[idx].summary} "
+                             f"({when})", [Mismatch("segment", "none", segments[idx].summary)])
         segments[idx].note = f"tolerated: {why}"
 
 
@@ -240,15 +298,22 @@ def _piggybacks(spec: SegmentSpec, seg: Segment, conn: TesterConnection, step: E
     return match(replace(spec, seq=None), bare, conn, step.isn).ok
 
 
-def _timeout(env: StepEnv, step: ExpectStep, within: float, seen: list[tuple[int, str, list[Mismatch]]]) -> StepFailed:
-    text = f"no segment matching '{step.segment.text}' within {_ms(within)}"
-    if not seen:
-        return StepFailed(text + "; nothing arrived")
-    last_idx, why, mismatches = seen[-1]
-    last = env.result.segments[last_idx]
-    text += f"; {len(seen)} tolerated segment(s) seen, the last: {last.summary} ({why})"
+def _timeout(env: StepEnv, step: ExpectStep, within: float, seen: _Seen, late: list[int]) -> StepFailed:
+    text = f"no segment matching '{step.segment.text}' within {timing.ms(within)}"
+    records = env.result.segments
+    notes = []
+    if seen.early:
+        first = records[seen.early[0]]
+        notes.append(f"{len(seen.early)} matching segment(s) arrived before the tester's send, "
+                     f"so answered something earlier: {first.summary} ({first.note})")
+    if late:
+        notes.append(f"{len(late)} other segment(s) after the bound, the first: {records[late[0]].summary}")
+    if not seen.tolerated:
+        return StepFailed(text + ("; " + "; ".join(notes) if notes else "; nothing arrived"))
+    last_idx, why, mismatches = seen.tolerated[-1]
+    text += f"; {len(seen.tolerated)} tolerated segment(s) seen, the last: {records[last_idx].summary} ({why})"
     # How the closest candidate differs, so "never reached 1025" reads as such.
-    return StepFailed(text, mismatches)
+    return StepFailed("; ".join([text, *notes]), mismatches)
 
 
 # -- the target's application and state ----------------------------------------------------------
@@ -281,7 +346,7 @@ def _app_read(env: StepEnv, want: int) -> Waiting[None]:
     """Read ``want`` bytes, polling until the profile's bound; they must be the bytes the tester sent."""
     conn, link = env.conn, env.link
     got = b""
-    deadline = link.now() + env.settings.profile.within
+    deadline = timing.latest(link.now(), env.settings.profile.within)
     while True:
         got += env.target.app_read(env.key, want - len(got))
         if len(got) >= want or link.now() >= deadline:
@@ -303,7 +368,7 @@ def state(env: StepEnv, step: StateStep, sres: StepResult) -> Waiting[None]:
     sres.expected = f"target state {step.state}"
     if Capability.STATE not in target.capabilities:
         raise StepSkipped(f"not checked: {target.name} cannot report its TCP state (no agent)")
-    deadline = link.now() + env.settings.profile.within
+    deadline = timing.latest(link.now(), env.settings.profile.within)
     seen: list[str] = []
     while True:
         now_state = target.state(env.key)
@@ -381,10 +446,6 @@ def kind_of(step: Step) -> StepKind[Any]:
 
 
 # -- wording -------------------------------------------------------------------------------------
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
-
-
 def _first_diff(expected: bytes, got: bytes) -> str:
     for i, (a, b) in enumerate(zip(expected, got, strict=False)):
         if a != b:
