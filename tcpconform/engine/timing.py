@@ -44,4 +44,6 @@ def explain_until(start: float, interval: float) -> float:
 
 def ms(seconds: float) -> str:
     """A duration as a failure message writes it."""
+    if abs(seconds) < 0.01:
+        return f"{seconds * 1000:.1f} ms"  # a sub-millisecond gap reads as such, not as "0 ms"
     return f"{seconds * 1000:.0f} ms" if abs(seconds) < 10 else f"{seconds:.1f} s"
