@@ -1,0 +1,217 @@
+"""Third-party TCP stacks serving echo (RFC 862) in network namespaces of their own, for host-mode runs.
+
+:func:`stack_up` brings one up and yields a :class:`Stack`: the address and port to give ``run
+--target/--port``, and the interface and namespace the tester runs in (``ns_argv(tester_ns, ...)``).
+The tester's address is its namespace kernel's (host mode: the run suppresses the kernel's RSTs).
+Offloads are left at their defaults.  Every namespace is named ``<prefix><letter>-...`` and
+everything under that prefix is removed on exit, on failure and on Ctrl-C/SIGTERM.
+
+- ``slirp4netns`` (libslirp): a user-mode stack that *terminates* TCP arriving on the TAP it serves
+  in the tester's namespace and re-originates it as socket calls in the namespace it runs in.  The
+  tester talks to 10.0.2.2 (libslirp's alias for its own host's loopback); the echo service listens
+  on 127.0.0.1:7 of the "host" namespace slirp4netns runs in (never the machine's own).
+- ``pasta`` (passt): the same idea; it copies the template interface's address and gateway into the
+  tester's namespace, and maps the gateway address to its host's loopback.  The host namespace has
+  a veth pair as its template interface (10.46.2.1/24, default route via 10.46.2.254); the tester
+  talks to 10.46.2.254.
+- ``pytcp`` (PyPI ``pytcp``): a stack in Python on a TAP, bridged to a veth whose other end is the
+  tester's; :mod:`support.pytcp_echo` serves echo from it at 10.46.3.2.
+- ``linux``: the kernel of a second namespace, joined by a veth, with :mod:`support.echo_server`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ECHO = str(HERE / "echo_server.py")
+PYTCP_ECHO = str(HERE / "pytcp_echo.py")
+PREFIX = os.environ.get("TCPC_TEST_STACK_PREFIX", "tcpc46")
+"""Names of everything the fixtures create start with this (and then one letter per stack)."""
+
+STACKS = ("slirp4netns", "pasta", "pytcp", "linux")
+LETTER = {"slirp4netns": "s", "pasta": "a", "pytcp": "p", "linux": "k"}
+PORT = 7
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    target_ip: str
+    port: int
+    iface: str
+    tester_ns: str
+
+
+class StackError(RuntimeError):
+    """The stack did not come up; the message says what was seen."""
+
+
+def why_not(name: str) -> str | None:
+    """Why stack ``name`` cannot be brought up here (None: it can)."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, TAP devices, raw sockets)"
+    if shutil.which("ip") is None:
+        return "needs iproute2 ('ip'): sh scripts/install-system-packages"
+    need = {"slirp4netns": "slirp4netns", "pasta": "pasta"}.get(name)
+    if need and shutil.which(need) is None:
+        return f"needs {need}: sh scripts/install-system-packages"
+    if name == "pytcp" and importlib.util.find_spec("pytcp") is None:
+        return "needs PyTCP: python3 -m pip install -e '.[dev]' (or pip install pytcp)"
+    if name in ("slirp4netns", "pasta", "pytcp") and not os.path.exists("/dev/net/tun"):
+        return "needs /dev/net/tun (TAP devices)"
+    return None
+
+
+def _ip(*args: str) -> None:
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise StackError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
+
+
+def _echo_probe(ns: str, ip: str, port: int, timeout: float = 10.0) -> None:
+    """Wait until an echo through the stack comes back, from the tester's namespace.
+
+    The probe's own source port is above the tester's 20000-59999, so no case meets its 4-tuple.
+    """
+    from tcpconform.lab.netns import in_netns
+
+    deadline = time.monotonic() + timeout
+    last = "nothing tried"
+    sport = 61000
+    while time.monotonic() < deadline:
+        sport += 1
+        try:
+            with in_netns(ns):
+                s = socket.socket()
+            with s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.settimeout(2.0)
+                s.bind(("", sport))
+                s.connect((ip, port))
+                s.sendall(b"tcpconform")
+                if s.recv(64) == b"tcpconform":
+                    return
+                last = "the echo did not come back"
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.2)
+    raise StackError(f"no echo from {ip}:{port} in namespace {ns} after {timeout:.0f} s: {last}")
+
+
+def _start(procs: list[subprocess.Popen[bytes]], ns: str, argv: list[str], log: Path) -> None:
+    from tcpconform.lab.netns import ns_argv
+
+    with open(log, "ab") as out:
+        procs.append(subprocess.Popen(ns_argv(ns, argv), stdout=out, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL))
+
+
+def _up_slirp4netns(p: str, procs: list[subprocess.Popen[bytes]], log: Path) -> Stack:
+    host, tester, tap = f"{p}-h", f"{p}-t", f"{p}0"
+    _ip("netns", "add", host)
+    _ip("netns", "add", tester)
+    _ip("-n", host, "link", "set", "lo", "up")
+    _start(procs, host, [sys.executable, ECHO, "127.0.0.1", str(PORT)], log)
+    _start(procs, host, ["slirp4netns", "--configure", "--netns-type=path", f"/var/run/netns/{tester}", tap], log)
+    return Stack("slirp4netns", "10.0.2.2", PORT, tap, tester)
+
+
+def _up_pasta(p: str, procs: list[subprocess.Popen[bytes]], log: Path) -> Stack:
+    host, tester, tap = f"{p}-h", f"{p}-t", f"{p}0"
+    _ip("netns", "add", host)
+    _ip("netns", "add", tester)
+    _ip("-n", host, "link", "set", "lo", "up")
+    # pasta copies a template interface's address, MAC and gateway: a veth pair that leads nowhere.
+    _ip("-n", host, "link", "add", f"{p}-d", "type", "veth", "peer", "name", f"{p}-e")
+    _ip("-n", host, "addr", "add", "10.46.2.1/24", "dev", f"{p}-d")
+    _ip("-n", host, "link", "set", f"{p}-d", "up")
+    _ip("-n", host, "link", "set", f"{p}-e", "up")
+    _ip("-n", host, "route", "add", "default", "via", "10.46.2.254")
+    _start(procs, host, [sys.executable, ECHO, "127.0.0.1", str(PORT)], log)
+    # --runas 0: as root pasta otherwise drops to nobody, who may not enter the named namespace.
+    _start(procs, host, ["pasta", "-f", "-q", "-4", "--runas", "0:0", "--netns-only", "--config-net",
+                         "-I", tap, "-t", "none", "-u", "none", "-T", "none", "-U", "none",
+                         "--netns", f"/var/run/netns/{tester}"], log)
+    return Stack("pasta", "10.46.2.254", PORT, tap, tester)
+
+
+def _veth_pair(p: str, stack_ns: str, tester: str, tester_ip: str) -> None:
+    _ip("netns", "add", stack_ns)
+    _ip("netns", "add", tester)
+    _ip("-n", stack_ns, "link", "set", "lo", "up")
+    _ip("-n", stack_ns, "link", "add", f"{p}-s", "type", "veth", "peer", "name", f"{p}-t", "netns", tester)
+    _ip("-n", tester, "addr", "add", tester_ip, "dev", f"{p}-t")
+    _ip("-n", tester, "link", "set", f"{p}-t", "up")
+
+
+def _up_pytcp(p: str, procs: list[subprocess.Popen[bytes]], log: Path) -> Stack:
+    stack_ns, tester = f"{p}-s", f"{p}-t"
+    _veth_pair(p, stack_ns, tester, "10.46.3.1/24")
+    _ip("-n", stack_ns, "link", "add", f"{p}-br", "type", "bridge")
+    _ip("-n", stack_ns, "link", "set", f"{p}-br", "up")
+    _ip("-n", stack_ns, "link", "set", f"{p}-s", "master", f"{p}-br", "up")
+    _start(procs, stack_ns, [sys.executable, PYTCP_ECHO, f"{p}0", "02:00:00:46:03:02", "10.46.3.2/24",
+                             str(PORT), f"{p}-br"], log)
+    return Stack("pytcp", "10.46.3.2", PORT, f"{p}-t", tester)
+
+
+def _up_linux(p: str, procs: list[subprocess.Popen[bytes]], log: Path) -> Stack:
+    stack_ns, tester = f"{p}-s", f"{p}-t"
+    _veth_pair(p, stack_ns, tester, "10.46.4.1/24")
+    _ip("-n", stack_ns, "addr", "add", "10.46.4.2/24", "dev", f"{p}-s")
+    _ip("-n", stack_ns, "link", "set", f"{p}-s", "up")
+    _start(procs, stack_ns, [sys.executable, ECHO, "10.46.4.2", str(PORT)], log)
+    return Stack("linux", "10.46.4.2", PORT, f"{p}-t", tester)
+
+
+_UP = {"slirp4netns": _up_slirp4netns, "pasta": _up_pasta, "pytcp": _up_pytcp, "linux": _up_linux}
+
+
+@contextlib.contextmanager
+def stack_up(name: str, log_dir: Path, prefix: str = PREFIX) -> Iterator[Stack]:
+    """Stack ``name`` serving echo, until the block ends; its processes' output goes to ``log_dir``."""
+    from tcpconform.lab.guard import on_exit
+    from tcpconform.lab.leftovers import cleanup
+
+    p = prefix + LETTER[name]
+    log = Path(log_dir) / f"{name}.log"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def down() -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        cleanup(prefixes=[p])
+
+    cleanup(prefixes=[p])  # what a killed run of these fixtures left
+    cancel = on_exit(down, f"stack {name} ({p}*)")
+    try:
+        stack = _UP[name](p, procs, log)
+        try:
+            _echo_probe(stack.tester_ns, stack.target_ip, stack.port)
+        except StackError as e:
+            dead = [f"{' '.join(map(str, proc.args))} exited {proc.returncode}" for proc in procs
+                    if proc.poll() is not None]
+            raise StackError(f"{name}: {e}; {'; '.join(dead) or 'all its processes run'}; "
+                             f"their output: {log.read_text(errors='replace')[-2000:]!r}") from None
+        yield stack
+    finally:
+        down()
+        cancel()

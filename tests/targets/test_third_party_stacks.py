@@ -1,0 +1,42 @@
+"""Third-party TCP stacks serving echo, each in namespaces of its own: the tester reaches them in host mode.
+
+A smoke test per stack: the stack comes up, answers a SYN, and a run of the handshake case ends with
+no tester error and writes its results.  What the whole catalogue says of each stack is its
+baseline's business, not this file's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.stacks import STACKS, stack_up, why_not
+
+# The kernel's SYN-ACK leaves its veth with the checksum to be filled in (transmit checksum offload,
+# the default); the tester reads that as a bad checksum (issue 12, "checksum offload read as a target
+# error").  The stack is up and answers all the same.
+OFFLOAD_FALSE_FAIL = pytest.mark.xfail(reason="checksum offload read as a target error (issue 12)", strict=False)
+PARAMS = [pytest.param(n, marks=OFFLOAD_FALSE_FAIL) if n == "linux" else n for n in STACKS]
+
+
+@pytest.mark.parametrize("name", PARAMS)
+def test_stack_answers_the_handshake_case(name: str, tmp_path: Path) -> None:
+    reason = why_not(name)
+    if reason:
+        pytest.skip(reason)
+    from tcpconform.lab.netns import ns_argv
+
+    with stack_up(name, tmp_path) as stack:
+        argv = ns_argv(stack.tester_ns, [sys.executable, "-m", "tcpconform.cli", "run", "--target", stack.target_ip,
+                                         "--port", str(stack.port), "--iface", stack.iface, "--no-color",
+                                         "--report-dir", str(tmp_path / "report"), "seed-handshake"])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert results["summary"]["counts"]["error"] == 0, out
+    verdicts = {c["id"]: c["verdict"] for c in results["cases"]}
+    assert verdicts == {"seed-handshake": "pass"}, out
