@@ -344,13 +344,20 @@ class _Expander:
         def own(value: str) -> yaml.Node:  # a value the cell stands for
             return self.origins.scalar(value, at, cpath)
 
+        req = next((r for r in self.table.get("requirements") or []
+                    if isinstance(r, dict) and r.get("id") == cell.get("rfc")), {})
+        level, ref = req.get("level"), req.get("ref")
         title = cell.get("title") or _auto_title(cell, subst)
+        if level in ("SHOULD", "MAY"):  # a cell below MUST says so where a reader looks first
+            title += f" ({level}, {ref})"
         description = "\n".join(str(x).strip() for x in (
             sdata.get("description"), self.table["events"][event].get("text"), cell.get("why")) if x)
         out: list[tuple[str, yaml.Node, Path_]] = [
             ("id", own(case_id(state, event)), cpath), ("title", own(f"{event} in {state}: {title}"), cpath),
             ("area", own("matrix"), cpath), *([("description", own(description), cpath)] if description else []),
             ("requirements", self._case_requirements(cell, sdata), (MATRIX_KEY, "requirements"))]
+        if isinstance(level, str):  # the cell's own level: the steps driving the state only set it up
+            out.append(("level", own(level), cpath))
         copied = [(*cpath, k) for k in ("faults", "no_fault") if k in cell]
         if "numbering" in sdata:  # a state may number differently (LISTEN: no target ISN yet)
             copied.append((MATRIX_KEY, "states", state, "numbering"))
