@@ -21,6 +21,7 @@ that waits; cases already running go on meanwhile, and none starts until the pro
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import subprocess
 from collections import deque
@@ -136,10 +137,8 @@ class Health:
 
 def forget(target: Target, key: FourTuple) -> None:
     """Let the target drop what the probe left (nothing, once reset); a failure there changes nothing."""
-    try:
+    with contextlib.suppress(TargetError):
         target.forget(key)
-    except TargetError:
-        pass
 
 
 def command_restart(command: str, target: Target, timeout: float = 60.0) -> Callable[[], None]:
@@ -149,7 +148,7 @@ def command_restart(command: str, target: Target, timeout: float = 60.0) -> Call
     def restart() -> None:
         if command.strip():
             try:
-                done = subprocess.run(command, shell=True, timeout=timeout, check=False)  # noqa: S602 - the user's own command
+                done = subprocess.run(command, shell=True, timeout=timeout, check=False)  # the user's own command line
             except subprocess.TimeoutExpired:
                 raise SetupError(f"--restart {shlex.quote(command)} did not finish within {timeout:.0f} s") from None
             if done.returncode != 0:

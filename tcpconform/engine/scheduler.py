@@ -47,7 +47,7 @@ from tcpconform.engine.waits import Recv, Sleep, Wait
 from tcpconform.errors import SetupError
 from tcpconform.links.base import Link, Received
 from tcpconform.results import CaseResult
-from tcpconform.targets.base import Target
+from tcpconform.targets.base import AppFailed, Capability, Target, TargetError
 from tcpconform.tcp.segment import FourTuple, Segment
 
 
@@ -107,6 +107,8 @@ class Scheduler:
     """Check the target answers (see the module docstring); None: never check."""
     restarts: int = 0
     """How often the target was restarted and answered again."""
+    listened: bool = field(default=False, init=False, repr=False)
+    """Whether the target's application was made to listen for the first probe's sake."""
     pending: deque[CaseRun] = field(default_factory=deque, init=False, repr=False)
     """Cases not started yet, in the order they will start."""
     active: dict[FourTuple, _Active] = field(default_factory=dict, init=False, repr=False)
@@ -288,6 +290,17 @@ class Scheduler:
                 self._done(run)
             return
         k = probe.key
+        if probing.purpose == "start" and not self.listened and Capability.APP in self.target.capabilities:
+            # A stack that sends no RST for a port nothing listens on (a deviation the cases judge,
+            # not a death): let its application listen, as the cases' first step does, and ask again.
+            self.listened = True
+            try:
+                self.target.app_listen(k)
+            except (AppFailed, TargetError):
+                pass
+            else:
+                self._probe("start")
+                return
         if probing.purpose == "start":
             raise TargetDown(
                 f"the target {k.dst} port {k.dport} does not answer: {probe.tries} SYN(s) from port {k.sport}, "
