@@ -157,6 +157,12 @@ def _target_options(f: F) -> F:
 @click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
               help="Test connections run at once over the one link (default: 16; 4 against --target, "
                    "whose device may have few connection slots).")
+@click.option("--restart", "restart", metavar="CMD", default=None,
+              help="When the target stops answering, run CMD (shell syntax: power-cycle it, restart the "
+                   "service; the bundled responder is restarted fresh as well, '' for nothing else), wait "
+                   "until it answers and go on with the cases not yet run.")
+@click.option("--restart-wait", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
+              help="Seconds to wait, after --restart, for the target to answer again.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the exchange of passing cases too.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary and failures.")
 @click.option("--color/--no-color", default=None, help="Colour the verdicts (default: when a terminal).")
@@ -164,7 +170,8 @@ def run(
     cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], faults: tuple[str, ...],
     lab: str | None, lab_name: str, target_ip: str | None, ipv6: bool, port: int | None, iface: str | None,
     source_ip: str | None, service: str, profile: str | None, report_dir: Path, fail_on: str,
-    baseline: Path | None, jobs: int | None, verbose: bool, quiet: bool, color: bool | None,
+    baseline: Path | None, jobs: int | None, restart: str | None, restart_wait: float, verbose: bool,
+    quiet: bool, color: bool | None,
 ) -> None:
     """Run test cases against a target (default: the bundled reference responder, in this process).
 
@@ -176,6 +183,7 @@ def run(
       tcpconform run --lab linux              Linux's own TCP, in the network lab (root)
       tcpconform run --lab linux --ipv6       the same over IPv6
       tcpconform run --target 198.18.0.2 --port 7 --iface eth1   an echo service on a device
+      tcpconform run --fault wedge-on-bad-option --restart ''   go on after the target wedges
     """
     import time
 
@@ -215,7 +223,8 @@ def run(
 
     choice = TargetChoice(faults, lab, lab_name, target_ip, port, iface, source_ip, service, ipv6, profile)
     request = RunRequest(selected, choice, [str(p) for p in cases], jobs, fail_on, baseline, report_dir,
-                         on_open=header, on_case_done=progress, warn=lambda text: click.echo(f"warning: {text}", err=True))
+                         on_open=header, on_case_done=progress, warn=lambda text: click.echo(f"warning: {text}", err=True),
+                         restart=restart, restart_wait=restart_wait)
     with _user_errors():
         outcome = run_cases(request)
     from tcpconform.report.matrix_grid import matrix_summary

@@ -169,6 +169,8 @@ class RunMeta:
     """Segments that belonged to no case."""
     frames_dropped: int | None = None
     """Frames the link could not read in time; None for a link that cannot drop any."""
+    target_restarts: int | None = None
+    """How often the target stopped answering and answered again after ``--restart``; None: never."""
     session: SessionMeta | None = None
     faults: list[str] | None = None
     case_paths: list[str] | None = None

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from tcpconform.cases.model import TestCase
 from tcpconform.cases.profiles import Profile, get_profile
-from tcpconform.engine.run import PORT_SPAN, execute
+from tcpconform.engine.health import RESTART_WAIT, command_restart
+from tcpconform.engine.run import MAX_CASES, execute
 from tcpconform.errors import UsageError
 from tcpconform.gate import GateVerdict, evaluate, load_baseline
 from tcpconform.report import write_reports
@@ -86,11 +87,20 @@ class Opened:
         return self.session.meta.warnings or ()
 
     def execute(self, cases: Sequence[TestCase], *, case_paths: Sequence[str], jobs: int = 1,
-                base_port: int | None = None, on_case_done: Callable[[CaseResult], None] | None = None) -> RunResult:
-        """Run ``cases`` on this session; ``base_port`` defaults to the session's first source port."""
-        result = execute(cases, self.session.link, self.session.target, self.profile, jobs=jobs,
+                base_port: int | None = None, on_case_done: Callable[[CaseResult], None] | None = None,
+                health: bool = True, restart: str | None = None, restart_wait: float = RESTART_WAIT) -> RunResult:
+        """Run ``cases`` on this session; ``base_port`` defaults to the session's first source port.
+
+        ``health`` checks the target answers before the first case and after any that may have
+        killed it; ``restart`` (a shell command, may be empty) is run when it stops answering, and
+        the target itself restarted where it can, and the run goes on once it answers again.
+        """
+        target = self.session.target
+        result = execute(cases, self.session.link, target, self.profile, jobs=jobs,
                          on_case_done=on_case_done, session=self.session.meta,
-                         base_port=self.session.base_port if base_port is None else base_port)
+                         base_port=self.session.base_port if base_port is None else base_port,
+                         health=health, restart_wait=restart_wait,
+                         restart=command_restart(restart, target) if restart is not None else None)
         result.meta.faults = sorted(self.faults)
         result.meta.case_paths = list(case_paths)
         return result
@@ -127,6 +137,10 @@ class RunRequest:
     on_case_done: Callable[[CaseResult], None] | None = None
     warn: Callable[[str], None] | None = None
     """Told what may have falsified the run (frames the tester's socket dropped)."""
+    restart: str | None = None
+    """A shell command that brings the target back when it stops answering (None: the run ends then)."""
+    restart_wait: float = RESTART_WAIT
+    """Seconds to wait, after ``restart``, for the target to answer again."""
 
 
 @dataclass(frozen=True)
@@ -144,10 +158,11 @@ def run(request: RunRequest) -> RunOutcome:
     with open_target(request.choice) as opened:
         if request.on_open is not None:
             request.on_open(opened)
-        if len(request.cases) > PORT_SPAN:
-            raise UsageError(f"at most {PORT_SPAN} cases in one run (one source port each)")
+        if len(request.cases) > MAX_CASES:
+            raise UsageError(f"at most {MAX_CASES} cases in one run (one source port each)")
         result = opened.execute(request.cases, case_paths=[str(p) for p in request.case_paths] or ["(bundled)"],
-                                jobs=jobs, on_case_done=request.on_case_done)
+                                jobs=jobs, on_case_done=request.on_case_done, restart=request.restart,
+                                restart_wait=request.restart_wait)
     gate = evaluate(result, request.fail_on, deviations)
     result.meta.fail_on = request.fail_on
     dropped = result.meta.frames_dropped

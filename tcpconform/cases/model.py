@@ -316,6 +316,9 @@ class TestCase:
     differs between them, say); skipped with the reason over the other.  ``None``: both."""
     alone: bool = False
     """Run with no other case at the same time (statistics over many connections, global target state)."""
+    may_crash: bool = False
+    """The case may crash or wedge a stack that gets it wrong (malformed options, bad offsets): it
+    runs alone and last, and the run checks the target still answers after it."""
     tags: tuple[str, ...] = ()
     matrix_cell: tuple[str, str] | None = None
     """``(state, event)`` for a case generated from a matrix table's cell; ``None`` for a case file."""

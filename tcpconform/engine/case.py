@@ -83,6 +83,10 @@ class CaseRun:
             StepResult(i, str(s.loc), kind_of(s).name, s.text) for i, s in enumerate(case.steps)
         ]
 
+    def fresh(self) -> CaseRun:
+        """The same case on the same connection, not started: to run again on a restarted target."""
+        return CaseRun(self.case, self.key, self.link, self.target, self.settings, self.spare_ports)
+
     @property
     def keys(self) -> list[FourTuple]:
         """Every connection this case owns: its own, then one per spare port."""

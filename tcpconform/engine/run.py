@@ -16,6 +16,7 @@ from tcpconform.cases.model import TestCase
 from tcpconform.cases.profiles import Profile
 from tcpconform.engine.case import CaseRun
 from tcpconform.engine.env import CaseSettings
+from tcpconform.engine.health import PROBE_PORTS, RESTART_WAIT, Health
 from tcpconform.engine.scheduler import Scheduler
 from tcpconform.links.base import Clock, Link
 from tcpconform.results import CaseResult, RunMeta, RunResult, SessionMeta
@@ -25,7 +26,10 @@ from tcpconform.tcp.segment import FourTuple, is_ipv6
 BASE_PORT = 40000
 """First source port of a run that is given none (an in-process run's)."""
 PORT_SPAN = 1000
-"""Source ports a run may use, from its ``base_port``: one per case, the rest spare."""
+"""Source ports a run may use, from its ``base_port``: one per case, the top ``PROBE_PORTS`` for
+liveness probes, the rest spare."""
+MAX_CASES = PORT_SPAN - PROBE_PORTS
+"""The most cases one run holds (one source port each)."""
 _RESULTS_CLOCK: dict[Clock, str] = {"virtual": "virtual", "kernel": "realtime"}
 """A link's clock as results.json names it (the pcap writer reads it: kernel times are real times)."""
 
@@ -43,14 +47,21 @@ def execute(
     tester_isn: int | None = None,
     session: SessionMeta | None = None,
     on_case_done: Callable[[CaseResult], None] | None = None,
+    health: bool = True,
+    restart: Callable[[], None] | None = None,
+    restart_wait: float = RESTART_WAIT,
 ) -> RunResult:
     """Run ``cases`` and return the results; each case gets its own source port.
 
-    The run owns ``port_span`` source ports from ``base_port``: one per case, and the rest are
-    spare, for a case that samples many connections (it runs alone, so one set of spares is enough).
+    The run owns ``port_span`` source ports from ``base_port``: one per case, the top
+    ``PROBE_PORTS`` for liveness probes (``health``: see :mod:`tcpconform.engine.health`), and the
+    rest spare, for a case that samples many connections (it runs alone, so one set of spares is
+    enough).  ``restart`` brings a target back that stopped answering, within ``restart_wait`` s.
     """
     settings = CaseSettings(profile=profile, tester_isn=tester_isn, target_salt=target.data_salt)
-    spare = range(base_port + len(cases), base_port + port_span)
+    top = base_port + port_span
+    spare = range(base_port + len(cases), top - PROBE_PORTS)
+    checks = Health(range(top - PROBE_PORTS, top), restart, restart_wait) if health else None
     runs = [
         CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, target.ip,
                                 target.port + 1 if case.closed_port else target.port), link, target, settings,
@@ -59,7 +70,7 @@ def execute(
     ]
     started = datetime.now(UTC)
     wall0 = time.perf_counter()
-    scheduler = Scheduler(link, target, jobs=jobs, on_case_done=on_case_done)
+    scheduler = Scheduler(link, target, jobs=jobs, on_case_done=on_case_done, health=checks)
     results = scheduler.run(runs)
     run_meta = RunMeta(
         target=target.name,
@@ -74,6 +85,7 @@ def execute(
         link_time=round(sum(r.duration for r in results), 6),
         versions={"tcpconform": __version__, "python": platform.python_version()},
         strays=[s.segment.summary() for s in scheduler.strays],
+        target_restarts=scheduler.restarts or None,
         frames_dropped=link.dropped(),
         session=session,
     )

@@ -8,24 +8,46 @@ with more, waiting that the protocol mandates (delayed-ACK bounds, silences) ove
 
 A case that declares ``alone`` (ISN statistics over many connections, anything touching the
 target's global state) runs with no other case active; such cases go first, so the rest of the
-run can overlap freely afterwards.  With more than one job the others start longest first (by the
+run can overlap freely afterwards.  A case that declares ``may_crash`` (malformed options, bad
+offsets) runs alone too, and last: if it kills the target, nothing else was running to be blamed,
+and only the cases after it are lost.
+
+With a :class:`~tcpconform.engine.health.Health`, the scheduler checks the target answers before
+the first case, and after every case that ended in silence or may crash it; while a probe runs no
+case starts.  When the target no longer answers, the case after which it died gets that verdict,
+cases that ended in silence meanwhile and cases still running are not blamed (a skip: "target not
+answering"), and the rest are not run, unless ``restart`` brings the target back: then those cases
+run from the start, and the rest after them.  With more than one job the others start longest first (by the
 waiting their steps declare), so a long retransmission case does not start last and set the end
 of the run alone.  Results come back in the order the cases were given.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tcpconform.cases.model import TestCase
 from tcpconform.engine.case import CaseGen, CaseRun
+from tcpconform.engine.health import (
+    PROBE_INTERVAL,
+    Health,
+    Probe,
+    TargetDown,
+    ended_in_silence,
+    forget,
+    mark_died_after,
+    mark_not_run,
+)
 from tcpconform.engine.steps import kind_of
 from tcpconform.engine.waits import Recv, Sleep, Wait
+from tcpconform.errors import SetupError
 from tcpconform.links.base import Link, Received
 from tcpconform.results import CaseResult
-from tcpconform.targets.base import Target
+from tcpconform.targets.base import AppFailed, Capability, Target, TargetError
 from tcpconform.tcp.segment import FourTuple, Segment
 
 
@@ -55,6 +77,25 @@ class _Active:
     wait: Wait
 
 
+def runs_alone(case: TestCase) -> bool:
+    """Whether no other case may run beside ``case``: it says so, or it may crash the target."""
+    return case.alone or case.may_crash
+
+
+@dataclass
+class _Probing:
+    """A liveness probe running, why, and the cases whose verdict waits for its answer."""
+
+    probe: Probe
+    gen: CaseGen
+    wait: Wait
+    purpose: Literal["start", "case", "revive"]
+    suspect: CaseRun | None = None
+    """The case after which the probe was started (``case``)."""
+    held: list[CaseRun] = field(default_factory=list)
+    """Cases that ended in silence while the probe ran: not the target's fault if it died."""
+
+
 @dataclass
 class Scheduler:
     link: Link
@@ -62,6 +103,12 @@ class Scheduler:
     jobs: int = 1
     on_case_done: Callable[[CaseResult], None] | None = None
     strays: list[Stray] = field(default_factory=list)
+    health: Health | None = None
+    """Check the target answers (see the module docstring); None: never check."""
+    restarts: int = 0
+    """How often the target was restarted and answered again."""
+    listened: bool = field(default=False, init=False, repr=False)
+    """Whether the target's application was made to listen for the first probe's sake."""
     pending: deque[CaseRun] = field(default_factory=deque, init=False, repr=False)
     """Cases not started yet, in the order they will start."""
     active: dict[FourTuple, _Active] = field(default_factory=dict, init=False, repr=False)
@@ -69,33 +116,41 @@ class Scheduler:
     by_key: dict[FourTuple, CaseRun] = field(default_factory=dict, init=False, repr=False)
     """Cases running, by every connection they own: where a segment goes."""
 
+    probing: _Probing | None = field(default=None, init=False, repr=False)
+    slots: list[CaseRun] = field(default_factory=list, init=False, repr=False)
+    """The runs in the order given (a run started again after a restart takes its slot)."""
+
     def run(self, runs: Iterable[CaseRun]) -> list[CaseResult]:
         given = list(runs)
-        order = [r.result for r in given]
+        self.slots = list(given)
         if self.jobs > 1:
-            given = sorted(given, key=lambda r: (not r.case.alone, -declared_wait(r.case)))
-        else:
-            given = sorted(given, key=lambda r: not r.case.alone)  # stable: alone ones first
+            given = sorted(given, key=lambda r: (not r.case.alone, r.case.may_crash, -declared_wait(r.case)))
+        else:  # stable: alone ones first, those that may crash the target last
+            given = sorted(given, key=lambda r: (not r.case.alone, r.case.may_crash))
         self.pending = deque(given)
-        while self.pending or self.active:
+        if self.health is not None and given:
+            self._probe("start")
+        while self.pending or self.active or self.probing:
             while self._may_start():
                 self._start(self.pending.popleft())
             self._resume_all()
-            if not self.active:
+            waits = [a.wait.deadline for a in self.active.values()]
+            if self.probing is not None:
+                waits.append(self.probing.wait.deadline)
+            if not waits:
                 continue
-            earliest = min(a.wait.deadline for a in self.active.values())
-            got = self.link.receive(max(0.0, earliest - self.link.now()))
+            got = self.link.receive(max(0.0, min(waits) - self.link.now()))
             if got is not None:
                 self._dispatch(got)
             self._route_events()
-        return order
+        return [r.result for r in self.slots]
 
     def _may_start(self) -> bool:
-        if not self.pending or len(self.active) >= max(1, self.jobs):
+        if not self.pending or len(self.active) >= max(1, self.jobs) or self.probing is not None:
             return False
-        if self.pending[0].case.alone and self.active:
+        if runs_alone(self.pending[0].case) and self.active:
             return False
-        return not any(a.run.case.alone for a in self.active.values())
+        return not any(runs_alone(a.run.case) for a in self.active.values())
 
     def _start(self, run: CaseRun) -> None:
         for key in run.keys:
@@ -115,10 +170,27 @@ class Scheduler:
             self.active.pop(run.key, None)
             for key in run.keys:
                 del self.by_key[key]
-            if self.on_case_done is not None:
-                self.on_case_done(run.result)
+            self._ended(run)
             return
         self.active[run.key] = _Active(run, gen, wait)
+
+    def _done(self, run: CaseRun) -> None:
+        if self.on_case_done is not None:
+            self.on_case_done(run.result)
+
+    def _ended(self, run: CaseRun) -> None:
+        """A case is over: its verdict stands, or waits for a probe to say whether the target lived."""
+        if self.health is None:
+            self._done(run)
+        elif self.probing is not None:
+            if ended_in_silence(run.result):
+                self.probing.held.append(run)
+            else:
+                self._done(run)
+        elif run.case.may_crash or ended_in_silence(run.result):
+            self._probe("case", run)
+        else:
+            self._done(run)
 
     def _resume_all(self) -> None:
         """Resume every case that can go on without waiting, until none can."""
@@ -128,9 +200,12 @@ class Scheduler:
             self._drain()  # what already arrived counts before any deadline is declared passed
             now = self.link.now()
             for key, active in list(self.active.items()):
+                if key not in self.active:  # ended meanwhile: the target died under it
+                    continue
                 progressed = self._resume(active, now) or progressed
                 if key not in self.active and self._may_start():
                     self._start(self.pending.popleft())
+            progressed = self._resume_probe(now) or progressed
             self._route_events()
 
     def _resume(self, active: _Active, now: float) -> bool:
@@ -156,7 +231,11 @@ class Scheduler:
             self._dispatch(got)
 
     def _dispatch(self, got: Received) -> None:
-        run = self.by_key.get(got.segment.key.reversed())
+        key = got.segment.key.reversed()
+        if self.probing is not None and key == self.probing.probe.key:
+            self.probing.probe.inbox.append(got)
+            return
+        run = self.by_key.get(key)
         if run is None:
             self.strays.append(Stray(got.at, got.segment))
         else:
@@ -167,3 +246,102 @@ class Scheduler:
             run = self.by_key.get(key)
             if run is not None and key == run.key:  # a sample's many half-connections stay out of its ladder
                 run.add_event(event)
+
+    # -- the target's health ---------------------------------------------------------------------
+    def _probe(self, purpose: Literal["start", "case", "revive"], suspect: CaseRun | None = None) -> None:
+        """Start a liveness probe; no case starts until it has answered."""
+        assert self.health is not None
+        first = self.slots[0].key
+        target_key = FourTuple(first.src, first.sport, self.target.ip, self.target.port)
+        tries = math.ceil(self.health.restart_wait / PROBE_INTERVAL) if purpose == "revive" else None
+        probe = self.health.probe(target_key, self.link, *(() if tries is None else (max(1, tries),)))
+        gen = probe.body()
+        self.probing = _Probing(probe, gen, next(gen), purpose, suspect)
+
+    def _resume_probe(self, now: float) -> bool:
+        """Resume the running probe if its answer came or its deadline passed; whether it was."""
+        probing = self.probing
+        if probing is None:
+            return False
+        inbox = probing.probe.inbox
+        if inbox and inbox[0].at <= probing.wait.deadline:
+            value: Received | None = inbox.popleft()
+        elif probing.wait.deadline <= now:
+            value = None
+        else:
+            return False
+        try:
+            probing.wait = probing.gen.send(value)
+        except StopIteration:
+            self.probing = None
+            forget(self.target, probing.probe.key)
+            self._answered(probing)
+        return True
+
+    def _answered(self, probing: _Probing) -> None:
+        """What the probe's answer (or its absence) makes of the run."""
+        probe, held = probing.probe, probing.held
+        if probing.suspect is not None:
+            held = [probing.suspect, *held]
+        if probe.answered:
+            if probing.purpose == "revive":
+                self.restarts += 1
+            for run in held:
+                self._done(run)
+            return
+        k = probe.key
+        if probing.purpose == "start" and not self.listened and Capability.APP in self.target.capabilities:
+            # A stack that sends no RST for a port nothing listens on (a deviation the cases judge,
+            # not a death): let its application listen, as the cases' first step does, and ask again.
+            self.listened = True
+            try:
+                self.target.app_listen(k)
+            except (AppFailed, TargetError):
+                pass
+            else:
+                self._probe("start")
+                return
+        if probing.purpose == "start":
+            raise TargetDown(
+                f"the target {k.dst} port {k.dport} does not answer: {probe.tries} SYN(s) from port {k.sport}, "
+                f"{PROBE_INTERVAL:g} s apart, got neither a SYN-ACK nor a RST; is it up, and is the address right?")
+        victims = probing.held + self._abort_active()
+        if probing.suspect is not None:
+            mark_died_after(probing.suspect.result, probing.suspect.case.level.value)
+            self._done(probing.suspect)
+        assert self.health is not None
+        why = ""
+        if probing.purpose == "revive":
+            why = f"it did not answer within {self.health.restart_wait:g} s of the restart"
+        elif self.health.restart is not None:
+            try:
+                self.health.restart()
+            except SetupError as err:
+                why = f"the restart failed: {err}"
+            else:
+                self.pending.extendleft(reversed([self._again(run) for run in victims]))
+                self._probe("revive")
+                return
+        for run in [*victims, *self.pending]:
+            mark_not_run(run.result, why)
+            self._done(run)
+        self.pending.clear()
+
+    def _abort_active(self) -> list[CaseRun]:
+        """Stop every case still running: the target died under them, so their verdict is not theirs."""
+        stopped = []
+        for active in list(self.active.values()):
+            active.gen.close()
+            run = active.run
+            del self.active[run.key]
+            for key in run.keys:
+                self.by_key.pop(key, None)
+            forget(self.target, run.key)
+            stopped.append(run)
+        return stopped
+
+    def _again(self, run: CaseRun) -> CaseRun:
+        """``run`` from the start, in its slot: the target was restarted under it."""
+        fresh = run.fresh()
+        self.slots[self.slots.index(run)] = fresh
+        return fresh

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tcpconform.engine.health import DIED_AFTER, NOT_ANSWERING
 from tcpconform.gate import GateVerdict
 from tcpconform.results import CaseResult, RunResult, StepResult
 
@@ -44,7 +45,8 @@ def failure_detail(case: CaseResult) -> list[str]:
     step = case.failed_step
     if step is None:
         return [f"      {case.reason}"] if case.reason else []
-    out = [f"      at {step.loc}   {step.text}"]
+    out = [f"      {DIED_AFTER}"] if case.reason.startswith(DIED_AFTER) else []
+    out.append(f"      at {step.loc}   {step.text}")
     req = step.requirement
     if req:
         out.append(f"      {req}")
@@ -87,7 +89,7 @@ def summary(run: RunResult, color: bool = False) -> str:
         _style(f"{counts['pass']} passed", "pass", color and counts["pass"] > 0),
         _style(f"{counts['fail']} failed", "fail", color and counts["fail"] > 0),
         f"{counts['error']} errors",
-        f"{counts['skip']} skipped",
+        f"{counts['skip']} skipped" + (f", {down} of them not run: {NOT_ANSWERING}" if (down := _not_run(run)) else ""),
     ]
     levels = []
     for level, row in sorted(run.counts_by_level().items()):
@@ -96,7 +98,14 @@ def summary(run: RunResult, color: bool = False) -> str:
     text = ", ".join(parts)
     if levels:
         text += " (" + "; ".join(levels) + ")"
+    if run.meta.target_restarts:
+        text += f"; the target was restarted {run.meta.target_restarts} time(s)"
     return f"{text} in {run.meta.duration:.2f} s"
+
+
+def _not_run(run: RunResult) -> int:
+    """Cases a target that stopped answering kept from running."""
+    return sum(1 for c in run.cases if c.verdict == "skip" and c.reason.startswith(NOT_ANSWERING))
 
 
 def gate_lines(gate: GateVerdict) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import Flag
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tcpconform.errors import SetupError, TcpconformError
 from tcpconform.results import TargetEvent
@@ -100,6 +100,15 @@ class Target(Protocol):
 
     def forget(self, key: FourTuple) -> None:
         """Drop whatever is left of the connection once its case is over."""
+        ...
+
+
+@runtime_checkable
+class Restartable(Protocol):
+    """A target that can bring its own stack back when it stops answering (``--restart``)."""
+
+    def restart(self) -> None:
+        """The stack as if started anew: every connection and listener gone, faults as configured."""
         ...
 
 

@@ -134,6 +134,12 @@ class ReferenceTarget:
     def forget(self, key: FourTuple) -> None:
         self.responder.forget(key.reversed())
 
+    def restart(self) -> None:
+        """A fresh responder: nothing listens, no connection is left, a wedge is gone."""
+        self.responder.reset(self.clock.tick())
+        self._listening.clear()
+        self._listeners = Listeners()
+
 
 @dataclass
 class Reference:

@@ -200,6 +200,10 @@ class AgentTarget:
     def reset(self) -> None:
         self.request("reset")
 
+    def restart(self) -> None:
+        """The agent's stack as if started anew (its ``reset``): what ``--restart`` does to it."""
+        self.reset()
+
     def request(self, op: str, timeout: float | None = None, args: dict[str, Any] | None = None,
                 **kwargs: Any) -> dict[str, Any]:
         """One request, its answer.  :class:`AppFailed` for kind ``app``; :class:`TargetError` for
