@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-from tcpconform.cases.model import Requirement, Step, TestCase
+from tcpconform.cases.model import Level, Requirement, Step, TestCase
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.matching import INVARIANT_REQUIREMENTS
@@ -162,7 +162,7 @@ class CaseRun:
                     break
             finally:
                 sres.ended = self._rel(self.link.now())
-        self._finish()
+        yield from self._finish()
 
     def _skipped(self) -> bool:
         """Skip the whole case when the target cannot do what it needs, or the family is not its own."""
@@ -216,7 +216,7 @@ class CaseRun:
         res.failed_level = req.level.value if req is not None else self.case.level.value
         res.reason = f"{step.loc}: {failure}"
 
-    def _finish(self) -> None:
+    def _finish(self) -> CaseGen:
         for rec in self.inbox:  # what arrived after the last step, for the ladder
             self.record("in", rec.segment, rec.at, None, "after the last step", rec.frame)
         self.inbox.clear()
@@ -234,12 +234,53 @@ class CaseRun:
                               seq=conn.snd_nxt, flags=Flags.RST)
                 sent = self.link.send(rst)
                 self.record("out", rst, sent.at, None, "cleanup: reset the connection so no state leaks", sent.frame)
+                yield from self._after_cleanup(sent.at)
         try:
             self.target.forget(self.key)
         except TargetError as err:  # the verdict stands; the next case will meet the problem itself
             self.result.target_events.append(TargetEvent(self._rel(self.link.now()), "error", f"forget failed: {err}"))
         self.result.duration = round(self.link.now() - self.t0, 6)
 
+
+    def _after_cleanup(self, sent_at: float) -> CaseGen:
+        """Record what the target sends for :data:`CLEANUP_WINDOW` after the cleanup RST left at
+        ``sent_at``; a RST among it answers the cleanup RST.
+
+        A RST is never answered with a RST (:data:`RST_NEVER_ANSWERED`), so such an answer fails
+        the case at that requirement's level, after any failure of its own steps (which stands).
+        The wait is a yield like any step's: the scheduler runs the other cases meanwhile.
+        """
+        answer = None
+        while (got := (yield from self.next(sent_at + CLEANUP_WINDOW))) is not None:
+            is_rst = bool(got.segment.flags & Flags.RST)
+            note = "a RST answering the cleanup RST" if is_rst else "after the cleanup RST"
+            self.record("in", got.segment, got.at, None, note, got.frame)
+            if is_rst:
+                answer = got
+                break  # the verdict is known: the rest of the window would only hold a job slot
+        res = self.result
+        if answer is None or res.verdict not in ("pass", "skip"):
+            return
+        req = RST_NEVER_ANSWERED
+        res.verdict = "fail"
+        res.failed_level = req.level.value
+        res.requirements = [*res.requirements, _requirement_ref(req)]
+        res.reason = (f"after the last step: the target answered the tester's cleanup RST with "
+                      f"{self.conn.summary_in(answer.segment)} {(answer.at - sent_at) * 1000:.3f} ms later; "
+                      f"{req.ref} ({req.level.value}): {req.text}")
+
+CLEANUP_WINDOW = 0.05
+"""How long (seconds) the target's answer to the cleanup RST is waited for: a round trip on a wire
+and then some; a stack that answers a RST does so at once."""
+
+RST_NEVER_ANSWERED = Requirement(
+    "rst-never-answered", "RFC 9293 3.10.7", Level.MUST,
+    "A RST is never answered with a RST: with no connection an incoming RST is discarded (3.10.7.1), "
+    "in LISTEN ignored (3.10.7.2), in a synchronized state it resets the connection or, out of the "
+    "window, is dropped (3.10.7.4); none of these sends anything.",
+)
+"""What the target's answer to the tester's cleanup RST is judged against (the event processing of
+RFC 9293 3.10.7, which carries no MUST-n label of its own)."""
 
 _CAPS = {Capability.APP: "play its application (no agent)", Capability.STATE: "report its TCP state (no agent)"}
 _FAMILY = {"ipv4": "IPv4", "ipv6": "IPv6"}
