@@ -25,7 +25,7 @@ from tcpconform.cases.model import Level, Requirement, Step, TestCase
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.matching import INVARIANT_REQUIREMENTS
-from tcpconform.engine.outcome import StepFailed, as_failure, judge
+from tcpconform.engine.outcome import CaseError, StepFailed, as_failure, judge
 from tcpconform.engine.steps import kind_of
 from tcpconform.engine.waits import Recv, Sleep, Waiting
 from tcpconform.links.base import Link, Received
@@ -56,9 +56,16 @@ class CaseRun:
     """One case on one connection; :meth:`body` is the generator the scheduler drives."""
 
     def __init__(self, case: TestCase, key: FourTuple, link: Link, target: Target, settings: CaseSettings,
-                 spare_ports: range = range(0)) -> None:
+                 spare_ports: range = range(0), fresh_port: int | None = None) -> None:
         self.case = case
+        self.own_key = key
+        """The case's first connection, for its whole life: what the scheduler knows it by."""
         self.key = key
+        """The connection the case speaks on: ``own_key``, or after a ``reconnect`` step its fresh one."""
+        wants_fresh = any(kind_of(s).fresh_port for s in case.steps)
+        self.fresh_key = (FourTuple(key.src, fresh_port, key.dst, key.dport)
+                          if wants_fresh and fresh_port is not None else None)
+        """The 4-tuple a ``reconnect`` step moves to (a source port no other case uses)."""
         self.spare_ports = spare_ports if any(kind_of(s).spare_ports for s in case.steps) else range(0)
         """Source ports this case may use besides its own (ISN samples); the scheduler routes them here."""
         self.link = link
@@ -84,9 +91,10 @@ class CaseRun:
 
     @property
     def keys(self) -> list[FourTuple]:
-        """Every connection this case owns: its own, then one per spare port."""
-        k = self.key
-        return [k, *(FourTuple(k.src, port, k.dst, k.dport) for port in self.spare_ports)]
+        """Every connection this case owns: its own, its fresh one, then one per spare port."""
+        k = self.own_key
+        fresh = [self.fresh_key] if self.fresh_key is not None else []
+        return [k, *fresh, *(FourTuple(k.src, port, k.dst, k.dport) for port in self.spare_ports)]
 
     # -- what a step may use (StepEnv) -----------------------------------------------------------
     def _rel(self, t: float) -> float:
@@ -132,6 +140,13 @@ class CaseRun:
 
     def sleep(self, deadline: float) -> Waiting[None]:
         yield Sleep(deadline)
+
+    def reconnect(self) -> None:
+        if self.fresh_key is None:
+            raise CaseError("reconnect: this run gave the case no fresh source port")
+        self.key = self.fresh_key
+        self.conn.key = self.fresh_key
+        self.result.connection["tester_fresh"] = f"{self.fresh_key.src}:{self.fresh_key.sport}"
 
     def keep(self, value: object) -> None:
         self._kept[type(value)] = value
@@ -236,7 +251,8 @@ class CaseRun:
                 self.record("out", rst, sent.at, None, "cleanup: reset the connection so no state leaks", sent.frame)
                 yield from self._after_cleanup(sent.at)
         try:
-            self.target.forget(self.key)
+            for key in dict.fromkeys((self.own_key, self.key)):
+                self.target.forget(key)
         except TargetError as err:  # the verdict stands; the next case will meet the problem itself
             self.result.target_events.append(TargetEvent(self._rel(self.link.now()), "error", f"forget failed: {err}"))
         self.result.duration = round(self.link.now() - self.t0, 6)

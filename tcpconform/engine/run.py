@@ -48,13 +48,14 @@ def execute(
 
     The run owns ``port_span`` source ports from ``base_port``: one per case, and the rest are
     spare, for a case that samples many connections (it runs alone, so one set of spares is enough).
+    Case ``i``'s fresh port (a ``reconnect`` step's) is counted down from the top of the span.
     """
     settings = CaseSettings(profile=profile, tester_isn=tester_isn, target_salt=target.data_salt)
     spare = range(base_port + len(cases), base_port + port_span)
     runs = [
         CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, target.ip,
                                 target.port + 1 if case.closed_port else target.port), link, target, settings,
-                spare_ports=spare)
+                spare_ports=spare, fresh_port=base_port + port_span - 1 - i)
         for i, case in enumerate(cases)
     ]
     started = datetime.now(UTC)

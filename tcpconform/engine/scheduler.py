@@ -112,13 +112,13 @@ class Scheduler:
             wait = gen.send(value)
         except StopIteration:
             self._route_events()
-            self.active.pop(run.key, None)
+            self.active.pop(run.own_key, None)
             for key in run.keys:
                 del self.by_key[key]
             if self.on_case_done is not None:
                 self.on_case_done(run.result)
             return
-        self.active[run.key] = _Active(run, gen, wait)
+        self.active[run.own_key] = _Active(run, gen, wait)
 
     def _resume_all(self) -> None:
         """Resume every case that can go on without waiting, until none can."""
