@@ -30,6 +30,7 @@ from tcpconform.cases.model import (
     IsnSampleStep,
     Level,
     Numbering,
+    ReconnectStep,
     Requirement,
     SegmentSpec,
     SendStep,
@@ -320,6 +321,10 @@ def _isn_check(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     return IsnCheckStep(e.loc, e.text, e.value, float(bits), rfc)
 
 
+def _reconnect(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    return ReconnectStep(e.loc, e.text) if e.value == "fresh-port" else None  # else: the schema's to report
+
+
 StepBuilder = Callable[[CaseBuilder, StepEntry], AnyStep | None]
 
 STEP_BUILDERS: dict[str, StepBuilder] = {
@@ -331,6 +336,7 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "wait": _wait,
     "isn_sample": _isn_sample,
     "isn_check": _isn_check,
+    "reconnect": _reconnect,
 }
 """Step kind (its key in a case file) -> the function that checks and builds such a step."""
 

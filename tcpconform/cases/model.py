@@ -270,7 +270,15 @@ class IsnCheckStep(Step):
     requirement: str | None = None
 
 
-AnyStep = SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
+@dataclass(frozen=True, slots=True)
+class ReconnectStep(Step):
+    """From here on the case speaks from a fresh source port of its own: a new 4-tuple, so a check
+    after a reset judges only whether the target answers a new connection (whatever it made of the
+    reset), with the case's numbering unchanged."""
+
+
+AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
+           | ReconnectStep)
 
 @dataclass(frozen=True, slots=True)
 class Numbering:

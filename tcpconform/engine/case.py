@@ -21,11 +21,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-from tcpconform.cases.model import Requirement, Step, TestCase
+from tcpconform.cases.model import Level, Requirement, Step, TestCase
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.matching import INVARIANT_REQUIREMENTS
-from tcpconform.engine.outcome import StepFailed, as_failure, judge
+from tcpconform.engine.outcome import CaseError, StepFailed, as_failure, judge
 from tcpconform.engine.steps import kind_of
 from tcpconform.engine.waits import Recv, Sleep, Waiting
 from tcpconform.links.base import Link, Received
@@ -52,13 +52,24 @@ def required_capabilities(case: TestCase, implied: frozenset[str] = frozenset())
     return needs
 
 
+def wants_fresh_port(case: TestCase) -> bool:
+    """The case moves to a connection of its own partway (a ``reconnect`` step)."""
+    return any(kind_of(s).fresh_port for s in case.steps)
+
+
 class CaseRun:
     """One case on one connection; :meth:`body` is the generator the scheduler drives."""
 
     def __init__(self, case: TestCase, key: FourTuple, link: Link, target: Target, settings: CaseSettings,
-                 spare_ports: range = range(0)) -> None:
+                 spare_ports: range = range(0), fresh_port: int | None = None) -> None:
         self.case = case
+        self.own_key = key
+        """The case's first connection, for its whole life: what the scheduler knows it by."""
         self.key = key
+        """The connection the case speaks on: ``own_key``, or after a ``reconnect`` step its fresh one."""
+        self.fresh_key = (FourTuple(key.src, fresh_port, key.dst, key.dport)
+                          if wants_fresh_port(case) and fresh_port is not None else None)
+        """The 4-tuple a ``reconnect`` step moves to (a source port no other case uses)."""
         self.spare_ports = spare_ports if any(kind_of(s).spare_ports for s in case.steps) else range(0)
         """Source ports this case may use besides its own (ISN samples); the scheduler routes them here."""
         self.link = link
@@ -85,13 +96,15 @@ class CaseRun:
 
     def fresh(self) -> CaseRun:
         """The same case on the same connection, not started: to run again on a restarted target."""
-        return CaseRun(self.case, self.key, self.link, self.target, self.settings, self.spare_ports)
+        fresh_port = self.fresh_key.sport if self.fresh_key is not None else None
+        return CaseRun(self.case, self.own_key, self.link, self.target, self.settings, self.spare_ports, fresh_port)
 
     @property
     def keys(self) -> list[FourTuple]:
-        """Every connection this case owns: its own, then one per spare port."""
-        k = self.key
-        return [k, *(FourTuple(k.src, port, k.dst, k.dport) for port in self.spare_ports)]
+        """Every connection this case owns: its own, its fresh one, then one per spare port."""
+        k = self.own_key
+        fresh = [self.fresh_key] if self.fresh_key is not None else []
+        return [k, *fresh, *(FourTuple(k.src, port, k.dst, k.dport) for port in self.spare_ports)]
 
     # -- what a step may use (StepEnv) -----------------------------------------------------------
     def _rel(self, t: float) -> float:
@@ -138,6 +151,13 @@ class CaseRun:
     def sleep(self, deadline: float) -> Waiting[None]:
         yield Sleep(deadline)
 
+    def reconnect(self) -> None:
+        if self.fresh_key is None:
+            raise CaseError("reconnect: this run gave the case no fresh source port")
+        self.key = self.fresh_key
+        self.conn.key = self.fresh_key
+        self.result.connection["tester_fresh"] = f"{self.fresh_key.src}:{self.fresh_key.sport}"
+
     def keep(self, value: object) -> None:
         self._kept[type(value)] = value
 
@@ -167,7 +187,7 @@ class CaseRun:
                     break
             finally:
                 sres.ended = self._rel(self.link.now())
-        self._finish()
+        yield from self._finish()
 
     def _skipped(self) -> bool:
         """Skip the whole case when the target cannot do what it needs, or the family is not its own."""
@@ -221,7 +241,7 @@ class CaseRun:
         res.failed_level = req.level.value if req is not None else self.case.level.value
         res.reason = f"{step.loc}: {failure}"
 
-    def _finish(self) -> None:
+    def _finish(self) -> CaseGen:
         for rec in self.inbox:  # what arrived after the last step, for the ladder
             self.record("in", rec.segment, rec.at, None, "after the last step", rec.frame)
         self.inbox.clear()
@@ -239,12 +259,54 @@ class CaseRun:
                               seq=conn.snd_nxt, flags=Flags.RST)
                 sent = self.link.send(rst)
                 self.record("out", rst, sent.at, None, "cleanup: reset the connection so no state leaks", sent.frame)
+                yield from self._after_cleanup(sent.at)
         try:
-            self.target.forget(self.key)
+            for key in dict.fromkeys((self.own_key, self.key)):
+                self.target.forget(key)
         except TargetError as err:  # the verdict stands; the next case will meet the problem itself
             self.result.target_events.append(TargetEvent(self._rel(self.link.now()), "error", f"forget failed: {err}"))
         self.result.duration = round(self.link.now() - self.t0, 6)
 
+
+    def _after_cleanup(self, sent_at: float) -> CaseGen:
+        """Record what the target sends for :data:`CLEANUP_WINDOW` after the cleanup RST left at
+        ``sent_at``; a RST among it answers the cleanup RST.
+
+        A RST is never answered with a RST (:data:`RST_NEVER_ANSWERED`), so such an answer fails
+        the case at that requirement's level, after any failure of its own steps (which stands).
+        The wait is a yield like any step's: the scheduler runs the other cases meanwhile.
+        """
+        answer = None
+        while (got := (yield from self.next(sent_at + CLEANUP_WINDOW))) is not None:
+            is_rst = bool(got.segment.flags & Flags.RST)
+            note = "a RST answering the cleanup RST" if is_rst else "after the cleanup RST"
+            self.record("in", got.segment, got.at, None, note, got.frame)
+            if is_rst:
+                answer = got
+                break  # the verdict is known: the rest of the window would only hold a job slot
+        res = self.result
+        if answer is None or res.verdict not in ("pass", "skip"):
+            return
+        req = RST_NEVER_ANSWERED
+        res.verdict = "fail"
+        res.failed_level = req.level.value
+        res.requirements = [*res.requirements, _requirement_ref(req)]
+        res.reason = (f"after the last step: the target answered the tester's cleanup RST with "
+                      f"{self.conn.summary_in(answer.segment)} {(answer.at - sent_at) * 1000:.3f} ms later; "
+                      f"{req.ref} ({req.level.value}): {req.text}")
+
+CLEANUP_WINDOW = 0.05
+"""How long (seconds) the target's answer to the cleanup RST is waited for: a round trip on a wire
+and then some; a stack that answers a RST does so at once."""
+
+RST_NEVER_ANSWERED = Requirement(
+    "rst-never-answered", "RFC 9293 3.10.7", Level.MUST,
+    "A RST is never answered with a RST: with no connection an incoming RST is discarded (3.10.7.1), "
+    "in LISTEN ignored (3.10.7.2), in a synchronized state it resets the connection or, out of the "
+    "window, is dropped (3.10.7.4); none of these sends anything.",
+)
+"""What the target's answer to the tester's cleanup RST is judged against (the event processing of
+RFC 9293 3.10.7, which carries no MUST-n label of its own)."""
 
 _CAPS = {Capability.APP: "play its application (no agent)", Capability.STATE: "report its TCP state (no agent)"}
 _FAMILY = {"ipv4": "IPv4", "ipv6": "IPv6"}

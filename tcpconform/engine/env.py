@@ -76,6 +76,10 @@ class StepEnv(Protocol):
         """Let time pass until ``deadline``; segments arriving meanwhile wait for the next step."""
         ...
 
+    def reconnect(self) -> None:
+        """Speak from the case's fresh source port from here on: ``key`` becomes that 4-tuple."""
+        ...
+
     def keep(self, value: object) -> None:
         """Leave ``value`` for the steps after this one (an ISN sample for the check that follows)."""
         ...

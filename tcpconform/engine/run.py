@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from tcpconform import __version__
 from tcpconform.cases.model import TestCase
 from tcpconform.cases.profiles import Profile
-from tcpconform.engine.case import CaseRun
+from tcpconform.engine.case import CaseRun, wants_fresh_port
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.health import PROBE_PORTS, RESTART_WAIT, Health
 from tcpconform.engine.scheduler import Scheduler
@@ -26,10 +26,11 @@ from tcpconform.tcp.segment import FourTuple, is_ipv6
 BASE_PORT = 40000
 """First source port of a run that is given none (an in-process run's)."""
 PORT_SPAN = 1000
-"""Source ports a run may use, from its ``base_port``: one per case, the top ``PROBE_PORTS`` for
-liveness probes, the rest spare."""
-MAX_CASES = PORT_SPAN - PROBE_PORTS
-"""The most cases one run holds (one source port each)."""
+"""Source ports a run may use, from its ``base_port``: one per case, one more per case that
+reconnects, the top ``PROBE_PORTS`` for liveness probes, the rest spare."""
+MAX_CASES = (PORT_SPAN - PROBE_PORTS) // 2
+"""The most cases one run holds: each may need two source ports of its own (its first and, after a
+``reconnect`` step, a fresh one)."""
 _RESULTS_CLOCK: dict[Clock, str] = {"virtual": "virtual", "kernel": "realtime"}
 """A link's clock as results.json names it (the pcap writer reads it: kernel times are real times)."""
 
@@ -53,19 +54,23 @@ def execute(
 ) -> RunResult:
     """Run ``cases`` and return the results; each case gets its own source port.
 
-    The run owns ``port_span`` source ports from ``base_port``: one per case, the top
-    ``PROBE_PORTS`` for liveness probes (``health``: see :mod:`tcpconform.engine.health`), and the
-    rest spare, for a case that samples many connections (it runs alone, so one set of spares is
-    enough).  ``restart`` brings a target back that stopped answering, within ``restart_wait`` s.
+    The run owns ``port_span`` source ports from ``base_port``: one per case, then one more for each
+    case with a ``reconnect`` step (its fresh port), the top ``PROBE_PORTS`` for liveness probes
+    (``health``: see :mod:`tcpconform.engine.health`), and the rest spare, for a case that samples
+    many connections (it runs alone, so one set of spares is enough).  The four ranges never
+    overlap, so no case meets a 4-tuple another part of the run used.  ``restart`` brings a target
+    back that stopped answering, within ``restart_wait`` s.
     """
     settings = CaseSettings(profile=profile, tester_isn=tester_isn, target_salt=target.data_salt)
     top = base_port + port_span
-    spare = range(base_port + len(cases), top - PROBE_PORTS)
+    reconnecting = [i for i, case in enumerate(cases) if wants_fresh_port(case)]
+    fresh = {i: base_port + len(cases) + n for n, i in enumerate(reconnecting)}
+    spare = range(base_port + len(cases) + len(reconnecting), top - PROBE_PORTS)
     checks = Health(range(top - PROBE_PORTS, top), restart, restart_wait) if health else None
     runs = [
         CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, target.ip,
                                 target.port + 1 if case.closed_port else target.port), link, target, settings,
-                spare_ports=spare)
+                spare_ports=spare, fresh_port=fresh.get(i))
         for i, case in enumerate(cases)
     ]
     started = datetime.now(UTC)

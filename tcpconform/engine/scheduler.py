@@ -167,12 +167,12 @@ class Scheduler:
             wait = gen.send(value)
         except StopIteration:
             self._route_events()
-            self.active.pop(run.key, None)
+            self.active.pop(run.own_key, None)
             for key in run.keys:
                 del self.by_key[key]
             self._ended(run)
             return
-        self.active[run.key] = _Active(run, gen, wait)
+        self.active[run.own_key] = _Active(run, gen, wait)
 
     def _done(self, run: CaseRun) -> None:
         if self.on_case_done is not None:

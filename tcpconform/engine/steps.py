@@ -24,6 +24,7 @@ from tcpconform.cases.model import (
     IsnCheckStep,
     IsnSampleStep,
     OptionsSpec,
+    ReconnectStep,
     SegmentSpec,
     SendStep,
     SilenceStep,
@@ -389,6 +390,10 @@ def wait(env: StepEnv, step: WaitStep, sres: StepResult) -> Waiting[None]:
     env.t_ref = env.link.now()
 
 
+def reconnect(env: StepEnv, step: ReconnectStep, sres: StepResult) -> None:
+    env.reconnect()
+
+
 # -- the table -----------------------------------------------------------------------------------
 def _no_wait(step: Any) -> float:
     return 0.0
@@ -423,6 +428,8 @@ class StepKind(Generic[S]):
     it does by itself (a state step needs nothing: without an agent it is skipped on its own)."""
     spare_ports: bool = False
     """The step opens connections from the run's spare source ports besides the case's own."""
+    fresh_port: bool = False
+    """The step moves the case to its fresh source port (:meth:`StepEnv.reconnect`)."""
 
 
 _KINDS = (
@@ -435,6 +442,7 @@ _KINDS = (
     StepKind(IsnSampleStep, "isnsample", isn.sample, lambda s: s.count * s.interval, lambda s: s.requirement,
              spare_ports=True),
     StepKind(IsnCheckStep, "isncheck", at_once(isn.check), requirement=lambda s: s.requirement),
+    StepKind(ReconnectStep, "reconnect", at_once(reconnect), fresh_port=True),
 )
 STEPS: dict[type[Step], StepKind[Any]] = {kind.step: kind for kind in _KINDS}
 """Every step kind, by the case model's step type."""

@@ -14,12 +14,23 @@ import subprocess
 
 from tcpconform.errors import SetupError
 
-__all__ = ["OFFLOAD_SHORT", "InterfaceError", "offload_warnings", "route"]
+__all__ = ["LOOPBACK_REFUSAL", "OFFLOAD_SHORT", "InterfaceError", "offload_warnings", "route"]
 
 
 class InterfaceError(SetupError):
     """No usable interface towards the target; the message says what to give instead."""
 
+
+_IFF_LOOPBACK = 0x8
+
+LOOPBACK_REFUSAL = (
+    "{target} is reached through the loopback interface {iface}, which tcpconform cannot test over: frames "
+    "it injects there are dropped by the kernel (IPv4: a 127/8 destination arriving on lo is a martian) or "
+    "come back as its own, and the kernel's segments carry checksums left to offload; run the server in "
+    "the lab ('tcpconform run --lab linux'), or in a network namespace behind a veth and give "
+    "--target <its address> --iface <the veth>"
+)
+"""Why a target the host routes to itself is refused before anything is sent or installed."""
 
 OFFLOAD_SHORT = {"tcp-segmentation-offload": "tso", "generic-segmentation-offload": "gso",
                  "generic-receive-offload": "gro", "large-receive-offload": "lro", "rx-checksumming": "rx"}
@@ -50,7 +61,11 @@ def offload_warnings(iface: str) -> list[str]:
 
 def route(target_ip: str, iface: str | None) -> tuple[str, list[str]]:
     """The interface towards ``target_ip`` (on-link only) and the kernel's addresses of its family on
-    it (IPv6: global and unique-local only; a link-local tester address would need a scope)."""
+    it (IPv6: global and unique-local only; a link-local tester address would need a scope).
+
+    A loopback interface is refused (:data:`LOOPBACK_REFUSAL`): the host's own addresses, 127.0.0.1
+    and ::1 included, route there, and no frame the tester could send there would be judged truly.
+    """
     from pyroute2 import IPRoute  # netlink, needed only by a run against a device
 
     family = socket.AF_INET6 if ":" in target_ip else socket.AF_INET
@@ -69,6 +84,8 @@ def route(target_ip: str, iface: str | None) -> tuple[str, list[str]]:
         links = ipr.link_lookup(ifname=iface)
         if not links:
             raise InterfaceError(f"no interface {iface!r} (see 'ip link')")
+        if ipr.get_links(links[0])[0]["flags"] & _IFF_LOOPBACK:
+            raise InterfaceError(LOOPBACK_REFUSAL.format(target=target_ip, iface=iface))
         owned = [str(ipaddress.ip_address(a.get_attr("IFA_ADDRESS"))) for a in ipr.get_addr(index=links[0], family=family)
                  if not ipaddress.ip_address(a.get_attr("IFA_ADDRESS")).is_link_local]
     return str(iface), owned

@@ -43,8 +43,11 @@ def case_line(case: CaseResult, color: bool = False, index: int | None = None, t
 def failure_detail(case: CaseResult) -> list[str]:
     """The block printed under a failed or errored case."""
     step = case.failed_step
-    if step is None:
-        return [f"      {case.reason}"] if case.reason else []
+    if step is None:  # failed after its steps (its answer to the cleanup RST): the reason and the exchange
+        out = [f"      {case.reason}"] if case.reason else []
+        if case.verdict == "fail" and case.segments:
+            out += ["      exchange:", *("        " + line for line in ladder(case))]
+        return out
     out = [f"      {DIED_AFTER}"] if case.reason.startswith(DIED_AFTER) else []
     out.append(f"      at {step.loc}   {step.text}")
     req = step.requirement

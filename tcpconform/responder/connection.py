@@ -333,7 +333,10 @@ class Connection:
             self._output(now)
 
     def _reset(self, now: float) -> None:
-        """An accepted RST: the connection is gone (RFC 9293 3.10.7.4, second check)."""
+        """An accepted RST: the connection is gone (RFC 9293 3.10.7.4, second check), silently but
+        under the fault ``rst-answers-rst``."""
+        if self._has("rst-answers-rst"):
+            self._send_rst(self.snd_nxt)
         if self.state in _RESET_REPORTED:
             self._events.append(ConnectionReset(self.key, now))
         self._move(Trigger.RCV_RST, now)

@@ -93,6 +93,7 @@ FAULTS: dict[str, str] = {
     "rst-out-of-window": "a RST outside the receive window resets the connection",
     "syn-resets": "a SYN in a synchronized state is answered with a RST and closes the connection",
     "answer-rst-with-rst": "a RST that is not accepted (out of window, or for no connection) is answered with a RST",
+    "rst-answers-rst": "an accepted RST is answered with a RST before the connection closes",
     # Closing (RFC 9293 3.6, 3.10.7.4).
     "time-wait-ignores-fin": "in TIME_WAIT a retransmitted FIN is neither acknowledged nor restarts 2*MSL",
     "skip-closing": "a FIN in FIN_WAIT_1 (crossing the responder's own FIN) leads to TIME_WAIT, skipping CLOSING",
