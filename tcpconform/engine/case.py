@@ -57,6 +57,19 @@ def wants_fresh_port(case: TestCase) -> bool:
     return any(kind_of(s).fresh_port for s in case.steps)
 
 
+def _cleanup_seqs(conn: TesterConnection) -> list[int]:
+    """Where the cleanup RSTs go: the end of what the tester sent and, when the target's last ACK
+    says it took less, that ACK too.  Only a RST at the target's RCV.NXT resets a synchronized
+    connection for sure (RFC 5961 3.2: any other in-window RST draws a challenge ACK); the target's
+    RCV.NXT is the tester's SND.NXT when it took everything, and its last ACK when it dropped the
+    end (a segment without ACK, a FIN it did not take), so one of the two is exact.
+    """
+    seqs = [conn.snd_nxt]
+    if conn.last_ack is not None and conn.last_ack != conn.snd_nxt:
+        seqs.append(conn.last_ack)
+    return seqs
+
+
 class CaseRun:
     """One case on one connection; :meth:`body` is the generator the scheduler drives."""
 
@@ -255,11 +268,13 @@ class CaseRun:
                 except TargetError:
                     state = None
             if state not in ("CLOSED", "TIME_WAIT", "LISTEN"):
-                rst = Segment(self.key.src, self.key.dst, self.key.sport, self.key.dport,
-                              seq=conn.snd_nxt, flags=Flags.RST)
-                sent = self.link.send(rst)
-                self.record("out", rst, sent.at, None, "cleanup: reset the connection so no state leaks", sent.frame)
-                yield from self._after_cleanup(sent.at)
+                sent_at = 0.0
+                for seq in _cleanup_seqs(conn):
+                    rst = Segment(self.key.src, self.key.dst, self.key.sport, self.key.dport, seq=seq, flags=Flags.RST)
+                    sent = self.link.send(rst)
+                    self.record("out", rst, sent.at, None, "cleanup: reset the connection so no state leaks", sent.frame)
+                    sent_at = sent.at
+                yield from self._after_cleanup(sent_at)
         try:
             for key in dict.fromkeys((self.own_key, self.key)):
                 self.target.forget(key)
