@@ -75,6 +75,7 @@ def execute(
         versions={"tcpconform": __version__, "python": platform.python_version()},
         strays=[s.segment.summary() for s in scheduler.strays],
         frames_dropped=link.dropped(),
+        unverified_checksums=sum(r.unverified_checksums for r in results),
         session=session,
     )
     return RunResult(run_meta, list(results))
