@@ -118,6 +118,9 @@ class CaseResult:
     """When the case started, as a Unix time (pcap timestamps of in-process runs are built from it)."""
     figures: dict[str, Any] = field(default_factory=dict)
     """What the case measured, by name (ISN statistics...), for the reports whatever the verdict."""
+    unverified_checksums: int = 0
+    """Segments from the target whose checksum could not be verified: the kernel says it was never
+    computed (a transmit checksum offload on a veth or TAP).  No invariant judged them, either way."""
     matrix_cell: tuple[str, str] | None = None
     """``(state, event)`` of a case generated from a matrix table (the reports' grid); not in the JSON."""
 
@@ -171,6 +174,9 @@ class RunMeta:
     """Frames the link could not read in time; None for a link that cannot drop any."""
     target_restarts: int | None = None
     """How often the target stopped answering and answered again after ``--restart``; None: never."""
+    unverified_checksums: int = 0
+    """Segments from the target, over every case, whose checksum could not be verified (never
+    computed, the kernel says: a transmit checksum offload on a veth or TAP)."""
     session: SessionMeta | None = None
     faults: list[str] | None = None
     case_paths: list[str] | None = None

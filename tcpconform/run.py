@@ -22,6 +22,7 @@ from tcpconform.engine.run import MAX_CASES, execute
 from tcpconform.errors import UsageError
 from tcpconform.gate import GateVerdict, evaluate, load_baseline
 from tcpconform.report import write_reports
+from tcpconform.report.console import checksum_warning
 from tcpconform.responder.faults import FAULTS
 from tcpconform.results import CaseResult, RunResult
 from tcpconform.session import Session, open_session
@@ -169,6 +170,9 @@ def run(request: RunRequest) -> RunOutcome:
     if dropped and request.warn is not None:
         request.warn(f"the tester's socket dropped {dropped} frame(s) it could not read in time: a case that "
                      "missed a segment may have failed for it (try fewer --jobs)")
+    unverified = checksum_warning(result)
+    if unverified is not None and request.warn is not None:
+        request.warn(unverified)
     written = _write(result, gate, request.report_dir) if request.report_dir is not None else {}
     return RunOutcome(result, gate, written)
 

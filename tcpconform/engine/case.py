@@ -94,6 +94,8 @@ class CaseRun:
                                      mss_offered=case.tester_mss or default_mss(key.src))
         self.inbox: deque[Received] = deque()
         """Segments of the case's connections the scheduler handed over, not yet taken by a step."""
+        self.from_target = 0
+        """Segments of the case's connections the scheduler handed over, in all."""
         self.t0 = 0.0
         self.t_ref = 0.0
         self.t_sent = 0.0
@@ -118,6 +120,14 @@ class CaseRun:
         k = self.own_key
         fresh = [self.fresh_key] if self.fresh_key is not None else []
         return [k, *fresh, *(FourTuple(k.src, port, k.dst, k.dport) for port in self.spare_ports)]
+
+    def arrived(self, got: Received) -> None:
+        """A segment of the case's connections, from the scheduler; one whose checksum the link
+        could not verify is counted (``unverified_checksums``), since no invariant can judge it."""
+        self.inbox.append(got)
+        self.from_target += 1
+        if got.checksum == "unverifiable":
+            self.result.unverified_checksums += 1
 
     # -- what a step may use (StepEnv) -----------------------------------------------------------
     def _rel(self, t: float) -> float:
@@ -281,6 +291,22 @@ class CaseRun:
         except TargetError as err:  # the verdict stands; the next case will meet the problem itself
             self.result.target_events.append(TargetEvent(self._rel(self.link.now()), "error", f"forget failed: {err}"))
         self.result.duration = round(self.link.now() - self.t0, 6)
+        self._checksum_unjudged()
+
+    def _checksum_unjudged(self) -> None:
+        """A case whose only purpose is the checksum (its requirements are the ``checksum``
+        invariant's) passes only when the checksum of every segment it got could be verified: one
+        the kernel says was never computed proves nothing either way, so the case is skipped."""
+        res, unverified = self.result, self.result.unverified_checksums
+        if res.verdict != "pass" or not unverified or not res.requirements:
+            return
+        if any(r.id != "checksum" for r in res.requirements):
+            return
+        res.verdict = "skip"
+        res.reason = (f"the checksum of {unverified} of the {self.from_target} segment(s) from the target could not "
+                      "be verified: the kernel says it was never computed (the target's transmit checksum is "
+                      "offloaded, and a veth or TAP passes the frame on without it); turn transmit checksum "
+                      "offload off on the target's side ('ethtool -K <its interface> tx off')")
 
 
     def _after_cleanup(self, sent_at: float) -> CaseGen:

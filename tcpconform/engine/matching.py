@@ -27,6 +27,7 @@ from tcpconform.cases.model import (
     Var,
 )
 from tcpconform.engine.connection import TesterConnection, describe_spec
+from tcpconform.links.base import Checksum
 from tcpconform.results import Mismatch
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.options import BY_NAME
@@ -242,10 +243,12 @@ def tolerated(seg: Segment, tolerate: frozenset[str], spec: SegmentSpec | None, 
     return None
 
 
-def check_invariants(seg: Segment, conn: TesterConnection, enabled: frozenset[str], checksum_ok: bool = True,
+def check_invariants(seg: Segment, conn: TesterConnection, enabled: frozenset[str], checksum: Checksum = "ok",
                      ) -> list[tuple[str, Mismatch]]:
-    """Rules any segment from a conformant target obeys, whatever the step expects; ``checksum_ok``
-    is what the link saw of its checksum."""
+    """Rules any segment from a conformant target obeys, whatever the step expects; ``checksum``
+    is what the link could tell of its checksum: only a checksum verified ``wrong`` breaks the
+    ``checksum`` invariant, and an ``unverifiable`` one (never computed, the kernel says) neither
+    breaks nor keeps it (the case counts it: :meth:`~tcpconform.engine.case.CaseRun.arrived`)."""
     out: list[tuple[str, Mismatch]] = []
     if "ack-not-beyond-sent" in enabled and seg.flags & Flags.ACK and seqnum.gt(seg.ack, conn.snd_nxt):
         out.append((
@@ -264,7 +267,7 @@ def check_invariants(seg: Segment, conn: TesterConnection, enabled: frozenset[st
                 Mismatch("seq", f"data ending <= {edge} (tester's window edge)",
                          f"data ends at {conn.target_written(end)} ({seqnum.diff(end, conn.our_right_edge)} bytes beyond)"),
             ))
-    if "checksum" in enabled and not checksum_ok:
+    if "checksum" in enabled and checksum == "wrong":
         out.append(("checksum", Mismatch("chksum", _correct_checksum(seg), _checksum_text(seg.chksum))))
     if "mss" in enabled and len(seg.payload) > conn.mss_offered:
         out.append(("mss", Mismatch("len", f"<= {conn.mss_offered} (MSS offered)", str(len(seg.payload)))))

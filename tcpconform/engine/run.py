@@ -92,6 +92,7 @@ def execute(
         strays=[s.segment.summary() for s in scheduler.strays],
         target_restarts=scheduler.restarts or None,
         frames_dropped=link.dropped(),
+        unverified_checksums=sum(r.unverified_checksums for r in results),
         session=session,
     )
     return RunResult(run_meta, list(results))

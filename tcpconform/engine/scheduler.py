@@ -239,7 +239,7 @@ class Scheduler:
         if run is None:
             self.strays.append(Stray(got.at, got.segment))
         else:
-            run.inbox.append(got)
+            run.arrived(got)
 
     def _route_events(self) -> None:
         for key, event in self.target.drain_events():

@@ -130,7 +130,7 @@ def _received(env: StepEnv, got: Received, sres: StepResult) -> int:
 
 
 def _invariant_failure(env: StepEnv, got: Received, idx: int, also: list[Mismatch] | None = None) -> StepFailed | None:
-    broken = check_invariants(got.segment, env.conn, env.case.invariants, got.checksum_ok)
+    broken = check_invariants(got.segment, env.conn, env.case.invariants, got.checksum)
     if not broken:
         return None
     names = ", ".join(name for name, _ in broken)

@@ -8,7 +8,7 @@ link's is virtual, so a test that waits 500 ms in-process costs no real time.
 
 Rule: :class:`Link` declares every member a caller uses, as packetdrill's ``netdev_ops`` declares
 every slot, so a new link cannot silently behave differently by lacking one.  What the wire carried
-besides the segment (the exact frame, whether its checksum was right) travels beside it, in
+besides the segment (the exact frame, what could be told of its checksum) travels beside it, in
 :class:`Received` and :class:`Sent`; a :class:`~tcpconform.tcp.segment.Segment` is only the segment.
 """
 
@@ -17,6 +17,12 @@ from __future__ import annotations
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from tcpconform.tcp.segment import Segment
+
+Checksum = Literal["ok", "wrong", "unverifiable"]
+"""What a link could tell of a received segment's TCP checksum: verified right (``ok``), verified
+``wrong``, or ``unverifiable``: the kernel says it was never computed (the sender left it to a
+transmit checksum offload, and a veth or a TAP passed the frame on without it), so the field holds
+no checksum to judge; neither right nor wrong."""
 
 Clock = Literal["virtual", "kernel"]
 """Whose time a link's ``now()`` is: a virtual clock that moves only when the engine waits, or the
@@ -31,8 +37,9 @@ class Received(NamedTuple):
     """When the segment arrived, on the link's clock."""
     frame: bytes | None = None
     """The exact frame the wire carried, for the pcap; ``None`` on a link without frames."""
-    checksum_ok: bool = True
-    """Whether the segment's TCP checksum was right (what the ``checksum`` invariant judges)."""
+    checksum: Checksum = "ok"
+    """What could be told of the segment's TCP checksum (what the ``checksum`` invariant judges: it
+    fails on ``wrong`` only, and an ``unverifiable`` one is counted, not passed)."""
 
 
 class Sent(NamedTuple):

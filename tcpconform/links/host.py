@@ -3,6 +3,12 @@
 Read, never changed: the interface is the user's, so what would falsify a run (an offload that
 splits or merges segments below the raw socket) is reported as a warning with the command that
 turns it off, and left as it is.
+
+Checksum offloads of this interface change nothing the tester reads: a raw socket sees every frame
+as it came, whatever the NIC made of its checksum, and the tester checks the checksum itself.  What
+matters is the *sender's* transmit checksum offload, on the target's side: a frame whose checksum was
+left to it and never filled in (a veth's or a TAP's) is marked so by the kernel, so it is reported
+when such frames arrive (:func:`tcpconform.report.console.checksum_warning`), not guessed from here.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ LOOPBACK_REFUSAL = (
 """Why a target the host routes to itself is refused before anything is sent or installed."""
 
 OFFLOAD_SHORT = {"tcp-segmentation-offload": "tso", "generic-segmentation-offload": "gso",
-                 "generic-receive-offload": "gro", "large-receive-offload": "lro", "rx-checksumming": "rx"}
+                 "generic-receive-offload": "gro", "large-receive-offload": "lro"}
 """``ethtool -k`` feature names and the short names ``ethtool -K`` takes."""
 
 _RISKY = {
@@ -41,7 +47,6 @@ _RISKY = {
     "generic-segmentation-offload": "outgoing super-segments are split below the raw socket",
     "generic-receive-offload": "incoming segments may be merged before the raw socket sees them",
     "large-receive-offload": "incoming segments may be merged by the NIC",
-    "rx-checksumming": "bad checksums may be dropped or passed unchecked by the NIC",
 }
 
 

@@ -90,7 +90,7 @@ class InProcessLink:
         for seg in self.peer.segments_to_send():
             # A checksum of the peer's own choosing is judged as a wire link judges a frame's.
             ok = seg.chksum is None or seg.chksum == tcp_checksum(seg)
-            self._queue.append(Received(seg, self.virtual_clock.now() + self.latency, checksum_ok=ok))
+            self._queue.append(Received(seg, self.virtual_clock.now() + self.latency, checksum="ok" if ok else "wrong"))
 
     def receive(self, timeout: float) -> Received | None:
         clock = self.virtual_clock

@@ -3,8 +3,15 @@
 A socket lives as long as its run.  A kernel BPF filter lets only the traffic the caller names reach
 Python; receive times come from the kernel (the ring's slot header, or ``SO_TIMESTAMPNS`` on the
 socket's queue), not from when Python got round to reading, so a 500 ms bound is measured where the
-frame arrived.  Every frame read goes to one callback, ``on_frame(data, at)``; what the frames mean
-is the caller's business (:mod:`tcpconform.links.rawsock`).
+frame arrived.  Every frame read goes to one callback, ``on_frame(data, at, summed)``; what the
+frames mean is the caller's business (:mod:`tcpconform.links.rawsock`).
+
+``summed`` is what the kernel says of the frame's transport checksum: ``False`` when it was never
+computed (``TP_STATUS_CSUMNOTREADY``: the sender left it to a transmit checksum offload, and a veth or
+a TAP hands the frame on without filling it in), so the checksum field holds no checksum at all.  The
+ring's slot header says it of every frame; the socket's queue says it in ancillary data
+(``PACKET_AUXDATA``), for the frames read from it when there is no ring or a frame was too large for
+its slot.
 """
 
 from __future__ import annotations
@@ -38,6 +45,15 @@ TPACKET_V2 = 1
 TP_STATUS_USER = 1
 TP_STATUS_COPY = 2
 TP_STATUS_LOSING = 4
+TP_STATUS_CSUMNOTREADY = 8
+"""The frame's transport checksum was never computed (the kernel's ``CHECKSUM_PARTIAL``)."""
+TP_STATUS_CSUM_VALID = 0x80
+"""The checksum was verified below the socket (a NIC's receive offload); the tester checks it anyway."""
+PACKET_AUXDATA = 8
+_AUXDATA = struct.Struct("=IIIHHHH")  # struct tpacket_auxdata: status, len, snaplen, mac, net, vlan tci, tpid
+_STATUS = struct.Struct("=I")  # its first member, tp_status
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(_AUXDATA.size)
+"""Room for the two ancillary messages of a frame read from the queue: its time and its status."""
 RING_FRAME = 2048
 """A slot: the 32-byte slot header, the link-layer address, and an Ethernet frame of a 1500-byte MTU
 with a VLAN tag.  A larger frame (jumbo, or merged by GRO) is truncated in its slot and queued whole on
@@ -49,8 +65,28 @@ _TP2 = struct.Struct("=IIIHHII")  # struct tpacket2_hdr: status, len, snaplen, m
 _SLL_PKTTYPE = 32 + 10  # the sockaddr_ll after the header (TPACKET_ALIGN(32)), its sll_pkttype byte
 _RELEASE = bytes(4)
 
-FrameHandler = Callable[[bytes, float], None]
-"""Called with every frame read (not the socket's own) and its kernel receive time."""
+FrameHandler = Callable[[bytes, float, bool], None]
+"""Called with every frame read (not the socket's own), its kernel receive time, and whether its
+transport checksum was computed at all (:func:`checksum_summed`)."""
+
+
+def checksum_summed(status: int) -> bool:
+    """Whether a frame's transport checksum was computed, by the kernel's status of it (a ring slot's
+    ``tp_status``, or ``tpacket_auxdata``'s): not when ``TP_STATUS_CSUMNOTREADY`` is set.
+
+    ``TP_STATUS_CSUM_VALID``, or no checksum bit at all, both mean the checksum is in the frame, to
+    be verified like any other.
+    """
+    return not status & TP_STATUS_CSUMNOTREADY
+
+
+def auxdata_status(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    """The kernel's ``tp_status`` in a ``recvmsg``'s ancillary data (``PACKET_AUXDATA``), if there."""
+    for level, kind, payload in ancillary:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(payload) >= _STATUS.size:
+            status: int = _STATUS.unpack_from(payload)[0]
+            return status
+    return None
 
 
 class LinkSetupError(SetupError):
@@ -107,6 +143,8 @@ class PacketSocket:
                 raise LinkSetupError(f"cannot bind a raw socket to {self.iface}: {err.strerror}") from None
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        with suppress(OSError):  # Linux 2.6.27; without it a queued frame's checksum counts as computed
+            sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
         self._attach_filter(sock, expression)
         self._ring = self._map_ring(sock)
         self._drain(sock)  # frames that slipped in before the filter (and the ring) were in place
@@ -198,24 +236,27 @@ class PacketSocket:
             if ring[at + _SLL_PKTTYPE] != PACKET_OUTGOING:
                 data = ring[at + mac:at + mac + snaplen]
                 if status & TP_STATUS_COPY:
-                    data = self._copied(data)
+                    data, status = self._copied(data, status)
             ring[at:at + 4] = _RELEASE  # the slot back to the kernel: the frame is copied out
             slot = self._slot = (slot + 1) % RING_FRAMES
             if data is not None:
-                handle(data, sec + nsec * 1e-9)
+                handle(data, sec + nsec * 1e-9, not status & TP_STATUS_CSUMNOTREADY)
 
-    def _copied(self, truncated: bytes) -> bytes:
-        """A frame too large for its slot, whole, from the socket's queue, where the kernel put it too."""
+    def _copied(self, truncated: bytes, status: int) -> tuple[bytes, int]:
+        """A frame too large for its slot, whole, from the socket's queue, where the kernel put it too,
+        and the kernel's status of it there (``PACKET_AUXDATA``; else the slot's)."""
         try:
-            return self.sock.recv(65536)
+            data, ancillary, _flags, _addr = self.sock.recvmsg(65536, _ANCILLARY)
         except BlockingIOError:
-            return truncated  # not copied: the socket's buffer was full
+            return truncated, status  # not copied: the socket's buffer was full
+        queued = auxdata_status(ancillary)
+        return data, status if queued is None else queued
 
     def _read_queue(self) -> None:
         buf, view, recvmsg, handle = self._buf, self._view, self.sock.recvmsg_into, self._on_frame
         while True:
             try:
-                size, anc, _flags, addr = recvmsg([buf], 64)
+                size, anc, _flags, addr = recvmsg([buf], _ANCILLARY)
             except BlockingIOError:
                 return
             if addr[2] == PACKET_OUTGOING:
@@ -225,7 +266,8 @@ class PacketSocket:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
                     sec, nsec = _TIMESPEC.unpack_from(payload)
                     at = sec + nsec * 1e-9
-            handle(bytes(view[:size]), time.time() if at is None else at)
+            status = auxdata_status(anc)
+            handle(bytes(view[:size]), time.time() if at is None else at, status is None or checksum_summed(status))
 
     def close(self) -> None:
         if self._ring is not None:

@@ -15,7 +15,7 @@ import ipaddress
 import time
 from collections import deque
 
-from tcpconform.links.base import Clock, Received, Sent
+from tcpconform.links.base import Checksum, Clock, Received, Sent
 from tcpconform.links.neighbours import Neighbours
 from tcpconform.links.packet_socket import PacketSocket
 from tcpconform.tcp.segment import Segment
@@ -42,7 +42,8 @@ class RawEndpoint:
         self.netns = netns
         self.pending: deque[Received] = deque()
         """Segments for this endpoint, as they arrived: at the kernel's receive time, with their frames."""
-        self.stats = {"sent": 0, "received": 0, "arp_answered": 0, "nd_answered": 0, "bad_checksum": 0}
+        self.stats = {"sent": 0, "received": 0, "arp_answered": 0, "nd_answered": 0, "bad_checksum": 0,
+                      "unverifiable_checksum": 0}
         self.packets = PacketSocket(iface, self.filter_expression(self.ip, peer_ip), self._handle, netns=netns)
         self.sock = self.packets.sock
         self.mac = self.packets.mac
@@ -93,7 +94,9 @@ class RawEndpoint:
         self.poll(0)
         self.pending.clear()
 
-    def _handle(self, data: bytes, at: float) -> None:
+    def _handle(self, data: bytes, at: float, summed: bool) -> None:
+        """A frame read, at its kernel time; ``summed``: whether the kernel says its checksum was
+        computed at all (if not, the field holds none, and the segment's checksum is unverifiable)."""
         got = tcp_segment(data)
         if got is None:
             self._resolver.handle(data)
@@ -105,9 +108,14 @@ class RawEndpoint:
             self.neighbours[seg.src] = data[6:12].hex(":")
         stats = self.stats
         stats["received"] += 1
-        if not checksum_ok:
+        checksum: Checksum = "ok"
+        if not summed:
+            checksum = "unverifiable"
+            stats["unverifiable_checksum"] += 1
+        elif not checksum_ok:
+            checksum = "wrong"
             stats["bad_checksum"] += 1
-        self.pending.append(Received(seg, at, data, checksum_ok))
+        self.pending.append(Received(seg, at, data, checksum))
 
     def close(self) -> None:
         self.packets.close()

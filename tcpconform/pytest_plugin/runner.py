@@ -105,7 +105,8 @@ class Runner:
 
         meta = replace(self.metas[0], duration=round(self.wall, 6),
                        link_time=round(sum(c.duration for c in self.results), 6),
-                       strays=[s for m in self.metas for s in m.strays])
+                       strays=[s for m in self.metas for s in m.strays],
+                       unverified_checksums=sum(m.unverified_checksums for m in self.metas))
         return RunResult(meta, list(self.results))
 
     def write_reports(self, directory: Path) -> None:

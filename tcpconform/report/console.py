@@ -111,6 +111,21 @@ def _not_run(run: RunResult) -> int:
     return sum(1 for c in run.cases if c.verdict == "skip" and c.reason.startswith(NOT_ANSWERING))
 
 
+def checksum_warning(run: RunResult) -> str | None:
+    """The one line a run gets when segments came with a checksum that could not be verified: why,
+    and what to change (the checksum the target's side leaves to an offload).  None when there were none."""
+    count = run.meta.unverified_checksums
+    if not count:
+        return None
+    session = run.meta.session
+    iface = session.interface.split(" in ")[0] if session is not None and session.interface else None
+    where = f"on a veth, the peer of {iface}" if iface else "on a veth, the tester's peer"
+    return (f"{count} segment(s) from the target came with a TCP checksum the kernel says was never computed "
+            "(the sender left it to a transmit checksum offload, which a veth or TAP never fills in): not "
+            "verified, neither passed nor failed by the checksum invariant; to check them, turn transmit "
+            f"checksum offload off where the target sends from ({where}: 'ethtool -K <that interface> tx off')")
+
+
 def gate_lines(gate: GateVerdict) -> list[str]:
     """What the gate made of the verdicts: known deviations, stale baseline entries, the verdict."""
     out = []

@@ -52,7 +52,7 @@ def _segments_from_target(lab, endpoint: RawEndpoint, peer: socket.socket, sizes
     endpoint.pending.clear()
     assert [g.segment.sport for g in got] == [s.sport for s in sent]
     for g, s in zip(got, sent, strict=True):
-        assert g.checksum_ok
+        assert g.checksum == "ok"
         assert g.segment.payload == s.payload and g.segment.seq == s.seq and g.segment.options == s.options
         assert before - 0.01 <= g.at <= time.time()  # the kernel's receive time, on the clock of time.time()
         assert g.frame == encode(s, lab.target_mac, endpoint.mac)  # the exact bytes, for the pcap
