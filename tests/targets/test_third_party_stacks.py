@@ -15,14 +15,8 @@ from pathlib import Path
 import pytest
 from support.stacks import STACKS, stack_up, why_not
 
-# The kernel's SYN-ACK leaves its veth with the checksum to be filled in (transmit checksum offload,
-# the default); the tester reads that as a bad checksum (issue 12, "checksum offload read as a target
-# error").  The stack is up and answers all the same.
-OFFLOAD_FALSE_FAIL = pytest.mark.xfail(reason="checksum offload read as a target error (issue 12)", strict=False)
-PARAMS = [pytest.param(n, marks=OFFLOAD_FALSE_FAIL) if n == "linux" else n for n in STACKS]
 
-
-@pytest.mark.parametrize("name", PARAMS)
+@pytest.mark.parametrize("name", STACKS)
 def test_stack_answers_the_handshake_case(name: str, tmp_path: Path) -> None:
     reason = why_not(name)
     if reason:
