@@ -17,11 +17,21 @@ frame on a wire does not declare a live target dead.
 
 The probe is a generator like a case (:class:`Probe`), driven by the scheduler, the only place
 that waits; cases already running go on meanwhile, and none starts until the probe has answered.
+
+Which case killed a target is told only where it can be shown (:class:`Alive`).  A stack reads
+its input in order, so once it has answered a segment the tester sent at time t, it read, and
+outlived, everything sent before t.  An answer is a probe's (to its first SYN) or any segment from
+the target, on any connection, that acknowledges what a segment of the tester's ended with (the
+earliest segment that did, to stay on the safe side).  Arriving is not answering: a wedged stack's
+timers go on retransmitting what it sent before, so the time a segment came proves nothing.  When
+the target is found dead, the suspects are the cases that sent a segment it is not proven to have
+outlived; only a single suspect is blamed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import shlex
 import subprocess
 from collections import deque
@@ -49,9 +59,28 @@ NOT_ANSWERING = "target not answering"
 DIED_AFTER = "the target stopped answering after this case; it answered before it"
 """The verdict's reason on the case after which the target died."""
 
-__all__ = ["DIED_AFTER", "NOT_ANSWERING", "PROBE_INTERVAL", "PROBE_PORTS", "PROBE_TRIES", "RESTART_WAIT",
-           "Health", "Probe", "TargetDown", "command_restart", "ended_in_silence", "forget", "mark_died_after",
-           "mark_not_run"]
+SUSPECTED = ("the target stopped answering while these ran: {}; which one stopped it could not be told apart "
+             "without --restart")
+"""The error (never a fail) on each of several suspects when no restart can tell them apart."""
+__all__ = [
+    "DIED_AFTER",
+    "NOT_ANSWERING",
+    "PROBE_INTERVAL",
+    "PROBE_PORTS",
+    "PROBE_TRIES",
+    "RESTART_WAIT",
+    "SUSPECTED",
+    "Alive",
+    "Health",
+    "Probe",
+    "TargetDown",
+    "command_restart",
+    "ended_in_silence",
+    "forget",
+    "mark_died_after",
+    "mark_not_run",
+    "mark_suspected",
+]
 
 
 class TargetDown(SetupError):
@@ -82,6 +111,32 @@ def mark_died_after(res: CaseResult, level: str) -> None:
     res.verdict = "fail"
 
 
+def mark_suspected(res: CaseResult, ids: list[str]) -> None:
+    """One of several cases that may have killed the target, none shown to: an error naming them all."""
+    res.verdict = "error"
+    res.failed_level = None
+    res.reason = SUSPECTED.format(", ".join(ids))
+    for step in res.steps:
+        if step.verdict in ("fail", "error"):
+            step.verdict = "not-run"
+
+
+@dataclass
+class Alive:
+    """What the run has proven of the target's life, in link time (see the module docstring)."""
+
+    proven: float = -math.inf
+    """The target read, and outlived, every segment the tester sent before this."""
+
+    def outlived(self, sent: float) -> bool:
+        """Whether the target is proven to have read, and lived past, what the tester sent at ``sent``."""
+        return sent < self.proven
+
+    def answered(self, at: float) -> None:
+        """The target answered what the tester sent at ``at``."""
+        self.proven = max(self.proven, at)
+
+
 def mark_not_run(res: CaseResult, why: str = "") -> None:
     """A case a dead target kept from running (or from finishing): a skip, never the target's fail."""
     res.verdict = "skip"
@@ -102,12 +157,15 @@ class Probe:
     inbox: deque[Received] = field(default_factory=deque)
     answered: bool | None = None
     """None while it runs; then whether any segment came back."""
+    first_sent: float = math.inf
+    """When its first SYN left."""
 
     def body(self) -> Waiting[None]:
         k = self.key
         for _ in range(self.tries):
             sent = self.link.send(Segment(k.src, k.dst, k.sport, k.dport, seq=PROBE_ISN, flags=Flags.SYN,
                                           window=5000))
+            self.first_sent = min(self.first_sent, sent.at)
             got = yield Recv(sent.at + PROBE_INTERVAL)
             if got is not None:
                 seg = got.segment

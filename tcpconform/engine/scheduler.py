@@ -14,10 +14,15 @@ and only the cases after it are lost.
 
 With a :class:`~tcpconform.engine.health.Health`, the scheduler checks the target answers before
 the first case, and after every case that ended in silence or may crash it; while a probe runs no
-case starts.  When the target no longer answers, the case after which it died gets that verdict,
-cases that ended in silence meanwhile and cases still running are not blamed (a skip: "target not
-answering"), and the rest are not run, unless ``restart`` brings the target back: then those cases
-run from the start, and the rest after them.  With more than one job the others start longest first (by the
+case starts.  A case's verdict is reported once the target is proven to have outlived it (its last
+segment, or the end of the silence it ended in; see :class:`~tcpconform.engine.health.Alive`), so a
+verdict a dying target caused is never reported.  When the target no longer answers, the cases that
+sent a segment it is not proven to have outlived are the suspects: a single one gets the verdict;
+several are run again, each alone and followed by a probe, after a restart (``--restart``, or the
+target's own), so the one after which it dies again is named; with no restart each gets an error
+naming them all.  The other cases are not blamed (a skip: "target not answering") and the rest are
+not run, unless ``restart`` brings the target back: then those cases run from the start, and the
+rest after them.  With more than one job the others start longest first (by the
 waiting their steps declare), so a long retransmission case does not start last and set the end
 of the run alone.  Results come back in the order the cases were given.
 """
@@ -34,6 +39,7 @@ from tcpconform.cases.model import TestCase
 from tcpconform.engine.case import CaseGen, CaseRun
 from tcpconform.engine.health import (
     PROBE_INTERVAL,
+    Alive,
     Health,
     Probe,
     TargetDown,
@@ -41,14 +47,16 @@ from tcpconform.engine.health import (
     forget,
     mark_died_after,
     mark_not_run,
+    mark_suspected,
 )
 from tcpconform.engine.steps import kind_of
 from tcpconform.engine.waits import Recv, Sleep, Wait
 from tcpconform.errors import SetupError
 from tcpconform.links.base import Link, Received
 from tcpconform.results import CaseResult
-from tcpconform.targets.base import AppFailed, Capability, Target, TargetError
-from tcpconform.tcp.segment import FourTuple, Segment
+from tcpconform.targets.base import AppFailed, Capability, Restartable, Target, TargetError
+from tcpconform.tcp.segment import Flags, FourTuple, Segment
+from tcpconform.tcp.seqnum import MASK
 
 
 def declared_wait(case: TestCase) -> float:
@@ -84,16 +92,45 @@ def runs_alone(case: TestCase) -> bool:
 
 @dataclass
 class _Probing:
-    """A liveness probe running, why, and the cases whose verdict waits for its answer."""
+    """A liveness probe running, and why."""
 
     probe: Probe
     gen: CaseGen
     wait: Wait
-    purpose: Literal["start", "case", "revive"]
-    suspect: CaseRun | None = None
-    """The case after which the probe was started (``case``)."""
-    held: list[CaseRun] = field(default_factory=list)
-    """Cases that ended in silence while the probe ran: not the target's fault if it died."""
+    purpose: Literal["start", "check", "revive"]
+
+
+@dataclass
+class _Ended:
+    """A case over whose verdict waits until the target is proven to have outlived it."""
+
+    run: CaseRun
+    last_sent: float
+    """When its last segment left (``-inf``: it sent none): a target that outlived it, it did not kill."""
+    stands_after: float
+    """Its verdict stands once the target outlived this: its last segment, or the end of its silence."""
+    needs_probe: bool
+    """It ended in silence, may crash the target, or runs alone to be told apart: probe after it."""
+
+
+def answered(run: CaseRun, got: Received) -> float | None:
+    """When the earliest segment of ``run``'s that ``got`` (from the target) acknowledges the end of
+    left, in link time; None if it acknowledges no end of any sent before it came."""
+    seg = got.segment
+    if Flags.ACK not in seg.flags:
+        return None
+    for rec in run.result.segments:
+        out, at = rec.segment, run.t0 + rec.at
+        if at > got.at:
+            break
+        if rec.direction == "out" and isinstance(out, Segment) and (out.seq + out.seg_len) & MASK == seg.ack:
+            return at
+    return None
+
+
+def last_sent(run: CaseRun) -> float:
+    """When ``run``'s last segment left, in link time; ``-inf`` if it sent none."""
+    return max((run.t0 + s.at for s in run.result.segments if s.direction == "out"), default=-math.inf)
 
 
 @dataclass
@@ -117,6 +154,11 @@ class Scheduler:
     """Cases running, by every connection they own: where a segment goes."""
 
     probing: _Probing | None = field(default=None, init=False, repr=False)
+    alive: Alive = field(default_factory=Alive, init=False, repr=False)
+    unproven: list[_Ended] = field(default_factory=list, init=False, repr=False)
+    """Cases over whose verdict is not reported yet: the target is not proven to have outlived them."""
+    isolated: set[int] = field(default_factory=set, init=False, repr=False)
+    """Runs (by id) of suspects run again alone, each followed by a probe, to tell which one kills."""
     slots: list[CaseRun] = field(default_factory=list, init=False, repr=False)
     """The runs in the order given (a run started again after a restart takes its slot)."""
 
@@ -130,7 +172,9 @@ class Scheduler:
         self.pending = deque(given)
         if self.health is not None and given:
             self._probe("start")
-        while self.pending or self.active or self.probing:
+        while self.pending or self.active or self.probing or self.unproven:
+            if self.unproven and not (self.pending or self.active or self.probing):
+                self._probe("check")  # the last verdicts wait for the target to be proven alive after them
             while self._may_start():
                 self._start(self.pending.popleft())
             self._resume_all()
@@ -148,9 +192,9 @@ class Scheduler:
     def _may_start(self) -> bool:
         if not self.pending or len(self.active) >= max(1, self.jobs) or self.probing is not None:
             return False
-        if runs_alone(self.pending[0].case) and self.active:
+        if (runs_alone(self.pending[0].case) or id(self.pending[0]) in self.isolated) and self.active:
             return False
-        return not any(runs_alone(a.run.case) for a in self.active.values())
+        return not any(runs_alone(a.run.case) or id(a.run) in self.isolated for a in self.active.values())
 
     def _start(self, run: CaseRun) -> None:
         for key in run.keys:
@@ -179,18 +223,24 @@ class Scheduler:
             self.on_case_done(run.result)
 
     def _ended(self, run: CaseRun) -> None:
-        """A case is over: its verdict stands, or waits for a probe to say whether the target lived."""
+        """A case is over: its verdict waits until the target is proven to have outlived it."""
         if self.health is None:
             self._done(run)
-        elif self.probing is not None:
-            if ended_in_silence(run.result):
-                self.probing.held.append(run)
-            else:
-                self._done(run)
-        elif run.case.may_crash or ended_in_silence(run.result):
-            self._probe("case", run)
-        else:
-            self._done(run)
+            return
+        silent = ended_in_silence(run.result)
+        sent = last_sent(run)
+        self.unproven.append(_Ended(run, sent, self.link.now() if silent else sent,
+                                    silent or run.case.may_crash or id(run) in self.isolated))
+        self._release()
+        if self.probing is None and any(e.needs_probe for e in self.unproven):
+            self._probe("check")
+
+    def _release(self) -> None:
+        """Report every case over the target is proven to have outlived."""
+        for ended in list(self.unproven):
+            if self.alive.outlived(ended.stands_after):
+                self.unproven.remove(ended)
+                self._done(ended.run)
 
     def _resume_all(self) -> None:
         """Resume every case that can go on without waiting, until none can."""
@@ -240,6 +290,10 @@ class Scheduler:
             self.strays.append(Stray(got.at, got.segment))
         else:
             run.arrived(got)
+            if self.health is not None and (read := answered(run, got)) is not None:
+                self.alive.answered(read)
+                if self.unproven:
+                    self._release()
 
     def _route_events(self) -> None:
         for key, event in self.target.drain_events():
@@ -248,7 +302,7 @@ class Scheduler:
                 run.add_event(event)
 
     # -- the target's health ---------------------------------------------------------------------
-    def _probe(self, purpose: Literal["start", "case", "revive"], suspect: CaseRun | None = None) -> None:
+    def _probe(self, purpose: Literal["start", "check", "revive"]) -> None:
         """Start a liveness probe; no case starts until it has answered."""
         assert self.health is not None
         first = self.slots[0].key
@@ -256,7 +310,7 @@ class Scheduler:
         tries = math.ceil(self.health.restart_wait / PROBE_INTERVAL) if purpose == "revive" else None
         probe = self.health.probe(target_key, self.link, *(() if tries is None else (max(1, tries),)))
         gen = probe.body()
-        self.probing = _Probing(probe, gen, next(gen), purpose, suspect)
+        self.probing = _Probing(probe, gen, next(gen), purpose)
 
     def _resume_probe(self, now: float) -> bool:
         """Resume the running probe if its answer came or its deadline passed; whether it was."""
@@ -280,14 +334,14 @@ class Scheduler:
 
     def _answered(self, probing: _Probing) -> None:
         """What the probe's answer (or its absence) makes of the run."""
-        probe, held = probing.probe, probing.held
-        if probing.suspect is not None:
-            held = [probing.suspect, *held]
+        probe = probing.probe
         if probe.answered:
+            self.alive.answered(probe.first_sent)
             if probing.purpose == "revive":
                 self.restarts += 1
-            for run in held:
-                self._done(run)
+            self._release()
+            if any(e.needs_probe for e in self.unproven):
+                self._probe("check")  # a case ended in silence after this probe's SYN left
             return
         k = probe.key
         if probing.purpose == "start" and not self.listened and Capability.APP in self.target.capabilities:
@@ -305,27 +359,55 @@ class Scheduler:
             raise TargetDown(
                 f"the target {k.dst} port {k.dport} does not answer: {probe.tries} SYN(s) from port {k.sport}, "
                 f"{PROBE_INTERVAL:g} s apart, got neither a SYN-ACK nor a RST; is it up, and is the address right?")
-        victims = probing.held + self._abort_active()
-        if probing.suspect is not None:
-            mark_died_after(probing.suspect.result, probing.suspect.case.level.value)
-            self._done(probing.suspect)
         assert self.health is not None
-        why = ""
         if probing.purpose == "revive":
-            why = f"it did not answer within {self.health.restart_wait:g} s of the restart"
-        elif self.health.restart is not None:
-            try:
-                self.health.restart()
-            except SetupError as err:
-                why = f"the restart failed: {err}"
-            else:
-                self.pending.extendleft(reversed([self._again(run) for run in victims]))
-                self._probe("revive")
-                return
-        for run in [*victims, *self.pending]:
+            self._give_up([], f"it did not answer within {self.health.restart_wait:g} s of the restart")
+            return
+        self._died()
+
+    def _died(self) -> None:
+        """The target stopped answering: blame what can be shown, then restart or stop."""
+        assert self.health is not None
+        ended = [(e.run, e.last_sent) for e in self.unproven]
+        self.unproven.clear()
+        ended += [(run, last_sent(run)) for run in self._abort_active()]
+        suspects = [run for run, sent in ended if not self.alive.outlived(sent)]
+        victims = [run for run, _ in ended if run not in suspects]
+        own = self.target.restart if isinstance(self.target, Restartable) else None
+        told_apart = len(suspects) > 1 and (self.health.restart is not None or own is not None)
+        if len(suspects) == 1:
+            mark_died_after(suspects[0].result, suspects[0].case.level.value)
+            self._done(suspects[0])
+        elif len(suspects) > 1 and not told_apart:
+            ids = [run.case.id for run in suspects]
+            for run in suspects:
+                mark_suspected(run.result, ids)
+                self._done(run)
+        again = [run for run in suspects if told_apart]
+        if self.health.restart is None:  # no going on: only suspects still to tell apart run again
+            self._give_up(victims, "", keep_isolated=True)
+            victims = []
+        restart = self.health.restart or own
+        if restart is None or not (again or victims or self.pending):
+            self._give_up(victims, "")
+            return
+        try:
+            restart()
+        except SetupError as err:
+            self._give_up(again + victims, f"the restart failed: {err}")
+            return
+        fresh = [self._again(run) for run in again]
+        self.isolated.update(id(run) for run in fresh)
+        self.pending.extendleft(reversed([*fresh, *(self._again(run) for run in victims)]))
+        self._probe("revive")
+
+    def _give_up(self, victims: list[CaseRun], why: str, keep_isolated: bool = False) -> None:
+        """``victims`` and the cases not started are not run (``keep_isolated``: but suspects to tell apart)."""
+        kept = [run for run in self.pending if keep_isolated and id(run) in self.isolated]
+        for run in [*victims, *(run for run in self.pending if run not in kept)]:
             mark_not_run(run.result, why)
             self._done(run)
-        self.pending.clear()
+        self.pending = deque(kept)
 
     def _abort_active(self) -> list[CaseRun]:
         """Stop every case still running: the target died under them, so their verdict is not theirs."""
@@ -333,7 +415,7 @@ class Scheduler:
         for active in list(self.active.values()):
             active.gen.close()
             run = active.run
-            del self.active[run.key]
+            del self.active[run.own_key]
             for key in run.keys:
                 self.by_key.pop(key, None)
             forget(self.target, run.key)

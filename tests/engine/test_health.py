@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from tcpconform.cases.load import load_case, load_cases
 from tcpconform.cases.model import TestCase
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.health import DIED_AFTER, NOT_ANSWERING, TargetDown
+from tcpconform.engine.health import DIED_AFTER, NOT_ANSWERING, SUSPECTED, TargetDown
 from tcpconform.engine.run import execute
 from tcpconform.report.console import summary
+from tcpconform.targets.base import Target
 from tcpconform.targets.reference import open_reference
 
 CASES = Path(__file__).resolve().parents[2] / "testcases"
@@ -30,9 +32,23 @@ def _wedging_case(tmp_path: Path) -> TestCase:
     return load_case(path)
 
 
-def _run(cases: list[TestCase], jobs: int = 1, restart: bool = False):  # type: ignore[no-untyped-def]
+class _NoRestart:
+    """The reference target with no way to restart it, as a device is without ``--restart``."""
+
+    def __init__(self, target: object) -> None:
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "restart":
+            raise AttributeError(name)
+        return getattr(self._target, name)
+
+
+def _run(cases: list[TestCase], jobs: int = 1, restart: bool = False,  # type: ignore[no-untyped-def]
+         restartable: bool = True):
     ref = open_reference(["wedge-on-bad-option"])
-    return execute(cases, ref.link, ref.target, get_profile("reference"), jobs=jobs,
+    target = ref.target if restartable else cast(Target, _NoRestart(ref.target))
+    return execute(cases, ref.link, target, get_profile("reference"), jobs=jobs,
                    restart=ref.target.restart if restart else None)
 
 
@@ -60,7 +76,7 @@ def test_with_restart_the_rest_runs_and_passes() -> None:
     assert result.meta.target_restarts == 1
 
 
-@pytest.mark.parametrize("jobs", [1])  # under --jobs the first case to end in silence takes the blame
+@pytest.mark.parametrize("jobs", [1, 8])
 def test_a_death_among_other_cases_blames_none_of_them(tmp_path: Path, jobs: int) -> None:
     others = load_cases([CASES / "handshake", CASES / "teardown", CASES / "window"])
     cases = [_wedging_case(tmp_path), *others]
@@ -73,14 +89,34 @@ def test_a_death_among_other_cases_blames_none_of_them(tmp_path: Path, jobs: int
     assert result.meta.link_time < 60
 
 
-def test_a_death_among_other_cases_with_restart_runs_them_all(tmp_path: Path) -> None:
+def test_among_8_jobs_with_no_restart_no_other_case_fails(tmp_path: Path) -> None:
+    """Several cases ran since the target's last answer: none is guessed; each suspect gets an
+    error naming them all (the run without this told them apart by blaming the first to end in
+    silence: handshake-syn-with-data, a false fail), and nothing else fails."""
     others = load_cases([CASES / "handshake", CASES / "teardown", CASES / "window"])
-    result = _run([_wedging_case(tmp_path), *others], jobs=1, restart=True)
+    result = _run([_wedging_case(tmp_path), *others], jobs=8, restartable=False)
+    assert not [(c.id, c.reason) for c in result.cases if c.verdict == "fail"]
+    suspects = [c for c in result.cases if c.verdict == "error"]
+    assert len(suspects) > 1 and "wedge-among-others" in {c.id for c in suspects}
+    head = SUSPECTED.split("{}")[0]
+    for c in suspects:
+        assert c.reason.startswith(head) and all(other.id in c.reason for other in suspects), c.reason
+    assert result.meta.target_restarts is None
+
+
+@pytest.mark.parametrize("jobs", [1, 8])
+def test_a_death_among_other_cases_with_restart_runs_them_all(tmp_path: Path, jobs: int) -> None:
+    """With a restart, the suspects run again alone: exactly the wedging case is blamed."""
+    others = load_cases([CASES / "handshake", CASES / "teardown", CASES / "window"])
+    result = _run([_wedging_case(tmp_path), *others], jobs=jobs, restart=True)
+    blamed = [c for c in result.cases if c.verdict in ("fail", "error")]
+    assert [(c.id, c.reason.startswith(DIED_AFTER)) for c in blamed] == [("wedge-among-others", True)]
+    assert {c.verdict for c in result.cases if c.id != "wedge-among-others"} == {"pass"}
     bad = [(c.id, c.verdict, c.reason) for c in result.cases
            if c.id != "wedge-among-others" and c.verdict in ("fail", "error")]
     assert bad == []
     assert not [c for c in result.cases if c.reason.startswith(NOT_ANSWERING)]
-    assert result.meta.target_restarts == 1
+    assert result.meta.target_restarts == (1 if jobs == 1 else 2)  # with jobs, one more to tell suspects apart
 
 
 def test_a_target_that_answers_nothing_stops_the_run_before_the_first_case(tmp_path: Path) -> None:
