@@ -64,6 +64,9 @@ def probe_state(env: StepEnv, step: StateStep, sres: StepResult) -> Waiting[None
     if asserted is None or asserted not in ALIVE | GONE:
         raise StepSkipped(f"not checked: the target cannot report its TCP state (no agent), and {step.state} "
                           "cannot be told from the wire without disturbing the connection")
+    if asserted in ALIVE and env.conn.last_ack is None:
+        raise StepSkipped(f"not checked: the target cannot report its TCP state (no agent), and nothing came from it "
+                          f"yet, so no probe is known to be harmless to a connection in {asserted}")
     probe = probe_segment(env, asserted)
     sent = env.link.send(probe)
     env.record("out", probe, sent.at, sres.index, PROBE_NOTE, frame=sent.frame)
@@ -111,9 +114,10 @@ def probe_state(env: StepEnv, step: StateStep, sres: StepResult) -> Waiting[None
 def probe_segment(env: StepEnv, asserted: State) -> Segment:
     """The keep-alive for the case's connection: one octet at the target's RCV.NXT - 1 (from its last
     ACK) carrying the tester's last acknowledgment and window; an empty ACK at SND.NXT when nothing
-    came from the target yet.  Without an acknowledgment of the tester's own to repeat, the probe
-    has no ACK bit where a live connection is asserted (SYN_RCVD: an ACK would complete the
-    handshake), and acknowledges the target's RCV.NXT as the tester knows it where none is."""
+    came from the target yet (only where no connection is asserted: it draws a RST from no
+    connection).  Without an acknowledgment of the tester's own to repeat, the probe has no ACK bit
+    where a live connection is asserted (SYN_RCVD: an ACK would complete the handshake), and
+    acknowledges the target's RCV.NXT as the tester knows it where none is."""
     conn, key = env.conn, env.key
     last = _last_ack_sent(env)
     if last is not None:
