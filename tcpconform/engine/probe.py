@@ -108,7 +108,7 @@ def probe_state(env: StepEnv, step: StateStep, sres: StepResult) -> Waiting[None
                              [Mismatch("ack", ("covers" if not took else "below") + " the tester's FIN",
                                        str(env.conn.tester_written(answer.segment.ack)))])
         message += f" and {'took' if took else 'has not taken'} the tester's FIN"
-    sres.message = message + f"; which state of those it leaves possible, {asserted} or another, is not observed"
+    sres.message = message + f"; that it is {asserted} rather than another live state is not observed"
 
 
 def probe_segment(env: StepEnv, asserted: State) -> Segment:
