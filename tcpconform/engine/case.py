@@ -44,7 +44,7 @@ def required_capabilities(case: TestCase, implied: frozenset[str] = frozenset())
 
     What the case file says it needs, and what its steps do: application actions a service performs
     by itself (``implied``: an echo service listens and reads on its own) need no agent, and state
-    steps need none either (without an agent they are skipped one by one; the rest of the case runs).
+    steps need none either (without an agent they are judged from the wire, :mod:`tcpconform.engine.probe`).
     """
     needs = Capability.named(case.needs)
     for step in case.steps:
@@ -171,6 +171,9 @@ class CaseRun:
             if wanted(got.segment):
                 return got
 
+    def unread(self, seen: list[Received]) -> None:
+        self.inbox.extendleft(reversed(seen))
+
     def sleep(self, deadline: float) -> Waiting[None]:
         yield Sleep(deadline)
 
@@ -210,7 +213,21 @@ class CaseRun:
                     break
             finally:
                 sres.ended = self._rel(self.link.now())
+        self._nothing_observed()
         yield from self._finish()
+
+    def _nothing_observed(self) -> None:
+        """A case passes only if something it asserts of the target was observed: when no step that
+        checks the target passed (each was skipped), the case is skipped, with their reasons."""
+        res = self.result
+        if res.verdict != "pass":
+            return
+        checks = [r for s, r in zip(self.case.steps, res.steps, strict=True) if kind_of(s).asserts(s)]
+        if any(r.verdict == "pass" for r in checks):
+            return
+        res.verdict = "skip"
+        why = "; ".join(dict.fromkeys(r.message for r in checks if r.verdict == "skip"))
+        res.reason = f"nothing the case asserts could be observed: {why or 'it checks nothing of the target'}"
 
     def _skipped(self) -> bool:
         """Skip the whole case when the target cannot do what it needs, or the family is not its own."""

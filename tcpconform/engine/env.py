@@ -72,6 +72,11 @@ class StepEnv(Protocol):
         while waiting for it, what else arrives is dropped."""
         ...
 
+    def unread(self, seen: list[Received]) -> None:
+        """Give back segments a step took with :meth:`next` but did not use, in arrival order: the
+        next step gets them first, as if never taken (a step records only what it used)."""
+        ...
+
     def sleep(self, deadline: float) -> Waiting[None]:
         """Let time pass until ``deadline``; segments arriving meanwhile wait for the next step."""
         ...

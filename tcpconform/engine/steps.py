@@ -36,7 +36,8 @@ from tcpconform.engine import isn, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import StepEnv
 from tcpconform.engine.matching import check_invariants, match, tolerated
-from tcpconform.engine.outcome import CaseError, StepFailed, StepSkipped
+from tcpconform.engine.outcome import CaseError, StepFailed
+from tcpconform.engine.probe import probe_state
 from tcpconform.engine.waits import Waiting
 from tcpconform.links.base import Received
 from tcpconform.results import Mismatch, StepResult
@@ -368,7 +369,8 @@ def state(env: StepEnv, step: StateStep, sres: StepResult) -> Waiting[None]:
     target, link = env.target, env.link
     sres.expected = f"target state {step.state}"
     if Capability.STATE not in target.capabilities:
-        raise StepSkipped(f"not checked: {target.name} cannot report its TCP state (no agent)")
+        yield from probe_state(env, step, sres)  # judged from the wire
+        return
     deadline = timing.latest(link.now(), env.settings.profile.within)
     seen: list[str] = []
     while True:
@@ -399,12 +401,25 @@ def _no_wait(step: Any) -> float:
     return 0.0
 
 
+def _no_assertion(step: Any) -> bool:
+    return False
+
+
 def _no_requirement(step: Any) -> str | None:
     return None
 
 
 def _needs_nothing(step: Any, implied: frozenset[str]) -> Capability:
     return Capability.NONE
+
+
+def _asserts(step: Any) -> bool:
+    return True
+
+
+def _app_asserts(step: AppStep) -> bool:
+    """Only a read checks something of the target (the bytes its application got)."""
+    return step.action == "read"
 
 
 def _app_needs(step: AppStep, implied: frozenset[str]) -> Capability:
@@ -425,23 +440,25 @@ class StepKind(Generic[S]):
     """The requirement the step itself names (else the case's first is the one a failure breaks)."""
     needs: Callable[[S, frozenset[str]], Capability] = _needs_nothing
     """What the target must be able to do for the case to run at all, given the application actions
-    it does by itself (a state step needs nothing: without an agent it is skipped on its own)."""
+    it does by itself (a state step needs nothing: without an agent it is judged from the wire)."""
     spare_ports: bool = False
     """The step opens connections from the run's spare source ports besides the case's own."""
     fresh_port: bool = False
     """The step moves the case to its fresh source port (:meth:`StepEnv.reconnect`)."""
+    asserts: Callable[[S], bool] = _no_assertion
+    """The step checks something of the target: a case passes only if one such step passed."""
 
 
 _KINDS = (
     StepKind(SendStep, "send", at_once(send)),
-    StepKind(ExpectStep, "expect", expect, lambda s: s.within or 0.0, lambda s: s.requirement),
-    StepKind(SilenceStep, "silence", silence, lambda s: s.duration, lambda s: s.requirement),
-    StepKind(AppStep, "app", app, requirement=lambda s: s.requirement, needs=_app_needs),
-    StepKind(StateStep, "state", state, requirement=lambda s: s.requirement),
+    StepKind(ExpectStep, "expect", expect, lambda s: s.within or 0.0, lambda s: s.requirement, asserts=_asserts),
+    StepKind(SilenceStep, "silence", silence, lambda s: s.duration, lambda s: s.requirement, asserts=_asserts),
+    StepKind(AppStep, "app", app, requirement=lambda s: s.requirement, needs=_app_needs, asserts=_app_asserts),
+    StepKind(StateStep, "state", state, requirement=lambda s: s.requirement, asserts=_asserts),
     StepKind(WaitStep, "wait", wait, lambda s: s.duration),
     StepKind(IsnSampleStep, "isnsample", isn.sample, lambda s: s.count * s.interval, lambda s: s.requirement,
              spare_ports=True),
-    StepKind(IsnCheckStep, "isncheck", at_once(isn.check), requirement=lambda s: s.requirement),
+    StepKind(IsnCheckStep, "isncheck", at_once(isn.check), requirement=lambda s: s.requirement, asserts=_asserts),
     StepKind(ReconnectStep, "reconnect", at_once(reconnect), fresh_port=True),
 )
 STEPS: dict[type[Step], StepKind[Any]] = {kind.step: kind for kind in _KINDS}

@@ -1,0 +1,176 @@
+"""A ``state`` step judged from the wire, for a target that cannot report its TCP state.
+
+The probe is a keep-alive (RFC 9293 3.8.4): one octet at the target's RCV.NXT - 1, an old
+duplicate of what the target already took.  It is unacceptable (RFC 9293 3.10.7.4, first check),
+so a live connection, synchronized or in SYN-RECEIVED, answers it with ``<SEQ=SND.NXT><ACK=RCV.NXT>
+<CTL=ACK>`` and drops it; a connection that is gone answers with a RST (3.10.7.1 for CLOSED,
+3.10.7.2 for an ACK reaching a listener).  The octet is there because a receiver rate-limits its
+ACKs of out-of-window *empty* segments (Linux: one per 500 ms per connection, shared with the
+challenge ACKs of RFC 5961) but never of data, so the answer does not depend on what the case
+sent just before.
+
+Invariants that keep the case's own exchange untouched:
+
+- the probe carries the tester's last acknowledgment and window, unchanged, so it acknowledges
+  nothing new, moves no window and is no duplicate ACK (it carries data); its octet ends at or
+  before the target's RCV.NXT (the target's last ACK, which RCV.NXT never falls behind), so no
+  text is taken and nothing reaches the application;
+- the tester's bookkeeping (SND.NXT, the advertised edge) does not move;
+- only the probe's answer is taken, and only one that arrived after the probe left: a RST, or an
+  ACK without text, FIN or SYN.  Whatever else arrives meanwhile is given back, unrecorded, to the
+  step after (:meth:`~tcpconform.engine.env.StepEnv.unread`);
+- the probe and its answer are in the exchange, each noted as the probe's.
+
+What the answer tells apart, per asserted state: an ACK proves a live connection; its ack says
+whether the tester's FIN was taken (CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT) or not (SYN_RCVD,
+ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2).  A RST proves there is no connection on the 4-tuple (CLOSED
+or LISTEN: which of the two is not observed, since telling them apart takes a SYN, and a SYN would
+open the connection later steps expect to open themselves).  The step's message says what was
+observed and what was not.
+"""
+
+from __future__ import annotations
+
+from tcpconform.cases.model import StateStep
+from tcpconform.engine import timing
+from tcpconform.engine.env import StepEnv
+from tcpconform.engine.outcome import StepFailed, StepSkipped
+from tcpconform.engine.waits import Waiting
+from tcpconform.links.base import Received
+from tcpconform.results import Mismatch, StepResult
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
+from tcpconform.tcp.segment import Flags, Segment
+from tcpconform.tcp.states import State
+
+ALIVE = frozenset({State.SYN_RCVD, State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2,
+                   State.CLOSE_WAIT, State.CLOSING, State.LAST_ACK, State.TIME_WAIT})
+"""States whose connection answers the probe with an ACK."""
+GONE = frozenset({State.CLOSED, State.LISTEN})
+"""States with no connection on the 4-tuple: the probe draws a RST."""
+PEER_FIN_TAKEN = frozenset({State.CLOSE_WAIT, State.LAST_ACK, State.CLOSING, State.TIME_WAIT})
+"""States in which the target has taken the tester's FIN: its ACK covers it."""
+
+PROBE_NOTE = "probe: a keep-alive (one old octet) asking the target's state"
+ANSWER_NOTE = "probe answer"
+
+
+def probe_state(env: StepEnv, step: StateStep, sres: StepResult) -> Waiting[None]:
+    """Judge ``step`` by the target's answer to a probe (module docstring)."""
+    try:
+        asserted = State(step.state)
+    except ValueError:
+        asserted = None
+    if asserted is None or asserted not in ALIVE | GONE:
+        raise StepSkipped(f"not checked: the target cannot report its TCP state (no agent), and {step.state} "
+                          "cannot be told from the wire without disturbing the connection")
+    if asserted in ALIVE and env.conn.last_ack is None:
+        raise StepSkipped(f"not checked: the target cannot report its TCP state (no agent), and nothing came from it "
+                          f"yet, so no probe is known to be harmless to a connection in {asserted}")
+    probe = probe_segment(env, asserted)
+    sent = env.link.send(probe)
+    env.record("out", probe, sent.at, sres.index, PROBE_NOTE, frame=sent.frame)
+    within = env.settings.profile.within
+    answer = yield from _answer(env, sent.at, timing.latest(sent.at, within))
+    env.t_ref = env.link.now()
+    if answer is None:
+        raise StepFailed(
+            f"target state: expected {asserted}; the probe drew no answer within {timing.ms(within)} (a live "
+            "connection acknowledges an old octet, a dead one answers it with a RST: RFC 9293 3.10.7)",
+            [Mismatch("probe answer", "ACK" if asserted in ALIVE else "RST", "nothing")])
+    idx = env.record("in", answer.segment, answer.at, sres.index, ANSWER_NOTE, frame=answer.frame)
+    sres.observed.append(idx)
+    summary = env.result.segments[idx].summary
+    after = timing.ms(answer.at - sent.at)
+    rst = bool(answer.segment.flags & Flags.RST)
+    if asserted in GONE:
+        if not rst:
+            raise StepFailed(f"target state: expected {asserted}; the probe was answered with {summary} "
+                             f"after {after}: the connection is alive",
+                             [Mismatch("probe answer", "RST (no connection)", summary)])
+        sres.message = (f"from the wire: the probe was answered with {summary} after {after}, so there is no "
+                        "connection on this 4-tuple; whether the port listens (LISTEN) or not (CLOSED) is not "
+                        "observed")
+        return
+    if rst:
+        raise StepFailed(f"target state: expected {asserted}; the probe was answered with {summary} after {after}: "
+                         "the connection is gone",
+                         [Mismatch("probe answer", "ACK (a live connection)", summary)])
+    env.conn.note_received(answer.segment)
+    fin = _tester_fin_end(env)
+    message = f"from the wire: the probe was answered with {summary} after {after}, so the connection is alive"
+    if fin is not None:
+        took = seqnum.ge(answer.segment.ack, fin)
+        if took != (asserted in PEER_FIN_TAKEN):
+            said = "took" if took else "has not taken"
+            raise StepFailed(f"target state: expected {asserted}; the target's ACK of the probe ({summary}) says it "
+                             f"{said} the tester's FIN",
+                             [Mismatch("ack", ("covers" if not took else "below") + " the tester's FIN",
+                                       str(env.conn.tester_written(answer.segment.ack)))])
+        message += f" and {'took' if took else 'has not taken'} the tester's FIN"
+    sres.message = message + f"; that it is {asserted} rather than another live state is not observed"
+
+
+def probe_segment(env: StepEnv, asserted: State) -> Segment:
+    """The keep-alive for the case's connection: one octet at the target's RCV.NXT - 1 (from its last
+    ACK) carrying the tester's last acknowledgment and window; an empty ACK at SND.NXT when nothing
+    came from the target yet (only where no connection is asserted: it draws a RST from no
+    connection).  Without an acknowledgment of the tester's own to repeat, the probe has no ACK bit
+    where a live connection is asserted (SYN_RCVD: an ACK would complete the handshake), and
+    acknowledges the target's RCV.NXT as the tester knows it where none is."""
+    conn, key = env.conn, env.key
+    last = _last_ack_sent(env)
+    if last is not None:
+        flags, ack, window = Flags.ACK, last.ack, last.window
+    elif asserted in GONE:
+        flags, ack, window = Flags.ACK, conn.rcv_nxt or 0, env.case.tester_window
+    else:
+        flags, ack, window = Flags.NONE, 0, env.case.tester_window
+    if conn.last_ack is None:
+        return Segment(key.src, key.dst, key.sport, key.dport, seq=conn.snd_nxt, ack=ack, flags=flags, window=window)
+    seq = seqnum.add(conn.last_ack, -1)
+    offset = seqnum.diff(seq, seqnum.add(conn.tester_isn, 1))
+    octet = stream_bytes(offset, 1, TESTER_SALT) if offset >= 0 else b"\x00"
+    return Segment(key.src, key.dst, key.sport, key.dport, seq=seq, ack=ack, flags=flags, window=window,
+                   payload=octet)
+
+
+def _answer(env: StepEnv, sent_at: float, deadline: float) -> Waiting[Received | None]:
+    """The probe's answer; every other segment seen meanwhile goes back to the next step."""
+    others: list[Received] = []
+    try:
+        while True:
+            got = yield from env.next(deadline)
+            if got is None:
+                return None
+            if got.at >= sent_at and _answers(got.segment):
+                return got
+            others.append(got)
+    finally:
+        env.unread(others)
+
+
+def _answers(seg: Segment) -> bool:
+    if seg.flags & Flags.RST:
+        return True
+    return bool(seg.flags & Flags.ACK) and not seg.payload and not seg.flags & (Flags.SYN | Flags.FIN)
+
+
+def _last_ack_sent(env: StepEnv) -> Segment | None:
+    """The tester's last ACK-bearing segment (not a RST, not a probe) on the case's connection."""
+    for rec in reversed(env.result.segments):
+        seg = rec.segment
+        if (rec.direction == "out" and isinstance(seg, Segment) and seg.sport == env.key.sport
+                and seg.flags & Flags.ACK and not seg.flags & Flags.RST and rec.note != PROBE_NOTE):
+            return seg
+    return None
+
+
+def _tester_fin_end(env: StepEnv) -> int | None:
+    """The sequence number just past the tester's FIN on the case's connection, if it sent one."""
+    for rec in reversed(env.result.segments):
+        seg = rec.segment
+        if rec.direction == "out" and isinstance(seg, Segment) and seg.sport == env.key.sport \
+                and seg.flags & Flags.FIN:
+            return seqnum.add(seg.seq, seg.seg_len)
+    return None
