@@ -42,7 +42,9 @@ class TesterConnection:
     app_written: int = 0
     """Bytes the target's application has been asked to write so far."""
     tester_fin: int | None = None
-    """Sequence number (wire) of the tester's FIN, once it sent one."""
+    """Sequence number (wire) of the tester's FIN, once it sent one with the ACK bit: only such a
+    FIN reaches a conformant target's application (one without ACK is dropped, RFC 9293 3.10.7.4,
+    fifth check), so only it lets a service close "after the peer's FIN"."""
     service_sent: int = 0
     """Sequence space a service used by itself: its own data and FIN that the engine accepted as
     the service's rather than matched them to a step.  The case's written target numbers count
@@ -124,7 +126,7 @@ class TesterConnection:
 
     # -- what the tester sent / saw --------------------------------------------------------------
     def note_sent(self, seg: Segment) -> None:
-        if seg.flags & Flags.FIN and not seg.flags & Flags.RST:
+        if seg.flags & Flags.FIN and seg.flags & Flags.ACK and not seg.flags & Flags.RST:
             self.tester_fin = seqnum.add(seg.seq, len(seg.payload) + (1 if seg.flags & Flags.SYN else 0))
         end = seqnum.add(seg.seq, seg.seg_len)
         if seqnum.gt(end, self.snd_nxt):

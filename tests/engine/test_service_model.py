@@ -164,3 +164,14 @@ def test_the_cli_offers_every_modelled_service() -> None:
 
     option = next(p for p in run_command.params if p.name == "service")
     assert list(option.type.choices) == list(MODELS)  # type: ignore[attr-defined]
+
+
+def test_a_fin_without_ack_bit_gives_a_service_no_reason_to_close() -> None:
+    """A conformant stack drops a FIN without ACK; one that takes it and lets the echo close fails."""
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        if seg.flags == Flags.FIN:
+            return [(0.001, reply(seg, seq=101, ack=seg.seq + 1, flags=Flags.ACK | Flags.FIN))]
+        return []
+
+    assert run(bundled("matrix-established-fin"), policy).verdict == "fail"
+    assert run(bundled("matrix-established-fin"), lambda seg, now: []).verdict == "pass"
