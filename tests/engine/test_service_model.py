@@ -175,3 +175,18 @@ def test_a_fin_without_ack_bit_gives_a_service_no_reason_to_close() -> None:
 
     assert run(bundled("matrix-established-fin"), policy).verdict == "fail"
     assert run(bundled("matrix-established-fin"), lambda seg, now: []).verdict == "pass"
+
+
+def test_the_echos_bytes_move_the_numbers_even_where_a_tolerance_lets_them_pass() -> None:
+    """Data on the SYN, taken and echoed once the handshake completes (the silence step tolerates
+    any answer); the duplicate ACK of the resent data comes from past the echoed bytes."""
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        if seg.flags == Flags.ACK and not seg.payload:
+            data = stream_bytes(0, 10, TESTER_SALT)
+            return [(0.001, reply(seg, seq=101, ack=11, flags=Flags.ACK | Flags.PSH, payload=data))]
+        if seg.payload:
+            return [(0.001, reply(seg, seq=111, ack=11))]
+        return []
+
+    res = run(bundled("handshake-syn-with-data"), policy)
+    assert res.verdict == "pass", res.reason
