@@ -295,8 +295,12 @@ def _data_mismatches(env: StepEnv, seg: Segment, anchor: int | None) -> list[Mis
 
 def _piggybacks(spec: SegmentSpec, seg: Segment, conn: TesterConnection, step: ExpectStep) -> bool:
     """A pure ACK is expected and this segment of the service's (its data, its FIN) carries exactly
-    that acknowledgment, at the target's next sequence number."""
+    that acknowledgment, at the target's next sequence number, and the acknowledgment is new.  A
+    service sends by itself, so an ACK number the target already sent, riding on its data, is no
+    evidence that it answered the tester's last segment (a duplicate ACK is seen only bare)."""
     if spec.flags != Flags.ACK or spec.length not in (None, 0):
+        return False
+    if conn.last_ack is not None and not seqnum.gt(seg.ack, conn.last_ack):
         return False
     return match(spec, services.bare(seg), conn, step.isn).ok
 

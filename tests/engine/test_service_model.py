@@ -190,3 +190,22 @@ def test_the_echos_bytes_move_the_numbers_even_where_a_tolerance_lets_them_pass(
 
     res = run(bundled("handshake-syn-with-data"), policy)
     assert res.verdict == "pass", res.reason
+
+
+def test_an_old_ack_on_the_echos_data_is_no_answer_to_a_duplicate() -> None:
+    """The duplicate must be answered with an ACK (RFC 9293 3.10.7.4, first check); an echo of the
+    first copy's bytes, sent after the duplicate with the ACK number already sent, is not it."""
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        if seg.payload and seg.seq == 1 and not any(s.payload for s in seen):
+            seen.append(seg)
+            return [(0.0, reply(seg, seq=101, ack=11)),
+                     (0.002, reply(seg, seq=101, ack=11, flags=Flags.ACK | Flags.PSH,
+                                   payload=stream_bytes(0, 10, TESTER_SALT)))]
+        if seg.payload and seg.seq == 11:
+            return [(0.0, reply(seg, seq=111, ack=21, flags=Flags.ACK | Flags.PSH,
+                                payload=stream_bytes(10, 10, TESTER_SALT)))]
+        return []  # no duplicate ACK for the duplicate
+
+    seen: list[Segment] = []
+    res = run(bundled("window-duplicate-segment"), policy)
+    assert res.verdict == "fail", res.reason
