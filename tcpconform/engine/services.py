@@ -55,6 +55,27 @@ def take(conn: TesterConnection, seg: Segment) -> None:
         conn.service_closed = True
 
 
+def unseen(target: Target, conn: TesterConnection, seg: Segment) -> int:
+    """How far a bare ACK's seq is past the target's highest sequence number seen, when the service
+    may have sent that much the tester has not seen yet (its data still in flight, overtaken by the
+    ACK): an echo at most what it has not echoed, a writer at most up to the tester's window.
+    0 otherwise: then the seq is judged as written."""
+    if (not isinstance(target, ServiceTarget) or seg.payload or seg.flags & ~(Flags.ACK | Flags.PSH)
+            or conn.target_isn is None or conn.target_high is None):
+        return 0
+    ahead = seqnum.diff(seg.seq, conn.target_high)
+    if ahead <= 0:
+        return 0
+    model = target.model
+    if model.writes == "echo":
+        bound = _tester_data(conn) - seqnum.diff(conn.target_high, seqnum.add(conn.target_isn, 1))
+    elif model.writes == "own" and conn.our_right_edge is not None:
+        bound = seqnum.diff(conn.our_right_edge, conn.target_high)
+    else:
+        bound = 0
+    return ahead if ahead <= bound else 0
+
+
 def bare(seg: Segment) -> Segment:
     """A service's segment without what the service put in it (its data, its FIN)."""
     return seg.with_(payload=b"", flags=seg.flags & ~(Flags.PSH | Flags.FIN))

@@ -209,3 +209,21 @@ def test_an_old_ack_on_the_echos_data_is_no_answer_to_a_duplicate() -> None:
     seen: list[Segment] = []
     res = run(bundled("window-duplicate-segment"), policy)
     assert res.verdict == "fail", res.reason
+
+
+def test_an_ack_that_overtook_the_echo_it_follows_still_answers() -> None:
+    """The echo's 10 bytes are sent first but arrive after the ACK of the overlapping segment, whose
+    seq is already past them: the ACK answers the step; a seq further than the echo could have
+    gone still fails."""
+    for past, verdict in ((10, "pass"), (30, "fail")):
+        def policy(seg: Segment, now: float, past: int = past) -> list[tuple[float, Segment]]:
+            if seg.payload and len(seg.payload) == 10:
+                return [(0.0, reply(seg, seq=101, ack=11))]
+            if seg.payload:
+                echo = stream_bytes(0, 10, TESTER_SALT)
+                return [(0.0, reply(seg, seq=101 + past, ack=21)),
+                        (0.001, reply(seg, seq=101, ack=11, flags=Flags.ACK | Flags.PSH, payload=echo))]
+            return []
+
+        res = run(bundled("window-overlapping-segment"), policy)
+        assert res.verdict == verdict, res.reason
