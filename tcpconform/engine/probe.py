@@ -48,9 +48,14 @@ from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import Flags, Segment
 from tcpconform.tcp.states import State
 
-ALIVE = frozenset({State.SYN_RCVD, State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2,
+ALIVE = frozenset({State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2,
                    State.CLOSE_WAIT, State.CLOSING, State.LAST_ACK, State.TIME_WAIT})
-"""States whose connection answers the probe with an ACK."""
+"""States whose connection answers the probe with an ACK.
+
+Not SYN-RECEIVED: before the tester's ACK the probe could carry none, and a segment without the
+ACK bit on an embryonic connection is one a stack may drop unseen (RFC 9293 3.10.7.4) or answer
+by resetting the connection it was about to accept; either way the probe, not the case, would
+decide what the target does next."""
 GONE = frozenset({State.CLOSED, State.LISTEN})
 """States with no connection on the 4-tuple: the probe draws a RST."""
 PEER_FIN_TAKEN = frozenset({State.CLOSE_WAIT, State.LAST_ACK, State.CLOSING, State.TIME_WAIT})
