@@ -136,8 +136,9 @@ def _target_options(f: F) -> F:
         click.option("--iface", default=None, help="Interface towards --target (default: the route's)."),
         click.option("--source-ip", default=None,
                      help="Tester address; a free one means no kernel RSTs to suppress (default: the interface's)."),
-        click.option("--service", type=click.Choice(["echo"]), default="echo", show_default=True,
-                     help="What the --target's application does without an agent."),
+        click.option("--service", type=click.Choice(["echo", "discard", "chargen", "daytime"]), default="echo", show_default=True,
+                     help="What the --target's application does without an agent: echo (RFC 862), discard "
+                          "(RFC 863), chargen (RFC 864), daytime (RFC 867)."),
     ]
     for opt in reversed(opts):
         f = opt(f)

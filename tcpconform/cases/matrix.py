@@ -45,7 +45,7 @@ EVENT_ORDER = ("SYN", "SYN-ACK", "ACK", "FIN", "FIN-ACK", "RST", "RST-ACK", "dat
 
 TABLE_KEYS = ("description", "numbering", "tester", "tolerate", "invariants", "needs", "tags",
               "requirements", "states", "events", "cells")
-STATE_KEYS = ("description", "values", "steps", "rfc", "numbering")
+STATE_KEYS = ("description", "values", "steps", "rfc", "numbering", "needs")
 EVENT_KEYS = ("send", "text")
 CELL_KEYS = ("title", "why", "expect", "within", "tolerate", "silence", "state", "then", "rfc",
              "faults", "no_fault", "omit")
@@ -363,7 +363,11 @@ class _Expander:
             copied.append((MATRIX_KEY, "states", state, "numbering"))
         elif "numbering" in self.table:
             copied.append((MATRIX_KEY, "numbering"))
-        copied += [(MATRIX_KEY, k) for k in ("tester", "tolerate", "invariants", "needs") if k in self.table]
+        if "needs" in sdata:  # what the state needs of the application (CLOSE_WAIT: that it stays open)
+            copied.append((MATRIX_KEY, "states", state, "needs"))
+        elif "needs" in self.table:
+            copied.append((MATRIX_KEY, "needs"))
+        copied += [(MATRIX_KEY, k) for k in ("tester", "tolerate", "invariants") if k in self.table]
         out += [(str(path[-1]), self.node(*path[1:]), path) for path in copied]
         tags = ["matrix"] + [t for t in (self.table.get("tags") or []) if isinstance(t, str) and t != "matrix"]
         out.append(("tags", self.origins.seq([own(t) for t in tags], at, cpath), cpath))

@@ -232,7 +232,7 @@ class CaseRun:
     def _skipped(self) -> bool:
         """Skip the whole case when the target cannot do what it needs, or the family is not its own."""
         res = self.result
-        missing = required_capabilities(self.case, self.target.implied) & ~self.target.capabilities
+        missing = required_capabilities(self.case, self.target.implied) & ~self.target.capabilities.granted()
         family = "ipv6" if is_ipv6(self.key.src) else "ipv4"
         wanted = self.case.family or family
         if not missing and wanted == family:
@@ -366,7 +366,10 @@ RST_NEVER_ANSWERED = Requirement(
 """What the target's answer to the tester's cleanup RST is judged against (the event processing of
 RFC 9293 3.10.7, which carries no MUST-n label of its own)."""
 
-_CAPS = {Capability.APP: "play its application (no agent)", Capability.STATE: "report its TCP state (no agent)"}
+_CAPS = {Capability.APP: "play its application (no agent)", Capability.STATE: "report its TCP state (no agent)",
+         Capability.WRITES: "write data of its own (its service only answers)",
+         Capability.CLOSES_FIRST: "close first (its service closes only after the tester's FIN, or never)",
+         Capability.KEEPS_OPEN: "keep the connection open after the tester's FIN (its service closes then)"}
 _FAMILY = {"ipv4": "IPv4", "ipv6": "IPv6"}
 
 

@@ -41,6 +41,18 @@ class TesterConnection:
     """Bytes the target's application has read so far."""
     app_written: int = 0
     """Bytes the target's application has been asked to write so far."""
+    tester_fin: int | None = None
+    """Sequence number (wire) of the tester's FIN, once it sent one with the ACK bit: only such a
+    FIN reaches a conformant target's application (one without ACK is dropped, RFC 9293 3.10.7.4,
+    fifth check), so only it lets a service close "after the peer's FIN"."""
+    service_sent: int = 0
+    """Sequence space a service used by itself: its own data and FIN that the engine accepted as
+    the service's rather than matched them to a step.  The case's written target numbers count
+    past it (relative numbering), so a ``101`` written for an application that sent nothing is the
+    target's next number after whatever the service legitimately sent."""
+    service_closed: bool = False
+    """The service closed by itself (its FIN was accepted as the service's): the connection has
+    moved on from the state the case drove it into (CLOSE_WAIT -> LAST_ACK)."""
 
     def __post_init__(self) -> None:
         self.snd_nxt = self.tester_isn
@@ -56,7 +68,7 @@ class TesterConnection:
             return written & seqnum.MASK
         if self.target_isn is None:
             raise CaseError("a target sequence number is used before the target's SYN was seen")
-        return (written - self.numbering.target + self.target_isn) & seqnum.MASK
+        return (written - self.numbering.target + self.target_isn + self.service_sent) & seqnum.MASK
 
     def tester_written(self, wire: int) -> int:
         if self.numbering.absolute:
@@ -66,14 +78,14 @@ class TesterConnection:
     def target_written(self, wire: int) -> int:
         if self.numbering.absolute or self.target_isn is None:
             return wire
-        return (wire - self.target_isn + self.numbering.target) & seqnum.MASK
+        return (wire - self.target_isn - self.service_sent + self.numbering.target) & seqnum.MASK
 
     @property
     def target_base(self) -> int | None:
         """Subtract from a target wire number to get its written form (``None``: absolute)."""
         if self.numbering.absolute or self.target_isn is None:
             return None
-        return (self.target_isn - self.numbering.target) & seqnum.MASK
+        return (self.target_isn + self.service_sent - self.numbering.target) & seqnum.MASK
 
     @property
     def tester_base(self) -> int | None:
@@ -114,6 +126,8 @@ class TesterConnection:
 
     # -- what the tester sent / saw --------------------------------------------------------------
     def note_sent(self, seg: Segment) -> None:
+        if seg.flags & Flags.FIN and seg.flags & Flags.ACK and not seg.flags & Flags.RST:
+            self.tester_fin = seqnum.add(seg.seq, len(seg.payload) + (1 if seg.flags & Flags.SYN else 0))
         end = seqnum.add(seg.seq, seg.seg_len)
         if seqnum.gt(end, self.snd_nxt):
             self.snd_nxt = end

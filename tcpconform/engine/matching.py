@@ -122,7 +122,7 @@ def match(spec: SegmentSpec, seg: Segment, conn: TesterConnection, isn: FieldSpe
     if target_isn is None or conn.numbering.absolute:
         seq_written = seg.seq
     else:
-        seq_written = (seg.seq - target_isn + conn.numbering.target) & seqnum.MASK
+        seq_written = (seg.seq - target_isn - conn.service_sent + conn.numbering.target) & seqnum.MASK
     _check(spec.seq, seq_written, conn, "seq", out, modular=True)
     if isn is not None:
         _check(isn, seg.seq, conn, "isn", out, modular=True)

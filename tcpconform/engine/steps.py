@@ -15,7 +15,7 @@ stops at its first failure but reports every mismatching field and every segment
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, assert_never
 
 from tcpconform.cases.model import (
@@ -32,7 +32,7 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import isn, timing
+from tcpconform.engine import isn, services, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import StepEnv
 from tcpconform.engine.matching import check_invariants, match, tolerated
@@ -184,14 +184,18 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             env.t_ref = got.at
             segments[idx].note = "matched"
             return
-        why = tolerated(seg, step.tolerate, spec, conn) or _service_data(env, seg)
-        if why == _SERVICE_DATA and not early and _piggybacks(spec, seg, conn, step):
-            conn.captured.update(match(spec, seg.with_(payload=b"", flags=seg.flags & ~Flags.PSH), conn).captures)
-            conn.note_received(seg)
+        service = _service_data(env, seg)
+        if service is not None and not early and _piggybacks(spec, seg, conn, step):
+            conn.captured.update(match(spec, services.bare(seg), conn).captures)
+            services.take(conn, seg)
             env.t_ref = got.at
-            segments[idx].note = "matched: the ACK rides on the service's data"
+            segments[idx].note = f"matched: the ACK rides on {services.RIDES[service]}"
             return
-        conn.note_received(seg)
+        why = tolerated(seg, step.tolerate, spec, conn) or service
+        if why is not None and why == service:
+            services.take(conn, seg)
+        else:
+            conn.note_received(seg)
         if why is not None:
             segments[idx].note = f"tolerated: {why}"
             seen.tolerated.append((idx, why, result.mismatches))
@@ -255,8 +259,12 @@ def silence(env: StepEnv, step: SilenceStep, sres: StepResult) -> Waiting[None]:
         broken = _invariant_failure(env, got, idx)
         if broken is not None:
             raise broken
-        why = tolerated(seg, step.tolerate, None, env.conn) or _service_data(env, seg)
-        env.conn.note_received(seg)
+        service = _service_data(env, seg)
+        why = tolerated(seg, step.tolerate, None, env.conn) or service
+        if why is not None and why == service:
+            services.take(env.conn, seg)
+        else:
+            env.conn.note_received(seg)
         if why is None:
             when = _before_send(env, got) if got.at < env.t_sent else f"after {timing.ms(got.at - start)}"
             raise StepFailed(f"expected silence for {timing.ms(step.duration)}, got {segments[idx].summary} "
@@ -264,16 +272,10 @@ def silence(env: StepEnv, step: SilenceStep, sres: StepResult) -> Waiting[None]:
         segments[idx].note = f"tolerated: {why}"
 
 
-_SERVICE_DATA = "data the service sent by itself"
-
-
 def _service_data(env: StepEnv, seg: Segment) -> str | None:
-    """Data a service sent on its own (an echo answering), checked byte by byte, may come at any time."""
-    if "read" not in env.target.implied or not seg.payload:
-        return None
-    if seg.flags & (Flags.SYN | Flags.RST | Flags.FIN) or _data_mismatches(env, seg, None):
-        return None
-    return _SERVICE_DATA
+    """Why ``seg`` is what the target's service sent by itself (:mod:`tcpconform.engine.services`),
+    or ``None``: it may come at any time, and carry the ACK a step expects."""
+    return services.own(env.target, env.conn, seg)
 
 
 def _data_mismatches(env: StepEnv, seg: Segment, anchor: int | None) -> list[Mismatch]:
@@ -293,11 +295,11 @@ def _data_mismatches(env: StepEnv, seg: Segment, anchor: int | None) -> list[Mis
 
 
 def _piggybacks(spec: SegmentSpec, seg: Segment, conn: TesterConnection, step: ExpectStep) -> bool:
-    """A pure ACK is expected and this data segment carries exactly that acknowledgment."""
+    """A pure ACK is expected and this segment of the service's (its data, its FIN) carries exactly
+    that acknowledgment, at the target's next sequence number."""
     if spec.flags != Flags.ACK or spec.length not in (None, 0):
         return False
-    bare = seg.with_(payload=b"", flags=seg.flags & ~Flags.PSH)
-    return match(replace(spec, seq=None), bare, conn, step.isn).ok
+    return match(spec, services.bare(seg), conn, step.isn).ok
 
 
 def _timeout(env: StepEnv, step: ExpectStep, within: float, seen: _Seen, late: list[int]) -> StepFailed:

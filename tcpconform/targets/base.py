@@ -30,6 +30,17 @@ class Capability(Flag):
     """Play its application: listen, read, write, shut down, close, as a case's ``app`` steps ask."""
     STATE = 2
     """Report a connection's TCP state, as a case's ``state`` steps ask."""
+    WRITES = 4
+    """The application writes data of its own (not what it read): a service such as chargen, daytime."""
+    CLOSES_FIRST = 8
+    """The application closes before the peer does (daytime: after its line)."""
+    KEEPS_OPEN = 16
+    """The application keeps the connection open after the peer's FIN (so CLOSE_WAIT lasts)."""
+
+    def granted(self) -> Capability:
+        """What a target with these capabilities gives a case: an agent playing the application
+        (``APP``) can make it write, close first or keep the connection open, as the case drives it."""
+        return self | APPLICATION if Capability.APP in self else self
 
     @classmethod
     def named(cls, names: Iterable[str]) -> Capability:
@@ -43,7 +54,10 @@ class Capability(Flag):
         return out
 
 
-_BY_NAME = {"app": Capability.APP, "state": Capability.STATE}
+APPLICATION = Capability.WRITES | Capability.CLOSES_FIRST | Capability.KEEPS_OPEN
+"""What a case may need of the application's own behaviour, as opposed to driving it (``APP``)."""
+_BY_NAME = {"app": Capability.APP, "state": Capability.STATE, "writes": Capability.WRITES,
+            "closes-first": Capability.CLOSES_FIRST, "keeps-open": Capability.KEEPS_OPEN}
 CAPABILITY_NAMES = frozenset(_BY_NAME)
 """The capabilities' names, as case files and agents write them."""
 

@@ -1,24 +1,80 @@
-"""A remote service with no agent: a target whose application acts on its own, as its service defines."""
+"""A remote service with no agent: a target whose application acts on its own, as its service defines.
+
+Each service is one :class:`ServiceModel`: when it writes, what it writes (and what of that can be
+checked), when it closes.  The engine reads the model to accept what the service legitimately does
+by itself (its data, its FIN) where a case written for a driven application expects something else,
+and a case declares in ``needs`` what it needs of the application (``writes``, ``closes-first``,
+``keeps-open``): a service whose model lacks it skips the case, with the reason.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
 
 from tcpconform.results import TargetEvent
 from tcpconform.targets.base import Capability, TargetError
 from tcpconform.tcp.payload import TESTER_SALT
 from tcpconform.tcp.segment import FourTuple
 
-SERVICES = ("echo",)
+Check = Callable[[int, bytes], str | None]
+"""A check of the service's own bytes: (stream offset, bytes) -> what is wrong, or ``None``."""
+
+
+def _chargen(offset: int, data: bytes) -> str | None:
+    """RFC 864: printable ASCII (32..126) in lines ended by CR LF; the rotation pattern is a
+    suggestion of the RFC, not a requirement, so only the alphabet is checked."""
+    bad = [b for b in data if not (32 <= b <= 126 or b in (13, 10))]
+    return f"byte {bad[0]:#04x} is not printable ASCII, CR or LF (RFC 864)" if bad else None
+
+
+def _daytime(offset: int, data: bytes) -> str | None:
+    """RFC 867: one line of ASCII (its format is free); CR LF, where it comes, ends it."""
+    if any(b > 126 or (b < 32 and b not in (13, 10, 9)) for b in data):
+        return "not an ASCII line (RFC 867)"
+    end = data.find(b"\n")
+    if end != -1 and end != len(data) - 1:
+        return "more than one line (RFC 867: one line, then close)"
+    return None
+
+
+@dataclass(frozen=True)
+class ServiceModel:
+    """What a service does by itself on a connection the tester opened."""
+
+    name: str
+    rfc: str
+    writes: Literal["echo", "own", "never"]
+    """``echo``: sends back what it reads (the tester's own stream, checked byte by byte); ``own``:
+    writes bytes of its own from the start (checked by ``check``); ``never``: writes nothing."""
+    closes: Literal["after-peer-fin", "first"]
+    """``after-peer-fin``: closes once the peer's FIN came (an echo once it has echoed everything);
+    ``first``: closes by itself, after what it writes."""
+    check: Check | None = None
+    behaviours: Capability = Capability.NONE
+    """The application behaviours (``needs``) the service gives a case."""
+    implied: frozenset[str] = field(default_factory=lambda: frozenset({"listen", "read"}))
+    """The ``app`` steps it performs by itself."""
+
+
+MODELS: dict[str, ServiceModel] = {m.name: m for m in (
+    ServiceModel("echo", "RFC 862", writes="echo", closes="after-peer-fin"),
+    ServiceModel("discard", "RFC 863", writes="never", closes="after-peer-fin"),
+    ServiceModel("chargen", "RFC 864", writes="own", closes="after-peer-fin", check=_chargen,
+                 behaviours=Capability.WRITES),
+    ServiceModel("daytime", "RFC 867", writes="own", closes="first", check=_daytime,
+                 behaviours=Capability.WRITES | Capability.CLOSES_FIRST, implied=frozenset({"listen"})),
+)}
+
+SERVICES = tuple(MODELS)
 """The services a remote target may run (``--service``)."""
 
 
 @dataclass
 class ServiceTarget:
-    """A remote service with no agent: its application acts on its own, as its service defines.
-
-    ``echo`` (RFC 862): it listens by itself, reads whatever arrives and sends it back, and closes
-    when the peer closes.  Cases needing more (``app: write 700``) are skipped with the reason.
+    """A remote service with no agent: its application acts on its own, as its :class:`ServiceModel`
+    says.  Cases needing more (``app: write 700``, ``needs: [keeps-open]``) are skipped with the reason.
     """
 
     service: str
@@ -26,12 +82,19 @@ class ServiceTarget:
     port: int
     name: str = ""
     capabilities: Capability = Capability.NONE
-    implied: frozenset[str] = frozenset({"listen", "read"})
-    data_salt: int | None = TESTER_SALT
-    """An echo's data is the tester's own, sent back."""
+    implied: frozenset[str] = frozenset()
+    data_salt: int | None = None
+    """An echo's data is the tester's own, sent back; the other services' is not a tester stream."""
 
     def __post_init__(self) -> None:
         self.name = self.name or f"{self.service} service"
+        self.capabilities = self.model.behaviours
+        self.implied = self.model.implied
+        self.data_salt = TESTER_SALT if self.model.writes == "echo" else None
+
+    @property
+    def model(self) -> ServiceModel:
+        return MODELS[self.service]
 
     def _no_agent(self, action: str) -> TargetError:
         return TargetError(f"the {self.service} service has no agent to {action}")

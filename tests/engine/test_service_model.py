@@ -1,0 +1,177 @@
+"""The engine honours what a service does by itself (tcpconform/targets/service.py), and nothing more.
+
+An echo (RFC 862) closes once the tester's FIN came and everything is echoed: its FIN may carry the
+ACK a step expects, and its bytes and FIN move the target's numbers past what a case wrote for an
+application that sent nothing.  A FIN the model does not allow (before the tester's, before all is
+echoed) still fails; a case needing CLOSE_WAIT to last is skipped against any service.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from support.fakepeer import FakePeer, reply
+
+from tcpconform.cases.bundled import bundled_cases
+from tcpconform.cases.load import load_case, load_cases
+from tcpconform.cases.model import TestCase
+from tcpconform.cases.profiles import get_profile
+from tcpconform.engine.run import execute
+from tcpconform.links.inprocess import InProcessLink
+from tcpconform.results import CaseResult
+from tcpconform.targets.service import MODELS, ServiceTarget
+from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
+from tcpconform.tcp.segment import Flags, Segment
+
+Policy = Callable[[Segment, float], list[tuple[float, Segment]]]
+
+
+def echo(close_on_fin: bool = True, close_early: bool = False, echo_data: bool = True) -> Policy:
+    """A stack serving echo: each segment's bytes sent back with the ACK on them; on the tester's
+    FIN, its own FIN carrying the ACK (``close_on_fin``); ``close_early``: a FIN on the handshake's
+    ACK, before the tester sent one."""
+    sent = {"n": 0, "fin": False}
+
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        out: list[tuple[float, Segment]] = []
+        end = seg.seq + len(seg.payload)
+        if seg.payload and echo_data:
+            data = stream_bytes(seg.seq - 1, len(seg.payload), TESTER_SALT)
+            out.append((0.001, reply(seg, seq=101 + sent["n"], ack=end, flags=Flags.ACK | Flags.PSH, payload=data)))
+            sent["n"] += len(data)
+        elif seg.payload:
+            out.append((0.001, reply(seg, seq=101 + sent["n"], ack=end)))
+        if seg.flags & Flags.FIN and close_on_fin and not sent["fin"]:
+            sent["fin"] = True
+            out.append((0.002, reply(seg, seq=101 + sent["n"], ack=end + 1, flags=Flags.ACK | Flags.FIN)))
+        elif close_early and not seg.payload and not sent["fin"] and seg.flags == Flags.ACK:
+            sent["fin"] = True
+            out.append((0.001, reply(seg, seq=101, ack=seg.seq, flags=Flags.ACK | Flags.FIN)))
+        return out
+
+    return policy
+
+
+def run(case: TestCase, policy: Policy, service: str = "echo") -> CaseResult:
+    target = ServiceTarget(service, "192.0.2.2", 8000)
+    return execute([case], InProcessLink(FakePeer(policy, isn=100)), target, get_profile("generic")).cases[0]
+
+
+def bundled(case_id: str) -> TestCase:
+    return next(c for c in load_cases([bundled_cases()]) if c.id == case_id)
+
+
+@pytest.mark.parametrize("case_id", ["matrix-established-fin-ack", "matrix-syn-rcvd-fin-ack"])
+def test_the_ack_of_the_testers_fin_may_ride_on_the_echos_fin(case_id: str) -> None:
+    res = run(bundled(case_id), echo())
+    assert res.verdict == "pass", res.reason
+    assert any(s.note == "matched: the ACK rides on the service's FIN" for s in res.segments)
+
+
+def test_an_echo_that_closes_before_the_testers_fin_still_fails() -> None:
+    res = run(bundled("matrix-established-fin-ack"), echo(close_early=True))
+    assert res.verdict == "fail"
+    assert "unexpected segment: F." in res.reason or "unexpected segment: F." in str(res.steps)
+
+
+def test_an_echo_that_closes_without_being_sent_a_fin_fails_the_silence_it_broke() -> None:
+    res = run(bundled("matrix-established-ack"), echo(close_early=True))
+    assert res.verdict == "fail"
+
+
+def test_a_fin_that_does_not_acknowledge_the_testers_fin_is_not_the_services() -> None:
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        if seg.flags & Flags.FIN:
+            return [(0.001, reply(seg, seq=101, ack=seg.seq, flags=Flags.ACK | Flags.FIN))]
+        return []
+
+    assert run(bundled("matrix-established-fin-ack"), policy).verdict == "fail"
+
+
+ECHOED = """
+id: echoed
+title: the echo's bytes and FIN move the target's numbers
+requirements: [{id: r, ref: RFC 9293 3.10.7.4, level: MUST}]
+no_fault: engine unit test
+numbering: {tester: 0, target: 100}
+steps:
+  - app: listen
+  - send: "S 0:0(0) win 5000 <mss 512>"
+  - expect: "S. 100:100(0) ack 1"
+  - send: ". 1:1(0) ack 101"
+  - send: "P. 1:11(10) ack 101"
+  - expect: ". 101:101(0) ack 11"
+  - send: "F. 11:11(0) ack 101"
+  - expect: ". 101:101(0) ack 12"
+  - send: ". 12:12(0) ack 101"
+  - silence: 100ms
+"""
+
+
+def _case(tmp_path: Path, text: str) -> TestCase:
+    path = tmp_path / "case.yaml"
+    path.write_text(textwrap.dedent(text))
+    return load_case(path)
+
+
+def test_written_numbers_count_past_what_the_echo_sent(tmp_path: Path) -> None:
+    """The echo's 10 bytes and its FIN take 101..111: the case's 101 is the target's next number
+    after them, its ACK 101 acknowledges them all (wire 112), and nothing else comes."""
+    peer_seen: list[Segment] = []
+    serve = echo()
+
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        peer_seen.append(seg)
+        return serve(seg, now)
+
+    res = run(_case(tmp_path, ECHOED), policy)
+    assert res.verdict == "pass", res.reason
+    assert peer_seen[-1].ack == 112  # the tester's last ACK covers the echo's bytes and FIN
+
+
+def test_an_echo_whose_fin_comes_before_everything_is_echoed_fails(tmp_path: Path) -> None:
+    res = run(_case(tmp_path, ECHOED), echo(echo_data=False))
+    assert res.verdict == "fail"
+
+
+def test_discard_sends_no_data_so_data_from_it_fails(tmp_path: Path) -> None:
+    assert run(_case(tmp_path, ECHOED), echo(), service="discard").verdict == "fail"
+    assert run(_case(tmp_path, ECHOED), echo(echo_data=False), service="discard").verdict == "pass"
+
+
+def test_close_wait_cells_need_an_application_that_keeps_the_connection_open() -> None:
+    res = run(bundled("matrix-close-wait-ack"), echo())
+    assert res.verdict == "skip"
+    assert "keep the connection open after the tester's FIN" in res.reason
+
+
+def test_the_models_check_what_can_be_checked() -> None:
+    chargen, daytime = MODELS["chargen"].check, MODELS["daytime"].check
+    assert chargen is not None and daytime is not None
+    assert chargen(0, b"!\"#$%&'()*+,-./0123\r\n") is None
+    assert chargen(0, b"abc\x00") is not None
+    assert daytime(0, b"Tuesday, December 1, 2026 08:00:00-UTC\r\n") is None
+    assert daytime(0, b"one\r\ntwo\r\n") is not None
+    assert {m.closes for m in MODELS.values()} == {"after-peer-fin", "first"}
+    assert MODELS["daytime"].closes == "first" and MODELS["echo"].writes == "echo"
+
+
+def test_the_cli_offers_every_modelled_service() -> None:
+    from tcpconform.cli import run as run_command
+
+    option = next(p for p in run_command.params if p.name == "service")
+    assert list(option.type.choices) == list(MODELS)  # type: ignore[attr-defined]
+
+
+def test_a_fin_without_ack_bit_gives_a_service_no_reason_to_close() -> None:
+    """A conformant stack drops a FIN without ACK; one that takes it and lets the echo close fails."""
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        if seg.flags == Flags.FIN:
+            return [(0.001, reply(seg, seq=101, ack=seg.seq + 1, flags=Flags.ACK | Flags.FIN))]
+        return []
+
+    assert run(bundled("matrix-established-fin"), policy).verdict == "fail"
+    assert run(bundled("matrix-established-fin"), lambda seg, now: []).verdict == "pass"
