@@ -25,12 +25,7 @@ BASELINE = {"slirp4netns": "slirp4netns", "pasta": "pasta", "pytcp": "pytcp", "l
 """Stack (as :func:`stack_up` names it) -> its baseline file under baselines/."""
 
 FLAKY: dict[str, dict[str, str]] = {
-    "slirp4netns": {
-        "teardown-fin-with-data": "the echo's FIN races the state probe: libslirp answers the probe in LAST_ACK "
-                                  "with its FIN again, which the probe does not take as its answer (pass or fail)",
-        "matrix-established-fin-ack": "asserts CLOSE_WAIT where the echo has already closed (LAST_ACK); libslirp's "
-                                      "answer to the probe carries its FIN and is not taken (a tester defect)",
-    },
+    "slirp4netns": {},
     "pasta": {
         "seed-delayed-ack": "pasta ACKs from a timer: one ACK for both segments, or one each (pass or fail)",
         "window-duplicate-segment": "the echo's data (ack 11) arrives before or after the duplicate: pasta sends no "
