@@ -28,8 +28,9 @@ FLAKY: dict[str, dict[str, str]] = {
     "slirp4netns": {},
     "pasta": {
         "seed-delayed-ack": "pasta ACKs from a timer: one ACK for both segments, or one each (pass or fail)",
-        "window-duplicate-segment": "the echo's data (ack 11) arrives before or after the duplicate: pasta sends no "
-                                    "ACK of its own for a duplicate, so the verdict depends on the race",
+        "window-duplicate-segment": "pasta sends no ACK for a duplicate; its echo of the first copy (ack 11) arrives "
+                                    "before the duplicate (fail) or just after it, where it is taken as the "
+                                    "duplicate's ACK riding on the service's data (a pass that proves nothing)",
     },
     "pytcp": {},
     "linux": {},
