@@ -16,9 +16,9 @@ Invariants that keep the case's own exchange untouched:
   before the target's RCV.NXT (the target's last ACK, which RCV.NXT never falls behind), so no
   text is taken and nothing reaches the application;
 - the tester's bookkeeping (SND.NXT, the advertised edge) does not move;
-- only the probe's answer is taken, and only one that arrived after the probe left: a RST, or an
-  ACK without text, FIN or SYN.  Whatever else arrives meanwhile is given back, unrecorded, to the
-  step after (:meth:`~tcpconform.engine.env.StepEnv.unread`);
+- only the probe's answer is taken, and only one that arrived after the probe left: a RST, an
+  ACK without text, FIN or SYN, or the target's FIN sent again (without text) with its ACK.
+  Whatever else arrives meanwhile is given back, unrecorded, to the step after (:meth:`~tcpconform.engine.env.StepEnv.unread`);
 - the probe and its answer are in the exchange, each noted as the probe's.
 
 What the answer tells apart, per asserted state: an ACK proves a live connection; its ack says
@@ -154,7 +154,7 @@ def _answer(env: StepEnv, sent_at: float, deadline: float) -> Waiting[Received |
             got = yield from env.next(deadline)
             if got is None:
                 return None
-            if got.at >= sent_at and _answers(got.segment):
+            if got.at >= sent_at and (_answers(got.segment) or _fin_again(env, got.segment, others)):
                 return got
             others.append(got)
     finally:
@@ -165,6 +165,18 @@ def _answers(seg: Segment) -> bool:
     if seg.flags & Flags.RST:
         return True
     return bool(seg.flags & Flags.ACK) and not seg.payload and not seg.flags & (Flags.SYN | Flags.FIN)
+
+
+def _fin_again(env: StepEnv, seg: Segment, others: list[Received]) -> bool:
+    """``seg`` repeats, without text, a FIN the target already sent: a live connection in LAST_ACK,
+    FIN_WAIT_1 or CLOSING whose FIN is unacknowledged may answer the probe so (a BSD-derived stack
+    sends its FIN again with every ACK until it is acknowledged)."""
+    if not (seg.flags & Flags.FIN and seg.flags & Flags.ACK) or seg.payload or seg.flags & (Flags.SYN | Flags.RST):
+        return False
+    seen = [r.segment for r in env.result.segments if r.direction == "in" and isinstance(r.segment, Segment)]
+    seen += [o.segment for o in others]
+    return any(isinstance(x, Segment) and x.flags & Flags.FIN and x.seq == seg.seq and x.sport == seg.sport
+               and x.dport == seg.dport for x in seen)
 
 
 def _last_ack_sent(env: StepEnv) -> Segment | None:

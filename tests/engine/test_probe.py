@@ -198,3 +198,40 @@ def test_a_fault_leaving_the_wrong_state_is_caught_by_the_probe(case_id: str, fa
     step = res.failed_step
     assert step is not None
     assert step.kind == "state", res.reason
+
+
+def test_a_fin_sent_again_answers_the_probe(tmp_path: Path) -> None:
+    """A stack in LAST_ACK whose FIN is unacknowledged answers the probe with its FIN again (libslirp):
+    that is a live connection's ACK, and it says the tester's FIN was taken."""
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        if seg.flags & Flags.SYN:
+            return [(0.001, reply(seg, seq=100, ack=1, flags=Flags.SYN | Flags.ACK))]
+        if seg.flags & Flags.FIN:
+            return [(0.001, reply(seg, seq=101, ack=seg.seq + 1)),
+                    (0.002, reply(seg, seq=101, ack=seg.seq + 1, flags=Flags.ACK | Flags.FIN))]
+        if seg.payload:  # the probe: the FIN again, with the ACK
+            return [(0.001, reply(seg, seq=101, ack=2, flags=Flags.ACK | Flags.FIN))]
+        return []
+
+    path = tmp_path / "case.yaml"
+    path.write_text(textwrap.dedent("""
+        id: probed-fin
+        title: a state asserted after the tester's FIN
+        requirements: [{id: taken, ref: RFC 9293 3.10.7.4, level: MUST}]
+        no_fault: engine unit test
+        numbering: {tester: 0, target: 100}
+        tester: {window: 5000, mss: 512}
+        steps:
+          - send: "S 0:0(0) win 5000 <mss 512>"
+          - expect: "S. 100:100(0) ack 1"
+          - send: ". 1:1(0) ack 101 win 5000"
+          - send: "F. 1:1(0) ack 101 win 5000"
+          - expect: ". 101:101(0) ack 2"
+          - state: LAST_ACK
+            rfc: taken
+          - expect: "F. 101:101(0) ack 2"
+        """))
+    res, _ = run_one(load_case(path), policy)
+    assert res.verdict == "pass", res.reason
+    notes = [r.note for r in res.segments]
+    assert ANSWER_NOTE in notes

@@ -1,0 +1,65 @@
+"""The whole catalogue against each third-party stack passes the gate with the stack's baseline.
+
+Each stack of :mod:`support.stacks` serves echo (RFC 862); the catalogue runs against it in host mode
+with ``--baseline baselines/<stack>.yaml --fail-on any``: every failure must be a deviation the
+baseline explains (RFC clause, what the stack sent), and no explained deviation may have gone
+away (an unexpected pass fails the gate too).  A case whose verdict against a stack differs from
+run to run is left out of that stack's run, with why, rather than letting CI flake.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.stacks import stack_up, why_not
+
+from tcpconform.cases.bundled import bundled_cases
+from tcpconform.cases.load import load_cases
+
+ROOT = Path(__file__).resolve().parents[2]
+BASELINE = {"slirp4netns": "slirp4netns", "pasta": "pasta", "pytcp": "pytcp", "linux": "linux-echo"}
+"""Stack (as :func:`stack_up` names it) -> its baseline file under baselines/."""
+
+FLAKY: dict[str, dict[str, str]] = {
+    "slirp4netns": {},
+    "pasta": {
+        "seed-delayed-ack": "pasta ACKs from a timer: one ACK for both segments, or one each (pass or fail)",
+        "seed-cumulative-ack": "pasta's ACK of 1025 sometimes reaches the tester before the echo's data it follows "
+                               "(seq 613 where 101 is written): the expect rejects it, a tester race (fail or pass)",
+        "window-duplicate-segment": "pasta sends no ACK for a duplicate; its echo of the first copy (ack 11) arrives "
+                                    "before the duplicate (fail) or just after it, where it is taken as the "
+                                    "duplicate's ACK riding on the service's data (a pass that proves nothing)",
+    },
+    "pytcp": {},
+    "linux": {},
+}
+
+
+@pytest.mark.parametrize("name", list(BASELINE))
+def test_the_catalogue_against_the_stack_matches_its_baseline(name: str, tmp_path: Path) -> None:
+    reason = why_not(name)
+    if reason:
+        pytest.skip(reason)
+    from tcpconform.lab.netns import ns_argv
+
+    ids = [c.id for c in load_cases([bundled_cases()]) if c.id not in FLAKY[name]]
+    report = tmp_path / "report"
+    with stack_up(name, tmp_path) as stack:
+        argv = ns_argv(stack.tester_ns, [sys.executable, "-m", "tcpconform.cli", "run", "--target", stack.target_ip,
+                                         "--port", str(stack.port), "--iface", stack.iface, "--no-color", "-q",
+                                         "--baseline", str(ROOT / "baselines" / f"{BASELINE[name]}.yaml"),
+                                         "--fail-on", "any", "--report-dir", str(report), *ids])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    out = done.stdout + done.stderr
+    results = json.loads((report / "results.json").read_text())
+    cases = results["cases"]
+    assert results["summary"]["counts"]["error"] == 0, out
+    new = [(c["id"], c["reason"]) for c in cases if c["verdict"] == "fail" and c.get("baseline") != "expected-fail"]
+    assert new == [], out
+    stale = [c["id"] for c in cases if c.get("baseline") == "unexpected-pass"]
+    assert stale == [], f"baseline entries that now pass (remove them): {stale}"
+    assert done.returncode == 0, out
