@@ -238,21 +238,3 @@ def test_an_ack_that_overtook_the_echo_it_follows_still_answers() -> None:
 
         res = run(bundled("window-overlapping-segment"), policy)
         assert res.verdict == verdict, res.reason
-
-
-def test_the_echo_of_syn_data_moves_the_numbers_even_where_any_segment_is_tolerated() -> None:
-    """libslirp keeps a SYN's data and echoes it once the handshake completes, during the case's
-    ``silence`` that tolerates any segment; its ACK of the resent bytes then comes at 111, which the
-    case's ``101`` (the target's next number) must stand for."""
-    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
-        if seg.flags & Flags.SYN:
-            return [(0.001, reply(seg, seq=100, ack=1, flags=Flags.SYN | Flags.ACK))]
-        if seg.flags == Flags.ACK and not seg.payload and seg.ack == 101:
-            data = stream_bytes(0, 10, TESTER_SALT)
-            return [(0.001, reply(seg, seq=101, ack=11, flags=Flags.ACK | Flags.PSH, payload=data))]
-        if seg.payload:
-            return [(0.001, reply(seg, seq=111, ack=11))]
-        return []
-
-    res = run(bundled("handshake-syn-with-data"), policy)
-    assert res.verdict == "pass", res.reason
