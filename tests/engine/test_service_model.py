@@ -238,3 +238,19 @@ def test_an_ack_that_overtook_the_echo_it_follows_still_answers() -> None:
 
         res = run(bundled("window-overlapping-segment"), policy)
         assert res.verdict == verdict, res.reason
+
+
+def test_the_ack_of_1025_that_overtook_the_echo_of_the_first_segment_answers() -> None:
+    """seed-cumulative-ack as pasta answers it: the ACK of 513, then the ACK of 1025 from past the
+    512 echoed bytes (seq 613) arriving before them, then the echo: the ACK answers the step."""
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        if seg.payload and seg.seq == 1:
+            return [(0.0, reply(seg, seq=101, ack=513))]
+        if seg.payload and seg.seq == 513:
+            return [(0.0, reply(seg, seq=613, ack=1025)),
+                    (0.001, reply(seg, seq=101, ack=513, payload=stream_bytes(0, 512, TESTER_SALT))),
+                    (0.001, reply(seg, seq=613, ack=1025, payload=stream_bytes(512, 512, TESTER_SALT)))]
+        return []
+
+    res = run(bundled("seed-cumulative-ack"), policy)
+    assert res.verdict == "pass", res.reason

@@ -28,11 +28,6 @@ FLAKY: dict[str, dict[str, str]] = {
     "slirp4netns": {},
     "pasta": {
         "seed-delayed-ack": "pasta ACKs from a timer: one ACK for both segments, or one each (pass or fail)",
-        "seed-cumulative-ack": "pasta's ACK of 1025 sometimes reaches the tester before the echo's data it follows "
-                               "(seq 613 where 101 is written): the expect rejects it, a tester race (fail or pass)",
-        "window-duplicate-segment": "pasta sends no ACK for a duplicate; its echo of the first copy (ack 11) arrives "
-                                    "before the duplicate (fail) or just after it, where it is taken as the "
-                                    "duplicate's ACK riding on the service's data (a pass that proves nothing)",
     },
     "pytcp": {},
     "linux": {},
