@@ -295,13 +295,14 @@ class CaseRun:
                 except TargetError:
                     state = None
             if state not in ("CLOSED", "TIME_WAIT", "LISTEN"):
-                sent_at = 0.0
-                for seq in _cleanup_seqs(conn):
+                seqs, first = _cleanup_seqs(conn), None
+                for seq in seqs:
                     rst = Segment(self.key.src, self.key.dst, self.key.sport, self.key.dport, seq=seq, flags=Flags.RST)
                     sent = self.link.send(rst)
                     self.record("out", rst, sent.at, None, "cleanup: reset the connection so no state leaks", sent.frame)
-                    sent_at = sent.at
-                yield from self._after_cleanup(sent_at)
+                    first = sent.at if first is None else first
+                assert first is not None
+                yield from self._after_cleanup(first, seqs)
         try:
             for key in dict.fromkeys((self.own_key, self.key)):
                 self.target.forget(key)
@@ -326,20 +327,29 @@ class CaseRun:
                       "offload off on the target's side ('ethtool -K <its interface> tx off')")
 
 
-    def _after_cleanup(self, sent_at: float) -> CaseGen:
-        """Record what the target sends for :data:`CLEANUP_WINDOW` after the cleanup RST left at
-        ``sent_at``; a RST among it answers the cleanup RST.
+    def _after_cleanup(self, sent_at: float, seqs: list[int]) -> CaseGen:
+        """Record what the target sends for :data:`CLEANUP_WINDOW` after the first cleanup RST left
+        at ``sent_at``; a RST among it that can only answer a cleanup RST (at ``seqs``) fails the case.
 
         A RST is never answered with a RST (:data:`RST_NEVER_ANSWERED`), so such an answer fails
         the case at that requirement's level, after any failure of its own steps (which stands).
+        Only what cannot answer anything else is judged: a RST that arrived after the cleanup left
+        and is either in the form a RST answering an ACK-less segment takes (RST+ACK, its ack at a
+        cleanup RST's sequence number, RFC 9293 3.5.2) or came when the tester had sent nothing else
+        for a whole window (a RST answering the case's last segment would otherwise look the same).
         The wait is a yield like any step's: the scheduler runs the other cases meanwhile.
         """
         answer = None
+        quiet_before = sent_at - self.t_sent >= CLEANUP_WINDOW
         while (got := (yield from self.next(sent_at + CLEANUP_WINDOW))) is not None:
-            is_rst = bool(got.segment.flags & Flags.RST)
-            note = "a RST answering the cleanup RST" if is_rst else "after the cleanup RST"
-            self.record("in", got.segment, got.at, None, note, got.frame)
-            if is_rst:
+            seg = got.segment
+            is_rst = bool(seg.flags & Flags.RST) and got.at >= sent_at
+            answers = is_rst and (quiet_before or (bool(seg.flags & Flags.ACK) and seg.ack in seqs))
+            note = ("a RST answering the cleanup RST" if answers else
+                    "a RST after the cleanup RST, not judged (it may answer the case's last segment)" if is_rst else
+                    "after the cleanup RST")
+            self.record("in", seg, got.at, None, note, got.frame)
+            if answers:
                 answer = got
                 break  # the verdict is known: the rest of the window would only hold a job slot
         res = self.result

@@ -334,9 +334,13 @@ class Connection:
 
     def _reset(self, now: float) -> None:
         """An accepted RST: the connection is gone (RFC 9293 3.10.7.4, second check), silently but
-        under the fault ``rst-answers-rst``."""
+        under the fault ``rst-answers-rst``, which answers it as a stack answers a segment it has no
+        connection for: RST+ACK acknowledging the RST's sequence number (3.5.2's ACK-less case)."""
         if self._has("rst-answers-rst"):
-            self._send_rst(self.snd_nxt)
+            self._outbox.append(Segment(
+                src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport,
+                seq=self.snd_nxt & seqnum.MASK, ack=self.rcv.rcv_nxt, flags=Flags.RST | Flags.ACK,
+            ))
         if self.state in _RESET_REPORTED:
             self._events.append(ConnectionReset(self.key, now))
         self._move(Trigger.RCV_RST, now)

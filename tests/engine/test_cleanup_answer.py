@@ -45,7 +45,7 @@ def test_a_rst_answering_the_cleanup_rst_fails_the_case_at_the_rfc_level_with_th
     res = _reference("seed-handshake", "rst-answers-rst")
     assert res.verdict == "fail" and res.failed_level == "MUST"
     assert res.failed_step is None  # every step passed: the failure is the answer, after them
-    assert "answered the tester's cleanup RST with R 101:101(0)" in res.reason
+    assert "answered the tester's cleanup RST with R. 101:101(0) ack 1" in res.reason
     assert "RFC 9293 3.10.7 (MUST)" in res.reason and "never answered with a RST" in res.reason
     assert "rst-never-answered" in [r.id for r in res.requirements]
     notes = [(s.direction, s.note) for s in res.segments]
@@ -81,9 +81,10 @@ def _fake(tmp_path: Path, peer: FakePeer, text: str = HANDSHAKE) -> CaseResult:
 
 
 @pytest.mark.parametrize("delay, flags, verdict", [
-    (0.001, Flags.RST, "fail"),
+    (0.001, Flags.RST | Flags.ACK, "fail"),
     (CLEANUP_WINDOW / 2, Flags.RST | Flags.ACK, "fail"),
-    (CLEANUP_WINDOW * 2, Flags.RST, "pass"),  # after the window: not the answer's to judge
+    (0.001, Flags.RST, "pass"),  # the form of an answer to the case's last segment, sent just before: not judged
+    (CLEANUP_WINDOW * 2, Flags.RST | Flags.ACK, "pass"),  # after the window: not the answer's to judge
     (0.001, Flags.ACK, "pass"),               # an ACK (a challenge ACK, say) is recorded, not judged
 ])
 def test_only_a_rst_within_the_window_is_judged(tmp_path: Path, delay: float, flags: Flags, verdict: str) -> None:

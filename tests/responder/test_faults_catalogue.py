@@ -296,7 +296,7 @@ CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]]
     "rst-out-of-window": (rst_out_of_window, ([], State.CLOSED), ([], State.ESTABLISHED)),
     "syn-resets": (syn_resets, (["R 101"], State.CLOSED), ([". 101 1"], State.ESTABLISHED)),
     "answer-rst-with-rst": (answer_rst_with_rst, (["R 0"], ["R 101"]), ([], [])),
-    "rst-answers-rst": (rst_answers_rst, (["R 101"], State.CLOSED), ([], State.CLOSED)),
+    "rst-answers-rst": (rst_answers_rst, (["R. 101 1"], State.CLOSED), ([], State.CLOSED)),
     "time-wait-ignores-fin": (time_wait_ignores_fin, ([], State.TIME_WAIT), ([". 102 2"], State.TIME_WAIT)),
     "odd-checksum": (odd_checksum, [(1, False), (2, True), (333, False)], [(1, True), (2, True), (333, True)]),
     "skip-closing": (skip_closing, ([". 102 2"], State.TIME_WAIT), ([". 102 2"], State.CLOSING)),
