@@ -147,14 +147,16 @@ def probe_segment(env: StepEnv, asserted: State) -> Segment:
 
 
 def _answer(env: StepEnv, sent_at: float, deadline: float) -> Waiting[Received | None]:
-    """The probe's answer; every other segment seen meanwhile goes back to the next step."""
+    """The probe's answer, on the probed connection and after the probe left; every other segment
+    seen meanwhile goes back to the next step."""
     others: list[Received] = []
     try:
         while True:
             got = yield from env.next(deadline)
             if got is None:
                 return None
-            if got.at >= sent_at and (_answers(got.segment) or _fin_again(env, got.segment, others)):
+            on_probed = got.segment.key.reversed() == env.key  # not another connection of the case's
+            if on_probed and got.at >= sent_at and (_answers(got.segment) or _fin_again(env, got.segment, others)):
                 return got
             others.append(got)
     finally:
