@@ -43,6 +43,7 @@ from tcpconform.errors import SetupError
 from tcpconform.links.base import Link, Received
 from tcpconform.results import CaseResult
 from tcpconform.targets.base import Restartable, Target, TargetError
+from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
 PROBE_PORTS = 64
@@ -154,6 +155,10 @@ class Probe:
     key: FourTuple
     link: Link
     tries: int = PROBE_TRIES
+    isn: int = PROBE_ISN
+    """The probe's SYN's sequence number: a fresh one per probe, so an old probe's answer is not this one's."""
+    stale: frozenset[int] = frozenset()
+    """What earlier probes' SYN-ACKs acknowledge (their ISN + 1)."""
     inbox: deque[Received] = field(default_factory=deque)
     answered: bool | None = None
     """None while it runs; then whether any segment came back."""
@@ -161,18 +166,25 @@ class Probe:
     """When its first SYN left."""
 
     def body(self) -> Waiting[None]:
+        """A RST or a SYN-ACK proves the target alive, but not a SYN-ACK acknowledging an earlier
+        probe's ISN (``stale``): one an earlier probe drew and the target retransmits, its RST lost,
+        proves nothing now.  A SYN-ACK acknowledging anything else counts: a stack that gets the
+        acknowledgment wrong is alive all the same (its cases judge the number)."""
         k = self.key
         for _ in range(self.tries):
-            sent = self.link.send(Segment(k.src, k.dst, k.sport, k.dport, seq=PROBE_ISN, flags=Flags.SYN,
+            sent = self.link.send(Segment(k.src, k.dst, k.sport, k.dport, seq=self.isn, flags=Flags.SYN,
                                           window=5000))
             self.first_sent = min(self.first_sent, sent.at)
-            got = yield Recv(sent.at + PROBE_INTERVAL)
-            if got is not None:
+            while (got := (yield Recv(sent.at + PROBE_INTERVAL))) is not None:
                 seg = got.segment
-                if Flags.SYN in seg.flags and Flags.ACK in seg.flags:  # a listener: close what we opened
+                synack = Flags.SYN in seg.flags and Flags.ACK in seg.flags
+                if synack and seg.ack in self.stale:
+                    continue
+                if synack:  # a listener: close what we opened
                     self.link.send(Segment(k.src, k.dst, k.sport, k.dport, seq=seg.ack, flags=Flags.RST))
-                self.answered = True
-                return
+                if synack or Flags.RST in seg.flags:
+                    self.answered = True
+                    return
         self.answered = False
 
 
@@ -189,8 +201,10 @@ class Health:
     def probe(self, key: FourTuple, link: Link, tries: int = PROBE_TRIES) -> Probe:
         """A probe from the next probe port to the target's port of ``key``."""
         port = self.ports[self._next % len(self.ports)]
+        isn = seqnum.add(PROBE_ISN, self._next * 0x10000)
+        stale = frozenset(seqnum.add(PROBE_ISN, n * 0x10000 + 1) for n in range(self._next))
         self._next += 1
-        return Probe(FourTuple(key.src, port, key.dst, key.dport), link, tries)
+        return Probe(FourTuple(key.src, port, key.dst, key.dport), link, tries, isn, stale)
 
 
 def forget(target: Target, key: FourTuple) -> None:
