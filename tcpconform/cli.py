@@ -136,9 +136,11 @@ def _target_options(f: F) -> F:
         click.option("--iface", default=None, help="Interface towards --target (default: the route's)."),
         click.option("--source-ip", default=None,
                      help="Tester address; a free one means no kernel RSTs to suppress (default: the interface's)."),
-        click.option("--service", type=click.Choice(["echo", "discard", "chargen", "daytime"]), default="echo", show_default=True,
+        click.option("--service", "services", metavar="NAME[=PORT]", multiple=True,
                      help="What the --target's application does without an agent: echo (RFC 862), discard "
-                          "(RFC 863), chargen (RFC 864), daytime (RFC 867)."),
+                          "(RFC 863), chargen (RFC 864), daytime (RFC 867); NAME=PORT for several at once "
+                          "(repeatable: each case runs on the quietest that gives it what it needs).  "
+                          "Default: echo on --port."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -170,7 +172,7 @@ def _target_options(f: F) -> F:
 def run(
     cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], faults: tuple[str, ...],
     lab: str | None, lab_name: str, target_ip: str | None, ipv6: bool, port: int | None, iface: str | None,
-    source_ip: str | None, service: str, profile: str | None, report_dir: Path, fail_on: str,
+    source_ip: str | None, services: tuple[str, ...], profile: str | None, report_dir: Path, fail_on: str,
     baseline: Path | None, jobs: int | None, restart: str | None, restart_wait: float, verbose: bool,
     quiet: bool, color: bool | None,
 ) -> None:
@@ -184,6 +186,8 @@ def run(
       tcpconform run --lab linux              Linux's own TCP, in the network lab (root)
       tcpconform run --lab linux --ipv6       the same over IPv6
       tcpconform run --target 198.18.0.2 --port 7 --iface eth1   an echo service on a device
+      tcpconform run --target 198.18.0.2 --service echo=7 --service discard=9 \
+          --service chargen=19 --service daytime=13       four services, each case on one that fits it
       tcpconform run --fault wedge-on-bad-option --restart ''   go on after the target wedges
     """
     import time
@@ -222,7 +226,7 @@ def run(
             for line in console.ladder(case):
                 click.echo("        " + line)
 
-    choice = TargetChoice(faults, lab, lab_name, target_ip, port, iface, source_ip, service, ipv6, profile)
+    choice = TargetChoice(faults, lab, lab_name, target_ip, port, iface, source_ip, services, ipv6, profile)
     request = RunRequest(selected, choice, [str(p) for p in cases], jobs, fail_on, baseline, report_dir,
                          on_open=header, on_case_done=progress, warn=lambda text: click.echo(f"warning: {text}", err=True),
                          restart=restart, restart_wait=restart_wait)

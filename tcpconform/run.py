@@ -57,7 +57,8 @@ class TargetChoice:
     port: int | None = None
     iface: str | None = None
     source_ip: str | None = None
-    service: str = "echo"
+    services: tuple[str, ...] = ()
+    """``--service`` as given: ``NAME`` or ``NAME=PORT`` each (none: echo on ``port``)."""
     ipv6: bool = False
     profile: str | None = None
     """Target profile by name; None: the one that fits the target."""
@@ -112,7 +113,7 @@ def open_target(choice: TargetChoice) -> Iterator[Opened]:
     """The session ``choice`` names, open for the ``with`` block, and its profile."""
     check_faults(choice.faults)
     with open_session(lab=choice.lab, lab_name=choice.lab_name, target=choice.target, port=choice.port,
-                      iface=choice.iface, source_ip=choice.source_ip, service=choice.service,
+                      iface=choice.iface, source_ip=choice.source_ip, services=choice.services,
                       faults=choice.faults, ipv6=choice.ipv6) as session:
         try:
             profile = get_profile(choice.profile or session.profile)

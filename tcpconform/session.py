@@ -22,7 +22,7 @@ from tcpconform.links.host import offload_warnings, route
 from tcpconform.results import SessionMeta
 from tcpconform.targets.base import Target
 from tcpconform.targets.reference import REFERENCE_PORT
-from tcpconform.targets.service import SERVICES, ServiceTarget
+from tcpconform.targets.service import ServiceSet, ServiceTarget, parse_service
 
 PORT_FIRST, PORT_LAST = 20000, 60000
 """The source ports runs rotate through: above the registered range, below Linux's ephemeral ports."""
@@ -89,7 +89,7 @@ class Session:
 
 def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | None = None,
                  port: int | None = None, iface: str | None = None, source_ip: str | None = None,
-                 service: str = "echo", faults: Sequence[str] = (), ipv6: bool = False) -> Any:
+                 services: Sequence[str] = (), faults: Sequence[str] = (), ipv6: bool = False) -> Any:
     """The one place a run's target is chosen; returns a context manager yielding a :class:`Session`.
 
     ``ipv6`` runs in-process and in the lab over IPv6; a ``target``'s family is its address's.
@@ -99,13 +99,16 @@ def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | N
     if target:
         if faults:
             raise SessionError("--fault switches on faults of the bundled responder; it has no effect on --target")
-        if port is None:
-            raise SessionError("--target needs --port (the service's TCP port)")
+        named = _services(services, port)
         if ipv6 and _version(target, "--target") != 6:
             raise SessionError(f"--ipv6 with an IPv4 --target {target}: give the target's IPv6 address")
-        return remote_session(target, port, iface=iface, source_ip=source_ip, service=service)
+        return remote_session(target, named, iface=iface, source_ip=source_ip)
     if iface or source_ip:
         raise SessionError("--iface and --source-ip go with --target")
+    if services and lab:
+        raise SessionError("--service goes with --target, or alone (the bundled responder serving them in this process)")
+    if services:
+        return in_process_services(_services(services, port), ipv6=ipv6, faults=faults)
     if lab:
         return lab_session(lab, lab_name=lab_name, port=port or REFERENCE_PORT, faults=faults, ipv6=ipv6)
     return in_process(faults, ipv6=ipv6)
@@ -124,6 +127,18 @@ def in_process(faults: Sequence[str], *, ipv6: bool = False) -> Iterator[Session
 
     ref = open_reference(faults, ipv6=ipv6)
     yield Session(ref.link, ref.target, "reference", SessionMeta("in-process"))
+
+
+@contextmanager
+def in_process_services(services: Sequence[tuple[str, int]], *, ipv6: bool = False,
+                        faults: Sequence[str] = ()) -> Iterator[Session]:
+    """The bundled responder in this process serving the classic services (echo, discard, chargen,
+    daytime), seen as a remote target is: no agent, only what each service does by itself."""
+    from tcpconform.targets.reference import open_reference
+
+    ref = open_reference(faults, ipv6=ipv6, services=services)
+    yield Session(ref.link, _service_target(ref.target.ip, services), "generic",
+                  SessionMeta("in-process (services)"))
 
 
 @contextmanager
@@ -174,14 +189,12 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
 
 
 @contextmanager
-def remote_session(target_ip: str, port: int, *, iface: str | None = None, source_ip: str | None = None,
-                   service: str = "echo") -> Iterator[Session]:
+def remote_session(target_ip: str, services: Sequence[tuple[str, int]], *, iface: str | None = None,
+                   source_ip: str | None = None) -> Iterator[Session]:
     """A device on a wire: raw frames on ``iface``; the kernel's RSTs suppressed when it owns our address."""
     from tcpconform.lab.firewall import RstSuppression
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
 
-    if service not in SERVICES:
-        raise SessionError(f"unknown service {service!r} (known: {', '.join(SERVICES)})")
     version = _version(target_ip, "--target")
     target_ip = str(ipaddress.ip_address(target_ip))
     if source_ip is not None:
@@ -198,11 +211,11 @@ def remote_session(target_ip: str, port: int, *, iface: str | None = None, sourc
     base_port, ports = fresh_base_port(), PORT_SPAN
     with ExitStack() as stack:
         if host_mode:
-            stack.enter_context(RstSuppression(target_ip, port, range(base_port, base_port + ports)))
+            stack.enter_context(RstSuppression(target_ip, [p for _, p in services], range(base_port, base_port + ports)))
         endpoint = RawEndpoint(iface, source_ip, answer_arp=not host_mode, peer_ip=target_ip)
         stack.callback(endpoint.close)
         link = RawSocketLink(endpoint, target_ip)
-        yield Session(link, ServiceTarget(service, target_ip, port), "generic", base_port=base_port, meta=SessionMeta(
+        yield Session(link, _service_target(target_ip, services), "generic", base_port=base_port, meta=SessionMeta(
             mode="remote target",
             interface=iface,
             tester_address=source_ip,
@@ -214,3 +227,27 @@ def remote_session(target_ip: str, port: int, *, iface: str | None = None, sourc
             ),
             warnings=tuple(warnings),
         ))
+
+
+def _services(texts: Sequence[str], port: int | None) -> list[tuple[str, int]]:
+    """``--service`` values as (name, port): none is echo on ``--port``; a bare name takes ``--port``."""
+    if not texts:
+        if port is None:
+            raise SessionError("--target needs --port (the service's TCP port), or --service NAME=PORT")
+        return [("echo", port)]
+    out = []
+    for text in texts:
+        try:
+            out.append(parse_service(text, port))
+        except ValueError as err:
+            raise SessionError(str(err)) from None
+    ports = [p for _, p in out]
+    twice = sorted({p for p in ports if ports.count(p) > 1})
+    if twice:
+        raise SessionError(f"--service: two services on port {twice[0]}; give each its own (NAME=PORT)")
+    return out
+
+
+def _service_target(ip: str, services: Sequence[tuple[str, int]]) -> ServiceTarget | ServiceSet:
+    targets = tuple(ServiceTarget(name, ip, port) for name, port in services)
+    return targets[0] if len(targets) == 1 else ServiceSet(targets)

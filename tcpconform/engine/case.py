@@ -26,7 +26,7 @@ from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.matching import INVARIANT_REQUIREMENTS
 from tcpconform.engine.outcome import CaseError, StepFailed, as_failure, judge
-from tcpconform.engine.steps import kind_of
+from tcpconform.engine.steps import NeedsContext, kind_of
 from tcpconform.engine.waits import Recv, Sleep, Waiting
 from tcpconform.links.base import Link, Received
 from tcpconform.results import CaseResult, RequirementRef, SegmentRecord, StepResult, TargetEvent
@@ -45,11 +45,20 @@ def required_capabilities(case: TestCase, implied: frozenset[str] = frozenset())
     What the case file says it needs, and what its steps do: application actions a service performs
     by itself (``implied``: an echo service listens and reads on its own) need no agent, and state
     steps need none either (without an agent they are judged from the wire, :mod:`tcpconform.engine.probe`).
+    An implied ``write`` is an echo's, played by the tester sending it the bytes: after the tester's
+    FIN it cannot be, so it needs an agent there.  A case whose tester sends data needs an
+    application that takes it (``reads``: one that closed without reading answers it with a RST).
     """
     needs = Capability.named(case.needs)
+    context = NeedsContext(implied)
     for step in case.steps:
-        needs |= kind_of(step).needs(step, implied)
+        needs |= kind_of(step).needs(step, context)
     return needs
+
+
+def missing_capabilities(case: TestCase, target: Target) -> Capability:
+    """What ``case`` needs that ``target`` cannot do (nothing: the case can run on it)."""
+    return required_capabilities(case, target.implied) & ~target.capabilities.granted()
 
 
 def wants_fresh_port(case: TestCase) -> bool:
@@ -232,7 +241,7 @@ class CaseRun:
     def _skipped(self) -> bool:
         """Skip the whole case when the target cannot do what it needs, or the family is not its own."""
         res = self.result
-        missing = required_capabilities(self.case, self.target.implied) & ~self.target.capabilities.granted()
+        missing = missing_capabilities(self.case, self.target)
         family = "ipv6" if is_ipv6(self.key.src) else "ipv4"
         wanted = self.case.family or family
         if not missing and wanted == family:
@@ -258,6 +267,11 @@ class CaseRun:
             sres.verdict = "skip"
             sres.message = str(err)
             return True
+        if verdict == "unobservable":
+            sres.verdict = res.verdict = "skip"
+            sres.message = str(err)
+            res.reason = f"{step.loc}: {err}"
+            return False
         sres.verdict = "error"
         res.verdict = "error"
         if verdict == "error":
@@ -379,7 +393,8 @@ RFC 9293 3.10.7, which carries no MUST-n label of its own)."""
 _CAPS = {Capability.APP: "play its application (no agent)", Capability.STATE: "report its TCP state (no agent)",
          Capability.WRITES: "write data of its own (its service only answers)",
          Capability.CLOSES_FIRST: "close first (its service closes only after the tester's FIN, or never)",
-         Capability.KEEPS_OPEN: "keep the connection open after the tester's FIN (its service closes then)"}
+         Capability.KEEPS_OPEN: "keep the connection open after the tester's FIN (its service closes then)",
+         Capability.READS: "take the data the tester sends (its service closes without reading)"}
 _FAMILY = {"ipv4": "IPv4", "ipv6": "IPv6"}
 
 

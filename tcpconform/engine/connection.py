@@ -50,6 +50,20 @@ class TesterConnection:
     the service's rather than matched them to a step.  The case's written target numbers count
     past it (relative numbering), so a ``101`` written for an application that sent nothing is the
     target's next number after whatever the service legitimately sent."""
+    driven: int = 0
+    """Sequence space the tester sent for an echo to write (an ``app write`` the echo plays): the
+    case's written tester numbers count past it, as its target numbers count past ``service_sent``,
+    so a ``1`` written for an application that wrote on its own is the tester's next number still."""
+    driven_ranges: list[tuple[int, int]] = field(default_factory=list)
+    """Those bytes, as offsets of the tester's stream: an echo sends them back at the same offsets
+    of its own, as the case's application data, never as the service's."""
+    tester_window: int | None = None
+    """The window the tester last advertised (what data it sends by itself carries)."""
+    target_mss: int | None = None
+    """The MSS option of the target's SYN, if it sent one."""
+    service_fin: Segment | None = None
+    """The service's FIN, once it was taken as the service's: a later step expecting the target's
+    FIN (an ``app close`` the service played by itself, earlier) is answered by it."""
     service_closed: bool = False
     """The service closed by itself (its FIN was accepted as the service's): the connection has
     moved on from the state the case drove it into (CLOSE_WAIT -> LAST_ACK)."""
@@ -61,7 +75,7 @@ class TesterConnection:
     def tester_wire(self, written: int) -> int:
         if self.numbering.absolute:
             return written & seqnum.MASK
-        return (written - self.numbering.tester + self.tester_isn) & seqnum.MASK
+        return (written - self.numbering.tester + self.tester_isn + self.driven) & seqnum.MASK
 
     def target_wire(self, written: int) -> int:
         if self.numbering.absolute:
@@ -73,7 +87,7 @@ class TesterConnection:
     def tester_written(self, wire: int) -> int:
         if self.numbering.absolute:
             return wire
-        return (wire - self.tester_isn + self.numbering.tester) & seqnum.MASK
+        return (wire - self.tester_isn - self.driven + self.numbering.tester) & seqnum.MASK
 
     def target_written(self, wire: int) -> int:
         if self.numbering.absolute or self.target_isn is None:
@@ -91,7 +105,7 @@ class TesterConnection:
     def tester_base(self) -> int | None:
         if self.numbering.absolute:
             return None
-        return (self.tester_isn - self.numbering.tester) & seqnum.MASK
+        return (self.tester_isn + self.driven - self.numbering.tester) & seqnum.MASK
 
     def summary_in(self, seg: Segment) -> str:
         return seg.summary(self.target_base, self.tester_base)
@@ -132,6 +146,7 @@ class TesterConnection:
         if seqnum.gt(end, self.snd_nxt):
             self.snd_nxt = end
         if seg.flags & Flags.ACK and not seg.flags & Flags.RST:
+            self.tester_window = seg.window
             edge = seqnum.add(seg.ack, seg.window)
             if self.our_right_edge is None or seqnum.gt(edge, self.our_right_edge):
                 self.our_right_edge = edge
@@ -139,6 +154,9 @@ class TesterConnection:
     def note_received(self, seg: Segment) -> None:
         if seg.flags & Flags.SYN and self.target_isn is None:
             self.target_isn = seg.seq
+        if seg.flags & Flags.SYN and seg.seq == self.target_isn:
+            mss = seg.option("MSS")
+            self.target_mss = mss if isinstance(mss, int) else None
         end = seqnum.add(seg.seq, seg.seg_len)
         if seg.seg_len:
             if self.target_high is None or seqnum.gt(end, self.target_high):

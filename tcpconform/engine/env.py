@@ -20,7 +20,6 @@ from tcpconform.engine.waits import Waiting
 from tcpconform.links.base import Link, Received
 from tcpconform.results import CaseResult
 from tcpconform.targets.base import Target
-from tcpconform.tcp.payload import TARGET_SALT
 from tcpconform.tcp.segment import FourTuple, Segment
 
 _T = TypeVar("_T")
@@ -31,10 +30,6 @@ class CaseSettings:
     profile: Profile
     tester_isn: int | None = None
     """Wire ISN of the tester; ``None`` uses the number the case writes."""
-    target_salt: int | None = TARGET_SALT
-    """Which :func:`~tcpconform.tcp.payload.stream_bytes` stream the target's data is (its own
-    application's: ``TARGET_SALT``; an echo service's: the tester's, ``TESTER_SALT``), so it is
-    checked byte by byte; ``None``: unknown."""
     cleanup: bool = True
     """Reset a connection left open at the end of a case, as packetdrill does, so no state leaks."""
 

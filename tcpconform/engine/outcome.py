@@ -7,6 +7,8 @@ ours, an ``error`` that says so, and the run goes on.  :func:`judge` applies it:
 - ``fail`` (the case stops): :class:`StepFailed`, and ``AppFailed`` (the target's application
   refused an action: no such connection, connection reset);
 - ``skip`` (the case goes on without the step): :class:`StepSkipped`;
+- ``unobservable`` (the case stops, skipped, with the reason): :class:`CaseUnobservable`, what
+  the case asserts from here on cannot be observed on this target;
 - ``error`` (the case stops): :class:`CaseError` (the case asks for something impossible), and every
   other ``TcpconformError``, such as the environment's setup errors (``TargetError``: the
   target control failed; ``LinkSetupError``: the link could not send);
@@ -40,11 +42,16 @@ class StepSkipped(TcpconformError):
     """The step cannot be checked on this target; the case goes on without it."""
 
 
+class CaseUnobservable(TcpconformError):
+    """What the case asserts from here on cannot be observed on this target: the case is skipped,
+    with the reason, never passed or failed on what was left."""
+
+
 class CaseError(TcpconformError):
     """The case (or the tester) got it wrong, not the target: an error verdict, not a failure."""
 
 
-Judgement = Literal["fail", "skip", "error", "internal"]
+Judgement = Literal["fail", "skip", "unobservable", "error", "internal"]
 
 
 def judge(err: Exception) -> Judgement:
@@ -53,6 +60,8 @@ def judge(err: Exception) -> Judgement:
         return "fail"
     if isinstance(err, StepSkipped):
         return "skip"
+    if isinstance(err, CaseUnobservable):
+        return "unobservable"
     if isinstance(err, TcpconformError):
         return "error"
     return "internal"

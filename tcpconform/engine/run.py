@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from tcpconform import __version__
 from tcpconform.cases.model import TestCase
 from tcpconform.cases.profiles import Profile
-from tcpconform.engine.case import CaseRun, wants_fresh_port
+from tcpconform.engine.case import CaseRun, missing_capabilities, wants_fresh_port
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.health import PROBE_PORTS, RESTART_WAIT, Health
 from tcpconform.engine.scheduler import Scheduler
 from tcpconform.links.base import Clock, Link
 from tcpconform.results import CaseResult, RunMeta, RunResult, SessionMeta
 from tcpconform.targets.base import Target
+from tcpconform.targets.service import ServiceSet
 from tcpconform.tcp.segment import FourTuple, is_ipv6
 
 BASE_PORT = 40000
@@ -61,18 +62,18 @@ def execute(
     overlap, so no case meets a 4-tuple another part of the run used.  ``restart`` brings a target
     back that stopped answering, within ``restart_wait`` s.
     """
-    settings = CaseSettings(profile=profile, tester_isn=tester_isn, target_salt=target.data_salt)
+    settings = CaseSettings(profile=profile, tester_isn=tester_isn)
     top = base_port + port_span
     reconnecting = [i for i, case in enumerate(cases) if wants_fresh_port(case)]
     fresh = {i: base_port + len(cases) + n for n, i in enumerate(reconnecting)}
     spare = range(base_port + len(cases) + len(reconnecting), top - PROBE_PORTS)
     checks = Health(range(top - PROBE_PORTS, top), restart, restart_wait) if health else None
-    runs = [
-        CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, target.ip,
-                                target.port + 1 if case.closed_port else target.port), link, target, settings,
-                spare_ports=spare, fresh_port=fresh.get(i))
-        for i, case in enumerate(cases)
-    ]
+    runs = []
+    for i, case in enumerate(cases):
+        on = _target_for(case, target)
+        port = _closed_port(target) if case.closed_port else on.port
+        runs.append(CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, on.ip, port), link, on,
+                            settings, spare_ports=spare, fresh_port=fresh.get(i)))
     started = datetime.now(UTC)
     wall0 = time.perf_counter()
     scheduler = Scheduler(link, target, jobs=jobs, on_case_done=on_case_done, health=checks)
@@ -96,3 +97,20 @@ def execute(
         session=session,
     )
     return RunResult(run_meta, list(results))
+
+
+def _target_for(case: TestCase, target: Target) -> Target:
+    """The target a case runs on: of a :class:`ServiceSet`, the quietest service that gives it
+    what it needs; otherwise the target itself."""
+    if isinstance(target, ServiceSet):
+        return target.fitting(lambda service: missing_capabilities(case, service))
+    return target
+
+
+def _closed_port(target: Target) -> int:
+    """A port next to the target's on which nothing of the run listens: a closed-port case's."""
+    used = target.ports if isinstance(target, ServiceSet) else frozenset({target.port})
+    port = target.port + 1
+    while port in used:
+        port += 1
+    return port

@@ -11,14 +11,19 @@ target's next number whatever the service legitimately sent.  Anything the model
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tcpconform.engine.connection import TesterConnection
+from tcpconform.engine.outcome import CaseUnobservable
 from tcpconform.targets.base import Target
 from tcpconform.targets.service import ServiceModel, ServiceTarget
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
-from tcpconform.tcp.segment import Flags, Segment
+from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss
 
 DATA = "data the service sent by itself"
+DRIVEN_ACK = "the ACK of the bytes the tester sent for the echo to write"
+
 FIN = "the service closed by itself, as its model says"
 RIDES = {DATA: "the service's data", FIN: "the service's FIN"}
 """What an ACK rides on, by the reason :func:`own` gave."""
@@ -28,8 +33,9 @@ def own(target: Target, conn: TesterConnection, seg: Segment) -> str | None:
     """Why ``seg`` is what the service sent by itself, or ``None``.
 
     Its data: an echo's checked byte by byte against what the tester sent (no more than that, at
-    its own offset), chargen's and daytime's against their RFC's form.  Its FIN: once the target
-    acknowledged the tester's FIN and, for an echo, with everything echoed; daytime's at any time.
+    its own offset, and none of the bytes sent for it to write: those are the case's); chargen's
+    and daytime's against their RFC's form.  Its FIN: once the target acknowledged the tester's FIN
+    and, for an echo, with everything echoed; daytime's at any time.
     """
     if not isinstance(target, ServiceTarget) or seg.flags & (Flags.SYN | Flags.RST):
         return None
@@ -53,6 +59,8 @@ def take(conn: TesterConnection, seg: Segment) -> None:
     conn.service_sent += max(0, new)
     if seg.flags & Flags.FIN:
         conn.service_closed = True
+        if new > 0:
+            conn.service_fin = seg
 
 
 def unseen(target: Target, conn: TesterConnection, seg: Segment) -> int:
@@ -81,12 +89,24 @@ def bare(seg: Segment) -> Segment:
     return seg.with_(payload=b"", flags=seg.flags & ~(Flags.PSH | Flags.FIN))
 
 
+def data_of(seg: Segment) -> Segment:
+    """A service's segment without its FIN: the data it carries."""
+    return seg.with_(flags=seg.flags & ~Flags.FIN)
+
+
+def after_data(seg: Segment) -> Segment:
+    """What a service's segment carries after its data (its FIN, its ACK), at the sequence number
+    after the data."""
+    return seg.with_(seq=seqnum.add(seg.seq, len(seg.payload)), payload=b"", flags=seg.flags & ~Flags.PSH)
+
+
 def _bytes_ok(conn: TesterConnection, model: ServiceModel, seg: Segment, offset: int) -> bool:
     if model.writes == "never" or offset < 0:
         return False
     if model.writes == "echo":
         n = len(seg.payload)
-        return offset + n <= _tester_data(conn) and seg.payload == stream_bytes(offset, n, TESTER_SALT)
+        return (offset + n <= _tester_data(conn) and seg.payload == stream_bytes(offset, n, TESTER_SALT)
+                and not any(a < offset + n and offset < b for a, b in conn.driven_ranges))
     return model.check is None or model.check(offset, seg.payload) is None
 
 
@@ -106,3 +126,114 @@ def _closes_now(conn: TesterConnection, model: ServiceModel, seg: Segment, offse
     if fin is None or not seg.flags & Flags.ACK or not seqnum.gt(seg.ack, fin):
         return False
     return model.writes != "echo" or offset + len(seg.payload) == _tester_data(conn)
+
+
+def drives_write(target: Target) -> bool:
+    """Whether an ``app write`` on ``target`` is played by sending it the bytes (an echo's)."""
+    return isinstance(target, ServiceTarget) and target.model.writes == "echo"
+
+
+def for_echo(conn: TesterConnection, key: FourTuple, count: int) -> Segment:
+    """The segment that makes an echo write ``count`` bytes: the tester's next ``count`` bytes of
+    its stream, from its SND.NXT, acknowledging all it has received, with its last window.
+    Sending it moves the case's written tester numbers past it (:func:`driven`): a target's
+    ``ack 1`` after the write is its ACK of it.
+
+    One segment, so the echo reads and writes the bytes at once, as an application writing them by
+    itself would: sent in pieces, what it writes back, and how it is split, would follow the pieces.
+    :class:`CaseUnobservable` when the target's MSS (or window) does not take them in one.
+    """
+    mss = conn.target_mss or default_mss(key.src)
+    room = min(mss, conn.last_window if conn.last_window is not None else mss)
+    if count > room:
+        raise CaseUnobservable(
+            f"the echo cannot be made to write {count} bytes at once: its MSS {mss} (and window) takes "
+            f"{room} in one segment, and sent in pieces it writes back what it read of each, in pieces "
+            "the case does not expect")
+    window = conn.tester_window if conn.tester_window is not None else 0xFFFF
+    return Segment(key.src, key.dst, key.sport, key.dport, seq=conn.snd_nxt, ack=conn.rcv_nxt or 0,
+                   flags=Flags.ACK | Flags.PSH, window=window,
+                   payload=stream_bytes(_tester_data(conn), count, TESTER_SALT))
+
+
+def echo_owed(conn: TesterConnection) -> bool:
+    """Whether an echo still owes the tester some of its data back (the tester's bytes beyond the
+    highest the target sent)."""
+    if conn.target_isn is None:
+        return False
+    high = conn.target_high if conn.target_high is not None else seqnum.add(conn.target_isn, 1)
+    return seqnum.diff(high, seqnum.add(conn.target_isn, 1)) < _tester_data(conn)
+
+
+def driven(conn: TesterConnection, count: int) -> None:
+    """Note that the tester sent its next ``count`` data bytes for an echo to write."""
+    first = _tester_data(conn) - count
+    conn.driven_ranges.append((first, first + count))
+    conn.driven += count
+
+
+def acks_driven(target: Target, conn: TesterConnection, seg: Segment) -> str | None:
+    """Why ``seg`` is the target's ACK of bytes the tester sent for an echo to write, or ``None``:
+    a bare ACK, at the target's next sequence number, acknowledging new data no further than the
+    tester sent.  A step written for an application that wrote by itself expects no such ACK."""
+    if (not conn.driven or not drives_write(target) or seg.payload or seg.flags != Flags.ACK
+            or conn.rcv_nxt is None or seg.seq != conn.rcv_nxt):
+        return None
+    if conn.last_ack is not None and not seqnum.gt(seg.ack, conn.last_ack):
+        return None
+    return DRIVEN_ACK if seqnum.le(seg.ack, conn.snd_nxt) else None
+
+
+def echo_head(target: Target, conn: TesterConnection, seg: Segment) -> int:
+    """How many leading bytes of ``seg`` are an echo's own (the tester's data sent back) when the
+    rest starts the bytes sent for it to write: the echo joined the two, and the rest is what a
+    step expects.  0 when ``seg`` is not such a segment."""
+    if not isinstance(target, ServiceTarget) or not drives_write(target) or not seg.payload or conn.target_isn is None:
+        return 0
+    offset = seqnum.diff(seg.seq, seqnum.add(conn.target_isn, 1))
+    end = offset + len(seg.payload)
+    starts = [a for a, _ in conn.driven_ranges if offset < a < end]
+    if not starts or any(a < starts[0] and offset < b for a, b in conn.driven_ranges):
+        return 0
+    head = starts[0] - offset
+    return head if _bytes_ok(conn, target.model, data_of(seg.with_(payload=seg.payload[:head])), offset) else 0
+
+
+def split(seg: Segment, head: int) -> tuple[Segment, Segment]:
+    """``seg`` as its first ``head`` bytes (no FIN) and the rest, at its own sequence number."""
+    first = seg.with_(payload=seg.payload[:head], flags=seg.flags & ~(Flags.FIN | Flags.PSH))
+    return first, seg.with_(seq=seqnum.add(seg.seq, head), payload=seg.payload[head:])
+
+
+def as_if_all_taken(target: Target, conn: TesterConnection, seg: Segment) -> Segment:
+    """``seg`` with the ACK it would carry had the target taken all the tester sent for an echo to
+    write, when it carries some of those bytes back and acknowledges part of them: an echo sends
+    back what it has read so far, with the ACK of so far, so a step written for an application that
+    wrote by itself (its ACK unchanged) is not failed for it.  Otherwise ``seg`` itself."""
+    if not conn.driven_ranges or not seg.payload or not seg.flags & Flags.ACK or conn.target_isn is None:
+        return seg
+    if not isinstance(target, ServiceTarget) or not drives_write(target):
+        return seg
+    first, _ = conn.driven_ranges[-1]
+    start = seqnum.add(conn.tester_isn, 1 + first)
+    offset = seqnum.diff(seg.seq, seqnum.add(conn.target_isn, 1))
+    carries = any(a < offset + len(seg.payload) and offset < b for a, b in conn.driven_ranges)
+    if carries and seqnum.ge(seg.ack, start) and seqnum.lt(seg.ack, conn.snd_nxt):
+        return seg.with_(ack=conn.snd_nxt)
+    return seg
+
+
+def earlier_fin(conn: TesterConnection, wants: Callable[[Segment], bool]) -> Segment | None:
+    """The service's FIN, taken as the service's before, when ``wants`` (a step expecting the
+    target's FIN) accepts it as the case numbers it without that FIN: a close the service made by
+    itself before the case's ``app close``.  The FIN is then the step's (no longer counted as the
+    service's); ``None`` leaves everything as it was."""
+    fin = conn.service_fin
+    if fin is None:
+        return None
+    conn.service_sent -= 1
+    if wants(fin):
+        conn.service_fin = None
+        return fin
+    conn.service_sent += 1
+    return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, assert_never
+from typing import Any, Generic, TypeVar
 
 from tcpconform.cases.model import (
     AppStep,
@@ -32,26 +32,22 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import isn, services, timing
+from tcpconform.engine import control, isn, services, timing
 from tcpconform.engine.connection import TesterConnection
+from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv
 from tcpconform.engine.matching import check_invariants, match, tolerated
-from tcpconform.engine.outcome import CaseError, StepFailed, StepSkipped
-from tcpconform.engine.probe import probe_state
+from tcpconform.engine.outcome import CaseError, StepFailed
 from tcpconform.engine.waits import Waiting
 from tcpconform.links.base import Received
 from tcpconform.results import Mismatch, StepResult
 from tcpconform.targets.base import Capability
 from tcpconform.tcp import seqnum
-from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
+from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import Flags, Segment, default_mss
 
 S = TypeVar("S", bound=Step)
 Handler = Callable[[StepEnv, S, StepResult], Waiting[None]]
-
-POLL = 0.005
-"""How often state and application reads are polled while waiting for them, in seconds."""
-
 
 def at_once(run: Callable[[StepEnv, S, StepResult], None]) -> Handler[S]:
     """A handler for a step that never waits."""
@@ -155,12 +151,17 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
     deadline = timing.latest(start, within)
     sres.expected = spec.text
     seen = _Seen()
+    if isinstance(spec.flags, Flags) and spec.flags & Flags.FIN:
+        fin = services.earlier_fin(conn, lambda seg: match(spec, seg, conn, step.isn).ok)
+        if fin is not None:
+            sres.message = f"matched: the service's FIN, which came before this step ({conn.summary_in(fin)})"
+            return
     while True:
         got = yield from env.next(deadline)
         if got is None:
             failure = yield from _late(env, step, sres, start, within, seen)
             raise failure
-        seg = got.segment
+        seg = services.as_if_all_taken(env.target, conn, got.segment)
         early = got.at < env.t_sent
         result = match(spec, seg, conn, step.isn)
         if result.anchor_isn is not None and not early:
@@ -192,6 +193,19 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             env.t_ref = got.at
             segments[idx].note = f"matched: its seq is past {ahead} byte(s) of the service's still in flight"
             return
+        head = services.echo_head(env.target, conn, seg) if not early else 0
+        if head:  # the echo's own bytes first (taken: they are verified), then the step's
+            own_part, tail = services.split(seg, head)
+            services.take(conn, own_part)
+            joined = match(spec, tail, conn, step.isn)
+            if joined.ok:
+                joined.mismatches.extend(_data_mismatches(env, tail, None))
+            if joined.ok:
+                conn.captured.update(joined.captures)
+                conn.note_received(seg)
+                env.t_ref = got.at
+                segments[idx].note = f"matched: its last {len(tail.payload)} bytes, after {head} the echo sent back first"
+                return
         service = _service_data(env, seg)
         if service is not None and not early and _piggybacks(spec, seg, conn, step):
             conn.captured.update(match(spec, services.bare(seg), conn).captures)
@@ -199,7 +213,16 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             env.t_ref = got.at
             segments[idx].note = f"matched: the ACK rides on {services.RIDES[service]}"
             return
-        why = tolerated(seg, step.tolerate, spec, conn) or service
+        if service is not None and not early and seg.payload and seg.flags & Flags.FIN:
+            services.take(conn, services.data_of(seg))  # the service's line, then the FIN the step may expect
+            rest = match(spec, services.after_data(seg), conn, step.isn)
+            if rest.ok:
+                conn.captured.update(rest.captures)
+                services.take(conn, seg)
+                env.t_ref = got.at
+                segments[idx].note = "matched: the FIN after the service's data"
+                return
+        why = tolerated(seg, step.tolerate, spec, conn) or service or services.acks_driven(env.target, conn, seg)
         if service is not None:  # the service's bytes, whichever reason lets them pass
             services.take(conn, seg)
         else:
@@ -268,7 +291,8 @@ def silence(env: StepEnv, step: SilenceStep, sres: StepResult) -> Waiting[None]:
         if broken is not None:
             raise broken
         service = _service_data(env, seg)
-        why = tolerated(seg, step.tolerate, None, env.conn) or service
+        why = (tolerated(seg, step.tolerate, None, env.conn) or service
+               or services.acks_driven(env.target, env.conn, seg))
         if service is not None:  # the service's bytes, whichever reason lets them pass
             services.take(env.conn, seg)
         else:
@@ -288,7 +312,7 @@ def _service_data(env: StepEnv, seg: Segment) -> str | None:
 
 def _data_mismatches(env: StepEnv, seg: Segment, anchor: int | None) -> list[Mismatch]:
     """Data from the target must be the bytes its application wrote, at the right offset."""
-    salt = env.settings.target_salt
+    salt = env.target.data_salt
     if not seg.payload or salt is None:
         return []
     first = anchor if anchor is not None else env.conn.target_isn
@@ -299,7 +323,7 @@ def _data_mismatches(env: StepEnv, seg: Segment, anchor: int | None) -> list[Mis
     if seg.payload == expected:
         return []
     return [Mismatch("payload", f"application bytes {offset}..{offset + len(seg.payload)}",
-                     "different bytes (" + _first_diff(expected, seg.payload) + ")")]
+                     "different bytes (" + first_diff(expected, seg.payload) + ")")]
 
 
 def _piggybacks(spec: SegmentSpec, seg: Segment, conn: TesterConnection, step: ExpectStep) -> bool:
@@ -332,77 +356,6 @@ def _timeout(env: StepEnv, step: ExpectStep, within: float, seen: _Seen, late: l
     return StepFailed("; ".join([text, *notes]), mismatches)
 
 
-# -- the target's application and state ----------------------------------------------------------
-def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
-    target, key = env.target, env.key
-    sres.expected = f"application {step.action}" + (f" {step.count}" if step.count is not None else "")
-    if Capability.APP not in target.capabilities:  # a service that does this by itself (checked at start)
-        env.t_ref = env.link.now()
-        if step.action == "read":  # it reads, but what its application got is not observed: no pass
-            raise StepSkipped(f"implied: {target.name} reads by itself; what its application got is not observed")
-        sres.message = f"implied: {target.name} does this by itself"
-        return
-    match step.action:
-        case "read":
-            yield from _app_read(env, step.count or 0)
-        case "write":
-            data = stream_bytes(env.conn.app_written, step.count or 0, TARGET_SALT)
-            target.app_write(key, data)
-            env.conn.app_written += len(data)
-        case "listen":
-            target.app_listen(key)
-        case "shutdown":
-            target.app_shutdown(key)
-        case "close":
-            target.app_close(key)
-        case _:
-            assert_never(step.action)
-    env.t_ref = env.link.now()
-
-
-def _app_read(env: StepEnv, want: int) -> Waiting[None]:
-    """Read ``want`` bytes, polling until the profile's bound; they must be the bytes the tester sent."""
-    conn, link = env.conn, env.link
-    got = b""
-    deadline = timing.latest(link.now(), env.settings.profile.within)
-    while True:
-        got += env.target.app_read(env.key, want - len(got))
-        if len(got) >= want or link.now() >= deadline:
-            break
-        yield from env.sleep(min(deadline, link.now() + POLL))
-    expected = stream_bytes(conn.app_read, want, TESTER_SALT)
-    conn.app_read += len(got)
-    if got != expected:
-        if len(got) < want:
-            detail = f"{len(got)} bytes" + ("" if got == expected[: len(got)] else ", and not the bytes sent")
-            raise StepFailed(f"the application read {len(got)} of {want} bytes",
-                             [Mismatch("app read", f"{want} bytes, in order", detail)])
-        raise StepFailed("the application read other bytes than were sent, or out of order",
-                         [Mismatch("app read", f"{want} bytes, in order", _first_diff(expected, got))])
-
-
-def state(env: StepEnv, step: StateStep, sres: StepResult) -> Waiting[None]:
-    target, link = env.target, env.link
-    sres.expected = f"target state {step.state}"
-    if Capability.STATE not in target.capabilities:
-        yield from probe_state(env, step, sres)  # judged from the wire
-        return
-    deadline = timing.latest(link.now(), env.settings.profile.within)
-    seen: list[str] = []
-    while True:
-        now_state = target.state(env.key)
-        if now_state is not None and (not seen or seen[-1] != now_state):
-            seen.append(now_state)
-        if now_state == step.state:
-            break
-        if link.now() >= deadline:
-            path = " -> ".join(seen) or "unknown"
-            raise StepFailed(f"target state is {now_state}, expected {step.state} (seen: {path})",
-                             [Mismatch("state", step.state, str(now_state))])
-        yield from env.sleep(min(deadline, link.now() + POLL))
-    env.t_ref = link.now()
-
-
 def wait(env: StepEnv, step: WaitStep, sres: StepResult) -> Waiting[None]:
     yield from env.sleep(env.link.now() + step.duration)
     env.t_ref = env.link.now()
@@ -425,8 +378,27 @@ def _no_requirement(step: Any) -> str | None:
     return None
 
 
-def _needs_nothing(step: Any, implied: frozenset[str]) -> Capability:
+@dataclass
+class NeedsContext:
+    """What the steps before the one asked about did, as :func:`required_capabilities` reads a
+    case's steps in order."""
+
+    implied: frozenset[str]
+    """The application actions the target performs by itself."""
+    tester_closed: bool = False
+    """A step before sent the tester's FIN: an echo can no longer be sent bytes to write."""
+
+
+def _needs_nothing(step: Any, context: NeedsContext) -> Capability:
     return Capability.NONE
+
+
+def _send_needs(step: SendStep, context: NeedsContext) -> Capability:
+    """Data the tester sends needs an application that takes it; a FIN ends what it can send."""
+    flags, length = step.segment.flags, step.segment.length
+    if isinstance(flags, Flags) and flags & Flags.FIN and not flags & Flags.RST:
+        context.tester_closed = True
+    return Capability.READS if step.segment.payload or (isinstance(length, int) and length > 0) else Capability.NONE
 
 
 def _asserts(step: Any) -> bool:
@@ -438,9 +410,14 @@ def _app_asserts(step: AppStep) -> bool:
     return step.action == "read"
 
 
-def _app_needs(step: AppStep, implied: frozenset[str]) -> Capability:
-    """An application action needs an agent, unless the target's application does it by itself."""
-    return Capability.NONE if step.action in implied else Capability.APP
+def _app_needs(step: AppStep, context: NeedsContext) -> Capability:
+    """An application action needs an agent, unless the target's application does it by itself;
+    an implied write (an echo's, played by sending it the bytes) only while the tester can send."""
+    if step.action == "write" and context.tester_closed:
+        return Capability.APP
+    if step.action == "close" and context.tester_closed and "close-after-fin" in context.implied:
+        return Capability.NONE
+    return Capability.NONE if step.action in context.implied else Capability.APP
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,7 +431,7 @@ class StepKind(Generic[S]):
     """How long the step may wait, at most: the scheduler starts cases that may wait long first."""
     requirement: Callable[[S], str | None] = _no_requirement
     """The requirement the step itself names (else the case's first is the one a failure breaks)."""
-    needs: Callable[[S, frozenset[str]], Capability] = _needs_nothing
+    needs: Callable[[S, NeedsContext], Capability] = _needs_nothing
     """What the target must be able to do for the case to run at all, given the application actions
     it does by itself (a state step needs nothing: without an agent it is judged from the wire)."""
     spare_ports: bool = False
@@ -466,11 +443,11 @@ class StepKind(Generic[S]):
 
 
 _KINDS = (
-    StepKind(SendStep, "send", at_once(send)),
+    StepKind(SendStep, "send", at_once(send), needs=_send_needs),
     StepKind(ExpectStep, "expect", expect, lambda s: s.within or 0.0, lambda s: s.requirement, asserts=_asserts),
     StepKind(SilenceStep, "silence", silence, lambda s: s.duration, lambda s: s.requirement, asserts=_asserts),
-    StepKind(AppStep, "app", app, requirement=lambda s: s.requirement, needs=_app_needs, asserts=_app_asserts),
-    StepKind(StateStep, "state", state, requirement=lambda s: s.requirement, asserts=_asserts),
+    StepKind(AppStep, "app", control.app, requirement=lambda s: s.requirement, needs=_app_needs, asserts=_app_asserts),
+    StepKind(StateStep, "state", control.state, requirement=lambda s: s.requirement, asserts=_asserts),
     StepKind(WaitStep, "wait", wait, lambda s: s.duration),
     StepKind(IsnSampleStep, "isnsample", isn.sample, lambda s: s.count * s.interval, lambda s: s.requirement,
              spare_ports=True),
@@ -484,11 +461,3 @@ STEPS: dict[type[Step], StepKind[Any]] = {kind.step: kind for kind in _KINDS}
 def kind_of(step: Step) -> StepKind[Any]:
     """The row of ``step``'s kind."""
     return STEPS[type(step)]
-
-
-# -- wording -------------------------------------------------------------------------------------
-def _first_diff(expected: bytes, got: bytes) -> str:
-    for i, (a, b) in enumerate(zip(expected, got, strict=False)):
-        if a != b:
-            return f"byte {i}: expected 0x{a:02x}, got 0x{b:02x}"
-    return f"{len(got)} bytes where {len(expected)} were expected"

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 
 from tcpconform.errors import SetupError
@@ -100,9 +100,11 @@ class RstSuppression:
     anywhere, any number of times.
     """
 
-    def __init__(self, target_ip: str, target_port: int, source_ports: range | list[int], ns: str | None = None) -> None:
+    def __init__(self, target_ip: str, target_port: int | Sequence[int], source_ports: range | list[int],
+                 ns: str | None = None) -> None:
         addr = ipaddress.ip_address(target_ip)
-        if not 1 <= target_port <= 65535:
+        ports = [target_port] if isinstance(target_port, int) else list(target_port)
+        if not ports or not all(1 <= p <= 65535 for p in ports):
             raise ValueError(f"target_port {target_port} out of range 1..65535")
         self.target_ip = str(addr)
         self.target_port = target_port
@@ -110,7 +112,7 @@ class RstSuppression:
         self.ns = ns
         self.family = "inet"
         self.table = f"tcpc_{os.getpid()}_{next(_counter)}"
-        self._match = (f"{'ip' if addr.version == 4 else 'ip6'} daddr {self.target_ip} tcp dport {target_port} "
+        self._match = (f"{'ip' if addr.version == 4 else 'ip6'} daddr {self.target_ip} tcp dport {_port_set(ports)} "
                        f"tcp sport {_port_set(source_ports)} tcp flags & rst == rst")
         self._lock = threading.RLock()  # re-entrant: the signal handler may call remove() mid-install
         self._state = "new"  # new -> installing -> installed -> removed

@@ -25,8 +25,9 @@ def add_options(parser: pytest.Parser) -> None:
                     help="The target's TCP port (default 8000 for the bundled responder and the lab).")
     group.addoption("--tcpconform-iface", default=None, metavar="IF", help="Interface towards the target.")
     group.addoption("--tcpconform-source-ip", default=None, metavar="IP", help="Tester address (default: the interface's).")
-    group.addoption("--tcpconform-service", default="echo", metavar="NAME",
-                    help="What a --tcpconform-target's application does without an agent (default: echo).")
+    group.addoption("--tcpconform-service", action="append", default=[], metavar="NAME[=PORT]",
+                    help="What a --tcpconform-target's application does without an agent (repeatable, "
+                         "NAME=PORT for several; default: echo on --tcpconform-port).")
     group.addoption("--tcpconform-fault", action="append", default=[], metavar="NAME",
                     help="Switch on a reference-responder fault (repeatable).")
     group.addoption("--tcpconform-profile", default=None, metavar="NAME",
@@ -43,7 +44,7 @@ class PluginOptions:
     port: int | None
     iface: str | None
     source_ip: str | None
-    service: str
+    services: tuple[str, ...]
     faults: tuple[str, ...]
     profile: str | None
     report_dir: Path | None
@@ -54,14 +55,14 @@ class PluginOptions:
         report_dir = get("tcpconform_report_dir")
         return cls(get("tcpconform_lab"), get("tcpconform_lab_name"), get("tcpconform_target"),
                    get("tcpconform_port"), get("tcpconform_iface"), get("tcpconform_source_ip"),
-                   get("tcpconform_service"), tuple(get("tcpconform_fault") or ()), get("tcpconform_profile"),
+                   tuple(get("tcpconform_service") or ()), tuple(get("tcpconform_fault") or ()), get("tcpconform_profile"),
                    Path(report_dir) if report_dir else None)
 
     @property
     def customised(self) -> bool:
         """Anything but the default target: worth checking before collection, not at the first case."""
         return bool(self.lab or self.target or self.port or self.iface or self.source_ip or self.faults
-                    or self.profile or self.service != "echo")
+                    or self.profile or self.services)
 
 
 _CLI_FLAG = re.compile(r"--(lab|target|port|iface|source-ip|service|fault|profile)(?![\w-])")
@@ -90,6 +91,6 @@ def check_options(options: PluginOptions) -> None:
             raise pytest.UsageError(f"--tcpconform-profile: {err.args[0]}") from None
     try:  # checks how the options combine; nothing is opened until the returned manager is entered
         open_session(lab=options.lab, lab_name=options.lab_name, target=options.target, port=options.port,
-                     iface=options.iface, source_ip=options.source_ip, service=options.service, faults=options.faults)
+                     iface=options.iface, source_ip=options.source_ip, services=options.services, faults=options.faults)
     except SessionError as err:
         raise pytest.UsageError(our_flags(str(err))) from None

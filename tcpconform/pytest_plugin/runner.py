@@ -64,7 +64,7 @@ class Runner:
         from tcpconform.run import TargetChoice, open_target  # the engine, at the first case only
 
         o = self.options
-        choice = TargetChoice(o.faults, o.lab, o.lab_name, o.target, o.port, o.iface, o.source_ip, o.service,
+        choice = TargetChoice(o.faults, o.lab, o.lab_name, o.target, o.port, o.iface, o.source_ip, o.services,
                               profile=o.profile)
         try:
             opened = self._stack.enter_context(open_target(choice))

@@ -48,17 +48,26 @@ class AppConfig:
 
     ``agent``: nothing happens on its own; the engine plays the application through the ``app_*``
     methods of :class:`~tcpconform.responder.Responder`, and nothing listens until ``app_listen``.
+
+    ``services``: the classic services of :mod:`tcpconform.responder.services` (echo, discard,
+    chargen, daytime), each listening on its port in ``services`` (name, port).
     """
 
-    mode: Literal["scripted", "agent"] = "scripted"
+    mode: Literal["scripted", "agent", "services"] = "scripted"
     read_bytes: int = 1024
     reply_bytes: int = 700
     close: Literal["after-fin", "after-reply", "never"] = "after-fin"
     close_delay: float = 0.0
+    services: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.mode not in ("scripted", "agent"):
-            raise ValueError(f"app mode must be 'scripted' or 'agent', not {self.mode!r}")
+        if self.mode not in ("scripted", "agent", "services"):
+            raise ValueError(f"app mode must be 'scripted', 'agent' or 'services', not {self.mode!r}")
+        if (self.mode == "services") != bool(self.services):
+            raise ValueError("app services (name, port) go with mode 'services', and it needs at least one")
+        ports = [port for _, port in self.services]
+        if len(set(ports)) != len(ports) or not all(0 < port <= 0xFFFF for port in ports):
+            raise ValueError(f"app services need distinct ports in 1..65535, not {ports}")
         if self.close not in ("after-fin", "after-reply", "never"):
             raise ValueError(f"app close must be 'after-fin', 'after-reply' or 'never', not {self.close!r}")
         if self.read_bytes < 0 or self.reply_bytes < 0:

@@ -15,6 +15,7 @@ from tcpconform.responder.checks import KNOWN_OPTIONS, malformed
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
+from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
@@ -38,7 +39,7 @@ class Responder:
         self._outbox: list[Segment] = []
         self._events: list[Event] = []
         self._conns: dict[FourTuple, Connection] = {}
-        self._sessions: dict[FourTuple, ScriptedSession] = {}
+        self._sessions: dict[FourTuple, ScriptedSession | ServiceSession] = {}
         self._listening: set[int] = set()
         self._ended: set[FourTuple] = set()
         self.dropped: list[tuple[Segment, str]] = []
@@ -50,6 +51,8 @@ class Responder:
     def _start(self, now: float) -> None:
         if self._scripted:
             self._listen(self.config.port, now, "scripted application listens")
+        for name, port in self.config.app.services:
+            self._listen(port, now, f"{name} service listens")
 
     @property
     def _scripted(self) -> bool:
@@ -186,6 +189,9 @@ class Responder:
         self._conns[key] = conn
         if self._scripted:
             self._sessions[key] = ScriptedSession()
+        service = dict((port, name) for name, port in self.config.app.services).get(seg.dport)
+        if service is not None:
+            self._sessions[key] = ServiceSession(service)
 
     def _reset_for(self, seg: Segment) -> None:
         """RFC 9293 3.10.7.1: no connection and nothing listening.  Never answer a RST."""
@@ -215,7 +221,7 @@ class Responder:
         )
 
     def _after(self, conn: Connection, now: float) -> None:
-        """Let the scripted application act, then forget the connection if its TCB is gone."""
+        """Let the scripted application or the service act, then forget the connection if its TCB is gone."""
         session = self._sessions.get(conn.key)
         if session is not None:
             session.step(conn, self.config.app, now, self._events)

@@ -36,6 +36,9 @@ class Capability(Flag):
     """The application closes before the peer does (daytime: after its line)."""
     KEEPS_OPEN = 16
     """The application keeps the connection open after the peer's FIN (so CLOSE_WAIT lasts)."""
+    READS = 32
+    """The application takes what the peer sends (its socket stays open for it); one that closes
+    without reading answers data with a RST (RFC 1122 4.2.2.13)."""
 
     def granted(self) -> Capability:
         """What a target with these capabilities gives a case: an agent playing the application
@@ -54,10 +57,10 @@ class Capability(Flag):
         return out
 
 
-APPLICATION = Capability.WRITES | Capability.CLOSES_FIRST | Capability.KEEPS_OPEN
+APPLICATION = Capability.WRITES | Capability.CLOSES_FIRST | Capability.KEEPS_OPEN | Capability.READS
 """What a case may need of the application's own behaviour, as opposed to driving it (``APP``)."""
 _BY_NAME = {"app": Capability.APP, "state": Capability.STATE, "writes": Capability.WRITES,
-            "closes-first": Capability.CLOSES_FIRST, "keeps-open": Capability.KEEPS_OPEN}
+            "closes-first": Capability.CLOSES_FIRST, "keeps-open": Capability.KEEPS_OPEN, "reads": Capability.READS}
 CAPABILITY_NAMES = frozenset(_BY_NAME)
 """The capabilities' names, as case files and agents write them."""
 

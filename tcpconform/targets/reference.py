@@ -151,12 +151,16 @@ class Reference:
 
 
 def open_reference(faults: Sequence[str] = (), port: int = REFERENCE_PORT, *, ipv6: bool = False,
-                   isn: int | None = None) -> Reference:
+                   isn: int | None = None, services: Sequence[tuple[str, int]] = ()) -> Reference:
     """The default target: the reference responder, its application driven by the cases; over IPv6
     with ``ipv6``.  ``isn`` pins every connection's ISN (default: RFC 6528's, which moves with the clock).
+    ``services`` (name, port) makes it serve those classic services instead, on their own, and
+    offer an Ethernet-sized MSS (as a host serving them does), so an echo takes a write in one segment.
     """
     clock = VirtualClock()
+    app = AppConfig(mode="services", services=tuple(services)) if services else AppConfig(mode="agent")
     responder = Responder(ResponderConfig(ip=REFERENCE_IP6 if ipv6 else REFERENCE_IP, port=port,
-                                          app=AppConfig(mode="agent"), faults=frozenset(faults), isn=isn))
+                                          app=app, faults=frozenset(faults), isn=isn,
+                                          mss_option=(1440 if ipv6 else 1460) if services else None))
     link = InProcessLink(responder, clock, local_ip=TESTER_IP6 if ipv6 else TESTER_IP)
     return Reference(link, ReferenceTarget(responder, clock), frozenset(faults))

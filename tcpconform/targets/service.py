@@ -5,6 +5,12 @@ checked), when it closes.  The engine reads the model to accept what the service
 by itself (its data, its FIN) where a case written for a driven application expects something else,
 and a case declares in ``needs`` what it needs of the application (``writes``, ``closes-first``,
 ``keeps-open``): a service whose model lacks it skips the case, with the reason.
+
+Some of a case's application steps a service plays by itself (``implied``): every service listens;
+an echo reads, and it writes ``N`` bytes when the tester sends it ``N`` bytes (the engine does, so
+an ``app write`` needs no agent while the tester can still send); daytime's close is its own FIN
+after its line.  A host may run several services, one port each (:class:`ServiceSet`): each case
+runs on the quietest one that gives it what it needs.
 """
 
 from __future__ import annotations
@@ -48,27 +54,52 @@ class ServiceModel:
     writes: Literal["echo", "own", "never"]
     """``echo``: sends back what it reads (the tester's own stream, checked byte by byte); ``own``:
     writes bytes of its own from the start (checked by ``check``); ``never``: writes nothing."""
-    closes: Literal["after-peer-fin", "first"]
+    closes: Literal["after-peer-fin", "first", "never"]
     """``after-peer-fin``: closes once the peer's FIN came (an echo once it has echoed everything);
-    ``first``: closes by itself, after what it writes."""
+    ``first``: closes by itself, after what it writes; ``never``: only when its writing fails (it
+    never reads, so it never sees the peer's FIN: chargen as BSD's inetd serves it)."""
     check: Check | None = None
-    behaviours: Capability = Capability.NONE
+    behaviours: Capability = Capability.READS
     """The application behaviours (``needs``) the service gives a case."""
-    implied: frozenset[str] = field(default_factory=lambda: frozenset({"listen", "read"}))
-    """The ``app`` steps it performs by itself."""
+    implied: frozenset[str] = field(default_factory=lambda: frozenset({"listen", "read", "close-after-fin"}))
+    """The ``app`` steps it performs by itself; ``close-after-fin``: its close, once the tester's
+    FIN was sent (an ``app close`` after it needs no agent)."""
 
 
 MODELS: dict[str, ServiceModel] = {m.name: m for m in (
-    ServiceModel("echo", "RFC 862", writes="echo", closes="after-peer-fin"),
     ServiceModel("discard", "RFC 863", writes="never", closes="after-peer-fin"),
-    ServiceModel("chargen", "RFC 864", writes="own", closes="after-peer-fin", check=_chargen,
-                 behaviours=Capability.WRITES),
+    ServiceModel("echo", "RFC 862", writes="echo", closes="after-peer-fin",
+                 implied=frozenset({"listen", "read", "write", "close-after-fin"})),
+    ServiceModel("chargen", "RFC 864", writes="own", closes="never", check=_chargen, implied=frozenset({"listen"}),
+                 behaviours=Capability.READS | Capability.WRITES | Capability.KEEPS_OPEN),
     ServiceModel("daytime", "RFC 867", writes="own", closes="first", check=_daytime,
-                 behaviours=Capability.WRITES | Capability.CLOSES_FIRST, implied=frozenset({"listen"})),
+                 behaviours=Capability.WRITES | Capability.CLOSES_FIRST,  # no READS: it closes unread
+                 implied=frozenset({"listen", "shutdown", "close"})),
 )}
 
 SERVICES = tuple(MODELS)
-"""The services a remote target may run (``--service``)."""
+"""The services a remote target may run (``--service``), quietest first: the order in which a
+:class:`ServiceSet` offers them to a case."""
+STANDARD_PORTS = {"echo": 7, "discard": 9, "daytime": 13, "chargen": 19}
+"""Each service's well-known port (RFC 862, 863, 867, 864)."""
+
+
+def parse_service(text: str, port: int | None) -> tuple[str, int]:
+    """``NAME`` or ``NAME=PORT`` (as ``--service`` takes it) -> (name, port); a bare name takes
+    ``port``, or else its well-known port.  ``ValueError`` says what is wrong."""
+    name, sep, number = text.partition("=")
+    name = name.strip()
+    if name not in MODELS:
+        raise ValueError(f"unknown service {name!r} (known: {', '.join(SERVICES)})")
+    if not sep:
+        return name, STANDARD_PORTS[name] if port is None else port
+    try:
+        value = int(number)
+    except ValueError:
+        raise ValueError(f"--service {text}: {number!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise ValueError(f"--service {text}: port {value} is not in 1..65535")
+    return name, value
 
 
 @dataclass
@@ -87,7 +118,7 @@ class ServiceTarget:
     """An echo's data is the tester's own, sent back; the other services' is not a tester stream."""
 
     def __post_init__(self) -> None:
-        self.name = self.name or f"{self.service} service"
+        self.name = self.name or f"{self.service} service on port {self.port}"
         self.capabilities = self.model.behaviours
         self.implied = self.model.implied
         self.data_salt = TESTER_SALT if self.model.writes == "echo" else None
@@ -113,6 +144,68 @@ class ServiceTarget:
 
     def app_close(self, key: FourTuple) -> None:
         raise self._no_agent("close")
+
+    def state(self, key: FourTuple) -> str | None:
+        return None
+
+    def drain_events(self) -> list[tuple[FourTuple, TargetEvent]]:
+        return []
+
+    def forget(self, key: FourTuple) -> None:
+        pass
+
+
+@dataclass
+class ServiceSet:
+    """Several services on one host, one port each.  As a target it is the first service (its
+    address, its port for liveness probes); :meth:`fitting` gives each case its own."""
+
+    services: tuple[ServiceTarget, ...]
+    name: str = ""
+    capabilities: Capability = Capability.NONE
+    implied: frozenset[str] = frozenset()
+    data_salt: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.services:
+            raise ValueError("a service set needs at least one service")
+        ports = [s.port for s in self.services]
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"two services on one port: {ports}")
+        self.name = self.name or ", ".join(s.name for s in self.services)
+
+    @property
+    def ip(self) -> str:
+        return self.services[0].ip
+
+    @property
+    def port(self) -> int:
+        return self.services[0].port
+
+    @property
+    def ports(self) -> frozenset[int]:
+        return frozenset(s.port for s in self.services)
+
+    def fitting(self, missing: Callable[[ServiceTarget], Capability]) -> ServiceTarget:
+        """The quietest service (in :data:`SERVICES` order) that lacks nothing ``missing`` asks of
+        it; when none fits, the one lacking least (the case is skipped on it, with its reason)."""
+        ranked = sorted(self.services, key=lambda s: SERVICES.index(s.service))
+        return min(ranked, key=lambda s: bin(missing(s).value).count("1"))
+
+    def app_listen(self, key: FourTuple) -> None:
+        raise TargetError("a service set has no agent to listen")
+
+    def app_read(self, key: FourTuple, count: int) -> bytes:
+        raise TargetError("a service set has no agent to read")
+
+    def app_write(self, key: FourTuple, data: bytes) -> None:
+        raise TargetError("a service set has no agent to write")
+
+    def app_shutdown(self, key: FourTuple) -> None:
+        raise TargetError("a service set has no agent to shut down")
+
+    def app_close(self, key: FourTuple) -> None:
+        raise TargetError("a service set has no agent to close")
 
     def state(self, key: FourTuple) -> str | None:
         return None

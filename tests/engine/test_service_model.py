@@ -22,7 +22,7 @@ from tcpconform.cases.profiles import get_profile
 from tcpconform.engine.run import execute
 from tcpconform.links.inprocess import InProcessLink
 from tcpconform.results import CaseResult
-from tcpconform.targets.service import MODELS, ServiceTarget
+from tcpconform.targets.service import MODELS, STANDARD_PORTS, ServiceTarget, parse_service
 from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import Flags, Segment
 
@@ -159,15 +159,22 @@ def test_the_models_check_what_can_be_checked() -> None:
     assert chargen(0, b"abc\x00") is not None
     assert daytime(0, b"Tuesday, December 1, 2026 08:00:00-UTC\r\n") is None
     assert daytime(0, b"one\r\ntwo\r\n") is not None
-    assert {m.closes for m in MODELS.values()} == {"after-peer-fin", "first"}
+    assert {m.closes for m in MODELS.values()} == {"after-peer-fin", "first", "never"}
     assert MODELS["daytime"].closes == "first" and MODELS["echo"].writes == "echo"
 
 
 def test_the_cli_offers_every_modelled_service() -> None:
     from tcpconform.cli import run as run_command
 
-    option = next(p for p in run_command.params if p.name == "service")
-    assert list(option.type.choices) == list(MODELS)  # type: ignore[attr-defined]
+    option = next(p for p in run_command.params if p.name == "services")
+    assert option.multiple
+    assert all(name in (option.help or "") for name in MODELS)
+    assert [parse_service(f"{name}={port}", None) for name, port in STANDARD_PORTS.items()] == list(STANDARD_PORTS.items())
+    assert parse_service("echo", 7007) == ("echo", 7007) and parse_service("daytime", None) == ("daytime", 13)
+    for bad, why in [("ftp=21", "unknown service"), ("echo=x", "not a port"),
+                     ("echo=70000", "not in 1..65535")]:
+        with pytest.raises(ValueError, match=why):
+            parse_service(bad, None)
 
 
 def test_a_fin_without_ack_bit_gives_a_service_no_reason_to_close() -> None:

@@ -62,7 +62,7 @@ class NoControl:
     """A target with no agent: segments only."""
 
     name = "fake peer"
-    capabilities = Capability.NONE
+    capabilities = Capability.READS  # its application (none) leaves data to TCP
     implied: frozenset[str] = frozenset()
     data_salt: int | None = TARGET_SALT
 

@@ -1,0 +1,133 @@
+"""The steps that act on the target itself: its application (``app``) and its TCP state (``state``).
+
+Without an agent, what a service does by itself stands in (:mod:`tcpconform.targets.service`): an
+echo's ``app write`` is played by sending it the bytes, other implied actions need nothing, and a
+state is judged from the wire (:mod:`tcpconform.engine.probe`).
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from tcpconform.cases.model import AppStep, StateStep
+from tcpconform.engine import services, timing
+from tcpconform.engine.env import StepEnv
+from tcpconform.engine.outcome import StepFailed, StepSkipped
+from tcpconform.engine.probe import probe_state
+from tcpconform.engine.waits import Waiting
+from tcpconform.results import Mismatch, StepResult
+from tcpconform.targets.base import Capability
+from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
+
+POLL = 0.005
+"""How often state and application reads are polled while waiting for them, in seconds."""
+
+
+def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
+    target, key = env.target, env.key
+    sres.expected = f"application {step.action}" + (f" {step.count}" if step.count is not None else "")
+    if Capability.APP not in target.capabilities:  # a service that does this by itself (checked at start)
+        if step.action == "write" and services.drives_write(target):
+            yield from _drive_echo(env, step.count or 0, sres)
+            return
+        env.t_ref = env.link.now()
+        if step.action == "read":  # it reads, but what its application got is not observed: no pass
+            raise StepSkipped(f"implied: {target.name} reads by itself; what its application got is not observed")
+        sres.message = f"implied: {target.name} does this by itself"
+        return
+    match step.action:
+        case "read":
+            yield from _app_read(env, step.count or 0)
+        case "write":
+            data = stream_bytes(env.conn.app_written, step.count or 0, TARGET_SALT)
+            target.app_write(key, data)
+            env.conn.app_written += len(data)
+        case "listen":
+            target.app_listen(key)
+        case "shutdown":
+            target.app_shutdown(key)
+        case "close":
+            target.app_close(key)
+        case _:
+            assert_never(step.action)
+    env.t_ref = env.link.now()
+
+
+def _drive_echo(env: StepEnv, count: int, sres: StepResult) -> Waiting[None]:
+    """Play an ``app write`` on an echo: send it the bytes it is to write (:func:`services.for_echo`).
+
+    First the echo of what the tester sent before comes back (up to the profile's bound), so the
+    bytes go out acknowledging it: a target that holds a small write while data of its own is
+    unacknowledged (Nagle, RFC 9293 3.7.4) would otherwise hold the echo the case waits for.
+    """
+    conn, link = env.conn, env.link
+    deadline = timing.latest(link.now(), env.settings.profile.within)
+    while services.echo_owed(conn):
+        got = yield from env.next(deadline)
+        if got is None:
+            break
+        if services.own(env.target, conn, got.segment) is None:
+            env.unread([got])  # not the echo's: the next step judges it
+            break
+        idx = env.record("in", got.segment, got.at, sres.index, note="tolerated: " + services.DATA, frame=got.frame)
+        sres.observed.append(idx)
+        services.take(conn, got.segment)
+    seg = services.for_echo(conn, env.key, count)
+    sent = link.send(seg)
+    conn.note_sent(seg)
+    env.record("out", seg, sent.at, sres.index, note="for the echo to write", frame=sent.frame)
+    env.t_ref = env.t_sent = sent.at
+    services.driven(conn, count)
+    sres.message = f"implied: {count} bytes sent for {env.target.name} to write back"
+
+
+def _app_read(env: StepEnv, want: int) -> Waiting[None]:
+    """Read ``want`` bytes, polling until the profile's bound; they must be the bytes the tester sent."""
+    conn, link = env.conn, env.link
+    got = b""
+    deadline = timing.latest(link.now(), env.settings.profile.within)
+    while True:
+        got += env.target.app_read(env.key, want - len(got))
+        if len(got) >= want or link.now() >= deadline:
+            break
+        yield from env.sleep(min(deadline, link.now() + POLL))
+    expected = stream_bytes(conn.app_read, want, TESTER_SALT)
+    conn.app_read += len(got)
+    if got != expected:
+        if len(got) < want:
+            detail = f"{len(got)} bytes" + ("" if got == expected[: len(got)] else ", and not the bytes sent")
+            raise StepFailed(f"the application read {len(got)} of {want} bytes",
+                             [Mismatch("app read", f"{want} bytes, in order", detail)])
+        raise StepFailed("the application read other bytes than were sent, or out of order",
+                         [Mismatch("app read", f"{want} bytes, in order", first_diff(expected, got))])
+
+
+def state(env: StepEnv, step: StateStep, sres: StepResult) -> Waiting[None]:
+    target, link = env.target, env.link
+    sres.expected = f"target state {step.state}"
+    if Capability.STATE not in target.capabilities:
+        yield from probe_state(env, step, sres)  # judged from the wire
+        return
+    deadline = timing.latest(link.now(), env.settings.profile.within)
+    seen: list[str] = []
+    while True:
+        now_state = target.state(env.key)
+        if now_state is not None and (not seen or seen[-1] != now_state):
+            seen.append(now_state)
+        if now_state == step.state:
+            break
+        if link.now() >= deadline:
+            path = " -> ".join(seen) or "unknown"
+            raise StepFailed(f"target state is {now_state}, expected {step.state} (seen: {path})",
+                             [Mismatch("state", step.state, str(now_state))])
+        yield from env.sleep(min(deadline, link.now() + POLL))
+    env.t_ref = link.now()
+
+
+# -- wording -------------------------------------------------------------------------------------
+def first_diff(expected: bytes, got: bytes) -> str:
+    """Where ``got`` first differs from ``expected``, as a failure says it."""
+    for i, (a, b) in enumerate(zip(expected, got, strict=False)):
+        if a != b:
+            return f"byte {i}: expected 0x{a:02x}, got 0x{b:02x}"
+    return f"{len(got)} bytes where {len(expected)} were expected"
