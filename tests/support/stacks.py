@@ -1,22 +1,26 @@
-"""Third-party TCP stacks serving echo (RFC 862) in network namespaces of their own, for host-mode runs.
+"""Third-party TCP stacks serving echo, discard, chargen and daytime in network namespaces of their own.
 
-:func:`stack_up` brings one up and yields a :class:`Stack`: the address and port to give ``run
---target/--port``, and the interface and namespace the tester runs in (``ns_argv(tester_ns, ...)``).
+:func:`stack_up` brings one up and yields a :class:`Stack`: the address and (echo) port to give ``run
+--target/--port``, every service's port, and the interface and namespace the tester runs in
+(``ns_argv(tester_ns, ...)``), for host-mode runs.  The services are those of :mod:`support.services`
+(echo 7, discard 9, daytime 13, chargen 19); the stack is ready once each answers as its model says
+(:mod:`support.service_checks`) from the tester's namespace.
 The tester's address is its namespace kernel's (host mode: the run suppresses the kernel's RSTs).
 Offloads are left at their defaults.  Every namespace is named ``<prefix><letter>-...`` and
 everything under that prefix is removed on exit, on failure and on Ctrl-C/SIGTERM.
 
 - ``slirp4netns`` (libslirp): a user-mode stack that *terminates* TCP arriving on the TAP it serves
   in the tester's namespace and re-originates it as socket calls in the namespace it runs in.  The
-  tester talks to 10.0.2.2 (libslirp's alias for its own host's loopback); the echo service listens
-  on 127.0.0.1:7 of the "host" namespace slirp4netns runs in (never the machine's own).
+  tester talks to 10.0.2.2 (libslirp's alias for its own host's loopback, on any port); the services
+  listen on 127.0.0.1 of the "host" namespace slirp4netns runs in (never the machine's own).
 - ``pasta`` (passt): the same idea; it copies the template interface's address and gateway into the
-  tester's namespace, and maps the gateway address to its host's loopback.  The host namespace has
+  tester's namespace, and maps the gateway address to its host's loopback (any port).  The host namespace has
   a veth pair as its template interface (10.46.2.1/24, default route via 10.46.2.254); the tester
-  talks to 10.46.2.254.
+  talks to 10.46.2.254.  What the services write after the tester's FIN pasta relays wrongly (see
+  :func:`support.service_checks.check_chargen`), so the readiness checks send no FIN before the answer is in.
 - ``pytcp`` (PyPI ``pytcp``): a stack in Python on a TAP, bridged to a veth whose other end is the
-  tester's; :mod:`support.pytcp_echo` serves echo from it at 10.46.3.2.
-- ``linux``: the kernel of a second namespace, joined by a veth, with :mod:`support.echo_server`.
+  tester's; :mod:`support.pytcp_services` serves the four from it at 10.46.3.2.
+- ``linux``: the kernel of a second namespace, joined by a veth, with :mod:`support.services`.
 """
 
 from __future__ import annotations
@@ -25,23 +29,25 @@ import contextlib
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from support.service_checks import check
+from support.services import SERVICES
+
 HERE = Path(__file__).resolve().parent
-ECHO = str(HERE / "echo_server.py")
-PYTCP_ECHO = str(HERE / "pytcp_echo.py")
+SERVICES_PY = str(HERE / "services.py")
+PYTCP_SERVICES = str(HERE / "pytcp_services.py")
 PREFIX = os.environ.get("TCPC_TEST_STACK_PREFIX", "tcpc46")
 """Names of everything the fixtures create start with this (and then one letter per stack)."""
 
 STACKS = ("slirp4netns", "pasta", "pytcp", "linux")
 LETTER = {"slirp4netns": "s", "pasta": "a", "pytcp": "p", "linux": "k"}
-PORT = 7
+PORT = SERVICES["echo"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,11 @@ class Stack:
     name: str
     target_ip: str
     port: int
+    """The echo port (what ``run --port`` takes)."""
     iface: str
     tester_ns: str
+    services: dict[str, int] = field(default_factory=lambda: dict(SERVICES), hash=False)
+    """Service name -> its port at ``target_ip``."""
 
 
 class StackError(RuntimeError):
@@ -79,34 +88,25 @@ def _ip(*args: str) -> None:
         raise StackError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
 
 
-def _echo_probe(ns: str, ip: str, port: int, timeout: float = 10.0) -> None:
-    """Wait until an echo through the stack comes back, from the tester's namespace.
+def _ready(stack: Stack, timeout: float = 10.0) -> None:
+    """Wait until every service answers through the stack, from the tester's namespace, as its model says.
 
-    The probe's own source port is above the tester's 20000-59999, so no case meets its 4-tuple.
+    The first service waits for the stack to come up; each gets the whole ``timeout`` from the moment
+    the previous one answered.
     """
-    from tcpconform.lab.netns import in_netns
-
-    deadline = time.monotonic() + timeout
-    last = "nothing tried"
-    sport = 61000
-    while time.monotonic() < deadline:
-        sport += 1
-        try:
-            with in_netns(ns):
-                s = socket.socket()
-            with s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.settimeout(2.0)
-                s.bind(("", sport))
-                s.connect((ip, port))
-                s.sendall(b"tcpconform")
-                if s.recv(64) == b"tcpconform":
-                    return
-                last = "the echo did not come back"
-        except OSError as e:
-            last = str(e)
-        time.sleep(0.2)
-    raise StackError(f"no echo from {ip}:{port} in namespace {ns} after {timeout:.0f} s: {last}")
+    for name, port in stack.services.items():
+        deadline = time.monotonic() + timeout
+        last = "nothing tried"
+        while time.monotonic() < deadline:
+            try:
+                check(stack.tester_ns, stack.target_ip, name, port)
+                break
+            except (OSError, AssertionError) as e:
+                last = f"{type(e).__name__}: {e}"
+            time.sleep(0.2)
+        else:
+            raise StackError(f"{name} at {stack.target_ip}:{port} did not answer as its model says "
+                             f"from namespace {stack.tester_ns} after {timeout:.0f} s: {last}")
 
 
 def _start(procs: list[subprocess.Popen[bytes]], ns: str, argv: list[str], log: Path) -> None:
@@ -122,7 +122,7 @@ def _up_slirp4netns(p: str, procs: list[subprocess.Popen[bytes]], log: Path) -> 
     _ip("netns", "add", host)
     _ip("netns", "add", tester)
     _ip("-n", host, "link", "set", "lo", "up")
-    _start(procs, host, [sys.executable, ECHO, "127.0.0.1", str(PORT)], log)
+    _start(procs, host, [sys.executable, SERVICES_PY, "127.0.0.1"], log)
     _start(procs, host, ["slirp4netns", "--configure", "--netns-type=path", f"/var/run/netns/{tester}", tap], log)
     return Stack("slirp4netns", "10.0.2.2", PORT, tap, tester)
 
@@ -138,7 +138,7 @@ def _up_pasta(p: str, procs: list[subprocess.Popen[bytes]], log: Path) -> Stack:
     _ip("-n", host, "link", "set", f"{p}-d", "up")
     _ip("-n", host, "link", "set", f"{p}-e", "up")
     _ip("-n", host, "route", "add", "default", "via", "10.46.2.254")
-    _start(procs, host, [sys.executable, ECHO, "127.0.0.1", str(PORT)], log)
+    _start(procs, host, [sys.executable, SERVICES_PY, "127.0.0.1"], log)
     # --runas 0: as root pasta otherwise drops to nobody, who may not enter the named namespace.
     _start(procs, host, ["pasta", "-f", "-q", "-4", "--runas", "0:0", "--netns-only", "--config-net",
                          "-I", tap, "-t", "none", "-u", "none", "-T", "none", "-U", "none",
@@ -161,8 +161,8 @@ def _up_pytcp(p: str, procs: list[subprocess.Popen[bytes]], log: Path) -> Stack:
     _ip("-n", stack_ns, "link", "add", f"{p}-br", "type", "bridge")
     _ip("-n", stack_ns, "link", "set", f"{p}-br", "up")
     _ip("-n", stack_ns, "link", "set", f"{p}-s", "master", f"{p}-br", "up")
-    _start(procs, stack_ns, [sys.executable, PYTCP_ECHO, f"{p}0", "02:00:00:46:03:02", "10.46.3.2/24",
-                             str(PORT), f"{p}-br"], log)
+    _start(procs, stack_ns, [sys.executable, PYTCP_SERVICES, f"{p}0", "02:00:00:46:03:02", "10.46.3.2/24",
+                             f"{p}-br"], log)
     return Stack("pytcp", "10.46.3.2", PORT, f"{p}-t", tester)
 
 
@@ -171,7 +171,7 @@ def _up_linux(p: str, procs: list[subprocess.Popen[bytes]], log: Path) -> Stack:
     _veth_pair(p, stack_ns, tester, "10.46.4.1/24")
     _ip("-n", stack_ns, "addr", "add", "10.46.4.2/24", "dev", f"{p}-s")
     _ip("-n", stack_ns, "link", "set", f"{p}-s", "up")
-    _start(procs, stack_ns, [sys.executable, ECHO, "10.46.4.2", str(PORT)], log)
+    _start(procs, stack_ns, [sys.executable, SERVICES_PY, "10.46.4.2"], log)
     return Stack("linux", "10.46.4.2", PORT, f"{p}-t", tester)
 
 
@@ -180,7 +180,7 @@ _UP = {"slirp4netns": _up_slirp4netns, "pasta": _up_pasta, "pytcp": _up_pytcp, "
 
 @contextlib.contextmanager
 def stack_up(name: str, log_dir: Path, prefix: str = PREFIX) -> Iterator[Stack]:
-    """Stack ``name`` serving echo, until the block ends; its processes' output goes to ``log_dir``."""
+    """Stack ``name`` serving the four services, until the block ends; its processes' output goes to ``log_dir``."""
     from tcpconform.lab.guard import on_exit
     from tcpconform.lab.leftovers import cleanup
 
@@ -205,9 +205,9 @@ def stack_up(name: str, log_dir: Path, prefix: str = PREFIX) -> Iterator[Stack]:
     try:
         stack = _UP[name](p, procs, log)
         try:
-            _echo_probe(stack.tester_ns, stack.target_ip, stack.port)
+            _ready(stack)
         except StackError as e:
-            dead = [f"{' '.join(map(str, proc.args))} exited {proc.returncode}" for proc in procs
+            dead = [f"{proc.args!r} exited {proc.returncode}" for proc in procs
                     if proc.poll() is not None]
             raise StackError(f"{name}: {e}; {'; '.join(dead) or 'all its processes run'}; "
                              f"their output: {log.read_text(errors='replace')[-2000:]!r}") from None
