@@ -28,7 +28,7 @@ from tcpconform.engine.matching import INVARIANT_REQUIREMENTS
 from tcpconform.engine.outcome import CaseError, StepFailed, as_failure, judge
 from tcpconform.engine.steps import NeedsContext, kind_of
 from tcpconform.engine.waits import Recv, Sleep, Waiting
-from tcpconform.links.base import Link, Received
+from tcpconform.links.base import Link, Received, wire_segments
 from tcpconform.results import CaseResult, RequirementRef, SegmentRecord, StepResult, TargetEvent
 from tcpconform.targets.base import Capability, Target, TargetError
 from tcpconform.tcp import seqnum
@@ -131,12 +131,15 @@ class CaseRun:
         return [k, *fresh, *(FourTuple(k.src, port, k.dst, k.dport) for port in self.spare_ports)]
 
     def arrived(self, got: Received) -> None:
-        """A segment of the case's connections, from the scheduler; one whose checksum the link
-        could not verify is counted (``unverified_checksums``), since no invariant can judge it."""
-        self.inbox.append(got)
-        self.from_target += 1
-        if got.checksum == "unverifiable":
-            self.result.unverified_checksums += 1
+        """A segment of the case's connections, from the scheduler, as the wire would carry it (a
+        segmentation-offload aggregate cut at the tester's MSS: :func:`wire_segments`); one whose
+        checksum the link could not verify is counted (``unverified_checksums``), since no
+        invariant can judge it."""
+        for piece in wire_segments(got, self.conn.mss_offered):
+            self.inbox.append(piece)
+            self.from_target += 1
+            if piece.checksum == "unverifiable":
+                self.result.unverified_checksums += 1
 
     # -- what a step may use (StepEnv) -----------------------------------------------------------
     def _rel(self, t: float) -> float:

@@ -61,6 +61,10 @@ class TesterConnection:
     """The window the tester last advertised (what data it sends by itself carries)."""
     target_mss: int | None = None
     """The MSS option of the target's SYN, if it sent one."""
+    service_data_end: int | None = None
+    """End (wire) of the data the service sent by itself, as far as seen."""
+    acked_service: int | None = None
+    """How far the tester acknowledged that data by itself (:func:`~tcpconform.engine.services.owed_ack`)."""
     service_fin: Segment | None = None
     """The service's FIN, once it was taken as the service's: a later step expecting the target's
     FIN (an ``app close`` the service played by itself, earlier) is answered by it."""

@@ -53,6 +53,8 @@ def own(target: Target, conn: TesterConnection, seg: Segment) -> str | None:
 def take(conn: TesterConnection, seg: Segment) -> None:
     """Note a segment the service sent by itself; the new sequence space it takes (not a
     retransmission's) moves the case's written target numbers past it."""
+    if seg.payload:
+        conn.service_data_end = seqnum.add(seg.seq, len(seg.payload))
     high = conn.target_high if conn.target_high is not None else conn.rcv_nxt
     new = seqnum.diff(seqnum.add(seg.seq, seg.seg_len), high) if high is not None else 0
     conn.note_received(seg)
@@ -237,3 +239,18 @@ def earlier_fin(conn: TesterConnection, wants: Callable[[Segment], bool]) -> Seg
         return fin
     conn.service_sent += 1
     return None
+
+
+def owed_ack(target: Target, conn: TesterConnection, key: FourTuple) -> Segment | None:
+    """The ACK a client owes a service that closes first (daytime) for its line, not yet sent:
+    acknowledging its data and nothing after it (its FIN stays unacknowledged, so the state the
+    case drives it into holds).  A stack may hold its FIN, or resend the line only, until the line
+    is acknowledged; a case written for an application that wrote nothing never acknowledges it."""
+    if not isinstance(target, ServiceTarget) or target.model.closes != "first":
+        return None
+    end = conn.service_data_end
+    if end is None or conn.rcv_nxt is None or (conn.acked_service is not None and seqnum.ge(conn.acked_service, end)):
+        return None
+    conn.acked_service = end
+    window = conn.tester_window if conn.tester_window is not None else 0xFFFF
+    return Segment(key.src, key.dst, key.sport, key.dport, seq=conn.snd_nxt, ack=end, flags=Flags.ACK, window=window)

@@ -221,10 +221,12 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
                 services.take(conn, seg)
                 env.t_ref = got.at
                 segments[idx].note = "matched: the FIN after the service's data"
+                _ack_service(env, sres)
                 return
         why = tolerated(seg, step.tolerate, spec, conn) or service or services.acks_driven(env.target, conn, seg)
         if service is not None:  # the service's bytes, whichever reason lets them pass
             services.take(conn, seg)
+            _ack_service(env, sres)
         else:
             conn.note_received(seg)
         if why is not None:
@@ -295,6 +297,7 @@ def silence(env: StepEnv, step: SilenceStep, sres: StepResult) -> Waiting[None]:
                or services.acks_driven(env.target, env.conn, seg))
         if service is not None:  # the service's bytes, whichever reason lets them pass
             services.take(env.conn, seg)
+            _ack_service(env, sres)
         else:
             env.conn.note_received(seg)
         if why is None:
@@ -302,6 +305,15 @@ def silence(env: StepEnv, step: SilenceStep, sres: StepResult) -> Waiting[None]:
             raise StepFailed(f"expected silence for {timing.ms(step.duration)}, got {segments[idx].summary} "
                              f"({when})", [Mismatch("segment", "none", segments[idx].summary)])
         segments[idx].note = f"tolerated: {why}"
+
+
+def _ack_service(env: StepEnv, sres: StepResult) -> None:
+    """Send the ACK a client owes the service for its own data (:func:`services.owed_ack`), if any."""
+    ack = services.owed_ack(env.target, env.conn, env.key)
+    if ack is not None:
+        sent = env.link.send(ack)
+        env.conn.note_sent(ack)
+        env.record("out", ack, sent.at, sres.index, note="the ACK of the service's own data, as its client's", frame=sent.frame)
 
 
 def _service_data(env: StepEnv, seg: Segment) -> str | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
-from tcpconform.tcp.segment import Segment
+from tcpconform.tcp.segment import Flags, Segment
 
 Checksum = Literal["ok", "wrong", "unverifiable"]
 """What a link could tell of a received segment's TCP checksum: verified right (``ok``), verified
@@ -40,6 +40,30 @@ class Received(NamedTuple):
     checksum: Checksum = "ok"
     """What could be told of the segment's TCP checksum (what the ``checksum`` invariant judges: it
     fails on ``wrong`` only, and an ``unverifiable`` one is counted, not passed)."""
+
+
+def wire_segments(got: Received, mss: int) -> list[Received]:
+    """What the wire would carry for ``got``: itself, or, for a segmentation-offload aggregate, the
+    segments of at most ``mss`` bytes its NIC would cut it into (built anew for the pcap: the
+    aggregate itself never was on a wire).
+
+    A local peer (a veth or TAP) hands over its TCP's output before segmentation: one frame with
+    many segments' data, its checksum not filled in (``unverifiable``: a frame that crossed a wire
+    always has one).  Its TCP set the segment size from the MSS the tester offered, so the
+    pieces are that size; each carries the aggregate's header, the PSH and FIN only the last."""
+    seg = got.segment
+    if got.checksum != "unverifiable" or len(seg.payload) <= mss or mss <= 0 or seg.flags & Flags.SYN:
+        return [got]
+    pieces = []
+    last_flags = seg.flags
+    body = seg.flags & ~(Flags.PSH | Flags.FIN)
+    for at in range(0, len(seg.payload), mss):
+        chunk = seg.payload[at:at + mss]
+        final = at + mss >= len(seg.payload)
+        piece = seg.with_(seq=(seg.seq + at) & 0xFFFFFFFF, payload=chunk, flags=last_flags if final else body,
+                          chksum=None)
+        pieces.append(Received(piece, got.at, None, "unverifiable"))
+    return pieces
 
 
 class Sent(NamedTuple):
