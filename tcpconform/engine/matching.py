@@ -56,7 +56,15 @@ INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
         "536 without the option) and what the IP layer permits.",
         rid="MUST-16",
     ),
+    "push": Requirement(
+        "push", "RFC 9293 3.9.1", Level.MUST,
+        "A TCP that does not implement PUSH on SEND calls MUST set the PSH bit in the last buffered "
+        "segment (when no more queued data is to be sent).",
+        rid="MUST-61",
+    ),
 }
+"""The requirements of the invariants, and of what a failure is blamed on when a segment differs
+only in a bit a requirement of its own governs (``push``)."""
 
 
 @dataclass(slots=True)
@@ -286,3 +294,10 @@ def _correct_checksum(seg: Segment) -> str:
         return f"{tcp_checksum(seg):#06x} (the correct checksum)"
     except ValueError:  # options that cannot be serialised again: say what is known
         return "the correct checksum"
+
+
+def only_push_missing(spec: SegmentSpec, seg: Segment, result: MatchResult) -> bool:
+    """``seg`` differs from ``spec`` only in lacking the PSH bit the spec writes: a failure of
+    MUST-61 (``push``), not of whatever the step checks."""
+    return (isinstance(spec.flags, Flags) and bool(spec.flags & Flags.PSH) and not seg.flags & Flags.PSH
+            and [m.field for m in result.mismatches] == ["flags"] and seg.flags | Flags.PSH == spec.flags)

@@ -36,7 +36,7 @@ from tcpconform.engine import control, isn, services, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv
-from tcpconform.engine.matching import check_invariants, match, tolerated
+from tcpconform.engine.matching import check_invariants, match, only_push_missing, tolerated
 from tcpconform.engine.outcome import CaseError, StepFailed
 from tcpconform.engine.waits import Waiting
 from tcpconform.links.base import Received
@@ -193,6 +193,11 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             env.t_ref = got.at
             segments[idx].note = f"matched: its seq is past {ahead} byte(s) of the service's still in flight"
             return
+        if not early and _ack_on_fin_again(spec, seg, conn, step):
+            conn.note_received(seg)
+            env.t_ref = got.at
+            segments[idx].note = "matched: the ACK rides on the target's FIN, sent again"
+            return
         head = services.echo_head(env.target, conn, seg) if not early else 0
         if head:  # the echo's own bytes first (taken: they are verified), then the step's
             own_part, tail = services.split(seg, head)
@@ -234,7 +239,9 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             seen.tolerated.append((idx, why, result.mismatches))
             continue
         when = _before_send(env, got) if early else f"after {timing.ms(got.at - start)}"
-        raise StepFailed(f"unexpected segment: {segments[idx].summary} ({when})", result.mismatches)
+        push = "push" if only_push_missing(spec, seg, result) else None
+        raise StepFailed(f"unexpected segment: {segments[idx].summary} ({when})"
+                         + ("; it differs only in lacking the PSH bit" if push else ""), result.mismatches, requirement=push)
 
 
 @dataclass
@@ -348,6 +355,20 @@ def _piggybacks(spec: SegmentSpec, seg: Segment, conn: TesterConnection, step: E
     if conn.last_ack is not None and not seqnum.gt(seg.ack, conn.last_ack):
         return False
     return match(spec, services.bare(seg), conn, step.isn).ok
+
+
+def _ack_on_fin_again(spec: SegmentSpec, seg: Segment, conn: TesterConnection, step: ExpectStep) -> bool:
+    """A pure ACK is expected, and the target sent its FIN again, still unacknowledged, carrying
+    exactly that acknowledgment: BSD's output resends an unacknowledged FIN with every ACK it sends
+    (RFC 9293 3.10.7.4: "send an acknowledgment", which any segment carries).  Taken only where the
+    ACK acknowledges something new."""
+    if spec.flags != Flags.ACK or spec.length not in (None, 0) or seg.payload or seg.flags != Flags.ACK | Flags.FIN:
+        return False
+    if conn.target_high is None or seqnum.add(seg.seq, 1) != conn.target_high:
+        return False  # not the FIN already seen
+    if conn.last_ack is not None and not seqnum.gt(seg.ack, conn.last_ack):
+        return False
+    return match(spec, seg.with_(seq=conn.target_high, flags=Flags.ACK), conn, step.isn).ok
 
 
 def _timeout(env: StepEnv, step: ExpectStep, within: float, seen: _Seen, late: list[int]) -> StepFailed:
