@@ -301,3 +301,17 @@ def only_push_missing(spec: SegmentSpec, seg: Segment, result: MatchResult) -> b
     MUST-61 (``push``), not of whatever the step checks."""
     return (isinstance(spec.flags, Flags) and bool(spec.flags & Flags.PSH) and not seg.flags & Flags.PSH
             and [m.field for m in result.mismatches] == ["flags"] and seg.flags | Flags.PSH == spec.flags)
+
+
+def ack_on_fin_again(spec: SegmentSpec, seg: Segment, conn: TesterConnection, isn: FieldSpec | None) -> bool:
+    """A pure ACK is expected, and the target sent its FIN again, still unacknowledged, carrying
+    exactly that acknowledgment: BSD's output resends an unacknowledged FIN with every ACK it sends
+    (RFC 9293 3.10.7.4: "send an acknowledgment", which any segment carries).  Taken only where the
+    ACK acknowledges something new."""
+    if spec.flags != Flags.ACK or spec.length not in (None, 0) or seg.payload or seg.flags != Flags.ACK | Flags.FIN:
+        return False
+    if conn.target_high is None or seqnum.add(seg.seq, 1) != conn.target_high:
+        return False  # not the FIN already seen
+    if conn.last_ack is not None and not seqnum.gt(seg.ack, conn.last_ack):
+        return False
+    return match(spec, seg.with_(seq=conn.target_high, flags=Flags.ACK), conn, isn).ok

@@ -36,8 +36,8 @@ from tcpconform.engine import control, isn, services, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv
-from tcpconform.engine.matching import check_invariants, match, only_push_missing, tolerated
-from tcpconform.engine.outcome import CaseError, StepFailed
+from tcpconform.engine.matching import ack_on_fin_again, check_invariants, match, only_push_missing, tolerated
+from tcpconform.engine.outcome import CaseError, CaseUnobservable, StepFailed
 from tcpconform.engine.waits import Waiting
 from tcpconform.links.base import Received
 from tcpconform.results import Mismatch, StepResult
@@ -193,7 +193,7 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             env.t_ref = got.at
             segments[idx].note = f"matched: its seq is past {ahead} byte(s) of the service's still in flight"
             return
-        if not early and _ack_on_fin_again(spec, seg, conn, step):
+        if not early and ack_on_fin_again(spec, seg, conn, step.isn):
             conn.note_received(seg)
             env.t_ref = got.at
             segments[idx].note = "matched: the ACK rides on the target's FIN, sent again"
@@ -228,6 +228,8 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
                 segments[idx].note = "matched: the FIN after the service's data"
                 _ack_service(env, sres)
                 return
+        if service is not None and not early and match(spec, services.bare(seg), conn, step.isn).ok:
+            seen.ambiguous.append(idx)  # the expected ACK rides on it, but it is no new ACK: no evidence either way
         why = tolerated(seg, step.tolerate, spec, conn) or service or services.acks_driven(env.target, conn, seg)
         if service is not None:  # the service's bytes, whichever reason lets them pass
             services.take(conn, seg)
@@ -251,6 +253,9 @@ class _Seen:
     tolerated: list[tuple[int, str, list[Mismatch]]] = field(default_factory=list)
     early: list[int] = field(default_factory=list)
     """Segments matching the step that arrived before the tester's last send."""
+    ambiguous: list[int] = field(default_factory=list)
+    """The service's own segments, after the tester's send, carrying the acknowledgment the step
+    expects but not a new one: the answer may have ridden on them, or not."""
 
 
 def _before_send(env: StepEnv, got: Received) -> str:
@@ -258,7 +263,7 @@ def _before_send(env: StepEnv, got: Received) -> str:
 
 
 def _late(env: StepEnv, step: ExpectStep, sres: StepResult, start: float, within: float,
-          seen: _Seen) -> Waiting[StepFailed]:
+          seen: _Seen) -> Waiting[StepFailed | CaseUnobservable]:
     """The failure of an expect step whose bound passed: listen a tolerance longer, to say whether
     the segment came late and when (it fails all the same)."""
     until = timing.explain_until(start, within)
@@ -357,21 +362,8 @@ def _piggybacks(spec: SegmentSpec, seg: Segment, conn: TesterConnection, step: E
     return match(spec, services.bare(seg), conn, step.isn).ok
 
 
-def _ack_on_fin_again(spec: SegmentSpec, seg: Segment, conn: TesterConnection, step: ExpectStep) -> bool:
-    """A pure ACK is expected, and the target sent its FIN again, still unacknowledged, carrying
-    exactly that acknowledgment: BSD's output resends an unacknowledged FIN with every ACK it sends
-    (RFC 9293 3.10.7.4: "send an acknowledgment", which any segment carries).  Taken only where the
-    ACK acknowledges something new."""
-    if spec.flags != Flags.ACK or spec.length not in (None, 0) or seg.payload or seg.flags != Flags.ACK | Flags.FIN:
-        return False
-    if conn.target_high is None or seqnum.add(seg.seq, 1) != conn.target_high:
-        return False  # not the FIN already seen
-    if conn.last_ack is not None and not seqnum.gt(seg.ack, conn.last_ack):
-        return False
-    return match(spec, seg.with_(seq=conn.target_high, flags=Flags.ACK), conn, step.isn).ok
-
-
-def _timeout(env: StepEnv, step: ExpectStep, within: float, seen: _Seen, late: list[int]) -> StepFailed:
+def _timeout(env: StepEnv, step: ExpectStep, within: float, seen: _Seen,
+             late: list[int]) -> StepFailed | CaseUnobservable:
     text = f"no segment matching '{step.segment.text}' within {timing.ms(within)}"
     records = env.result.segments
     notes = []
@@ -381,6 +373,12 @@ def _timeout(env: StepEnv, step: ExpectStep, within: float, seen: _Seen, late: l
                      f"so answered something earlier: {first.summary} ({first.note})")
     if late:
         notes.append(f"{len(late)} other segment(s) after the bound, the first: {records[late[0]].summary}")
+    if seen.ambiguous:
+        first = records[seen.ambiguous[0]]
+        return CaseUnobservable(
+            f"{text}, but the service's own data came after the tester's send carrying that acknowledgment "
+            f"({first.summary}); a stack may answer so, and the number is not new, so whether it answered "
+            "cannot be told")
     if not seen.tolerated:
         return StepFailed(text + ("; " + "; ".join(notes) if notes else "; nothing arrived"))
     last_idx, why, mismatches = seen.tolerated[-1]

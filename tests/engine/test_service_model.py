@@ -210,9 +210,10 @@ def test_the_echos_bytes_move_the_numbers_even_where_a_tolerance_lets_them_pass(
     assert res.verdict == "pass", res.reason
 
 
-def test_an_old_ack_on_the_echos_data_is_no_answer_to_a_duplicate() -> None:
-    """The duplicate must be answered with an ACK (RFC 9293 3.10.7.4, first check); an echo of the
-    first copy's bytes, sent after the duplicate with the ACK number already sent, is not it."""
+def test_an_old_ack_on_the_echos_data_neither_answers_a_duplicate_nor_fails_it() -> None:
+    """The duplicate must be answered with an ACK (RFC 9293 3.10.7.4, first check).  The echo of the
+    first copy's bytes, sent after the duplicate, carries the ACK number already sent: it may be the
+    answer riding on the echo, or no answer at all, so the case is skipped with why, not judged."""
     def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
         if seg.payload and seg.seq == 1 and not any(s.payload for s in seen):
             seen.append(seg)
@@ -226,7 +227,8 @@ def test_an_old_ack_on_the_echos_data_is_no_answer_to_a_duplicate() -> None:
 
     seen: list[Segment] = []
     res = run(bundled("window-duplicate-segment"), policy)
-    assert res.verdict == "fail", res.reason
+    assert res.verdict == "skip", res.reason
+    assert "cannot be told" in res.reason
 
 
 def test_an_ack_that_overtook_the_echo_it_follows_still_answers() -> None:
