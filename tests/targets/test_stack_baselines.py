@@ -4,8 +4,9 @@ Each stack of :mod:`support.stacks` serves echo, discard, chargen and daytime (R
 867), each on its own port; the catalogue runs against all four at once in host mode (each case on
 the quietest service that gives it what it needs) with ``--baseline baselines/<stack>.yaml
 --fail-on any``: every failure must be a deviation the baseline explains (RFC clause, what the
-stack sent), and no explained deviation may have gone away (an unexpected pass fails the gate too).  A case whose verdict against a stack differs from
-run to run is left out of that stack's run, with why, rather than letting CI flake.
+stack sent), and no explained deviation may have gone away (an unexpected pass fails the gate
+too).  A case whose verdict against a stack differs from run to run is left out of that stack's
+run, with why, rather than letting CI flake.
 """
 
 from __future__ import annotations
