@@ -32,10 +32,7 @@ FLAKY: dict[str, dict[str, str]] = {
         "seed-delayed-ack": "pasta ACKs from a timer: one ACK for both segments, or one each (pass or fail)",
     },
     "pytcp": {},
-    "linux": {
-        "matrix-close-wait-fin-ack": "on chargen the ACK of the duplicate FIN may ride on its data, with no new ack "
-                                     "number, which cannot be told from chargen writing on (pass or fail)",
-    },
+    "linux": {},
 }
 
 
