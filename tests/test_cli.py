@@ -84,6 +84,10 @@ def test_a_fault_fails_the_case_with_everything_needed_to_debug_it(tmp_path: Pat
     (["run", "no-such-case"], "no test case matches"),
     (["run", "--profile", "nope"], "unknown profile"),
     (["run", "--cases", "/nonexistent/dir"], "no such file or folder"),
+    (["run", "--target", "198.18.0.2", "--service", "ftp=21"], "unknown service 'ftp'"),
+    (["run", "--target", "198.18.0.2", "--service", "echo=7", "--service", "discard=7"], "two services on port 7"),
+    (["run", "--service", "echo=x"], "'x' is not a port number"),
+    (["run", "--lab", "linux", "--service", "echo"], "--service goes with --target, or alone"),
 ])
 def test_usage_errors_exit_2_with_a_clear_message(args: list[str], message: str, tmp_path: Path) -> None:
     code, out = invoke(*args, "--report-dir", str(tmp_path))
@@ -130,3 +134,12 @@ def test_the_installed_console_script_runs_the_main_job(tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "passed" in proc.stdout
+
+
+def test_several_services_in_process_each_case_on_one_that_fits(tmp_path: Path) -> None:
+    code, out = invoke("run", "--service", "echo=7", "--service", "daytime=13", "seed-handshake",
+                       "teardown-active-close", "seed-window", "--report-dir", str(tmp_path))
+    assert code == 0, out
+    cases = json.loads((tmp_path / "results.json").read_text())["cases"]
+    ports = {c["id"]: c["connection"]["target"].rsplit(":", 1)[1] for c in cases}
+    assert ports == {"seed-handshake": "7", "teardown-active-close": "13", "seed-window": "7"}

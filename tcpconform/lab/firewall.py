@@ -112,7 +112,8 @@ class RstSuppression:
         self.ns = ns
         self.family = "inet"
         self.table = f"tcpc_{os.getpid()}_{next(_counter)}"
-        self._match = (f"{'ip' if addr.version == 4 else 'ip6'} daddr {self.target_ip} tcp dport {_port_set(ports)} "
+        dports = str(ports[0]) if len(ports) == 1 else _port_set(ports)
+        self._match = (f"{'ip' if addr.version == 4 else 'ip6'} daddr {self.target_ip} tcp dport {dports} "
                        f"tcp sport {_port_set(source_ports)} tcp flags & rst == rst")
         self._lock = threading.RLock()  # re-entrant: the signal handler may call remove() mid-install
         self._state = "new"  # new -> installing -> installed -> removed

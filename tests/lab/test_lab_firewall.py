@@ -35,6 +35,7 @@ def test_rule_is_narrow() -> None:
     assert "tcp sport { 1-3, 5, 9-10 }" in RstSuppression("198.18.8.2", 7, [10, 9, 5, 3, 2, 1]).ruleset()
     assert "ip6 daddr 2001:db8::2 " in RstSuppression("2001:db8::2", 80, [1]).ruleset()
     assert RstSuppression("198.18.8.2", 7, [1]).table != RstSuppression("198.18.8.2", 7, [1]).table
+    assert "tcp dport { 7, 9, 13, 19 } " in RstSuppression("198.18.8.2", [19, 7, 13, 9], [1]).ruleset()  # several services
 
 
 @pytest.mark.parametrize(("args", "message"), [
