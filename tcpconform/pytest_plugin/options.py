@@ -32,6 +32,12 @@ def add_options(parser: pytest.Parser) -> None:
                     help="Switch on a reference-responder fault (repeatable).")
     group.addoption("--tcpconform-profile", default=None, metavar="NAME",
                     help="Target profile: reference or generic (default: fits the target).")
+    group.addoption("--tcpconform-restart", default=None, metavar="CMD",
+                    help="When the target stops answering, run CMD (shell syntax; '' for nothing but the bundled "
+                         "responder's own restart), wait until it answers and go on (default: the cases after it "
+                         "are not run).")
+    group.addoption("--tcpconform-restart-wait", type=float, default=None, metavar="SECONDS",
+                    help="Seconds to wait, after --tcpconform-restart, for the target to answer again (default: 30).")
     group.addoption("--tcpconform-report-dir", default=None, metavar="DIR",
                     help="Write results.json (and junit.xml, report.html, pcaps) for the cases run.")
 
@@ -48,6 +54,8 @@ class PluginOptions:
     faults: tuple[str, ...]
     profile: str | None
     report_dir: Path | None
+    restart: str | None = None
+    restart_wait: float | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> PluginOptions:
@@ -56,7 +64,8 @@ class PluginOptions:
         return cls(get("tcpconform_lab"), get("tcpconform_lab_name"), get("tcpconform_target"),
                    get("tcpconform_port"), get("tcpconform_iface"), get("tcpconform_source_ip"),
                    tuple(get("tcpconform_service") or ()), tuple(get("tcpconform_fault") or ()), get("tcpconform_profile"),
-                   Path(report_dir) if report_dir else None)
+                   Path(report_dir) if report_dir else None, get("tcpconform_restart"),
+                   get("tcpconform_restart_wait"))
 
     @property
     def customised(self) -> bool:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tcpconform.engine.health import RESTART_WAIT
 from tcpconform.engine.run import PORT_SPAN
 from tcpconform.errors import SetupError, UsageError
 from tcpconform.pytest_plugin.options import PluginOptions, our_flags
@@ -83,12 +84,43 @@ class Runner:
         return opened
 
     def run(self, case: TestCase) -> CaseResult:
+        """Run ``case`` on its own source port.  A target that stopped answering after an earlier
+        item (each item is a run of its own, so the death shows only at this one's start) is
+        brought back with ``--tcpconform-restart`` and the case run; without it the case is not run
+        (a skip, as ``tcpconform run`` says of the cases after a death).  The earlier item that
+        killed it failed on its own."""
+        from tcpconform.engine.health import NOT_ANSWERING, TargetDown, command_restart
+
         opened = self.open()
-        port = opened.session.base_port + len(self.results) % PORT_SPAN
-        run = opened.execute([case], case_paths=list(self.config.args), base_port=port)
+        o = self.options
+        wait = o.restart_wait if o.restart_wait is not None else RESTART_WAIT
+        deadline = None
+        while True:
+            port = opened.session.base_port + len(self.results) % PORT_SPAN
+            try:
+                run = opened.execute([case], case_paths=list(self.config.args), base_port=port, restart=o.restart,
+                                     restart_wait=wait)
+                break
+            except TargetDown as err:
+                if not self.results:  # it never answered: a set-up error, as for tcpconform run
+                    self.close()
+                    pytest.exit(f"tcpconform: {err}", returncode=pytest.ExitCode.USAGE_ERROR)
+                if o.restart is None or (deadline is not None and time.monotonic() >= deadline):
+                    return self._not_run(case, f"{NOT_ANSWERING} since an earlier case: {err}")
+                if deadline is None:
+                    deadline = time.monotonic() + wait
+                    command_restart(o.restart, opened.session.target)()
         self.metas.append(run.meta)
         self.results.extend(run.cases)
         return run.cases[0]
+
+    def _not_run(self, case: TestCase, why: str) -> CaseResult:
+        from tcpconform.results import CaseResult
+
+        result = CaseResult(case.id, case.title, case.loc.file, case.loc.line, case.area, case.level.value, [],
+                            verdict="skip", reason=why)
+        self.results.append(result)
+        return result
 
     def close(self) -> None:
         """Undo whatever the session set up (lab, agent, firewall rule); safe to call more than once."""

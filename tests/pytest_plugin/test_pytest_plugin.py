@@ -328,3 +328,18 @@ def test_a_target_that_cannot_be_set_up_stops_the_session(pytester: pytest.Pytes
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(["*tcpconform: cannot set up the target: --tcpconform-target 'not-an-ip' is not*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_restart_brings_a_wedged_target_back_for_the_items_after(pytester: pytest.Pytester) -> None:
+    """The case with an illegal option length wedges a responder with ``wedge-on-bad-option``: it
+    fails, named; without ``--tcpconform-restart`` the items after it are not run, with it they pass."""
+    shutil.copytree(bundled_cases().resolve() / "options", pytester.path / "cases" / "options")
+    shutil.copytree(bundled_cases().resolve() / "seed", pytester.path / "cases" / "seed")
+    args = ["cases", "--tcpconform-fault", "wedge-on-bad-option", "-p", "no:randomly"]
+    stuck = outcomes(pytester.inline_run(*args))
+    assert stuck["options-illegal-length"] == "failed"
+    after = {cid: out for cid, out in stuck.items() if cid.startswith("seed-")}
+    back = outcomes(pytester.inline_run(*args, "--tcpconform-restart", ""))
+    assert back["options-illegal-length"] == "failed"
+    assert {cid: back[cid] for cid in after} == dict.fromkeys(after, "passed")
+    assert set(after.values()) != {"passed"}, after  # without the restart they could not pass
