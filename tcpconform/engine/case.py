@@ -109,6 +109,8 @@ class CaseRun:
         self.t_ref = 0.0
         self.t_sent = 0.0
         self._kept: dict[type, object] = {}
+        self._left: list[tuple[FourTuple, list[int]]] = []
+        """Connections a ``reconnect`` left, with where their cleanup RSTs go."""
         self.result = CaseResult(
             id=case.id, title=case.title, file=case.loc.file, line=case.loc.line, area=case.area,
             level=case.level.value, requirements=[_requirement_ref(r) for r in case.requirements],
@@ -192,6 +194,8 @@ class CaseRun:
     def reconnect(self) -> None:
         if self.fresh_key is None:
             raise CaseError("reconnect: this run gave the case no fresh source port")
+        if self.conn.snd_nxt != self.conn.tester_isn:
+            self._left.append((self.key, _cleanup_seqs(self.conn)))
         self.key = self.fresh_key
         self.conn.key = self.fresh_key
         self.result.connection["tester_fresh"] = f"{self.fresh_key.src}:{self.fresh_key.sport}"
@@ -304,6 +308,11 @@ class CaseRun:
         self.inbox.clear()
         conn = self.conn
         self.result.connection["target_isn"] = conn.target_isn
+        for key, seqs in self._left if self.settings.cleanup else ():
+            for seq in seqs:  # a connection the case left for a fresh one is reset too, unjudged
+                rst = Segment(key.src, key.dst, key.sport, key.dport, seq=seq, flags=Flags.RST)
+                sent = self.link.send(rst)
+                self.record("out", rst, sent.at, None, "cleanup: reset the connection the case left", sent.frame)
         if self.settings.cleanup and conn.snd_nxt != conn.tester_isn:
             state = None
             if Capability.STATE in self.target.capabilities:
