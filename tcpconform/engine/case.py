@@ -22,11 +22,13 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from tcpconform.cases.model import Level, Requirement, Step, TestCase
+from tcpconform.engine import services
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.matching import INVARIANT_REQUIREMENTS
+from tcpconform.engine.needs import NeedsContext
 from tcpconform.engine.outcome import CaseError, StepFailed, as_failure, judge
-from tcpconform.engine.steps import NeedsContext, kind_of
+from tcpconform.engine.steps import kind_of
 from tcpconform.engine.waits import Recv, Sleep, Waiting
 from tcpconform.links.base import Link, Received, wire_segments
 from tcpconform.results import CaseResult, RequirementRef, SegmentRecord, StepResult, TargetEvent
@@ -49,11 +51,15 @@ def required_capabilities(case: TestCase, implied: frozenset[str] = frozenset())
     FIN it cannot be, so it needs an agent there.  A case whose tester sends data needs an
     application that takes it (``reads``: one that closed without reading answers it with a RST).
     """
+    return _read_needs(case, implied)[0]
+
+
+def _read_needs(case: TestCase, implied: frozenset[str]) -> tuple[Capability, NeedsContext]:
     needs = Capability.named(case.needs)
     context = NeedsContext(implied)
     for step in case.steps:
         needs |= kind_of(step).needs(step, context)
-    return needs
+    return needs, context
 
 
 def missing_capabilities(case: TestCase, target: Target) -> Capability:
@@ -101,6 +107,9 @@ class CaseRun:
         tester_isn = settings.tester_isn if settings.tester_isn is not None else written_isn
         self.conn = TesterConnection(key, case.numbering, tester_isn & seqnum.MASK, settings.profile.values,
                                      mss_offered=case.tester_mss or default_mss(key.src))
+        needs, context = _read_needs(case, target.implied)
+        if services.holds_open(target, needs):  # from the SYN on, unless the echo is to write first
+            self.conn.hold, self.conn.hold_at_fin = not context.writes_before_fin, context.writes_before_fin
         self.inbox: deque[Received] = deque()
         """Segments of the case's connections the scheduler handed over, not yet taken by a step."""
         self.from_target = 0

@@ -57,6 +57,14 @@ class TesterConnection:
     driven_ranges: list[tuple[int, int]] = field(default_factory=list)
     """Those bytes, as offsets of the tester's stream: an echo sends them back at the same offsets
     of its own, as the case's application data, never as the service's."""
+    hold: bool = False
+    """The tester keeps its window closed so an echo holds a byte it cannot send back, and so
+    CLOSE_WAIT lasts (:func:`~tcpconform.engine.services.hold_byte`); ended by the case's ``app close``."""
+    hold_at_fin: bool = False
+    """The window closes only with that byte, just before the tester's FIN: the case expects the
+    echo's data before it (a window shrunk so is one a sender must cope with, RFC 9293 MUST-34)."""
+    held: bool = False
+    """That byte was sent (before the tester's FIN)."""
     tester_window: int | None = None
     """The window the tester last advertised (what data it sends by itself carries)."""
     target_mss: int | None = None

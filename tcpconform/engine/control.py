@@ -30,6 +30,13 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
         if step.action == "write" and services.drives_write(target):
             yield from _drive_echo(env, step.count or 0, sres)
             return
+        if step.action == "close" and env.conn.hold:
+            update = services.release(env.conn, key, env.case.tester_window)
+            sent = env.link.send(update)
+            env.conn.note_sent(update)
+            env.record("out", update, sent.at, sres.index, note="the window opened: the echo sends what it held, then closes",
+                       frame=sent.frame)
+            env.t_sent = sent.at
         env.t_ref = env.link.now()
         if step.action == "read":  # it reads, but what its application got is not observed: no pass
             raise StepSkipped(f"implied: {target.name} reads by itself; what its application got is not observed")

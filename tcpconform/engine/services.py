@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.outcome import CaseUnobservable
-from tcpconform.targets.base import Target
+from tcpconform.targets.base import Capability, Target
 from tcpconform.targets.service import ServiceModel, ServiceTarget
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
@@ -254,3 +254,37 @@ def owed_ack(target: Target, conn: TesterConnection, key: FourTuple) -> Segment 
     conn.acked_service = end
     window = conn.tester_window if conn.tester_window is not None else 0xFFFF
     return Segment(key.src, key.dst, key.sport, key.dport, seq=conn.snd_nxt, ack=end, flags=Flags.ACK, window=window)
+
+
+def holds_open(target: Target, needs: Capability) -> bool:
+    """Whether a case that needs ``needs`` runs on an echo that keeps the connection open only by
+    holding data: then the tester's window stays closed (``conn.hold``)."""
+    return (isinstance(target, ServiceTarget) and target.model.writes == "echo"
+            and Capability.KEEPS_OPEN in needs and Capability.APP not in target.capabilities)
+
+
+def hold_byte(conn: TesterConnection, key: FourTuple) -> Segment:
+    """The one byte sent, with the window closed, before the tester's FIN, for the echo to hold: it
+    cannot send it back, so its FIN waits behind it (RFC 9293 3.10.4) and CLOSE_WAIT lasts.  The
+    case's written tester numbers count past it; the echo's copy of it is the service's own."""
+    seg = Segment(key.src, key.dst, key.sport, key.dport, seq=conn.snd_nxt, ack=conn.rcv_nxt or 0,
+                  flags=Flags.ACK | Flags.PSH, window=0, payload=stream_bytes(_tester_data(conn), 1, TESTER_SALT))
+    conn.held = conn.hold = True
+    conn.driven += 1
+    return seg
+
+
+def release(conn: TesterConnection, key: FourTuple, window: int) -> Segment:
+    """The window update that lets the echo send what it held, then its FIN (the case's ``app close``)."""
+    conn.hold = False
+    return Segment(key.src, key.dst, key.sport, key.dport, seq=conn.snd_nxt, ack=conn.rcv_nxt or 0,
+                   flags=Flags.ACK, window=window)
+
+
+def window_probe(conn: TesterConnection, seg: Segment) -> str | None:
+    """Why ``seg`` is the target probing the tester's closed window, or ``None``: while the echo
+    holds its byte, a bare ACK one below its next sequence number (Linux's probe) or the held byte
+    itself (BSD's; :func:`own` takes that as the echo's data)."""
+    if not conn.hold or seg.payload or seg.flags != Flags.ACK or conn.rcv_nxt is None:
+        return None
+    return "a probe of the tester's closed window" if seqnum.add(seg.seq, 1) == conn.rcv_nxt else None

@@ -37,6 +37,7 @@ from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv
 from tcpconform.engine.matching import ack_on_fin_again, check_invariants, match, only_push_missing, tolerated
+from tcpconform.engine.needs import NeedsContext, app_needs, needs_nothing, send_needs
 from tcpconform.engine.outcome import CaseError, CaseUnobservable, StepFailed
 from tcpconform.engine.waits import Waiting
 from tcpconform.links.base import Received
@@ -76,6 +77,8 @@ def build_segment(env: StepEnv, spec: SegmentSpec) -> Segment:
     else:
         ack = 0
     window = conn.resolve_send(spec.window, "window") if spec.window is not None else env.case.tester_window
+    if conn.hold and flags & (Flags.ACK | Flags.SYN) and not flags & Flags.RST:
+        window = 0  # an echo is kept holding its data (services.hold_byte)
     length = conn.resolve_send(spec.length, "len") if spec.length is not None else 0
     if spec.payload is not None:
         payload = spec.payload
@@ -108,6 +111,13 @@ def _option_value(conn: TesterConnection, kind: str, value: object) -> tuple[str
 
 
 def send(env: StepEnv, step: SendStep, sres: StepResult) -> None:
+    flags = step.segment.flags
+    hold = env.conn.hold or env.conn.hold_at_fin
+    if hold and not env.conn.held and isinstance(flags, Flags) and flags & Flags.FIN and flags & Flags.ACK:
+        held = services.hold_byte(env.conn, env.key)
+        sent = env.link.send(held)
+        env.conn.note_sent(held)
+        env.record("out", held, sent.at, sres.index, note="for the echo to hold: CLOSE_WAIT lasts", frame=sent.frame)
     seg = build_segment(env, step.segment)
     if seg.flags & Flags.SYN:
         mss = seg.option("MSS")
@@ -230,7 +240,8 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
                 return
         if service is not None and not early and match(spec, services.bare(seg), conn, step.isn).ok:
             seen.ambiguous.append(idx)  # the expected ACK rides on it, but it is no new ACK: no evidence either way
-        why = tolerated(seg, step.tolerate, spec, conn) or service or services.acks_driven(env.target, conn, seg)
+        why = (tolerated(seg, step.tolerate, spec, conn) or service or services.acks_driven(env.target, conn, seg)
+               or services.window_probe(conn, seg))
         if service is not None:  # the service's bytes, whichever reason lets them pass
             services.take(conn, seg)
             _ack_service(env, sres)
@@ -306,7 +317,7 @@ def silence(env: StepEnv, step: SilenceStep, sres: StepResult) -> Waiting[None]:
             raise broken
         service = _service_data(env, seg)
         why = (tolerated(seg, step.tolerate, None, env.conn) or service
-               or services.acks_driven(env.target, env.conn, seg))
+               or services.acks_driven(env.target, env.conn, seg) or services.window_probe(env.conn, seg))
         if service is not None:  # the service's bytes, whichever reason lets them pass
             services.take(env.conn, seg)
             _ack_service(env, sres)
@@ -409,29 +420,6 @@ def _no_requirement(step: Any) -> str | None:
     return None
 
 
-@dataclass
-class NeedsContext:
-    """What the steps before the one asked about did, as :func:`required_capabilities` reads a
-    case's steps in order."""
-
-    implied: frozenset[str]
-    """The application actions the target performs by itself."""
-    tester_closed: bool = False
-    """A step before sent the tester's FIN: an echo can no longer be sent bytes to write."""
-
-
-def _needs_nothing(step: Any, context: NeedsContext) -> Capability:
-    return Capability.NONE
-
-
-def _send_needs(step: SendStep, context: NeedsContext) -> Capability:
-    """Data the tester sends needs an application that takes it; a FIN ends what it can send."""
-    flags, length = step.segment.flags, step.segment.length
-    if isinstance(flags, Flags) and flags & Flags.FIN and not flags & Flags.RST:
-        context.tester_closed = True
-    return Capability.READS if step.segment.payload or (isinstance(length, int) and length > 0) else Capability.NONE
-
-
 def _asserts(step: Any) -> bool:
     return True
 
@@ -439,16 +427,6 @@ def _asserts(step: Any) -> bool:
 def _app_asserts(step: AppStep) -> bool:
     """Only a read checks something of the target (the bytes its application got)."""
     return step.action == "read"
-
-
-def _app_needs(step: AppStep, context: NeedsContext) -> Capability:
-    """An application action needs an agent, unless the target's application does it by itself;
-    an implied write (an echo's, played by sending it the bytes) only while the tester can send."""
-    if step.action == "write" and context.tester_closed:
-        return Capability.APP
-    if step.action == "close" and context.tester_closed and "close-after-fin" in context.implied:
-        return Capability.NONE
-    return Capability.NONE if step.action in context.implied else Capability.APP
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,7 +440,7 @@ class StepKind(Generic[S]):
     """How long the step may wait, at most: the scheduler starts cases that may wait long first."""
     requirement: Callable[[S], str | None] = _no_requirement
     """The requirement the step itself names (else the case's first is the one a failure breaks)."""
-    needs: Callable[[S, NeedsContext], Capability] = _needs_nothing
+    needs: Callable[[S, NeedsContext], Capability] = needs_nothing
     """What the target must be able to do for the case to run at all, given the application actions
     it does by itself (a state step needs nothing: without an agent it is judged from the wire)."""
     spare_ports: bool = False
@@ -474,10 +452,10 @@ class StepKind(Generic[S]):
 
 
 _KINDS = (
-    StepKind(SendStep, "send", at_once(send), needs=_send_needs),
+    StepKind(SendStep, "send", at_once(send), needs=send_needs),
     StepKind(ExpectStep, "expect", expect, lambda s: s.within or 0.0, lambda s: s.requirement, asserts=_asserts),
     StepKind(SilenceStep, "silence", silence, lambda s: s.duration, lambda s: s.requirement, asserts=_asserts),
-    StepKind(AppStep, "app", control.app, requirement=lambda s: s.requirement, needs=_app_needs, asserts=_app_asserts),
+    StepKind(AppStep, "app", control.app, requirement=lambda s: s.requirement, needs=app_needs, asserts=_app_asserts),
     StepKind(StateStep, "state", control.state, requirement=lambda s: s.requirement, asserts=_asserts),
     StepKind(WaitStep, "wait", wait, lambda s: s.duration),
     StepKind(IsnSampleStep, "isnsample", isn.sample, lambda s: s.count * s.interval, lambda s: s.requirement,

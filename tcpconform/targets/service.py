@@ -9,8 +9,12 @@ and a case declares in ``needs`` what it needs of the application (``writes``, `
 Some of a case's application steps a service plays by itself (``implied``): every service listens;
 an echo reads, and it writes ``N`` bytes when the tester sends it ``N`` bytes (the engine does, so
 an ``app write`` needs no agent while the tester can still send); daytime's close is its own FIN
-after its line.  A host may run several services, one port each (:class:`ServiceSet`): each case
-runs on the quietest one that gives it what it needs.
+after its line.  An echo keeps a connection in CLOSE_WAIT while it holds bytes it cannot send back:
+RFC 9293 3.10.4 queues a CLOSE in CLOSE-WAIT "until all preceding SENDs have been segmentized", so
+with the tester's window closed (the engine keeps it so for a case that needs ``keeps-open``) the
+FIN waits, whether the application closed or not; the case's ``app close`` opens the window.
+A host may run several services, one port each (:class:`ServiceSet`): each case runs on the
+quietest one that gives it what it needs.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class ServiceModel:
 MODELS: dict[str, ServiceModel] = {m.name: m for m in (
     ServiceModel("discard", "RFC 863", writes="never", closes="after-peer-fin"),
     ServiceModel("echo", "RFC 862", writes="echo", closes="after-peer-fin",
+                 behaviours=Capability.READS | Capability.KEEPS_OPEN,  # while it holds bytes it cannot send back
                  implied=frozenset({"listen", "read", "write", "close-after-fin"})),
     ServiceModel("chargen", "RFC 864", writes="own", closes="never", check=_chargen, implied=frozenset({"listen"}),
                  behaviours=Capability.READS | Capability.WRITES | Capability.KEEPS_OPEN),

@@ -146,10 +146,17 @@ def test_discard_sends_no_data_so_data_from_it_fails(tmp_path: Path) -> None:
     assert run(_case(tmp_path, ECHOED), echo(echo_data=False), service="discard").verdict == "pass"
 
 
-def test_close_wait_cells_need_an_application_that_keeps_the_connection_open() -> None:
-    res = run(bundled("matrix-close-wait-ack"), echo())
-    assert res.verdict == "skip"
-    assert "keep the connection open after the tester's FIN" in res.reason
+def test_close_wait_lasts_on_an_echo_only_while_it_holds_a_byte_it_cannot_send() -> None:
+    """The tester keeps its window closed and sends one byte before its FIN: a conformant echo
+    cannot send it back, so its FIN waits.  One that sends into the closed window fails; on
+    discard, which holds nothing, the case cannot run."""
+    res = run(bundled("matrix-close-wait-ack"), echo())  # this one ignores the window
+    assert res.verdict == "fail", res.reason
+    assert any(s.note == "for the echo to hold: CLOSE_WAIT lasts" for s in res.segments)
+    assert all(s.segment.window == 0 for s in res.segments if s.direction == "out" and s.segment is not None
+               and s.segment.flags & Flags.ACK and not s.segment.flags & Flags.RST)
+    res = run(bundled("matrix-close-wait-ack"), echo(), service="discard")
+    assert res.verdict == "skip" and "keep the connection open after the tester's FIN" in res.reason
 
 
 def test_the_models_check_what_can_be_checked() -> None:
