@@ -266,11 +266,11 @@ def holds_open(target: Target, needs: Capability) -> bool:
 def hold_byte(conn: TesterConnection, key: FourTuple) -> Segment:
     """The one byte sent, with the window closed, before the tester's FIN, for the echo to hold: it
     cannot send it back, so its FIN waits behind it (RFC 9293 3.10.4) and CLOSE_WAIT lasts.  The
-    case's written tester numbers count past it; the echo's copy of it is the service's own."""
+    case's written tester numbers are to count past it (the caller adds it to ``conn.driven`` once
+    sent); the echo's copy of it is the service's own."""
     seg = Segment(key.src, key.dst, key.sport, key.dport, seq=conn.snd_nxt, ack=conn.rcv_nxt or 0,
                   flags=Flags.ACK | Flags.PSH, window=0, payload=stream_bytes(_tester_data(conn), 1, TESTER_SALT))
     conn.held = conn.hold = True
-    conn.driven += 1
     return seg
 
 

@@ -118,6 +118,7 @@ def send(env: StepEnv, step: SendStep, sres: StepResult) -> None:
         sent = env.link.send(held)
         env.conn.note_sent(held)
         env.record("out", held, sent.at, sres.index, note="for the echo to hold: CLOSE_WAIT lasts", frame=sent.frame)
+        env.conn.driven += 1  # the case's numbers count past it (after it is shown in them)
     seg = build_segment(env, step.segment)
     if seg.flags & Flags.SYN:
         mss = seg.option("MSS")
@@ -231,9 +232,9 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
         if service is not None and not early and seg.payload and seg.flags & Flags.FIN:
             services.take(conn, services.data_of(seg))  # the service's line, then the FIN the step may expect
             rest = match(spec, services.after_data(seg), conn, step.isn)
-            if rest.ok:
+            if rest.ok:  # the FIN is the step's: it takes no service space
                 conn.captured.update(rest.captures)
-                services.take(conn, seg)
+                conn.note_received(seg)
                 env.t_ref = got.at
                 segments[idx].note = "matched: the FIN after the service's data"
                 _ack_service(env, sres)

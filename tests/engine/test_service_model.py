@@ -270,3 +270,38 @@ def test_the_ack_of_1025_that_overtook_the_echo_of_the_first_segment_answers() -
 
     res = run(bundled("seed-cumulative-ack"), policy)
     assert res.verdict == "pass", res.reason
+
+
+def test_an_echo_holding_its_byte_closes_when_the_window_opens_and_the_numbers_hold() -> None:
+    """seed-teardown on an echo: the tester's window stays closed, one byte goes before its FIN, and
+    the echo holds it (CLOSE_WAIT lasts) until the case's app close opens the window; then its byte
+    and FIN come in one segment.  The FIN is the step's, so the case's ACK of 102 acknowledges exactly
+    the byte and the FIN (wire 103), and the connection is gone after it."""
+    state = {"fin": False, "closed": False, "gone": False}
+
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        end = seg.seq + len(seg.payload) + (1 if seg.flags & Flags.FIN else 0)
+        if state["gone"]:  # CLOSED: a keep-alive draws a RST
+            return [(0.001, reply(seg, seq=seg.ack, flags=Flags.RST))]
+        if state["closed"]:  # LAST_ACK: a keep-alive is answered; the ACK of the FIN ends it
+            state["gone"] = not seg.payload and seg.ack == 103
+            return [(0.001, reply(seg, seq=103, ack=3))] if seg.payload else []
+        if seg.flags & Flags.FIN:
+            state["fin"] = True
+            return [(0.001, reply(seg, seq=101, ack=end))]
+        if seg.payload and seg.seq < 2 and not state["fin"]:  # the held byte, or a keep-alive of the handshake
+            return [(0.001, reply(seg, seq=101, ack=2 if seg.seq == 1 else 1))]
+        if seg.payload:  # a keep-alive in CLOSE_WAIT
+            return [(0.001, reply(seg, seq=101, ack=3))]
+        if state["fin"] and seg.window > 0:  # the window opened: the held byte and the FIN together
+            state["closed"] = True
+            return [(0.001, reply(seg, seq=101, ack=3, flags=Flags.ACK | Flags.PSH | Flags.FIN,
+                                  payload=stream_bytes(0, 1, TESTER_SALT)))]
+        return []
+
+    res = run(bundled("seed-teardown"), policy)
+    last_ack = [s.segment for s in res.segments if s.direction == "out" and s.segment is not None
+                and s.segment.flags == Flags.ACK and s.segment.window == 5000 and not s.segment.payload][-1]
+    assert last_ack.ack == 103, res.reason  # past the byte (101) and the FIN (102), on the wire (target ISN 100)
+    assert res.verdict == "pass", res.reason
+    assert any(s.note == "matched: the FIN after the service's data" for s in res.segments)
