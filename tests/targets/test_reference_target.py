@@ -70,7 +70,8 @@ def test_on_the_wire_a_listener_s_event_has_no_connection_and_names_its_port() -
 def test_a_service_has_no_agent_and_says_so() -> None:
     echo = ServiceTarget("echo", "192.0.2.2", 7)
     key = FourTuple(TESTER_IP, 40000, "192.0.2.2", 7)
-    assert echo.capabilities == Capability.READS  # it takes what it is sent, and does nothing else a case needs
+    # it takes what it is sent, and holds what it cannot send back (CLOSE_WAIT lasts)
+    assert echo.capabilities == Capability.READS | Capability.KEEPS_OPEN
     assert echo.implied == {"listen", "read", "write", "close-after-fin"}
     assert echo.data_salt == TESTER_SALT and echo.name == "echo service on port 7"
     for call in (lambda: echo.app_listen(key), lambda: echo.app_read(key, 1), lambda: echo.app_write(key, b""),
