@@ -135,7 +135,8 @@ class CaseBuilder:
                                f"duplicate requirement id {rid!r} (first at line {first_line[rid]})")
                 continue
             first_line[rid] = self.doc.line(("requirements", i, "id"))
-            if isinstance(req.get("ref"), str) and req.get("level") in Level.__members__:
+            level = req.get("level")
+            if isinstance(req.get("ref"), str) and isinstance(level, str) and level in Level.__members__:
                 out.append(Requirement(id=rid, ref=req["ref"], level=Level(req["level"]),
                                        text=str(req.get("text") or "").strip(), rid=req.get("rid")))
         return tuple(out)

@@ -130,7 +130,10 @@ class Document:
             return self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             self.error_at(node, field_path(path), f"unreadable value: {getattr(exc, 'problem', None) or exc}")
-            return None
+        except Exception:  # a tag the value does not fit (!!float x, !!timestamp 2001-99-99): PyYAML raises bare errors
+            kind = node.tag.rsplit(":", 1)[-1]
+            self.error_at(node, field_path(path), f"unreadable value: {node.value!r} is not a valid {kind}")
+        return None
 
     @staticmethod
     def _key_line(mapping: yaml.MappingNode, key: str) -> int:

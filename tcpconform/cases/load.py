@@ -105,6 +105,41 @@ def _failed(file: str, message: str, line: int | None = None, column: int | None
     return [], [LoadError(file, line, column, "", message)]
 
 
+MAX_CHARS = 1_000_000
+"""The longest case file read (characters): fifty times the bundled matrix table."""
+MAX_DEPTH = 32
+"""The deepest nesting of mappings and lists in a case file (the matrix table needs 7)."""
+MAX_NODES = 200_000
+"""The most YAML nodes in a case file (the matrix table has about 3,000)."""
+
+
+def _shape_error(root: yaml.Node | None) -> tuple[str, int, int] | None:
+    """What makes a composed file unfit to be read further, with where: an alias (``*name``: a node
+    met twice, which expanded could make a few hundred bytes into gigabytes, and means nothing a
+    case needs), nesting beyond :data:`MAX_DEPTH`, more than :data:`MAX_NODES` nodes.  Walked without
+    recursion, each node once."""
+    if root is None:
+        return None
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        where = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if id(node) in seen:
+            return ("the value here is used again through an alias: YAML anchors and aliases (&name, *name) "
+                    "are not allowed in case files; write the value out", *where)
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            return (f"nested more than {MAX_DEPTH} levels deep", *where)
+        if len(seen) > MAX_NODES:
+            return (f"more than {MAX_NODES:,} values: too big for a case file", *where)
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((child, depth + 1) for pair in node.value for child in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+    return None
+
+
 def _load_file(file: str) -> Loaded:
     """The cases of a file (none when it has mistakes) and its mistakes."""
     try:
@@ -125,12 +160,20 @@ def _load_file(file: str) -> Loaded:
 
 def _parse_file(file: str, text: str) -> Loaded:
     """What :func:`_load_file` gives for a file's text, computed: YAML, schema, cases."""
+    if len(text) > MAX_CHARS:
+        return failed(file, f"the file has {len(text):,} characters; a case file has at most {MAX_CHARS:,} "
+                      "(the bundled matrix table has about 21,000)")
     try:
         root = yaml.compose(text, Loader=_YAML_LOADER)
     except yaml.MarkedYAMLError as exc:
         return failed(file, *yaml_error(exc))
     except yaml.YAMLError as exc:
         return failed(file, f"YAML syntax error: {exc}")
+    except RecursionError:
+        return failed(file, f"nested too deeply: a case file nests at most {MAX_DEPTH} levels")
+    shape = _shape_error(root)
+    if shape is not None:
+        return failed(file, *shape)
     if root is None:
         return failed(file, "the file is empty: a case file is a mapping with id, title, requirements and steps", 1)
     if not isinstance(root, yaml.MappingNode):
