@@ -1,8 +1,9 @@
 """The ``tcpconform`` command line.
 
 Imports are deferred into the commands: ``--help`` and ``list`` must not pay for Scapy or the
-engine.  Exit codes: 0 every case passed (or was skipped), 1 a case failed, 2 a usage or set-up
-error (bad case file, unknown fault, errors while running cases).
+engine.  Exit codes, one meaning each (:func:`entry`): 0 the gate passed, 1 the gate failed, 2 a
+usage or set-up error (bad case file, unknown fault, the environment), 3 an internal error of
+tcpconform's own (a bug: please report it), 130 interrupted (Ctrl-C, as shells expect).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from tcpconform.cases.model import TestCase
     from tcpconform.results import CaseResult
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -442,5 +443,28 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
                 click.echo(line)
 
 
+def entry() -> None:
+    """The installed ``tcpconform`` command: :func:`main` with exit codes that mean one thing each
+    (the module docstring).  Click alone would exit 1 on Ctrl-C and on a bug of ours, the code of
+    a failed gate, so CI would read either as a failing device."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("\ninterrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except Exception:  # a bug of ours: its traceback helps the report, the exit code says whose it is
+        import traceback
+
+        traceback.print_exc()
+        click.echo("internal error of tcpconform (exit 3): please report it, with the lines above", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

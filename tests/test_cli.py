@@ -143,3 +143,33 @@ def test_several_services_in_process_each_case_on_one_that_fits(tmp_path: Path) 
     cases = json.loads((tmp_path / "results.json").read_text())["cases"]
     ports = {c["id"]: c["connection"]["target"].rsplit(":", 1)[1] for c in cases}
     assert ports == {"seed-handshake": "7", "teardown-active-close": "13", "seed-window": "7"}
+
+
+@pytest.mark.parametrize("raised, code, said", [
+    (KeyboardInterrupt(), 130, "interrupted"),
+    (RuntimeError("a bug"), 3, "internal error of tcpconform (exit 3)"),
+])
+def test_the_command_exits_with_a_code_that_says_whose_it_is(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             raised: BaseException, code: int, said: str) -> None:
+    import tcpconform.cli as cli
+
+    def boom(**kwargs: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(cli, "main", boom)
+    with pytest.raises(SystemExit) as done:
+        cli.entry()
+    assert done.value.code == code
+    assert said in capsys.readouterr().err
+
+
+def test_the_installed_command_keeps_the_gates_codes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def code(*args: str) -> int:
+        argv = [sys.executable, "-m", "tcpconform.cli", "run", "-q", "--no-color", "--report-dir", str(tmp_path), *args]
+        return subprocess.run(argv, capture_output=True, text=True).returncode
+
+    assert (code("seed-handshake"), code("seed-teardown", "--fault", "ignore-fin"), code("--fault", "nope")) == (0, 1, 2)

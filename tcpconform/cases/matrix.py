@@ -168,8 +168,7 @@ class _Expander:
         if not self.table:
             return [], self._errors()
         self._keys((MATRIX_KEY,), self.table, TABLE_KEYS, "the table")
-        tags = self.table.get("tags", [])
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        if not isinstance(tags := self.table.get("tags", []), list) or not all(isinstance(t, str) for t in tags):
             self.err((MATRIX_KEY, "tags"), f"tags must be a list of names (got {got(tags)})")
         self._requirements()
         states = self._states()

@@ -12,11 +12,11 @@ from typing import assert_never
 from tcpconform.cases.model import AppStep, StateStep
 from tcpconform.engine import services, timing
 from tcpconform.engine.env import StepEnv
-from tcpconform.engine.outcome import StepFailed, StepSkipped
+from tcpconform.engine.outcome import CaseError, StepFailed, StepSkipped
 from tcpconform.engine.probe import probe_state
 from tcpconform.engine.waits import Waiting
 from tcpconform.results import Mismatch, StepResult
-from tcpconform.targets.base import Capability
+from tcpconform.targets.base import AppFailed, Capability
 from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
 
 POLL = 0.005
@@ -50,7 +50,11 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
             target.app_write(key, data)
             env.conn.app_written += len(data)
         case "listen":
-            target.app_listen(key)
+            try:
+                target.app_listen(key)
+            except AppFailed as err:  # the port is taken (another run, another program): not the TCP's doing
+                raise CaseError(f"the application could not listen ({err}): is another run or program using "
+                                f"port {key.dport} of the target?") from None
         case "shutdown":
             target.app_shutdown(key)
         case "close":

@@ -88,3 +88,21 @@ def test_a_missing_psh_alone_is_blamed_on_must_61(tmp_path: Path) -> None:
     failed = next(s for s in res.steps if s.verdict == "fail")
     assert failed.requirement is not None and failed.requirement.rid == "MUST-61"
     assert _run(tmp_path, PUSHED, _writer(Flags.ACK | Flags.PSH)).verdict == "pass"
+
+
+def test_a_listen_that_fails_is_an_error_not_the_targets_fail(tmp_path: Path) -> None:
+    """Another run's agent holding the port made 117 false MUST failures: a failed listen is the
+    environment's, so the case errors, with why."""
+    from tcpconform.targets.base import AppFailed, Capability
+
+    class Busy(NoControl):
+        capabilities = Capability.APP | Capability.READS
+
+        def app_listen(self, key):  # type: ignore[no-untyped-def]
+            raise AppFailed("listen on 192.0.2.2:8000 failed: Address already in use")
+
+    path = tmp_path / "case.yaml"
+    path.write_text(textwrap.dedent(CLOSING).replace("steps:\n", "steps:\n  - app: listen\n"))
+    res = execute([load_case(path)], InProcessLink(FakePeer(_closer(2), isn=100)), Busy(), get_profile("generic")).cases[0]
+    assert res.verdict == "error", res.reason
+    assert "could not listen" in res.reason and "Address already in use" in res.reason
