@@ -10,6 +10,7 @@ what they want and render what comes back.  Whatever cannot be done is a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from tcpconform.results import CaseResult, RunResult
 from tcpconform.session import Session, open_session
 
 __all__ = ["DEFAULT_JOBS", "DEVICE_JOBS", "Opened", "RunOutcome", "RunRequest", "TargetChoice", "check_faults",
-           "open_target", "run"]
+           "check_report_dir", "open_target", "run"]
 
 DEFAULT_JOBS = 16
 """Enough connections at once to overlap the catalogue's long protocol waits (retransmission
@@ -157,6 +158,8 @@ def run(request: RunRequest) -> RunOutcome:
     """Run the request's cases against its target, judge them once, write the reports."""
     jobs = request.jobs or (DEVICE_JOBS if request.choice.target else DEFAULT_JOBS)
     deviations = load_baseline(request.baseline) if request.baseline is not None else []
+    if request.report_dir is not None:
+        check_report_dir(request.report_dir)
     with open_target(request.choice) as opened:
         if request.on_open is not None:
             request.on_open(opened)
@@ -176,6 +179,18 @@ def run(request: RunRequest) -> RunOutcome:
         request.warn(unverified)
     written = _write(result, gate, request.report_dir) if request.report_dir is not None else {}
     return RunOutcome(result, gate, written)
+
+
+def check_report_dir(report_dir: Path) -> None:
+    """The report directory can be written, before the run spends its time: made if missing, and a
+    file created and removed in it.  A :class:`UsageError` says why not."""
+    probe = report_dir / f".tcpconform-write-check-{os.getpid()}"
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"cannot write results to {report_dir}: {err.strerror or err}") from None
 
 
 def _write(result: RunResult, gate: GateVerdict, report_dir: Path) -> dict[str, Path]:

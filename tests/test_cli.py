@@ -113,6 +113,15 @@ def test_unwritable_report_dir_is_a_usage_error(tmp_path: Path) -> None:
     blocker.write_text("")
     code, out = invoke("run", "seed-handshake", "--report-dir", str(blocker / "sub"))
     assert code == 2 and "cannot write results" in out
+    assert "seed-handshake" not in out  # said before the run, not after it
+
+
+def test_the_report_dir_is_checked_before_the_run() -> None:
+    import tcpconform.run as run_module
+    from tcpconform.errors import UsageError
+
+    with pytest.raises(UsageError, match="cannot write results to /proc/1/tcpc: "):
+        run_module.check_report_dir(Path("/proc/1/tcpc"))
 
 
 def test_selftest_shows_every_fault_caught() -> None:
