@@ -101,6 +101,9 @@ class ResponderConfig:
       value; the responder never reads a clock, so a long TIME_WAIT costs a test nothing but a
       ``handle_timer`` call at a later ``now``.
     - ``max_retransmits``: retransmissions of one segment before the connection is dropped.
+    - ``backlog``: connections in SYN-RECEIVED at most; a SYN beyond them is dropped unanswered, as
+      a listener with a full queue does (the peer retransmits it), so a flood of SYNs costs a
+      bounded amount of memory.
     """
 
     ip: str = "192.0.2.2"
@@ -115,6 +118,7 @@ class ResponderConfig:
     rto: float = 1.0
     msl: float = 30.0
     max_retransmits: int = 5
+    backlog: int = 128
     app: AppConfig = field(default_factory=AppConfig)
     faults: frozenset[str] = frozenset()
 
@@ -144,6 +148,8 @@ class ResponderConfig:
             raise ValueError("rto and msl must be > 0")
         if self.max_retransmits < 0:
             raise ValueError("max_retransmits must be >= 0")
+        if self.backlog < 1:
+            raise ValueError("backlog must be >= 1")
 
     @property
     def own_mss(self) -> int:

@@ -10,6 +10,8 @@ yardstick the test cases are checked against.
 
 from __future__ import annotations
 
+from collections import deque
+
 from tcpconform.responder.app import ScriptedSession
 from tcpconform.responder.checks import KNOWN_OPTIONS, malformed
 from tcpconform.responder.config import ResponderConfig
@@ -31,6 +33,10 @@ def _odd_checksum(seg: Segment) -> Segment:
     return seg.with_(chksum=tcp_checksum(seg.with_(payload=seg.payload[:-1] + b"\0")))
 
 
+DROPPED_KEPT = 1000
+"""Discarded segments the responder keeps for inspection (the latest)."""
+
+
 class Responder:
     """A TCP host with one address, per RFC 9293; see the module docstring for how it is driven."""
 
@@ -42,9 +48,14 @@ class Responder:
         self._sessions: dict[FourTuple, ScriptedSession | ServiceSession] = {}
         self._listening: set[int] = set()
         self._ended: set[FourTuple] = set()
-        self.dropped: list[tuple[Segment, str]] = []
-        """Segments discarded, with the reason: malformed ones (bad checksum, bad data offset), and
-        every one after the fault ``wedge-on-bad-option`` wedged the stack."""
+        self._half_open: set[FourTuple] = set()
+        """Connections in SYN-RECEIVED (bounded by ``config.backlog``)."""
+        self.dropped: deque[tuple[Segment, str]] = deque(maxlen=DROPPED_KEPT)
+        """The latest segments discarded, with the reason: malformed ones (bad checksum, bad data
+        offset), and every one after the fault ``wedge-on-bad-option`` wedged the stack.  Only the
+        last :data:`DROPPED_KEPT` are kept, so a responder serving for days stays the same size;
+        ``dropped_count`` counts them all."""
+        self.dropped_count = 0
         self._wedged = False
         self._start(0.0)
 
@@ -74,11 +85,11 @@ class Responder:
         if seg.dst != self.config.ip:
             return
         if self._wedged:
-            self.dropped.append((seg, "the stack is wedged (fault wedge-on-bad-option)"))
+            self._drop(seg, "the stack is wedged (fault wedge-on-bad-option)")
             return
         reason = self._discard_reason(seg)
         if reason is not None:
-            self.dropped.append((seg, reason))
+            self._drop(seg, reason)
             return
         if any(kind == "raw" for kind, _ in seg.options):
             # RFC 9293 3.1 (MUST-7): an illegal option length must not bring the stack down.  The
@@ -96,6 +107,10 @@ class Responder:
             self._on_listen(key, seg, now)
         else:
             self._reset_for(seg)
+
+    def _drop(self, seg: Segment, reason: str) -> None:
+        self.dropped.append((seg, reason))
+        self.dropped_count += 1
 
     def _discard_reason(self, seg: Segment) -> str | None:
         """Why ``seg`` is dropped before TCP processing (RFC 9293 3.1), faults included."""
@@ -153,7 +168,9 @@ class Responder:
         self._sessions.clear()
         self._listening.clear()
         self._ended.clear()
+        self._half_open.clear()
         self.dropped.clear()
+        self.dropped_count = 0
         self._wedged = False
         self._start(now)
 
@@ -165,6 +182,7 @@ class Responder:
         """
         conn = self._conns.pop(key, None)
         self._sessions.pop(key, None)
+        self._half_open.discard(key)
         if conn is not None:
             self._ended.add(key)
 
@@ -184,9 +202,13 @@ class Responder:
                 end = seqnum.add(seg.seq, len(seg.payload) + (1 if seg.flags & Flags.FIN else 0))
                 self._outbox.append(self._rst(seg, seq=0, ack=end))
             return
+        if len(self._half_open) >= self.config.backlog:
+            self._drop(seg, f"SYN dropped: the backlog of {self.config.backlog} half-open connections is full")
+            return
         self._ended.discard(key)
         conn = Connection(key, self.config, seg, now, self._outbox, self._events)
         self._conns[key] = conn
+        self._half_open.add(key)
         if self._scripted:
             self._sessions[key] = ScriptedSession()
         service = dict((port, name) for name, port in self.config.app.services).get(seg.dport)
@@ -225,6 +247,8 @@ class Responder:
         session = self._sessions.get(conn.key)
         if session is not None:
             session.step(conn, self.config.app, now, self._events)
+        if conn.state is not State.SYN_RCVD:
+            self._half_open.discard(conn.key)
         if not conn.alive:
             del self._conns[conn.key]
             self._sessions.pop(conn.key, None)
