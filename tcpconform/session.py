@@ -146,7 +146,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
                 faults: Sequence[str] = (), ipv6: bool = False) -> Iterator[Session]:
     """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire,
     over IPv4 or (``ipv6``) over the lab's unique-local IPv6 prefix."""
-    from tcpconform.lab.lab import find_lab, temporary_lab
+    from tcpconform.lab.lab import find_lab, lab_in_use, temporary_lab
     from tcpconform.lab.netns import ns_argv
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
     from tcpconform.targets.agent.client import AgentTarget
@@ -156,6 +156,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
     if faults and kind != "reference":
         raise SessionError("faults belong to the reference responder: use --lab reference")
     with ExitStack() as stack:
+        stack.enter_context(lab_in_use(str(lab_name)))
         lab = find_lab(lab_name)
         created = lab is None
         if lab is None:  # made for this run, and removed however the run ends (SIGTERM included)

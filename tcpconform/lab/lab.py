@@ -95,6 +95,24 @@ def _lab_lock(name: str, timeout: float = 30.0) -> Iterator[None]:
                 _held[name] = (sock, depth - 1)
 
 
+@contextlib.contextmanager
+def lab_in_use(name: str) -> Iterator[None]:
+    """Hold lab ``name`` for one run, or refuse at once: two runs on one lab share its target's
+    port and agent, and the second's verdicts would be of the first's making.  The same kind of
+    lock as :func:`_lab_lock` (an abstract unix socket name, freed when its holder dies)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.bind(f"\0{PREFIX}-lab-{name}-run")
+    except OSError:
+        sock.close()
+        raise LabError(f"lab {name} is in use by another run: wait for it to end, or give this run a lab "
+                       "of its own (--lab-name)") from None
+    try:
+        yield
+    finally:
+        sock.close()
+
+
 # --- building -----------------------------------------------------------------------------------
 
 
