@@ -174,6 +174,9 @@ class RunMeta:
     """Frames the link could not read in time; None for a link that cannot drop any."""
     target_restarts: int | None = None
     """How often the target stopped answering and answered again after ``--restart``; None: never."""
+    target_control_error: str | None = None
+    """Why the target's control (its agent) failed during the run, if it did: the cases that needed
+    it from then on are errors, the others ran."""
     unverified_checksums: int = 0
     """Segments from the target, over every case, whose checksum could not be verified (never
     computed, the kernel says: a transmit checksum offload on a veth or TAP)."""

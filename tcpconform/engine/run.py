@@ -92,6 +92,7 @@ def execute(
         versions={"tcpconform": __version__, "python": platform.python_version()},
         strays=[s.segment.summary() for s in scheduler.strays],
         target_restarts=scheduler.restarts or None,
+        target_control_error=scheduler.control_error,
         frames_dropped=link.dropped(),
         unverified_checksums=sum(r.unverified_checksums for r in results),
         session=session,

@@ -159,6 +159,8 @@ class Scheduler:
     """Cases over whose verdict is not reported yet: the target is not proven to have outlived them."""
     isolated: set[int] = field(default_factory=set, init=False, repr=False)
     """Runs (by id) of suspects run again alone, each followed by a probe, to tell which one kills."""
+    control_error: str | None = field(default=None, init=False)
+    """Why the target's control channel stopped answering during the run, if it did."""
     slots: list[CaseRun] = field(default_factory=list, init=False, repr=False)
     """The runs in the order given (a run started again after a restart takes its slot)."""
 
@@ -223,7 +225,14 @@ class Scheduler:
             self.on_case_done(run.result)
 
     def _ended(self, run: CaseRun) -> None:
-        """A case is over: its verdict waits until the target is proven to have outlived it."""
+        """A case is over: its verdict waits until the target is proven to have outlived it.  A
+        failure after the target's control failed is not trusted: the agent's death took the
+        target's application (its sockets) with it, so the case errors, with why."""
+        res = run.result
+        if self.control_error is not None and res.verdict == "fail":
+            res.verdict, res.failed_level = "error", None
+            res.reason = ("the target's control failed during the run, so this failure is not the TCP's for sure: "
+                          f"{self.control_error}")
         if self.health is None:
             self._done(run)
             return
@@ -296,7 +305,17 @@ class Scheduler:
                     self._release()
 
     def _route_events(self) -> None:
-        for key, event in self.target.drain_events():
+        """Hand the target's events to their cases.  A control channel that failed (an agent that
+        died) ends nothing here: each case that needs it errors at its own step, and the run goes
+        on with those that do not (``control_error`` says why)."""
+        if self.control_error is not None:
+            return
+        try:
+            events = self.target.drain_events()
+        except TargetError as err:
+            self.control_error = str(err)
+            return
+        for key, event in events:
             run = self.by_key.get(key)
             if run is not None and key == run.key:  # a sample's many half-connections stay out of its ladder
                 run.add_event(event)

@@ -106,3 +106,25 @@ def test_a_listen_that_fails_is_an_error_not_the_targets_fail(tmp_path: Path) ->
     res = execute([load_case(path)], InProcessLink(FakePeer(_closer(2), isn=100)), Busy(), get_profile("generic")).cases[0]
     assert res.verdict == "error", res.reason
     assert "could not listen" in res.reason and "Address already in use" in res.reason
+
+
+def test_a_control_that_dies_loses_no_verdict_and_blames_no_failure_on_the_tcp(tmp_path: Path) -> None:
+    """The agent dies mid-run: the run still returns every case; a failure after it is an error."""
+    from tcpconform.targets.base import TargetError
+
+    class Dying(NoControl):
+        calls = 0
+
+        def drain_events(self):  # type: ignore[no-untyped-def]
+            Dying.calls += 1
+            if Dying.calls > 3:
+                raise TargetError("the agent (pid 1) was killed by signal 9")
+            return []
+
+    path = tmp_path / "case.yaml"
+    path.write_text(textwrap.dedent(CLOSING))
+    case = load_case(path)
+    result = execute([case], InProcessLink(FakePeer(_closer(1), isn=100)), Dying(), get_profile("generic"))
+    res = result.cases[0]
+    assert res.verdict == "error" and "the target's control failed" in res.reason  # _closer(1) would fail it
+    assert result.meta.target_control_error == "the agent (pid 1) was killed by signal 9"
