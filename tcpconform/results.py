@@ -174,6 +174,8 @@ class RunMeta:
     """Frames the link could not read in time; None for a link that cannot drop any."""
     target_restarts: int | None = None
     """How often the target stopped answering and answered again after ``--restart``; None: never."""
+    interrupted: bool | None = None
+    """Ctrl-C ended the run: the cases that had not finished are skipped as not run."""
     target_control_error: str | None = None
     """Why the target's control (its agent) failed during the run, if it did: the cases that needed
     it from then on are errors, the others ran."""

@@ -91,7 +91,8 @@ class Opened:
 
     def execute(self, cases: Sequence[TestCase], *, case_paths: Sequence[str], jobs: int = 1,
                 base_port: int | None = None, on_case_done: Callable[[CaseResult], None] | None = None,
-                health: bool = True, restart: str | None = None, restart_wait: float = RESTART_WAIT) -> RunResult:
+                health: bool = True, restart: str | None = None, restart_wait: float = RESTART_WAIT,
+                keep_interrupted: bool = False) -> RunResult:
         """Run ``cases`` on this session; ``base_port`` defaults to the session's first source port.
 
         ``health`` checks the target answers before the first case and after any that may have
@@ -103,7 +104,8 @@ class Opened:
                          on_case_done=on_case_done, session=self.session.meta,
                          base_port=self.session.base_port if base_port is None else base_port,
                          health=health, restart_wait=restart_wait,
-                         restart=command_restart(restart, target) if restart is not None else None)
+                         restart=command_restart(restart, target) if restart is not None else None,
+                         keep_interrupted=keep_interrupted)
         result.meta.faults = sorted(self.faults)
         result.meta.case_paths = list(case_paths)
         return result
@@ -167,7 +169,7 @@ def run(request: RunRequest) -> RunOutcome:
             raise UsageError(f"at most {MAX_CASES} cases in one run (one source port each)")
         result = opened.execute(request.cases, case_paths=[str(p) for p in request.case_paths] or ["(bundled)"],
                                 jobs=jobs, on_case_done=request.on_case_done, restart=request.restart,
-                                restart_wait=request.restart_wait)
+                                restart_wait=request.restart_wait, keep_interrupted=True)
     gate = evaluate(result, request.fail_on, deviations)
     result.meta.fail_on = request.fail_on
     dropped = result.meta.frames_dropped
@@ -178,6 +180,8 @@ def run(request: RunRequest) -> RunOutcome:
     if unverified is not None and request.warn is not None:
         request.warn(unverified)
     written = _write(result, gate, request.report_dir) if request.report_dir is not None else {}
+    if result.meta.interrupted:  # what finished is written; the interrupt goes on to its exit code
+        raise KeyboardInterrupt
     return RunOutcome(result, gate, written)
 
 

@@ -138,11 +138,12 @@ class Alive:
         self.proven = max(self.proven, at)
 
 
-def mark_not_run(res: CaseResult, why: str = "") -> None:
-    """A case a dead target kept from running (or from finishing): a skip, never the target's fail."""
+def mark_not_run(res: CaseResult, why: str = "", prefix: str = NOT_ANSWERING) -> None:
+    """A case a dead target (or an interrupted run) kept from running or finishing: a skip, never
+    the target's fail."""
     res.verdict = "skip"
     res.failed_level = None
-    res.reason = NOT_ANSWERING + (f" ({why})" if why else "")
+    res.reason = prefix + (f" ({why})" if why else "")
     for step in res.steps:
         if step.verdict in ("fail", "error"):
             step.verdict = "not-run"

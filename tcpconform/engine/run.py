@@ -52,6 +52,7 @@ def execute(
     health: bool = True,
     restart: Callable[[], None] | None = None,
     restart_wait: float = RESTART_WAIT,
+    keep_interrupted: bool = False,
 ) -> RunResult:
     """Run ``cases`` and return the results; each case gets its own source port.
 
@@ -60,7 +61,9 @@ def execute(
     (``health``: see :mod:`tcpconform.engine.health`), and the rest spare, for a case that samples
     many connections (it runs alone, so one set of spares is enough).  The four ranges never
     overlap, so no case meets a 4-tuple another part of the run used.  ``restart`` brings a target
-    back that stopped answering, within ``restart_wait`` s.
+    back that stopped answering, within ``restart_wait`` s.  Ctrl-C (``KeyboardInterrupt``) goes
+    on up, unless ``keep_interrupted``: then the results come back with ``meta.interrupted``, the
+    unfinished cases marked not run, for the caller to write before it stops.
     """
     settings = CaseSettings(profile=profile, tester_isn=tester_isn)
     top = base_port + port_span
@@ -93,10 +96,13 @@ def execute(
         strays=[s.segment.summary() for s in scheduler.strays],
         target_restarts=scheduler.restarts or None,
         target_control_error=scheduler.control_error,
+        interrupted=scheduler.interrupted or None,
         frames_dropped=link.dropped(),
         unverified_checksums=sum(r.unverified_checksums for r in results),
         session=session,
     )
+    if scheduler.interrupted and not keep_interrupted:
+        raise KeyboardInterrupt
     return RunResult(run_meta, list(results))
 
 

@@ -159,6 +159,8 @@ class Scheduler:
     """Cases over whose verdict is not reported yet: the target is not proven to have outlived them."""
     isolated: set[int] = field(default_factory=set, init=False, repr=False)
     """Runs (by id) of suspects run again alone, each followed by a probe, to tell which one kills."""
+    interrupted: bool = field(default=False, init=False)
+    """Ctrl-C ended the run: the cases not finished are marked not run."""
     control_error: str | None = field(default=None, init=False)
     """Why the target's control channel stopped answering during the run, if it did."""
     slots: list[CaseRun] = field(default_factory=list, init=False, repr=False)
@@ -172,6 +174,15 @@ class Scheduler:
         else:  # stable: alone ones first, those that may crash the target last
             given = sorted(given, key=lambda r: (not r.case.alone, r.case.may_crash))
         self.pending = deque(given)
+        try:
+            self._loop(given)
+        except KeyboardInterrupt:  # what finished stands; the rest is marked, and the caller writes it
+            self.interrupted = True
+            for run in [*(a.run for a in self.active.values()), *self.pending]:
+                mark_not_run(run.result, "the run was interrupted", prefix="not run")
+        return [r.result for r in self.slots]
+
+    def _loop(self, given: list[CaseRun]) -> None:
         if self.health is not None and given:
             self._probe("start")
         while self.pending or self.active or self.probing or self.unproven:
@@ -189,7 +200,6 @@ class Scheduler:
             if got is not None:
                 self._dispatch(got)
             self._route_events()
-        return [r.result for r in self.slots]
 
     def _may_start(self) -> bool:
         if not self.pending or len(self.active) >= max(1, self.jobs) or self.probing is not None:

@@ -4,6 +4,7 @@ what the step checks)."""
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from pathlib import Path
 
@@ -128,3 +129,29 @@ def test_a_control_that_dies_loses_no_verdict_and_blames_no_failure_on_the_tcp(t
     res = result.cases[0]
     assert res.verdict == "error" and "the target's control failed" in res.reason  # _closer(1) would fail it
     assert result.meta.target_control_error == "the agent (pid 1) was killed by signal 9"
+
+
+def test_ctrl_c_keeps_what_finished_and_marks_the_rest_not_run(tmp_path: Path) -> None:
+    import pytest
+
+    path = tmp_path / "case.yaml"
+    path.write_text(textwrap.dedent(CLOSING))
+    first = load_case(path)
+    second = dataclasses.replace(first, id="second")
+
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        if seg.sport == 40001 and seg.flags & Flags.FIN:
+            raise KeyboardInterrupt  # Ctrl-C while the second case runs
+        return _closer(2)(seg, now)
+
+    def run(keep: bool) -> object:
+        return execute([first, second], InProcessLink(FakePeer(policy, isn=100)), NoControl(), get_profile("generic"),
+                       keep_interrupted=keep)
+
+    result = run(True)
+    assert result.meta.interrupted is True  # type: ignore[attr-defined]
+    verdicts = {c.id: (c.verdict, c.reason) for c in result.cases}  # type: ignore[attr-defined]
+    assert verdicts["closing"] == ("pass", "")
+    assert verdicts["second"] == ("skip", "not run (the run was interrupted)")
+    with pytest.raises(KeyboardInterrupt):
+        run(False)
