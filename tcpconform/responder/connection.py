@@ -394,14 +394,15 @@ class Connection:
         elif seqnum.gt(ack, self.snd_nxt) or seqnum.lt(ack, seqnum.add(self.snd_una, -self.max_snd_wnd)):
             self.send_ack()  # acknowledges data never sent, or far too old
             return False
-        if seqnum.lt(self.snd_una, ack):
+        advances = seqnum.lt(self.snd_una, ack)
+        if advances:
             self.snd_una = ack
             self._rtx = [s for s in self._rtx if seqnum.gt(s.end, ack)]
             self._rto, self._retries = self._initial_rto, 0  # RFC 6298 5.3 / 5.7
             self._rtx_at = now + self._rto if self._rtx and self._retransmits(self._rtx[0]) else None
-        if seqnum.le(self.snd_una, ack) and (
-            seqnum.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seqnum.le(self.snd_wl2, ack))
-        ):
+        # RFC 9293's WL1/WL2 test, or (as Linux) an ACK advancing SND.UNA (WL1 may be a later segment's)
+        wl = seqnum.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seqnum.le(self.snd_wl2, ack))
+        if seqnum.le(self.snd_una, ack) and (advances or wl):
             self.snd_wnd, self.snd_wl1, self.snd_wl2 = seg.window, seg.seq, ack
             self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
         fin_acked = self.fin_seq is not None and seqnum.gt(self.snd_una, self.fin_seq)

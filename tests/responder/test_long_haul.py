@@ -28,3 +28,24 @@ def test_a_syn_flood_fills_the_backlog_and_no_more() -> None:
     r.handle_segment(Segment(PEER_IP, IP, 1000, 8000, seq=1, ack=101, flags=F.ACK, window=5000), 0.1)
     r.handle_segment(Segment(PEER_IP, IP, 2000, 8000, seq=0, flags=F.SYN, window=5000), 0.2)
     assert [s.dport for s in r.segments_to_send() if s.flags == F.SYN | F.ACK] == [2000]
+
+
+def test_an_ack_that_advances_snd_una_carries_the_peers_latest_window() -> None:
+    """An out-of-order segment set SND.WL1 past the gap; the segment filling it acknowledges the
+    data sent and closes the window: nothing more may go out (it went 100 bytes into a zero window)."""
+    from tcpconform.responder import AppConfig
+
+    r = Responder(ResponderConfig(app=AppConfig(mode="agent")))
+    r.app_listen(8000, 0.0)
+
+    def seg(**k: object) -> Segment:
+        return Segment(PEER_IP, IP, 40000, 8000, **k)  # type: ignore[arg-type]
+
+    r.handle_segment(seg(seq=0, flags=F.SYN, window=5000), 0.0)
+    x = r.segments_to_send()[0].seq
+    r.handle_segment(seg(seq=1, ack=x + 1, flags=F.ACK, window=5000), 0.01)
+    r.handle_segment(seg(seq=1001, ack=x + 1, flags=F.ACK, window=100, payload=b"z" * 10), 0.02)
+    r.app_write(r.connections()[0], b"d" * 300, 0.03)
+    assert sum(len(s.payload) for s in r.segments_to_send()) == 100
+    r.handle_segment(seg(seq=1, ack=x + 101, flags=F.ACK, window=0, payload=b"a" * 10), 0.04)
+    assert [s for s in r.segments_to_send() if s.payload] == []
