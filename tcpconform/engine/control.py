@@ -11,7 +11,7 @@ from typing import assert_never
 
 from tcpconform.cases.model import AppStep, StateStep
 from tcpconform.engine import services, timing
-from tcpconform.engine.env import StepEnv
+from tcpconform.engine.env import StepEnv, transmit
 from tcpconform.engine.outcome import CaseError, StepFailed, StepSkipped
 from tcpconform.engine.probe import probe_state
 from tcpconform.engine.waits import Waiting
@@ -32,11 +32,7 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
             return
         if step.action == "close" and env.conn.hold:
             update = services.release(env.conn, key, env.case.tester_window)
-            sent = env.link.send(update)
-            env.conn.note_sent(update)
-            env.record("out", update, sent.at, sres.index, note="the window opened: the echo sends what it held, then closes",
-                       frame=sent.frame)
-            env.t_sent = sent.at
+            env.t_sent = transmit(env, update, sres.index, "the window opened: the echo sends what it held, then closes")
         env.t_ref = env.link.now()
         if step.action == "read":  # it reads, but what its application got is not observed: no pass
             raise StepSkipped(f"implied: {target.name} reads by itself; what its application got is not observed")
@@ -83,11 +79,7 @@ def _drive_echo(env: StepEnv, count: int, sres: StepResult) -> Waiting[None]:
         idx = env.record("in", got.segment, got.at, sres.index, note="tolerated: " + services.DATA, frame=got.frame)
         sres.observed.append(idx)
         services.take(conn, got.segment)
-    seg = services.for_echo(conn, env.key, count)
-    sent = link.send(seg)
-    conn.note_sent(seg)
-    env.record("out", seg, sent.at, sres.index, note="for the echo to write", frame=sent.frame)
-    env.t_ref = env.t_sent = sent.at
+    env.t_ref = env.t_sent = transmit(env, services.for_echo(conn, env.key, count), sres.index, "for the echo to write")
     services.driven(conn, count)
     sres.message = f"implied: {count} bytes sent for {env.target.name} to write back"
 

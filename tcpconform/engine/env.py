@@ -87,3 +87,12 @@ class StepEnv(Protocol):
     def kept(self, of: type[_T]) -> _T | None:
         """What an earlier step of the case kept, of type ``of``."""
         ...
+
+
+def transmit(env: StepEnv, seg: Segment, step: int | None, note: str = "") -> float:
+    """Send ``seg`` on the case's link as the tester's, note it on the connection and in the
+    exchange; returns when it left.  Every segment the tester sends goes through here."""
+    sent = env.link.send(seg)
+    env.conn.note_sent(seg)
+    env.record("out", seg, sent.at, step, note, frame=sent.frame)
+    return sent.at

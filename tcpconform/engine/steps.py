@@ -35,7 +35,7 @@ from tcpconform.cases.model import (
 from tcpconform.engine import control, isn, services, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
-from tcpconform.engine.env import StepEnv
+from tcpconform.engine.env import StepEnv, transmit
 from tcpconform.engine.matching import ack_on_fin_again, check_invariants, match, only_push_missing, tolerated
 from tcpconform.engine.needs import NeedsContext, app_needs, needs_nothing, send_needs
 from tcpconform.engine.outcome import CaseError, CaseUnobservable, StepFailed
@@ -114,19 +114,13 @@ def send(env: StepEnv, step: SendStep, sres: StepResult) -> None:
     flags = step.segment.flags
     hold = env.conn.hold or env.conn.hold_at_fin
     if hold and not env.conn.held and isinstance(flags, Flags) and flags & Flags.FIN and flags & Flags.ACK:
-        held = services.hold_byte(env.conn, env.key)
-        sent = env.link.send(held)
-        env.conn.note_sent(held)
-        env.record("out", held, sent.at, sres.index, note="for the echo to hold: CLOSE_WAIT lasts", frame=sent.frame)
+        transmit(env, services.hold_byte(env.conn, env.key), sres.index, "for the echo to hold: CLOSE_WAIT lasts")
         env.conn.driven += 1  # the case's numbers count past it (after it is shown in them)
     seg = build_segment(env, step.segment)
     if seg.flags & Flags.SYN:
         mss = seg.option("MSS")
         env.conn.mss_offered = mss if isinstance(mss, int) else (env.case.tester_mss or default_mss(env.key.src))
-    sent = env.link.send(seg)
-    env.conn.note_sent(seg)
-    env.record("out", seg, sent.at, sres.index, frame=sent.frame)
-    env.t_ref = env.t_sent = sent.at
+    env.t_ref = env.t_sent = transmit(env, seg, sres.index)
 
 
 # -- expect and silence --------------------------------------------------------------------------
@@ -335,9 +329,7 @@ def _ack_service(env: StepEnv, sres: StepResult) -> None:
     """Send the ACK a client owes the service for its own data (:func:`services.owed_ack`), if any."""
     ack = services.owed_ack(env.target, env.conn, env.key)
     if ack is not None:
-        sent = env.link.send(ack)
-        env.conn.note_sent(ack)
-        env.record("out", ack, sent.at, sres.index, note="the ACK of the service's own data, as its client's", frame=sent.frame)
+        transmit(env, ack, sres.index, "the ACK of the service's own data, as its client's")
 
 
 def _service_data(env: StepEnv, seg: Segment) -> str | None:

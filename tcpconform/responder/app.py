@@ -18,16 +18,31 @@ from tcpconform.tcp.payload import TARGET_SALT, stream_bytes
 
 
 @dataclass(slots=True)
-class ScriptedSession:
-    """The scripted application's progress on one connection."""
+class TimedClose:
+    """An application that closes from its timer once it has decided to (``close_at``), so the
+    engine sees the ACK of the peer's FIN, and CLOSE_WAIT, before the application's FIN."""
 
-    replied: bool = False
-    """The request was read and the reply written (or the request can no longer come)."""
     close_at: float | None = None
     closed: bool = False
 
     def deadline(self) -> float | None:
         return None if self.closed else self.close_at
+
+    def on_timer(self, conn: Connection, now: float, events: list[Event]) -> None:
+        if self.closed or self.close_at is None or now < self.close_at:
+            return
+        self.closed = True
+        if conn.alive:
+            events.append(AppAction(conn.key, "close", 0, now))
+            conn.app_close(now)
+
+
+@dataclass(slots=True)
+class ScriptedSession(TimedClose):
+    """The scripted application's progress on one connection."""
+
+    replied: bool = False
+    """The request was read and the reply written (or the request can no longer come)."""
 
     def step(self, conn: Connection, app: AppConfig, now: float, events: list[Event]) -> None:
         """Do whatever the application can do now: read and reply, then schedule its close."""
@@ -55,11 +70,3 @@ class ScriptedSession:
         if app.close == "after-fin":
             return conn.peer_fin_received
         return app.close == "after-reply"  # "never" never closes
-
-    def on_timer(self, conn: Connection, now: float, events: list[Event]) -> None:
-        if self.closed or self.close_at is None or now < self.close_at:
-            return
-        self.closed = True
-        if conn.alive:
-            events.append(AppAction(conn.key, "close", 0, now))
-            conn.app_close(now)

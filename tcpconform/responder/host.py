@@ -213,7 +213,7 @@ class Responder:
             self._sessions[key] = ScriptedSession()
         service = dict((port, name) for name, port in self.config.app.services).get(seg.dport)
         if service is not None:
-            self._sessions[key] = ServiceSession(service)
+            self._sessions[key] = ServiceSession(service=service)
 
     def _reset_for(self, seg: Segment) -> None:
         """RFC 9293 3.10.7.1: no connection and nothing listening.  Never answer a RST."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tcpconform.responder.app import TimedClose
 from tcpconform.responder.config import AppConfig
 from tcpconform.responder.connection import Connection
 from tcpconform.responder.events import AppAction, Event
@@ -39,21 +40,16 @@ def chargen_bytes(offset: int, n: int) -> bytes:
     return bytes(out)
 
 
-@dataclass(slots=True)
-class ServiceSession:
+@dataclass(slots=True, kw_only=True)
+class ServiceSession(TimedClose):
     """One service's progress on one connection."""
 
     service: str
     written: int = 0
-    close_at: float | None = None
-    closed: bool = False
 
     def __post_init__(self) -> None:
         if self.service not in SERVICE_NAMES:
             raise ValueError(f"unknown service {self.service!r} (known: {', '.join(SERVICE_NAMES)})")
-
-    def deadline(self) -> float | None:
-        return None if self.closed else self.close_at
 
     def step(self, conn: Connection, app: AppConfig, now: float, events: list[Event]) -> None:
         """Do whatever the service can do now (``app`` says which service is on which port; the
@@ -86,11 +82,3 @@ class ServiceSession:
     def _close(self, now: float) -> None:
         if self.close_at is None:
             self.close_at = now
-
-    def on_timer(self, conn: Connection, now: float, events: list[Event]) -> None:
-        if self.closed or self.close_at is None or now < self.close_at:
-            return
-        self.closed = True
-        if conn.alive:
-            events.append(AppAction(conn.key, "close", 0, now))
-            conn.app_close(now)

@@ -107,33 +107,15 @@ def parse_service(text: str, port: int | None) -> tuple[str, int]:
     return name, value
 
 
-@dataclass
-class ServiceTarget:
-    """A remote service with no agent: its application acts on its own, as its :class:`ServiceModel`
-    says.  Cases needing more (``app: write 700``, ``needs: [keeps-open]``) are skipped with the reason.
-    """
+class _NoAgent:
+    """The control of a target without an agent: no application calls, no state, no events."""
 
-    service: str
-    ip: str
-    port: int
-    name: str = ""
-    capabilities: Capability = Capability.NONE
-    implied: frozenset[str] = frozenset()
-    data_salt: int | None = None
-    """An echo's data is the tester's own, sent back; the other services' is not a tester stream."""
-
-    def __post_init__(self) -> None:
-        self.name = self.name or f"{self.service} service on port {self.port}"
-        self.capabilities = self.model.behaviours
-        self.implied = self.model.implied
-        self.data_salt = TESTER_SALT if self.model.writes == "echo" else None
-
-    @property
-    def model(self) -> ServiceModel:
-        return MODELS[self.service]
+    def _who(self) -> str:
+        """The target as its errors name it (``the echo service``)."""
+        return "the target"
 
     def _no_agent(self, action: str) -> TargetError:
-        return TargetError(f"the {self.service} service has no agent to {action}")
+        return TargetError(f"{self._who()} has no agent to {action}")
 
     def app_listen(self, key: FourTuple) -> None:
         raise self._no_agent("listen")
@@ -161,7 +143,36 @@ class ServiceTarget:
 
 
 @dataclass
-class ServiceSet:
+class ServiceTarget(_NoAgent):
+    """A remote service with no agent: its application acts on its own, as its :class:`ServiceModel`
+    says.  Cases needing more (``app: write 700``, ``needs: [keeps-open]``) are skipped with the reason.
+    """
+
+    service: str
+    ip: str
+    port: int
+    name: str = ""
+    capabilities: Capability = Capability.NONE
+    implied: frozenset[str] = frozenset()
+    data_salt: int | None = None
+    """An echo's data is the tester's own, sent back; the other services' is not a tester stream."""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"{self.service} service on port {self.port}"
+        self.capabilities = self.model.behaviours
+        self.implied = self.model.implied
+        self.data_salt = TESTER_SALT if self.model.writes == "echo" else None
+
+    @property
+    def model(self) -> ServiceModel:
+        return MODELS[self.service]
+
+    def _who(self) -> str:
+        return f"the {self.service} service"
+
+
+@dataclass
+class ServiceSet(_NoAgent):
     """Several services on one host, one port each.  As a target it is the first service (its
     address, its port for liveness probes); :meth:`fitting` gives each case its own."""
 
@@ -178,6 +189,9 @@ class ServiceSet:
         if len(set(ports)) != len(ports):
             raise ValueError(f"two services on one port: {ports}")
         self.name = self.name or ", ".join(s.name for s in self.services)
+
+    def _who(self) -> str:
+        return "a service set"
 
     @property
     def ip(self) -> str:
@@ -196,27 +210,3 @@ class ServiceSet:
         it; when none fits, the one lacking least (the case is skipped on it, with its reason)."""
         ranked = sorted(self.services, key=lambda s: SERVICES.index(s.service))
         return min(ranked, key=lambda s: bin(missing(s).value).count("1"))
-
-    def app_listen(self, key: FourTuple) -> None:
-        raise TargetError("a service set has no agent to listen")
-
-    def app_read(self, key: FourTuple, count: int) -> bytes:
-        raise TargetError("a service set has no agent to read")
-
-    def app_write(self, key: FourTuple, data: bytes) -> None:
-        raise TargetError("a service set has no agent to write")
-
-    def app_shutdown(self, key: FourTuple) -> None:
-        raise TargetError("a service set has no agent to shut down")
-
-    def app_close(self, key: FourTuple) -> None:
-        raise TargetError("a service set has no agent to close")
-
-    def state(self, key: FourTuple) -> str | None:
-        return None
-
-    def drain_events(self) -> list[tuple[FourTuple, TargetEvent]]:
-        return []
-
-    def forget(self, key: FourTuple) -> None:
-        pass
