@@ -8,6 +8,15 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile(
+    "suite", derandomize=True, deadline=None, database=None,
+    max_examples=int(os.environ.get("TCPC_PROPERTY_EXAMPLES", "100")))
+settings.load_profile("suite")
+"""Property tests draw the same examples on every run, so the suite is a gate that cannot flicker;
+``TCPC_PROPERTY_EXAMPLES`` raises the number drawn to explore further (``tcpconform bench --fuzz``
+is the long campaign)."""
 
 
 @pytest.fixture(scope="session", autouse=True)
