@@ -298,6 +298,8 @@ def compare(a: Path, b: Path) -> None:
         click.echo(f"{'only in A':<11} {cid}")
     for cid in cmp.only_b:
         click.echo(f"{'only in B':<11} {cid}")
+    for line in cmp.unfinished:
+        click.echo(f"note: {line}")
     click.echo(f"{len(cmp.regressions)} regression(s), {len(cmp.fixes)} fixed, {len(cmp.other)} other change(s)")
     sys.exit(EXIT_OK if cmp.ok else EXIT_FAIL)
 

@@ -13,7 +13,7 @@ exit code and the pytest summary render that verdict and never judge the verdict
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,8 @@ class Comparison:
     other: list[tuple[str, str, str]]
     only_a: list[str]
     only_b: list[str]
+    unfinished: list[str] = field(default_factory=list)
+    """What says that a run compared did not finish (``run.state`` other than complete), one line each."""
 
     @property
     def ok(self) -> bool:
@@ -173,9 +175,16 @@ def _load_run(path: Path) -> dict[str, Any]:
 
 def compare(a_path: Path, b_path: Path) -> Comparison:
     """How verdicts changed from run A to run B; a regression is a case that passed in A and not in B."""
-    a = {c["id"]: c["verdict"] for c in _load_run(a_path)["cases"]}
-    b = {c["id"]: c["verdict"] for c in _load_run(b_path)["cases"]}
+    runs = {label: _load_run(path) for label, path in (("A", a_path), ("B", b_path))}
+    a = {c["id"]: c["verdict"] for c in runs["A"]["cases"]}
+    b = {c["id"]: c["verdict"] for c in runs["B"]["cases"]}
     out = Comparison([], [], [], sorted(set(a) - set(b)), sorted(set(b) - set(a)))
+    for label, data in runs.items():
+        state = data.get("run", {}).get("state", "complete")
+        if state != "complete":
+            why = {"running": "it was killed, or is still going on", "interrupted": "it was interrupted",
+                   "aborted": f"it stopped on an error: {data['run'].get('abort_reason', '?')}"}.get(state, state)
+            out.unfinished.append(f"{label} is a run that did not finish ({why}): it lacks the cases it did not reach")
     for cid in sorted(set(a) & set(b)):
         va, vb = a[cid], b[cid]
         if va == vb:

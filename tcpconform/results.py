@@ -208,39 +208,80 @@ class RunResult:
     cases: list[CaseResult] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        out = {"pass": 0, "fail": 0, "error": 0, "skip": 0}
-        for case in self.cases:
-            out[case.verdict] += 1
-        return out
+        return verdict_counts(self.cases)
 
     def counts_by_level(self) -> dict[str, dict[str, int]]:
         """Verdicts per level; a failure counts at the level of the requirement that failed."""
-        out: dict[str, dict[str, int]] = {}
-        for case in self.cases:
-            level = (case.failed_level or case.level) if case.verdict == "fail" else case.level
-            row = out.setdefault(level, {"pass": 0, "fail": 0, "error": 0, "skip": 0})
-            row[case.verdict] += 1
-        return out
+        return level_counts(self.cases)
 
     @property
     def ok(self) -> bool:
         return all(c.verdict in ("pass", "skip") for c in self.cases)
 
+    @property
+    def state(self) -> RunState:
+        return "interrupted" if self.meta.interrupted else "complete"
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "run": self.meta.to_dict(),
-            "summary": {"counts": self.counts(), "by_level": self.counts_by_level()},
-            "cases": [_case_dict(c) for c in self.cases],
-        }
+        return {"schema": SCHEMA, "run": {"state": self.state, **self.meta.to_dict()},
+                "summary": {"counts": self.counts(), "by_level": self.counts_by_level()},
+                "cases": [_case_dict(c) for c in self.cases]}
+
+    def json_text(self) -> str:
+        """results.json's text: :func:`results_text` of the whole run."""
+        return results_text({"state": self.state, **self.meta.to_dict()}, self.cases, [case_json(c) for c in self.cases])
 
     def write_json(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / "results.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, default=_json_default) + "\n")
-        tmp.replace(path)  # a reader never sees half a file
-        return path
+        return write_atomically(directory / "results.json", self.json_text())
+
+
+RunState = Literal["running", "complete", "interrupted", "aborted"]
+"""``run.state`` in results.json: ``running`` while the run goes on (left so by a run that was
+killed), ``interrupted`` by Ctrl-C, ``aborted`` by an error (``run.abort_reason`` says which), else
+``complete``.  Only a complete run has a verdict for every case it was given."""
+
+
+def verdict_counts(cases: list[CaseResult]) -> dict[str, int]:
+    out = {"pass": 0, "fail": 0, "error": 0, "skip": 0}
+    for case in cases:
+        out[case.verdict] += 1
+    return out
+
+
+def level_counts(cases: list[CaseResult]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for case in cases:
+        level = (case.failed_level or case.level) if case.verdict == "fail" else case.level
+        row = out.setdefault(level, {"pass": 0, "fail": 0, "error": 0, "skip": 0})
+        row[case.verdict] += 1
+    return out
+
+
+def case_json(case: CaseResult) -> str:
+    """One case as results.json has it; computed once per finished case while a run goes on."""
+    return json.dumps(_case_dict(case), indent=1, default=_json_default)
+
+
+def results_text(run: dict[str, Any], cases: list[CaseResult], case_texts: list[str]) -> str:
+    """results.json from its ``run`` section and the cases' texts (:func:`case_json`, in ``cases``' order)."""
+    head = json.dumps({"schema": SCHEMA, "run": run,
+                       "summary": {"counts": verdict_counts(cases), "by_level": level_counts(cases)}},
+                      indent=1, default=_json_default)
+    return head[:-2] + ',\n "cases": [' + ",\n".join(case_texts) + "]\n}\n"
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """``path`` holds ``text`` whole or keeps what it held: a reader, or a kill at any instant, never
+    sees half a file.  The temporary file is removed if writing fails (a full disk)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 _NOT_IN_JSON = ("frame", "segment")

@@ -11,6 +11,7 @@ what they want and render what comes back.  Whatever cannot be done is a
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from tcpconform.engine.health import RESTART_WAIT, command_restart
 from tcpconform.engine.run import MAX_CASES, execute
 from tcpconform.errors import UsageError
 from tcpconform.gate import GateVerdict, evaluate, load_baseline
-from tcpconform.report import write_reports
+from tcpconform.report import ReportSet
 from tcpconform.report.console import checksum_warning
 from tcpconform.responder.faults import FAULTS
 from tcpconform.results import CaseResult, RunResult
@@ -167,9 +168,16 @@ def run(request: RunRequest) -> RunOutcome:
             request.on_open(opened)
         if len(request.cases) > MAX_CASES:
             raise UsageError(f"at most {MAX_CASES} cases in one run (one source port each)")
-        result = opened.execute(request.cases, case_paths=[str(p) for p in request.case_paths] or ["(bundled)"],
-                                jobs=jobs, on_case_done=request.on_case_done, restart=request.restart,
-                                restart_wait=request.restart_wait, keep_interrupted=True)
+        reports = _start_reports(request.report_dir, opened)
+        on_case_done = request.on_case_done if reports is None else _and_then(reports.add, request.on_case_done)
+        try:
+            result = opened.execute(request.cases, case_paths=[str(p) for p in request.case_paths] or ["(bundled)"],
+                                    jobs=jobs, on_case_done=on_case_done, restart=request.restart,
+                                    restart_wait=request.restart_wait, keep_interrupted=True)
+        except BaseException as err:  # what finished stays written, and says why the run stopped
+            if reports is not None:
+                reports.abort(str(err) or type(err).__name__)
+            raise
     gate = evaluate(result, request.fail_on, deviations)
     result.meta.fail_on = request.fail_on
     dropped = result.meta.frames_dropped
@@ -179,7 +187,7 @@ def run(request: RunRequest) -> RunOutcome:
     unverified = checksum_warning(result)
     if unverified is not None and request.warn is not None:
         request.warn(unverified)
-    written = _write(result, gate, request.report_dir) if request.report_dir is not None else {}
+    written = _write(result, gate, reports) if reports is not None else {}
     if result.meta.interrupted:  # what finished is written; the interrupt goes on to its exit code
         raise KeyboardInterrupt
     return RunOutcome(result, gate, written)
@@ -197,8 +205,34 @@ def check_report_dir(report_dir: Path) -> None:
         raise UsageError(f"cannot write results to {report_dir}: {err.strerror or err}") from None
 
 
-def _write(result: RunResult, gate: GateVerdict, report_dir: Path) -> dict[str, Path]:
+def _start_reports(report_dir: Path | None, opened: Opened) -> ReportSet | None:
+    """The run's report set in ``report_dir``, the previous run's removed: from here on every
+    finished verdict is on disk (:class:`~tcpconform.report.ReportSet`)."""
+    if report_dir is None:
+        return None
+    session = opened.session
+    reports = ReportSet(report_dir, {
+        "target": session.target.name, "target_address": opened.where, "link": session.link.name,
+        "profile": opened.profile.name, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        realtime=session.link.clock != "virtual")
     try:
-        return write_reports(result, gate, report_dir)
+        reports.start()
     except OSError as err:
-        raise UsageError(f"cannot write results to {report_dir}: {err.strerror}") from None
+        raise UsageError(f"cannot write results to {report_dir}: {err.strerror or err}") from None
+    return reports
+
+
+def _and_then(first: Callable[[CaseResult], None],
+              then: Callable[[CaseResult], None] | None) -> Callable[[CaseResult], None]:
+    def both(case: CaseResult) -> None:
+        first(case)
+        if then is not None:
+            then(case)
+    return both
+
+
+def _write(result: RunResult, gate: GateVerdict, reports: ReportSet) -> dict[str, Path]:
+    try:
+        return reports.finish(result, gate)
+    except OSError as err:
+        raise UsageError(f"cannot write results to {reports.directory}: {err.strerror or err}") from None

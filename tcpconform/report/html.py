@@ -21,7 +21,7 @@ from typing import Any
 
 from tcpconform.gate import GateVerdict
 from tcpconform.report.ladder import ladder_svg
-from tcpconform.results import CaseResult, RunResult, StepResult
+from tcpconform.results import CaseResult, RunResult, StepResult, write_atomically
 
 VERDICTS = ("pass", "fail", "error", "skip")
 _META_ORDER = ("target", "target_address", "link", "mode", "profile", "faults", "clock", "started", "duration",
@@ -333,7 +333,4 @@ def write_html(result: RunResult, gate: GateVerdict, path: Path) -> Path:
     """Write ``report.html`` whole or not at all (a temporary file renamed into place); returns its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     siblings = [(name, label) for name, label in _SIBLINGS if (path.parent / name).exists()]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_html(result, gate, siblings), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomically(path, render_html(result, gate, siblings))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tcpconform.gate import GateVerdict
 from tcpconform.report.console import failure_detail, ladder
-from tcpconform.results import RunResult
+from tcpconform.results import RunResult, write_atomically
 
 
 def build_junit(result: RunResult, gate: GateVerdict) -> ET.Element:
@@ -64,7 +64,7 @@ def build_junit(result: RunResult, gate: GateVerdict) -> ET.Element:
 
 
 def write_junit(result: RunResult, gate: GateVerdict, path: Path) -> Path:
-    tree = ET.ElementTree(build_junit(result, gate))
-    ET.indent(tree)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
-    return path
+    """Write ``junit.xml`` whole or not at all: a CI reader fails on half a file."""
+    root = build_junit(result, gate)
+    ET.indent(root)
+    return write_atomically(path, ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")

@@ -56,23 +56,35 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
-def write_case_pcaps(result: RunResult, directory: Path) -> Path:
-    """``pcap/<case>.pcap`` for every case with segments, and ``run.pcap`` with all of them in time order;
-    sets each case's ``pcap`` (relative to ``directory``).  Returns the run's pcap."""
-    realtime = result.meta.clock == "realtime"
+def write_case_pcap(case: CaseResult, directory: Path, realtime: bool) -> list[tuple[float, bytes]]:
+    """``pcap/<case>.pcap`` for a case with segments, and its ``pcap`` set (relative to ``directory``);
+    returns the case's frames (none: no file, ``pcap`` None)."""
+    packets = case_packets(case, realtime)
+    if not packets:
+        case.pcap = None
+        return packets
     folder = directory / "pcap"
     folder.mkdir(parents=True, exist_ok=True)
-    everything: list[tuple[float, bytes]] = []
-    for case in result.cases:
-        packets = case_packets(case, realtime)
-        if not packets:
-            case.pcap = None
-            continue
-        path = folder / f"{_safe(case.id)}.pcap"
-        write_pcap(path, packets)
-        case.pcap = str(path.relative_to(directory))
-        everything.extend(packets)
+    path = folder / f"{_safe(case.id)}.pcap"
+    write_pcap(path, packets)
+    case.pcap = str(path.relative_to(directory))
+    return packets
+
+
+def write_run_pcap(result: RunResult, directory: Path) -> Path:
+    """``run.pcap``: every case's frames in time order."""
+    realtime = result.meta.clock == "realtime"
+    everything = [p for case in result.cases for p in case_packets(case, realtime)]
     everything.sort(key=lambda p: p[0])
     run_path = directory / "run.pcap"
     write_pcap(run_path, everything)
     return run_path
+
+
+def write_case_pcaps(result: RunResult, directory: Path) -> Path:
+    """``pcap/<case>.pcap`` for every case with segments, and ``run.pcap`` with all of them in time order;
+    sets each case's ``pcap`` (relative to ``directory``).  Returns the run's pcap."""
+    realtime = result.meta.clock == "realtime"
+    for case in result.cases:
+        write_case_pcap(case, directory, realtime)
+    return write_run_pcap(result, directory)
