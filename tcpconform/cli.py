@@ -203,6 +203,8 @@ def run(
     total, done = len(selected), [0]
 
     def header(opened: Opened) -> None:
+        for warning in opened.warnings:  # what may falsify the verdicts: said even with -q
+            click.echo(f"warning: {warning}", err=True)
         if quiet:
             return
         session = opened.session
@@ -212,8 +214,6 @@ def run(
                    f"profile {opened.profile.name}, link {session.link.name}{clock}")
         if opened.rst_suppression is not None:
             click.echo(f"  kernel RSTs: {opened.rst_suppression}")
-        for warning in opened.warnings:
-            click.echo(f"  warning: {warning}", err=True)
 
     def progress(case: CaseResult) -> None:
         done[0] += 1
@@ -338,11 +338,14 @@ def lab() -> None:
 @lab.command("up")
 @click.argument("name", default="0")
 def lab_up_cmd(name: str) -> None:
-    """Create the lab (idempotent) and print its addresses."""
-    from tcpconform.lab.lab import lab_up
+    """Create the lab (idempotent) and print its addresses.  A lab a killed run left is kept from then on."""
+    from tcpconform.lab.lab import keep_lab, lab_up
 
     with _user_errors():
         made = lab_up(name)
+        left = keep_lab(name)
+    if left is not None:
+        click.echo(f"{left}: it is yours from now on, kept when runs end")
     click.echo(f"lab {made.name}: tester {made.tester_ip} / {made.tester_ip6} ({made.tester_if} in {made.tester_ns}), "
                f"Linux target {made.linux_ip} / {made.linux_ip6} and reference responder {made.reference_ip} / "
                f"{made.reference_ip6} ({made.target_if} in {made.target_ns})")
@@ -361,6 +364,7 @@ def lab_down_cmd(name: str) -> None:
 def lab_status_cmd() -> None:
     """Show every lab present."""
     from tcpconform.lab.inspect import lab_status
+    from tcpconform.lab.lab import left_by_a_killed_run
 
     labs = lab_status()
     if not labs:
@@ -379,6 +383,9 @@ def lab_status_cmd() -> None:
         click.echo(f"  tester {e['tester_ip6']}, Linux target {e['linux_ip6']}, reference responder {e['reference_ip6']}")
         for problem in e.get("problems", []):
             click.echo(f"  problem: {problem}")
+        left = left_by_a_killed_run(e["name"])
+        if left is not None:
+            click.echo(f"  {left}: `tcpconform lab down {e['name']}` removes it, a run on it makes it afresh")
 
 
 @main.command()

@@ -146,7 +146,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
                 faults: Sequence[str] = (), ipv6: bool = False) -> Iterator[Session]:
     """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire,
     over IPv4 or (``ipv6``) over the lab's unique-local IPv6 prefix."""
-    from tcpconform.lab.lab import find_lab, lab_in_use, temporary_lab
+    from tcpconform.lab.lab import clear_for_a_run, find_lab, lab_in_use, temporary_lab
     from tcpconform.lab.netns import ns_argv
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
     from tcpconform.targets.agent.client import AgentTarget
@@ -157,6 +157,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
         raise SessionError("faults belong to the reference responder: use --lab reference")
     with ExitStack() as stack:
         stack.enter_context(lab_in_use(str(lab_name)))
+        note = clear_for_a_run(lab_name)
         lab = find_lab(lab_name)
         created = lab is None
         if lab is None:  # made for this run, and removed however the run ends (SIGTERM included)
@@ -183,6 +184,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
             lab=lab.name,
             lab_created_for_run=created,
             interface=f"{lab.tester_if} in {lab.tester_ns}",
+            warnings=(note,) if note else None,
             tester_address=tester_ip,
             rst_suppression="not needed: the tester's address is not the kernel's (the tester answers "
                             + ("Neighbor Solicitations)" if ipv6 else "ARP)"),

@@ -46,6 +46,7 @@ from tcpconform.lab.netns import (
     run_in_ns,
     stop_processes,
 )
+from tcpconform.lab.owner import made_for, mark_made_for_this_process, unmark
 from tcpconform.lab.spec import ETHTOOL_OFF, Lab, lab_spec, offloads, write_sysctl
 from tcpconform.wire.ethernet import ETH_P_IPV6
 
@@ -268,6 +269,43 @@ def lab_down(name: str | int = "0") -> bool:
     return removed
 
 
+def left_by_a_killed_run(name: str | int = "0") -> str | None:
+    """If lab ``name`` was made for a run that died without removing it (SIGKILL), what to tell the
+    user; else None (no such lab, a user's lab, or one whose maker lives)."""
+    lab = lab_spec(name)
+    if not all(ns_exists(ns) for ns in lab.namespaces):
+        return None
+    maker = made_for(lab)
+    if maker is None or maker.alive:
+        return None
+    return f"lab {lab.name} was left behind by a run that was killed (pid {maker.pid})"
+
+
+def keep_lab(name: str | int = "0") -> str | None:
+    """Lab ``name``, if a killed run left it, becomes a user's lab (kept when runs end); returns what
+    it was, or None if it was nothing of the kind."""
+    left = left_by_a_killed_run(name)
+    if left is not None:
+        unmark(lab_spec(name))
+    return left
+
+
+def clear_for_a_run(name: str | int = "0") -> str | None:
+    """Make lab ``name`` fit for a run to use or make: a lab a killed run left is removed (its state,
+    the target's sockets included, is that run's), and said so in the returned note; a lab another
+    live process made for itself is refused (:class:`LabError`), since it goes when that ends."""
+    lab = lab_spec(name)
+    left = left_by_a_killed_run(name)
+    if left is not None:
+        lab_down(name)
+        return f"{left}: removed, and made afresh for this run"
+    maker = made_for(lab) if all(ns_exists(ns) for ns in lab.namespaces) else None
+    if maker is not None and maker.pid != os.getpid():
+        raise LabError(f"lab {lab.name} was made by another process (pid {maker.pid}) for itself, and is "
+                       "removed when it ends: give this run a lab of its own (--lab-name)")
+    return None
+
+
 def find_lab(name: str | int = "0") -> Lab | None:
     """Lab ``name`` if it is there (both namespaces and both veth ends), configured or not; else None.
 
@@ -303,6 +341,7 @@ def temporary_lab(name: str | int | None = None) -> Iterator[Lab]:
             cancel = on_exit(functools.partial(lab_down, lab.name), f"lab {lab.name}")
             try:
                 lab_up(lab.name)
+                mark_made_for_this_process(lab)
             except BaseException:
                 try:
                     lab_down(lab.name)

@@ -3,13 +3,18 @@ target's port and agent, and its verdicts would have been the first's doing)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
+from support.lab import skip_reason
 
 from tcpconform.lab.lab import lab_in_use
 from tcpconform.lab.netns import LabError
+from tcpconform.lab.spec import lab_spec
 
 
 def test_a_held_lab_refuses_a_second_run_and_is_free_once_released() -> None:
@@ -35,3 +40,46 @@ def test_the_hold_dies_with_its_process() -> None:
         holder.wait()
     with lab_in_use("tcpc-test-79"):
         pass
+
+
+def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tcpconform.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_a_lab_a_killed_run_left_is_named_and_made_afresh_not_adopted(tmp_path: Path) -> None:
+    if skip_reason() is not None:
+        pytest.skip(skip_reason())
+    from tcpconform.lab.lab import find_lab, lab_down
+    from tcpconform.lab.owner import made_for
+
+    lab = lab_spec("9")
+    run = subprocess.Popen([sys.executable, "-m", "tcpconform.cli", "run", "--lab", "linux", "--lab-name", "9",
+                            "-q", "--report-dir", str(tmp_path / "killed")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while made_for(lab) is None:  # the lab is up and marked as the run's
+            assert time.monotonic() < deadline and run.poll() is None, "the run never made its lab"
+            time.sleep(0.05)
+        maker = made_for(lab)
+        assert maker is not None and maker.pid == run.pid and maker.alive
+        refused = _cli("run", "--lab", "linux", "--lab-name", "9", "seed-handshake", "--report-dir", str(tmp_path / "b"))
+        assert refused.returncode == 2 and "in use by another run" in refused.stderr
+    finally:
+        run.kill()
+        run.wait()
+    try:
+        assert find_lab("9") is not None  # SIGKILL: nothing could remove it
+        status = _cli("lab", "status")
+        assert f"lab 9 was left behind by a run that was killed (pid {run.pid})" in status.stdout
+        again = _cli("run", "--lab", "linux", "--lab-name", "9", "seed-handshake", "-q", "--report-dir", str(tmp_path / "c"))
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"left behind by a run that was killed (pid {run.pid}): removed, and made afresh" in again.stderr
+        meta = json.loads((tmp_path / "c" / "results.json").read_text())["run"]
+        assert meta["lab_created_for_run"] is True
+        assert find_lab("9") is None  # made for that run, so removed when it ended
+        killed = json.loads((tmp_path / "killed" / "results.json").read_text())["run"]
+        assert killed["state"] == "running"
+    finally:
+        lab_down("9")
