@@ -59,7 +59,8 @@ def test_a_lab_a_killed_run_left_is_named_and_made_afresh_not_adopted(tmp_path: 
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
-        while made_for(lab) is None:  # the lab is up and marked as the run's
+        while made_for(lab) is None or not (tmp_path / "killed" / "results.json").exists():
+            # the lab is up and marked as the run's, and the run has begun its cases
             assert time.monotonic() < deadline and run.poll() is None, "the run never made its lab"
             time.sleep(0.05)
         maker = made_for(lab)
