@@ -139,6 +139,9 @@ def evaluate(result: RunResult, fail_on: str | None, baseline: list[Deviation] |
     summary = ""
     if fail_on is not None and counted:
         summary = f"gate: FAIL ({len(counted)} new failure(s) at {_COUNTED[fail_on]} level: {', '.join(counted)})"
+    elif fail_on is not None and errors:
+        summary = (f"gate: ERROR ({errors} case(s) could not run: the gate cannot pass on cases it did not judge"
+                   + (f"; {failed} failure(s), none counted with --fail-on {fail_on}" if failed else "") + ")")
     elif fail_on is not None and failed:
         summary = f"gate: pass ({failed} failure(s), none counted with --fail-on {fail_on})"
     exit_code = EXIT_FAIL if counted else EXIT_ERROR if errors else EXIT_OK
