@@ -86,7 +86,8 @@ def one_run(i: int, victim: str, target: str, delay: float, folder: Path) -> lis
     if left:
         problems.append(f"left behind: {left}")
         subprocess.run([*CLI, "cleanup"], capture_output=True, check=False)
-    print(f"run {i:2}: {target:9} {victim:13} {'(had finished) ' if finished_before else ''} at {delay:4.2f} s -> exit {proc.returncode}, state {state}, "
+    late = "(had finished) " if finished_before else ""
+    print(f"run {i:2}: {target:9} {victim:18} {late}at {delay:4.2f} s -> exit {proc.returncode}, state {state}, "
           f"{cases} case(s) written{'' if not problems else '  PROBLEMS: ' + '; '.join(problems)}", flush=True)
     return problems
 
