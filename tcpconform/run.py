@@ -30,7 +30,7 @@ from tcpconform.results import CaseResult, RunResult
 from tcpconform.session import Session, open_session
 
 __all__ = ["DEFAULT_JOBS", "DEVICE_JOBS", "Opened", "RunOutcome", "RunRequest", "TargetChoice", "check_faults",
-           "check_report_dir", "open_target", "run"]
+           "check_report_dir", "open_target", "run", "start_reports"]
 
 DEFAULT_JOBS = 16
 """Enough connections at once to overlap the catalogue's long protocol waits (retransmission
@@ -168,7 +168,7 @@ def run(request: RunRequest) -> RunOutcome:
             request.on_open(opened)
         if len(request.cases) > MAX_CASES:
             raise UsageError(f"at most {MAX_CASES} cases in one run (one source port each)")
-        reports = _start_reports(request.report_dir, opened)
+        reports = start_reports(request.report_dir, opened)
         on_case_done = request.on_case_done if reports is None else _and_then(reports.add, request.on_case_done)
         try:
             result = opened.execute(request.cases, case_paths=[str(p) for p in request.case_paths] or ["(bundled)"],
@@ -205,9 +205,10 @@ def check_report_dir(report_dir: Path) -> None:
         raise UsageError(f"cannot write results to {report_dir}: {err.strerror or err}") from None
 
 
-def _start_reports(report_dir: Path | None, opened: Opened) -> ReportSet | None:
-    """The run's report set in ``report_dir``, the previous run's removed: from here on every
-    finished verdict is on disk (:class:`~tcpconform.report.ReportSet`)."""
+def start_reports(report_dir: Path | None, opened: Opened) -> ReportSet | None:
+    """The run's report set in ``report_dir`` (None: none), the previous run's removed: from here on
+    every finished verdict is on disk (:class:`~tcpconform.report.ReportSet`).  A :class:`UsageError`
+    if the directory cannot be written."""
     if report_dir is None:
         return None
     session = opened.session

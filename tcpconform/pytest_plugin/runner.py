@@ -22,6 +22,7 @@ from tcpconform.pytest_plugin.options import PluginOptions, our_flags
 
 if TYPE_CHECKING:  # the engine is imported when a case runs, not when pytest starts
     from tcpconform.cases.model import TestCase
+    from tcpconform.report import ReportSet
     from tcpconform.results import CaseResult, RunMeta, RunResult
     from tcpconform.run import Opened
 
@@ -58,6 +59,9 @@ class Runner:
         self.wall = 0.0
         self.notes: list[str] = []
         """Lines for the terminal summary: what was tested, where reports went, what went wrong."""
+        self.reports: ReportSet | None = None
+        """The session's reports, each case written as it finishes (not on an xdist worker: the
+        controller has every case)."""
 
     def open(self) -> Opened:
         if self.opened is not None:
@@ -81,7 +85,25 @@ class Runner:
         if opened.rst_suppression is not None:
             self.notes.append(f"kernel RSTs: {opened.rst_suppression}")
         self.notes.extend(f"warning: {w}" for w in opened.warnings)
+        self._start_reports(opened)
         return opened
+
+    def _start_reports(self, opened: Opened) -> None:
+        from tcpconform.run import start_reports
+
+        directory = self.options.report_dir
+        if directory is None or hasattr(self.config, "workerinput"):
+            return
+        try:
+            self.reports = start_reports(directory, opened)
+        except UsageError as err:
+            self.notes.append(str(err))
+
+    def _record(self, result: CaseResult) -> CaseResult:
+        self.results.append(result)
+        if self.reports is not None:
+            self.reports.add(result)
+        return result
 
     def run(self, case: TestCase) -> CaseResult:
         """Run ``case`` on its own source port.  A target that stopped answering after an earlier
@@ -111,16 +133,14 @@ class Runner:
                     deadline = time.monotonic() + wait
                     command_restart(o.restart, opened.session.target)()
         self.metas.append(run.meta)
-        self.results.extend(run.cases)
-        return run.cases[0]
+        return self._record(run.cases[0])
 
     def _not_run(self, case: TestCase, why: str) -> CaseResult:
         from tcpconform.results import CaseResult
 
         result = CaseResult(case.id, case.title, case.loc.file, case.loc.line, case.area, case.level.value, [],
                             verdict="skip", reason=why)
-        self.results.append(result)
-        return result
+        return self._record(result)
 
     def close(self) -> None:
         """Undo whatever the session set up (lab, agent, firewall rule); safe to call more than once."""
@@ -148,7 +168,9 @@ class Runner:
 
         result = self.run_result()
         try:
-            written = write_reports(result, evaluate(result, None), directory)
+            gate = evaluate(result, None)
+            written = self.reports.finish(result, gate) if self.reports is not None else \
+                write_reports(result, gate, directory)
         except OSError as err:
             self.notes.append(f"cannot write reports to {directory}: {err.strerror or err}")
             return
