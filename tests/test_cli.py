@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -167,10 +168,25 @@ def test_the_command_exits_with_a_code_that_says_whose_it_is(monkeypatch: pytest
         raise raised
 
     monkeypatch.setattr(cli, "main", boom)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # entry() ignores Ctrl-C once done: not here
     with pytest.raises(SystemExit) as done:
         cli.entry()
     assert done.value.code == code
     assert said in capsys.readouterr().err
+
+
+def test_a_ctrl_c_after_the_outcome_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the command has written its outcome and chosen its exit code, only the removal of what
+    it made is left: a Ctrl-C then would break that halfway and print a traceback over a finished run."""
+    import tcpconform.cli as cli
+
+    set_to: list[object] = []
+    monkeypatch.setattr(cli, "main", lambda **kwargs: sys.exit(1))
+    monkeypatch.setattr(signal, "signal", lambda sig, how: set_to.append((sig, how)))
+    with pytest.raises(SystemExit) as done:
+        cli.entry()
+    assert done.value.code == 1
+    assert set_to == [(signal.SIGINT, signal.SIG_IGN)]
 
 
 def test_the_installed_command_keeps_the_gates_codes(tmp_path: Path) -> None:
