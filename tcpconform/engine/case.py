@@ -27,7 +27,7 @@ from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.matching import INVARIANT_REQUIREMENTS
 from tcpconform.engine.needs import NeedsContext
-from tcpconform.engine.outcome import CaseError, StepFailed, as_failure, judge
+from tcpconform.engine.outcome import CaseError, ProbeUnanswered, StepFailed, as_failure, judge
 from tcpconform.engine.steps import kind_of
 from tcpconform.engine.waits import Recv, Sleep, Waiting
 from tcpconform.links.base import Link, Received, wire_segments
@@ -118,6 +118,8 @@ class CaseRun:
         self.t_ref = 0.0
         self.t_sent = 0.0
         self._kept: dict[type, object] = {}
+        self._unanswered: set[int] = set()
+        """Steps (by index) skipped because the target gave no sign either way (:class:`ProbeUnanswered`)."""
         self._left: list[tuple[FourTuple, list[int]]] = []
         """Connections a ``reconnect`` left, with where their cleanup RSTs go."""
         self.result = CaseResult(
@@ -242,12 +244,18 @@ class CaseRun:
         yield from self._finish()
 
     def _nothing_observed(self) -> None:
-        """A case passes only if something it asserts of the target was observed: when no step that
-        checks the target passed (each was skipped), the case is skipped, with their reasons."""
+        """A case passes only if something it asserts of the target was observed, and its last check
+        (the outcome it is about) was not left unanswered: else it is skipped, with the reason."""
         res = self.result
         if res.verdict != "pass":
             return
         checks = [r for s, r in zip(self.case.steps, res.steps, strict=True) if kind_of(s).asserts(s)]
+        if checks and checks[-1].index in self._unanswered:
+            last = self.case.steps[checks[-1].index]
+            res.verdict = "skip"
+            res.reason = (f"{last.loc}: the case's last check could not be observed, so it does not pass on what "
+                          f"came before it: {checks[-1].message}")
+            return
         if any(r.verdict == "pass" for r in checks):
             return
         res.verdict = "skip"
@@ -282,6 +290,8 @@ class CaseRun:
         if verdict == "skip":
             sres.verdict = "skip"
             sres.message = str(err)
+            if isinstance(err, ProbeUnanswered):
+                self._unanswered.add(sres.index)
             return True
         if verdict == "unobservable":
             sres.verdict = res.verdict = "skip"

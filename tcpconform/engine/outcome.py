@@ -42,6 +42,14 @@ class StepSkipped(TcpconformError):
     """The step cannot be checked on this target; the case goes on without it."""
 
 
+class ProbeUnanswered(StepSkipped):
+    """A probe for a connection the case asserts gone (CLOSED) drew no answer.  The case goes on, but
+    if this was its last check of the target, it cannot pass: a connection that ignored the RST
+    that should have ended it is as silent as one that took it, so what passed before shows only
+    the way there.  (A connection asserted alive is different: the wrong turns it could take, a
+    RST, an ACK of what it should have dropped, are segments the earlier steps would have seen.)"""
+
+
 class CaseUnobservable(TcpconformError):
     """What the case asserts from here on cannot be observed on this target: the case is skipped,
     with the reason, never passed or failed on what was left."""

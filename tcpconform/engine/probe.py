@@ -39,7 +39,7 @@ from __future__ import annotations
 from tcpconform.cases.model import StateStep
 from tcpconform.engine import timing
 from tcpconform.engine.env import StepEnv
-from tcpconform.engine.outcome import StepFailed, StepSkipped
+from tcpconform.engine.outcome import ProbeUnanswered, StepFailed, StepSkipped
 from tcpconform.engine.waits import Waiting
 from tcpconform.links.base import Received
 from tcpconform.results import Mismatch, StepResult
@@ -60,6 +60,12 @@ GONE = frozenset({State.CLOSED, State.LISTEN})
 """States with no connection on the 4-tuple: the probe draws a RST."""
 PEER_FIN_TAKEN = frozenset({State.CLOSE_WAIT, State.LAST_ACK, State.CLOSING, State.TIME_WAIT})
 """States in which the target has taken the tester's FIN: its ACK covers it."""
+
+FIN_AGAIN_WITHIN = 3.0
+"""How long a probe for a connection asserted gone waits, when it draws no answer and the target's
+FIN is unacknowledged: a live connection sends that FIN again after its retransmission timeout,
+which starts at 1 s and doubles once on the first timeout (RFC 6298 2.1, 5.5), so a FIN seen
+again within 3 s shows it alive; silence that long still proves nothing (it may have backed off)."""
 
 PROBE_NOTE = "probe: a keep-alive (one old octet) asking the target's state"
 ANSWER_NOTE = "probe answer"
@@ -82,9 +88,15 @@ def probe_state(env: StepEnv, step: StateStep, sres: StepResult) -> Waiting[None
     env.record("out", probe, sent.at, sres.index, PROBE_NOTE, frame=sent.frame)
     within = env.settings.profile.within
     answer = yield from _answer(env, sent.at, timing.latest(sent.at, within))
+    if answer is None and asserted in GONE and _target_fin_unacknowledged(env):
+        # alive, its FIN must come again (RFC 9293 3.8.1): silence longer is an answer
+        answer = yield from _answer(env, sent.at, timing.latest(sent.at, FIN_AGAIN_WITHIN))
     env.t_ref = env.link.now()
     if answer is None:  # silence tells nothing for sure: see the module's docstring
-        raise StepSkipped(
+        # a connection the case asserts gone could be alive and silent (a RST ignored answers nothing),
+        # so the case cannot pass on it; one asserted alive would have shown a wrong turn by a segment
+        unanswered = ProbeUnanswered if asserted in GONE else StepSkipped
+        raise unanswered(
             f"not observed: the target cannot report its TCP state (no agent), and the probe drew no answer "
             f"within {timing.ms(within)}; a live connection should acknowledge the old octet (RFC 9293 3.10.7.4, "
             "a \"should\"; some stacks drop an unacceptable or ACK-less segment without a word) and no "
@@ -180,6 +192,18 @@ def _fin_again(env: StepEnv, seg: Segment, others: list[Received]) -> bool:
     seen += [o.segment for o in others]
     return any(isinstance(x, Segment) and x.flags & Flags.FIN and x.seq == seg.seq and x.sport == seg.sport
                and x.dport == seg.dport for x in seen)
+
+
+def _target_fin_unacknowledged(env: StepEnv) -> bool:
+    """The target sent a FIN on the case's connection that the tester has not acknowledged."""
+    fins = [rec.segment for rec in env.result.segments if rec.direction == "in" and isinstance(rec.segment, Segment)
+            and rec.segment.flags & Flags.FIN and rec.segment.sport == env.key.dport and rec.segment.dport == env.key.sport]
+    if not fins:
+        return False
+    fin = fins[-1]
+    end = seqnum.add(fin.seq, len(fin.payload) + 1)
+    last = _last_ack_sent(env)
+    return last is None or seqnum.lt(last.ack, end)
 
 
 def _last_ack_sent(env: StepEnv) -> Segment | None:

@@ -202,6 +202,51 @@ def test_a_fin_without_ack_bit_gives_a_service_no_reason_to_close() -> None:
     assert any(s.kind == "state" and s.verdict == "skip" and "no answer" in s.message for s in silent.steps)
 
 
+def test_a_rst_case_does_not_pass_on_silence_when_the_probe_for_closed_goes_unanswered() -> None:
+    """A connection that ignored the RST meant to end it is as silent as one that took it: with the
+    state probe unanswered the case is skipped, with why, never passed on the silence before it."""
+    def probed(rst_taken: bool) -> Policy:
+        """Answers the state probes' old octet: the first (before the tester's RST) with an ACK, the
+        second with a RST if the RST was taken, else with an ACK (the peer sees no RST itself)."""
+        probes = [0]
+
+        def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+            if not seg.payload:
+                return []
+            probes[0] += 1
+            if probes[0] > 1 and rst_taken:
+                return [(0.001, reply(seg, seq=seg.ack, ack=0, flags=Flags.RST))]
+            return [(0.001, reply(seg, seq=101, ack=1))]
+        return policy
+
+    assert run(bundled("matrix-established-rst"), probed(rst_taken=True)).verdict == "pass"
+    assert run(bundled("matrix-established-rst"), probed(rst_taken=False)).verdict == "fail"
+    silent = run(bundled("matrix-established-rst"), lambda seg, now: [])  # answers nothing: RST taken or not?
+    assert silent.verdict == "skip"
+    assert "the case's last check could not be observed" in silent.reason and "no answer" in silent.reason
+
+
+@pytest.mark.parametrize("again_after, verdict", [(2.0, "fail"), (None, "skip")])
+def test_a_fin_sent_again_after_the_rst_shows_the_connection_alive(again_after: float | None, verdict: str) -> None:
+    """In LAST_ACK the target's FIN is unacknowledged: a connection that ignored the RST sends it
+    again when its timer fires, which the probe for CLOSED waits for, even with no answer to itself."""
+    probes = [0]
+
+    def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        if seg.flags & Flags.FIN:  # the tester's FIN: the echo takes it and closes
+            return [(0.001, reply(seg, seq=101, ack=seg.seq + 1)),
+                    (0.002, reply(seg, seq=101, ack=seg.seq + 1, flags=Flags.ACK | Flags.FIN))]
+        probes[0] += bool(seg.payload)
+        if probes[0] == 2 and seg.payload and again_after is not None:  # the probe after the RST
+            return [(again_after, reply(seg, seq=101, ack=2, flags=Flags.ACK | Flags.FIN))]
+        return []
+
+    res = run(bundled("matrix-last-ack-rst"), policy)
+    assert res.verdict == verdict, res.reason
+    if verdict == "fail":  # later than a probe's answer is waited for: only the FIN's timer says it
+        assert "answered with F. 101:101(0) ack 2 win 65535 after 2000 ms: the connection is alive" in res.reason
+
+
 def test_the_echos_bytes_move_the_numbers_even_where_a_tolerance_lets_them_pass() -> None:
     """Data on the SYN, taken and echoed once the handshake completes (the silence step tolerates
     any answer); the duplicate ACK of the resent data comes from past the echoed bytes."""
