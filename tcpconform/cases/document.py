@@ -18,6 +18,7 @@ from tcpconform.cases.model import TestCase
 from tcpconform.errors import UsageError
 
 __all__ = [
+    "FREE_TEXT",
     "CaseFileError",
     "Document",
     "LoadError",
@@ -26,6 +27,7 @@ __all__ = [
     "Path_",
     "failed",
     "field_path",
+    "text_problem",
     "yaml_error",
 ]
 
@@ -85,6 +87,31 @@ def yaml_error(exc: yaml.MarkedYAMLError) -> tuple[str, int | None, int | None]:
     return message, mark.line + 1, mark.column + 1
 
 
+MAX_ERRORS = 100
+"""The most mistakes reported of one file: beyond that, a count (a file of ten thousand unknown keys
+is one mistake repeated, and reporting each would take longer than reading them)."""
+FREE_TEXT = frozenset({"description", "text", "why", "no_fault"})
+"""The keys of free text, which may run over several lines (tabs and line breaks allowed)."""
+_LINE_BREAKS = frozenset("\n\u2028\u2029\x85")
+
+
+def text_problem(value: str, *, free: bool) -> tuple[int, str] | None:
+    """The first character of ``value`` no case file string may hold, as (1-based index, why):
+    control characters (which junit.xml cannot carry and a terminal obeys), lone surrogates and the
+    noncharacters U+FFFE/U+FFFF (which XML refuses), and outside free text tabs and line breaks
+    (an id, a title or a tag is one line of a report)."""
+    for i, char in enumerate(value):
+        code = ord(char)
+        if free and (char == "\t" or char in _LINE_BREAKS):
+            continue
+        if char == "\t" or char in _LINE_BREAKS:
+            what = "a tab" if char == "\t" else "a line break"
+            return i + 1, f"{what} (character {i + 1}) is not allowed here: this is one line of text"
+        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+            return i + 1, f"the control character U+{code:04X} (character {i + 1}) is not allowed in a case file's text"
+    return None
+
+
 def field_path(path: Path_) -> str:
     """``steps[3].expect.window``: how a path is shown (indexes count from 0)."""
     out = ""
@@ -107,6 +134,9 @@ class Document:
         self.text = text
         self.root = root
         self.errors: list[LoadError] = []
+        self.unreported = 0
+        """Mistakes beyond :data:`MAX_ERRORS`, counted, not kept."""
+        self._key_index: dict[int, dict[str, tuple[yaml.Node, yaml.Node, int]]] = {}
         self._constructor = yaml.constructor.SafeConstructor()
         self.data = self._to_data(root, ())
 
@@ -119,6 +149,10 @@ class Document:
                 if not isinstance(key_node, yaml.ScalarNode):
                     self.error_at(key_node, field_path(path), "a key must be a plain name")
                     continue
+                problem = text_problem(key, free=False)
+                if problem is not None:
+                    self.error_at(key_node, field_path(path), f"a key: {problem[1]}", problem[0])
+                    continue
                 if key in out:
                     self.error_at(key_node, field_path((*path, key)),
                                   f"{key!r} is given twice (first at line {self._key_line(node, key)})")
@@ -127,28 +161,43 @@ class Document:
         if isinstance(node, yaml.SequenceNode):
             return [self._to_data(item, (*path, i)) for i, item in enumerate(node.value)]
         try:
-            return self._constructor.construct_object(node, deep=True)
+            value = self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             self.error_at(node, field_path(path), f"unreadable value: {getattr(exc, 'problem', None) or exc}")
+            return None
         except Exception:  # a tag the value does not fit (!!float x, !!timestamp 2001-99-99): PyYAML raises bare errors
             kind = node.tag.rsplit(":", 1)[-1]
             self.error_at(node, field_path(path), f"unreadable value: {node.value!r} is not a valid {kind}")
-        return None
+            return None
+        if isinstance(value, str):
+            problem = text_problem(value, free=bool(path) and path[-1] in FREE_TEXT)
+            if problem is not None:  # kept: the value is a string, and the schema need not say otherwise
+                self.error_at(node, field_path(path), problem[1], problem[0])
+        return value
 
-    @staticmethod
-    def _key_line(mapping: yaml.MappingNode, key: str) -> int:
-        line: int = next(k.start_mark.line + 1 for k, _ in mapping.value if getattr(k, "value", None) == key)
-        return line
+    def _keys(self, mapping: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node, int]]:
+        """A mapping's pairs by key: the last pair given (as YAML keeps) and the line of the first."""
+        index = self._key_index.get(id(mapping))
+        if index is None:
+            index = self._key_index[id(mapping)] = {}
+            for k, v in mapping.value:
+                if isinstance(k, yaml.ScalarNode):
+                    first = index[k.value][2] if k.value in index else k.start_mark.line + 1
+                    index[k.value] = (k, v, first)
+        return index
+
+    def _key_line(self, mapping: yaml.MappingNode, key: str) -> int:
+        return self._keys(mapping)[key][2]
 
     def node(self, path: Path_) -> tuple[yaml.Node, yaml.Node | None]:
         """The value node at ``path`` (or its deepest existing ancestor) and the key node naming it."""
         node, key_node = self.root, None
         for part in path:
             if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-                match = [(k, v) for k, v in node.value if getattr(k, "value", None) == part]
-                if not match:
+                match = self._keys(node).get(part)
+                if match is None:
                     break
-                key_node, node = match[-1]
+                key_node, node = match[0], match[1]
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
                 key_node, node = None, node.value[part]
             else:
@@ -160,6 +209,9 @@ class Document:
 
     def error_at(self, node: yaml.Node, field: str, message: str, column: int | None = None) -> None:
         """Record a mistake at ``node``; ``column`` (1-based, in a scalar's text) narrows it down."""
+        if len(self.errors) >= MAX_ERRORS:
+            self.unreported += 1
+            return
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
         if column is not None and isinstance(node, yaml.ScalarNode) and node.style in (None, "", "'", '"'):
             quote = 0 if not node.style else 1  # a plain scalar's style: None from PyYAML, "" from libyaml
@@ -174,5 +226,10 @@ class Document:
         self.error_at(key_node if key and key_node is not None else node, field_path(path), message, column)
 
     def sorted_errors(self) -> list[LoadError]:
-        """The mistakes in line order (the order a reader meets them)."""
-        return sorted(self.errors, key=lambda e: (e.line or 0, e.column or 0))
+        """The mistakes in line order (the order a reader meets them), and how many more there were."""
+        found = sorted(self.errors, key=lambda e: (e.line or 0, e.column or 0))
+        if self.unreported and found:
+            last = found[-1]
+            found.append(LoadError(self.file, last.line, last.column, "",
+                                   f"and {self.unreported:,} more mistakes, not shown"))
+        return found
