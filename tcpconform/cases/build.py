@@ -158,7 +158,7 @@ class CaseBuilder:
         for i, name in enumerate(as_list(faults)):
             if isinstance(name, str) and name not in FAULTS:
                 hint = did_you_mean(name, FAULTS) or f" (known: {', '.join(sorted(FAULTS))})"
-                self.doc.error(("faults", i), f"unknown fault {name!r}{hint}")
+                self.doc.error(("faults", i), f"unknown fault {quoted(name)}{hint}")
         if faults and no_fault is not None:
             self.doc.error(("no_fault",), "give either faults or no_fault, not both", key=True)
         elif not faults and no_fault is None:
@@ -196,7 +196,7 @@ class CaseBuilder:
         if isinstance(name, str) and name not in self.requirement_ids:
             known = ", ".join(dict.fromkeys(self.requirement_ids)) or "none"
             hint = did_you_mean(name, self.requirement_ids)
-            self.doc.error((*entry.path, "rfc"), f"no requirement {name!r} in this case{hint} "
+            self.doc.error((*entry.path, "rfc"), f"no requirement {quoted(name)} in this case{hint} "
                                                  f"(its requirements: {known})")
             return None
         return name if isinstance(name, str) else None

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from tcpconform.cases.model import TestCase
+from tcpconform.cases.values import quoted
 from tcpconform.errors import UsageError
 
 __all__ = [
@@ -90,6 +91,9 @@ def yaml_error(exc: yaml.MarkedYAMLError) -> tuple[str, int | None, int | None]:
 MAX_ERRORS = 100
 """The most mistakes reported of one file: beyond that, a count (a file of ten thousand unknown keys
 is one mistake repeated, and reporting each would take longer than reading them)."""
+MAX_MESSAGE = 2_000
+"""The longest message of a mistake (characters): messages quote what the file wrote, and a file may
+write a megabyte in one value."""
 FREE_TEXT = frozenset({"description", "text", "why", "no_fault"})
 """The keys of free text, which may run over several lines (tabs and line breaks allowed)."""
 _LINE_BREAKS = frozenset("\n\u2028\u2029\x85")
@@ -167,7 +171,7 @@ class Document:
             return None
         except Exception:  # a tag the value does not fit (!!float x, !!timestamp 2001-99-99): PyYAML raises bare errors
             kind = node.tag.rsplit(":", 1)[-1]
-            self.error_at(node, field_path(path), f"unreadable value: {node.value!r} is not a valid {kind}")
+            self.error_at(node, field_path(path), f"unreadable value: {quoted(node.value)} is not a valid {kind}")
             return None
         if isinstance(value, str):
             problem = text_problem(value, free=bool(path) and path[-1] in FREE_TEXT)
@@ -212,6 +216,8 @@ class Document:
         if len(self.errors) >= MAX_ERRORS:
             self.unreported += 1
             return
+        if len(message) > MAX_MESSAGE:  # a message quoting a megabyte value quotes its start
+            message = message[:MAX_MESSAGE - 3] + "..."
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
         if column is not None and isinstance(node, yaml.ScalarNode) and node.style in (None, "", "'", '"'):
             quote = 0 if not node.style else 1  # a plain scalar's style: None from PyYAML, "" from libyaml
