@@ -345,8 +345,8 @@ def _isn_check(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
         b.doc.error((*e.path, e.kind), "isn_check judges a sample: an isn_sample step must come before it")
         return None
     bits = e.step.get("min_bits", ISN_MIN_BITS)
-    if e.value not in ("clock-driven", "unpredictable") or not isinstance(bits, int | float):
-        return None
+    if e.value not in ("clock-driven", "unpredictable") or not isinstance(bits, int | float) or not 0 <= bits <= 32:
+        return None  # reported by the schema
     return IsnCheckStep(e.loc, e.text, e.value, float(bits), rfc)
 
 

@@ -122,7 +122,7 @@ def parse_duration(value: str | float) -> float:
             raise NotationError(f"expected a duration such as 500ms, 1.5s, 250us or 2 (got {value!r})")
         seconds = float(m[1]) * _UNITS[m[2]]
     else:
-        seconds = float(value)
+        seconds = float(value) if abs(value) <= MAX_DURATION else float("inf")  # an int float() cannot hold
     if not 0 < seconds <= MAX_DURATION:
         raise NotationError(f"a duration must be greater than 0 and at most one day, {MAX_DURATION:.0f} s "
                             f"(got {quoted(value)})")

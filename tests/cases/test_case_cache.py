@@ -155,6 +155,7 @@ def test_whatever_unpickling_raises_is_a_miss(cache_home: Path, tmp_path: Path, 
         raise raised("from unpickling")
 
     monkeypatch.setattr(casecache.pickle, "loads", explode)
+    monkeypatch.setattr(casecache.pickle, "load", explode)
     assert load_cases([path])[0].id == "cached-one"
 
 

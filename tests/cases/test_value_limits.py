@@ -17,6 +17,8 @@ from tcpconform.cases.load import load_case, load_cases
 
 F = "cases/x.yaml"
 SEND = '  - send: "S 0:0(0) win 5000 <mss 512>"'
+ISN_HEAD = "  - isn_sample: 5\n  - isn_check: unpredictable\n    min_bits: "
+ISN = ISN_HEAD + "{}"
 Write = Callable[..., str]
 
 
@@ -81,6 +83,18 @@ def test_a_duration_beyond_a_day(write_case: Write, old: str, new: str, where: s
     assert msg.startswith(f"{F}:{where}: a duration must be greater than 0 and at most one day, 86400 s"), msg
 
 
+@pytest.mark.parametrize(("old", "new", "where"), [
+    ("wait: 100ms", "wait: 1" + "0" * 400, f"{LINE['wait']}:11: steps[5].wait: a duration must be"),
+    ("within: 500ms", "within: -1" + "0" * 400, f"{LINE['within']}:13: steps[2].within: a duration must be"),
+    (SEND, ISN_HEAD + "1" + "0" * 400, f"{LINE['send'] + 2}:15: steps[2].min_bits: expected at most 32"),
+    ("tester: {window: 5000,", "tester: {window: 1" + "0" * 400 + ",", f"{LINE['tester']}:18: tester.window: expected at most"),
+])
+def test_an_integer_no_float_can_hold(write_case: Write, old: str, new: str, where: str) -> None:
+    """PyYAML reads integers of any size; float() of one beyond 10^308 raises OverflowError."""
+    msg = one(write_case, replace(BASE, old, new))
+    assert msg.startswith(f"{F}:{where}"), msg
+
+
 def test_a_day_is_allowed_and_so_is_no_more_in_all(write_case: Write) -> None:
     assert load_case(write_case(replace(BASE, "wait: 100ms", "wait: 86399"))).id == "sample"
     msg = one(write_case, replace(BASE, "wait: 100ms", "wait: 86400"))
@@ -88,9 +102,6 @@ def test_a_day_is_allowed_and_so_is_no_more_in_all(write_case: Write) -> None:
 
 
 # --- numbers: finite, in range, integers where integers go ---------------------------------------
-
-
-ISN = "  - isn_sample: 5\n  - isn_check: unpredictable\n    min_bits: {}"
 
 
 @pytest.mark.parametrize(("bits", "reason"), [

@@ -47,7 +47,7 @@ def _validator_class() -> Any:
     base = jsonschema.Draft202012Validator
     checker = base.TYPE_CHECKER.redefine_many({
         "integer": lambda _, v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda _, v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
+        "number": lambda _, v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and math.isfinite(v)),
     })
     return jsonschema.validators.extend(base, type_checker=checker)  # type: ignore[no-untyped-call]
 
