@@ -56,6 +56,27 @@ NOTATION = (
 )
 """Tokens spliced into a one-line segment: options past 40 bytes, values past their fields."""
 
+KEYS = ("id", "title", "requirements", "steps", "faults", "no_fault", "tester", "numbering", "level", "tags", "area",
+        "description", "family", "port", "alone", "may_crash", "tolerate", "invariants", "needs", "ref", "rid", "text",
+        "flags", "seq", "ack", "window", "len", "urgptr", "payload", "options", "chksum", "reserved", "dataofs", "hex",
+        "within", "isn", "rfc", "measure", "min_bits", "interval", "send", "expect", "silence", "app", "state", "wait",
+        "isn_sample", "isn_check", "reconnect", "read", "write", "matrix", "states", "events", "cells", "values", "why",
+        "omit", "then", "mss", "tester", "target")
+"""Keys a case file or table knows: one swapped for another makes a file the schema may still pass."""
+
+STEPS = (
+    "  - send: {flags: P, seq: 1, len: 65535}\n", "  - send: {flags: P, seq: 1, payload: {hex: '" + "00" * 65500 + "'}}\n",
+    "  - send: \"S 0:0(0) <" + ",".join(["mss 1"] * 15) + ">\"\n", "  - wait: 1.0e+300\n", "  - silence: .inf\n",
+    "  - expect: \"S. 0:0(0) ack 1\"\n    within: 1.0e+300\n",
+    "  - isn_sample: 5\n  - isn_check: unpredictable\n    min_bits: .nan\n",
+    "  - isn_sample: 500\n    interval: 86400\n", "  - app: {write: 99999999999}\n", "  - app: write 1" + "0" * 30 + "\n",
+    "  - send: {flags: S, seq: 0, dataofs: 5.0, reserved: 7, chksum: bad}\n", "  - state: \"ESTABLISHED\\0\"\n",
+    "  - reconnect: fresh-port\n", "  - expect: {flags: '*', options: '...'}\n    isn: 99999999999\n",
+    "  - send: {flags: S, options: [[SAck, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], [253, 'ab']]}\n",
+    "  - expect: \"R 0:0(0) <sack " + "1:2 " * 12 + ">\"\n", "  - wait: 86400\n  - wait: 86400\n",
+)
+"""Steps with edge values, inserted among a file's steps: they reach the step builders."""
+
 _SCALAR = re.compile(r"^(\s*(?:- )?[\w$?.-]+:\s+)(\S.*)$", re.M)
 
 
@@ -283,6 +304,38 @@ def _notation(rng: random.Random, lines: list[str]) -> list[str]:
     return lines
 
 
+@_text
+def _flow_scalar(rng: random.Random, lines: list[str]) -> list[str]:
+    found = [i for i, line in enumerate(lines) if "{" in line and ":" in line]
+    if not found:
+        return lines
+    at = rng.choice(found)
+    spots = list(re.finditer(r"(\w+): ([^,{}\[\]]+)", lines[at]))
+    if not spots:
+        return lines
+    m = rng.choice(spots)
+    value = rng.choice(HOSTILE_VALUES).replace("\n", " ")
+    lines[at] = lines[at][:m.start(2)] + value + lines[at][m.end(2):]
+    return lines
+
+
+@_text
+def _swap_key(rng: random.Random, lines: list[str]) -> list[str]:
+    found = _scalar_lines(lines) + [i for i, line in enumerate(lines) if line.rstrip().endswith(":")]
+    if not found:
+        return lines
+    at = rng.choice(found)
+    lines[at] = re.sub(r"^(\s*(?:- )?)[\w$?.-]+:", lambda m: f"{m[1]}{rng.choice(KEYS)}:", lines[at], count=1)
+    return lines
+
+
+@_text
+def _insert_step(rng: random.Random, lines: list[str]) -> list[str]:
+    steps = [i for i, line in enumerate(lines) if line.startswith("  - ")]
+    at = rng.choice(steps) if steps else len(lines)
+    return [*lines[:at], rng.choice(STEPS), *lines[at:]]
+
+
 def _whole(rng: random.Random, data: bytes) -> bytes:
     return rng.choice((b"", b"   \n\n", b"# only a comment\n", b"~\n", b"[]\n", b"{}\n", b"- a\n- b\n", b"just words\n",
                        b"\x00" * 16, rng.randbytes(rng.randint(1, 4000)), b"id: x\n" * 3, b"\xef\xbb\xbf", b"\r\n\r\n"))
@@ -295,11 +348,13 @@ MUTATIONS: dict[str, Callable[[random.Random, bytes], bytes]] = {
     "swap-scalar": _swap_scalar, "long-number": _long_number, "tag": _tag, "nest": _nest, "alias": _alias,
     "escape": _escape, "long-line": _long_line, "duplicate-key": _duplicate_key, "unknown-key": _unknown_key,
     "documents": _documents, "many-steps": _many_steps, "notation": _notation, "whole": _whole,
+    "flow-scalar": _flow_scalar, "swap-key": _swap_key, "insert-step": _insert_step,
 }
 """Every mutation by name; the weights of :data:`WEIGHTS` say how often each is drawn."""
 
 WEIGHTS = {name: 1.0 for name in MUTATIONS} | {
-    "swap-scalar": 6.0, "notation": 4.0, "flip-byte": 3.0, "delete-line": 2.0, "duplicate-line": 2.0, "indent": 2.0,
+    "swap-scalar": 6.0, "notation": 4.0, "flow-scalar": 3.0, "swap-key": 2.0, "insert-step": 3.0, "flip-byte": 3.0,
+    "delete-line": 2.0, "duplicate-line": 2.0, "indent": 2.0,
     "long-line": 0.3, "many-steps": 0.4, "whole": 0.3, "encoding": 0.5,
 }
 """Cheap, varied mutations most often; those that make megabyte files rarely (each costs a second)."""
