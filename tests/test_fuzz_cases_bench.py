@@ -105,5 +105,5 @@ def test_a_hang_out_of_the_alarms_reach_and_a_dead_process_are_counted(monkeypat
     tally = campaign(6, 1, limit=0.2)
     assert time.perf_counter() - t0 < 10
     assert (tally.tried, tally.accepted, tally.hangs, tally.crashes) == (6, 4, 1, 1), list(figures(tally))
-    assert tally.described["hang"] == [f"#0 {mutant(1, 0)[1]} of {mutant(1, 0)[0]}: no answer: killed"]
+    assert tally.described["hang"] == [f"#0 {mutant(1, 0)[1]} of {mutant(1, 0)[0]}: no answer within 1.4 s: killed"]
     assert "the loading process died (signal 9)" in tally.described["crash"][0]

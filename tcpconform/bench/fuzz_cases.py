@@ -4,15 +4,17 @@ what it made of them.
 The promise checked is the loader's: whatever a case file holds, loading it ends in its cases or in
 a :class:`~tcpconform.cases.document.CaseFileError` naming the file and, for a file with lines, the
 line; never another exception, never a hang, never more than a couple of seconds or a couple of
-hundred megabytes.  Each mutant (:func:`~tcpconform.bench.mutations.mutant`) is loaded with the
-case cache off, in a child process forked for the campaign, so that:
+hundred megabytes.  The campaign makes each mutant (:func:`~tcpconform.bench.mutations.mutant`)
+and writes it to a file; a child process forked for the campaign loads it, with the case cache off,
+and answers what happened, one file at a time, so that:
 
-- its peak memory is the child's own high-water mark (``ru_maxrss`` from ``wait4``), not the
-  caller's; an address-space limit makes a runaway allocation a ``MemoryError`` (a traceback,
-  counted) rather than the machine's out-of-memory killer;
+- the peak memory is the loading's alone: the child's own high-water mark (``ru_maxrss`` from
+  ``wait4``), with none of what making megabyte mutants costs; an address-space limit makes a
+  runaway allocation a ``MemoryError`` (a traceback, counted) rather than the machine's
+  out-of-memory killer;
 - a hang is counted, not waited on: an alarm interrupts a file after :data:`HANG_LIMIT` seconds,
   and if the child stops answering altogether (stuck in C code) it is killed and a new one goes on
-  from the next file; a child that dies is counted as a crash of the file it was loading.
+  with the next file; a child that dies is counted as a crash of the file it was loading.
 
 Every file is named by the campaign's seed and its index, which make it again.
 """
@@ -114,9 +116,9 @@ def _where(exc: BaseException) -> str:
     return f"{last.filename.rsplit('tcpconform/', 1)[-1]}:{last.lineno} in {last.name}"
 
 
-def _load_one(path: Path, data: bytes, limit: float) -> dict[str, Any]:
+def _load_one(path: Path, limit: float) -> dict[str, Any]:
     """Load one mutant under the alarm; its outcome as a record for the parent."""
-    path.write_bytes(data)
+    has_lines = path.stat().st_size > 0
     t0 = time.perf_counter()
     record: dict[str, Any] = {"outcome": "accepted"}
     try:
@@ -131,7 +133,7 @@ def _load_one(path: Path, data: bytes, limit: float) -> dict[str, Any]:
     except CaseFileError as exc:
         record["outcome"] = "rejected"
         lineless = [e for e in exc.errors if e.line is None]
-        if data and lineless:
+        if has_lines and lineless:
             record.update(lineless=True, what=str(lineless[0]))
     except _Hang:
         record.update(outcome="hang", what=f"interrupted after {limit:g} s")
@@ -143,8 +145,8 @@ def _load_one(path: Path, data: bytes, limit: float) -> dict[str, Any]:
     return record
 
 
-def _child(start: int, n: int, seed: int, limit: float, out: int) -> None:
-    """Load mutants ``start`` to ``n - 1``, one JSON line each on ``out``; never returns."""
+def _child(commands: int, answers: int, limit: float) -> None:
+    """Load the file named by each line of ``commands``, answer a JSON line on ``answers``; never returns."""
     def alarm(signum: int, frame: Any) -> None:
         raise _Hang
 
@@ -157,22 +159,79 @@ def _child(start: int, n: int, seed: int, limit: float, out: int) -> None:
         used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 * 8  # generous: mappings exceed RSS
         if soft == resource.RLIM_INFINITY:
             resource.setrlimit(resource.RLIMIT_AS, (used + HEADROOM, hard))
-        os.write(out, json.dumps({"start_kb": _rss_kb()}).encode() + b"\n")
-        with tempfile.TemporaryDirectory(prefix="tcpc-fuzz-") as tmp:
-            for i in range(start, n):
-                try:
-                    source, mutations, data = mutant(seed, i)
-                except Exception as exc:  # the campaign's own mistake, not the loader's
-                    os.write(out, json.dumps({"i": i, "error": f"{type(exc).__name__}: {exc} ({_where(exc)})"}).encode()
-                             + b"\n")
-                    break
-                record = _load_one(Path(tmp, Path(source).name), data, limit)
-                record.update(i=i, file=f"#{i} {mutations} of {source}")
-                os.write(out, json.dumps(record).encode() + b"\n")
+        os.write(answers, json.dumps({"start_kb": _rss_kb()}).encode() + b"\n")
+        with os.fdopen(commands) as lines:
+            for line in lines:
+                record = _load_one(Path(line.rstrip("\n")), limit)
+                os.write(answers, json.dumps(record).encode() + b"\n")
     except BaseException:  # a failure of the campaign itself: the parent counts a crash
         status = 70
     finally:
         os._exit(status)  # never back into the caller's code (pytest, click) in the child
+
+
+class _Loader:
+    """The child process that loads, from the parent's side: started again after it hangs or dies."""
+
+    def __init__(self, tally: Tally, limit: float) -> None:
+        self.tally, self.limit = tally, limit
+        self.pid = 0
+        self.commands = self.answers = -1
+        self.buffer = b""
+        self.killed = False
+        """Whether the last child was killed for answering nothing (a hang, not a crash)."""
+
+    def start(self) -> None:
+        command_read, self.commands = os.pipe()
+        self.answers, answer_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self.commands)
+            os.close(self.answers)
+            _child(command_read, answer_write, self.limit)
+        os.close(command_read)
+        os.close(answer_write)
+        self.buffer, self.killed = b"", False
+        first = self.answer()
+        if first is not None and "start_kb" in first:
+            self.tally.start_mb = self.tally.start_mb or first["start_kb"] / 1024
+
+    def answer(self) -> dict[str, Any] | None:
+        """The child's next JSON line, or ``None`` when it died or stopped answering (then it is gone)."""
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.answers], [], [], 2 * self.limit + 1)
+            chunk = os.read(self.answers, 1 << 16) if ready else b""
+            if not chunk:
+                if not ready:  # stuck beyond the alarm's reach (in C code, signals blocked)
+                    os.kill(self.pid, signal.SIGKILL)
+                    self.killed = True
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def load(self, path: Path) -> dict[str, Any] | None:
+        if not self.pid:
+            self.start()
+        try:
+            os.write(self.commands, os.fsencode(path) + b"\n")
+        except BrokenPipeError:
+            return None
+        return self.answer()
+
+    def stop(self) -> str:
+        """End the child (it ends when its commands do), keep its peak memory; how it ended."""
+        if not self.pid:
+            return "not started"
+        for fd in (self.commands, self.answers):
+            os.close(fd)
+        _, status, usage = os.wait4(self.pid, 0)
+        self.pid = 0
+        self.tally.peak_mb = max(self.tally.peak_mb, usage.ru_maxrss / 1024)
+        if os.WIFSIGNALED(status):
+            return f"signal {os.WTERMSIG(status)}"
+        return f"exit {os.waitstatus_to_exitcode(status)}"
 
 
 def _count(tally: Tally, record: dict[str, Any]) -> None:
@@ -195,67 +254,34 @@ def _count(tally: Tally, record: dict[str, Any]) -> None:
         tally.slowest, tally.slowest_file = seconds, where
 
 
-def _drain(tally: Tally, pid: int, read: int, limit: float, seed: int) -> tuple[int | None, bool]:
-    """Count the records a child sends until it ends; the index after its last file, and whether it
-    had to be killed for answering nothing within twice the alarm's limit."""
-    buffer, last = b"", None
-    while True:
-        ready, _, _ = select.select([read], [], [], 2 * limit + 1)
-        if not ready:  # stuck beyond the alarm's reach (in C code, signals blocked)
-            os.kill(pid, signal.SIGKILL)
-            return last, True
-        chunk = os.read(read, 1 << 16)
-        if not chunk:
-            return last, False
-        *lines, buffer = (buffer + chunk).split(b"\n")
-        for line in lines:
-            record = json.loads(line)
-            if "start_kb" in record:
-                tally.start_mb = tally.start_mb or record["start_kb"] / 1024
-            elif "error" in record:
-                os.kill(pid, signal.SIGKILL)
-                raise RuntimeError(f"mutant #{record['i']} of seed {seed} could not be made: {record['error']}")
-            else:
-                _count(tally, record)
-                last = record["i"] + 1
-
-
 def campaign(n: int, seed: int, *, limit: float = HANG_LIMIT) -> Tally:
-    """Load ``n`` mutants of campaign ``seed`` in child processes; what happened to each, counted."""
+    """Load ``n`` mutants of campaign ``seed`` in a child process; what happened to each, counted."""
     tally = Tally(n, seed)
     t0 = time.perf_counter()
-    next_i = 0
-    while next_i < n:
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read)
-            _child(next_i, n, seed, limit, write)
-        os.close(write)
+    loader = _Loader(tally, limit)
+    with tempfile.TemporaryDirectory(prefix="tcpc-fuzz-") as tmp:
         try:
-            last, killed = _drain(tally, pid, read, limit, seed)
+            for i in range(n):
+                source, mutations, data = mutant(seed, i)
+                path = Path(tmp, Path(source).name)
+                path.write_bytes(data)
+                where = f"#{i} {mutations} of {source}"
+                record = loader.load(path)
+                if record is not None:
+                    _count(tally, {**record, "file": where})
+                    continue
+                killed = loader.killed
+                ended = loader.stop()
+                if killed:
+                    tally.hangs += 1
+                    tally.describe("hang", f"{where}: no answer within {2 * limit + 1:g} s: killed")
+                else:
+                    tally.crashes += 1
+                    tally.describe("crash", f"{where}: the loading process died ({ended})")
         finally:
-            os.close(read)
-            _, status, usage = os.wait4(pid, 0)
-        tally.peak_mb = max(tally.peak_mb, usage.ru_maxrss / 1024)
-        next_i = last if last is not None else next_i
-        if next_i < n and (killed or status != 0):
-            source, mutations, _ = mutant(seed, next_i)
-            if killed:
-                tally.hangs += 1
-                tally.describe("hang", f"#{next_i} {mutations} of {source}: no answer: killed")
-            else:
-                tally.crashes += 1
-                tally.describe("crash", f"#{next_i} {mutations} of {source}: the loading process died ({_status(status)})")
-            next_i += 1
+            loader.stop()
     tally.seconds = time.perf_counter() - t0
     return tally
-
-
-def _status(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"signal {os.WTERMSIG(status)}"
-    return f"exit {os.waitstatus_to_exitcode(status)}"
 
 
 def figures(tally: Tally) -> Iterator[str]:

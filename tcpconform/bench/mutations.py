@@ -360,6 +360,9 @@ WEIGHTS = {name: 1.0 for name in MUTATIONS} | {
 """Cheap, varied mutations most often; those that make megabyte files rarely (each costs a second)."""
 
 
+MAX_MUTANT = 6 << 20
+"""Bytes a mutant is cut to after each mutation: half again the most the loader reads, so files past
+its limit are still tried, while mutations multiplying each other stay a few megabytes."""
 MATRIX_WEIGHT = 7.0
 """The matrix table is one file of 53, but a code path of its own: drawn about one time in nine."""
 
@@ -379,5 +382,5 @@ def mutant(seed: int, index: int) -> Mutant:
     names = list(WEIGHTS)
     applied = rng.choices(names, weights=[WEIGHTS[n] for n in names], k=rng.choice((1, 1, 1, 2, 2, 3)))
     for mutation in applied:
-        data = MUTATIONS[mutation](rng, data)
+        data = MUTATIONS[mutation](rng, data)[:MAX_MUTANT]
     return name, "+".join(applied), data

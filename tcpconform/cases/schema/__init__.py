@@ -71,6 +71,9 @@ def _step_modifiers() -> dict[str, list[str]]:
 
 _PLACEHOLDER_STEP = {"wait": 1}
 _STEP_PROBLEMS: dict[str, tuple[Problem, ...]] = {}
+STEPS_REMEMBERED = 4096
+"""Distinct steps whose mistakes are remembered (the bundled cases have about 320); beyond, the
+memory starts afresh, so a long-lived process loading ever new files does not grow without bound."""
 
 
 @cache
@@ -87,6 +90,8 @@ def _step_problems(step: Any) -> tuple[Problem, ...]:
         seen: dict[Problem, None] = {}
         for err in _step_validator().iter_errors(step):
             seen.update(dict.fromkeys(_translate(err)))
+        if len(_STEP_PROBLEMS) >= STEPS_REMEMBERED:
+            _STEP_PROBLEMS.clear()
         found = _STEP_PROBLEMS[key] = tuple(seen)
     return found
 
