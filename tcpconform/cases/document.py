@@ -9,6 +9,7 @@ its line.  :class:`Document` only records mistakes; reading files and raising is
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +97,10 @@ MAX_MESSAGE = 2_000
 write a megabyte in one value."""
 FREE_TEXT = frozenset({"description", "text", "why", "no_fault"})
 """The keys of free text, which may run over several lines (tabs and line breaks allowed)."""
-_LINE_BREAKS = frozenset("\n\u2028\u2029\x85")
+_CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff"
+"""Control characters (C0 but tab and newline, DEL, C1 but NEL), lone surrogates, U+FFFE/U+FFFF."""
+_IN_FREE_TEXT = re.compile(f"[{_CONTROL}]")
+_IN_A_LINE = re.compile(f"[{_CONTROL}\t\n\x85\u2028\u2029]")
 
 
 def text_problem(value: str, *, free: bool) -> tuple[int, str] | None:
@@ -104,16 +108,14 @@ def text_problem(value: str, *, free: bool) -> tuple[int, str] | None:
     control characters (which junit.xml cannot carry and a terminal obeys), lone surrogates and the
     noncharacters U+FFFE/U+FFFF (which XML refuses), and outside free text tabs and line breaks
     (an id, a title or a tag is one line of a report)."""
-    for i, char in enumerate(value):
-        code = ord(char)
-        if free and (char == "\t" or char in _LINE_BREAKS):
-            continue
-        if char == "\t" or char in _LINE_BREAKS:
-            what = "a tab" if char == "\t" else "a line break"
-            return i + 1, f"{what} (character {i + 1}) is not allowed here: this is one line of text"
-        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
-            return i + 1, f"the control character U+{code:04X} (character {i + 1}) is not allowed in a case file's text"
-    return None
+    m = (_IN_FREE_TEXT if free else _IN_A_LINE).search(value)
+    if m is None:
+        return None
+    at, char = m.start() + 1, m[0]
+    if char == "\t" or char in "\n\x85\u2028\u2029":
+        what = "a tab" if char == "\t" else "a line break"
+        return at, f"{what} (character {at}) is not allowed here: this is one line of text"
+    return at, f"the control character U+{ord(char):04X} (character {at}) is not allowed in a case file's text"
 
 
 def field_path(path: Path_) -> str:
