@@ -12,12 +12,14 @@ a row here (and a row in the engine's table of step runners).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tcpconform.cases.document import Document, Path_
+from tcpconform.cases.limits import case_duration, segment_problems
 from tcpconform.cases.model import (
     INVARIANTS,
     ISN_MIN_BITS,
@@ -41,7 +43,7 @@ from tcpconform.cases.model import (
     WaitStep,
 )
 from tcpconform.cases.notation import build_segment, parse_segment
-from tcpconform.cases.values import NotationError, did_you_mean, field_value, parse_duration
+from tcpconform.cases.values import MAX_DURATION, NotationError, did_you_mean, field_value, parse_duration, quoted
 from tcpconform.responder.faults import FAULTS
 from tcpconform.tcp.segment import Flags
 from tcpconform.tcp.states import State
@@ -49,6 +51,9 @@ from tcpconform.tcp.states import State
 __all__ = ["STEP_BUILDERS", "STEP_KINDS", "CaseBuilder", "StepEntry"]
 
 APP_ACTIONS = ("listen", "close", "shutdown", "read", "write")
+MAX_APP_BYTES = 1 << 24
+"""The most bytes one application read or write may name (16 MiB): far beyond any window a case
+fills, and small enough that the stream it writes fits in memory."""
 APP_HELP = "listen, close, shutdown, 'read N' or 'write N'"
 
 
@@ -91,6 +96,12 @@ class CaseBuilder:
         self._faults()
         built = [self._step(i, step) for i, step in enumerate(as_list(d.get("steps")))]
         steps = tuple(step for step in built if step is not None)
+        if not self.doc.errors and len(steps) != len(built):  # a step the checks let through unbuilt: never drop it
+            i = built.index(None)
+            self.doc.error(("steps", i), "this step cannot be read (expected one step kind with a value it takes)")
+        if (total := case_duration(steps)) > MAX_DURATION:
+            self.doc.error(("steps",), f"the case's durations add up to {total:,.0f} s; a case takes at most "
+                                       f"one day, {MAX_DURATION:.0f} s", key=True)
         level = d.get("level")
         if isinstance(level, str) and level in Level.__members__:
             case_level = Level(level)
@@ -147,7 +158,7 @@ class CaseBuilder:
         for i, name in enumerate(as_list(faults)):
             if isinstance(name, str) and name not in FAULTS:
                 hint = did_you_mean(name, FAULTS) or f" (known: {', '.join(sorted(FAULTS))})"
-                self.doc.error(("faults", i), f"unknown fault {name!r}{hint}")
+                self.doc.error(("faults", i), f"unknown fault {quoted(name)}{hint}")
         if faults and no_fault is not None:
             self.doc.error(("no_fault",), "give either faults or no_fault, not both", key=True)
         elif not faults and no_fault is None:
@@ -185,7 +196,7 @@ class CaseBuilder:
         if isinstance(name, str) and name not in self.requirement_ids:
             known = ", ".join(dict.fromkeys(self.requirement_ids)) or "none"
             hint = did_you_mean(name, self.requirement_ids)
-            self.doc.error((*entry.path, "rfc"), f"no requirement {name!r} in this case{hint} "
+            self.doc.error((*entry.path, "rfc"), f"no requirement {quoted(name)} in this case{hint} "
                                                  f"(its requirements: {known})")
             return None
         return name if isinstance(name, str) else None
@@ -204,18 +215,29 @@ class CaseBuilder:
         return self.duration((*entry.path, key), entry.step[key]) if key in entry.step else default
 
     def segment(self, path: Path_, value: Any, send: bool) -> SegmentSpec | None:
+        spec: SegmentSpec | None = None
         if isinstance(value, str):
             try:
-                return parse_segment(value, send=send)
+                spec = parse_segment(value, send=send)
             except NotationError as exc:
                 self.doc.error(path, exc.message, column=exc.column)
                 return None
-        if isinstance(value, dict):
+        elif isinstance(value, dict):
             spec, problems = build_segment(value, send=send)
             for sub, message in problems:
                 self.doc.error((*path, *sub), message)
-            return spec
-        return None
+        if spec is None:
+            return None
+        family = self.data.get("family") if isinstance(self.data.get("family"), str) else None
+        impossible = segment_problems(spec, send=send, family=family)
+        for field, message in impossible:
+            if isinstance(value, str):
+                column = value.find("<" if field == "options" else "(") + 1 or None
+                self.doc.error(path, message, column=column)
+            else:
+                key = "payload" if field == "length" and "len" not in value else "len" if field == "length" else field
+                self.doc.error((*path, key), message)
+        return None if impossible else spec
 
     def isn(self, entry: StepEntry, spec: SegmentSpec | None) -> FieldSpec | None:
         step, path = entry.step, entry.path
@@ -235,22 +257,28 @@ class CaseBuilder:
         """``listen``, ``close``, ``shutdown``, ``read N``/``write N`` or ``{read: N}``/``{write: N}``."""
         if isinstance(value, dict):
             items = [(k, v) for k, v in value.items() if k in ("read", "write") and isinstance(v, int)]
-            return items[0] if len(items) == 1 and len(value) == 1 else None
+            if len(items) != 1 or len(value) != 1:
+                return None  # reported by the schema
+            if items[0][1] > MAX_APP_BYTES:
+                self.doc.error((*path, items[0][0]), f"expected at most {MAX_APP_BYTES:,} bytes (got {items[0][1]})")
+                return None
+            return items[0]
         if not isinstance(value, str):
             return None
         words = value.split()
         action = words[0] if words else ""
         if action not in APP_ACTIONS:
             hint = did_you_mean(action, APP_ACTIONS)
-            self.doc.error(path, f"expected {APP_HELP} (got {value!r}){hint}")
+            self.doc.error(path, f"expected {APP_HELP} (got {quoted(value)}){hint}")
             return None
         if action in ("read", "write"):
-            if len(words) != 2 or not words[1].isdigit() or int(words[1]) < 1:
-                self.doc.error(path, f"{action} needs a byte count above 0: '{action} N' (got {value!r})")
+            if len(words) != 2 or not re.fullmatch("[0-9]{1,20}", words[1]) or not 0 < int(words[1]) <= MAX_APP_BYTES:
+                self.doc.error(path, f"{action} needs a byte count from 1 to {MAX_APP_BYTES:,}: '{action} N' "
+                                     f"(got {quoted(value)})")
                 return None
             return action, int(words[1])
         if len(words) != 1:
-            self.doc.error(path, f"{action} takes no argument (got {value!r})")
+            self.doc.error(path, f"{action} takes no argument (got {quoted(value)})")
             return None
         return action, None
 
@@ -317,8 +345,8 @@ def _isn_check(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
         b.doc.error((*e.path, e.kind), "isn_check judges a sample: an isn_sample step must come before it")
         return None
     bits = e.step.get("min_bits", ISN_MIN_BITS)
-    if e.value not in ("clock-driven", "unpredictable") or not isinstance(bits, int | float):
-        return None
+    if e.value not in ("clock-driven", "unpredictable") or not isinstance(bits, int | float) or not 0 <= bits <= 32:
+        return None  # reported by the schema
     return IsnCheckStep(e.loc, e.text, e.value, float(bits), rfc)
 
 

@@ -10,7 +10,8 @@ are always computed afresh.
 The key covers the Python version and every source file of the package by name, size and
 modification time, so any change to the code (an edit, an upgrade, a checkout) starts a new cache.
 The cache lives in ``$XDG_CACHE_HOME/tcpconform`` (``~/.cache/tcpconform``); ``TCPC_CASE_CACHE=off``
-switches it off, and a cache that cannot be read or written is simply not used.
+switches it off, and a cache that cannot be read or written, or an entry that is damaged, is simply
+not used.
 """
 
 from __future__ import annotations
@@ -59,16 +60,35 @@ def _entry(file: str, text: str) -> Path | None:
     return where / f"{digest.hexdigest()}.pickle"
 
 
+MAGIC = b"tcpconform case cache 1\n"
+"""What every entry starts with, then the SHA-256 of the pickle, then the pickle."""
+MAX_ENTRY = 64 << 20
+"""The largest entry read (bytes): a case file of the largest size the loader reads pickles to a
+fraction of this (the bundled matrix table's 68 cases to 90 kB)."""
+
+
 def get(file: str, text: str) -> list[Any] | None:
-    """The cases ``file`` with this ``text`` loaded to, if remembered."""
+    """The cases ``file`` with this ``text`` loaded to, if remembered.
+
+    An entry is unpickled only once its size is within :data:`MAX_ENTRY` and its checksum matches:
+    a truncated, bit-flipped or foreign file is never handed to ``pickle`` (which may raise anything
+    or allocate gigabytes on bytes it did not write).  Whatever still goes wrong reading one is a
+    miss, never an error: the file is then loaded as if there were no cache.
+    """
     entry = _entry(file, text)
     if entry is None:
         return None
     try:
         with open(entry, "rb") as fh:
-            cases = pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-        return None  # absent, or written by something else: load the file
+            if os.fstat(fh.fileno()).st_size > MAX_ENTRY + len(MAGIC) + 32:
+                return None
+            blob = fh.read(MAX_ENTRY + len(MAGIC) + 32)
+        head, digest, body = blob[:len(MAGIC)], blob[len(MAGIC):len(MAGIC) + 32], blob[len(MAGIC) + 32:]
+        if head != MAGIC or hashlib.sha256(body).digest() != digest:
+            return None
+        cases = pickle.loads(body)
+    except Exception:  # absent, unreadable, or written by something else: load the file
+        return None
     return cases if isinstance(cases, list) else None
 
 
@@ -77,12 +97,15 @@ def put(file: str, text: str, cases: list[Any]) -> None:
     entry = _entry(file, text)
     if entry is None:
         return
-    with contextlib.suppress(OSError, pickle.PicklingError, TypeError, AttributeError):
+    with contextlib.suppress(Exception):
+        body = pickle.dumps(cases, protocol=pickle.HIGHEST_PROTOCOL)
+        if len(body) > MAX_ENTRY:
+            return
         entry.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
-                pickle.dump(cases, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.write(MAGIC + hashlib.sha256(body).digest() + body)
             os.replace(tmp, entry)  # whole or not at all: a reader never sees half an entry
         except BaseException:
             with contextlib.suppress(OSError):

@@ -9,15 +9,18 @@ its line.  :class:`Document` only records mistakes; reading files and raising is
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from tcpconform.cases.model import TestCase
+from tcpconform.cases.values import quoted
 from tcpconform.errors import UsageError
 
 __all__ = [
+    "FREE_TEXT",
     "CaseFileError",
     "Document",
     "LoadError",
@@ -26,6 +29,7 @@ __all__ = [
     "Path_",
     "failed",
     "field_path",
+    "text_problem",
     "yaml_error",
 ]
 
@@ -85,6 +89,35 @@ def yaml_error(exc: yaml.MarkedYAMLError) -> tuple[str, int | None, int | None]:
     return message, mark.line + 1, mark.column + 1
 
 
+MAX_ERRORS = 100
+"""The most mistakes reported of one file: beyond that, a count (a file of ten thousand unknown keys
+is one mistake repeated, and reporting each would take longer than reading them)."""
+MAX_MESSAGE = 2_000
+"""The longest message of a mistake (characters): messages quote what the file wrote, and a file may
+write a megabyte in one value."""
+FREE_TEXT = frozenset({"description", "text", "why", "no_fault"})
+"""The keys of free text, which may run over several lines (tabs and line breaks allowed)."""
+_CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff"
+"""Control characters (C0 but tab and newline, DEL, C1 but NEL), lone surrogates, U+FFFE/U+FFFF."""
+_IN_FREE_TEXT = re.compile(f"[{_CONTROL}]")
+_IN_A_LINE = re.compile(f"[{_CONTROL}\t\n\x85\u2028\u2029]")
+
+
+def text_problem(value: str, *, free: bool) -> tuple[int, str] | None:
+    """The first character of ``value`` no case file string may hold, as (1-based index, why):
+    control characters (which junit.xml cannot carry and a terminal obeys), lone surrogates and the
+    noncharacters U+FFFE/U+FFFF (which XML refuses), and outside free text tabs and line breaks
+    (an id, a title or a tag is one line of a report)."""
+    m = (_IN_FREE_TEXT if free else _IN_A_LINE).search(value)
+    if m is None:
+        return None
+    at, char = m.start() + 1, m[0]
+    if char == "\t" or char in "\n\x85\u2028\u2029":
+        what = "a tab" if char == "\t" else "a line break"
+        return at, f"{what} (character {at}) is not allowed here: this is one line of text"
+    return at, f"the control character U+{ord(char):04X} (character {at}) is not allowed in a case file's text"
+
+
 def field_path(path: Path_) -> str:
     """``steps[3].expect.window``: how a path is shown (indexes count from 0)."""
     out = ""
@@ -107,6 +140,9 @@ class Document:
         self.text = text
         self.root = root
         self.errors: list[LoadError] = []
+        self.unreported = 0
+        """Mistakes beyond :data:`MAX_ERRORS`, counted, not kept."""
+        self._key_index: dict[int, dict[str, tuple[yaml.Node, yaml.Node, int]]] = {}
         self._constructor = yaml.constructor.SafeConstructor()
         self.data = self._to_data(root, ())
 
@@ -119,6 +155,10 @@ class Document:
                 if not isinstance(key_node, yaml.ScalarNode):
                     self.error_at(key_node, field_path(path), "a key must be a plain name")
                     continue
+                problem = text_problem(key, free=False)
+                if problem is not None:
+                    self.error_at(key_node, field_path(path), f"a key: {problem[1]}", problem[0])
+                    continue
                 if key in out:
                     self.error_at(key_node, field_path((*path, key)),
                                   f"{key!r} is given twice (first at line {self._key_line(node, key)})")
@@ -127,28 +167,43 @@ class Document:
         if isinstance(node, yaml.SequenceNode):
             return [self._to_data(item, (*path, i)) for i, item in enumerate(node.value)]
         try:
-            return self._constructor.construct_object(node, deep=True)
+            value = self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             self.error_at(node, field_path(path), f"unreadable value: {getattr(exc, 'problem', None) or exc}")
+            return None
         except Exception:  # a tag the value does not fit (!!float x, !!timestamp 2001-99-99): PyYAML raises bare errors
             kind = node.tag.rsplit(":", 1)[-1]
-            self.error_at(node, field_path(path), f"unreadable value: {node.value!r} is not a valid {kind}")
-        return None
+            self.error_at(node, field_path(path), f"unreadable value: {quoted(node.value)} is not a valid {kind}")
+            return None
+        if isinstance(value, str):
+            problem = text_problem(value, free=bool(path) and path[-1] in FREE_TEXT)
+            if problem is not None:  # kept: the value is a string, and the schema need not say otherwise
+                self.error_at(node, field_path(path), problem[1], problem[0])
+        return value
 
-    @staticmethod
-    def _key_line(mapping: yaml.MappingNode, key: str) -> int:
-        line: int = next(k.start_mark.line + 1 for k, _ in mapping.value if getattr(k, "value", None) == key)
-        return line
+    def _keys(self, mapping: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node, int]]:
+        """A mapping's pairs by key: the last pair given (as YAML keeps) and the line of the first."""
+        index = self._key_index.get(id(mapping))
+        if index is None:
+            index = self._key_index[id(mapping)] = {}
+            for k, v in mapping.value:
+                if isinstance(k, yaml.ScalarNode):
+                    first = index[k.value][2] if k.value in index else k.start_mark.line + 1
+                    index[k.value] = (k, v, first)
+        return index
+
+    def _key_line(self, mapping: yaml.MappingNode, key: str) -> int:
+        return self._keys(mapping)[key][2]
 
     def node(self, path: Path_) -> tuple[yaml.Node, yaml.Node | None]:
         """The value node at ``path`` (or its deepest existing ancestor) and the key node naming it."""
         node, key_node = self.root, None
         for part in path:
             if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-                match = [(k, v) for k, v in node.value if getattr(k, "value", None) == part]
-                if not match:
+                match = self._keys(node).get(part)
+                if match is None:
                     break
-                key_node, node = match[-1]
+                key_node, node = match[0], match[1]
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
                 key_node, node = None, node.value[part]
             else:
@@ -160,6 +215,11 @@ class Document:
 
     def error_at(self, node: yaml.Node, field: str, message: str, column: int | None = None) -> None:
         """Record a mistake at ``node``; ``column`` (1-based, in a scalar's text) narrows it down."""
+        if len(self.errors) >= MAX_ERRORS:
+            self.unreported += 1
+            return
+        if len(message) > MAX_MESSAGE:  # a message quoting a megabyte value quotes its start
+            message = message[:MAX_MESSAGE - 3] + "..."
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
         if column is not None and isinstance(node, yaml.ScalarNode) and node.style in (None, "", "'", '"'):
             quote = 0 if not node.style else 1  # a plain scalar's style: None from PyYAML, "" from libyaml
@@ -174,5 +234,10 @@ class Document:
         self.error_at(key_node if key and key_node is not None else node, field_path(path), message, column)
 
     def sorted_errors(self) -> list[LoadError]:
-        """The mistakes in line order (the order a reader meets them)."""
-        return sorted(self.errors, key=lambda e: (e.line or 0, e.column or 0))
+        """The mistakes in line order (the order a reader meets them), and how many more there were."""
+        found = sorted(self.errors, key=lambda e: (e.line or 0, e.column or 0))
+        if self.unreported and found:
+            last = found[-1]
+            found.append(LoadError(self.file, last.line, last.column, "",
+                                   f"and {self.unreported:,} more mistakes, not shown"))
+        return found

@@ -11,6 +11,8 @@ reported at once rather than one per run.  Checking happens in two passes: the J
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -100,17 +102,17 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's parser where PyYAML was built with it (five times faster; the same nodes and positions)."""
 
 
-def _failed(file: str, message: str, line: int | None = None, column: int | None = None) -> Loaded:
-    """No cases, and one mistake of the file as a whole (``line``/``column`` where known)."""
-    return [], [LoadError(file, line, column, "", message)]
-
-
 MAX_CHARS = 1_000_000
 """The longest case file read (characters): fifty times the bundled matrix table."""
 MAX_DEPTH = 32
 """The deepest nesting of mappings and lists in a case file (the matrix table needs 7)."""
-MAX_NODES = 200_000
-"""The most YAML nodes in a case file (the matrix table has about 3,000)."""
+MAX_NODES = 50_000
+"""The most YAML nodes in a case file (the matrix table has about 3,000): composing that many takes
+a third of a second."""
+MAX_STEPS = 1_000
+"""The most steps of a case (the longest bundled one has 24); each costs a schema check."""
+MAX_TABLE_STEPS = 20_000
+"""The most steps a matrix table may generate, over all its cells (the bundled table: about 600)."""
 
 
 def _shape_error(root: yaml.Node | None) -> tuple[str, int, int] | None:
@@ -140,15 +142,49 @@ def _shape_error(root: yaml.Node | None) -> tuple[str, int, int] | None:
     return None
 
 
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The value of ``key`` in a mapping node (the last one, as YAML keeps), else ``None``."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    found = [v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key]
+    return found[-1] if found else None
+
+
+def _size_error(root: yaml.MappingNode) -> tuple[str, int, int] | None:
+    """More steps than a case (:data:`MAX_STEPS`) or a table (:data:`MAX_TABLE_STEPS`) may have, at
+    the first step beyond: counted on the nodes, before any is validated, since validating them is
+    what takes the time."""
+    def at(node: yaml.Node) -> tuple[int, int]:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    table = _child(root, matrix.MATRIX_KEY)
+    if table is None:
+        steps = _child(root, "steps")
+        if isinstance(steps, yaml.SequenceNode) and len(steps.value) > MAX_STEPS:
+            return f"more than {MAX_STEPS:,} steps: too many for a case", *at(steps.value[MAX_STEPS])
+        return None
+    states, cells = _child(table, "states"), _child(table, "cells")
+    if not isinstance(states, yaml.MappingNode) or not isinstance(cells, yaml.MappingNode):
+        return None
+    total = 0
+    for state_key, row in cells.value:
+        steps = _child(_child(states, getattr(state_key, "value", "")), "steps")
+        count = len(steps.value) if isinstance(steps, yaml.SequenceNode) else 0
+        if count > MAX_STEPS and steps is not None:
+            return f"more than {MAX_STEPS:,} steps: too many for a case", *at(steps.value[MAX_STEPS])
+        for _, cell in row.value if isinstance(row, yaml.MappingNode) else ():
+            total += count + 3  # the state's steps, the probe, the response, the state check
+            if total > MAX_TABLE_STEPS:
+                return (f"the table's cells make more than {MAX_TABLE_STEPS:,} steps in all: too many for one "
+                        "table (split it)", *at(cell))
+    return None
+
+
 def _load_file(file: str) -> Loaded:
     """The cases of a file (none when it has mistakes) and its mistakes."""
-    try:
-        with open(file, encoding="utf-8") as fh:
-            text = fh.read()
-    except UnicodeDecodeError as exc:
-        return failed(file, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-    except OSError as exc:
-        return failed(file, f"cannot read the file: {exc.strerror or exc}")
+    text = _read(file)
+    if not isinstance(text, str):
+        return text
     remembered = casecache.get(file, text)
     if remembered is not None:
         return remembered, []
@@ -158,19 +194,106 @@ def _load_file(file: str) -> Loaded:
     return cases, errors
 
 
+MAX_BYTES = 4 * MAX_CHARS
+"""The most bytes read of a file: :data:`MAX_CHARS` characters of four UTF-8 bytes each, so a huge
+file, or a device that never ends, costs no more than that."""
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _read(file: str) -> str | Loaded:
+    """The file's text (newlines as Python's text mode gives them), or its one mistake: unreadable,
+    too big, not UTF-8 (with the line and column of the first bad byte)."""
+    try:
+        with open(file, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        return failed(file, f"cannot read the file: {exc.strerror or exc}")
+    if len(data) > MAX_BYTES:
+        head = _newlines(data[:MAX_BYTES].decode("utf-8", "replace"))
+        return failed(file, f"the file goes on beyond {MAX_BYTES:,} bytes; a case file has at most {MAX_CHARS:,} "
+                      "characters (the bundled matrix table has about 21,000)", *position(head, len(head)))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        hint = " (it looks like UTF-16: save it as UTF-8)" if data.startswith(_UTF16_BOMS) else ""
+        head = _newlines(data[:exc.start].decode("utf-8"))
+        return failed(file, f"not UTF-8 text ({exc.reason} at byte {exc.start}){hint}", *position(head, len(head)))
+    return _newlines(text)
+
+
+def _newlines(text: str) -> str:
+    """Line ends as Python's text mode reads them (``\\r\\n`` and ``\\r`` become ``\\n``), as YAML counts lines."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def position(text: str, index: int) -> tuple[int, int]:
+    """The 1-based line and column of character ``index`` of ``text`` (lines end at ``\\n``)."""
+    index = max(0, min(index, len(text)))
+    start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - start + 1
+
+
+_NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""The characters YAML does not allow anywhere in a stream (YAML 1.1 5.1, PyYAML's reader)."""
+
+
+def _not_yaml(file: str, text: str) -> Loaded | None:
+    """The first character YAML refuses, where it is: libyaml says only "position N" (in bytes)."""
+    m = _NOT_YAML.search(text)
+    if m is None:
+        return None
+    char = m[0]
+    name = unicodedata.name(char, "a control character") if ord(char) >= 0x20 else "a control character"
+    return failed(file, f"the character U+{ord(char):04X} ({name}) is not allowed in a YAML file: remove it",
+                  *position(text, m.start()))
+
+
+def _event_shape(text: str) -> tuple[str, int, int] | None:
+    """:func:`_shape_error` judged from the parser's events, before a single node is built: composing
+    costs ten times parsing (every scalar's tag is resolved in Python) and recurses once per level."""
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=_YAML_LOADER):
+        if not isinstance(event, yaml.NodeEvent):
+            if isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            continue
+        mark = event.start_mark
+        where = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        nodes += 1
+        if isinstance(event, yaml.AliasEvent):
+            return (f"*{event.anchor} uses a value again through an alias: YAML anchors and aliases (&name, *name) "
+                    "are not allowed in case files; write the value out", *where)
+        if nodes > MAX_NODES:
+            return (f"more than {MAX_NODES:,} values: too big for a case file", *where)
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return (f"nested more than {MAX_DEPTH} levels deep", *where)
+    return None
+
+
 def _parse_file(file: str, text: str) -> Loaded:
     """What :func:`_load_file` gives for a file's text, computed: YAML, schema, cases."""
     if len(text) > MAX_CHARS:
         return failed(file, f"the file has {len(text):,} characters; a case file has at most {MAX_CHARS:,} "
-                      "(the bundled matrix table has about 21,000)")
+                      "(the bundled matrix table has about 21,000)", *position(text, MAX_CHARS))
+    refused = _not_yaml(file, text)
+    if refused is not None:
+        return refused
     try:
+        shape = _event_shape(text)
+        if shape is not None:
+            return failed(file, *shape)
         root = yaml.compose(text, Loader=_YAML_LOADER)
     except yaml.MarkedYAMLError as exc:
         return failed(file, *yaml_error(exc))
+    except yaml.reader.ReaderError as exc:  # what _not_yaml did not foresee: libyaml counts bytes, PyYAML characters
+        at = exc.position
+        if _YAML_LOADER is not yaml.SafeLoader:
+            at = len(text.encode("utf-8")[:at].decode("utf-8", "ignore"))
+        return failed(file, f"YAML syntax error: {exc.reason} (character U+{exc.character:04X})", *position(text, at))
     except yaml.YAMLError as exc:
         return failed(file, f"YAML syntax error: {exc}")
-    except RecursionError:
-        return failed(file, f"nested too deeply: a case file nests at most {MAX_DEPTH} levels")
     shape = _shape_error(root)
     if shape is not None:
         return failed(file, *shape)
@@ -180,6 +303,9 @@ def _parse_file(file: str, text: str) -> Loaded:
         kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
         return failed(file, "a case file is a mapping (id: ..., title: ..., steps: ...) or a matrix table "
                       f"(matrix: ...), not {kind}", root.start_mark.line + 1, root.start_mark.column + 1)
+    size = _size_error(root)
+    if size is not None:
+        return failed(file, *size)
     if matrix.is_table(root):
         return matrix.expand(file, text, root)
     doc = Document(file, text, root)

@@ -54,7 +54,7 @@ RFC_STEP_KINDS = ("expect", "silence", "app", "state")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 _VALUE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_REF = re.compile(r"\$([a-z_][a-z0-9_]*)([+-]\d+)?")
+_REF = re.compile(r"\$([a-z_][a-z0-9_]*)([+-][0-9]{1,10})?(?![0-9])")
 _CAPTURE = re.compile(r"\?([a-z_][a-z0-9_]*)")
 _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"

@@ -33,7 +33,16 @@ from tcpconform.cases.model import (
     Var,
     spec_str,
 )
-from tcpconform.cases.values import VALUE_HELP, NotationError, check_value, did_you_mean, field_value, parse_value
+from tcpconform.cases.values import (
+    VALUE_HELP,
+    NotationError,
+    check_value,
+    did_you_mean,
+    field_value,
+    parse_value,
+    quoted,
+    to_int,
+)
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.options import BY_NUMBER, BY_WORD, RAW, SACK, SPOKEN, OptionKind
 from tcpconform.tcp.segment import Flags
@@ -137,7 +146,7 @@ def parse_segment(text: str, *, send: bool = False) -> SegmentSpec:
         raise sc.error("a sent segment needs definite flags, not '*'", start)
     fields: dict[str, Any] = {}
     sc.ws()
-    if sc.peek() and (sc.peek().isdigit() or sc.peek() in "*$?"):
+    if sc.peek() and sc.peek() in "0123456789*$?":
         fields["seq"], fields["length"] = _triple(sc)
     keywords = {"ack": "ack", "win": "window", "urg": "urgptr"}
     while True:
@@ -266,9 +275,10 @@ def _option(sc: _Scanner) -> OptionSpec:
         if not data:
             raise sc.error("'raw' needs the option bytes in hex (kind, length, data: e.g. raw fd00)", at)
         return OptionSpec(RAW, data)
-    m = re.fullmatch(r"opt-(\d+)", word)
+    m = re.fullmatch(r"opt-([0-9]+)", word)
     if m:
-        return OptionSpec(_raw_kind(int(m[1]), sc.error, at), _hex(sc))
+        kind = int(m[1]) if len(m[1]) <= 3 else 256  # no kind byte has more than three digits
+        return OptionSpec(_raw_kind(kind, sc.error, at), _hex(sc))
     hint = did_you_mean(word, _OPTION_WORDS) if word else ""
     got = repr(word) if word else repr(sc.peek() or "the end")
     raise sc.error(f"unknown option {got}{hint}: expected {_OPTION_HELP}", at)
@@ -276,7 +286,7 @@ def _option(sc: _Scanner) -> OptionSpec:
 
 def _raw_kind(kind: int, error: Any, at: int) -> str:
     """Named kinds must be written by name, or the engine would compare raw bytes to parsed values."""
-    if kind > 255:
+    if not 0 <= kind <= 255:
         raise error(f"option kind {kind} is out of range (0..255)", at)
     known = BY_NUMBER.get(kind)
     if known is not None and known.word is not None:
@@ -391,11 +401,11 @@ def _options_value(raw: Any, send: bool, problems: list[Problem]) -> OptionsSpec
 
 def _option_item(item: Any, send: bool) -> OptionSpec:
     name, value = (item, None) if not isinstance(item, list) else [*item, None][:2]
-    if isinstance(name, int) or (isinstance(name, str) and name.isdigit()):
+    if isinstance(name, int) or (isinstance(name, str) and re.fullmatch("[0-9]+", name)):
         raw = value.get("hex") if isinstance(value, Mapping) else value if value is not None else ""
         if not isinstance(raw, str):
-            raise NotationError(f"option {name}: expected hex data such as '0102' (got {raw!r})")
-        return OptionSpec(_raw_kind(int(name), lambda m, _at: NotationError(m), 0), _hex_bytes(raw))
+            raise NotationError(f"option {name}: expected hex data such as '0102' (got {quoted(raw)})")
+        return OptionSpec(_raw_kind(to_int(str(name)), lambda m, _at: NotationError(m), 0), _hex_bytes(raw))
     if name not in OPTION_NAMES:
         raise NotationError(f"unknown option {name!r}{did_you_mean(str(name), OPTION_NAMES)}: expected "
                             f"one of {', '.join(OPTION_NAMES)} or a kind number")

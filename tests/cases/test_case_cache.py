@@ -118,3 +118,53 @@ def test_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
         assert casecache.directory() is None
     finally:
         casecache.directory.cache_clear()
+
+
+def test_no_damage_to_an_entry_reaches_pickle(cache_home: Path, tmp_path: Path) -> None:
+    """Truncated, bit-flipped or foreign entries are misses: pickle on such bytes raises anything
+    (MemoryError, OverflowError...) or allocates what a length field claims."""
+    import random
+
+    path = tmp_path / "c.yaml"
+    path.write_text(CASE)
+    (want,) = load_cases([path])
+    (entry,) = cache_home.glob("*.pickle")
+    good = entry.read_bytes()
+    rng = random.Random(7)
+    for i in range(300):
+        bad = bytearray(good)
+        if i % 3 == 0:
+            bad = bad[: rng.randrange(len(bad))]
+        elif i % 3 == 1:
+            for _ in range(rng.randint(1, 4)):
+                bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
+        else:
+            bad = bytearray(casecache.MAGIC + rng.randbytes(rng.randrange(200)))
+        entry.write_bytes(bytes(bad))
+        assert load_cases([path]) == [want]
+
+
+@pytest.mark.parametrize("raised", [MemoryError, OverflowError, RecursionError, KeyError, SystemError])
+def test_whatever_unpickling_raises_is_a_miss(cache_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              raised: type[Exception]) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(CASE)
+    load_cases([path])
+
+    def explode(data: bytes) -> object:
+        raise raised("from unpickling")
+
+    monkeypatch.setattr(casecache.pickle, "loads", explode)
+    monkeypatch.setattr(casecache.pickle, "load", explode)
+    assert load_cases([path])[0].id == "cached-one"
+
+
+def test_an_entry_too_big_is_not_read(cache_home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(CASE)
+    load_cases([path])
+    (entry,) = cache_home.glob("*.pickle")
+    with entry.open("r+b") as fh:
+        fh.truncate(4 << 30)  # sparse: 4 GiB claimed, nothing allocated
+    assert casecache.get(str(path), CASE) is None
+    assert load_cases([path])[0].id == "cached-one"

@@ -173,7 +173,7 @@ def test_faults_xor_no_fault(write_case: Write) -> None:
     ("within: 500ms", "within: 5 minutes", f"{LINE['within']}:13: steps[2].within",
      "expected a duration such as 500ms, 1.5s, 250us or 2 (got '5 minutes')"),
     ("silence: 200ms", "silence: 0", f"{LINE['silence']}:14: steps[3].silence",
-     "a duration must be greater than 0 and finite (got 0)"),
+     "a duration must be greater than 0 and at most one day, 86400 s (got 0)"),
     ("wait: 100ms", "wait: [1]", f"{LINE['wait']}:11: steps[5].wait",
      "expected a number or a string (got a list)"),
 ])
@@ -191,7 +191,7 @@ def test_app_mistakes(write_case: Write) -> None:
     assert errors(write_case(text)) == [
         f"{F}:23:10: steps[6].app: expected listen, close, shutdown, 'read N' or 'write N' (got 'raed 5') "
         "(did you mean 'read'?)",
-        f"{F}:24:10: steps[7].app: write needs a byte count above 0: 'write N' (got 'write')",
+        f"{F}:24:10: steps[7].app: write needs a byte count from 1 to 16,777,216: 'write N' (got 'write')",
         f"{F}:25:17: steps[8].app.read: expected at least 1 (got 0)",
     ]
 
@@ -252,7 +252,7 @@ def test_not_a_case_file(write_case: Write, content: str, reason: str) -> None:
 def test_unreadable_files(write_case: Write) -> None:
     path = write_case("")
     Path(path).write_bytes(b"id: \xff\xfe\n")
-    assert errors(path) == [f"{F}: not UTF-8 text (invalid start byte at byte 4)"]
+    assert errors(path) == [f"{F}:1:5: not UTF-8 text (invalid start byte at byte 4)"]
     with pytest.raises(CaseFileError) as info:
         load_cases(["cases/missing.yaml", "cases"])
     assert str(info.value.errors[0]) == "cases/missing.yaml: no such file or folder"

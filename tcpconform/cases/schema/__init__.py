@@ -36,10 +36,25 @@ def case_schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> Any:
+def _validator_class() -> Any:
+    """Draft 2020-12 with the types a case file means: an integer is never a float (JSON Schema
+    counts ``5.0`` as one, and ``dataofs: 5.0`` would reach the encoder as a float), and a number is
+    finite (``.nan`` passes every ``minimum`` and ``maximum``, since no comparison with it is true)."""
+    import math
+
     import jsonschema  # imported here: validating is the only use, and the import is not free
 
-    return jsonschema.Draft202012Validator(case_schema())
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine_many({
+        "integer": lambda _, v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda _, v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and math.isfinite(v)),
+    })
+    return jsonschema.validators.extend(base, type_checker=checker)  # type: ignore[no-untyped-call]
+
+
+@cache
+def _validator() -> Any:
+    return _validator_class()(case_schema())
 
 
 def _step_modifiers() -> dict[str, list[str]]:
@@ -56,13 +71,14 @@ def _step_modifiers() -> dict[str, list[str]]:
 
 _PLACEHOLDER_STEP = {"wait": 1}
 _STEP_PROBLEMS: dict[str, tuple[Problem, ...]] = {}
+STEPS_REMEMBERED = 4096
+"""Distinct steps whose mistakes are remembered (the bundled cases have about 320); beyond, the
+memory starts afresh, so a long-lived process loading ever new files does not grow without bound."""
 
 
 @cache
 def _step_validator() -> Any:
-    import jsonschema
-
-    return jsonschema.Draft202012Validator({"$ref": "#/$defs/step", "$defs": case_schema()["$defs"]})
+    return _validator_class()({"$ref": "#/$defs/step", "$defs": case_schema()["$defs"]})
 
 
 def _step_problems(step: Any) -> tuple[Problem, ...]:
@@ -74,6 +90,8 @@ def _step_problems(step: Any) -> tuple[Problem, ...]:
         seen: dict[Problem, None] = {}
         for err in _step_validator().iter_errors(step):
             seen.update(dict.fromkeys(_translate(err)))
+        if len(_STEP_PROBLEMS) >= STEPS_REMEMBERED:
+            _STEP_PROBLEMS.clear()
         found = _STEP_PROBLEMS[key] = tuple(seen)
     return found
 
