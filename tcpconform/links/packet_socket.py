@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
 
-from tcpconform.errors import SetupError
+from tcpconform.errors import SetupError, TcpconformError
 from tcpconform.wire.ethernet import ETH_P_ALL, mac_text
 
 SO_TIMESTAMPNS = 35
@@ -91,6 +91,11 @@ def auxdata_status(ancillary: list[tuple[int, int, bytes]]) -> int | None:
 
 class LinkSetupError(SetupError):
     """The link cannot be opened as asked; the message says what to do about it."""
+
+
+class FrameTooBig(TcpconformError):
+    """The interface refused a frame as larger than its MTU: the case asked for a segment this link
+    cannot carry, which is the case's (or the link's) limit, never the target's doing."""
 
 
 class PacketSocket:
@@ -198,7 +203,13 @@ class PacketSocket:
     def send(self, frame: bytes) -> float:
         """Send a frame; returns the time just before it was handed to the kernel."""
         at = time.time()
-        self.sock.send(frame)
+        try:
+            self.sock.send(frame)
+        except OSError as err:
+            if err.errno != errno.EMSGSIZE:
+                raise
+            raise FrameTooBig(f"{self.iface} cannot carry a frame of {len(frame)} bytes (larger than its MTU): "
+                              "send less data per segment, or raise the interface's MTU") from None
         return at
 
     def poll(self, timeout: float) -> bool:

@@ -49,3 +49,19 @@ def test_wire_setup_errors_are_one_clear_line(lab, args: list[str], message: str
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+@needs_root
+def test_a_segment_the_link_cannot_carry_is_an_error_of_the_case_never_the_targets(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """3,000 bytes of data fit an IP packet (the loader takes them) but not the veth's 1,500-byte MTU."""
+    case = tmp_path / "big-send.yaml"
+    case.write_text("id: big-send\ntitle: more data than the link's MTU\n"
+                    "requirements: [{id: r, ref: RFC 9293, level: MUST}]\nno_fault: n\nsteps:\n  - app: listen\n"
+                    "  - send: \"S 0:0(0) win 5000\"\n  - expect: \"S. $isn:$isn(0) ack 1\"\n"
+                    "  - send: \". 1:1(0) ack $isn+1\"\n  - send: {flags: PA, seq: 1, ack: $isn+1, len: 3000}\n")
+    done = subprocess.run([sys.executable, "-m", "tcpconform.cli", "run", "--cases", str(case), "--lab", "reference",
+                           "--lab-name", lab.name, "--report-dir", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr  # an error: the gate cannot pass, nothing failed
+    assert "ERROR big-send" in done.stdout and f"{lab.tester_if} cannot carry a frame of 3054 bytes" in done.stdout
+    assert "internal error" not in done.stdout
