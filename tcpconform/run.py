@@ -163,34 +163,42 @@ def run(request: RunRequest) -> RunOutcome:
     deviations = load_baseline(request.baseline) if request.baseline is not None else []
     if request.report_dir is not None:
         check_report_dir(request.report_dir)
-    with open_target(request.choice) as opened:
-        if request.on_open is not None:
-            request.on_open(opened)
-        if len(request.cases) > MAX_CASES:
-            raise UsageError(f"at most {MAX_CASES} cases in one run (one source port each)")
-        reports = start_reports(request.report_dir, opened)
-        on_case_done = request.on_case_done if reports is None else _and_then(reports.add, request.on_case_done)
-        try:
+    reports: ReportSet | None = None
+    try:
+        with open_target(request.choice) as opened:
+            if request.on_open is not None:
+                request.on_open(opened)
+            if len(request.cases) > MAX_CASES:
+                raise UsageError(f"at most {MAX_CASES} cases in one run (one source port each)")
+            reports = start_reports(request.report_dir, opened)
+            on_case_done = request.on_case_done if reports is None else _and_then(reports.add, request.on_case_done)
             result = opened.execute(request.cases, case_paths=[str(p) for p in request.case_paths] or ["(bundled)"],
                                     jobs=jobs, on_case_done=on_case_done, restart=request.restart,
                                     restart_wait=request.restart_wait, keep_interrupted=True)
-        except BaseException as err:  # what finished stays written, and says why the run stopped
-            if reports is not None:
-                reports.abort(str(err) or type(err).__name__)
-            raise
-    gate = evaluate(result, request.fail_on, deviations)
-    result.meta.fail_on = request.fail_on
-    dropped = result.meta.frames_dropped
-    if dropped and request.warn is not None:
-        request.warn(f"the tester's socket dropped {dropped} frame(s) it could not read in time: a case that "
-                     "missed a segment may have failed for it (try fewer --jobs)")
-    unverified = checksum_warning(result)
-    if unverified is not None and request.warn is not None:
-        request.warn(unverified)
-    written = _write(result, gate, reports) if reports is not None else {}
+        gate = evaluate(result, request.fail_on, deviations)
+        result.meta.fail_on = request.fail_on
+        _warn(result, request.warn)
+        written = _write(result, gate, reports) if reports is not None else {}
+    except BaseException as err:  # what finished stays written, and says why the run stopped
+        if reports is not None:
+            reports.stop(err)
+        raise
     if result.meta.interrupted:  # what finished is written; the interrupt goes on to its exit code
         raise KeyboardInterrupt
     return RunOutcome(result, gate, written)
+
+
+def _warn(result: RunResult, warn: Callable[[str], None] | None) -> None:
+    """Say what may have falsified the run's verdicts."""
+    if warn is None:
+        return
+    dropped = result.meta.frames_dropped
+    if dropped:
+        warn(f"the tester's socket dropped {dropped} frame(s) it could not read in time: a case that "
+             "missed a segment may have failed for it (try fewer --jobs)")
+    unverified = checksum_warning(result)
+    if unverified is not None:
+        warn(unverified)
 
 
 def check_report_dir(report_dir: Path) -> None:

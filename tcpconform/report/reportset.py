@@ -38,7 +38,7 @@ SET_FILES = ("results.json", "junit.xml", "report.html", "run.pcap")
 
 class ReportSet:
     """One run's reports in ``directory``: :meth:`start`, :meth:`add` per finished case, then
-    :meth:`finish` (or :meth:`abort`)."""
+    :meth:`finish` (or :meth:`stop`)."""
 
     def __init__(self, directory: Path, run: dict[str, Any], *, realtime: bool) -> None:
         self.directory = directory
@@ -48,6 +48,7 @@ class ReportSet:
         self._texts: list[str] = []
         self.error: OSError | None = None
         """Why the directory could not be written, once it could not (updates stop then)."""
+        self._final = False
 
     def start(self) -> None:
         """Remove the previous run's set and put this run's, with no case yet, in its place."""
@@ -76,11 +77,15 @@ class ReportSet:
         except OSError as err:
             self.error = err
 
-    def abort(self, reason: str) -> None:
-        """The run ended by an error: results.json of what finished, ``aborted`` with ``reason``."""
-        if self.error is not None:
+    def stop(self, why: BaseException) -> None:
+        """The run ended early: results.json of what finished, ``interrupted`` (Ctrl-C) or ``aborted``
+        with the error's message as ``abort_reason``.  A report set already final is left as it is."""
+        if self.error is not None or self._final:
             return
-        self._run.update(state="aborted", abort_reason=reason)
+        if isinstance(why, KeyboardInterrupt):
+            self._run.update(state="interrupted")
+        else:
+            self._run.update(state="aborted", abort_reason=str(why) or type(why).__name__)
         try:
             self._write_running()
         except OSError as err:
@@ -92,13 +97,18 @@ class ReportSet:
         if self.error is not None:
             raise self.error
         done = {id(c) for c in self._cases}
-        for case in result.cases:
-            if id(case) not in done:  # not run, or finished without a call to add
-                write_case_pcap(case, self.directory, self._realtime)
-        written = {"pcap": write_run_pcap(result, self.directory),
-                   "junit": write_junit(result, gate, self.directory / "junit.xml"),
-                   "html": write_html(result, gate, self.directory / "report.html")}
+        try:
+            for case in result.cases:
+                if id(case) not in done:  # not run, or finished without a call to add
+                    write_case_pcap(case, self.directory, self._realtime)
+            written = {"pcap": write_run_pcap(result, self.directory),
+                       "junit": write_junit(result, gate, self.directory / "junit.xml"),
+                       "html": write_html(result, gate, self.directory / "report.html")}
+        except KeyboardInterrupt as err:  # results.json still lists what finished; it says the run did not end
+            self.stop(err)
+            raise
         written["json"] = result.write_json(self.directory)
+        self._final = True
         return {k: written[k] for k in ("pcap", "json", "junit", "html")}
 
     def _write_running(self) -> None:
