@@ -11,6 +11,7 @@ yardstick the test cases are checked against.
 from __future__ import annotations
 
 from collections import deque
+from itertools import count
 
 from tcpconform.responder.app import ScriptedSession
 from tcpconform.responder.checks import KNOWN_OPTIONS, malformed
@@ -19,6 +20,7 @@ from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
 from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.states import Trigger, next_state
+from tcpconform.responder.timers import Deadlines
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 from tcpconform.tcp.states import State
@@ -45,6 +47,11 @@ class Responder:
         self._outbox: list[Segment] = []
         self._events: list[Event] = []
         self._conns: dict[FourTuple, Connection] = {}
+        self._born: dict[FourTuple, int] = {}
+        """Each connection's serial number of creation: simultaneous timers run oldest first."""
+        self._births = count()
+        self._timers: Deadlines[FourTuple] = Deadlines()
+        """Each connection's next deadline, its application's included (kept by :meth:`_schedule`)."""
         self._sessions: dict[FourTuple, ScriptedSession | ServiceSession] = {}
         self._listening: set[int] = set()
         self._ended: set[FourTuple] = set()
@@ -140,18 +147,26 @@ class Responder:
         return out
 
     def get_timer(self) -> float | None:
-        """When :meth:`handle_timer` must next be called; ``None`` when nothing is pending."""
-        times = [t for c in self._conns.values() if (t := c.deadline()) is not None]
-        times += [t for s in self._sessions.values() if (t := s.deadline()) is not None]
-        return min(times) if times else None
+        """When :meth:`handle_timer` must next be called; ``None`` when nothing is pending.
+
+        The earliest deadline of any connection or its application, in O(1) amortised whatever the
+        number of connections (:class:`~tcpconform.responder.timers.Deadlines`)."""
+        return self._timers.earliest()
 
     def handle_timer(self, now: float) -> None:
-        """Run every timer due at ``now``: delayed ACK, retransmission, persist, TIME_WAIT, app close."""
-        for conn in list(self._conns.values()):
+        """Run every timer due at ``now``: delayed ACK, retransmission, persist, TIME_WAIT, app close.
+
+        Each connection with a deadline ``<= now`` runs once, oldest connection first, in
+        O(k log n) for k due among n; a deadline its timers set at ``now`` waits for the next call."""
+        due = self._timers.pop_due(now)
+        if len(due) > 1:
+            due.sort(key=self._born.__getitem__)
+        for key in due:
+            conn = self._conns[key]  # a connection that is gone has no deadline left
             deadline = conn.deadline()
             if deadline is not None and deadline <= now:
                 conn.on_timer(now)
-            session = self._sessions.get(conn.key)
+            session = self._sessions.get(key)
             if session is not None:
                 session.on_timer(conn, now, self._events)
             self._after(conn, now)
@@ -165,6 +180,8 @@ class Responder:
         self._outbox.clear()
         self._events.clear()
         self._conns.clear()
+        self._born.clear()
+        self._timers.clear()
         self._sessions.clear()
         self._listening.clear()
         self._ended.clear()
@@ -183,6 +200,8 @@ class Responder:
         conn = self._conns.pop(key, None)
         self._sessions.pop(key, None)
         self._half_open.discard(key)
+        self._born.pop(key, None)
+        self._timers.set(key, None)
         if conn is not None:
             self._ended.add(key)
 
@@ -208,12 +227,14 @@ class Responder:
         self._ended.discard(key)
         conn = Connection(key, self.config, seg, now, self._outbox, self._events)
         self._conns[key] = conn
+        self._born[key] = next(self._births)
         self._half_open.add(key)
         if self._scripted:
             self._sessions[key] = ScriptedSession()
         service = dict((port, name) for name, port in self.config.app.services).get(seg.dport)
         if service is not None:
             self._sessions[key] = ServiceSession(service=service)
+        self._schedule(conn)
 
     def _reset_for(self, seg: Segment) -> None:
         """RFC 9293 3.10.7.1: no connection and nothing listening.  Never answer a RST."""
@@ -249,11 +270,27 @@ class Responder:
             session.step(conn, self.config.app, now, self._events)
         if conn.state is not State.SYN_RCVD:
             self._half_open.discard(conn.key)
-        if not conn.alive:
-            del self._conns[conn.key]
-            self._sessions.pop(conn.key, None)
-            if conn.state is State.CLOSED:
-                self._ended.add(conn.key)
+        if conn.alive:
+            self._schedule(conn)
+            return
+        del self._conns[conn.key]
+        self._sessions.pop(conn.key, None)
+        self._half_open.discard(conn.key)
+        self._born.pop(conn.key, None)
+        self._timers.set(conn.key, None)
+        if conn.state is State.CLOSED:
+            self._ended.add(conn.key)
+
+    def _schedule(self, conn: Connection) -> None:
+        """Record the connection's next deadline, or its application's if earlier: to be called
+        after anything that may have moved one (a segment, a timer, an application call)."""
+        at = conn.deadline()
+        session = self._sessions.get(conn.key)
+        if session is not None:
+            then = session.deadline()
+            if then is not None and (at is None or then < at):
+                at = then
+        self._timers.set(conn.key, at)
 
     # ----------------------------------------------------------------- the application
 
@@ -284,6 +321,7 @@ class Responder:
         conn = self._conn(key)
         data = conn.app_read(n, now)
         self._events.append(AppAction(key, "read", len(data), now))
+        self._schedule(conn)  # a window update may have gone out and taken the delayed ACK with it
         return data
 
     def app_write(self, key: FourTuple, data: bytes, now: float) -> None:

@@ -6,6 +6,7 @@ from support.responder import IP, PEER_IP, F
 
 from tcpconform.responder import Responder, ResponderConfig
 from tcpconform.responder.host import DROPPED_KEPT
+from tcpconform.responder.timers import COMPACT_SLACK, Deadlines
 from tcpconform.tcp.segment import Segment
 
 
@@ -49,3 +50,26 @@ def test_an_ack_that_advances_snd_una_carries_the_peers_latest_window() -> None:
     assert sum(len(s.payload) for s in r.segments_to_send()) == 100
     r.handle_segment(seg(seq=1, ack=x + 101, flags=F.ACK, window=0, payload=b"a" * 10), 0.04)
     assert [s for s in r.segments_to_send() if s.payload] == []
+
+
+def test_the_timer_heap_stays_bounded_when_nobody_asks() -> None:
+    deadlines: Deadlines[int] = Deadlines()
+    for i in range(10_000):
+        deadlines.set(i % 3, float(i))
+    assert len(deadlines) == 3 and deadlines.entries <= 2 * 3 + COMPACT_SLACK
+    assert deadlines.earliest() == 9997.0 and deadlines.pop_due(9998.0) == [1, 2]
+    deadlines.set(0, None)
+    assert deadlines.earliest() is None and deadlines.pop_due(1e9) == []
+
+
+def test_timers_of_a_syn_flood_are_run_without_a_scan() -> None:
+    """50 half-open connections, one SYN-ACK retransmission each at 1.0 + i ms: each due
+    retransmission runs once, oldest connection first, and get_timer names the next one."""
+    r = Responder(ResponderConfig(isn=100, backlog=100))
+    for i in range(50):
+        r.handle_segment(Segment(PEER_IP, IP, 2000 + i, 8000, seq=0, flags=F.SYN, window=5000), i / 1000)
+    r.segments_to_send()
+    assert r.get_timer() == 1.0
+    r.handle_timer(1.0105)
+    assert [s.dport for s in r.segments_to_send()] == list(range(2000, 2011))
+    assert r.get_timer() == 1.011
