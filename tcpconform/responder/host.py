@@ -6,6 +6,13 @@ The engine hands in segments and the time (``now``), drains :meth:`Responder.seg
 :meth:`Responder.next_events`, and calls :meth:`Responder.handle_timer` when :meth:`Responder.get_timer`
 says so.  Given the same inputs the responder produces the same outputs, which is what lets it be the
 yardstick the test cases are checked against.
+
+Serving for days (``tcpconform responder``), everything it keeps is bounded: connections by
+``max_connections`` (half-open ones by ``backlog``); each connection's received text, out-of-order
+pieces and text in flight by the window (65535 octets, no window scaling); the latest
+:data:`DROPPED_KEPT` discarded segments and :data:`ENDED_KEPT` ended 4-tuples; the timer heap by
+twice the connections.  Two things are the caller's to bound: what the application queues with
+``app_write`` (as a socket's send buffer would), and the segments and events until drained.
 """
 
 from __future__ import annotations
@@ -38,6 +45,14 @@ def _odd_checksum(seg: Segment) -> Segment:
 DROPPED_KEPT = 1000
 """Discarded segments the responder keeps for inspection (the latest)."""
 
+ENDED_KEPT = 10_000
+"""Ended connections whose 4-tuple the responder remembers (the latest), so that ``state`` says
+CLOSED for them rather than the LISTEN of their port.  Only that answer depends on it: a segment
+for a connection that is gone is processed as RFC 9293 3.10.7 says for no connection at all, LISTEN
+processing on a listening port (3.10.7.2) and a RST otherwise (3.10.7.1), whether or not its tuple
+is remembered.  A test asks about the connections it just used, so the latest few thousand are all
+it can need; an older one is reported as what a new segment would find, its port's state."""
+
 
 class Responder:
     """A TCP host with one address, per RFC 9293; see the module docstring for how it is driven."""
@@ -54,7 +69,8 @@ class Responder:
         """Each connection's next deadline, its application's included (kept by :meth:`_schedule`)."""
         self._sessions: dict[FourTuple, ScriptedSession | ServiceSession] = {}
         self._listening: set[int] = set()
-        self._ended: set[FourTuple] = set()
+        self._ended: dict[FourTuple, None] = {}
+        """Ended connections, oldest first, at most :data:`ENDED_KEPT` (an insertion-ordered set)."""
         self._half_open: set[FourTuple] = set()
         """Connections in SYN-RECEIVED (bounded by ``config.backlog``)."""
         self.dropped: deque[tuple[Segment, str]] = deque(maxlen=DROPPED_KEPT)
@@ -203,7 +219,7 @@ class Responder:
         self._born.pop(key, None)
         self._timers.set(key, None)
         if conn is not None:
-            self._ended.add(key)
+            self._gone(key)
 
     # ----------------------------------------------------------------- demultiplexing
 
@@ -224,7 +240,10 @@ class Responder:
         if len(self._half_open) >= self.config.backlog:
             self._drop(seg, f"SYN dropped: the backlog of {self.config.backlog} half-open connections is full")
             return
-        self._ended.discard(key)
+        if len(self._conns) >= self.config.max_connections:
+            self._drop(seg, f"SYN dropped: {self.config.max_connections} connections exist (max_connections)")
+            return
+        self._ended.pop(key, None)
         conn = Connection(key, self.config, seg, now, self._outbox, self._events)
         self._conns[key] = conn
         self._born[key] = next(self._births)
@@ -279,7 +298,7 @@ class Responder:
         self._born.pop(conn.key, None)
         self._timers.set(conn.key, None)
         if conn.state is State.CLOSED:
-            self._ended.add(conn.key)
+            self._gone(conn.key)
 
     def _schedule(self, conn: Connection) -> None:
         """Record the connection's next deadline, or its application's if earlier: to be called
@@ -291,6 +310,13 @@ class Responder:
             if then is not None and (at is None or then < at):
                 at = then
         self._timers.set(conn.key, at)
+
+    def _gone(self, key: FourTuple) -> None:
+        """Remember that connection ``key`` ended (the latest :data:`ENDED_KEPT`)."""
+        self._ended.pop(key, None)
+        self._ended[key] = None
+        if len(self._ended) > ENDED_KEPT:
+            del self._ended[next(iter(self._ended))]
 
     # ----------------------------------------------------------------- the application
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from support.responder import IP, PEER_IP, F
 
-from tcpconform.responder import Responder, ResponderConfig
+from tcpconform.responder import Responder, ResponderConfig, host
 from tcpconform.responder.host import DROPPED_KEPT
 from tcpconform.responder.timers import COMPACT_SLACK, Deadlines
-from tcpconform.tcp.segment import Segment
+from tcpconform.tcp.segment import FourTuple, Segment
+from tcpconform.tcp.states import State
 
 
 def test_discarded_segments_are_counted_all_and_kept_last() -> None:
@@ -50,6 +52,37 @@ def test_an_ack_that_advances_snd_una_carries_the_peers_latest_window() -> None:
     assert sum(len(s.payload) for s in r.segments_to_send()) == 100
     r.handle_segment(seg(seq=1, ack=x + 101, flags=F.ACK, window=0, payload=b"a" * 10), 0.04)
     assert [s for s in r.segments_to_send() if s.payload] == []
+
+
+def test_ended_connections_are_remembered_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The latest ENDED_KEPT ended 4-tuples read CLOSED; an older one reads as its port (LISTEN),
+    and a segment for it is answered as for any connection that is gone."""
+    monkeypatch.setattr(host, "ENDED_KEPT", 5)
+    r = Responder(ResponderConfig(isn=100))
+    keys = []
+    for port in range(1000, 1008):
+        r.handle_segment(Segment(PEER_IP, IP, port, 8000, seq=0, flags=F.SYN, window=5000), 0.0)
+        r.handle_segment(Segment(PEER_IP, IP, port, 8000, seq=1, ack=101, flags=F.ACK, window=5000), 0.0)
+        r.handle_segment(Segment(PEER_IP, IP, port, 8000, seq=1, flags=F.RST), 0.1)
+        keys.append(FourTuple(IP, 8000, PEER_IP, port))
+    assert [r.state(k) for k in keys] == [State.LISTEN] * 3 + [State.CLOSED] * 5
+    r.segments_to_send()
+    r.handle_segment(Segment(PEER_IP, IP, 1000, 8000, seq=1, ack=101, flags=F.ACK, window=5000), 0.2)
+    assert [(s.flags, s.seq) for s in r.segments_to_send()] == [(F.RST, 101)]
+
+
+def test_connections_in_any_state_are_bounded() -> None:
+    """ESTABLISHED connections whose peer went silent never end by themselves (RFC 9293 has no
+    keepalive): max_connections bounds them; a SYN beyond is dropped until one ends."""
+    r = Responder(ResponderConfig(isn=100, max_connections=3))
+    for port in (1000, 1001, 1002, 1003):
+        r.handle_segment(Segment(PEER_IP, IP, port, 8000, seq=0, flags=F.SYN, window=5000), 0.0)
+        r.handle_segment(Segment(PEER_IP, IP, port, 8000, seq=1, ack=101, flags=F.ACK, window=5000), 0.0)
+    assert len(r.connections()) == 3 and "max_connections" in r.dropped[-1][1]
+    r.handle_segment(Segment(PEER_IP, IP, 1000, 8000, seq=1, flags=F.RST), 0.1)
+    r.segments_to_send()
+    r.handle_segment(Segment(PEER_IP, IP, 1003, 8000, seq=0, flags=F.SYN, window=5000), 0.2)
+    assert [s.flags for s in r.segments_to_send()] == [F.SYN | F.ACK]
 
 
 def test_the_timer_heap_stays_bounded_when_nobody_asks() -> None:
