@@ -7,6 +7,7 @@ from support.responder import IP, PEER_IP, F
 
 from tcpconform.responder import Responder, ResponderConfig, host
 from tcpconform.responder.host import DROPPED_KEPT
+from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.timers import COMPACT_SLACK, Deadlines
 from tcpconform.tcp.segment import FourTuple, Segment
 from tcpconform.tcp.states import State
@@ -83,6 +84,16 @@ def test_connections_in_any_state_are_bounded() -> None:
     r.segments_to_send()
     r.handle_segment(Segment(PEER_IP, IP, 1003, 8000, seq=0, flags=F.SYN, window=5000), 0.2)
     assert [s.flags for s in r.segments_to_send()] == [F.SYN | F.ACK]
+
+
+def test_a_segment_sent_again_and_again_out_of_order_is_held_once() -> None:
+    buf = ReceiveBuffer(1, 65535)
+    for _ in range(1000):
+        buf.insert(101, b"b" * 100, False, 65536, keep_out_of_order=True)
+        buf.insert(151, b"c" * 100, False, 65536, keep_out_of_order=True)  # overlaps the first by 50
+    assert buf.held == 150
+    assert buf.insert(1, b"a" * 100, False, 65536, keep_out_of_order=True).delivered == 250
+    assert buf.read(1000) == b"a" * 100 + b"b" * 100 + b"c" * 50 and buf.held == 0
 
 
 def test_the_timer_heap_stays_bounded_when_nobody_asks() -> None:
