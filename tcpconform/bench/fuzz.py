@@ -94,11 +94,13 @@ def responder_figures(n: int, seed: int) -> Iterator[str]:
         total.app_errors += t.app_errors
         total.breaks += t.breaks
         total.exceptions += t.exceptions
+        total.responder_seconds += t.responder_seconds
         total.first_breaks += t.first_breaks
         total.first_exceptions += t.first_exceptions
     yield (f"fuzz responder: {total.segments:,} segments (seed {seed}) in {wall:.1f} s: "
            f"throughput {total.segments / wall:,.0f} segments/s; {total.taken:,} taken in, "
-           f"{total.sent:,} sent and checked")
+           f"{total.sent:,} sent and checked; the responder's own share "
+           f"{total.responder_seconds / max(total.segments, 1) * 1e6:.1f} us per segment")
     yield (f"fuzz responder: RSS at each tenth (MB): {' '.join(f'{x:.1f}' for x in samples)}; "
            f"first to last tenth {_growth(samples)}")
     yield f"fuzz responder: invariant breaks: {total.breaks}"

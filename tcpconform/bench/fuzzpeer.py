@@ -19,6 +19,7 @@ dropped once the responder has ended them (:meth:`Harness.sweep`).
 from __future__ import annotations
 
 import random
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,6 +111,8 @@ class Tally:
     app_errors: int = 0
     breaks: int = 0
     exceptions: int = 0
+    responder_seconds: float = 0.0
+    """Time spent inside the responder taking segments in and running timers."""
     first_breaks: list[str] = field(default_factory=list)
     first_exceptions: list[str] = field(default_factory=list)
 
@@ -126,8 +129,9 @@ class Harness:
         self.mode = mode
         self.now = 0.0
         self.tally = Tally()
-        self._name = name
         self._born = 0
+        self._ips = [f"10.{name & 255}.{slot >> 8 & 255}.{slot & 255}" for slot in range(max(1, slots))]
+        """One address per slot, one string each: as on the wire, where the decoder shares them."""
         self._peers = [self._new_peer(i) for i in range(max(1, slots))]
         self._by_key: dict[FourTuple, _Peer] = {}
         for peer in self._peers:
@@ -141,10 +145,9 @@ class Harness:
 
     def _new_peer(self, slot: int) -> _Peer:
         self._born += 1
-        ip = f"10.{self._name & 255}.{slot >> 8 & 255}.{slot & 255}"
         port = 1024 + (self._born * 7919 + slot) % 64000
         dport = SERVICES[slot % len(SERVICES)][1] if self.mode == "services" else self.config.port
-        return _Peer(ip, port, dport)
+        return _Peer(self._ips[slot], port, dport)
 
     def _key(self, peer: _Peer) -> FourTuple:
         """The responder's key of the peer's connection (the responder's side first)."""
@@ -213,7 +216,9 @@ class Harness:
         self.now += 1e-4
         self.tally.segments += 1
         before = self.responder.dropped_count
+        t = time.perf_counter()
         self.responder.handle_segment(seg, self.now)
+        self.tally.responder_seconds += time.perf_counter() - t
         if self.responder.dropped_count == before:
             self.tally.taken += 1
             self.checker.peer_sent(seg)
@@ -226,7 +231,9 @@ class Harness:
             if due is None or due > until:
                 break
             self.now = max(self.now, due)
+            t = time.perf_counter()
             self.responder.handle_timer(self.now)
+            self.tally.responder_seconds += time.perf_counter() - t
             self._drain(None)
         else:
             raise RuntimeError(f"timers still due at {self.now} after {TIMERS_PER_WAIT} rounds")
