@@ -20,6 +20,7 @@ def test_a_short_responder_campaign_reports_speed_memory_and_no_break() -> None:
     assert rss is not None, text
     assert "invariant breaks: 0" in text and "exceptions: 0 " in text, text
     assert all(mode in text for mode in ("scripted:", "agent:", "services:")), text
+    assert [line.split(":")[1].strip() for line in lines[:10]] == [f"{k}/10" for k in range(1, 11)]
 
 
 def test_a_short_decoder_campaign_reports_speed_and_nothing_wrong() -> None:

@@ -68,7 +68,8 @@ def _growth(samples: list[float]) -> str:
 
 
 def responder_figures(n: int, seed: int) -> Iterator[str]:
-    """``n`` segments into long-lived responders, every answer checked; printable lines."""
+    """``n`` segments into long-lived responders, every answer checked; printable lines: one at
+    each tenth of the run (a long campaign shows its progress), then the figures."""
     rng = random.Random(seed)
     harnesses = [Harness(mode, SLOTS, isn=isn, name=i) for i, (mode, isn, _) in enumerate(MIX)]
     weights = [share for _, _, share in MIX]
@@ -83,6 +84,9 @@ def responder_figures(n: int, seed: int) -> Iterator[str]:
         while tenths and sent >= tenths[0]:
             tenths.pop(0)
             samples.append(rss_mb())
+            yield (f"fuzz responder: {len(samples)}/10: {sent:,} segments, RSS {samples[-1]:.1f} MB, "
+                   f"{sum(x.tally.breaks for x in harnesses)} breaks, "
+                   f"{sum(x.tally.exceptions for x in harnesses)} exceptions")
     wall = time.perf_counter() - start
     total = Tally()
     for h in harnesses:
