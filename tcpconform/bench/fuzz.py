@@ -6,7 +6,8 @@ long-lived responders in scripted, agent and services mode, each with its peers 
 4-tuples, timers running on a virtual clock and (agent mode) application calls in between; every
 segment sent is checked by :class:`~tcpconform.responder.invariants.Invariants`.  Memory is read at
 each tenth of the run: a responder serving for days must stay the same size once its connections
-are up, so the growth from the first tenth to the last is the figure to watch.
+are up, so the growth from the first tenth to the last is the figure to watch, and the growth over
+the last half tells a leak (it goes on) from the bounded structures filling up (they stop).
 
 Decoder: ``n`` frames, a tenth of them valid (TCP over IPv4 and IPv6, ARP, neighbour discovery),
 the rest truncated, bit-flipped, padded or with a header field set wrong, through the receive path
@@ -106,7 +107,7 @@ def responder_figures(n: int, seed: int) -> Iterator[str]:
            f"{total.sent:,} sent and checked; the responder's own share "
            f"{total.responder_seconds / max(total.segments, 1) * 1e6:.1f} us per segment")
     yield (f"fuzz responder: RSS at each tenth (MB): {' '.join(f'{x:.1f}' for x in samples)}; "
-           f"first to last tenth {_growth(samples)}")
+           f"first to last tenth {_growth(samples)}, over the last half {_growth(samples[len(samples) // 2 - 1:])}")
     yield f"fuzz responder: invariant breaks: {total.breaks}"
     yield from (f"  {line}" for line in total.first_breaks[:5])
     yield (f"fuzz responder: exceptions: {total.exceptions} (and {total.app_errors:,} documented "
