@@ -104,6 +104,10 @@ class ResponderConfig:
     - ``backlog``: connections in SYN-RECEIVED at most; a SYN beyond them is dropped unanswered, as
       a listener with a full queue does (the peer retransmits it), so a flood of SYNs costs a
       bounded amount of memory.
+    - ``max_connections``: connections at most, in any state; a SYN beyond them is dropped the same
+      way (as a server out of sockets refuses to accept).  RFC 9293 has no keepalive, so a peer that
+      goes silent leaves an ESTABLISHED, CLOSE_WAIT or FIN_WAIT_2 connection for ever: this is what
+      bounds them on a responder serving for days.
     """
 
     ip: str = "192.0.2.2"
@@ -119,6 +123,7 @@ class ResponderConfig:
     msl: float = 30.0
     max_retransmits: int = 5
     backlog: int = 128
+    max_connections: int = 4096
     app: AppConfig = field(default_factory=AppConfig)
     faults: frozenset[str] = frozenset()
 
@@ -148,8 +153,8 @@ class ResponderConfig:
             raise ValueError("rto and msl must be > 0")
         if self.max_retransmits < 0:
             raise ValueError("max_retransmits must be >= 0")
-        if self.backlog < 1:
-            raise ValueError("backlog must be >= 1")
+        if self.backlog < 1 or self.max_connections < 1:
+            raise ValueError("backlog and max_connections must be >= 1")
 
     @property
     def own_mss(self) -> int:

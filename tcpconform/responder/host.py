@@ -6,11 +6,19 @@ The engine hands in segments and the time (``now``), drains :meth:`Responder.seg
 :meth:`Responder.next_events`, and calls :meth:`Responder.handle_timer` when :meth:`Responder.get_timer`
 says so.  Given the same inputs the responder produces the same outputs, which is what lets it be the
 yardstick the test cases are checked against.
+
+Serving for days (``tcpconform responder``), everything it keeps is bounded: connections by
+``max_connections`` (half-open ones by ``backlog``); each connection's received text, out-of-order
+pieces and text in flight by the window (65535 octets, no window scaling); the latest
+:data:`DROPPED_KEPT` discarded segments and :data:`ENDED_KEPT` ended 4-tuples; the timer heap by
+twice the connections.  Two things are the caller's to bound: what the application queues with
+``app_write`` (as a socket's send buffer would), and the segments and events until drained.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from itertools import count
 
 from tcpconform.responder.app import ScriptedSession
 from tcpconform.responder.checks import KNOWN_OPTIONS, malformed
@@ -19,6 +27,7 @@ from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
 from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.states import Trigger, next_state
+from tcpconform.responder.timers import Deadlines
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 from tcpconform.tcp.states import State
@@ -36,6 +45,16 @@ def _odd_checksum(seg: Segment) -> Segment:
 DROPPED_KEPT = 1000
 """Discarded segments the responder keeps for inspection (the latest)."""
 
+ENDED_KEPT = 4096
+"""Ended connections whose 4-tuple the responder remembers (the latest), so that ``state`` says
+CLOSED for them rather than the LISTEN of their port.  Only that answer depends on it: a segment
+for a connection that is gone is processed as RFC 9293 3.10.7 says for no connection at all, LISTEN
+processing on a listening port (3.10.7.2) and a RST otherwise (3.10.7.1), whether or not its tuple
+is remembered.  The engine asks only about the connections of the cases running (``--jobs`` 256 at
+most, a few connections each), so 4096 leaves a wide margin; an older one is reported as what a new
+segment would find, its port's state.  About 270 bytes each: a responder that has seen millions of
+connections end keeps about 1 MB of them."""
+
 
 class Responder:
     """A TCP host with one address, per RFC 9293; see the module docstring for how it is driven."""
@@ -45,9 +64,15 @@ class Responder:
         self._outbox: list[Segment] = []
         self._events: list[Event] = []
         self._conns: dict[FourTuple, Connection] = {}
+        self._born: dict[FourTuple, int] = {}
+        """Each connection's serial number of creation: simultaneous timers run oldest first."""
+        self._births = count()
+        self._timers: Deadlines[FourTuple] = Deadlines()
+        """Each connection's next deadline, its application's included (kept by :meth:`_schedule`)."""
         self._sessions: dict[FourTuple, ScriptedSession | ServiceSession] = {}
         self._listening: set[int] = set()
-        self._ended: set[FourTuple] = set()
+        self._ended: dict[FourTuple, None] = {}
+        """Ended connections, oldest first, at most :data:`ENDED_KEPT` (an insertion-ordered set)."""
         self._half_open: set[FourTuple] = set()
         """Connections in SYN-RECEIVED (bounded by ``config.backlog``)."""
         self.dropped: deque[tuple[Segment, str]] = deque(maxlen=DROPPED_KEPT)
@@ -140,18 +165,26 @@ class Responder:
         return out
 
     def get_timer(self) -> float | None:
-        """When :meth:`handle_timer` must next be called; ``None`` when nothing is pending."""
-        times = [t for c in self._conns.values() if (t := c.deadline()) is not None]
-        times += [t for s in self._sessions.values() if (t := s.deadline()) is not None]
-        return min(times) if times else None
+        """When :meth:`handle_timer` must next be called; ``None`` when nothing is pending.
+
+        The earliest deadline of any connection or its application, in O(1) amortised whatever the
+        number of connections (:class:`~tcpconform.responder.timers.Deadlines`)."""
+        return self._timers.earliest()
 
     def handle_timer(self, now: float) -> None:
-        """Run every timer due at ``now``: delayed ACK, retransmission, persist, TIME_WAIT, app close."""
-        for conn in list(self._conns.values()):
+        """Run every timer due at ``now``: delayed ACK, retransmission, persist, TIME_WAIT, app close.
+
+        Each connection with a deadline ``<= now`` runs once, oldest connection first, in
+        O(k log n) for k due among n; a deadline its timers set at ``now`` waits for the next call."""
+        due = self._timers.pop_due(now)
+        if len(due) > 1:
+            due.sort(key=self._born.__getitem__)
+        for key in due:
+            conn = self._conns[key]  # a connection that is gone has no deadline left
             deadline = conn.deadline()
             if deadline is not None and deadline <= now:
                 conn.on_timer(now)
-            session = self._sessions.get(conn.key)
+            session = self._sessions.get(key)
             if session is not None:
                 session.on_timer(conn, now, self._events)
             self._after(conn, now)
@@ -165,6 +198,8 @@ class Responder:
         self._outbox.clear()
         self._events.clear()
         self._conns.clear()
+        self._born.clear()
+        self._timers.clear()
         self._sessions.clear()
         self._listening.clear()
         self._ended.clear()
@@ -183,8 +218,10 @@ class Responder:
         conn = self._conns.pop(key, None)
         self._sessions.pop(key, None)
         self._half_open.discard(key)
+        self._born.pop(key, None)
+        self._timers.set(key, None)
         if conn is not None:
-            self._ended.add(key)
+            self._gone(key)
 
     # ----------------------------------------------------------------- demultiplexing
 
@@ -205,15 +242,20 @@ class Responder:
         if len(self._half_open) >= self.config.backlog:
             self._drop(seg, f"SYN dropped: the backlog of {self.config.backlog} half-open connections is full")
             return
-        self._ended.discard(key)
+        if len(self._conns) >= self.config.max_connections:
+            self._drop(seg, f"SYN dropped: {self.config.max_connections} connections exist (max_connections)")
+            return
+        self._ended.pop(key, None)
         conn = Connection(key, self.config, seg, now, self._outbox, self._events)
         self._conns[key] = conn
+        self._born[key] = next(self._births)
         self._half_open.add(key)
         if self._scripted:
             self._sessions[key] = ScriptedSession()
         service = dict((port, name) for name, port in self.config.app.services).get(seg.dport)
         if service is not None:
             self._sessions[key] = ServiceSession(service=service)
+        self._schedule(conn)
 
     def _reset_for(self, seg: Segment) -> None:
         """RFC 9293 3.10.7.1: no connection and nothing listening.  Never answer a RST."""
@@ -249,11 +291,34 @@ class Responder:
             session.step(conn, self.config.app, now, self._events)
         if conn.state is not State.SYN_RCVD:
             self._half_open.discard(conn.key)
-        if not conn.alive:
-            del self._conns[conn.key]
-            self._sessions.pop(conn.key, None)
-            if conn.state is State.CLOSED:
-                self._ended.add(conn.key)
+        if conn.alive:
+            self._schedule(conn)
+            return
+        del self._conns[conn.key]
+        self._sessions.pop(conn.key, None)
+        self._half_open.discard(conn.key)
+        self._born.pop(conn.key, None)
+        self._timers.set(conn.key, None)
+        if conn.state is State.CLOSED:
+            self._gone(conn.key)
+
+    def _schedule(self, conn: Connection) -> None:
+        """Record the connection's next deadline, or its application's if earlier: to be called
+        after anything that may have moved one (a segment, a timer, an application call)."""
+        at = conn.deadline()
+        session = self._sessions.get(conn.key)
+        if session is not None:
+            then = session.deadline()
+            if then is not None and (at is None or then < at):
+                at = then
+        self._timers.set(conn.key, at)
+
+    def _gone(self, key: FourTuple) -> None:
+        """Remember that connection ``key`` ended (the latest :data:`ENDED_KEPT`)."""
+        self._ended.pop(key, None)
+        self._ended[key] = None
+        if len(self._ended) > ENDED_KEPT:
+            del self._ended[next(iter(self._ended))]
 
     # ----------------------------------------------------------------- the application
 
@@ -284,6 +349,7 @@ class Responder:
         conn = self._conn(key)
         data = conn.app_read(n, now)
         self._events.append(AppAction(key, "read", len(data), now))
+        self._schedule(conn)  # a window update may have gone out and taken the delayed ACK with it
         return data
 
     def app_write(self, key: FourTuple, data: bytes, now: float) -> None:

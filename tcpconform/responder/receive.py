@@ -36,6 +36,9 @@ class ReceiveBuffer:
         self.capacity = capacity
         self._ready = bytearray()
         self._ooo: list[tuple[int, bytes]] = []
+        """Held out-of-order pieces ``(seq, data)``: in sequence order, none overlapping another, all
+        beyond RCV.NXT and before the right edge of the window, so they hold at most a window's
+        bytes however often the peer sends them again."""
         self._fin_at: int | None = None
         self.discarding = False
         """Once the application has closed, delivered bytes are dropped instead of kept for it."""
@@ -48,6 +51,11 @@ class ReceiveBuffer:
     def free(self) -> int:
         """Buffer space left for new in-order data: what the advertised window is made of."""
         return max(0, self.capacity - len(self._ready))
+
+    @property
+    def held(self) -> int:
+        """Bytes held out of order (at most a window's: no byte is held twice)."""
+        return sum(len(data) for _, data in self._ooo)
 
     @property
     def has_gap(self) -> bool:
@@ -78,7 +86,10 @@ class ReceiveBuffer:
 
         Bytes before RCV.NXT are duplicates and trimmed; bytes at or beyond ``right_edge`` (RCV.NXT +
         RCV.WND) are outside the window and trimmed, and so is a FIN that lies beyond them.  A segment
-        beyond RCV.NXT is held for later when ``keep_out_of_order`` is set, dropped otherwise.
+        beyond RCV.NXT is held for later when ``keep_out_of_order`` is set, dropped otherwise; of its
+        bytes only those not held already are kept (RFC 9293 leaves open which copy of a byte wins:
+        here, as for bytes before RCV.NXT, the first received).  In-order text is delivered whole,
+        and the held bytes it covers are dropped.
         ``trim_duplicates=False`` is the fault ``deliver-duplicates``: the already received bytes are
         delivered again as if they were the next ones.
         """
@@ -98,7 +109,7 @@ class ReceiveBuffer:
         if seq != self.rcv_nxt:
             if keep_out_of_order:
                 if data:
-                    self._ooo.append((seq, data))
+                    self._hold(seq, data)
                 if fin:
                     self._fin_at = fin_seq
             return Arrival(out_of_order=True)
@@ -120,21 +131,33 @@ class ReceiveBuffer:
         self.rcv_nxt = seqnum.add(self.rcv_nxt, len(data))
         return len(data)
 
+    def _hold(self, seq: int, data: bytes) -> None:
+        """Keep the bytes of ``data`` (from ``seq``, beyond RCV.NXT) that no held piece has yet."""
+        start = seqnum.diff(seq, self.rcv_nxt)
+        end = start + len(data)
+        out: list[tuple[int, bytes]] = []
+        at = start  # the first new byte's offset not yet placed or found held
+        for piece in self._ooo:
+            piece_start = seqnum.diff(piece[0], self.rcv_nxt)
+            if at < end and piece_start > at:
+                stop = min(piece_start, end)
+                out.append((seqnum.add(seq, at - start), data[at - start:stop - start]))
+            at = max(at, piece_start + len(piece[1]))
+            out.append(piece)
+        if at < end:
+            out.append((seqnum.add(seq, at - start), data[at - start:]))
+        self._ooo = out
+
     def _release(self) -> int:
-        """Move held segments that RCV.NXT has reached into the buffer, trimming overlaps."""
+        """Move held pieces that RCV.NXT has reached into the buffer, trimming what it passed."""
         delivered = 0
-        progress = True
-        while progress and self._ooo:
-            progress = False
-            keep: list[tuple[int, bytes]] = []
-            for seq, data in self._ooo:
-                end = seqnum.add(seq, len(data))
-                if seqnum.le(end, self.rcv_nxt):
-                    continue  # entirely received already
-                if seqnum.le(seq, self.rcv_nxt):
-                    delivered += self._deliver(data[seqnum.diff(self.rcv_nxt, seq) :])
-                    progress = True
-                else:
-                    keep.append((seq, data))
-            self._ooo = keep
+        done = 0
+        for seq, data in self._ooo:
+            behind = seqnum.diff(self.rcv_nxt, seq)  # bytes of this piece already received
+            if behind < 0:
+                break  # a gap before it: it and every later piece wait
+            done += 1
+            if behind < len(data):
+                delivered += self._deliver(data[behind:])
+        del self._ooo[:done]
         return delivered
