@@ -423,9 +423,16 @@ def _job_counts(text: str) -> list[int]:
               help="Only check verdicts: N serial and N --jobs runs of the catalogue, differences printed.")
 @click.option("--lab", "lab_target", type=click.Choice(["linux", "reference"]), default=None,
               help="With --equality: run against this lab target (root) instead of in-process.")
+@click.option("--fuzz", type=click.IntRange(1, 10**9), default=None, metavar="N",
+              help="Only the robustness campaigns: N random segments into the responder, N frames into the "
+                   "decoder, N/1000 mutated case files into the loader; throughput, memory, what broke.")
+@click.option("--fuzz-only", "fuzz_only", type=click.Choice(["responder", "decoder", "cases"]), multiple=True,
+              help="With --fuzz: only these campaigns (repeatable).")
+@click.option("--seed", type=int, default=1, show_default=True, help="With --fuzz: the campaigns' random seed.")
 @_select
 def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equality: int | None,
-          lab_target: str | None, cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...]) -> None:
+          lab_target: str | None, fuzz: int | None, fuzz_only: tuple[str, ...], seed: int,
+          cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...]) -> None:
     """Print performance figures, never asserting: start-up, per segment, catalogue wall time, memory.
 
     \b
@@ -433,8 +440,14 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
       tcpconform bench                         in-process figures (no privileges)
       tcpconform bench --wire --lab-name 30    also on a lab's veth: raw socket floor, lab Linux
       tcpconform bench --equality 20 --lab linux --jobs 8
+      tcpconform bench --fuzz 10000000 --fuzz-only responder   the long-haul campaign
     """
-    from tcpconform.bench import equality_bench, in_process_bench, wire_bench
+    from tcpconform.bench import FUZZ_TARGETS, equality_bench, fuzz_bench, in_process_bench, wire_bench
+
+    if fuzz is not None:
+        for line in fuzz_bench(fuzz, seed, fuzz_only or FUZZ_TARGETS):
+            click.echo(line)
+        return
 
     if lab_target is not None and equality is None:
         raise UsageFailure("--lab goes with --equality (the wire figures come with --wire)")

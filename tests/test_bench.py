@@ -62,3 +62,14 @@ def test_bench_command_equality_and_usage_errors() -> None:
     assert runner.invoke(main, ["bench", "--lab", "linux"]).exit_code == 2
     bad = runner.invoke(main, ["bench", "--jobs", "1", "--equality", "1"])
     assert bad.exit_code == 2 and "2 or more" in bad.output
+
+
+def test_the_fuzz_campaigns_print_their_figures() -> None:
+    from click.testing import CliRunner
+
+    from tcpconform.cli import main
+
+    out = CliRunner().invoke(main, ["bench", "--fuzz", "3000", "--fuzz-only", "decoder", "--fuzz-only", "responder"])
+    assert out.exit_code == 0, out.output
+    assert "fuzz responder: invariant breaks: 0" in out.output and "fuzz decoder: exceptions: 0" in out.output
+    assert "RSS at each tenth" in out.output and "case files" not in out.output

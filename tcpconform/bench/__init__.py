@@ -25,7 +25,11 @@ from tcpconform.cases.model import TestCase
 if TYPE_CHECKING:
     from tcpconform.session import Session
 
-__all__ = ["equality_bench", "in_process_bench", "mandated_waiting", "wire_bench"]
+__all__ = ["FUZZ_TARGETS", "equality_bench", "fuzz_bench", "in_process_bench", "mandated_waiting", "wire_bench"]
+
+FUZZ_TARGETS = ("responder", "decoder", "cases")
+"""What ``--fuzz`` feeds: segments to the reference responder, frames to the decoder, mutated case
+files to the loader."""
 
 
 def _in_process() -> AbstractContextManager[Session]:
@@ -69,3 +73,16 @@ def equality_bench(repeat: int, cases: Sequence[TestCase], jobs: int, lab: str |
 
     with temporary_lab(lab_name) as made:
         yield from equality_figures(f"lab {lab}", cases, partial(lab_session, lab, lab_name=made.name), repeat, jobs)
+
+
+def fuzz_bench(n: int, seed: int, targets: Sequence[str] = FUZZ_TARGETS) -> Iterator[str]:
+    """The long robustness campaigns, ``n`` inputs each (case files: ``n`` / 1000, at least 100, as
+    each is a file loaded in a process of its own): throughput, memory from the first tenth to the
+    last, what broke.  The same checks the suite's property tests make, at a scale they cannot."""
+    from tcpconform.bench.fuzz import decoder_figures, responder_figures
+    from tcpconform.bench.fuzz_cases import case_file_figures
+
+    runs = {"responder": lambda: responder_figures(n, seed), "decoder": lambda: decoder_figures(n, seed),
+            "cases": lambda: case_file_figures(max(100, n // 1000), seed)}
+    for name in targets:
+        yield from runs[name]()

@@ -42,18 +42,20 @@ def _odd_checksum(seg: Segment) -> Segment:
     return seg.with_(chksum=tcp_checksum(seg.with_(payload=seg.payload[:-1] + b"\0")))
 
 
-DROPPED_KEPT = 1000
-"""Discarded segments the responder keeps for inspection (the latest)."""
+DROPPED_KEPT = 100
+"""Discarded segments the responder keeps for inspection (the latest): enough to see why the last
+burst was dropped, little enough (a few hundred kB of full-size segments) to keep a server running
+for days at the memory it settles at within its first minutes."""
 
-ENDED_KEPT = 4096
+ENDED_KEPT = 1024
 """Ended connections whose 4-tuple the responder remembers (the latest), so that ``state`` says
 CLOSED for them rather than the LISTEN of their port.  Only that answer depends on it: a segment
 for a connection that is gone is processed as RFC 9293 3.10.7 says for no connection at all, LISTEN
 processing on a listening port (3.10.7.2) and a RST otherwise (3.10.7.1), whether or not its tuple
 is remembered.  The engine asks only about the connections of the cases running (``--jobs`` 256 at
-most, a few connections each), so 4096 leaves a wide margin; an older one is reported as what a new
-segment would find, its port's state.  About 270 bytes each: a responder that has seen millions of
-connections end keeps about 1 MB of them."""
+most, a few connections each, each asked about just after it ended), so 1024 leaves a margin; an
+older one is reported as what a new segment would find, its port's state.  About 270 bytes each: a
+responder that has seen millions of connections end keeps about 280 kB of them."""
 
 
 class Responder:
