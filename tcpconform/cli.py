@@ -280,6 +280,30 @@ def selftest(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str,
 
 
 @main.command()
+@_select
+@click.option("--level", "levels", type=click.Choice(["must", "should", "may"]), multiple=True,
+              help="Only requirements of this level (repeatable).")
+@click.option("--missing", "only_missing", is_flag=True, help="Only requirements no case checks fully.")
+@click.option("-v", "--verbose", is_flag=True, help="Also say what is missing of those checked in part.")
+def coverage(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], levels: tuple[str, ...],
+             only_missing: bool, verbose: bool) -> None:
+    """RFC 9293's labelled requirements (MUST-1..69, SHLD-1..31, MAY-1..18, REC-1), each with the
+    cases that check it, or what is missing and whether the wire can show it.
+
+    \b
+    Examples:
+      tcpconform coverage                  every requirement, and the counts per level
+      tcpconform coverage --level must --missing
+    """
+    from tcpconform.cases.requirements import coverage as requirement_coverage
+    from tcpconform.report.coverage import coverage_lines
+
+    rows = requirement_coverage(_load(cases, ids, keywords))
+    for line in coverage_lines(rows, levels=levels, only_missing=only_missing, verbose=verbose):
+        click.echo(line)
+
+
+@main.command()
 @click.argument("a", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("b", type=click.Path(path_type=Path, dir_okay=False))
 def compare(a: Path, b: Path) -> None:
@@ -288,19 +312,12 @@ def compare(a: Path, b: Path) -> None:
     Exits 1 if a case that passed in A fails (or errors) in B — a regression — else 0.
     """
     from tcpconform.gate import compare as do_compare
+    from tcpconform.report.console import comparison_lines
 
     with _user_errors():
         cmp = do_compare(a, b)
-    for title, rows in (("regressions", cmp.regressions), ("fixed", cmp.fixes), ("changed", cmp.other)):
-        for cid, va, vb in rows:
-            click.echo(f"{title[:-1] if title.endswith('s') else title:<11} {cid:<30} {va} -> {vb}")
-    for cid in cmp.only_a:
-        click.echo(f"{'only in A':<11} {cid}")
-    for cid in cmp.only_b:
-        click.echo(f"{'only in B':<11} {cid}")
-    for line in cmp.unfinished:
-        click.echo(f"note: {line}")
-    click.echo(f"{len(cmp.regressions)} regression(s), {len(cmp.fixes)} fixed, {len(cmp.other)} other change(s)")
+    for line in comparison_lines(cmp):
+        click.echo(line)
     sys.exit(EXIT_OK if cmp.ok else EXIT_FAIL)
 
 
@@ -401,16 +418,6 @@ def cleanup() -> None:
     click.echo(f"{total} item(s) removed" if total else "nothing to clean up")
 
 
-def _job_counts(text: str) -> list[int]:
-    try:
-        counts = [int(n) for n in text.split(",") if n.strip()]
-    except ValueError:
-        raise UsageFailure(f"--jobs {text!r}: give numbers separated by commas, e.g. 8,16,32") from None
-    if not counts or min(counts) < 2:
-        raise UsageFailure(f"--jobs {text!r}: each count must be 2 or more (1 is the serial run, always measured)")
-    return counts
-
-
 @main.command()
 @click.option("--repeat", type=click.IntRange(1, 1000), default=20, show_default=True,
               help="How many times each short measurement is repeated.")
@@ -442,27 +449,13 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
       tcpconform bench --equality 20 --lab linux --jobs 8
       tcpconform bench --fuzz 10000000 --fuzz-only responder   the long-haul campaign
     """
-    from tcpconform.bench import FUZZ_TARGETS, equality_bench, fuzz_bench, in_process_bench, wire_bench
+    from tcpconform.bench import BenchRequest, bench_lines
 
-    if fuzz is not None:
-        for line in fuzz_bench(fuzz, seed, fuzz_only or FUZZ_TARGETS):
-            click.echo(line)
-        return
-
-    if lab_target is not None and equality is None:
-        raise UsageFailure("--lab goes with --equality (the wire figures come with --wire)")
-    jobs = _job_counts(jobs_text)
-    selected = _load(cases, ids, keywords)
+    selected = _load(cases, ids, keywords) if fuzz is None else []
     with _user_errors():
-        if equality is not None:
-            lines = equality_bench(equality, selected, jobs[0], lab=lab_target, lab_name=lab_name)
-        else:
-            lines = in_process_bench(repeat, selected, jobs)
-        for line in lines:
+        for line in bench_lines(BenchRequest(repeat, wire, jobs_text, lab_name, equality, lab_target, fuzz,
+                                             fuzz_only, seed), selected):
             click.echo(line)
-        if wire and equality is None:
-            for line in wire_bench(repeat, selected, jobs, lab_name=lab_name):
-                click.echo(line)
 
 
 def _done_with_ctrl_c() -> None:

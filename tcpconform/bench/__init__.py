@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -21,11 +22,13 @@ from tcpconform.bench.basic import seed_on_wire
 from tcpconform.bench.catalogue import catalogue_figures, equality_figures, mandated_waiting, memory_figures
 from tcpconform.bench.segments import codec_figures
 from tcpconform.cases.model import TestCase
+from tcpconform.errors import UsageError
 
 if TYPE_CHECKING:
     from tcpconform.session import Session
 
-__all__ = ["FUZZ_TARGETS", "equality_bench", "fuzz_bench", "in_process_bench", "mandated_waiting", "wire_bench"]
+__all__ = ["FUZZ_TARGETS", "BenchRequest", "bench_lines", "equality_bench", "fuzz_bench", "in_process_bench",
+           "job_counts", "mandated_waiting", "wire_bench"]
 
 FUZZ_TARGETS = ("responder", "decoder", "cases")
 """What ``--fuzz`` feeds: segments to the reference responder, frames to the decoder, mutated case
@@ -86,3 +89,45 @@ def fuzz_bench(n: int, seed: int, targets: Sequence[str] = FUZZ_TARGETS) -> Iter
             "cases": lambda: case_file_figures(max(100, n // 1000), seed)}
     for name in targets:
         yield from runs[name]()
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    """``tcpconform bench``'s options, as given."""
+
+    repeat: int = 20
+    wire: bool = False
+    jobs: str = "8,16,32"
+    lab_name: str | None = None
+    equality: int | None = None
+    lab: str | None = None
+    fuzz: int | None = None
+    fuzz_only: Sequence[str] = ()
+    seed: int = 1
+
+
+def bench_lines(request: BenchRequest, cases: Sequence[TestCase]) -> Iterator[str]:
+    """What ``tcpconform bench`` prints for ``request``; a :class:`UsageError` for options that do not go together."""
+    if request.fuzz is not None:
+        yield from fuzz_bench(request.fuzz, request.seed, request.fuzz_only or FUZZ_TARGETS)
+        return
+    if request.lab is not None and request.equality is None:
+        raise UsageError("--lab goes with --equality (the wire figures come with --wire)")
+    jobs = job_counts(request.jobs)
+    if request.equality is not None:
+        yield from equality_bench(request.equality, cases, jobs[0], lab=request.lab, lab_name=request.lab_name)
+        return
+    yield from in_process_bench(request.repeat, cases, jobs)
+    if request.wire:
+        yield from wire_bench(request.repeat, cases, jobs, lab_name=request.lab_name)
+
+
+def job_counts(text: str) -> list[int]:
+    """``--jobs 8,16,32`` as numbers, each 2 or more (1, the serial run, is always measured)."""
+    try:
+        counts = [int(n) for n in text.split(",") if n.strip()]
+    except ValueError:
+        raise UsageError(f"--jobs {text!r}: give numbers separated by commas, e.g. 8,16,32") from None
+    if not counts or min(counts) < 2:
+        raise UsageError(f"--jobs {text!r}: each count must be 2 or more (1 is the serial run, always measured)")
+    return counts

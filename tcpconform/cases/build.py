@@ -43,6 +43,7 @@ from tcpconform.cases.model import (
     WaitStep,
 )
 from tcpconform.cases.notation import build_segment, parse_segment
+from tcpconform.cases.requirements import labelled, rfc9293
 from tcpconform.cases.values import MAX_DURATION, NotationError, did_you_mean, field_value, parse_duration, quoted
 from tcpconform.responder.faults import FAULTS
 from tcpconform.tcp.segment import Flags
@@ -147,10 +148,24 @@ class CaseBuilder:
                 continue
             first_line[rid] = self.doc.line(("requirements", i, "id"))
             level = req.get("level")
+            self._labelled(i, req.get("rid"), level)
             if isinstance(req.get("ref"), str) and isinstance(level, str) and level in Level.__members__:
                 out.append(Requirement(id=rid, ref=req["ref"], level=Level(req["level"]),
                                        text=str(req.get("text") or "").strip(), rid=req.get("rid")))
         return tuple(out)
+
+    def _labelled(self, i: int, rid: object, level: object) -> None:
+        """A ``rid`` names a requirement RFC 9293 labels, at the level it gives it: a case that checks a
+        SHOULD as a MUST would fail a conformant stack."""
+        if not isinstance(rid, str):
+            return
+        found = labelled(rid)
+        if found is None:
+            self.doc.error(("requirements", i, "rid"), f"RFC 9293 labels no requirement {rid!r} (it has MUST-1..69, "
+                           "SHLD-1..31, MAY-1..18 and REC-1)" + did_you_mean(rid, rfc9293()))
+        elif isinstance(level, str) and level in Level.__members__ and level != found.level.value:
+            self.doc.error(("requirements", i, "level"), f"{rid} is a {found.level.value} in RFC 9293 "
+                           f"({found.section}: {found.text}); this requirement says {level}")
 
     def _faults(self) -> None:
         """Every case must be able to fail (``faults``) or say why no fault can show it (``no_fault``)."""

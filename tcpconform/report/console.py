@@ -7,10 +7,10 @@ far as a compact ladder, and the target's state transitions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from tcpconform.engine.health import DIED_AFTER, NOT_ANSWERING
-from tcpconform.gate import GateVerdict
+from tcpconform.gate import Comparison, GateVerdict
 from tcpconform.results import CaseResult, RunResult, StepResult
 
 Echo = Callable[[str], None]
@@ -149,3 +149,14 @@ def print_run(run: RunResult, echo: Echo, color: bool = False, verbose: bool = F
         elif verbose:
             for line in ladder(case):
                 echo("        " + line)
+
+
+def comparison_lines(cmp: Comparison) -> Iterator[str]:
+    """``tcpconform compare``: each case that changed verdict, those in one run only, then the counts."""
+    for title, rows in (("regression", cmp.regressions), ("fixed", cmp.fixes), ("changed", cmp.other)):
+        for cid, va, vb in rows:
+            yield f"{title:<11} {cid:<30} {va} -> {vb}"
+    yield from (f"{'only in A':<11} {cid}" for cid in cmp.only_a)
+    yield from (f"{'only in B':<11} {cid}" for cid in cmp.only_b)
+    yield from (f"note: {line}" for line in cmp.unfinished)
+    yield f"{len(cmp.regressions)} regression(s), {len(cmp.fixes)} fixed, {len(cmp.other)} other change(s)"

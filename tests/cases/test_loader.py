@@ -39,7 +39,7 @@ def test_base_case(write_case: Callable[..., str]) -> None:
     assert (case.id, case.title, case.area) == ("sample", "Sample case", "cases")
     assert case.loc == SourceLoc(path, 1)
     assert [r.id for r in case.requirements] == ["syn-ack", "delack"]
-    assert case.requirements[1].rid == "MUST-40"
+    assert case.requirements[1].rid == "SHLD-18"
     assert case.requirements[1].level is Level.SHOULD
     assert case.level is Level.MUST  # the strongest of the requirements'
     assert case.faults == ("bad-syn-ack",) and case.no_fault is None

@@ -16,7 +16,7 @@ requirements:
     level: MUST
   - id: delack
     ref: RFC 9293 3.8.6.3
-    rid: MUST-40
+    rid: SHLD-18
     level: SHOULD
 faults: [bad-syn-ack]
 tester: {window: 5000, mss: 512}

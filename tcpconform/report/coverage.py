@@ -1,0 +1,44 @@
+"""``tcpconform coverage``: RFC 9293's labelled requirements against the cases that check them."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator, Sequence
+
+from tcpconform.cases.requirements import OBSERVABLE, CoverageRow
+
+STATUS_WORDS = {"checked": "checked", "partly": "partly", "missing": "MISSING", "unobservable": "not on wire"}
+
+
+def coverage_lines(rows: Sequence[CoverageRow], *, levels: Sequence[str] = (), only_missing: bool = False,
+                   verbose: bool = False) -> Iterator[str]:
+    """A line per requirement (its cases, or what is missing), then the counts per level; ``levels``
+    (lower case) and ``only_missing`` (partly or not checked) select the rows."""
+    rows = [r for r in rows if (not levels or r.requirement.level.value.lower() in levels)
+            and (not only_missing or r.status in ("partly", "missing"))]
+    for row in rows:
+        req = row.requirement
+        head = f"{req.rid:<8} {req.level.value:<6} {STATUS_WORDS[row.status]:<11} {req.section:<10} {req.text}"
+        yield head
+        if row.cases:
+            yield from _wrapped("cases: " + ", ".join(row.cases))
+        if req.missing and (verbose or not row.cases):
+            label = "why: " if req.observable == "no" else f"missing ({OBSERVABLE[req.observable]}): "
+            yield from _wrapped(label + req.missing.removeprefix("not observable on the wire: "))
+    yield ""
+    yield from summary_lines(rows)
+
+
+def summary_lines(rows: Sequence[CoverageRow]) -> Iterator[str]:
+    """Per level: how many requirements are checked, partly, missing (observable) and not observable."""
+    for level in ("MUST", "SHOULD", "MAY"):
+        of = [r for r in rows if r.requirement.level.value == level]
+        counts = {s: sum(1 for r in of if r.status == s) for s in STATUS_WORDS}
+        observable = len(of) - counts["unobservable"]
+        yield (f"{level:<6} {len(of):>3}: {counts['checked']:>3} checked, {counts['partly']:>3} partly, "
+               f"{counts['missing']:>3} missing, {counts['unobservable']:>3} not observable on the wire "
+               f"({counts['checked'] + counts['partly']} of {observable} observable have a case)")
+
+
+def _wrapped(text: str) -> Iterator[str]:
+    yield from textwrap.wrap(text, width=110, initial_indent=" " * 9, subsequent_indent=" " * 11)
