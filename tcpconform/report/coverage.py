@@ -1,11 +1,14 @@
-"""``tcpconform coverage``: RFC 9293's labelled requirements against the cases that check them."""
+"""RFC 9293's labelled requirements against the cases: those that check each (``tcpconform coverage``),
+and what a run showed of each (the HTML report's requirements table)."""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from tcpconform.cases.requirements import OBSERVABLE, CoverageRow
+from tcpconform.cases.requirements import OBSERVABLE, CoverageRow, rfc9293
+from tcpconform.results import RunResult
 
 STATUS_WORDS = {"checked": "checked", "partly": "partly", "missing": "MISSING", "unobservable": "not on wire"}
 
@@ -42,3 +45,45 @@ def summary_lines(rows: Sequence[CoverageRow]) -> Iterator[str]:
 
 def _wrapped(text: str) -> Iterator[str]:
     yield from textwrap.wrap(text, width=110, initial_indent=" " * 9, subsequent_indent=" " * 11)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequirement:
+    """One labelled requirement as a run judged it: the cases citing it, by what they showed of it."""
+
+    rid: str
+    text: str
+    level: str
+    failed: tuple[str, ...]
+    """Cases whose failing step checked this requirement."""
+    passed: tuple[str, ...]
+    other: tuple[str, ...]
+    """Cases citing it that passed on no step of it, failed elsewhere, errored or were skipped."""
+
+    @property
+    def verdict(self) -> str:
+        return "fail" if self.failed else "pass" if self.passed else "not judged"
+
+
+def run_requirements(result: RunResult) -> list[RunRequirement]:
+    """The labelled requirements the run's cases cite, in the RFC's order: which failed, which passed."""
+    by_rid: dict[str, dict[str, list[str]]] = {}
+    for case in result.cases:
+        failing = case.failed_step.requirement if case.failed_step is not None else None
+        for req in case.requirements:
+            if req.rid is None:
+                continue
+            row = by_rid.setdefault(req.rid, {"failed": [], "passed": [], "other": []})
+            if case.verdict == "fail" and failing is not None and failing.rid == req.rid:
+                row["failed"].append(case.id)
+            elif case.verdict == "pass":
+                row["passed"].append(case.id)
+            else:
+                row["other"].append(case.id)
+    out = []
+    for rid, labelled in rfc9293().items():
+        if rid in by_rid:
+            row = by_rid[rid]
+            out.append(RunRequirement(rid, labelled.text, labelled.level.value, tuple(row["failed"]),
+                                      tuple(row["passed"]), tuple(row["other"])))
+    return out

@@ -314,6 +314,25 @@ def _matrix(result: RunResult) -> list[str]:
     return ['<section class="matrix"><h2>State x event matrix</h2><pre>' + esc("\n".join(lines)) + "</pre></section>"]
 
 
+def _labelled(result: RunResult) -> list[str]:
+    """The RFC 9293 requirements the run's cases cite, each with what the run showed of it."""
+    from tcpconform.report.coverage import run_requirements
+
+    rows = run_requirements(result)
+    if not rows:
+        return []
+    shade = {"fail": "t-fail", "pass": "t-pass"}
+    cells = "".join(
+        f'<tr><td class="nw">{esc(r.rid)}</td><td>{esc(r.level)}</td>'
+        f'<td class="nw {shade.get(r.verdict, "t-skip")}">{esc(r.verdict)}</td><td>{esc(r.text)}</td>'
+        f"<td>{esc(', '.join(r.failed))}</td><td>{esc(', '.join(r.passed))}</td><td>{esc(', '.join(r.other))}</td></tr>"
+        for r in rows)
+    failed = sum(1 for r in rows if r.verdict == "fail")
+    return [f'<section class="labelled"><details><summary><h2>RFC 9293 requirements checked: {len(rows)}, '
+            f'{failed} failed</h2></summary><table><tr><th>id</th><th>level</th><th>run</th><th>requirement</th>'
+            f"<th>failed in</th><th>passed in</th><th>not judged in</th></tr>{cells}</table></details></section>"]
+
+
 def render_html(result: RunResult, gate: GateVerdict, siblings: list[tuple[str, str]] | None = None) -> str:
     """The whole page as a string; ``siblings`` are ``(relative href, label)`` of files beside it."""
     counts = result.counts()
@@ -324,6 +343,7 @@ def render_html(result: RunResult, gate: GateVerdict, siblings: list[tuple[str, 
     parts += _header(result, gate, siblings or [])
     parts.append("<main>")
     parts += _matrix(result)
+    parts += _labelled(result)
     parts += [_case(i, case) for i, case in enumerate(result.cases)]
     parts.append(f"</main><script>{SCRIPT}</script></body></html>")
     return "\n".join(parts)

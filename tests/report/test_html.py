@@ -396,3 +396,17 @@ def test_the_state_event_matrix_is_shown_when_matrix_cases_ran(tmp_path: Path) -
     result = execute(load_cases([bundled_cases()]), ref.link, ref.target, get_profile("reference"))
     page = (write_html(result, evaluate(result, None), tmp_path / "r.html")).read_text()
     assert "State x event matrix" in page and "ESTABLISHED" in page and "FAIL" in page
+
+
+def test_the_page_says_which_labelled_requirements_the_run_checked_and_failed(tmp_path: Path) -> None:
+    from tcpconform.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "-q", "seed-cumulative-ack", "options-illegal-length", "--fault", "slow-ack",
+              "--report-dir", str(tmp_path)])
+    page = (tmp_path / "report.html").read_text()
+    table = page[page.index("RFC 9293 requirements checked"):]
+    table = table[:table.index("</table>")]
+    assert '<td class="nw">MUST-40</td><td>MUST</td><td class="nw t-fail">fail</td>' in table  # the ACK came late
+    assert '<td class="nw">MUST-7</td><td>MUST</td><td class="nw t-pass">pass</td>' in table
+    assert "1 failed</h2>" in page
