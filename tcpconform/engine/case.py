@@ -357,13 +357,16 @@ class CaseRun:
         self._checksum_unjudged()
 
     def _checksum_unjudged(self) -> None:
-        """A case whose only purpose is the checksum (its requirements are the ``checksum``
-        invariant's) passes only when the checksum of every segment it got could be verified: one
-        the kernel says was never computed proves nothing either way, so the case is skipped."""
+        """A case whose only purpose is the checksum (every requirement its steps judge is the
+        ``checksum`` invariant's; one it lists for the coverage alone does not count) passes only
+        when the checksum of every segment it got could be verified: one the kernel says was never
+        computed proves nothing either way, so the case is skipped."""
         res, unverified = self.result, self.result.unverified_checksums
-        if res.verdict != "pass" or not unverified or not res.requirements:
+        if res.verdict != "pass" or not unverified:
             return
-        if any(r.id != "checksum" for r in res.requirements):
+        judged = {req.id for step in self.case.steps if kind_of(step).asserts(step)
+                  and (req := self.case.requirement(kind_of(step).requirement(step))) is not None}
+        if judged != {"checksum"}:
             return
         res.verdict = "skip"
         res.reason = (f"the checksum of {unverified} of the {self.from_target} segment(s) from the target could not "
