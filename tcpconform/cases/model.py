@@ -181,7 +181,8 @@ Not in the default, and only by name: ``any`` lets every segment pass, for a ste
 leaves the target a choice (reset, drop or carry on) and the steps after it judge the outcome.
 """
 
-INVARIANTS = frozenset({"ack-not-beyond-sent", "within-window", "mss", "checksum"})
+INVARIANTS = frozenset({"ack-not-beyond-sent", "within-window", "mss", "checksum", "options-parse", "mss-only-on-syn",
+                        "sack-permitted"})
 """Checks applied to every segment received on a case's connection, whatever step is running."""
 
 

@@ -25,6 +25,8 @@ class TesterConnection:
     tester_isn: int
     profile_values: dict[str, FieldSpec]
     mss_offered: int = 536
+    sack_offered: bool = False
+    """The tester's SYN carried SACK-permitted: only then may the target send SACK blocks (RFC 2018 4)."""
     target_isn: int | None = None
     snd_nxt: int = 0
     """Next tester sequence number (wire), i.e. the end of everything sent so far."""

@@ -32,6 +32,7 @@ from tcpconform.results import Mismatch
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.options import BY_NAME
 from tcpconform.tcp.segment import Flags, Segment, render_options
+from tcpconform.wire.tcp import malformed_at
 
 INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
     "ack-not-beyond-sent": Requirement(
@@ -61,6 +62,21 @@ INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
         "A TCP that does not implement PUSH on SEND calls MUST set the PSH bit in the last buffered "
         "segment (when no more queued data is to be sent).",
         rid="MUST-61",
+    ),
+    "options-parse": Requirement(
+        "options-parse", "RFC 9293 3.1", Level.MUST,
+        "Every option but EOL and NOP carries a length that counts its kind and length octets and "
+        "ends inside the header: a list that does not parse is no TCP header.",
+    ),
+    "mss-only-on-syn": Requirement(
+        "mss-only-on-syn", "RFC 9293 3.2", Level.MUST,
+        "The MSS option may be sent in segments with the SYN bit set and MUST NOT be sent in other segments.",
+        rid="MUST-65",
+    ),
+    "sack-permitted": Requirement(
+        "sack-permitted", "RFC 2018 4", Level.MUST,
+        "If the data receiver has not received a SACK-Permitted option for a given connection, it MUST "
+        "NOT send SACK options on that connection.",
     ),
 }
 """The requirements of the invariants, and of what a failure is blamed on when a segment differs
@@ -279,6 +295,25 @@ def check_invariants(seg: Segment, conn: TesterConnection, enabled: frozenset[st
         out.append(("checksum", Mismatch("chksum", _correct_checksum(seg), _checksum_text(seg.chksum))))
     if "mss" in enabled and len(seg.payload) > conn.mss_offered:
         out.append(("mss", Mismatch("len", f"<= {conn.mss_offered} (MSS offered)", str(len(seg.payload)))))
+    out.extend(_option_hygiene(seg, conn, enabled))
+    return out
+
+
+def _option_hygiene(seg: Segment, conn: TesterConnection, enabled: frozenset[str]) -> list[tuple[str, Mismatch]]:
+    """The invariants of a segment's options: a list that parses, MSS on SYNs only, SACK only where permitted."""
+    out: list[tuple[str, Mismatch]] = []
+    kinds = [kind for kind, _ in seg.options]
+    if "options-parse" in enabled and "raw" in kinds:
+        raw = next(value for kind, value in seg.options if kind == "raw")
+        at = malformed_at(raw) if isinstance(raw, bytes) else None
+        where = f"at option byte {at}" if at is not None else "somewhere"
+        out.append(("options-parse", Mismatch("options", "a list that parses (every length >= 2, inside the header)",
+                                              f"{raw.hex() if isinstance(raw, bytes) else raw} (illegal length {where})")))
+    if "mss-only-on-syn" in enabled and not seg.flags & Flags.SYN and "MSS" in kinds:
+        out.append(("mss-only-on-syn", Mismatch("options", "no MSS (not a SYN)", render_options(seg.options))))
+    if "sack-permitted" in enabled and not conn.sack_offered and "SAck" in kinds:
+        out.append(("sack-permitted", Mismatch("options", "no SACK (the tester did not permit it)",
+                                               render_options(seg.options))))
     return out
 
 

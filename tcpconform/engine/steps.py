@@ -120,6 +120,7 @@ def send(env: StepEnv, step: SendStep, sres: StepResult) -> None:
     if seg.flags & Flags.SYN:
         mss = seg.option("MSS")
         env.conn.mss_offered = mss if isinstance(mss, int) else (env.case.tester_mss or default_mss(env.key.src))
+        env.conn.sack_offered = any(kind == "SAckOK" for kind, _ in seg.options)
     env.t_ref = env.t_sent = transmit(env, seg, sres.index)
 
 

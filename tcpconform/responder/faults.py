@@ -7,6 +7,9 @@ entry is the fault's name and what the responder then does wrong.
 
 from __future__ import annotations
 
+from tcpconform.tcp.segment import Flags, Segment
+from tcpconform.wire.tcp import encode_options
+
 FAULTS: dict[str, str] = {
     "ack-the-ack": "a pure ACK that brings nothing new is answered with an ACK (the start of an ACK war)",
     "process-without-ack": "a segment without the ACK bit is processed (its FIN taken) instead of dropped",
@@ -72,6 +75,11 @@ FAULTS: dict[str, str] = {
         "(summed by whole 16-bit words only)"
     ),
     "accept-bad-dataofs": "the data offset is not checked: a segment with an impossible one is processed",
+    "mss-on-every-segment": "every segment it sends carries its MSS option, not only its SYN (RFC 9293 MUST-65)",
+    "sack-unpermitted": (
+        "its ACKs carry a SACK block though the peer never sent SACK-permitted (RFC 2018 4 forbids it)"
+    ),
+    "garbled-options": "its SYN-ACK ends its options with an option of length 1, a list that does not parse",
     "reserved-bits-drop": "a segment with any reserved header bit set is discarded",
     # Windows and acknowledgments (RFC 9293 3.8.6, 3.10.7.4; RFC 5681 4.2).
     "no-persist-probe": "data waiting behind a zero window is never probed for (no persist timer)",
@@ -116,3 +124,20 @@ def describe(name: str) -> str:
     except KeyError:
         known = ", ".join(sorted(FAULTS))
         raise KeyError(f"unknown fault {name!r} (known: {known})") from None
+
+OPTION_FAULTS = frozenset({"mss-on-every-segment", "sack-unpermitted", "garbled-options"})
+"""The faults that rewrite a segment's options on its way out (:func:`option_faults`)."""
+
+
+def option_faults(seg: Segment, faults: frozenset[str]) -> Segment:
+    """What the option faults make of a segment on its way out (``mss-on-every-segment``,
+    ``sack-unpermitted``, ``garbled-options``); the segment itself when none applies."""
+    if "mss-on-every-segment" in faults and not seg.flags & Flags.SYN and not seg.flags & Flags.RST:
+        seg = seg.with_(options=(*seg.options, ("MSS", 1460)))
+    if "sack-unpermitted" in faults and seg.flags & Flags.ACK and not seg.flags & (Flags.SYN | Flags.RST):
+        block = ((seg.ack + 100) & 0xFFFFFFFF, (seg.ack + 200) & 0xFFFFFFFF)
+        seg = seg.with_(options=(*seg.options, ("NOP", None), ("NOP", None), ("SAck", block)))
+    if "garbled-options" in faults and seg.flags & Flags.SYN and seg.flags & Flags.ACK:
+        raw = encode_options(seg.options) + bytes([254, 1, 0, 0])
+        seg = seg.with_(options=(("raw", raw),))
+    return seg

@@ -25,6 +25,7 @@ from tcpconform.responder.checks import KNOWN_OPTIONS, malformed
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
+from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.timers import Deadlines
@@ -158,6 +159,8 @@ class Responder:
         self._outbox.clear()  # cleared in place: every connection appends to this very list
         if "odd-checksum" in self.config.faults:
             out = [_odd_checksum(seg) for seg in out]
+        if self.config.faults & OPTION_FAULTS:
+            out = [option_faults(seg, self.config.faults) for seg in out]
         return out
 
     def next_events(self) -> list[Event]:

@@ -262,6 +262,18 @@ def skip_closing(faults: set[str]) -> object:
     return show(p.send(p.segment(F.FIN | F.ACK))), p.r.state(p.key)
 
 
+def option_kinds(faults: set[str]) -> object:
+    """The option kinds of the SYN-ACK and of the ACK of 10 bytes (the peer offered an MSS only)."""
+    p = fresh(faults)
+    synack = p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512),)))
+    p.seq, p.ack = 1, 101
+    p.send(p.segment(F.ACK))
+    acks = p.send(p.segment(F.ACK | F.PSH, payload=b"x" * 10))
+    p.now += 1.0
+    acks += [s for _, s in p.run_timers_until(1.0)]
+    return [[k for k, _ in s.options] for s in synack + acks]
+
+
 CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "synack-no-retransmit": (synack_no_retransmit, [], [(1.0, "S. 100 1"), (3.0, "S. 100 1")]),
     "dup-syn-ack-only": (dup_syn_ack_only, [". 101 1"], ["S. 100 1"]),
@@ -300,6 +312,9 @@ CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]]
     "time-wait-ignores-fin": (time_wait_ignores_fin, ([], State.TIME_WAIT), ([". 102 2"], State.TIME_WAIT)),
     "odd-checksum": (odd_checksum, [(1, False), (2, True), (333, False)], [(1, True), (2, True), (333, True)]),
     "skip-closing": (skip_closing, ([". 102 2"], State.TIME_WAIT), ([". 102 2"], State.CLOSING)),
+    "mss-on-every-segment": (option_kinds, [[], ["MSS"]], [[], []]),  # this responder's SYN-ACK has no MSS
+    "sack-unpermitted": (option_kinds, [[], ["NOP", "NOP", "SAck"]], [[], []]),
+    "garbled-options": (option_kinds, [["raw"], []], [[], []]),
 }
 
 

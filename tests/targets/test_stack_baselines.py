@@ -30,6 +30,8 @@ FLAKY: dict[str, dict[str, str]] = {
     "slirp4netns": {},
     "pasta": {
         "seed-delayed-ack": "pasta ACKs from a timer: one ACK for both segments, or one each (pass or fail)",
+        "retransmission-backoff": "pasta now and then sends the echo of the 100 bytes without PSH, though nothing "
+                                  "follows it (MUST-61 broken in 1 of 4 runs seen; pass or fail)",
     },
     "pytcp": {
         "teardown-fin-with-data": "PyTCP answers the tester's cleanup RST with a RST+ACK when the connection is "
