@@ -30,12 +30,12 @@ FLAKY: dict[str, dict[str, str]] = {
     "slirp4netns": {},
     "pasta": {
         "seed-delayed-ack": "pasta ACKs from a timer: one ACK for both segments, or one each (pass or fail)",
-        "retransmission-backoff": "pasta now and then sends the echo of the 100 bytes without PSH, though nothing "
-                                  "follows it (MUST-61 broken in 1 of 4 runs seen; pass or fail)",
     },
     "pytcp": {
         "teardown-fin-with-data": "PyTCP answers the tester's cleanup RST with a RST+ACK when the connection is "
                                   "still there, not when it is already gone (fail or pass; in the baseline)",
+        "matrix-established-fin-ack": "the same: now and then PyTCP answers the cleanup RST after the echo's FIN "
+                                      "with a RST (a RST answering a RST, RFC 9293 3.10.7.4; fail or pass)",
     },
     "linux": {},
 }
