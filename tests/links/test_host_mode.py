@@ -104,8 +104,16 @@ def test_ctrl_c_removes_the_firewall_rule(host, tmp_path: Path) -> None:  # type
     proc = subprocess.Popen(_run_argv(lab, "--cases", str(case), "--report-dir", str(tmp_path)),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     _wait_for_table(lab.tester_ns)
+    sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=20)
+    try:  # past the case's 30 s wait: a run that missed the Ctrl-C would end by itself, and not with 130
+        out, _ = proc.communicate(timeout=40)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError(f"the run did not end within 40 s of its Ctrl-C:\n{out}") from None
+    took = time.monotonic() - sent
+    assert proc.returncode == 130, f"exit {proc.returncode} {took:.1f} s after the Ctrl-C (130: interrupted):\n{out}"
     assert "tcpc" not in _tables(lab.tester_ns)
 
 
