@@ -111,7 +111,10 @@ def tcp_checksum(seg: Segment) -> int:
 
 def tcp_bytes(seg: Segment, src: bytes, dst: bytes) -> bytearray:
     """The TCP header and payload with the checksum the segment asks for: correct unless it fixes its
-    own (``chksum`` a number) or asks for a bad one (``chksum="bad"``: the correct one, inverted)."""
+    own (``chksum`` a number) or asks for a bad one (``chksum="bad"``: the correct one with its lowest
+    bit flipped).  Not inverted: in ones'-complement arithmetic 0x0000 and 0xFFFF are the same number,
+    so the inverse of a correct 0xFFFF (or 0x0000) is a correct checksum too, and a conformant stack
+    would rightly take the "bad" segment (about 2 runs in 65,536)."""
     tcp = _unsummed(seg)
     given = seg.chksum
     if isinstance(given, int):
@@ -119,7 +122,7 @@ def tcp_bytes(seg: Segment, src: bytes, dst: bytes) -> bytearray:
     else:
         chksum = internet_checksum(pseudo_header(src, dst, IPPROTO_TCP, len(tcp)) + tcp)
         if given == "bad":
-            chksum ^= 0xFFFF
+            chksum ^= 0x0001
     _CHKSUM.pack_into(tcp, 16, chksum)
     return tcp
 

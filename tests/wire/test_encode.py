@@ -41,3 +41,25 @@ def test_a_deliberately_bad_checksum_is_wrong() -> None:
 
     seg = CASES[0].with_(chksum="bad")
     assert Ether(encode(seg))[TCP].chksum != tcp_checksum(seg)
+
+
+@pytest.mark.parametrize("correct", [0x0000, 0xFFFF])
+def test_a_bad_checksum_is_bad_even_where_the_correct_one_is_a_zero(correct: int) -> None:
+    """0x0000 and 0xFFFF are the same number in ones'-complement arithmetic: the inverse of either
+    verifies, so a "bad" checksum made by inverting would be taken by a conformant stack."""
+    from tcpconform.wire.checksum import internet_checksum, packed_address, pseudo_header
+    from tcpconform.wire.tcp import tcp_bytes
+
+    src, dst = packed_address("192.0.2.1"), packed_address("192.0.2.2")
+
+    def seg(word: int) -> Segment:
+        return Segment(src="192.0.2.1", dst="192.0.2.2", sport=40000, dport=8000, seq=1, ack=1, flags=Flags.ACK,
+                       window=5000, payload=word.to_bytes(2, "big"))
+
+    def verifies(tcp: bytes) -> bool:
+        return internet_checksum(pseudo_header(src, dst, 6, len(tcp)) + tcp) in (0x0000, 0xFFFF)
+
+    word = next(w for w in range(0x10000) if int.from_bytes(tcp_bytes(seg(w), src, dst)[16:18], "big") == correct
+                or (correct == 0xFFFF and int.from_bytes(tcp_bytes(seg(w), src, dst)[16:18], "big") == 0))
+    good, bad = tcp_bytes(seg(word), src, dst), tcp_bytes(seg(word).with_(chksum="bad"), src, dst)
+    assert verifies(good) and not verifies(bad)
