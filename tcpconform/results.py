@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 SCHEMA = "tcpconform-results/1"
 
@@ -223,9 +223,8 @@ class RunResult:
         return "interrupted" if self.meta.interrupted else "complete"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "run": {"state": self.state, **self.meta.to_dict()},
-                "summary": {"counts": self.counts(), "by_level": self.counts_by_level()},
-                "cases": [_case_dict(c) for c in self.cases]}
+        """results.json as data: :meth:`json_text` read back, so there is one way the document is made."""
+        return cast(dict[str, Any], json.loads(self.json_text()))
 
     def json_text(self) -> str:
         """results.json's text: :func:`results_text` of the whole run."""

@@ -46,7 +46,7 @@ from tcpconform.lab.netns import (
     run_in_ns,
     stop_processes,
 )
-from tcpconform.lab.owner import made_for, mark_made_for_this_process, unmark
+from tcpconform.lab.owner import Maker, made_for, mark_made_for_this_process, unmark
 from tcpconform.lab.spec import ETHTOOL_OFF, Lab, lab_spec, offloads, write_sysctl
 from tcpconform.wire.ethernet import ETH_P_IPV6
 
@@ -269,16 +269,22 @@ def lab_down(name: str | int = "0") -> bool:
     return removed
 
 
+def _maker(lab: Lab) -> Maker | None:
+    """The process ``lab`` was made for, if the lab is there and records one."""
+    return made_for(lab) if all(ns_exists(ns) for ns in lab.namespaces) else None
+
+
+def _left_note(lab: Lab, maker: Maker | None) -> str | None:
+    if maker is None or maker.alive:
+        return None
+    return f"lab {lab.name} was left behind by a run that was killed (pid {maker.pid})"
+
+
 def left_by_a_killed_run(name: str | int = "0") -> str | None:
     """If lab ``name`` was made for a run that died without removing it (SIGKILL), what to tell the
     user; else None (no such lab, a user's lab, or one whose maker lives)."""
     lab = lab_spec(name)
-    if not all(ns_exists(ns) for ns in lab.namespaces):
-        return None
-    maker = made_for(lab)
-    if maker is None or maker.alive:
-        return None
-    return f"lab {lab.name} was left behind by a run that was killed (pid {maker.pid})"
+    return _left_note(lab, _maker(lab))
 
 
 def keep_lab(name: str | int = "0") -> str | None:
@@ -295,11 +301,11 @@ def clear_for_a_run(name: str | int = "0") -> str | None:
     the target's sockets included, is that run's), and said so in the returned note; a lab another
     live process made for itself is refused (:class:`LabError`), since it goes when that ends."""
     lab = lab_spec(name)
-    left = left_by_a_killed_run(name)
+    maker = _maker(lab)
+    left = _left_note(lab, maker)
     if left is not None:
         lab_down(name)
         return f"{left}: removed, and made afresh for this run"
-    maker = made_for(lab) if all(ns_exists(ns) for ns in lab.namespaces) else None
     if maker is not None and maker.pid != os.getpid():
         raise LabError(f"lab {lab.name} was made by another process (pid {maker.pid}) for itself, and is "
                        "removed when it ends: give this run a lab of its own (--lab-name)")

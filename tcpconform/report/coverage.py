@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from tcpconform.cases.requirements import OBSERVABLE, CoverageRow, rfc9293
+from tcpconform.cases.requirements import OBSERVABLE, CoverageRow, LabelledRequirement, rfc9293
 from tcpconform.results import RunResult
 
 STATUS_WORDS = {"checked": "checked", "partly": "partly", "missing": "MISSING", "unobservable": "not on wire"}
@@ -51,14 +51,13 @@ def _wrapped(text: str) -> Iterator[str]:
 class RunRequirement:
     """One labelled requirement as a run judged it: the cases citing it, by what they showed of it."""
 
-    rid: str
-    text: str
-    level: str
+    requirement: LabelledRequirement
     failed: tuple[str, ...]
     """Cases whose failing step checked this requirement."""
     passed: tuple[str, ...]
+    """Cases that passed."""
     other: tuple[str, ...]
-    """Cases citing it that passed on no step of it, failed elsewhere, errored or were skipped."""
+    """Cases citing it that neither passed nor failed at it: failed elsewhere, errored, were skipped."""
 
     @property
     def verdict(self) -> str:
@@ -80,10 +79,5 @@ def run_requirements(result: RunResult) -> list[RunRequirement]:
                 row["passed"].append(case.id)
             else:
                 row["other"].append(case.id)
-    out = []
-    for rid, labelled in rfc9293().items():
-        if rid in by_rid:
-            row = by_rid[rid]
-            out.append(RunRequirement(rid, labelled.text, labelled.level.value, tuple(row["failed"]),
-                                      tuple(row["passed"]), tuple(row["other"])))
-    return out
+    return [RunRequirement(labelled, *(tuple(by_rid[rid][k]) for k in ("failed", "passed", "other")))
+            for rid, labelled in rfc9293().items() if rid in by_rid]

@@ -323,8 +323,8 @@ def _labelled(result: RunResult) -> list[str]:
         return []
     shade = {"fail": "t-fail", "pass": "t-pass"}
     cells = "".join(
-        f'<tr><td class="nw">{esc(r.rid)}</td><td>{esc(r.level)}</td>'
-        f'<td class="nw {shade.get(r.verdict, "t-skip")}">{esc(r.verdict)}</td><td>{esc(r.text)}</td>'
+        f'<tr><td class="nw">{esc(r.requirement.rid)}</td><td>{esc(r.requirement.level.value)}</td>'
+        f'<td class="nw {shade.get(r.verdict, "t-skip")}">{esc(r.verdict)}</td><td>{esc(r.requirement.text)}</td>'
         f"<td>{esc(', '.join(r.failed))}</td><td>{esc(', '.join(r.passed))}</td><td>{esc(', '.join(r.other))}</td></tr>"
         for r in rows)
     failed = sum(1 for r in rows if r.verdict == "fail")
