@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from tcpconform import interrupts
+
 if TYPE_CHECKING:
     from tcpconform.cases.model import TestCase
     from tcpconform.results import CaseResult
@@ -458,26 +460,16 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
             click.echo(line)
 
 
-def _done_with_ctrl_c() -> None:
-    """From here the command has its outcome (written, and its exit code chosen): what is left is
-    removing what it made, at interpreter exit.  A Ctrl-C then would only break that removal
-    halfway and print a traceback over a finished run, so it is ignored (SIGTERM still ends it)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def entry() -> None:
     """The installed ``tcpconform`` command: :func:`main` with exit codes that mean one thing each
     (the module docstring).  Click alone would exit 1 on Ctrl-C and on a bug of ours, the code of
     a failed gate, so CI would read either as a failing device."""
+    interrupts.install()
     try:
         try:
             main(standalone_mode=False)
         finally:
-            _done_with_ctrl_c()
+            interrupts.ignore_from_now()
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tcpconform"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("tcp", "errors"),
+    ("tcp", "errors", "interrupts"),
     ("wire", "lab"),
     ("links", "responder", "results"),
     ("cases", "targets", "gate"),

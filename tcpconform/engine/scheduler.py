@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tcpconform import interrupts
 from tcpconform.cases.model import TestCase
 from tcpconform.engine.case import CaseGen, CaseRun
 from tcpconform.engine.health import (
@@ -177,6 +178,7 @@ class Scheduler:
         try:
             self._loop(given)
         except KeyboardInterrupt:  # what finished stands; the rest is marked, and the caller writes it
+            interrupts.taken()
             self.interrupted = True
             for run in [*(a.run for a in self.active.values()), *self.pending]:
                 mark_not_run(run.result, "the run was interrupted", prefix="not run")
@@ -196,7 +198,11 @@ class Scheduler:
                 waits.append(self.probing.wait.deadline)
             if not waits:
                 continue
-            got = self.link.receive(max(0.0, min(waits) - self.link.now()))
+            wait = max(0.0, min(waits) - self.link.now())
+            if self.link.clock != "virtual":
+                interrupts.check()  # a Ctrl-C whose KeyboardInterrupt was lost on the way
+                wait = min(wait, interrupts.TURN)
+            got = self.link.receive(wait)
             if got is not None:
                 self._dispatch(got)
             self._route_events()
