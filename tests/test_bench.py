@@ -8,7 +8,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from tcpconform.bench import equality_bench, mandated_waiting
-from tcpconform.bench.catalogue import catalogue_figures
+from tcpconform.bench.catalogue import catalogue_figures, parallel_bound
 from tcpconform.bench.segments import codec_figures
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
@@ -35,12 +35,21 @@ def test_mandated_waiting_counts_silence_waits_and_the_wait_for_expected_segment
     assert abs(mandated_waiting(case) - (0.249 + 0.5 + 0.1 + 0.5)) < 1e-9
 
 
+def test_parallel_bound_runs_the_alone_cases_one_after_the_other() -> None:
+    waits = {"a": 3.0, "b": 1.0, "c": 1.0, "d": 0.5, "e": 0.5}
+    assert parallel_bound(waits, set(), 16) == 3.0  # the longest case
+    assert parallel_bound(waits, set(), 2) == 3.0  # 6 s over 2 jobs is no less than the longest
+    assert parallel_bound({"a": 1.0, "b": 1.0, "c": 1.0, "d": 1.0}, set(), 2) == 2.0
+    assert parallel_bound(waits, {"d", "e"}, 16) == 4.0  # 0.5 + 0.5 alone, then the longest other
+    assert parallel_bound({"d": 0.5}, {"d"}, 4) == 0.5
+
+
 def test_catalogue_figures_in_process() -> None:
     from tcpconform.session import in_process
 
     lines = list(catalogue_figures("in-process", seed_cases(), lambda: in_process(()), [2], virtual=True))
     text = "\n".join(lines)
-    assert "mandated waiting: longest case" in text and "sum over all cases" in text
+    assert "mandated waiting: longest case" in text and "sum over all cases" in text and "run alone" in text
     assert "--jobs 1" in text and "--jobs 2" in text and "virtual time" in text and "lower bound" in text
 
 

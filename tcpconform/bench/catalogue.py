@@ -3,9 +3,11 @@
 A case cannot finish sooner than the waiting its steps mandate: a silence window or a wait lasts
 as long as it says, and an expected segment comes when the target sends it.  That waiting, summed
 over a case's steps, is the case's *mandated waiting*; everything else in its duration is the
-tester's own overhead (building, sending, matching, talking to the agent).  With enough jobs a run
-cannot beat its longest case's mandated waiting, so that is the lower bound the wall time is
-compared with; the sum over all cases is what a serial run cannot beat.
+tester's own overhead (building, sending, matching, talking to the agent).  The sum over all cases is
+what a serial run cannot beat.  With ``jobs`` at once, a run cannot beat the cases that must run
+alone (:func:`~tcpconform.engine.scheduler.runs_alone`: one that may crash the target runs with
+nothing beside it, so a death is blamed on it alone) one after the other, plus the rest spread over
+the jobs, never less than the longest of them (:func:`parallel_bound`).
 """
 
 from __future__ import annotations
@@ -71,6 +73,15 @@ def run_once(cases: Sequence[TestCase], opener: Opener, jobs: int) -> Timed:
         return Timed(jobs, wall, result, session.link.now() - clock0)
 
 
+def parallel_bound(waits: dict[str, float], alone: set[str], jobs: int) -> float:
+    """The least wall time ``jobs`` connections at once can take: the mandated waiting of the cases in
+    ``alone`` summed, as they run one after the other with nothing beside them, plus the others'
+    spread evenly over the jobs but never less than the longest of them."""
+    alone_sum = sum(w for k, w in waits.items() if k in alone)
+    others = [w for k, w in waits.items() if k not in alone]
+    return alone_sum + (max(max(others), sum(others) / jobs) if others else 0.0)
+
+
 def _s(seconds: float) -> str:
     return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"
 
@@ -78,23 +89,28 @@ def _s(seconds: float) -> str:
 def catalogue_figures(label: str, cases: Sequence[TestCase], opener: Opener, jobs: Sequence[int],
                       virtual: bool = False) -> Iterator[str]:
     """Wall time serial and for each ``jobs`` value, next to the mandated-waiting bounds."""
+    from tcpconform.engine.scheduler import runs_alone
+
     serial = run_once(cases, opener, 1)
     waits = {c.id: mandated_waiting(c) for c in serial.result.cases}
+    alone = {c.id for c in cases if runs_alone(c)}
     longest_id = max(waits, key=lambda k: waits[k])
-    bound, total = waits[longest_id], sum(waits.values())
+    total = sum(waits.values())
     counts = serial.result.counts()
     yield (f"catalogue, {label}: {len(cases)} cases ({counts['pass']} pass, {counts['fail']} fail, "
            f"{counts['error']} error, {counts['skip']} skip)")
-    yield (f"  mandated waiting: longest case {_s(bound)} ({longest_id}) = the lower bound with enough jobs; "
+    yield (f"  mandated waiting: longest case {_s(waits[longest_id])} ({longest_id}); "
+           f"{len(alone)} case(s) that run alone {_s(sum(w for k, w in waits.items() if k in alone))}; "
            f"sum over all cases {_s(total)} = the serial lower bound")
     runs = [serial] + [run_once(cases, opener, n) for n in jobs]
     for run in runs:
         spent = run.clock_span if virtual else run.wall
+        bound = parallel_bound(waits, alone, run.jobs)
         line = f"  --jobs {run.jobs:<3} wall {_s(run.wall)}"
         if virtual:
             line += f", virtual time {_s(run.clock_span)}"
-        if bound:
-            line += f", {spent / bound:.2f}x the lower bound"
+        if bound and run.jobs > 1:
+            line += f", {spent / bound:.2f}x the lower bound for {run.jobs} jobs ({_s(bound)})"
         if run.jobs == 1 and total:
             line += f", {spent / total:.2f}x the serial bound"
         if run.jobs > 1:
