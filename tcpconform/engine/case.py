@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-from tcpconform.cases.model import AppStep, Level, Requirement, Step, TestCase
+from tcpconform.cases.model import Level, Requirement, Step, TestCase
 from tcpconform.engine import services
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
@@ -75,7 +75,7 @@ def wants_fresh_port(case: TestCase) -> bool:
 def opens_actively(case: TestCase) -> bool:
     """The target's application connects to the tester (an ``app: connect`` step): the tester plays
     the server, on a port of its own, and the target's local port is the engine's to choose."""
-    return any(isinstance(s, AppStep) and s.action == "connect" for s in case.steps)
+    return any(kind_of(s).opens(s) for s in case.steps)
 
 
 def _cleanup_seqs(conn: TesterConnection) -> list[int]:

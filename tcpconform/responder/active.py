@@ -15,8 +15,9 @@ RFC 9293 3.10.7.3, in order:
 4. anything else (neither SYN nor RST) is dropped.
 
 The faults here are mistakes real stacks made: a RST taken without looking at its ACK (the blind
-reset of RFC 5961), a SYN-ACK taken whatever it acknowledges, crossing SYNs ignored (a stack that
-only knows the SYN-ACK in SYN_SENT), and a SYN retransmitted never or without backing off.
+reset of RFC 5961), an acceptable RST ignored (``ignore-rst``, as in the synchronized states), a
+SYN-ACK taken whatever it acknowledges, crossing SYNs ignored (a stack that only knows the SYN-ACK
+in SYN_SENT), a SYN retransmitted never or without backing off, and a SYN without an MSS option.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def syn_sent(seg: Segment, iss: int, snd_nxt: int, faults: frozenset[str]) -> Sy
     has_ack = bool(flags & Flags.ACK)
     ack_ok = has_ack and acceptable_ack(seg, iss, snd_nxt)
     if flags & Flags.RST:
+        if "ignore-rst" in faults:
+            return SynSent.DROP
         if ack_ok or "syn-sent-rst-without-ack" in faults:
             return SynSent.REFUSED
         return SynSent.DROP

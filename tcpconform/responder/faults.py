@@ -112,7 +112,9 @@ FAULTS: dict[str, str] = {
     "syn-no-retransmit": "the active opener's SYN is never retransmitted",
     "syn-no-mss": "the active opener's SYN carries no MSS option, as a minimal stack that implements no option",
     # Resets and RFC 5961.
-    "ignore-rst": "an acceptable RST (exactly at RCV.NXT) is ignored: the connection lives on",
+    "ignore-rst": (
+        "an acceptable RST (exactly at RCV.NXT; in SYN_SENT, acknowledging the SYN) is ignored: the connection lives on"
+    ),
     "rst-any-seq": "a RST anywhere in the receive window resets the connection (no challenge ACK)",
     "rst-out-of-window": "a RST outside the receive window resets the connection",
     "syn-resets": "a SYN in a synchronized state is answered with a RST and closes the connection",

@@ -49,8 +49,8 @@ def test_against_the_four_services_no_case_fails_and_at_most_four_skip(cases: li
     result = _run(cases, ALL)
     bad = [(c.id, c.reason) for c in result.cases if c.verdict in ("fail", "error")]
     assert bad == []
-    skipped = {c.id: c.reason for c in result.cases if c.verdict == "skip"}
-    assert len(skipped) <= 4, skipped
+    skipped = {c.id: c.reason for c in result.cases if c.verdict == "skip" and c.area != "client"}
+    assert len(skipped) <= 4, skipped  # a client case needs an agent to connect: skipped, never passed
     ports = {c.connection["target"].rsplit(":", 1)[1] for c in result.cases}
     assert {"7", "9", "13"} <= ports  # chargen only where the others lack what a case needs
 
@@ -59,7 +59,7 @@ def test_against_echo_alone_no_case_fails(cases: list[TestCase]) -> None:
     result = _run(cases, ("echo",))
     assert [(c.id, c.reason) for c in result.cases if c.verdict in ("fail", "error")] == []
     skipped = [c for c in result.cases if c.verdict == "skip"]
-    assert len(skipped) <= 36
+    assert len([c for c in skipped if c.area != "client"]) <= 36
     assert all("close first" in c.reason or "keep the connection open" in c.reason or "no agent" in c.reason
                or "IPv6 only" in c.reason for c in skipped), [c.reason for c in skipped]
 
