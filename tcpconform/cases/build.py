@@ -51,11 +51,11 @@ from tcpconform.tcp.states import State
 
 __all__ = ["STEP_BUILDERS", "STEP_KINDS", "CaseBuilder", "StepEntry"]
 
-APP_ACTIONS = ("listen", "close", "shutdown", "read", "write")
+APP_ACTIONS = ("listen", "connect", "close", "shutdown", "read", "write")
 MAX_APP_BYTES = 1 << 24
 """The most bytes one application read or write may name (16 MiB): far beyond any window a case
 fills, and small enough that the stream it writes fits in memory."""
-APP_HELP = "listen, close, shutdown, 'read N' or 'write N'"
+APP_HELP = "listen, connect, close, shutdown, 'read N' or 'write N'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +269,7 @@ class CaseBuilder:
         return isn
 
     def app(self, path: Path_, value: Any) -> tuple[Any, int | None] | None:
-        """``listen``, ``close``, ``shutdown``, ``read N``/``write N`` or ``{read: N}``/``{write: N}``."""
+        """``listen``, ``connect``, ``close``, ``shutdown``, ``read N``/``write N`` or ``{read: N}``/``{write: N}``."""
         if isinstance(value, dict):
             items = [(k, v) for k, v in value.items() if k in ("read", "write") and isinstance(v, int)]
             if len(items) != 1 or len(value) != 1:

@@ -218,7 +218,7 @@ class SilenceStep(Step):
     requirement: str | None = None
 
 
-AppAction = Literal["listen", "read", "write", "shutdown", "close"]
+AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,12 @@ def wants_fresh_port(case: TestCase) -> bool:
     return any(kind_of(s).fresh_port for s in case.steps)
 
 
+def opens_actively(case: TestCase) -> bool:
+    """The target's application connects to the tester (an ``app: connect`` step): the tester plays
+    the server, on a port of its own, and the target's local port is the engine's to choose."""
+    return any(kind_of(s).opens(s) for s in case.steps)
+
+
 def _cleanup_seqs(conn: TesterConnection) -> list[int]:
     """Where the cleanup RSTs go: the end of what the tester sent and, when the target's last ACK
     says it took less, that ACK too.  Only a RST at the target's RCV.NXT resets a synchronized

@@ -51,6 +51,12 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
             except AppFailed as err:  # the port is taken (another run, another program): not the TCP's doing
                 raise CaseError(f"the application could not listen ({err}): is another run or program using "
                                 f"port {key.dport} of the target?") from None
+        case "connect":
+            try:
+                target.app_connect(key)
+            except AppFailed as err:  # its port is taken, or the address is not its own: not the TCP's doing
+                raise CaseError(f"the application could not connect ({err}): is another run or program using "
+                                f"port {key.dport} of the target?") from None
         case "shutdown":
             target.app_shutdown(key)
         case "close":

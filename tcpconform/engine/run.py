@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from tcpconform import __version__
 from tcpconform.cases.model import TestCase
 from tcpconform.cases.profiles import Profile
-from tcpconform.engine.case import CaseRun, missing_capabilities, wants_fresh_port
+from tcpconform.engine.case import CaseRun, missing_capabilities, opens_actively, wants_fresh_port
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.health import PROBE_PORTS, RESTART_WAIT, Health
 from tcpconform.engine.scheduler import Scheduler
@@ -60,7 +60,10 @@ def execute(
     case with a ``reconnect`` step (its fresh port), the top ``PROBE_PORTS`` for liveness probes
     (``health``: see :mod:`tcpconform.engine.health`), and the rest spare, for a case that samples
     many connections (it runs alone, so one set of spares is enough).  The four ranges never
-    overlap, so no case meets a 4-tuple another part of the run used.  ``restart`` brings a target
+    overlap, so no case meets a 4-tuple another part of the run used.  A case whose target's
+    application connects out (``app: connect``) has the target bind the number of the case's own
+    source port as its local port: unique in the run, so each connection it opens is told apart by
+    its 4-tuple, and a port in the tester's range is one the target's own services do not use.  ``restart`` brings a target
     back that stopped answering, within ``restart_wait`` s.  Ctrl-C (``KeyboardInterrupt``) goes
     on up, unless ``keep_interrupted``: then the results come back with ``meta.interrupted``, the
     unfinished cases marked not run, for the caller to write before it stops.
@@ -75,6 +78,8 @@ def execute(
     for i, case in enumerate(cases):
         on = _target_for(case, target)
         port = _closed_port(target) if case.closed_port else on.port
+        if opens_actively(case):  # the target connects from a port of the run's: the tester's own number
+            port = base_port + i
         runs.append(CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, on.ip, port), link, on,
                             settings, spare_ports=spare, fresh_port=fresh.get(i)))
     started = datetime.now(UTC)

@@ -443,13 +443,16 @@ class StepKind(Generic[S]):
     """The step moves the case to its fresh source port (:meth:`StepEnv.reconnect`)."""
     asserts: Callable[[S], bool] = _no_assertion
     """The step checks something of the target: a case passes only if one such step passed."""
+    opens: Callable[[S], bool] = _no_assertion
+    """The step has the target's application open actively (``app: connect``): the tester is the server."""
 
 
 _KINDS = (
     StepKind(SendStep, "send", at_once(send), needs=send_needs),
     StepKind(ExpectStep, "expect", expect, lambda s: s.within or 0.0, lambda s: s.requirement, asserts=_asserts),
     StepKind(SilenceStep, "silence", silence, lambda s: s.duration, lambda s: s.requirement, asserts=_asserts),
-    StepKind(AppStep, "app", control.app, requirement=lambda s: s.requirement, needs=app_needs, asserts=_app_asserts),
+    StepKind(AppStep, "app", control.app, requirement=lambda s: s.requirement, needs=app_needs, asserts=_app_asserts,
+             opens=lambda s: s.action == "connect"),
     StepKind(StateStep, "state", control.state, requirement=lambda s: s.requirement, asserts=_asserts),
     StepKind(WaitStep, "wait", wait, lambda s: s.duration),
     StepKind(IsnSampleStep, "isnsample", isn.sample, lambda s: s.count * s.interval, lambda s: s.requirement,

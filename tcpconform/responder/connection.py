@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tcpconform.responder.active import SynSent, syn_backs_off, syn_mss, syn_retransmits, syn_sent
 from tcpconform.responder.config import (
     IGNORE_MSS_SEGMENT,
     IGNORE_MSS_SEGMENT6,
@@ -64,17 +65,18 @@ class _Sent:
 
 
 class Connection:
-    """A TCB created by a SYN to a listening port (the responder only opens passively)."""
+    """A TCB created by a SYN to a listening port, or (``syn`` None) by the application's active open,
+    whose SYN_SENT processing is :mod:`.active`'s."""
 
     def __init__(
-        self, key: FourTuple, cfg: ResponderConfig, syn: Segment, now: float,
+        self, key: FourTuple, cfg: ResponderConfig, syn: Segment | None, now: float,
         outbox: list[Segment], events: list[Event],
     ) -> None:
         self.key = key
         self.cfg = cfg
         self._outbox = outbox
         self._events = events
-        self.state = State.LISTEN
+        self.state = State.LISTEN if syn is not None else State.CLOSED
         # Send side (RFC 9293 3.3.1).
         self.iss = choose_isn(cfg, key, now)
         self.snd_una = self.iss
@@ -82,9 +84,8 @@ class Connection:
         self.snd_wnd = 0
         self.snd_wl1 = 0
         self.snd_wl2 = 0
-        self.max_snd_wnd = syn.window
-        mss = peer_mss_option(syn, stop_at_nop=cfg.has("misparse-nop"))
-        self.peer_mss: int = mss if isinstance(mss, int) and mss > 0 else self._default_mss(syn)
+        self.active = syn is None
+        """Opened actively (the application connected): its SYN_RCVD came from SYN_SENT."""
         self.send_queue = bytearray()
         self.fin_wanted = False
         self.fin_seq: int | None = None
@@ -97,21 +98,37 @@ class Connection:
         self._rtx_at: float | None = None
         self._persist_at: float | None = None
         self._persist_interval = cfg.rto
-        # Receive side.
-        self.irs = syn.seq & seqnum.MASK
-        # The fault ack-syn-data acknowledges text on the SYN that it then never delivers.
-        taken = 1 + (len(syn.payload) if cfg.has("ack-syn-data") else 0)
-        self.rcv = ReceiveBuffer(seqnum.add(self.irs, taken), cfg.window)
-        self._rcv_adv = self.rcv.rcv_nxt  # right edge of the window last advertised
+        # Receive side: settled by the peer's SYN (take_peer_syn); until then, in SYN_SENT, nothing.
+        self.max_snd_wnd = 0
+        self.peer_mss: int = default_mss(key.dst)
+        self.irs = 0
+        self.rcv = ReceiveBuffer(0, cfg.window)
+        self._rcv_adv = 0  # right edge of the window last advertised
         self._delack_at: float | None = None
         self._unacked_segs = 0
         self._unacked_bytes = 0
         self.peer_fin_received = False
         self._timewait_at: float | None = None
+        if syn is None:  # RFC 9293 3.10.4: OPEN (active) in CLOSED: send the SYN, SYN_SENT
+            self._move(Trigger.APP_CONNECT, now)
+            self._transmit(Flags.SYN, b"", now)
+            return
         # RFC 9293 3.10.7.2: SYN in LISTEN.  Text or FIN on the SYN is not queued: the SYN-ACK
         # acknowledges only the SYN, so the peer sends them again.
+        self.take_peer_syn(syn)
         self._move(Trigger.RCV_SYN, now)
         self._transmit(Flags.SYN | Flags.ACK, b"", now)
+
+    def take_peer_syn(self, syn: Segment) -> None:
+        """What the peer's SYN settles: IRS and RCV.NXT, its window and its MSS."""
+        self.max_snd_wnd = syn.window
+        mss = peer_mss_option(syn, stop_at_nop=self.cfg.has("misparse-nop"))
+        self.peer_mss = mss if isinstance(mss, int) and mss > 0 else self._default_mss(syn)
+        self.irs = syn.seq & seqnum.MASK
+        # The fault ack-syn-data acknowledges text on the SYN that it then never delivers.
+        taken = 1 + (len(syn.payload) if self.cfg.has("ack-syn-data") and not self.active else 0)
+        self.rcv = ReceiveBuffer(seqnum.add(self.irs, taken), self.cfg.window)
+        self._rcv_adv = self.rcv.rcv_nxt
 
     # ----------------------------------------------------------------- bookkeeping
 
@@ -168,7 +185,8 @@ class Connection:
                 ack = seqnum.add(ack, ACK_UNRECEIVED_EXTRA)
         window = self._rcv_wnd()
         self._rcv_adv = seqnum.add(self.rcv.rcv_nxt, window)
-        options = (("MSS", self.cfg.mss_option),) if flags & Flags.SYN and self.cfg.mss_option else ()
+        mss = syn_mss(self.cfg.own_mss, self.cfg.mss_option, self.cfg.faults) if self.active else self.cfg.mss_option
+        options = (("MSS", mss),) if flags & Flags.SYN and mss else ()
         seg = Segment(
             src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport,
             seq=seq & seqnum.MASK, ack=ack, flags=flags, window=window, options=options, payload=payload,
@@ -200,7 +218,7 @@ class Connection:
 
     def _retransmits(self, sent: _Sent) -> bool:
         if sent.flags & Flags.SYN:
-            return not self._has("synack-no-retransmit")
+            return syn_retransmits(self.cfg.faults) if self.state is State.SYN_SENT else not self._has("synack-no-retransmit")
         return not self._has("no-retransmit")
 
     def _default_mss(self, syn: Segment) -> int:
@@ -273,7 +291,7 @@ class Connection:
         self._retries += 1
         first = self._rtx[0]
         self._emit(first.flags, first.seq, first.payload)
-        if not self._has("no-backoff"):
+        if not self._has("no-backoff") and (self.state is not State.SYN_SENT or syn_backs_off(self.cfg.faults)):
             self._rto = min(self._rto * 2, MAX_RTO)
         self._rtx_at = now + self._rto
 
@@ -290,8 +308,11 @@ class Connection:
         return seqnum.in_window(seg.seq, nxt, wnd) or seqnum.in_window(last, nxt, wnd)
 
     def on_segment(self, seg: Segment, now: float) -> None:
-        """A segment for this connection (SYN_RCVD or a synchronized state), RFC 9293 3.10.7.4."""
+        """A segment for this connection: SYN_SENT (3.10.7.3), SYN_RCVD or a synchronized state (3.10.7.4)."""
         flags = seg.flags
+        if self.state is State.SYN_SENT:
+            self._on_syn_sent(seg, now)
+            return
         if not self._acceptable(seg):
             self._unacceptable(seg, now)
             return
@@ -330,6 +351,27 @@ class Connection:
             self._close_when_established = False
             self._send_fin(now)  # a close the application asked for in SYN_RCVD
         if self.alive:
+            self._output(now)
+
+    def _on_syn_sent(self, seg: Segment, now: float) -> None:
+        """Carry out :func:`.active.syn_sent`'s decision (RFC 9293 3.10.7.3)."""
+        action = syn_sent(seg, self.iss, self.snd_nxt, self.cfg.faults)
+        if action is SynSent.RESET_ACK:
+            self._send_rst(seg.ack)
+        elif action is SynSent.REFUSED:
+            self._move(Trigger.RCV_RST, now)  # "connection refused" to the application
+        elif action is SynSent.SIMULTANEOUS:
+            self.take_peer_syn(seg)
+            self._rtx = [_Sent(self.iss, Flags.SYN | Flags.ACK, b"")]  # from now on the SYN-ACK is resent
+            self._move(Trigger.RCV_SYN, now)
+            self._emit(Flags.SYN | Flags.ACK, self.iss)
+        elif action is SynSent.ESTABLISH:
+            self.take_peer_syn(seg)
+            self.snd_una = self.snd_nxt  # the SYN is acknowledged (or, under a fault, taken to be)
+            self._rtx, self._rtx_at, self._rto, self._retries = [], None, self._initial_rto, 0
+            self.snd_wnd, self.snd_wl1, self.snd_wl2 = seg.window, seg.seq, seg.ack
+            self._move(Trigger.RCV_SYN_ACK, now)
+            self.send_ack()
             self._output(now)
 
     def _reset(self, now: float) -> None:
@@ -465,7 +507,7 @@ class Connection:
     @property
     def can_write(self) -> bool:
         """Whether the application may still queue data (it has not closed; no FIN is on its way)."""
-        writable = (State.SYN_RCVD, State.ESTABLISHED, State.CLOSE_WAIT)
+        writable = (State.SYN_SENT, State.SYN_RCVD, State.ESTABLISHED, State.CLOSE_WAIT)
         return not self.app_shut and not self.fin_wanted and self.state in writable
 
     def app_write(self, data: bytes, now: float) -> None:
@@ -481,7 +523,9 @@ class Connection:
         self.app_shut = True
         if self._has("no-fin-on-close"):
             return
-        if self.state is State.SYN_RCVD:
+        if self.state is State.SYN_SENT:
+            self._move(Trigger.APP_CLOSE, now)  # RFC 9293 3.10.4: CLOSE in SYN_SENT deletes the TCB
+        elif self.state is State.SYN_RCVD:
             self._close_when_established = True
         else:
             self._send_fin(now)

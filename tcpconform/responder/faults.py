@@ -95,8 +95,26 @@ FAULTS: dict[str, str] = {
     ),
     # Retransmission (RFC 6298 5.5).
     "no-backoff": "the retransmission timeout is not doubled between retransmissions of one segment",
+    # Active open (RFC 9293 3.8.1, 3.10.7.3; RFC 5961 3; RFC 6298 5.5).
+    "syn-sent-rst-without-ack": (
+        "in SYN_SENT a RST resets the connection whatever its ACK (none, or one not acknowledging the SYN): "
+        "the blind reset RFC 5961 3 closes"
+    ),
+    "synack-bad-ack-accepted": (
+        "in SYN_SENT a SYN-ACK acknowledging something other than the SYN establishes the connection "
+        "instead of being answered with a RST"
+    ),
+    "no-simultaneous-open": (
+        "in SYN_SENT a SYN without ACK (crossing SYNs) is ignored: no SYN-ACK, no SYN_RCVD, as a stack "
+        "that only knows the SYN-ACK there"
+    ),
+    "syn-no-backoff": "the active opener's SYN is retransmitted at a constant interval, never backing off",
+    "syn-no-retransmit": "the active opener's SYN is never retransmitted",
+    "syn-no-mss": "the active opener's SYN carries no MSS option, as a minimal stack that implements no option",
     # Resets and RFC 5961.
-    "ignore-rst": "an acceptable RST (exactly at RCV.NXT) is ignored: the connection lives on",
+    "ignore-rst": (
+        "an acceptable RST (exactly at RCV.NXT; in SYN_SENT, acknowledging the SYN) is ignored: the connection lives on"
+    ),
     "rst-any-seq": "a RST anywhere in the receive window resets the connection (no challenge ACK)",
     "rst-out-of-window": "a RST outside the receive window resets the connection",
     "syn-resets": "a SYN in a synchronized state is answered with a RST and closes the connection",

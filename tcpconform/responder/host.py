@@ -343,6 +343,24 @@ class Responder:
             self._events.append(AppAction(listen_key(self.config.ip, port), "listen", 0, now))
             self._listen(port, now, str(Trigger.APP_LISTEN))
 
+    def app_connect(self, key: FourTuple, now: float) -> None:
+        """Active open (RFC 9293 3.10.4) from ``key``'s local port to its peer: the SYN goes out now.
+
+        ``ResponderError`` when a connection on that 4-tuple exists already, or ``key`` is not from
+        the responder's own address (it has no other to bind)."""
+        if key.src != self.config.ip or not 0 < key.sport <= 0xFFFF or not 0 < key.dport <= 0xFFFF:
+            raise ResponderError(f"cannot connect from {key.src}:{key.sport}: not an address and port of this host")
+        if key in self._conns:
+            raise ResponderError(f"cannot connect: connection {key} exists (state {self._conns[key].state})")
+        if len(self._conns) >= self.config.max_connections:
+            raise ResponderError(f"cannot connect: {self.config.max_connections} connections exist (max_connections)")
+        self._ended.pop(key, None)
+        self._events.append(AppAction(key, "connect", 0, now))
+        conn = Connection(key, self.config, None, now, self._outbox, self._events)
+        self._conns[key] = conn
+        self._born[key] = next(self._births)
+        self._schedule(conn)
+
     def _conn(self, key: FourTuple) -> Connection:
         conn = self._conns.get(key)
         if conn is None:

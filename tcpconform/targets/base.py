@@ -27,7 +27,7 @@ class Capability(Flag):
 
     NONE = 0
     APP = 1
-    """Play its application: listen, read, write, shut down, close, as a case's ``app`` steps ask."""
+    """Play its application: listen, connect, read, write, shut down, close, as a case's ``app`` steps ask."""
     STATE = 2
     """Report a connection's TCP state, as a case's ``state`` steps ask."""
     WRITES = 4
@@ -93,6 +93,12 @@ class Target(Protocol):
 
     def app_listen(self, key: FourTuple) -> None:
         """Listen on the port ``key`` addresses (idempotent); the listener's events go to ``key``'s case."""
+        ...
+
+    def app_connect(self, key: FourTuple) -> None:
+        """Active open: bind ``key``'s target address and port and connect to its tester address and
+        port, without waiting for the handshake (the SYN is the case's to see); a later failure of
+        the connect is the error of the next call on ``key``."""
         ...
 
     def app_read(self, key: FourTuple, count: int) -> bytes:

@@ -103,6 +103,10 @@ class ReferenceTarget:
                 self.responder.app_listen(key.dport, now)
             self._listening.add(key.dport)
 
+    def app_connect(self, key: FourTuple) -> None:
+        with _failing("connect"):
+            self.responder.app_connect(key.reversed(), self.clock.tick())
+
     def app_read(self, key: FourTuple, count: int) -> bytes:
         with _failing("read"):
             return self.responder.app_read(key.reversed(), count, self.clock.tick())

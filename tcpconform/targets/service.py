@@ -120,6 +120,9 @@ class _NoAgent:
     def app_listen(self, key: FourTuple) -> None:
         raise self._no_agent("listen")
 
+    def app_connect(self, key: FourTuple) -> None:
+        raise self._no_agent("connect")
+
     def app_read(self, key: FourTuple, count: int) -> bytes:
         raise self._no_agent("read")
 

@@ -124,7 +124,7 @@ def test_every_step_points_into_the_table(write: Callable[[str], str]) -> None:
 def test_bundled_table() -> None:
     cases = load_cases([TABLE])
     ids = {c.id for c in cases}
-    assert len(cases) == 68  # 9 states x 8 events, 4 cells omitted (data after the peer's FIN)
+    assert len(cases) == 76  # 10 states x 8 events, 4 cells omitted (data after the peer's FIN)
     assert {"matrix-established-rst", "matrix-syn-rcvd-syn-ack", "matrix-time-wait-fin-ack",
             "matrix-listen-data"} <= ids
     assert not {"matrix-close-wait-data", "matrix-last-ack-data", "matrix-closing-data",
@@ -220,11 +220,11 @@ def test_generated_cases_pass_against_the_reference() -> None:
     assert not failed
     grid = matrix_summary(result)
     assert grid[0].split() == ["SYN", "SYN-ACK", "ACK", "FIN", "FIN-ACK", "RST", "RST-ACK", "data"]
-    assert [line.split()[0] for line in grid[1:10]] == [
-        "LISTEN", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK",
-        "TIME_WAIT"]
-    assert grid[6].split() == ["CLOSE_WAIT"] + ["ok"] * 7 + ["-"]
-    assert grid[-1].startswith("68 cells: 68 pass")
+    assert [line.split()[0] for line in grid[1:11]] == [
+        "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",
+        "LAST_ACK", "TIME_WAIT"]
+    assert grid[7].split() == ["CLOSE_WAIT"] + ["ok"] * 7 + ["-"]
+    assert grid[-1].startswith("76 cells: 76 pass")
 
 
 def test_a_fault_shows_in_the_grid(write: Callable[[str], str]) -> None:

@@ -169,10 +169,12 @@ CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
 
 
 def test_every_fault_is_checked() -> None:
+    from test_active_open import ACTIVE_CHECKS
     from test_faults_catalogue import CATALOGUE_CHECKS
 
-    assert set(CHECKS) | set(CATALOGUE_CHECKS) == set(FAULTS)
+    assert set(CHECKS) | set(CATALOGUE_CHECKS) | set(ACTIVE_CHECKS) == set(FAULTS)
     assert not set(CHECKS) & set(CATALOGUE_CHECKS)
+    assert not (set(CHECKS) | set(CATALOGUE_CHECKS)) & set(ACTIVE_CHECKS)
 
 
 @pytest.mark.parametrize("fault", sorted(CHECKS))

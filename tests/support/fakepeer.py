@@ -72,6 +72,9 @@ class NoControl:
     def app_listen(self, key: FourTuple) -> None:
         raise AssertionError("no application control")
 
+    def app_connect(self, key: FourTuple) -> None:
+        raise AssertionError("no application control")
+
     def app_read(self, key: FourTuple, count: int) -> bytes:
         raise AssertionError("no application control")
 

@@ -139,6 +139,9 @@ class AgentTarget:
         self._listeners.opened(key)
         self._app("listen", port=key.dport, ip=key.dst)
 
+    def app_connect(self, key: FourTuple) -> None:
+        self._app("connect", conn=key_to_conn(key))
+
     def app_read(self, key: FourTuple, count: int) -> bytes:
         # The agent waits at most read_timeout for data (the engine polls and must keep serving the
         # wire); its answer may take as long as any other (a loaded machine is slow to answer).

@@ -146,8 +146,10 @@ class _Conn:
     eof_seen: bool = False
     """End of stream already reported: the engine keeps polling, the event is worth one line."""
     pending: AppError | None = None
-    """An error a read met after it had bytes to return: the kernel reports an error once, so it is
-    kept for the application's next call rather than lost."""
+    """An error a read met after it had bytes to return, or the failure of a connect: the kernel
+    reports an error once, so it is kept for the application's next call rather than lost."""
+    connecting: bool = False
+    """A non-blocking connect whose outcome the application has not seen yet."""
 
 
 def _sockopt_const(name: str, what: str) -> int:
@@ -192,6 +194,32 @@ class LinuxAgent:
         self._listeners[(bind_ip, port)] = sock
         self._record("app", f"application listen on {format_endpoint(bind_ip, port)}", port=port)
         log.info("listening on %s", format_endpoint(bind_ip, port))
+
+    def connect(self, key: FourTuple) -> None:
+        """Bind the target's address and port and connect to the tester's without blocking: the
+        handshake is the case's to watch, and its outcome is polled (:meth:`_poll_connects`)."""
+        self._accept_pending()
+        old = self._conns.get(key)
+        if old is not None and old.sock is not None:
+            raise AppError(f"cannot connect: the application already has the connection to {format_endpoint(key.src, key.sport)}")
+        local, remote = format_endpoint(key.dst, key.dport), format_endpoint(key.src, key.sport)
+        sock = socket.socket(_family(key.dst), socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((key.dst, key.dport))
+            sock.setblocking(False)
+            code = sock.connect_ex((key.src, key.sport))
+        except OSError as err:
+            sock.close()
+            raise AppError(f"connect from {local} to {remote} failed: {err.strerror or err}") from None
+        if code not in (0, errno.EINPROGRESS):
+            sock.close()
+            raise AppError(f"connect from {local} to {remote} failed: {os.strerror(code)}")
+        self._conns[key] = _Conn(key, sock, connecting=True)
+        self._existed.add(key)
+        self._seen.pop(key, None)
+        self._record("app", f"application connect from {local} to {remote}", key)
+        log.info("connecting %s", key)
 
     def read(self, key: FourTuple, count: int, timeout: float) -> bytes:
         conn = self._conn(key, "read")
@@ -274,6 +302,7 @@ class LinuxAgent:
         return state
 
     def events(self) -> list[dict[str, Any]]:
+        self._poll_connects()
         out, self._events = self._events, []
         return out
 
@@ -317,8 +346,32 @@ class LinuxAgent:
                 old: str | None = None, new: str | None = None) -> None:
         self._events.append(make_event(time.time(), kind, detail, key, port=port, old=old, new=new))
 
+    def _poll_connects(self) -> None:
+        """Settle the connects that have an outcome: a socket that became writable connected, unless
+        ``SO_ERROR`` says why it did not (ECONNREFUSED, ETIMEDOUT...); a failure is an event, and the
+        error of the application's next call on the connection."""
+        connecting = {c.sock.fileno(): c for c in self._conns.values() if c.connecting and c.sock is not None}
+        if not connecting:
+            return
+        poller = select.poll()
+        for fd in connecting:
+            poller.register(fd, select.POLLOUT)
+        for fd, _ in poller.poll(0):
+            conn = connecting[fd]
+            assert conn.sock is not None
+            conn.connecting = False
+            code = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                why = f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
+                conn.pending = AppError(f"the connect failed: {why}")
+                self._record("app", f"application connect failed: {why}", conn.key)
+            else:
+                self._record("app", "application connect completed", conn.key)
+
     def _accept_pending(self) -> None:
-        """Accept whatever the listeners hold: the application takes connections when it needs them."""
+        """Accept whatever the listeners hold: the application takes connections when it needs them;
+        and settle the connects that have an outcome."""
+        self._poll_connects()
         for sock in self._listeners.values():
             while True:
                 try:

@@ -26,7 +26,7 @@ from typing import IO, Any, Protocol
 from tcpconform.results import TargetEvent
 from tcpconform.tcp.segment import FourTuple
 
-OPS = ("hello", "listen", "read", "write", "shutdown", "close", "state", "events", "setsockopt", "forget",
+OPS = ("hello", "listen", "connect", "read", "write", "shutdown", "close", "state", "events", "setsockopt", "forget",
        "reset", "quit")
 MAX_READ = 1 << 24
 """Largest ``count`` a read may ask for: a case reads what it sent, never this much."""
@@ -55,6 +55,11 @@ class AgentHandler(Protocol):
         ...
 
     def listen(self, port: int, ip: str | None) -> None: ...
+
+    def connect(self, key: FourTuple) -> None:
+        """Active open from ``key``'s target address and port to its tester's, not waiting for the
+        handshake; a later failure is an event, and the error of the next operation on ``key``."""
+        ...
 
     def read(self, key: FourTuple, count: int, timeout: float) -> bytes: ...
 
@@ -266,6 +271,7 @@ def _reset(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
 _HANDLERS: dict[str, Callable[[AgentHandler, Mapping[str, Any]], dict[str, Any]]] = {
     "hello": _hello,
     "listen": _listen,
+    "connect": _unit("connect"),
     "read": _read,
     "write": _write,
     "shutdown": _unit("shutdown"),
