@@ -26,6 +26,7 @@ from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
 from tcpconform.responder.faults import OPTION_FAULTS, option_faults
+from tcpconform.responder.robustness import urgent_wedges
 from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.timers import Deadlines
@@ -126,6 +127,11 @@ class Responder:
                 self._wedged = True
                 return
             seg = seg.with_(options=())
+        wedge = urgent_wedges(self.config, seg)
+        if wedge is not None:
+            self._wedged = True
+            self._drop(seg, wedge)
+            return
         key = self.key_for(seg)
         conn = self._conns.get(key)
         if conn is not None:
