@@ -40,6 +40,10 @@ FAULTS: dict[str, str] = {
         "ISNs from the 4-microsecond clock alone, without RFC 6528's keyed hash of the 4-tuple: "
         "clock-driven, but predictable from one observed ISN"
     ),
+    "lcg-isn": (
+        "ISNs from a linear congruential generator (ISN' = a * ISN + c mod 2^32, one step per "
+        "connection): no clock, and two consecutive ISNs give away every later one"
+    ),
     "ack-every-segment": "no delayed ACK: every data segment is acknowledged at once",
     "slow-ack": "ACKs are held for 600 ms and never sent early on a second full-sized segment",
     "ack-unreceived": "every ACK acknowledges 100 bytes more than were received",

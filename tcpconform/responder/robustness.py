@@ -13,6 +13,7 @@ point where RFC 9293 decides:
 - the window (MUST-1: an unsigned 16-bit number); fault ``signed-window`` reads it as an int16.
 - option alignment (MUST-64: options may begin on any octet); fault ``aligned-options-only`` takes
   an MSS option only where it starts on a 4-octet boundary of the option list.
+- ISNs: fault ``lcg-isn`` draws them from a linear congruential generator (:func:`lcg_next`).
 - RFC 5961: fault ``syn-any-seq-resets`` resets on a SYN outside the window too (the SYN checked
   before the sequence number); ``old-ack-accepted`` takes the text of a segment whose ACK is older
   than SND.UNA - MAX.SND.WND, as RFC 793 did (a duplicate ACK, ignored, the text processed).
@@ -107,3 +108,18 @@ def ack_too_old(cfg: ResponderConfig, ack: int, snd_una: int, max_snd_wnd: int) 
     5.2, RFC 9293 MAY-12).  Never under fault ``old-ack-accepted``: then it is RFC 793's duplicate
     ACK, ignored, and the segment's text is processed."""
     return not cfg.has("old-ack-accepted") and seqnum.lt(ack, seqnum.add(snd_una, -max_snd_wnd))
+
+
+LCG_A, LCG_C = 1103515245, 12345
+"""The multiplier and increment of the C library's classic ``rand()`` (ANSI C's example), modulo
+2^32: the kind of generator NUMBER:JACK (2021) found feeding ISNs in embedded stacks."""
+LCG_SEED = 0x2545F491
+"""Where the fault ``lcg-isn``'s generator starts (fixed: the responder stays reproducible)."""
+
+
+def lcg_next(state: int) -> int:
+    """The fault ``lcg-isn``: the next ISN, ``a * previous + c mod 2^32``, one step per connection.
+    It passes a rate-based look at the ISNs (they jump all over the circle) yet one pair of
+    consecutive ISNs gives away every later one."""
+    return (LCG_A * state + LCG_C) & seqnum.MASK
+

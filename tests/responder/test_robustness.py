@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from support.responder import F, Peer, agent_config, show
 
 from tcpconform.responder import Responder
-from tcpconform.responder.robustness import mss_misaligned, peer_window
+from tcpconform.responder.robustness import lcg_next, mss_misaligned, peer_window
 from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import Segment
 from tcpconform.tcp.states import State
@@ -88,6 +88,15 @@ def old_ack(faults: set[str]) -> object:
     return out, p.r.app_read(p.key, 100, 0.0)
 
 
+def consecutive_isns(faults: set[str]) -> object:
+    """Two connections' ISNs: under the fault the second is the generator's step from the first."""
+    r = Responder(agent_config(faults=frozenset(faults), isn=None))
+    r.app_listen(8000, 0.0)
+    isns = [Peer(r, port=port).send(Peer(r, port=port).segment(F.SYN, seq=0), at=0.001 * port)[0].seq
+            for port in (40001, 40002)]
+    return isns[1] == lcg_next(isns[0])
+
+
 ROBUSTNESS_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "urgent-pointer-crash": (urgent_beyond_end, ([], State.ESTABLISHED), ([101, 201, 301], State.ESTABLISHED)),
     "urgent-zero-crash": (urgent_zero, [], [11]),
@@ -95,6 +104,7 @@ ROBUSTNESS_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]
     "signed-window": (window_top_bit, [], [500]),
     "aligned-options-only": (misaligned_mss, [536, 164], [300, 300, 100]),
     "syn-any-seq-resets": (syn_outside_window, (["R 101"], State.CLOSED), ([". 101 1"], State.ESTABLISHED)),
+    "lcg-isn": (consecutive_isns, True, False),
     "old-ack-accepted": (old_ack, ([], stream_bytes(0, 10, TESTER_SALT)), ([". 101 1"], b"")),
 }
 
