@@ -58,6 +58,45 @@ def _signed(d: int) -> int:
     return d - (1 << 32) if d >= 1 << 31 else d
 
 
+LCG_MIN_SAMPLES = 5
+"""ISNs a generator must predict before it counts as recovered: three fix ``a`` and ``c``, and every
+further one must then follow exactly (a chance of 2^-32 each for ISNs that do not)."""
+
+LCG_MAX_CANDIDATES = 1 << 16
+"""Multipliers tried when every difference is even (``a`` is then fixed only modulo 2^(32-k)): enough
+for a counter stepping by 64000 (2^9 * 125); each must predict the whole sample, so the number tried
+leaves a sample that fits none by chance at odds far below 2^-64."""
+
+
+def lcg_fit(isns: list[int]) -> tuple[int, int] | None:
+    """``(a, c)`` when every ISN follows from the one before as ``a * ISN + c mod 2^32`` (a linear
+    congruential generator stepped once per connection, as NUMBER:JACK found in embedded stacks; a
+    counter is the case ``a = 1``), else ``None``.
+
+    The differences obey ``d[i+1] = a * d[i] mod 2^32``, so one difference with its lowest set bit at
+    ``k`` fixes ``a`` modulo ``2^(32-k)``: each of the ``2^k`` candidates (at most
+    :data:`LCG_MAX_CANDIDATES`) is kept only if it predicts the whole sample exactly.
+    """
+    if len(isns) < LCG_MIN_SAMPLES:
+        return None
+    mask = seqnum.MASK
+    diffs = [(b - a) & mask for a, b in itertools.pairwise(isns)]
+    pairs = [(i, (d & -d).bit_length() - 1) for i, d in enumerate(diffs[:-1]) if d]
+    if not pairs:
+        return None
+    i, k = min(pairs, key=lambda pair: pair[1])
+    if 1 << k > LCG_MAX_CANDIDATES or diffs[i + 1] % (1 << k):
+        return None
+    modulus = 1 << (32 - k)
+    base = (diffs[i + 1] >> k) * pow(diffs[i] >> k, -1, modulus) % modulus
+    for t in range(1 << k):
+        a = base + t * modulus
+        c = (isns[i + 1] - a * isns[i]) & mask
+        if all((a * x + c) & mask == y for x, y in itertools.pairwise(isns)):
+            return a, c
+    return None
+
+
 def isn_figures(samples: list[IsnSample]) -> dict[str, Any]:
     """nmap-style figures of an ISN sample, plus the bits an attacker must still guess.
 
@@ -68,7 +107,9 @@ def isn_figures(samples: list[IsnSample]) -> dict[str, Any]:
       above 9 (nmap's SP: 0 for a constant or fixed-step sequence, about 24 for a bare clock
       sampled with a little jitter, 200+ for RFC 6528);
     - ``predict_bits``: ``log2`` of the median error when each ISN is predicted from the previous
-      one and the median rate: what RFC 6528 is about, in bits.
+      one and the median rate: what RFC 6528 is about, in bits; 0 when ``lcg`` is there;
+    - ``lcg``: the linear congruential generator every ISN follows from the previous one by
+      (:func:`lcg_fit`), when there is one: its ISNs look random to the rate, and are not.
     """
     n = len(samples)
     isns = [s.isn for s in samples]
@@ -97,6 +138,9 @@ def isn_figures(samples: list[IsnSample]) -> dict[str, Any]:
         "predict_error_median": round(statistics.median(errors)),
         "predict_bits": round(math.log2(statistics.median(errors) + 1), 1),
     })
+    lcg = lcg_fit(isns)
+    if lcg is not None:
+        out.update({"lcg": f"ISN' = {lcg[0]} * ISN + {lcg[1]} mod 2^32", "predict_bits": 0.0})
     return out
 
 
@@ -163,6 +207,12 @@ def check(env: StepEnv, step: IsnCheckStep, sres: StepResult) -> None:
             raise StepFailed(f"{n} connections over {_span(env.kept(TakenSample))} got {what}: "
                              "the ISN does not follow a clock",
                              [Mismatch("distinct ISNs", str(n), str(distinct))])
+    elif "lcg" in figures:
+        sres.expected = f"at least {step.min_bits} bits to guess per ISN"
+        raise StepFailed(
+            f"each ISN follows from the previous one by a linear congruential generator, {figures['lcg']}, "
+            f"recovered from three of the {n} ISNs and predicting every other exactly: nothing left to guess",
+            [Mismatch("predict_bits", f">= {step.min_bits}", "0 (generator recovered)")])
     else:
         bits = figures.get("predict_bits", 0.0)
         sres.expected = f"at least {step.min_bits} bits to guess per ISN"

@@ -130,6 +130,18 @@ def _closes_now(conn: TesterConnection, model: ServiceModel, seg: Segment, offse
     return model.writes != "echo" or offset + len(seg.payload) == _tester_data(conn)
 
 
+def urgent_unobservable(target: Target, seg: Segment) -> CaseUnobservable | None:
+    """Why urgent data cannot be sent to ``target``, or ``None``: an echo may take the octet before
+    the urgent pointer out of band (BSD sockets and Linux do without ``SO_OOBINLINE``, as RFC 6093
+    describes), so what it sends back cannot be checked byte by byte against the stream."""
+    if not seg.flags & Flags.URG or not seg.payload or not drives_write(target):
+        return None
+    return CaseUnobservable(
+        "urgent data to an echo: its socket may deliver the urgent octet out of band (the sockets "
+        "default, RFC 6093), so its echo cannot be checked against what was sent; the case runs on a "
+        "service that does not write (discard) or with an agent")
+
+
 def drives_write(target: Target) -> bool:
     """Whether an ``app write`` on ``target`` is played by sending it the bytes (an echo's)."""
     return isinstance(target, ServiceTarget) and target.model.writes == "echo"

@@ -117,6 +117,9 @@ def send(env: StepEnv, step: SendStep, sres: StepResult) -> None:
         transmit(env, services.hold_byte(env.conn, env.key), sres.index, "for the echo to hold: CLOSE_WAIT lasts")
         env.conn.driven += 1  # the case's numbers count past it (after it is shown in them)
     seg = build_segment(env, step.segment)
+    urgent = services.urgent_unobservable(env.target, seg)
+    if urgent is not None:
+        raise urgent
     if seg.flags & Flags.SYN:
         mss = seg.option("MSS")
         env.conn.mss_offered = mss if isinstance(mss, int) else (env.case.tester_mss or default_mss(env.key.src))

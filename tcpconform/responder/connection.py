@@ -9,8 +9,7 @@ state change is a lookup in :mod:`.states`.
 
 Deliberately left out, to keep the reference small and its behaviour easy to predict: congestion
 control (RFC 5681; the peer's window alone limits sending), RTT estimation (the RTO is configured and
-only backs off), Nagle's algorithm, window scaling, SACK, timestamps and urgent data (URG is ignored
-and its bytes are ordinary data).
+only backs off), Nagle's algorithm, window scaling, SACK and timestamps; urgent data stays in line.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from tcpconform.responder.config import (
 )
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
 from tcpconform.responder.receive import ReceiveBuffer
+from tcpconform.responder.robustness import ack_too_old, mss_misaligned, peer_window, syn_resets_anywhere, urgent_text
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.tcp import seqnum
@@ -122,7 +122,7 @@ class Connection:
     def take_peer_syn(self, syn: Segment) -> None:
         """What the peer's SYN settles: IRS and RCV.NXT, its window and its MSS."""
         self.max_snd_wnd = syn.window
-        mss = peer_mss_option(syn, stop_at_nop=self.cfg.has("misparse-nop"))
+        mss = None if mss_misaligned(self.cfg, syn) else peer_mss_option(syn, stop_at_nop=self.cfg.has("misparse-nop"))
         self.peer_mss = mss if isinstance(mss, int) and mss > 0 else self._default_mss(syn)
         self.irs = syn.seq & seqnum.MASK
         # The fault ack-syn-data acknowledges text on the SYN that it then never delivers.
@@ -313,7 +313,7 @@ class Connection:
         if self.state is State.SYN_SENT:
             self._on_syn_sent(seg, now)
             return
-        if not self._acceptable(seg):
+        if not self._acceptable(seg) and not syn_resets_anywhere(self.cfg, seg, self.state):
             self._unacceptable(seg, now)
             return
         if flags & Flags.RST:
@@ -329,7 +329,7 @@ class Connection:
                 if self._has("rst-syn-in-syn-rcvd"):
                     self._send_rst(seg.ack if flags & Flags.ACK else self.snd_nxt)
                 self._move(Trigger.RCV_SYN, now)  # passive open: back to LISTEN
-            elif self._has("syn-resets"):
+            elif self._has("syn-resets") or syn_resets_anywhere(self.cfg, seg, self.state):
                 self._send_rst(self.snd_nxt)
                 self._move(Trigger.RCV_SYN, now)
             else:
@@ -346,7 +346,7 @@ class Connection:
         if self._has("ack-the-ack") and not seg.payload and not flags & Flags.FIN and self.state.synchronized:
             self.send_ack()
         if self.state in _RECEIVES_TEXT:
-            self._process_text(seg, now)
+            self._process_text(urgent_text(self.cfg, seg), now)  # urgent data in line, as ordinary text
         if self._close_when_established and self.state.synchronized:
             self._close_when_established = False
             self._send_fin(now)  # a close the application asked for in SYN_RCVD
@@ -428,12 +428,12 @@ class Connection:
             if not acks_syn and not self._has("accept-any-ack-syn-rcvd"):
                 self._send_rst(ack)
                 return False
-            self.snd_wnd, self.snd_wl1, self.snd_wl2 = seg.window, seg.seq, ack
+            self.snd_wnd, self.snd_wl1, self.snd_wl2 = peer_window(self.cfg, seg.window), seg.seq, ack
             self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
             self._move(Trigger.RCV_ACK_OF_SYN, now)
         if seqnum.gt(ack, self.snd_nxt) and self._has("accept-ack-of-unsent"):
             ack = self.snd_nxt  # the fault: the impossible ACK is taken as acknowledging all that was sent
-        elif seqnum.gt(ack, self.snd_nxt) or seqnum.lt(ack, seqnum.add(self.snd_una, -self.max_snd_wnd)):
+        elif seqnum.gt(ack, self.snd_nxt) or ack_too_old(self.cfg, ack, self.snd_una, self.max_snd_wnd):
             self.send_ack()  # acknowledges data never sent, or far too old
             return False
         advances = seqnum.lt(self.snd_una, ack)
@@ -445,7 +445,7 @@ class Connection:
         # RFC 9293's WL1/WL2 test, or (as Linux) an ACK advancing SND.UNA (WL1 may be a later segment's)
         wl = seqnum.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seqnum.le(self.snd_wl2, ack))
         if seqnum.le(self.snd_una, ack) and (advances or wl):
-            self.snd_wnd, self.snd_wl1, self.snd_wl2 = seg.window, seg.seq, ack
+            self.snd_wnd, self.snd_wl1, self.snd_wl2 = peer_window(self.cfg, seg.window), seg.seq, ack
             self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
         fin_acked = self.fin_seq is not None and seqnum.gt(self.snd_una, self.fin_seq)
         if fin_acked and self.state in (State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK) \

@@ -40,6 +40,10 @@ FAULTS: dict[str, str] = {
         "ISNs from the 4-microsecond clock alone, without RFC 6528's keyed hash of the 4-tuple: "
         "clock-driven, but predictable from one observed ISN"
     ),
+    "lcg-isn": (
+        "ISNs from a linear congruential generator (ISN' = a * ISN + c mod 2^32, one step per "
+        "connection): no clock, and two consecutive ISNs give away every later one"
+    ),
     "ack-every-segment": "no delayed ACK: every data segment is acknowledged at once",
     "slow-ack": "ACKs are held for 600 ms and never sent early on a second full-sized segment",
     "ack-unreceived": "every ACK acknowledges 100 bytes more than were received",
@@ -120,6 +124,27 @@ FAULTS: dict[str, str] = {
     "syn-resets": "a SYN in a synchronized state is answered with a RST and closes the connection",
     "answer-rst-with-rst": "a RST that is not accepted (out of window, or for no connection) is answered with a RST",
     "rst-answers-rst": "an accepted RST is answered with a RST before the connection closes",
+    "syn-any-seq-resets": (
+        "a SYN in a synchronized state resets the connection even outside the window (the SYN checked "
+        "before the sequence number)"
+    ),
+    "old-ack-accepted": (
+        "a segment whose ACK is older than SND.UNA - MAX.SND.WND has its text taken (RFC 793's ignored "
+        "duplicate ACK) instead of being dropped with an ACK (RFC 5961 5.2)"
+    ),
+    # Urgent data (RFC 9293 3.8.5, RFC 6093).
+    "urgent-pointer-crash": (
+        "an urgent pointer beyond the segment's end (urgent data going on in a later segment) wedges the "
+        "stack: it answers nothing from then on, like URGENT/11's urgent-pointer bugs"
+    ),
+    "urgent-zero-crash": "URG with an urgent pointer of 0 wedges the stack (the urgent length underflows, CVE-2019-12255)",
+    "urgent-byte-dropped": (
+        "the octet before the urgent pointer is taken out of the segment before its sequence accounting: "
+        "the ACK falls one octet short and the next segment looks out of order"
+    ),
+    # Header fields and option parsing (RFC 9293 3.1, 3.2).
+    "signed-window": "the peer's window is read as a signed 16-bit number: a window of 32768 or more is negative",
+    "aligned-options-only": "an MSS option not starting on a 4-octet boundary of the option list is not seen",
     # Closing (RFC 9293 3.6, 3.10.7.4).
     "time-wait-ignores-fin": "in TIME_WAIT a retransmitted FIN is neither acknowledged nor restarts 2*MSL",
     "skip-closing": "a FIN in FIN_WAIT_1 (crossing the responder's own FIN) leads to TIME_WAIT, skipping CLOSING",

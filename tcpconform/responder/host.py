@@ -18,6 +18,7 @@ twice the connections.  Two things are the caller's to bound: what the applicati
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from itertools import count
 
 from tcpconform.responder.app import ScriptedSession
@@ -26,6 +27,7 @@ from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
 from tcpconform.responder.faults import OPTION_FAULTS, option_faults
+from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.timers import Deadlines
@@ -85,6 +87,7 @@ class Responder:
         ``dropped_count`` counts them all."""
         self.dropped_count = 0
         self._wedged = False
+        self._lcg = LCG_SEED
         self._start(0.0)
 
     def _start(self, now: float) -> None:
@@ -126,6 +129,11 @@ class Responder:
                 self._wedged = True
                 return
             seg = seg.with_(options=())
+        wedge = urgent_wedges(self.config, seg)
+        if wedge is not None:
+            self._wedged = True
+            self._drop(seg, wedge)
+            return
         key = self.key_for(seg)
         conn = self._conns.get(key)
         if conn is not None:
@@ -251,7 +259,11 @@ class Responder:
             self._drop(seg, f"SYN dropped: {self.config.max_connections} connections exist (max_connections)")
             return
         self._ended.pop(key, None)
-        conn = Connection(key, self.config, seg, now, self._outbox, self._events)
+        cfg = self.config
+        if cfg.has("lcg-isn"):  # the generator steps once per connection: the ISN is its next value
+            self._lcg = lcg_next(self._lcg)
+            cfg = replace(cfg, isn=self._lcg)
+        conn = Connection(key, cfg, seg, now, self._outbox, self._events)
         self._conns[key] = conn
         self._born[key] = next(self._births)
         self._half_open.add(key)

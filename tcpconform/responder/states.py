@@ -91,6 +91,11 @@ FAULT_TRANSITIONS: dict[str, dict[tuple[State, Trigger], State]] = {
         (s, T.RCV_SYN): S.CLOSED
         for s in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK, S.TIME_WAIT)
     },
+    # The same reset, on a SYN outside the window too (the SYN bit checked before the sequence number).
+    "syn-any-seq-resets": {
+        (s, T.RCV_SYN): S.CLOSED
+        for s in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK, S.TIME_WAIT)
+    },
     # Crossing FINs taken as if the own FIN had been acknowledged too.
     "skip-closing": {(S.FIN_WAIT_1, T.RCV_FIN): S.TIME_WAIT},
     # An ACK-less FIN taken in SYN_RCVD, as RFC 9293's eighth check would once the ACK had been processed.

@@ -65,9 +65,10 @@ def test_against_echo_alone_no_case_fails(cases: list[TestCase]) -> None:
     result = _run(cases, ("echo",))
     assert [(c.id, c.reason) for c in result.cases if c.verdict in ("fail", "error")] == []
     skipped = [c for c in result.cases if c.verdict == "skip"]
-    assert len([c for c in skipped if not _connects(c)]) <= 36
+    # the four urgent cases among them: an echo may take the urgent octet out of band
+    assert len([c for c in skipped if not _connects(c)]) <= 40
     assert all("close first" in c.reason or "keep the connection open" in c.reason or "no agent" in c.reason
-               or "IPv6 only" in c.reason for c in skipped), [c.reason for c in skipped]
+               or "IPv6 only" in c.reason or "urgent data to an echo" in c.reason for c in skipped), [c.reason for c in skipped]
 
 
 def test_each_fault_is_still_caught_where_it_can_be_seen(cases: list[TestCase]) -> None:
