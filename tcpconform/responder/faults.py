@@ -95,6 +95,14 @@ FAULTS: dict[str, str] = {
     ),
     # Retransmission (RFC 6298 5.5).
     "no-backoff": "the retransmission timeout is not doubled between retransmissions of one segment",
+    # Nagle and keep-alive (RFC 9293 3.7.4, 3.8.4).
+    "no-nagle": "no Nagle algorithm: every small write goes out at once, even while earlier small data is unacknowledged",
+    "nodelay-ignored": "TCP_NODELAY is accepted but has no effect: Nagle's algorithm stays on",
+    "keepalive-default-on": "keep-alive probes are on for every connection, without the application asking (SO_KEEPALIVE)",
+    "keepalive-one-probe-kills": "the first unanswered keep-alive probe ends the connection with a RST (no further probes)",
+    "keepalive-ignores-traffic": (
+        "the keep-alive timer runs from when keep-alive was switched on, and segments received do not restart it"
+    ),
     # Resets and RFC 5961.
     "ignore-rst": "an acceptable RST (exactly at RCV.NXT) is ignored: the connection lives on",
     "rst-any-seq": "a RST anywhere in the receive window resets the connection (no challenge ACK)",

@@ -170,9 +170,11 @@ CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
 
 def test_every_fault_is_checked() -> None:
     from test_faults_catalogue import CATALOGUE_CHECKS
+    from test_timer_faults import TIMER_CHECKS
 
-    assert set(CHECKS) | set(CATALOGUE_CHECKS) == set(FAULTS)
+    assert set(CHECKS) | set(CATALOGUE_CHECKS) | set(TIMER_CHECKS) == set(FAULTS)
     assert not set(CHECKS) & set(CATALOGUE_CHECKS)
+    assert not (set(CHECKS) | set(CATALOGUE_CHECKS)) & set(TIMER_CHECKS)
 
 
 @pytest.mark.parametrize("fault", sorted(CHECKS))
