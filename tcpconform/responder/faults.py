@@ -101,7 +101,8 @@ FAULTS: dict[str, str] = {
     "keepalive-default-on": "keep-alive probes are on for every connection, without the application asking (SO_KEEPALIVE)",
     "keepalive-one-probe-kills": "the first unanswered keep-alive probe ends the connection with a RST (no further probes)",
     "keepalive-ignores-traffic": (
-        "the keep-alive timer runs from when keep-alive was switched on, and segments received do not restart it"
+        "the keep-alive timer runs from when keep-alive was switched on: segments received do not restart it, "
+        "and data outstanding does not stop a probe"
     ),
     # Resets and RFC 5961.
     "ignore-rst": "an acceptable RST (exactly at RCV.NXT) is ignored: the connection lives on",

@@ -17,7 +17,8 @@ Invariants, which the keep-alive cases check from the wire:
 Switching it on starts the idle time from then (Linux's ``tcp_set_keepalive``); changing the idle
 time while it is on counts it from the last segment received, and at once if that is longer ago.
 The faults ``keepalive-default-on``, ``keepalive-one-probe-kills`` and ``keepalive-ignores-traffic``
-are decided here (the first by :func:`enabled`).
+(a periodic timer that probes whatever was received, and whatever is outstanding) are decided here
+(the first by :func:`enabled`).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class KeepAlive:
         if not enabled(options, faults) or not eligible:
             self.at = None
             return None
-        if busy:
+        if busy and "keepalive-ignores-traffic" not in faults:
             self.at = now + options.keepidle
             return None
         limit = 1 if "keepalive-one-probe-kills" in faults else options.keepcnt

@@ -45,12 +45,13 @@ def _run(cases: list[TestCase], services: tuple[str, ...], faults: tuple[str, ..
     return run(RunRequest(cases, TargetChoice(services=services, faults=faults), fail_on=None)).result
 
 
-def test_against_the_four_services_no_case_fails_and_at_most_four_skip(cases: list[TestCase]) -> None:
+def test_against_the_four_services_no_case_fails_and_at_most_ten_skip(cases: list[TestCase]) -> None:
+    """The ten that skip need an agent: four, and the six that set socket options or write on command."""
     result = _run(cases, ALL)
     bad = [(c.id, c.reason) for c in result.cases if c.verdict in ("fail", "error")]
     assert bad == []
     skipped = {c.id: c.reason for c in result.cases if c.verdict == "skip"}
-    assert len(skipped) <= 4, skipped
+    assert len(skipped) <= 10, skipped
     ports = {c.connection["target"].rsplit(":", 1)[1] for c in result.cases}
     assert {"7", "9", "13"} <= ports  # chargen only where the others lack what a case needs
 
@@ -59,7 +60,7 @@ def test_against_echo_alone_no_case_fails(cases: list[TestCase]) -> None:
     result = _run(cases, ("echo",))
     assert [(c.id, c.reason) for c in result.cases if c.verdict in ("fail", "error")] == []
     skipped = [c for c in result.cases if c.verdict == "skip"]
-    assert len(skipped) <= 36
+    assert len(skipped) <= 42
     assert all("close first" in c.reason or "keep the connection open" in c.reason or "no agent" in c.reason
                or "IPv6 only" in c.reason for c in skipped), [c.reason for c in skipped]
 
