@@ -37,6 +37,7 @@ from tcpconform.cases.model import (
     SegmentSpec,
     SendStep,
     SilenceStep,
+    SockOpt,
     SourceLoc,
     StateStep,
     TestCase,
@@ -44,6 +45,7 @@ from tcpconform.cases.model import (
 )
 from tcpconform.cases.notation import build_segment, parse_segment
 from tcpconform.cases.requirements import labelled, rfc9293
+from tcpconform.cases.sockopt import sockopt
 from tcpconform.cases.values import MAX_DURATION, NotationError, did_you_mean, field_value, parse_duration, quoted
 from tcpconform.responder.faults import FAULTS
 from tcpconform.tcp.segment import Flags
@@ -51,11 +53,11 @@ from tcpconform.tcp.states import State
 
 __all__ = ["STEP_BUILDERS", "STEP_KINDS", "CaseBuilder", "StepEntry"]
 
-APP_ACTIONS = ("listen", "connect", "close", "shutdown", "read", "write")
+APP_ACTIONS = ("listen", "connect", "close", "shutdown", "read", "write", "setsockopt")
 MAX_APP_BYTES = 1 << 24
 """The most bytes one application read or write may name (16 MiB): far beyond any window a case
 fills, and small enough that the stream it writes fits in memory."""
-APP_HELP = "listen, connect, close, shutdown, 'read N' or 'write N'"
+APP_HELP = "listen, connect, close, shutdown, 'read N', 'write N' or 'setsockopt NAME VALUE'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,8 +270,9 @@ class CaseBuilder:
                                            f"expectation is not one ({spec.flags.tcpdump()})", key=True)
         return isn
 
-    def app(self, path: Path_, value: Any) -> tuple[Any, int | None] | None:
-        """``listen``, ``connect``, ``close``, ``shutdown``, ``read N``/``write N`` or ``{read: N}``/``{write: N}``."""
+    def app(self, path: Path_, value: Any) -> tuple[Any, int | SockOpt | None] | None:
+        """``listen``, ``connect``, ``close``, ``shutdown``, ``read N``/``write N``, ``{read: N}``/``{write: N}`` or
+        ``setsockopt NAME VALUE``."""
         if isinstance(value, dict):
             items = [(k, v) for k, v in value.items() if k in ("read", "write") and isinstance(v, int)]
             if len(items) != 1 or len(value) != 1:
@@ -292,6 +295,12 @@ class CaseBuilder:
                                      f"(got {quoted(value)})")
                 return None
             return action, int(words[1])
+        if action == "setsockopt":
+            option = sockopt(words[1:])
+            if isinstance(option, str):
+                self.doc.error(path, f"{option} (got {quoted(value)})")
+                return None
+            return action, option
         if len(words) != 1:
             self.doc.error(path, f"{action} takes no argument (got {quoted(value)})")
             return None
@@ -330,7 +339,12 @@ def _silence(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
 def _app(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     action = b.app((*e.path, e.kind), e.value)
     rfc = b.rfc(e)
-    return AppStep(e.loc, e.text, action[0], action[1], rfc) if action else None
+    if not action:
+        return None
+    name, arg = action
+    if isinstance(arg, SockOpt):
+        return AppStep(e.loc, e.text, name, None, rfc, sockopt=arg)
+    return AppStep(e.loc, e.text, name, arg, rfc)
 
 
 def _state(b: CaseBuilder, e: StepEntry) -> AnyStep | None:

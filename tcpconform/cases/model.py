@@ -218,16 +218,26 @@ class SilenceStep(Step):
     requirement: str | None = None
 
 
-AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close"]
+AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close", "setsockopt"]
+
+
+@dataclass(frozen=True, slots=True)
+class SockOpt:
+    """A socket option the application sets: a name of :data:`tcpconform.tcp.sockopts.SOCKET_OPTIONS`."""
+
+    name: str
+    value: int
 
 
 @dataclass(frozen=True, slots=True)
 class AppStep(Step):
-    """An action of the target's application: ``read`` and ``write`` take a byte count."""
+    """An action of the target's application: ``read`` and ``write`` take a byte count, ``setsockopt``
+    an option (on the case's connection once it exists, else on the listening socket)."""
 
     action: AppAction
     count: int | None = None
     requirement: str | None = None
+    sockopt: SockOpt | None = None
 
 
 @dataclass(frozen=True, slots=True)

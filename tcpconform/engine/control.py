@@ -12,11 +12,11 @@ from typing import assert_never
 from tcpconform.cases.model import AppStep, StateStep
 from tcpconform.engine import services, timing
 from tcpconform.engine.env import StepEnv, transmit
-from tcpconform.engine.outcome import CaseError, StepFailed, StepSkipped
+from tcpconform.engine.outcome import CaseError, CaseUnobservable, StepFailed, StepSkipped
 from tcpconform.engine.probe import probe_state
 from tcpconform.engine.waits import Waiting
 from tcpconform.results import Mismatch, StepResult
-from tcpconform.targets.base import AppFailed, Capability
+from tcpconform.targets.base import AppFailed, Capability, OptionUnsupported
 from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
 
 POLL = 0.005
@@ -25,7 +25,8 @@ POLL = 0.005
 
 def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
     target, key = env.target, env.key
-    sres.expected = f"application {step.action}" + (f" {step.count}" if step.count is not None else "")
+    sres.expected = f"application {step.action}" + (f" {step.count}" if step.count is not None else "") + (
+        f" {step.sockopt.name} {step.sockopt.value}" if step.sockopt is not None else "")
     if Capability.APP not in target.capabilities:  # a service that does this by itself (checked at start)
         if step.action == "write" and services.drives_write(target):
             yield from _drive_echo(env, step.count or 0, sres)
@@ -61,9 +62,25 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
             target.app_shutdown(key)
         case "close":
             target.app_close(key)
+        case "setsockopt":
+            _setsockopt(env, step)
         case _:
             assert_never(step.action)
     env.t_ref = env.link.now()
+
+
+def _setsockopt(env: StepEnv, step: AppStep) -> None:
+    """On the case's connection once the target has answered its SYN, else on the listening socket
+    (so the connection the case opens inherits it).  A target without the option cannot show what
+    the case asserts of it: the case is skipped with the reason."""
+    option = step.sockopt
+    if option is None:
+        raise CaseError("a setsockopt step without its option")
+    where = env.key if env.conn.target_isn is not None else env.key.dport
+    try:
+        env.target.app_setsockopt(where, option.name, option.value)
+    except OptionUnsupported as err:
+        raise CaseUnobservable(f"{env.target.name} cannot set {option.name} {option.value}: {err}") from None
 
 
 def _drive_echo(env: StepEnv, count: int, sres: StepResult) -> Waiting[None]:

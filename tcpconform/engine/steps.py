@@ -351,6 +351,8 @@ def _data_mismatches(env: StepEnv, seg: Segment, anchor: int | None) -> list[Mis
     if first is None:
         return []
     offset = seqnum.diff(seg.seq, seqnum.add(first, 1))
+    if offset < 0:  # at the ISN, before the application's first byte: a keep-alive's garbage octet (MAY-6)
+        return []
     expected = stream_bytes(offset, len(seg.payload), salt)
     if seg.payload == expected:
         return []

@@ -16,6 +16,7 @@ from tcpconform.responder.connection import ResponderError
 from tcpconform.responder.events import AppAction, ConnectionReset, DataReceived, Event, StateChanged, listen_key
 from tcpconform.responder.faults import FAULTS, describe
 from tcpconform.responder.host import Responder
+from tcpconform.responder.sockopts import UnsupportedOption
 from tcpconform.responder.states import TRANSITIONS, IllegalTransition, Trigger, next_state
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "ResponderError",
     "StateChanged",
     "Trigger",
+    "UnsupportedOption",
     "describe",
     "listen_key",
     "next_state",

@@ -7,9 +7,11 @@ and reports by being appended to ``events``; :meth:`Connection.deadline` says wh
 3.10.7.4's (sequence number, RST, SYN, ACK, text, FIN) with RFC 5961's challenge ACKs, and every
 state change is a lookup in :mod:`.states`.
 
-Deliberately left out, to keep the reference small and its behaviour easy to predict: congestion
-control (RFC 5681; the peer's window alone limits sending), RTT estimation (the RTO is configured and
-only backs off), Nagle's algorithm, window scaling, SACK and timestamps; urgent data stays in line.
+Nagle's algorithm and keep-alive are decided in :mod:`.sockopts` and :mod:`.keepalive`, active open in
+:mod:`.active`, the robustness checks in :mod:`.robustness`.  Left out, to keep the reference small and
+easy to predict: congestion control (RFC 5681; the peer's window alone limits sending), RTT estimation
+(the RTO is configured and only backs off), window scaling, SACK and timestamps; urgent data stays in
+line.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from tcpconform.responder.config import (
     ResponderConfig,
 )
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
+from tcpconform.responder.keepalive import KeepAlive
 from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.robustness import ack_too_old, mss_misaligned, peer_window, syn_resets_anywhere, urgent_text
+from tcpconform.responder.sockopts import SocketOptions, nagle_holds
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.tcp import seqnum
@@ -70,7 +74,7 @@ class Connection:
 
     def __init__(
         self, key: FourTuple, cfg: ResponderConfig, syn: Segment | None, now: float,
-        outbox: list[Segment], events: list[Event],
+        outbox: list[Segment], events: list[Event], options: SocketOptions | None = None,
     ) -> None:
         self.key = key
         self.cfg = cfg
@@ -98,6 +102,9 @@ class Connection:
         self._rtx_at: float | None = None
         self._persist_at: float | None = None
         self._persist_interval = cfg.rto
+        self.options = options.copy() if options is not None else SocketOptions()  # the listener's, then the app's
+        self._snd_sml = self.iss  # end of the last small segment sent (Nagle, Minshall's variant)
+        self.keepalive = KeepAlive.begin(self.options, cfg.faults, now)
         # Receive side: settled by the peer's SYN (take_peer_syn); until then, in SYN_SENT, nothing.
         self.max_snd_wnd = 0
         self.peer_mss: int = default_mss(key.dst)
@@ -164,7 +171,7 @@ class Connection:
 
     def deadline(self) -> float | None:
         """When :meth:`on_timer` must next be called, if ever."""
-        timers = (self._delack_at, self._rtx_at, self._persist_at, self._timewait_at)
+        timers = (self._delack_at, self._rtx_at, self._persist_at, self._timewait_at, self.keepalive.at)
         times = [t for t in timers if t is not None]
         return min(times) if times else None
 
@@ -239,11 +246,14 @@ class Connection:
                 in_flight = seqnum.diff(self.snd_nxt, self.snd_una)
                 usable = len(self.send_queue) if self._has("ignore-window") else self.snd_wnd - in_flight
                 size = min(len(self.send_queue), self._send_mss(), usable)
-                if size <= 0:
+                small = size < min(self._send_mss(), self.max_snd_wnd)  # full-sized: what the peer's largest window takes
+                held = small and not self.fin_wanted and seqnum.gt(self._snd_sml, self.snd_una)  # a FIN pushes
+                if size <= 0 or (held and nagle_holds(self.options, self.cfg.faults)):
                     break
                 payload = bytes(self.send_queue[:size])
                 del self.send_queue[:size]
                 self._transmit(Flags.ACK | (Flags(0) if self.send_queue else Flags.PSH), payload, now)
+                self._snd_sml = self.snd_nxt if small else self._snd_sml
             elif self.fin_wanted:
                 # The FIN takes no buffer space at the receiver, so it is sent whatever the window.
                 self.fin_seq = self.snd_nxt
@@ -280,6 +290,13 @@ class Connection:
         if self._timewait_at is not None and now >= self._timewait_at:
             self._timewait_at = None
             self._move(Trigger.TIMEOUT_2MSL, now)
+        action = self.keepalive.on_timer(self.options, self.cfg.faults, now, busy=self.snd_una != self.snd_nxt
+                                         or bool(self.send_queue), eligible=self.state in (State.ESTABLISHED, State.CLOSE_WAIT))
+        if action == "probe":  # RFC 9293 3.8.4: SEG.SEQ = SND.NXT - 1, no data; the peer answers with an ACK
+            self._emit(Flags.ACK, seqnum.add(self.snd_nxt, -1))
+        elif action == "abort":
+            self._send_rst(self.snd_nxt)
+            self._move(Trigger.TIMEOUT_KEEPALIVE, now)
 
     def _on_retransmission_timeout(self, now: float) -> None:
         if not self._rtx or not self._retransmits(self._rtx[0]):
@@ -310,6 +327,7 @@ class Connection:
     def on_segment(self, seg: Segment, now: float) -> None:
         """A segment for this connection: SYN_SENT (3.10.7.3), SYN_RCVD or a synchronized state (3.10.7.4)."""
         flags = seg.flags
+        self.keepalive.on_receive(self.options, self.cfg.faults, now)
         if self.state is State.SYN_SENT:
             self._on_syn_sent(seg, now)
             return
@@ -535,6 +553,13 @@ class Connection:
             return  # already on its way (fin-without-app), or the connection is past sending
         self.fin_wanted = True
         self._move(Trigger.APP_CLOSE, now)
+        self._output(now)
+
+    def app_setsockopt(self, name: str, value: int, now: float) -> None:
+        """Set a socket option (:class:`~.sockopts.SocketOptions`); TCP_NODELAY sends what Nagle held."""
+        was_on = self.options.keepalive
+        self.options.set(name, value)
+        self.keepalive.option_set(name, was_on, self.options, self.cfg.faults, now)
         self._output(now)
 
     def app_close(self, now: float) -> int:

@@ -115,6 +115,15 @@ FAULTS: dict[str, str] = {
     "syn-no-backoff": "the active opener's SYN is retransmitted at a constant interval, never backing off",
     "syn-no-retransmit": "the active opener's SYN is never retransmitted",
     "syn-no-mss": "the active opener's SYN carries no MSS option, as a minimal stack that implements no option",
+    # Nagle and keep-alive (RFC 9293 3.7.4, 3.8.4).
+    "no-nagle": "no Nagle algorithm: every small write goes out at once, even while earlier small data is unacknowledged",
+    "nodelay-ignored": "TCP_NODELAY is accepted but has no effect: Nagle's algorithm stays on",
+    "keepalive-default-on": "keep-alive probes are on for every connection, without the application asking (SO_KEEPALIVE)",
+    "keepalive-one-probe-kills": "the first unanswered keep-alive probe ends the connection with a RST (no further probes)",
+    "keepalive-ignores-traffic": (
+        "the keep-alive timer runs from when keep-alive was switched on: segments received do not restart it, "
+        "and data outstanding does not stop a probe"
+    ),
     # Resets and RFC 5961.
     "ignore-rst": (
         "an acceptable RST (exactly at RCV.NXT; in SYN_SENT, acknowledging the SYN) is ignored: the connection lives on"

@@ -29,6 +29,7 @@ from tcpconform.responder.events import AppAction, Event, StateChanged, listen_k
 from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.services import ServiceSession
+from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.timers import Deadlines
 from tcpconform.tcp import seqnum
@@ -76,6 +77,8 @@ class Responder:
         """Each connection's next deadline, its application's included (kept by :meth:`_schedule`)."""
         self._sessions: dict[FourTuple, ScriptedSession | ServiceSession] = {}
         self._listening: set[int] = set()
+        self._listen_options: dict[int, SocketOptions] = {}
+        """The options the application set on a listening port: its connections start with them."""
         self._ended: dict[FourTuple, None] = {}
         """Ended connections, oldest first, at most :data:`ENDED_KEPT` (an insertion-ordered set)."""
         self._half_open: set[FourTuple] = set()
@@ -215,6 +218,7 @@ class Responder:
         self._timers.clear()
         self._sessions.clear()
         self._listening.clear()
+        self._listen_options.clear()
         self._ended.clear()
         self._half_open.clear()
         self.dropped.clear()
@@ -263,7 +267,7 @@ class Responder:
         if cfg.has("lcg-isn"):  # the generator steps once per connection: the ISN is its next value
             self._lcg = lcg_next(self._lcg)
             cfg = replace(cfg, isn=self._lcg)
-        conn = Connection(key, cfg, seg, now, self._outbox, self._events)
+        conn = Connection(key, cfg, seg, now, self._outbox, self._events, self._listen_options.get(seg.dport))
         self._conns[key] = conn
         self._born[key] = next(self._births)
         self._half_open.add(key)
@@ -392,6 +396,18 @@ class Responder:
         conn = self._conn(key)
         conn.app_write(data, now)
         self._events.append(AppAction(key, "write", len(data), now))
+        self._after(conn, now)
+
+    def app_setsockopt(self, where: FourTuple | int, name: str, value: int, now: float) -> None:
+        """Set a socket option on connection ``where`` or on listening port ``where`` (its later
+        connections inherit it); :class:`~.sockopts.UnsupportedOption` for one the responder lacks."""
+        if isinstance(where, int):
+            if where not in self._listening:
+                raise ResponderError(f"no listening socket on port {where}")
+            self._listen_options.setdefault(where, SocketOptions()).set(name, value)
+            return
+        conn = self._conn(where)
+        conn.app_setsockopt(name, value, now)
         self._after(conn, now)
 
     def app_shutdown(self, key: FourTuple, now: float) -> None:

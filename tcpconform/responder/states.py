@@ -32,6 +32,7 @@ class Trigger(StrEnum):
     RCV_RST = "received RST"
     TIMEOUT_2MSL = "2*MSL timeout"
     TIMEOUT_RETRANSMIT = "retransmission limit reached"
+    TIMEOUT_KEEPALIVE = "keep-alive probes unanswered"
 
 
 S, T = State, Trigger
@@ -61,6 +62,7 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
     (S.ESTABLISHED, T.APP_CLOSE): S.FIN_WAIT_1,
     (S.ESTABLISHED, T.RCV_RST): S.CLOSED,
     (S.ESTABLISHED, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+    (S.ESTABLISHED, T.TIMEOUT_KEEPALIVE): S.CLOSED,
     # Active close.
     (S.FIN_WAIT_1, T.RCV_ACK_OF_FIN): S.FIN_WAIT_2,
     (S.FIN_WAIT_1, T.RCV_FIN): S.CLOSING,
@@ -77,6 +79,7 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
     (S.CLOSE_WAIT, T.APP_CLOSE): S.LAST_ACK,
     (S.CLOSE_WAIT, T.RCV_RST): S.CLOSED,
     (S.CLOSE_WAIT, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+    (S.CLOSE_WAIT, T.TIMEOUT_KEEPALIVE): S.CLOSED,
     (S.LAST_ACK, T.RCV_ACK_OF_FIN): S.CLOSED,
     (S.LAST_ACK, T.RCV_RST): S.CLOSED,
     (S.LAST_ACK, T.TIMEOUT_RETRANSMIT): S.CLOSED,

@@ -74,6 +74,11 @@ class AppFailed(TcpconformError):
     something the target did, so the step fails rather than errors."""
 
 
+class OptionUnsupported(TcpconformError):
+    """The target has no such socket option (or refuses the value): what a case asserts of it cannot
+    be observed there, so the case is skipped with this reason, never failed."""
+
+
 class Target(Protocol):
     name: str
     capabilities: Capability
@@ -112,6 +117,12 @@ class Target(Protocol):
         ...
 
     def app_close(self, key: FourTuple) -> None: ...
+
+    def app_setsockopt(self, where: FourTuple | int, name: str, value: int) -> None:
+        """Set socket option ``name`` (one of :data:`tcpconform.tcp.sockopts.SOCKET_OPTIONS`) on the
+        connection ``where`` or, for a port, on its listening socket (connections accepted after
+        inherit it).  :class:`OptionUnsupported` when the target has no such option."""
+        ...
 
     def state(self, key: FourTuple) -> str | None:
         """The TCP state of the connection, or ``None`` when the target cannot tell."""

@@ -25,9 +25,10 @@ from tcpconform.responder import (
     ResponderConfig,
     ResponderError,
     StateChanged,
+    UnsupportedOption,
 )
 from tcpconform.results import TargetEvent
-from tcpconform.targets.base import AppFailed, Capability, Listeners
+from tcpconform.targets.base import AppFailed, Capability, Listeners, OptionUnsupported
 from tcpconform.tcp.payload import TARGET_SALT
 from tcpconform.tcp.segment import FourTuple
 
@@ -122,6 +123,14 @@ class ReferenceTarget:
     def app_close(self, key: FourTuple) -> None:
         with _failing("close"):
             self.responder.app_close(key.reversed(), self.clock.tick())
+
+    def app_setsockopt(self, where: FourTuple | int, name: str, value: int) -> None:
+        try:
+            with _failing(f"setsockopt {name} {value}"):
+                self.responder.app_setsockopt(where if isinstance(where, int) else where.reversed(), name, value,
+                                              self.clock.tick())
+        except UnsupportedOption as err:
+            raise OptionUnsupported(str(err)) from None
 
     def state(self, key: FourTuple) -> str | None:
         return str(self.responder.state(key.reversed()))

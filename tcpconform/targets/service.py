@@ -135,6 +135,9 @@ class _NoAgent:
     def app_close(self, key: FourTuple) -> None:
         raise self._no_agent("close")
 
+    def app_setsockopt(self, where: FourTuple | int, name: str, value: int) -> None:
+        raise self._no_agent(f"set {name}")
+
     def state(self, key: FourTuple) -> str | None:
         return None
 

@@ -248,6 +248,7 @@ def odd_checksum(faults: set[str]) -> object:
     from tcpconform.wire.tcp import tcp_checksum
 
     p = established(faults)
+    p.r.app_setsockopt(p.key, "TCP_NODELAY", 1, p.now)  # each write its own segment, unacknowledged or not
     out = []
     for n in (1, 2, 333):
         p.r.app_write(p.key, b"\x5a" * n, p.now)

@@ -87,6 +87,9 @@ class NoControl:
     def app_close(self, key: FourTuple) -> None:
         raise AssertionError("no application control")
 
+    def app_setsockopt(self, where: FourTuple | int, name: str, value: int) -> None:
+        raise AssertionError("no application control")
+
     def state(self, key: FourTuple) -> str | None:
         return None
 

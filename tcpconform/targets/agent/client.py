@@ -26,9 +26,10 @@ from typing import IO, Any
 
 from tcpconform.results import TargetEvent
 from tcpconform.targets.agent.protocol import ProtocolError, decode_line, encode_line, key_to_conn, parse_event
-from tcpconform.targets.base import CAPABILITY_NAMES, AppFailed, Capability, Listeners, TargetError
+from tcpconform.targets.base import CAPABILITY_NAMES, AppFailed, Capability, Listeners, OptionUnsupported, TargetError
 from tcpconform.tcp.payload import TARGET_SALT
 from tcpconform.tcp.segment import FourTuple
+from tcpconform.tcp.sockopts import level_of
 
 log = logging.getLogger("tcpconform.targets.agent.client")
 
@@ -163,6 +164,14 @@ class AgentTarget:
     def app_close(self, key: FourTuple) -> None:
         self._app("close", conn=key_to_conn(key))
 
+    def app_setsockopt(self, where: FourTuple | int, name: str, value: int) -> None:
+        """The option at its level (:func:`tcpconform.tcp.sockopts.level_of`); an agent without it
+        answers kind ``unsupported`` (:class:`OptionUnsupported`)."""
+        try:
+            self.setsockopt(where, level_of(name), name, value)
+        except AppFailed as err:
+            raise AppFailed(f"the application's setsockopt {name} {value} failed: {err}") from None
+
     def _app(self, action: str, args: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         """One application request; what the target's application refuses says which action it was."""
         try:
@@ -240,6 +249,8 @@ class AgentTarget:
         message = str(answer.get("error") or "(no message)")
         if answer.get("kind") == "app":
             raise AppFailed(message)
+        if answer.get("kind") == "unsupported":
+            raise OptionUnsupported(message)
         raise TargetError(f"{self.name}: the agent could not {op}: {message}")
 
     # -- the process ---------------------------------------------------------------------------

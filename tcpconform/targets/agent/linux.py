@@ -42,7 +42,14 @@ from types import FrameType
 from typing import Any, NamedTuple
 
 from tcpconform import __version__
-from tcpconform.targets.agent.protocol import AppError, BadRequest, format_endpoint, make_event, serve_stdio
+from tcpconform.targets.agent.protocol import (
+    AppError,
+    BadRequest,
+    Unsupported,
+    format_endpoint,
+    make_event,
+    serve_stdio,
+)
 from tcpconform.tcp.segment import FourTuple
 
 log = logging.getLogger("tcpconform.targets.agent.linux")
@@ -307,7 +314,10 @@ class LinuxAgent:
         return out
 
     def setsockopt(self, key_or_port: FourTuple | int, level: str, name: str, value: int) -> None:
-        lvl, opt = _sockopt_const(level, "level"), _sockopt_const(name, "name")
+        lvl = _sockopt_const(level, "level")
+        if name.isupper() and not isinstance(getattr(socket, name, None), int):
+            raise Unsupported(f"this kernel's socket module has no option {name}")
+        opt = _sockopt_const(name, "name")
         if isinstance(key_or_port, int):
             socks = [s for (_, p), s in self._listeners.items() if p == key_or_port]
             if not socks:
@@ -318,6 +328,8 @@ class LinuxAgent:
             try:
                 sock.setsockopt(lvl, opt, value)
             except OSError as err:
+                if err.errno in (errno.ENOPROTOOPT, errno.EINVAL, errno.EOPNOTSUPP):
+                    raise Unsupported(f"the kernel refuses {name}={value}: {err.strerror}") from None
                 raise BadRequest(f"setsockopt {level} {name}={value} refused by the kernel: {err.strerror}") from None
 
     def forget(self, key: FourTuple) -> None:

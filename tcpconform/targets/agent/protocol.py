@@ -10,8 +10,9 @@ Three layers, kept apart so that any agent can reuse the parts it needs:
 * :func:`serve_stdio`, a blocking loop for an agent that has nothing else to wait on.
 
 Errors are sorted by whose fault they are: :class:`AppError` is the target's application failing
-(kind ``app``: the step fails); :class:`BadRequest` and any other exception are the tester's side
-(kind ``agent``: the case errors).
+(kind ``app``: the step fails); :class:`Unsupported` a socket option the target does not have (kind
+``unsupported``: the case is skipped); :class:`BadRequest` and any other exception are the tester's
+side (kind ``agent``: the case errors).
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ class BadRequest(ProtocolError):
 
 class AppError(Exception):
     """The target's application call failed on the target (no such connection, reset, broken pipe)."""
+
+
+class Unsupported(Exception):
+    """The target has no such socket option, or refuses its value (kind ``unsupported``: the case
+    cannot observe what it asserts there, and is skipped)."""
 
 
 class AgentHandler(Protocol):
@@ -310,6 +316,8 @@ def dispatch(handler: AgentHandler, request: object) -> dict[str, Any]:
         result = call(handler, request)
     except AppError as err:
         return error_response(rid, "app", str(err) or type(err).__name__)
+    except Unsupported as err:
+        return error_response(rid, "unsupported", str(err) or type(err).__name__)
     except BadRequest as err:
         return error_response(rid, "agent", f"bad request: {err}")
     except Exception as err:  # the agent's own bug or environment: report it, keep serving

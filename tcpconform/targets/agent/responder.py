@@ -19,7 +19,7 @@ from typing import Any, Literal, TextIO
 
 from tcpconform.links.packet_socket import LinkSetupError
 from tcpconform.links.rawsock import RawEndpoint
-from tcpconform.responder import AppConfig, Responder, ResponderConfig, ResponderError
+from tcpconform.responder import AppConfig, Responder, ResponderConfig, ResponderError, UnsupportedOption
 from tcpconform.targets.agent.protocol import make_event
 from tcpconform.targets.reference import event_connection, target_event
 from tcpconform.tcp.segment import FourTuple
@@ -77,9 +77,13 @@ class ResponderAgent:
         return out
 
     def setsockopt(self, key_or_port: Any, level: str, name: str, value: int) -> None:
-        from tcpconform.targets.agent.protocol import AppError
+        from tcpconform.targets.agent.protocol import Unsupported
 
-        raise AppError(f"the reference responder has no socket option {name}")
+        where = key_or_port if isinstance(key_or_port, int) else key_or_port.reversed()
+        try:
+            self._app(self.responder.app_setsockopt, where, name, value, self.clock())
+        except UnsupportedOption as err:
+            raise Unsupported(str(err)) from None
 
     def forget(self, key: FourTuple) -> None:
         self.responder.forget(key.reversed())

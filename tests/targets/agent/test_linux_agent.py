@@ -17,7 +17,7 @@ import pytest
 from support.agentlab import SPAWNED, TARGET_IP, TESTER_IP, Lab, run_ip, running, wait_for
 
 from tcpconform.targets.agent.client import AgentTarget, linux_agent_argv
-from tcpconform.targets.base import AppFailed, Capability, TargetError
+from tcpconform.targets.base import AppFailed, Capability, OptionUnsupported, TargetError
 from tcpconform.tcp.segment import FourTuple
 
 PORT = 8000
@@ -201,8 +201,9 @@ def test_setsockopt_by_name(lab: Lab, linux_agent: AgentTarget) -> None:
     client = lab.connect(PORT)
     key = key_of(client)
     agent.setsockopt(key, "SOL_SOCKET", "SO_SNDBUF", 8192)
-    with pytest.raises(TargetError, match="unknown socket option name 'TCP_NOSUCH'"):
+    with pytest.raises(OptionUnsupported, match="no option TCP_NOSUCH"):
         agent.setsockopt(key, "IPPROTO_TCP", "TCP_NOSUCH", 1)
+    agent.app_setsockopt(key, "TCP_KEEPIDLE", 5)
     with pytest.raises(AppFailed, match="no listening socket on port 9"):
         agent.setsockopt(9, "IPPROTO_TCP", "TCP_NODELAY", 1)
 
