@@ -9,8 +9,9 @@ state change is a lookup in :mod:`.states`.
 
 Deliberately left out, to keep the reference small and its behaviour easy to predict: congestion
 control (RFC 5681; the peer's window alone limits sending), RTT estimation (the RTO is configured and
-only backs off), Nagle's algorithm, window scaling, SACK, timestamps and urgent data (URG is ignored
-and its bytes are ordinary data).
+only backs off), Nagle's algorithm, SACK and urgent data (URG is ignored and its bytes are ordinary
+data).  Window scaling, timestamps with PAWS and ECN setup are answered when the peer's SYN offers
+them (:mod:`.negotiate`).
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ from tcpconform.responder.config import (
     IGNORE_MSS_SEGMENT6,
     MAX_RTO,
     SLOW_ACK_DELAY,
-    WINDOW_FIELD_MAX,
     ResponderConfig,
 )
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
+from tcpconform.responder.negotiate import Negotiation
 from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.tcp import seqnum
-from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
+from tcpconform.tcp.segment import Flags, FourTuple, Option, Segment, default_mss, is_ipv6
 from tcpconform.tcp.states import State
 
 ACK_UNRECEIVED_EXTRA = 100
@@ -75,6 +76,7 @@ class Connection:
         self._outbox = outbox
         self._events = events
         self.state = State.LISTEN
+        self.neg = Negotiation.of(syn, cfg, now)
         # Send side (RFC 9293 3.3.1).
         self.iss = choose_isn(cfg, key, now)
         self.snd_una = self.iss
@@ -156,7 +158,7 @@ class Connection:
     def _rcv_wnd(self) -> int:
         """RCV.WND: free buffer space, but never pulling the right edge back from what was advertised."""
         promised = seqnum.diff(self._rcv_adv, self.rcv.rcv_nxt)
-        return min(WINDOW_FIELD_MAX, max(self.rcv.free, promised, 0))
+        return min(self.neg.max_window, max(self.rcv.free, promised, 0))
 
     def _emit(self, flags: Flags, seq: int, payload: bytes = b"") -> Segment:
         ack = 0
@@ -166,9 +168,11 @@ class Connection:
                 ack = seqnum.add(ack, 1 if self._has("bad-syn-ack") else 0)
             elif self._has("ack-unreceived"):
                 ack = seqnum.add(ack, ACK_UNRECEIVED_EXTRA)
-        window = self._rcv_wnd()
-        self._rcv_adv = seqnum.add(self.rcv.rcv_nxt, window)
-        options = (("MSS", self.cfg.mss_option),) if flags & Flags.SYN and self.cfg.mss_option else ()
+        window = self.neg.window_field(self._rcv_wnd(), flags)
+        self._rcv_adv = seqnum.add(self.rcv.rcv_nxt, self.neg.announced(window, flags))
+        mss: tuple[Option, ...] = (("MSS", self.cfg.mss_option),) if flags & Flags.SYN and self.cfg.mss_option else ()
+        options = mss + self.neg.options(flags, ack, payload)
+        flags |= self.neg.syn_ack_flags() if flags & Flags.SYN else Flags.NONE
         seg = Segment(
             src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport,
             seq=seq & seqnum.MASK, ack=ack, flags=flags, window=window, options=options, payload=payload,
@@ -212,7 +216,7 @@ class Connection:
     def _send_mss(self) -> int:
         if self._has("ignore-mss"):
             return IGNORE_MSS_SEGMENT6 if is_ipv6(self.key.src) else IGNORE_MSS_SEGMENT
-        return min(self.peer_mss, self.cfg.own_mss)
+        return min(self.peer_mss, self.cfg.own_mss) - self.neg.option_bytes  # RFC 9293 3.7.1, RFC 6691
 
     def _output(self, now: float) -> None:
         """Send what the queue, the peer's window and its MSS allow; then the FIN if one is wanted."""
@@ -249,6 +253,7 @@ class Connection:
     # ----------------------------------------------------------------- timers
 
     def on_timer(self, now: float) -> None:
+        self.neg.now = now
         if self._delack_at is not None and now >= self._delack_at:
             self.send_ack()
         if self._rtx_at is not None and now >= self._rtx_at:
@@ -291,10 +296,14 @@ class Connection:
 
     def on_segment(self, seg: Segment, now: float) -> None:
         """A segment for this connection (SYN_RCVD or a synchronized state), RFC 9293 3.10.7.4."""
-        flags = seg.flags
+        flags, self.neg.now = seg.flags, now
+        if self.neg.paws_rejects(seg):
+            self.send_ack()  # RFC 7323 5.3 R1: not acceptable, so ACKed and dropped
+            return
         if not self._acceptable(seg):
             self._unacceptable(seg, now)
             return
+        self.neg.received(seg)  # RFC 7323 4.3: TS.Recent, before the ACK this segment may draw
         if flags & Flags.RST:
             if self._has("ignore-rst"):
                 return
@@ -386,8 +395,8 @@ class Connection:
             if not acks_syn and not self._has("accept-any-ack-syn-rcvd"):
                 self._send_rst(ack)
                 return False
-            self.snd_wnd, self.snd_wl1, self.snd_wl2 = seg.window, seg.seq, ack
-            self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
+            self.snd_wnd, self.snd_wl1, self.snd_wl2 = self.neg.peer_window(seg), seg.seq, ack
+            self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
             self._move(Trigger.RCV_ACK_OF_SYN, now)
         if seqnum.gt(ack, self.snd_nxt) and self._has("accept-ack-of-unsent"):
             ack = self.snd_nxt  # the fault: the impossible ACK is taken as acknowledging all that was sent
@@ -403,8 +412,8 @@ class Connection:
         # RFC 9293's WL1/WL2 test, or (as Linux) an ACK advancing SND.UNA (WL1 may be a later segment's)
         wl = seqnum.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seqnum.le(self.snd_wl2, ack))
         if seqnum.le(self.snd_una, ack) and (advances or wl):
-            self.snd_wnd, self.snd_wl1, self.snd_wl2 = seg.window, seg.seq, ack
-            self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
+            self.snd_wnd, self.snd_wl1, self.snd_wl2 = self.neg.peer_window(seg), seg.seq, ack
+            self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
         fin_acked = self.fin_seq is not None and seqnum.gt(self.snd_una, self.fin_seq)
         if fin_acked and self.state in (State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK) \
                 and not self._has("ignore-ack-of-fin"):
@@ -455,7 +464,7 @@ class Connection:
 
     def app_read(self, n: int, now: float) -> bytes:
         """Up to ``n`` unread bytes; reopens a window the peer was told was (nearly) closed."""
-        before = self._rcv_wnd()
+        before, self.neg.now = self._rcv_wnd(), now
         data = self.rcv.read(n)
         threshold = min(self.cfg.window // 2, self.cfg.own_mss)
         if data and self.alive and before < threshold <= self._rcv_wnd():
@@ -471,14 +480,14 @@ class Connection:
     def app_write(self, data: bytes, now: float) -> None:
         if not self.can_write:
             raise ResponderError(f"{self.key}: cannot write: connection closing (state {self.state})")
-        self.send_queue += data
+        self.send_queue, self.neg.now = self.send_queue + data, now
         self._output(now)
 
     def app_shutdown(self, now: float) -> None:
         """SHUT_WR: a FIN after the queued data (RFC 9293 3.10.4); in SYN_RCVD, once established."""
         if self.app_shut:
             return
-        self.app_shut = True
+        self.app_shut, self.neg.now = True, now
         if self._has("no-fin-on-close"):
             return
         if self.state is State.SYN_RCVD:
