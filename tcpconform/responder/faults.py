@@ -83,7 +83,6 @@ FAULTS: dict[str, str] = {
     "reserved-bits-drop": "a segment with any reserved header bit set is discarded",
     # Negotiated options (RFC 7323, RFC 3168 6.1.1).
     "ws-unscaled": "the peer's windows are taken unscaled, though both SYNs carried a Window Scale option",
-    "ws-shift-over-14": "a peer's window scale shift above 14 is used as it is, not as 14 (RFC 7323 2.3)",
     "ws-unoffered": "its SYN-ACK carries a Window Scale option though the SYN carried none",
     "ts-unoffered": "its SYN-ACK and every later segment carry timestamps though the SYN carried none",
     "ts-echo-wrong": "TSecr echoes the TSval of the latest segment received, not TS.Recent (RFC 7323 4.3)",

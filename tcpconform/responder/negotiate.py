@@ -95,7 +95,7 @@ class Negotiation:
         ws = ws_offered and cfg.window_scale is not None
         log: list[str] = []
         peer_shift = shift if isinstance(shift, int) else 0
-        if ws and peer_shift > MAX_SHIFT and not has("ws-shift-over-14"):
+        if ws and peer_shift > MAX_SHIFT:
             log.append(f"the peer's window scale shift {peer_shift} is above {MAX_SHIFT}: taken as {MAX_SHIFT} "
                        "(RFC 7323 2.3)")
             peer_shift = MAX_SHIFT
