@@ -10,8 +10,7 @@ state change is a lookup in :mod:`.states`.
 Deliberately left out, to keep the reference small and its behaviour easy to predict: congestion
 control (RFC 5681; the peer's window alone limits sending), RTT estimation (the RTO is configured and
 only backs off), Nagle's algorithm, SACK and urgent data (URG is ignored and its bytes are ordinary
-data).  Window scaling, timestamps with PAWS and ECN setup are answered when the peer's SYN offers
-them (:mod:`.negotiate`).
+data).  Window scaling, timestamps and ECN setup, when the SYN offers them, are :mod:`.negotiate`'s.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.tcp import seqnum
-from tcpconform.tcp.segment import Flags, FourTuple, Option, Segment, default_mss, is_ipv6
+from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
 from tcpconform.tcp.states import State
 
 ACK_UNRECEIVED_EXTRA = 100
@@ -168,14 +167,11 @@ class Connection:
                 ack = seqnum.add(ack, 1 if self._has("bad-syn-ack") else 0)
             elif self._has("ack-unreceived"):
                 ack = seqnum.add(ack, ACK_UNRECEIVED_EXTRA)
-        window = self.neg.window_field(self._rcv_wnd(), flags)
-        self._rcv_adv = seqnum.add(self.rcv.rcv_nxt, self.neg.announced(window, flags))
-        mss: tuple[Option, ...] = (("MSS", self.cfg.mss_option),) if flags & Flags.SYN and self.cfg.mss_option else ()
-        options = mss + self.neg.options(flags, ack, payload)
-        flags |= self.neg.syn_ack_flags() if flags & Flags.SYN else Flags.NONE
+        window, self._rcv_adv = self.neg.advertise(self._rcv_wnd(), self.rcv.rcv_nxt, flags)
+        options = self.neg.options(flags, ack, payload)
         seg = Segment(
-            src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport,
-            seq=seq & seqnum.MASK, ack=ack, flags=flags, window=window, options=options, payload=payload,
+            src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport, seq=seq & seqnum.MASK,
+            ack=ack, flags=flags | self.neg.ecn_flags(flags), window=window, options=options, payload=payload,
         )
         self._outbox.append(seg)
         if flags & Flags.ACK:  # every ACK-bearing segment acknowledges all received so far
@@ -253,7 +249,6 @@ class Connection:
     # ----------------------------------------------------------------- timers
 
     def on_timer(self, now: float) -> None:
-        self.neg.now = now
         if self._delack_at is not None and now >= self._delack_at:
             self.send_ack()
         if self._rtx_at is not None and now >= self._rtx_at:
@@ -297,13 +292,9 @@ class Connection:
     def on_segment(self, seg: Segment, now: float) -> None:
         """A segment for this connection (SYN_RCVD or a synchronized state), RFC 9293 3.10.7.4."""
         flags, self.neg.now = seg.flags, now
-        if self.neg.paws_rejects(seg):
-            self.send_ack()  # RFC 7323 5.3 R1: not acceptable, so ACKed and dropped
-            return
-        if not self._acceptable(seg):
+        if not self.neg.admits(seg, self._acceptable(seg)):  # RFC 7323 5.3: PAWS makes it unacceptable too
             self._unacceptable(seg, now)
             return
-        self.neg.received(seg)  # RFC 7323 4.3: TS.Recent, before the ACK this segment may draw
         if flags & Flags.RST:
             if self._has("ignore-rst"):
                 return

@@ -132,6 +132,11 @@ class Negotiation:
         """The window in octets that the field ``field_value`` announces."""
         return field_value if flags & Flags.SYN else field_value << self.rcv_shift
 
+    def advertise(self, window: int, rcv_nxt: int, flags: Flags) -> tuple[int, int]:
+        """The window field for a receive window of ``window`` octets, and the right edge it announces."""
+        field_value = self.window_field(window, flags)
+        return field_value, seqnum.add(rcv_nxt, self.announced(field_value, flags))
+
     # -- the options of a segment sent --------------------------------------------------------------
     @property
     def option_bytes(self) -> int:
@@ -142,12 +147,13 @@ class Negotiation:
         return (TS_ORIGIN + int(self.now * TS_HZ)) & seqnum.MASK
 
     def options(self, flags: Flags, ack: int, payload: bytes) -> tuple[Option, ...]:
-        """The options after the MSS of a segment the responder sends, with ``ack`` its acknowledgment."""
+        """The options of a segment the responder sends, with ``ack`` its acknowledgment: a SYN's MSS
+        (when configured), timestamps once on, a SYN's Window Scale."""
         if flags & Flags.RST:
             return ()
         if flags & Flags.ACK:
             self.last_ack_sent = ack
-        out: list[Option] = []
+        out: list[Option] = [("MSS", self.cfg.mss_option)] if flags & Flags.SYN and self.cfg.mss_option else []
         bare = not payload and not flags & (Flags.SYN | Flags.FIN)
         if self.ts and not (bare and self.cfg.has("ts-missing")):
             echo = self.latest_tsval if self.cfg.has("ts-echo-wrong") else self.ts_recent
@@ -156,14 +162,24 @@ class Negotiation:
             out += [_NOP, ("WScale", self.rcv_shift)]
         return tuple(out)
 
-    def syn_ack_flags(self) -> Flags:
-        """The ECN flags of the SYN-ACK: ECE for an ECN-setup SYN (RFC 3168 6.1.1), and under the
-        fault ``ecn-reflect`` the SYN's ECE and CWR echoed back as they came."""
+    def ecn_flags(self, flags: Flags) -> Flags:
+        """The ECN flags a segment with ``flags`` gains: on the SYN-ACK, ECE for an ECN-setup SYN (RFC
+        3168 6.1.1), and under the fault ``ecn-reflect`` the SYN's ECE and CWR echoed back as they came."""
+        if not flags & Flags.SYN:
+            return Flags.NONE
         if self.cfg.has("ecn-reflect"):
             return Flags.ECE | Flags.CWR
         return Flags.ECE if self.ecn else Flags.NONE
 
     # -- timestamps received (RFC 7323 4.3, 5.3) ----------------------------------------------------
+    def admits(self, seg: Segment, acceptable: bool) -> bool:
+        """Whether ``seg`` is acceptable: by the sequence number test (``acceptable``) and PAWS; if it
+        is, its TSval is taken as RFC 7323 4.3 says, before the ACK it may draw."""
+        if self.paws_rejects(seg) or not acceptable:
+            return False
+        self.received(seg)
+        return True
+
     def paws_rejects(self, seg: Segment) -> bool:
         """RFC 7323 5.3 R1: timestamps are on, ``seg`` is no RST and its TSval is older than TS.Recent."""
         if not self.ts or seg.flags & Flags.RST or self.cfg.has("no-paws"):

@@ -170,9 +170,10 @@ CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
 
 def test_every_fault_is_checked() -> None:
     from test_faults_catalogue import CATALOGUE_CHECKS
+    from test_negotiation import NEGOTIATION_CHECKS
 
-    assert set(CHECKS) | set(CATALOGUE_CHECKS) == set(FAULTS)
-    assert not set(CHECKS) & set(CATALOGUE_CHECKS)
+    assert set(CHECKS) | set(CATALOGUE_CHECKS) | set(NEGOTIATION_CHECKS) == set(FAULTS)
+    assert not set(CHECKS) & set(CATALOGUE_CHECKS) and not set(NEGOTIATION_CHECKS) & (set(CHECKS) | set(CATALOGUE_CHECKS))
 
 
 @pytest.mark.parametrize("fault", sorted(CHECKS))
