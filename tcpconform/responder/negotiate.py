@@ -25,7 +25,9 @@ A segment arriving without timestamps after they were negotiated is accepted, as
 tester's own bare segments (its cleanup, a service's ACKs).
 
 The TSval clock ticks once a millisecond (Linux's rate; RFC 7323 5.4 asks for 1 ms to 1 s), read
-from the ``now`` the connection is given: nothing here reads a clock.
+from the ``now`` the connection is given: nothing here reads a clock.  It starts at the same value
+on every connection, as Linux's per-connection offset makes its clocks unrelated across
+connections, so a connection's exchange does not depend on when it began.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ TS_HZ = 1000
 """The TSval clock's rate: one tick a millisecond."""
 
 TS_ORIGIN = 0x10000000
-"""The TSval at ``now`` = 0: far from 0, so a TSecr of 0 (never echoed) cannot pass for an echo."""
+"""The TSval when the connection's SYN arrived: far from 0, so a TSecr of 0 (never echoed) cannot pass for an echo."""
 
 _NOP: Option = ("NOP", None)
 
@@ -84,6 +86,8 @@ class Negotiation:
     """Last.ACK.sent: the acknowledgment the responder sent last (RFC 7323 4.3)."""
     now: float = 0.0
     """The time the connection was last given: the TSval clock's reading."""
+    born: float = 0.0
+    """When the SYN arrived: the TSval clock's zero."""
     log: list[str] = field(default_factory=list)
     """What was taken otherwise than the peer sent it (a shift above 14), for whoever inspects."""
 
@@ -108,7 +112,7 @@ class Negotiation:
             snd_shift=0 if not ws or has("ws-unscaled") else peer_shift,
             rcv_shift=(cfg.window_scale or 0) if ws else 0,
             ts=ts, ecn=(ecn_setup and cfg.ecn) or has("ecn-unrequested"),
-            ts_recent=tsval, latest_tsval=tsval, now=now, log=log,
+            ts_recent=tsval, latest_tsval=tsval, now=now, born=now, log=log,
         )
 
     # -- windows (RFC 7323 2) ----------------------------------------------------------------------
@@ -144,7 +148,7 @@ class Negotiation:
         return TS_OPTION_BYTES if self.ts else 0
 
     def tsval(self) -> int:
-        return (TS_ORIGIN + int(self.now * TS_HZ)) & seqnum.MASK
+        return (TS_ORIGIN + round((self.now - self.born) * TS_HZ)) & seqnum.MASK
 
     def options(self, flags: Flags, ack: int, payload: bytes) -> tuple[Option, ...]:
         """The options of a segment the responder sends, with ``ack`` its acknowledgment: a SYN's MSS

@@ -80,7 +80,7 @@ def test_ws_unscaled_takes_the_field_as_octets() -> None:
 @given(st.integers(15, 255))
 def test_a_shift_above_14_is_taken_as_14_and_logged(shift: int) -> None:
     p, _ = opened(syn_options=(("WScale", shift),))
-    conn = next(iter(p.r._conns.values()))  # noqa: SLF001 - the log is the connection's
+    conn = next(iter(p.r._conns.values()))  # the log is the connection's
     assert conn.neg.snd_shift == 14 and "taken as 14" in conn.neg.log[0]
 
 
