@@ -187,3 +187,19 @@ def test_a_rst_is_not_subject_to_paws_and_carries_no_timestamps() -> None:
     p.send(p.segment(F.ACK, options=ts(1001)))
     assert p.send(p.segment(F.RST, options=ts(5))) == []
     assert p.r.connections() == []
+
+
+def test_the_fuzz_invariants_scale_the_peer_window_once_both_syns_carried_window_scale() -> None:
+    from tcpconform.responder.invariants import Invariants
+
+    p, _ = opened(syn_options=WS2)
+    inv = Invariants()
+    syn = p.sent[0]
+    inv.peer_sent(p.segment(F.SYN, seq=0, options=WS2))
+    assert inv.responder_sent(syn) == []
+    p.window = 250
+    ack = p.segment(F.ACK)
+    p.send(ack)
+    inv.peer_sent(ack)
+    p.r.app_write(p.key, b"a" * 900, 0.0)
+    assert [b for s in p.drain() for b in inv.responder_sent(s)] == []  # 900 octets inside 250 << 2
