@@ -23,6 +23,7 @@ from tcpconform.cases.limits import case_duration, segment_problems
 from tcpconform.cases.model import (
     INVARIANTS,
     ISN_MIN_BITS,
+    NEGOTIABLE,
     TOLERABLE,
     AnyStep,
     AppStep,
@@ -31,6 +32,7 @@ from tcpconform.cases.model import (
     IsnCheckStep,
     IsnSampleStep,
     Level,
+    NegotiatedStep,
     Numbering,
     ReconnectStep,
     Requirement,
@@ -383,6 +385,10 @@ def _reconnect(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     return ReconnectStep(e.loc, e.text) if e.value == "fresh-port" else None  # else: the schema's to report
 
 
+def _negotiated(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    return NegotiatedStep(e.loc, e.text, e.value) if e.value in NEGOTIABLE else None  # else: the schema's to report
+
+
 StepBuilder = Callable[[CaseBuilder, StepEntry], AnyStep | None]
 
 STEP_BUILDERS: dict[str, StepBuilder] = {
@@ -395,6 +401,7 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "isn_sample": _isn_sample,
     "isn_check": _isn_check,
     "reconnect": _reconnect,
+    "negotiated": _negotiated,
 }
 """Step kind (its key in a case file) -> the function that checks and builds such a step."""
 

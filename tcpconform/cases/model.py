@@ -182,7 +182,7 @@ leaves the target a choice (reset, drop or carry on) and the steps after it judg
 """
 
 INVARIANTS = frozenset({"ack-not-beyond-sent", "within-window", "mss", "checksum", "options-parse", "mss-only-on-syn",
-                        "sack-permitted"})
+                        "sack-permitted", "options-offered", "syn-only-options", "ts-every-segment", "ecn-setup"})
 """Checks applied to every segment received on a case's connection, whatever step is running."""
 
 
@@ -288,8 +288,20 @@ class ReconnectStep(Step):
     reset), with the case's numbering unchanged."""
 
 
+Negotiable = Literal["wscale", "timestamps", "ecn"]
+NEGOTIABLE: tuple[Negotiable, ...] = ("wscale", "timestamps", "ecn")
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiatedStep(Step):
+    """The case goes on only if the tester's SYN offered ``option`` and the target's SYN took it; on a
+    target that declined (as it may) the rest of the case is skipped, with the reason."""
+
+    option: Negotiable
+
+
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
-           | ReconnectStep)
+           | ReconnectStep | NegotiatedStep)
 
 @dataclass(frozen=True, slots=True)
 class Numbering:

@@ -27,6 +27,14 @@ class TesterConnection:
     mss_offered: int = 536
     sack_offered: bool = False
     """The tester's SYN carried SACK-permitted: only then may the target send SACK blocks (RFC 2018 4)."""
+    ws_offered: int | None = None
+    """The shift of the tester's SYN's Window Scale option; ``None``: it carried none."""
+    ts_offered: bool = False
+    """The tester's SYN carried a Timestamps option."""
+    ecn_offered: bool = False
+    """The tester's SYN was an ECN-setup SYN (ECE and CWR, RFC 3168 6.1.1)."""
+    target_syn: Segment | None = None
+    """The target's first SYN: what it answered to the tester's offers (:mod:`.negotiation`)."""
     target_isn: int | None = None
     snd_nxt: int = 0
     """Next tester sequence number (wire), i.e. the end of everything sent so far."""
@@ -152,6 +160,29 @@ class TesterConnection:
             raise CaseError(f"{what}: {spec} has no value to send")
         return value
 
+    # -- negotiation -----------------------------------------------------------------------------
+    def note_offers(self, syn: Segment) -> None:
+        """The tester sent ``syn``: what it offers (a later SYN, as a retransmission, offers anew)."""
+        shift = syn.option("WScale")
+        self.ws_offered = shift if isinstance(shift, int) else None
+        self.ts_offered = any(kind == "Timestamp" for kind, _ in syn.options)
+        self.ecn_offered = bool(syn.flags & Flags.ECE) and bool(syn.flags & Flags.CWR)
+
+    @property
+    def ws_negotiated(self) -> bool:
+        """Window scaling is on: the tester's SYN and the target's carried a Window Scale option."""
+        return self.ws_offered is not None and self.target_syn is not None and self.target_syn.option("WScale") is not None
+
+    @property
+    def ts_negotiated(self) -> bool:
+        """Timestamps are on: the tester's SYN and the target's carried them (RFC 7323 3.2)."""
+        return self.ts_offered and self.target_syn is not None and self.target_syn.option("Timestamp") is not None
+
+    @property
+    def tester_shift(self) -> int:
+        """What the target must shift the tester's windows by: its offer, 14 at most (RFC 7323 2.3)."""
+        return min(self.ws_offered or 0, 14) if self.ws_negotiated else 0
+
     # -- what the tester sent / saw --------------------------------------------------------------
     def note_sent(self, seg: Segment) -> None:
         if seg.flags & Flags.FIN and seg.flags & Flags.ACK and not seg.flags & Flags.RST:
@@ -161,13 +192,16 @@ class TesterConnection:
             self.snd_nxt = end
         if seg.flags & Flags.ACK and not seg.flags & Flags.RST:
             self.tester_window = seg.window
-            edge = seqnum.add(seg.ack, seg.window)
+            window = seg.window if seg.flags & Flags.SYN else seg.window << self.tester_shift
+            edge = seqnum.add(seg.ack, window)
             if self.our_right_edge is None or seqnum.gt(edge, self.our_right_edge):
                 self.our_right_edge = edge
 
     def note_received(self, seg: Segment) -> None:
         if seg.flags & Flags.SYN and self.target_isn is None:
             self.target_isn = seg.seq
+        if seg.flags & Flags.SYN and self.target_syn is None:
+            self.target_syn = seg
         if seg.flags & Flags.SYN and seg.seq == self.target_isn:
             mss = seg.option("MSS")
             self.target_mss = mss if isinstance(mss, int) else None

@@ -27,6 +27,7 @@ from tcpconform.cases.model import (
     Var,
 )
 from tcpconform.engine.connection import TesterConnection, describe_spec
+from tcpconform.engine.negotiation import negotiation_hygiene
 from tcpconform.links.base import Checksum
 from tcpconform.results import Mismatch
 from tcpconform.tcp import seqnum
@@ -77,6 +78,27 @@ INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
         "sack-permitted", "RFC 2018 4", Level.MUST,
         "If the data receiver has not received a SACK-Permitted option for a given connection, it MUST "
         "NOT send SACK options on that connection.",
+    ),
+    "options-offered": Requirement(
+        "options-offered", "RFC 7323 2.2, 3.2", Level.MUST,
+        "A Window Scale option may be sent in a <SYN,ACK> segment only if one was received in the initial "
+        "<SYN> segment; a TCP MAY send a TSopt in <SYN,ACK> only if it received a TSopt in the initial <SYN> "
+        "segment for the connection.",
+    ),
+    "syn-only-options": Requirement(
+        "syn-only-options", "RFC 7323 2.2, RFC 2018 2", Level.MUST,
+        "The Window Scale option is sent only in a <SYN> segment; the SACK-permitted option MUST NOT be sent "
+        "on non-SYN segments.",
+    ),
+    "ts-every-segment": Requirement(
+        "ts-every-segment", "RFC 7323 3.2", Level.MUST,
+        "Once TSopt has been successfully negotiated, that is both <SYN> and <SYN,ACK> contain TSopt, the "
+        "TSopt MUST be sent in every non-<RST> segment for the duration of the connection.",
+    ),
+    "ecn-setup": Requirement(
+        "ecn-setup", "RFC 3168 6.1.1", Level.MUST,
+        "If a host has received an ECN-setup SYN packet, then it MAY send an ECN-setup SYN-ACK packet. "
+        "Otherwise, it MUST NOT send an ECN-setup SYN-ACK packet (ECE set, CWR clear).",
     ),
 }
 """The requirements of the invariants, and of what a failure is blamed on when a segment differs
@@ -133,6 +155,8 @@ def match(spec: SegmentSpec, seg: Segment, conn: TesterConnection, isn: FieldSpe
     if isinstance(spec.flags, Flags):
         # PSH is advisory (RFC 9293 3.9.1): required where a case writes it, ignored where it does not.
         actual = seg.flags if spec.flags & Flags.PSH else seg.flags & ~Flags.PSH
+        if conn.ecn_offered and not spec.flags & Flags.ECE and seg.flags & Flags.SYN:
+            actual &= ~Flags.ECE  # the ECN-setup SYN-ACK is the target's choice (RFC 3168 6.1.1: MAY)
         if actual != spec.flags:
             out.mismatches.append(Mismatch("flags", spec.flags.tcpdump(), seg.flags.tcpdump()))
 
@@ -314,7 +338,7 @@ def _option_hygiene(seg: Segment, conn: TesterConnection, enabled: frozenset[str
     if "sack-permitted" in enabled and not conn.sack_offered and "SAck" in kinds:
         out.append(("sack-permitted", Mismatch("options", "no SACK (the tester did not permit it)",
                                                render_options(seg.options))))
-    return out
+    return out + negotiation_hygiene(seg, conn, enabled)
 
 
 def _checksum_text(value: int | str | None) -> str:

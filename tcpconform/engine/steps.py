@@ -23,6 +23,7 @@ from tcpconform.cases.model import (
     ExpectStep,
     IsnCheckStep,
     IsnSampleStep,
+    NegotiatedStep,
     OptionsSpec,
     ReconnectStep,
     SegmentSpec,
@@ -38,6 +39,7 @@ from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
 from tcpconform.engine.matching import ack_on_fin_again, check_invariants, match, only_push_missing, tolerated
 from tcpconform.engine.needs import NeedsContext, app_needs, needs_nothing, send_needs
+from tcpconform.engine.negotiation import check_negotiated
 from tcpconform.engine.outcome import CaseError, CaseUnobservable, StepFailed
 from tcpconform.engine.waits import Waiting
 from tcpconform.links.base import Received
@@ -124,6 +126,7 @@ def send(env: StepEnv, step: SendStep, sres: StepResult) -> None:
         mss = seg.option("MSS")
         env.conn.mss_offered = mss if isinstance(mss, int) else (env.case.tester_mss or default_mss(env.key.src))
         env.conn.sack_offered = any(kind == "SAckOK" for kind, _ in seg.options)
+        env.conn.note_offers(seg)
     env.t_ref = env.t_sent = transmit(env, seg, sres.index)
 
 
@@ -406,6 +409,10 @@ def reconnect(env: StepEnv, step: ReconnectStep, sres: StepResult) -> None:
     env.reconnect()
 
 
+def negotiated(env: StepEnv, step: NegotiatedStep, sres: StepResult) -> None:
+    check_negotiated(env.conn, step.option, sres)
+
+
 # -- the table -----------------------------------------------------------------------------------
 def _no_wait(step: Any) -> float:
     return 0.0
@@ -464,6 +471,7 @@ _KINDS = (
              spare_ports=True),
     StepKind(IsnCheckStep, "isncheck", at_once(isn.check), requirement=lambda s: s.requirement, asserts=_asserts),
     StepKind(ReconnectStep, "reconnect", at_once(reconnect), fresh_port=True),
+    StepKind(NegotiatedStep, "negotiated", at_once(negotiated)),
 )
 STEPS: dict[type[Step], StepKind[Any]] = {kind.step: kind for kind in _KINDS}
 """Every step kind, by the case model's step type."""

@@ -27,7 +27,7 @@ MAX_RTO = 60.0
 """Upper bound of the backed-off retransmission and persist timeouts (RFC 6298 2.5 allows >= 60 s)."""
 
 WINDOW_FIELD_MAX = 0xFFFF
-"""The responder does not negotiate window scaling, so its window must fit the 16-bit field."""
+"""The 16-bit window field: the widest window without window scaling."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +87,16 @@ class ResponderConfig:
       still has RFC 6528's statistics.  An integer gives every connection that ISN (``isn=100``
       reproduces the seed cases' absolute numbers); a constant ISN is not conformant, and the ISN
       statistics case says so.
-    - ``window``: the receive buffer, advertised as the window when nothing is unread (<= 65535: no
-      window scaling).
+    - ``window``: the receive buffer, advertised as the window when nothing is unread (at most 65535
+      shifted by ``window_scale``; never more than 65535 to a peer that did not offer window scaling).
+    - ``window_scale``: the shift the responder answers a Window Scale option with (0..14); ``None``
+      never sends one.  The default 0 scales nothing of its own (its windows read as without
+      scaling) while the peer's shift applies to the peer's windows, so every peer-side rule of RFC
+      7323 2 is exercised and a peer offering no Window Scale option (the seed cases) sees the
+      exchange unchanged.
+    - ``timestamps``: answer a Timestamps option in the SYN with timestamps on the connection (RFC
+      7323 3-5, PAWS included); ``ecn``: answer an ECN-setup SYN with an ECN-setup SYN-ACK (RFC 3168
+      6.1.1).  Neither is ever offered unasked.
     - ``mss``: the responder's own MSS over IPv4: the largest segment it sends (with the peer's MSS)
       and the "full-sized segment" of its delayed-ACK rule.  ``mss6`` is the same over IPv6: what an
       Ethernet link allows (1500 - 60), above the 1220 default, so assuming the wrong default shows.
@@ -115,6 +123,9 @@ class ResponderConfig:
     isn: int | None = None
     isn_secret: bytes = b"tcpconform reference responder"
     window: int = 65535
+    window_scale: int | None = 0
+    timestamps: bool = True
+    ecn: bool = True
     mss: int = 536
     mss6: int = 1440
     mss_option: int | None = None
@@ -139,8 +150,11 @@ class ResponderConfig:
             raise ValueError(f"port must be 1..65535, not {self.port}")
         if self.isn is not None and not 0 <= self.isn <= 0xFFFFFFFF:
             raise ValueError(f"isn must be 0..2^32-1, not {self.isn}")
-        if not 0 < self.window <= WINDOW_FIELD_MAX:
-            raise ValueError(f"window must be 1..65535 (no window scaling), not {self.window}")
+        if self.window_scale is not None and not 0 <= self.window_scale <= 14:
+            raise ValueError(f"window_scale must be None or 0..14 (RFC 7323 2.3), not {self.window_scale}")
+        widest = WINDOW_FIELD_MAX << (self.window_scale or 0)
+        if not 0 < self.window <= widest:
+            raise ValueError(f"window must be 1..{widest} (65535 shifted by window_scale), not {self.window}")
         if self.mss <= 0 or self.mss6 <= 0:
             raise ValueError(f"mss and mss6 must be > 0, not {self.mss}, {self.mss6}")
         if self.mss_option is not None and not 0 < self.mss_option <= 0xFFFF:

@@ -8,10 +8,10 @@ and reports by being appended to ``events``; :meth:`Connection.deadline` says wh
 state change is a lookup in :mod:`.states`.
 
 Nagle's algorithm and keep-alive are decided in :mod:`.sockopts` and :mod:`.keepalive`, active open in
-:mod:`.active`, the robustness checks in :mod:`.robustness`.  Left out, to keep the reference small and
-easy to predict: congestion control (RFC 5681; the peer's window alone limits sending), RTT estimation
-(the RTO is configured and only backs off), window scaling, SACK and timestamps; urgent data stays in
-line.
+:mod:`.active`, the robustness checks in :mod:`.robustness`; window scaling, timestamps and ECN setup,
+when the SYN offers them, are :mod:`.negotiate`'s.  Left out, to keep the reference small and easy to
+predict: congestion control (RFC 5681; the peer's window alone limits sending), RTT estimation (the RTO
+is configured and only backs off) and SACK; urgent data stays in line.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from tcpconform.responder.config import (
     IGNORE_MSS_SEGMENT6,
     MAX_RTO,
     SLOW_ACK_DELAY,
-    WINDOW_FIELD_MAX,
     ResponderConfig,
 )
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
 from tcpconform.responder.keepalive import KeepAlive
+from tcpconform.responder.negotiate import Negotiation
 from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.robustness import ack_too_old, mss_misaligned, peer_window, syn_resets_anywhere, urgent_text
 from tcpconform.responder.sockopts import SocketOptions, nagle_holds
@@ -81,6 +81,7 @@ class Connection:
         self._outbox = outbox
         self._events = events
         self.state = State.LISTEN if syn is not None else State.CLOSED
+        self.neg = Negotiation.of(syn, cfg, now)
         # Send side (RFC 9293 3.3.1).
         self.iss = choose_isn(cfg, key, now)
         self.snd_una = self.iss
@@ -180,7 +181,7 @@ class Connection:
     def _rcv_wnd(self) -> int:
         """RCV.WND: free buffer space, but never pulling the right edge back from what was advertised."""
         promised = seqnum.diff(self._rcv_adv, self.rcv.rcv_nxt)
-        return min(WINDOW_FIELD_MAX, max(self.rcv.free, promised, 0))
+        return min(self.neg.max_window, max(self.rcv.free, promised, 0))
 
     def _emit(self, flags: Flags, seq: int, payload: bytes = b"") -> Segment:
         ack = 0
@@ -190,13 +191,12 @@ class Connection:
                 ack = seqnum.add(ack, 1 if self._has("bad-syn-ack") else 0)
             elif self._has("ack-unreceived"):
                 ack = seqnum.add(ack, ACK_UNRECEIVED_EXTRA)
-        window = self._rcv_wnd()
-        self._rcv_adv = seqnum.add(self.rcv.rcv_nxt, window)
+        window, self._rcv_adv = self.neg.advertise(self._rcv_wnd(), self.rcv.rcv_nxt, flags)
         mss = syn_mss(self.cfg.own_mss, self.cfg.mss_option, self.cfg.faults) if self.active else self.cfg.mss_option
-        options = (("MSS", mss),) if flags & Flags.SYN and mss else ()
+        options = self.neg.options(flags, ack, payload, mss)
         seg = Segment(
-            src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport,
-            seq=seq & seqnum.MASK, ack=ack, flags=flags, window=window, options=options, payload=payload,
+            src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport, seq=seq & seqnum.MASK,
+            ack=ack, flags=flags | self.neg.ecn_flags(flags), window=window, options=options, payload=payload,
         )
         self._outbox.append(seg)
         if flags & Flags.ACK:  # every ACK-bearing segment acknowledges all received so far
@@ -237,7 +237,7 @@ class Connection:
     def _send_mss(self) -> int:
         if self._has("ignore-mss"):
             return IGNORE_MSS_SEGMENT6 if is_ipv6(self.key.src) else IGNORE_MSS_SEGMENT
-        return min(self.peer_mss, self.cfg.own_mss)
+        return min(self.peer_mss, self.cfg.own_mss) - self.neg.option_bytes  # RFC 9293 3.7.1, RFC 6691
 
     def _output(self, now: float) -> None:
         """Send what the queue, the peer's window and its MSS allow; then the FIN if one is wanted."""
@@ -326,12 +326,13 @@ class Connection:
 
     def on_segment(self, seg: Segment, now: float) -> None:
         """A segment for this connection: SYN_SENT (3.10.7.3), SYN_RCVD or a synchronized state (3.10.7.4)."""
-        flags = seg.flags
+        flags, self.neg.now = seg.flags, now
         self.keepalive.on_receive(self.options, self.cfg.faults, now)
         if self.state is State.SYN_SENT:
             self._on_syn_sent(seg, now)
             return
-        if not self._acceptable(seg) and not syn_resets_anywhere(self.cfg, seg, self.state):
+        # RFC 7323 5.3: PAWS makes a segment unacceptable too
+        if not self.neg.admits(seg, self._acceptable(seg) or syn_resets_anywhere(self.cfg, seg, self.state)):
             self._unacceptable(seg, now)
             return
         if flags & Flags.RST:
@@ -446,8 +447,8 @@ class Connection:
             if not acks_syn and not self._has("accept-any-ack-syn-rcvd"):
                 self._send_rst(ack)
                 return False
-            self.snd_wnd, self.snd_wl1, self.snd_wl2 = peer_window(self.cfg, seg.window), seg.seq, ack
-            self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
+            self.snd_wnd, self.snd_wl1, self.snd_wl2 = self.neg.peer_window(seg, peer_window(self.cfg, seg.window)), seg.seq, ack
+            self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
             self._move(Trigger.RCV_ACK_OF_SYN, now)
         if seqnum.gt(ack, self.snd_nxt) and self._has("accept-ack-of-unsent"):
             ack = self.snd_nxt  # the fault: the impossible ACK is taken as acknowledging all that was sent
@@ -463,8 +464,8 @@ class Connection:
         # RFC 9293's WL1/WL2 test, or (as Linux) an ACK advancing SND.UNA (WL1 may be a later segment's)
         wl = seqnum.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seqnum.le(self.snd_wl2, ack))
         if seqnum.le(self.snd_una, ack) and (advances or wl):
-            self.snd_wnd, self.snd_wl1, self.snd_wl2 = peer_window(self.cfg, seg.window), seg.seq, ack
-            self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
+            self.snd_wnd, self.snd_wl1, self.snd_wl2 = self.neg.peer_window(seg, peer_window(self.cfg, seg.window)), seg.seq, ack
+            self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
         fin_acked = self.fin_seq is not None and seqnum.gt(self.snd_una, self.fin_seq)
         if fin_acked and self.state in (State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK) \
                 and not self._has("ignore-ack-of-fin"):
@@ -515,7 +516,7 @@ class Connection:
 
     def app_read(self, n: int, now: float) -> bytes:
         """Up to ``n`` unread bytes; reopens a window the peer was told was (nearly) closed."""
-        before = self._rcv_wnd()
+        before, self.neg.now = self._rcv_wnd(), now
         data = self.rcv.read(n)
         threshold = min(self.cfg.window // 2, self.cfg.own_mss)
         if data and self.alive and before < threshold <= self._rcv_wnd():
@@ -531,14 +532,14 @@ class Connection:
     def app_write(self, data: bytes, now: float) -> None:
         if not self.can_write:
             raise ResponderError(f"{self.key}: cannot write: connection closing (state {self.state})")
-        self.send_queue += data
+        self.send_queue, self.neg.now = self.send_queue + data, now
         self._output(now)
 
     def app_shutdown(self, now: float) -> None:
         """SHUT_WR: a FIN after the queued data (RFC 9293 3.10.4); in SYN_RCVD, once established."""
         if self.app_shut:
             return
-        self.app_shut = True
+        self.app_shut, self.neg.now = True, now
         if self._has("no-fin-on-close"):
             return
         if self.state is State.SYN_SENT:

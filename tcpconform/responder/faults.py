@@ -85,6 +85,15 @@ FAULTS: dict[str, str] = {
     ),
     "garbled-options": "its SYN-ACK ends its options with an option of length 1, a list that does not parse",
     "reserved-bits-drop": "a segment with any reserved header bit set is discarded",
+    # Negotiated options (RFC 7323, RFC 3168 6.1.1).
+    "ws-unscaled": "the peer's windows are taken unscaled, though both SYNs carried a Window Scale option",
+    "ws-unoffered": "its SYN-ACK carries a Window Scale option though the SYN carried none",
+    "ts-unoffered": "its SYN-ACK and every later segment carry timestamps though the SYN carried none",
+    "ts-echo-wrong": "TSecr echoes the TSval of the latest segment received, not TS.Recent (RFC 7323 4.3)",
+    "ts-missing": "once timestamps are on, its pure ACKs leave the Timestamps option out",
+    "no-paws": "a segment whose TSval is older than TS.Recent is taken (no PAWS, RFC 7323 5.3)",
+    "ecn-reflect": "its SYN-ACK echoes the ECE and CWR of an ECN-setup SYN (neither an ECN-setup SYN-ACK nor a refusal)",
+    "ecn-unrequested": "its SYN-ACK sets ECE (an ECN-setup SYN-ACK) whatever the SYN asked",
     # Windows and acknowledgments (RFC 9293 3.8.6, 3.10.7.4; RFC 5681 4.2).
     "no-persist-probe": "data waiting behind a zero window is never probed for (no persist timer)",
     "ignore-unacceptable": (

@@ -199,6 +199,7 @@ class Responder:
             conn = self._conns[key]  # a connection that is gone has no deadline left
             deadline = conn.deadline()
             if deadline is not None and deadline <= now:
+                conn.neg.now = now  # the timestamp clock (the connection's own entry points set it too)
                 conn.on_timer(now)
             session = self._sessions.get(key)
             if session is not None:

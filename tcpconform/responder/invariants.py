@@ -84,6 +84,8 @@ class _Conn:
     iss: int
     irs: int
     mss: int
+    shift: int = 0
+    """The peer's window scale shift (RFC 7323 2.3: 14 at most), once both SYNs carried the option."""
     snd_nxt: int = 1
     """Past the furthest sequence space the host sent (its SYN counts 1)."""
     una_high: int = 0
@@ -151,7 +153,7 @@ class Invariants:
         start = _unwrap(seg.seq, conn.irs, conn.received)
         ack = _unwrap(seg.ack, conn.iss, conn.snd_nxt)
         if ack <= conn.snd_nxt:  # an ACK of data never sent is dropped (3.10.7.4, fifth check)
-            edge = ack + seg.window
+            edge = ack + (seg.window << conn.shift)
             if start == conn.acked == conn.received and ack > conn.una_high:
                 conn.edge, conn.una_low = edge, ack  # surely taken: it advances SND.UNA, at RCV.NXT
             elif ack >= conn.una_low:
@@ -214,13 +216,19 @@ class Invariants:
         irs = seqnum.add(seg.ack, -1)
         if not seg.flags & Flags.ACK or known is None:
             return [Break("syn-ack-of-no-syn", seg, "acknowledges no SYN the peer sent on this 4-tuple")]
-        offers = [offered_mss(s) for s in known.syns if s.seq == irs]
+        syns = [s for s in known.syns if s.seq == irs]
+        offers = [offered_mss(s) for s in syns]
         if known.conn is not None and (known.conn.iss, known.conn.irs) == (seg.seq, irs):
             offers.append(known.conn.mss)  # a retransmission: its SYN may be long out of the kept ones
         if not offers:
             return [Break("syn-ack-of-no-syn", seg, "acknowledges no SYN the peer sent on this 4-tuple")]
         # Sent only in SYN-RECEIVED, where nothing but the SYN has been taken in: a fresh start.
-        known.conn = _Conn(iss=seg.seq, irs=irs, mss=max(offers))
+        shifts = [s.option("WScale") for s in syns if isinstance(s.option("WScale"), int)]
+        again = known.conn is not None and (known.conn.iss, known.conn.irs) == (seg.seq, irs)
+        shift = known.conn.shift if again and known.conn is not None and not shifts else 0
+        if shifts and isinstance(seg.option("WScale"), int):
+            shift = min(max(shifts), 14)
+        known.conn = _Conn(iss=seg.seq, irs=irs, mss=max(offers), shift=shift)
         return []
 
     @staticmethod

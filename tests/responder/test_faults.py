@@ -173,8 +173,10 @@ def test_every_fault_is_checked() -> None:
     from test_faults_catalogue import CATALOGUE_CHECKS
     from test_robustness import ROBUSTNESS_CHECKS
     from test_timer_faults import TIMER_CHECKS
+    from test_negotiation import NEGOTIATION_CHECKS
 
-    groups = [set(CHECKS), set(CATALOGUE_CHECKS), set(ACTIVE_CHECKS), set(ROBUSTNESS_CHECKS), set(TIMER_CHECKS)]
+    groups = [set(CHECKS), set(CATALOGUE_CHECKS), set(ACTIVE_CHECKS), set(ROBUSTNESS_CHECKS), set(TIMER_CHECKS),
+              set(NEGOTIATION_CHECKS)]
     assert set().union(*groups) == set(FAULTS)
     assert sum(len(g) for g in groups) == len(FAULTS)  # no fault checked twice
 
