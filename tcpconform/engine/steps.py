@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from tcpconform.cases.model import (
     AppStep,
     ExpectStep,
+    IcmpStep,
     IsnCheckStep,
     IsnSampleStep,
     OptionsSpec,
@@ -32,7 +33,7 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import control, isn, services, timing
+from tcpconform.engine import control, icmp, isn, services, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -456,6 +457,7 @@ _KINDS = (
              spare_ports=True),
     StepKind(IsnCheckStep, "isncheck", at_once(isn.check), requirement=lambda s: s.requirement, asserts=_asserts),
     StepKind(ReconnectStep, "reconnect", at_once(reconnect), fresh_port=True),
+    StepKind(IcmpStep, "icmp", icmp.send_error, requirement=lambda s: s.requirement),
 )
 STEPS: dict[type[Step], StepKind[Any]] = {kind.step: kind for kind in _KINDS}
 """Every step kind, by the case model's step type."""

@@ -26,6 +26,7 @@ from tcpconform.responder.config import (
     ResponderConfig,
 )
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
+from tcpconform.responder.path import PathState
 from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
@@ -85,6 +86,7 @@ class Connection:
         self.max_snd_wnd = syn.window
         mss = peer_mss_option(syn, stop_at_nop=cfg.has("misparse-nop"))
         self.peer_mss: int = mss if isinstance(mss, int) and mss > 0 else self._default_mss(syn)
+        self.path = PathState()
         self.send_queue = bytearray()
         self.fin_wanted = False
         self.fin_seq: int | None = None
@@ -212,7 +214,7 @@ class Connection:
     def _send_mss(self) -> int:
         if self._has("ignore-mss"):
             return IGNORE_MSS_SEGMENT6 if is_ipv6(self.key.src) else IGNORE_MSS_SEGMENT
-        return min(self.peer_mss, self.cfg.own_mss)
+        return min(self.peer_mss, self.cfg.own_mss, self.path.mss or self.peer_mss)
 
     def _output(self, now: float) -> None:
         """Send what the queue, the peer's window and its MSS allow; then the FIN if one is wanted."""
@@ -220,6 +222,7 @@ class Connection:
             if self.send_queue:
                 in_flight = seqnum.diff(self.snd_nxt, self.snd_una)
                 usable = len(self.send_queue) if self._has("ignore-window") else self.snd_wnd - in_flight
+                usable = self.path.limit(usable, in_flight)
                 size = min(len(self.send_queue), self._send_mss(), usable)
                 if size <= 0:
                     break
@@ -276,6 +279,26 @@ class Connection:
         if not self._has("no-backoff"):
             self._rto = min(self._rto * 2, MAX_RTO)
         self._rtx_at = now + self._rto
+
+    def path_mss_lowered(self, mss: int, now: float) -> None:
+        """A packet-too-big lowered the path MSS (RFC 1191 6.4, RFC 8201 5.4): the data in flight is cut
+        to it and sent again at once, as the router dropped it; what follows is sent at that size too."""
+        self.path.mss = mss
+        pieces: list[_Sent] = []
+        for sent in self._rtx:
+            if len(sent.payload) <= mss:
+                pieces.append(sent)
+                continue
+            for at in range(0, len(sent.payload), mss):
+                flags = sent.flags if at + mss >= len(sent.payload) else sent.flags & ~(Flags.PSH | Flags.FIN)
+                piece = _Sent(seqnum.add(sent.seq, at), flags, sent.payload[at:at + mss])
+                pieces.append(piece)
+                self._emit(piece.flags, piece.seq, piece.payload)  # only what was too big is sent again
+        self._rtx = pieces
+
+    def icmp_abort(self, now: float) -> None:
+        """An ICMP error ends the connection (a hard one in SYN_RCVD; any under ``soft-error-aborts``)."""
+        self._move(Trigger.ICMP_ABORT, now)
 
     # ----------------------------------------------------------------- segment arrival
 
@@ -399,6 +422,7 @@ class Connection:
             self.snd_una = ack
             self._rtx = [s for s in self._rtx if seqnum.gt(s.end, ack)]
             self._rto, self._retries = self._initial_rto, 0  # RFC 6298 5.3 / 5.7
+            self.path.acked(self._send_mss())
             self._rtx_at = now + self._rto if self._rtx and self._retransmits(self._rtx[0]) else None
         # RFC 9293's WL1/WL2 test, or (as Linux) an ACK advancing SND.UNA (WL1 may be a later segment's)
         wl = seqnum.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seqnum.le(self.snd_wl2, ack))

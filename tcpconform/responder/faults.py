@@ -102,6 +102,11 @@ FAULTS: dict[str, str] = {
     "syn-resets": "a SYN in a synchronized state is answered with a RST and closes the connection",
     "answer-rst-with-rst": "a RST that is not accepted (out of window, or for no connection) is answered with a RST",
     "rst-answers-rst": "an accepted RST is answered with a RST before the connection closes",
+    # ICMP (RFC 9293 3.9.2.2, RFC 1191, RFC 8201, RFC 5927, RFC 6633).
+    "pmtu-ignored": "frag-needed / packet-too-big is ignored: segments keep the size the path cannot carry",
+    "soft-error-aborts": "any ICMP error about an established connection aborts it, soft ones (MUST-56) included",
+    "source-quench-slows": "a source quench cuts the congestion window to one segment, then slow start (BSD's old way)",
+    "icmp-blind-accepted": "an ICMP error is acted on whatever sequence number it quotes (no RFC 5927 4.1 check)",
     # Closing (RFC 9293 3.6, 3.10.7.4).
     "time-wait-ignores-fin": "in TIME_WAIT a retransmitted FIN is neither acknowledged nor restarts 2*MSL",
     "skip-closing": "a FIN in FIN_WAIT_1 (crossing the responder's own FIN) leads to TIME_WAIT, skipping CLOSING",
