@@ -122,11 +122,12 @@ def send_error(env: StepEnv, step: IcmpStep, sres: StepResult) -> Waiting[None]:
     conn, note = env.conn, ""
     una, high = _target_snd_una(env), conn.target_high
     in_window = una is not None and high is not None and seqnum.le(una, quoted.seq) and seqnum.lt(quoted.seq, high)
+    limit = path_mss(mtu, ipv6)
+    if kind_of(step.kind).effect == "pmtu" and len(quoted.payload) <= limit:
+        raise CaseUnobservable(f"the quoted segment's {len(quoted.payload)} bytes already fit the path announced "
+                               f"({limit} bytes of data): whether the target takes the error or not, nothing shows "
+                               "(a path MTU it learnt before, in an earlier case or run, lasts minutes)")
     if kind_of(step.kind).effect == "pmtu" and in_window:
-        limit = path_mss(mtu, ipv6)
-        if len(quoted.payload) <= limit:
-            raise CaseUnobservable(f"the quoted segment's {len(quoted.payload)} bytes already fit the path "
-                                   f"({limit} bytes of data): the target has nothing to cut")
         if limit < conn.mss_offered:
             conn.mss_offered = limit
             note = f"from now on every segment must fit the path: at most {limit} bytes of data"
