@@ -26,7 +26,7 @@ from tcpconform.responder.config import (
     ResponderConfig,
 )
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
-from tcpconform.responder.path import PathState
+from tcpconform.responder.path import PathState, cut
 from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
@@ -281,24 +281,16 @@ class Connection:
         self._rtx_at = now + self._rto
 
     def path_mss_lowered(self, mss: int, now: float) -> None:
-        """A packet-too-big lowered the path MSS (RFC 1191 6.4, RFC 8201 5.4): the data in flight is cut
-        to it and sent again at once, as the router dropped it; what follows is sent at that size too."""
+        """A packet-too-big lowered the path MSS (RFC 1191 6.4, RFC 8201 5.4): what no longer fits is sent again
+        at once, cut to it (:func:`.path.cut`); so is all that follows."""
         self.path.mss = mss
-        pieces: list[_Sent] = []
-        for sent in self._rtx:
-            if len(sent.payload) <= mss:
-                pieces.append(sent)
-                continue
-            for at in range(0, len(sent.payload), mss):
-                flags = sent.flags if at + mss >= len(sent.payload) else sent.flags & ~(Flags.PSH | Flags.FIN)
-                piece = _Sent(seqnum.add(sent.seq, at), flags, sent.payload[at:at + mss])
-                pieces.append(piece)
-                self._emit(piece.flags, piece.seq, piece.payload)  # only what was too big is sent again
-        self._rtx = pieces
+        queue = [cut(sent.seq, sent.flags, sent.payload, mss) for sent in self._rtx]
+        self._rtx = [_Sent(*piece) for pieces in queue for piece in pieces]
+        for seq, flags, payload in (piece for pieces in queue if len(pieces) > 1 for piece in pieces):
+            self._emit(flags, seq, payload)
 
     def icmp_abort(self, now: float) -> None:
-        """An ICMP error ends the connection (a hard one in SYN_RCVD; any under ``soft-error-aborts``)."""
-        self._move(Trigger.ICMP_ABORT, now)
+        self._move(Trigger.ICMP_ABORT, now)  # a hard error in SYN_RCVD; any under soft-error-aborts
 
     # ----------------------------------------------------------------- segment arrival
 

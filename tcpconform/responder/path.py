@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.segment import Flags
+
 
 @dataclass(slots=True)
 class PathState:
@@ -32,3 +35,14 @@ class PathState:
         """An ACK advanced SND.UNA: a quenched window opens by one segment (slow start)."""
         if self.window is not None:
             self.window += mss
+
+
+def cut(seq: int, flags: Flags, payload: bytes, mss: int) -> list[tuple[int, Flags, bytes]]:
+    """A segment of the retransmission queue as (seq, flags, payload), cut into pieces of at most ``mss``
+    bytes: itself when it fits; else each piece at its own sequence number, the PSH and FIN on the last
+    only (the SYN is never cut: it carries no data here)."""
+    if len(payload) <= mss:
+        return [(seq, flags, payload)]
+    body = flags & ~(Flags.PSH | Flags.FIN)
+    return [(seqnum.add(seq, at), flags if at + mss >= len(payload) else body, payload[at:at + mss])
+            for at in range(0, len(payload), mss)]

@@ -170,9 +170,10 @@ CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
 
 def test_every_fault_is_checked() -> None:
     from test_faults_catalogue import CATALOGUE_CHECKS
+    from test_icmp import ICMP_CHECKS
 
-    assert set(CHECKS) | set(CATALOGUE_CHECKS) == set(FAULTS)
-    assert not set(CHECKS) & set(CATALOGUE_CHECKS)
+    assert set(CHECKS) | set(CATALOGUE_CHECKS) | set(ICMP_CHECKS) == set(FAULTS)
+    assert not set(CHECKS) & set(CATALOGUE_CHECKS) and not (set(CHECKS) | set(CATALOGUE_CHECKS)) & set(ICMP_CHECKS)
 
 
 @pytest.mark.parametrize("fault", sorted(CHECKS))
