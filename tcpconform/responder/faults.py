@@ -113,7 +113,7 @@ FAULTS: dict[str, str] = {
 }
 
 
-FAULT_FAMILIES: dict[str, str] = {"ipv6-mss-from-link": "ipv6"}
+FAULT_FAMILIES: dict[str, str] = {"ipv6-mss-from-link": "ipv6", "source-quench-slows": "ipv4"}
 """Faults that can only show over one address family; ``selftest`` runs them over that family only."""
 
 

@@ -45,12 +45,12 @@ def _run(cases: list[TestCase], services: tuple[str, ...], faults: tuple[str, ..
     return run(RunRequest(cases, TargetChoice(services=services, faults=faults), fail_on=None)).result
 
 
-def test_against_the_four_services_no_case_fails_and_at_most_four_skip(cases: list[TestCase]) -> None:
+def test_against_the_four_services_no_case_fails_and_at_most_six_skip(cases: list[TestCase]) -> None:
     result = _run(cases, ALL)
     bad = [(c.id, c.reason) for c in result.cases if c.verdict in ("fail", "error")]
     assert bad == []
     skipped = {c.id: c.reason for c in result.cases if c.verdict == "skip"}
-    assert len(skipped) <= 4, skipped
+    assert len(skipped) <= 6, skipped  # two of them ICMP cases: one for IPv6 only, one needing a write held back
     ports = {c.connection["target"].rsplit(":", 1)[1] for c in result.cases}
     assert {"7", "9", "13"} <= ports  # chargen only where the others lack what a case needs
 
@@ -59,9 +59,10 @@ def test_against_echo_alone_no_case_fails(cases: list[TestCase]) -> None:
     result = _run(cases, ("echo",))
     assert [(c.id, c.reason) for c in result.cases if c.verdict in ("fail", "error")] == []
     skipped = [c for c in result.cases if c.verdict == "skip"]
-    assert len(skipped) <= 36
+    assert len(skipped) <= 38
     assert all("close first" in c.reason or "keep the connection open" in c.reason or "no agent" in c.reason
-               or "IPv6 only" in c.reason for c in skipped), [c.reason for c in skipped]
+               or "IPv6 only" in c.reason or "cannot be made to write" in c.reason for c in skipped), \
+        [c.reason for c in skipped]
 
 
 def test_each_fault_is_still_caught_where_it_can_be_seen(cases: list[TestCase]) -> None:
