@@ -29,6 +29,7 @@ from tcpconform.cases.model import (
     AppStep,
     ExpectStep,
     FieldSpec,
+    IcmpStep,
     IsnCheckStep,
     IsnSampleStep,
     Level,
@@ -50,6 +51,7 @@ from tcpconform.cases.requirements import labelled, rfc9293
 from tcpconform.cases.sockopt import sockopt
 from tcpconform.cases.values import MAX_DURATION, NotationError, did_you_mean, field_value, parse_duration, quoted
 from tcpconform.responder.faults import FAULTS
+from tcpconform.tcp.icmp import KINDS
 from tcpconform.tcp.segment import Flags
 from tcpconform.tcp.states import State
 
@@ -389,6 +391,36 @@ def _negotiated(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     return NegotiatedStep(e.loc, e.text, e.value) if e.value in NEGOTIABLE else None  # else: the schema's to report
 
 
+def _icmp(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    """An ICMP error step: its kind known, an MTU exactly where the kind takes one, a family that has it."""
+    value, path = e.value, (*e.path, e.kind)
+    rfc = b.rfc(e)
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        return None  # reported by the schema
+    name = value["type"]
+    if name not in KINDS:
+        b.doc.error((*path, "type"), f"unknown ICMP error {quoted(name)}{did_you_mean(name, KINDS)} (known: {', '.join(KINDS)})")
+        return None
+    kind, mtu = KINDS[name], value.get("mtu")
+    if kind.effect == "pmtu" and mtu is None:
+        b.doc.error(path, f"{name} announces an MTU: give 'mtu: N' (68..65535) or 'mtu: minimum'", key=True)
+        return None
+    if kind.effect != "pmtu" and mtu is not None:
+        b.doc.error((*path, "mtu"), f"only frag-needed / packet-too-big carry an MTU, not {name}")
+        return None
+    if kind.v6 is None and b.data.get("family") != "ipv4":
+        b.doc.error((*path, "type"), f"{name} exists only in ICMPv4: the case needs 'family: ipv4'")
+        return None
+    quote: SegmentSpec | None = None
+    if value.get("quote", "last") != "last":
+        quote = b.segment((*path, "quote"), value["quote"], send=True)
+        if quote is None:
+            return None
+    offset = value.get("seq", 0)
+    return IcmpStep(e.loc, e.text, name, quote, offset if isinstance(offset, int) else 0,
+                    mtu if isinstance(mtu, int | str) else None, rfc)  # type: ignore[arg-type]
+
+
 StepBuilder = Callable[[CaseBuilder, StepEntry], AnyStep | None]
 
 STEP_BUILDERS: dict[str, StepBuilder] = {
@@ -402,6 +434,7 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "isn_check": _isn_check,
     "reconnect": _reconnect,
     "negotiated": _negotiated,
+    "icmp": _icmp,
 }
 """Step kind (its key in a case file) -> the function that checks and builds such a step."""
 

@@ -300,8 +300,23 @@ class NegotiatedStep(Step):
     option: Negotiable
 
 
+@dataclass(frozen=True, slots=True)
+class IcmpStep(Step):
+    """Send an ICMP(v6) error of kind ``kind`` (:data:`tcpconform.tcp.icmp.KINDS`) about a segment of
+    the target's: the last one it sent on the connection (``quote`` ``None``) or the one ``quote``
+    describes, in the target's numbering; ``seq_offset`` is added to the quoted sequence number (an
+    error about data never sent, RFC 5927 4.1).  ``mtu``: a packet-too-big's MTU, or ``minimum``
+    (576 over IPv4, 1280 over IPv6)."""
+
+    kind: str
+    quote: SegmentSpec | None = None
+    seq_offset: int = 0
+    mtu: int | Literal["minimum"] | None = None
+    requirement: str | None = None
+
+
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
-           | ReconnectStep | NegotiatedStep)
+           | ReconnectStep | NegotiatedStep | IcmpStep)
 
 @dataclass(frozen=True, slots=True)
 class Numbering:

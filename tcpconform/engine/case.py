@@ -25,6 +25,7 @@ from tcpconform.cases.model import Level, Requirement, Step, TestCase
 from tcpconform.engine import services
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
+from tcpconform.engine.icmp import icmp_fields
 from tcpconform.engine.matching import INVARIANT_REQUIREMENTS
 from tcpconform.engine.needs import NeedsContext
 from tcpconform.engine.outcome import CaseError, ProbeUnanswered, StepFailed, as_failure, judge
@@ -34,6 +35,7 @@ from tcpconform.links.base import Link, Received, wire_segments
 from tcpconform.results import CaseResult, RequirementRef, SegmentRecord, StepResult, TargetEvent
 from tcpconform.targets.base import Capability, Target, TargetError
 from tcpconform.tcp import seqnum
+from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
 
 CaseGen = Waiting[None]
@@ -164,9 +166,14 @@ class CaseRun:
     def _rel(self, t: float) -> float:
         return round(t - self.t0, 6)
 
-    def record(self, direction: Literal["out", "in"], seg: Segment, at: float, step: int | None,
+    def record(self, direction: Literal["out", "in"], seg: Segment | IcmpError, at: float, step: int | None,
                note: str = "", frame: bytes | None = None) -> int:
         conn = self.conn
+        if isinstance(seg, IcmpError):  # an error about the target's segment, numbered as the target's
+            self.result.segments.append(SegmentRecord(
+                direction, self._rel(at), seg.summary(conn.summary_in(seg.quoted)), seg.summary(), icmp_fields(seg),
+                step, note, frame=frame, segment=seg))
+            return len(self.result.segments) - 1
         summary = conn.summary_out(seg) if direction == "out" else conn.summary_in(seg)
         fields = {
             "flags": seg.flags.scapy(), "seq": seg.seq, "ack": seg.ack, "window": seg.window,

@@ -20,6 +20,7 @@ from tcpconform.engine.waits import Waiting
 from tcpconform.links.base import Link, Received
 from tcpconform.results import CaseResult
 from tcpconform.targets.base import Target
+from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import FourTuple, Segment
 
 _T = TypeVar("_T")
@@ -53,9 +54,10 @@ class StepEnv(Protocol):
     """When the tester last sent on the case's connection: a segment that arrived before it answers
     something earlier, never what was sent then."""
 
-    def record(self, direction: Literal["out", "in"], seg: Segment, at: float, step: int | None,
+    def record(self, direction: Literal["out", "in"], seg: Segment | IcmpError, at: float, step: int | None,
                note: str = "", frame: bytes | None = None) -> int:
-        """Add a segment to the case's exchange; returns its index in ``result.segments``."""
+        """Add a segment (or an ICMP error the tester sent) to the case's exchange; returns its index
+        in ``result.segments``."""
         ...
 
     def next(self, deadline: float) -> Waiting[Received | None]:

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from tcpconform.cases.model import (
     AppStep,
     ExpectStep,
+    IcmpStep,
     IsnCheckStep,
     IsnSampleStep,
     NegotiatedStep,
@@ -33,7 +34,7 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import control, isn, services, timing
+from tcpconform.engine import control, icmp, isn, services, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -472,6 +473,7 @@ _KINDS = (
     StepKind(IsnCheckStep, "isncheck", at_once(isn.check), requirement=lambda s: s.requirement, asserts=_asserts),
     StepKind(ReconnectStep, "reconnect", at_once(reconnect), fresh_port=True),
     StepKind(NegotiatedStep, "negotiated", at_once(negotiated)),
+    StepKind(IcmpStep, "icmp", icmp.send_error, requirement=lambda s: s.requirement),
 )
 STEPS: dict[type[Step], StepKind[Any]] = {kind.step: kind for kind in _KINDS}
 """Every step kind, by the case model's step type."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
+from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import Flags, Segment
 
 Checksum = Literal["ok", "wrong", "unverifiable"]
@@ -89,6 +90,11 @@ class Link(Protocol):
 
     def send(self, segment: Segment) -> Sent:
         """Put ``segment`` on the link; says when it was sent, on the link's clock, and in what frame."""
+        ...
+
+    def send_icmp(self, message: IcmpError) -> Sent:
+        """Put an ICMP(v6) error about one of the target's segments on the link, as a router on the
+        path would send it (:mod:`tcpconform.wire.icmp`); says when and in what frame."""
         ...
 
     def receive(self, timeout: float) -> Received | None:

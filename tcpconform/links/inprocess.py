@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tcpconform.links.base import Clock, Received, Sent
+from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import Segment
+from tcpconform.wire.icmp import encode_icmp
 from tcpconform.wire.tcp import tcp_checksum
 
 
@@ -23,6 +25,14 @@ class SansIOPeer(Protocol):
     def segments_to_send(self) -> list[Segment]: ...
     def get_timer(self) -> float | None: ...
     def handle_timer(self, now: float) -> None: ...
+
+
+@runtime_checkable
+class IcmpPeer(Protocol):
+    """A peer that also takes ICMP errors; one without :meth:`handle_icmp` never sees them, as a
+    stack without an ICMP layer."""
+
+    def handle_icmp(self, message: IcmpError, now: float) -> None: ...
 
 
 class VirtualClock:
@@ -85,6 +95,19 @@ class InProcessLink:
         self.peer_time += time.perf_counter() - t
         self.sent += 1
         return Sent(sent_at)
+
+    def send_icmp(self, message: IcmpError) -> Sent:
+        """Hand the peer an ICMP error; its frame is built here, for the pcap (there is no other)."""
+        clock = self.virtual_clock
+        sent_at = clock.tick()
+        clock.advance_to(sent_at + self.latency)
+        if isinstance(self.peer, IcmpPeer):
+            t = time.perf_counter()
+            self.peer.handle_icmp(message, clock.now())
+            self._collect()
+            self.peer_time += time.perf_counter() - t
+        self.sent += 1
+        return Sent(sent_at, encode_icmp(message))
 
     def _collect(self) -> None:
         for seg in self.peer.segments_to_send():

@@ -18,8 +18,10 @@ from collections import deque
 from tcpconform.links.base import Checksum, Clock, Received, Sent
 from tcpconform.links.neighbours import Neighbours
 from tcpconform.links.packet_socket import PacketSocket
+from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import Segment
 from tcpconform.wire import encode, tcp_segment
+from tcpconform.wire.icmp import encode_icmp
 
 __all__ = ["RawEndpoint", "RawSocketLink"]
 
@@ -73,6 +75,12 @@ class RawEndpoint:
         mac = self.neighbours.get(seg.dst) or self.resolve(seg.dst, timeout)  # known: the one lookup of nearly every send
         frame = encode(seg, self.mac, mac)
         return Sent(self.send_frame(frame), frame)  # the exact bytes, for the pcap
+
+    def send_icmp(self, message: IcmpError, timeout: float = 1.0) -> Sent:
+        """An ICMP(v6) error to its destination's MAC, from this endpoint's, as its first-hop router's would come."""
+        mac = self.neighbours.get(message.dst) or self.resolve(message.dst, timeout)
+        frame = encode_icmp(message, self.mac, mac)
+        return Sent(self.send_frame(frame), frame)
 
     def resolve(self, ip: str, timeout: float = 1.0, tries: int = 3) -> str:
         """The MAC of ``ip`` on this link: learnt from its frames, else asked for by ARP or, over
@@ -141,6 +149,10 @@ class RawSocketLink:
     def send(self, segment: Segment) -> Sent:
         self.sent += 1
         return self.endpoint.send(segment)
+
+    def send_icmp(self, message: IcmpError) -> Sent:
+        self.sent += 1
+        return self.endpoint.send_icmp(message)
 
     def receive(self, timeout: float) -> Received | None:
         pending = self.endpoint.pending

@@ -47,9 +47,11 @@ def wire_frame(record: SegmentRecord) -> bytes | None:
 
 
 def case_packets(case: CaseResult, realtime: bool) -> list[tuple[float, bytes]]:
-    """The case's frames with absolute times (wire runs: kernel times; in-process: virtual + wall start)."""
+    """The case's frames with absolute times (wire runs: kernel times; in-process: virtual + wall start), in
+    time order: the exchange lists a segment where a step took it, which may be after the tester's next send."""
     base = case.started if realtime else case.started_wall
-    return [(base + rec.at, frame) for rec in case.segments if (frame := wire_frame(rec)) is not None]
+    packets = [(base + rec.at, frame) for rec in case.segments if (frame := wire_frame(rec)) is not None]
+    return sorted(packets, key=lambda packet: packet[0])
 
 
 def _safe(name: str) -> str:

@@ -29,6 +29,7 @@ from tcpconform.responder.config import (
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
 from tcpconform.responder.keepalive import KeepAlive
 from tcpconform.responder.negotiate import Negotiation
+from tcpconform.responder.path import PathState, cut
 from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.robustness import ack_too_old, mss_misaligned, peer_window, syn_resets_anywhere, urgent_text
 from tcpconform.responder.sockopts import SocketOptions, nagle_holds
@@ -91,6 +92,7 @@ class Connection:
         self.snd_wl2 = 0
         self.active = syn is None
         """Opened actively (the application connected): its SYN_RCVD came from SYN_SENT."""
+        self.path = PathState()
         self.send_queue = bytearray()
         self.fin_wanted = False
         self.fin_seq: int | None = None
@@ -237,7 +239,7 @@ class Connection:
     def _send_mss(self) -> int:
         if self._has("ignore-mss"):
             return IGNORE_MSS_SEGMENT6 if is_ipv6(self.key.src) else IGNORE_MSS_SEGMENT
-        return min(self.peer_mss, self.cfg.own_mss) - self.neg.option_bytes  # RFC 9293 3.7.1, RFC 6691
+        return min(self.peer_mss, self.cfg.own_mss, self.path.mss or self.peer_mss) - self.neg.option_bytes  # RFC 9293 3.7.1, RFC 6691
 
     def _output(self, now: float) -> None:
         """Send what the queue, the peer's window and its MSS allow; then the FIN if one is wanted."""
@@ -245,6 +247,7 @@ class Connection:
             if self.send_queue:
                 in_flight = seqnum.diff(self.snd_nxt, self.snd_una)
                 usable = len(self.send_queue) if self._has("ignore-window") else self.snd_wnd - in_flight
+                usable = self.path.limit(usable, in_flight)
                 size = min(len(self.send_queue), self._send_mss(), usable)
                 small = size < min(self._send_mss(), self.max_snd_wnd)  # full-sized: what the peer's largest window takes
                 held = small and not self.fin_wanted and seqnum.gt(self._snd_sml, self.snd_una)  # a FIN pushes
@@ -311,6 +314,18 @@ class Connection:
         if not self._has("no-backoff") and (self.state is not State.SYN_SENT or syn_backs_off(self.cfg.faults)):
             self._rto = min(self._rto * 2, MAX_RTO)
         self._rtx_at = now + self._rto
+
+    def path_mss_lowered(self, mss: int, now: float) -> None:
+        """A packet-too-big lowered the path MSS (RFC 1191 6.4, RFC 8201 5.4): what no longer fits is sent again
+        at once, cut to it (:func:`.path.cut`); so is all that follows."""
+        self.path.mss = mss
+        queue = [cut(sent.seq, sent.flags, sent.payload, mss) for sent in self._rtx]
+        self._rtx = [_Sent(*piece) for pieces in queue for piece in pieces]
+        for seq, flags, payload in (piece for pieces in queue if len(pieces) > 1 for piece in pieces):
+            self._emit(flags, seq, payload)
+
+    def icmp_abort(self, now: float) -> None:
+        self._move(Trigger.ICMP_ABORT, now)  # a hard error in SYN_RCVD; any under soft-error-aborts
 
     # ----------------------------------------------------------------- segment arrival
 
@@ -460,6 +475,7 @@ class Connection:
             self.snd_una = ack
             self._rtx = [s for s in self._rtx if seqnum.gt(s.end, ack)]
             self._rto, self._retries = self._initial_rto, 0  # RFC 6298 5.3 / 5.7
+            self.path.acked(self._send_mss())
             self._rtx_at = now + self._rto if self._rtx and self._retransmits(self._rtx[0]) else None
         # RFC 9293's WL1/WL2 test, or (as Linux) an ACK advancing SND.UNA (WL1 may be a later segment's)
         wl = seqnum.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seqnum.le(self.snd_wl2, ack))

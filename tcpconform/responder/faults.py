@@ -163,13 +163,18 @@ FAULTS: dict[str, str] = {
     # Header fields and option parsing (RFC 9293 3.1, 3.2).
     "signed-window": "the peer's window is read as a signed 16-bit number: a window of 32768 or more is negative",
     "aligned-options-only": "an MSS option not starting on a 4-octet boundary of the option list is not seen",
+    # ICMP (RFC 9293 3.9.2.2, RFC 1191, RFC 8201, RFC 5927, RFC 6633).
+    "pmtu-ignored": "frag-needed / packet-too-big is ignored: segments keep the size the path cannot carry",
+    "soft-error-aborts": "any ICMP error about an established connection aborts it, soft ones (MUST-56) included",
+    "source-quench-slows": "a source quench cuts the congestion window to one segment, then slow start (BSD's old way)",
+    "icmp-blind-accepted": "an ICMP error is acted on whatever sequence number it quotes (no RFC 5927 4.1 check)",
     # Closing (RFC 9293 3.6, 3.10.7.4).
     "time-wait-ignores-fin": "in TIME_WAIT a retransmitted FIN is neither acknowledged nor restarts 2*MSL",
     "skip-closing": "a FIN in FIN_WAIT_1 (crossing the responder's own FIN) leads to TIME_WAIT, skipping CLOSING",
 }
 
 
-FAULT_FAMILIES: dict[str, str] = {"ipv6-mss-from-link": "ipv6"}
+FAULT_FAMILIES: dict[str, str] = {"ipv6-mss-from-link": "ipv6", "source-quench-slows": "ipv4"}
 """Faults that can only show over one address family; ``selftest`` runs them over that family only."""
 
 

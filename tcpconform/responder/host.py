@@ -28,11 +28,13 @@ from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
 from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
+from tcpconform.responder.icmp import on_icmp
 from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.timers import Deadlines
 from tcpconform.tcp import seqnum
+from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 from tcpconform.tcp.states import State
 from tcpconform.wire.tcp import tcp_checksum
@@ -146,6 +148,17 @@ class Responder:
             self._on_listen(key, seg, now)
         else:
             self._reset_for(seg)
+
+    def handle_icmp(self, msg: IcmpError, now: float) -> None:
+        """An ICMP(v6) error arrived: for the connection whose segment it quotes, if that is one of
+        ours (:mod:`tcpconform.responder.icmp`); anything else is ignored."""
+        quoted = msg.quoted
+        if msg.dst != self.config.ip or quoted.src != self.config.ip or self._wedged:
+            return
+        conn = self._conns.get(quoted.key)
+        if conn is not None:
+            on_icmp(conn, msg, now)
+            self._after(conn, now)
 
     def _drop(self, seg: Segment, reason: str) -> None:
         self.dropped.append((seg, reason))

@@ -33,6 +33,7 @@ class Trigger(StrEnum):
     TIMEOUT_2MSL = "2*MSL timeout"
     TIMEOUT_RETRANSMIT = "retransmission limit reached"
     TIMEOUT_KEEPALIVE = "keep-alive probes unanswered"
+    ICMP_ABORT = "ICMP error aborts the connection"
 
 
 S, T = State, Trigger
@@ -57,6 +58,8 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
     (S.SYN_RCVD, T.RCV_SYN): S.LISTEN,
     (S.SYN_RCVD, T.APP_CLOSE): S.FIN_WAIT_1,
     (S.SYN_RCVD, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+    # RFC 1122 4.2.3.9 / RFC 5927 5.2: a hard error about the SYN-ACK may abort the passive open.
+    (S.SYN_RCVD, T.ICMP_ABORT): S.LISTEN,
     # Data transfer.
     (S.ESTABLISHED, T.RCV_FIN): S.CLOSE_WAIT,
     (S.ESTABLISHED, T.APP_CLOSE): S.FIN_WAIT_1,
@@ -98,6 +101,11 @@ FAULT_TRANSITIONS: dict[str, dict[tuple[State, Trigger], State]] = {
     "syn-any-seq-resets": {
         (s, T.RCV_SYN): S.CLOSED
         for s in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK, S.TIME_WAIT)
+    },
+    # Any ICMP error about a connection taken as fatal, soft ones (MUST-56) included.
+    "soft-error-aborts": {
+        (s, T.ICMP_ABORT): S.CLOSED
+        for s in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK)
     },
     # Crossing FINs taken as if the own FIN had been acknowledged too.
     "skip-closing": {(S.FIN_WAIT_1, T.RCV_FIN): S.TIME_WAIT},

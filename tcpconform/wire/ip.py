@@ -14,6 +14,7 @@ from tcpconform.wire.checksum import internet_checksum
 from tcpconform.wire.ethernet import HEADER_LEN
 from tcpconform.wire.tcp import IPPROTO_TCP, parse_tcp
 
+IPPROTO_ICMP = 1
 IPPROTO_ICMPV6 = 58
 IPV4 = struct.Struct("!BBHHHBBH4s4s")
 IPV6 = struct.Struct("!IHBB16s16s")
@@ -26,9 +27,10 @@ leaves it to the host; it only has to reach a neighbour)."""
 
 
 # -- building ----------------------------------------------------------------------------------------
-def ipv4_header(src: bytes, dst: bytes, payload_len: int) -> bytearray:
-    """The IPv4 header of a TCP segment (no options, TTL 64, DF, identification 0), checksum included."""
-    ip = bytearray(IPV4.pack(0x45, 0, 20 + payload_len, 0, 0x4000, TTL, IPPROTO_TCP, 0, src, dst))
+def ipv4_header(src: bytes, dst: bytes, payload_len: int, protocol: int = IPPROTO_TCP) -> bytearray:
+    """The IPv4 header of a TCP segment (or another ``protocol``'s message): no options, TTL 64, DF,
+    identification 0, checksum included."""
+    ip = bytearray(IPV4.pack(0x45, 0, 20 + payload_len, 0, 0x4000, TTL, protocol, 0, src, dst))
     _CHKSUM.pack_into(ip, 10, internet_checksum(ip))
     return ip
 

@@ -174,9 +174,10 @@ def test_every_fault_is_checked() -> None:
     from test_robustness import ROBUSTNESS_CHECKS
     from test_timer_faults import TIMER_CHECKS
     from test_negotiation import NEGOTIATION_CHECKS
+    from test_icmp import ICMP_CHECKS
 
     groups = [set(CHECKS), set(CATALOGUE_CHECKS), set(ACTIVE_CHECKS), set(ROBUSTNESS_CHECKS), set(TIMER_CHECKS),
-              set(NEGOTIATION_CHECKS)]
+              set(NEGOTIATION_CHECKS), set(ICMP_CHECKS)]
     assert set().union(*groups) == set(FAULTS)
     assert sum(len(g) for g in groups) == len(FAULTS)  # no fault checked twice
 
