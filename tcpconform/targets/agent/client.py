@@ -253,7 +253,7 @@ class AgentTarget:
         behind); a device's agent is reset and left running."""
         if self._closed:
             return
-        if self.transport.persistent:
+        if self.transport.persistent and self.info:  # it answered once: leave it clean for the next session
             try:
                 self.request("reset", timeout=RESET_TIMEOUT)
             except (TargetError, AppFailed) as err:
