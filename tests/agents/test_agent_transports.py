@@ -245,7 +245,7 @@ def test_console_output_on_the_serial_line_is_passed_over() -> None:
             buf += chunk
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
-                out, quitting = handle_line(Counting(), line)
+                out, _ = handle_line(Counting(), line)
                 os.write(master, b"[  1.234] log line\r\n" + out)
 
     threading.Thread(target=device, daemon=True).start()

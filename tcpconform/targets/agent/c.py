@@ -7,6 +7,7 @@ the kernel's TCP like the Linux agent::
     from tcpconform.targets.agent.c import build, argv
     binary = build(Path("/tmp/agent"))
     AgentTarget(argv(binary), "C agent", ip, port)            # stdin/stdout
+    AgentTarget(argv(binary, netns=lab.target_ns), ...)        # in the lab, against the lab's kernel
     # or: binary -u 192.0.2.9:4242, then --agent udp:192.0.2.9:4242
 
 The source lives in the source tree (``agents/c/``), not in the installed package.
@@ -58,6 +59,8 @@ def build(dest: Path, cc: str | None = None, flags: tuple[str, ...] = CFLAGS, so
     return binary
 
 
-def argv(binary: Path, udp: str | None = None) -> list[str]:
-    """The agent's command line: on stdin/stdout, or (``udp`` ``IP:PORT``) serving UDP there."""
-    return [str(binary), *(["-u", udp] if udp else [])]
+def argv(binary: Path, udp: str | None = None, netns: str | None = None) -> list[str]:
+    """The agent's command line: on stdin/stdout, or (``udp`` ``IP:PORT``) serving UDP there; inside
+    network namespace ``netns`` if given (the lab's target namespace, as for the Linux agent)."""
+    agent = [str(binary), *(["-u", udp] if udp else [])]
+    return ["ip", "netns", "exec", netns, *agent] if netns else agent
