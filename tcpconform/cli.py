@@ -137,6 +137,9 @@ def _target_options(f: F) -> F:
         click.option("--port", type=click.IntRange(1, 65535), default=None,
                      help="The target's TCP port (default 8000 for the bundled responder and the lab)."),
         click.option("--iface", default=None, help="Interface towards --target (default: the route's)."),
+        click.option("--agent", metavar="SPEC", default=None,
+                     help="The --target's agent (docs/agent-protocol.md): cmd:COMMAND, udp:HOST:PORT or "
+                          "serial:PATH[@BAUD]; it plays the application and reports TCP state (never over the tested link)."),
         click.option("--source-ip", default=None,
                      help="Tester address; a free one means no kernel RSTs to suppress (default: the interface's)."),
         click.option("--service", "services", metavar="NAME[=PORT]", multiple=True,
@@ -175,7 +178,7 @@ def _target_options(f: F) -> F:
 def run(
     cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], faults: tuple[str, ...],
     lab: str | None, lab_name: str, target_ip: str | None, ipv6: bool, port: int | None, iface: str | None,
-    source_ip: str | None, services: tuple[str, ...], profile: str | None, report_dir: Path, fail_on: str,
+    source_ip: str | None, agent: str | None, services: tuple[str, ...], profile: str | None, report_dir: Path, fail_on: str,
     baseline: Path | None, jobs: int | None, restart: str | None, restart_wait: float, verbose: bool,
     quiet: bool, color: bool | None,
 ) -> None:
@@ -192,6 +195,7 @@ def run(
       tcpconform run --target 198.18.0.2 --service echo=7 --service discard=9 \
           --service chargen=19 --service daytime=13       four services, each case on one that fits it
       tcpconform run --fault wedge-on-bad-option --restart ''   go on after the target wedges
+      tcpconform run --target 198.18.0.2 --port 8000 --agent udp:10.0.0.2:4242   a device with its agent
     """
     import time
 
@@ -229,7 +233,7 @@ def run(
             for line in console.ladder(case):
                 click.echo("        " + line)
 
-    choice = TargetChoice(faults, lab, lab_name, target_ip, port, iface, source_ip, services, ipv6, profile)
+    choice = TargetChoice(faults, lab, lab_name, target_ip, port, iface, source_ip, services, ipv6, profile, agent)
     request = RunRequest(selected, choice, [str(p) for p in cases], jobs, fail_on, baseline, report_dir,
                          on_open=header, on_case_done=progress, warn=lambda text: click.echo(f"warning: {text}", err=True),
                          restart=restart, restart_wait=restart_wait)

@@ -64,6 +64,8 @@ class TargetChoice:
     ipv6: bool = False
     profile: str | None = None
     """Target profile by name; None: the one that fits the target."""
+    agent: str | None = None
+    """``--agent``: how to reach the ``target``'s agent (``cmd:``, ``udp:``, ``serial:``); None: no agent."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ def open_target(choice: TargetChoice) -> Iterator[Opened]:
     check_faults(choice.faults)
     with open_session(lab=choice.lab, lab_name=choice.lab_name, target=choice.target, port=choice.port,
                       iface=choice.iface, source_ip=choice.source_ip, services=choice.services,
-                      faults=choice.faults, ipv6=choice.ipv6) as session:
+                      faults=choice.faults, ipv6=choice.ipv6, agent=choice.agent) as session:
         try:
             profile = get_profile(choice.profile or session.profile)
         except KeyError as err:

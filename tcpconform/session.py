@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tcpconform.engine.run import BASE_PORT, PORT_SPAN
 from tcpconform.errors import SetupError
@@ -23,6 +23,9 @@ from tcpconform.results import SessionMeta
 from tcpconform.targets.base import Target
 from tcpconform.targets.reference import REFERENCE_PORT
 from tcpconform.targets.service import ServiceSet, ServiceTarget, parse_service
+
+if TYPE_CHECKING:
+    from tcpconform.targets.agent.transport import AgentSpec
 
 PORT_FIRST, PORT_LAST = 20000, 60000
 """The source ports runs rotate through: above the registered range, below Linux's ephemeral ports."""
@@ -89,20 +92,25 @@ class Session:
 
 def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | None = None,
                  port: int | None = None, iface: str | None = None, source_ip: str | None = None,
-                 services: Sequence[str] = (), faults: Sequence[str] = (), ipv6: bool = False) -> Any:
+                 services: Sequence[str] = (), faults: Sequence[str] = (), ipv6: bool = False,
+                 agent: str | None = None) -> Any:
     """The one place a run's target is chosen; returns a context manager yielding a :class:`Session`.
 
     ``ipv6`` runs in-process and in the lab over IPv6; a ``target``'s family is its address's.
+    ``agent`` (``--agent``, with ``target`` only) reaches the target's agent: ``cmd:``, ``udp:`` or ``serial:``.
     """
     if lab and target:
         raise SessionError("--lab and --target exclude each other")
+    if agent is not None and not target:
+        raise SessionError("--agent goes with --target (the lab and the bundled responder bring their own agents)")
     if target:
         if faults:
             raise SessionError("--fault switches on faults of the bundled responder; it has no effect on --target")
-        named = _services(services, port)
         if ipv6 and _version(target, "--target") != 6:
             raise SessionError(f"--ipv6 with an IPv4 --target {target}: give the target's IPv6 address")
-        return remote_session(target, named, iface=iface, source_ip=source_ip)
+        if agent is not None:
+            return remote_session(target, [], iface=iface, source_ip=source_ip, agent=_agent_spec(agent, target, services, port))
+        return remote_session(target, _services(services, port), iface=iface, source_ip=source_ip)
     if iface or source_ip:
         raise SessionError("--iface and --source-ip go with --target")
     if services and lab:
@@ -191,10 +199,42 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
         ))
 
 
+def _agent_spec(text: str, target: str, services: Sequence[str], port: int | None) -> tuple[AgentSpec, int]:
+    """``--agent`` checked against the rest of the choice: the spec and the target's port."""
+    from tcpconform.targets.agent.transport import check_off_the_link, parse_agent_spec
+
+    if services:
+        raise SessionError("--agent plays the target's application: --service describes one that runs without an agent")
+    if port is None:
+        raise SessionError("--agent needs --port: the TCP port the agent's application listens on")
+    _version(target, "--target")
+    try:
+        spec = parse_agent_spec(text)
+        check_off_the_link(spec, target)
+    except ValueError as err:
+        raise SessionError(str(err)) from None
+    return spec, port
+
+
+def _open_agent(stack: ExitStack, spec: AgentSpec, target_ip: str, port: int) -> Target:
+    """The device's agent, open (and closed with ``stack``): its hello has said what it can do."""
+    from tcpconform.targets.agent.client import AgentTarget, agent_env
+    from tcpconform.targets.agent.transport import open_transport
+
+    try:
+        transport = open_transport(spec, agent_env())
+    except (OSError, ValueError) as err:
+        raise SessionError(f"--agent {spec.text}: cannot reach the agent: {getattr(err, 'strerror', None) or err}") from None
+    target = stack.enter_context(AgentTarget(transport, f"{target_ip} (agent {spec.text})", target_ip, port))
+    target.name = f"{target_ip} ({target.info.get('agent') or 'an'} agent, {transport.who})"
+    return target
+
+
 @contextmanager
 def remote_session(target_ip: str, services: Sequence[tuple[str, int]], *, iface: str | None = None,
-                   source_ip: str | None = None) -> Iterator[Session]:
-    """A device on a wire: raw frames on ``iface``; the kernel's RSTs suppressed when it owns our address."""
+                   source_ip: str | None = None, agent: tuple[AgentSpec, int] | None = None) -> Iterator[Session]:
+    """A device on a wire: raw frames on ``iface``; the kernel's RSTs suppressed when it owns our address.
+    With ``agent`` (its spec and the target's port) the target's application and state are the agent's."""
     from tcpconform.lab.firewall import RstSuppression
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
 
@@ -213,13 +253,15 @@ def remote_session(target_ip: str, services: Sequence[tuple[str, int]], *, iface
     warnings = offload_warnings(iface)
     base_port, ports = fresh_base_port(), PORT_SPAN
     with ExitStack() as stack:
+        target = _open_agent(stack, agent[0], target_ip, agent[1]) if agent else _service_target(target_ip, services)
         if host_mode:
-            stack.enter_context(RstSuppression(target_ip, [p for _, p in services], range(base_port, base_port + ports)))
+            stack.enter_context(RstSuppression(target_ip, [target.port] if agent else [p for _, p in services],
+                                               range(base_port, base_port + ports)))
         endpoint = RawEndpoint(iface, source_ip, answer_arp=not host_mode, peer_ip=target_ip)
         stack.callback(endpoint.close)
         link = RawSocketLink(endpoint, target_ip)
-        yield Session(link, _service_target(target_ip, services), "generic", base_port=base_port, meta=SessionMeta(
-            mode="remote target",
+        yield Session(link, target, "generic", base_port=base_port, meta=SessionMeta(
+            mode="remote target" + (" with agent" if agent else ""),
             interface=iface,
             tester_address=source_ip,
             rst_suppression=(

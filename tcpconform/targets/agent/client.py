@@ -1,31 +1,26 @@
 """The engine's side of the agent protocol: :class:`AgentTarget`, a :class:`~tcpconform.targets.base.Target`
-whose application and state live in an agent process (``docs/agent-protocol.md``).
+whose application and state live in an agent (``docs/agent-protocol.md``).
 
-The agent is a child process spoken to over its stdin/stdout; it is started in a session of its own
-so that a Ctrl-C meant for the engine reaches the engine only, which then stops the agent in order.
-Whatever happens (an error, an exception in the engine, the interpreter exiting), the process is
-reaped: :meth:`AgentTarget.close`, the context manager and a finalizer all end it.
+The agent is reached over a :mod:`~tcpconform.targets.agent.transport`: a child process's stdin/stdout
+(started here, and always reaped: :meth:`AgentTarget.close`, the context manager and a finalizer all
+end it), UDP or a serial line (an agent running on a device).  Whatever the transport, a request is
+answered once, matched by its id; over a lossy transport it is sent again until answered or timed out,
+and a late or duplicate answer to an earlier request is passed over.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import select
-import signal
-import subprocess
 import sys
-import threading
 import time
-import weakref
-from collections import deque
-from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from tcpconform.results import TargetEvent
 from tcpconform.targets.agent.protocol import ProtocolError, decode_line, encode_line, key_to_conn, parse_event
+from tcpconform.targets.agent.transport import RESEND_MAX, ProcessTransport, Transport, TransportGone
 from tcpconform.targets.base import CAPABILITY_NAMES, AppFailed, Capability, Listeners, OptionUnsupported, TargetError
 from tcpconform.tcp.payload import TARGET_SALT
 from tcpconform.tcp.segment import FourTuple
@@ -35,8 +30,8 @@ log = logging.getLogger("tcpconform.targets.agent.client")
 
 READ_TIMEOUT = 0.005
 """How long one ``read`` waits on the target: the engine polls, and must keep serving the wire."""
-QUIT_TIMEOUT = 2.0
-STDERR_LINES = 20
+RESET_TIMEOUT = 2.0
+"""How long a device's agent may take to answer the ``reset`` that ends a session."""
 
 
 def linux_agent_argv(netns: str | None = None, python: str = sys.executable) -> list[str]:
@@ -45,7 +40,7 @@ def linux_agent_argv(netns: str | None = None, python: str = sys.executable) -> 
     return ["ip", "netns", "exec", netns, *agent] if netns else agent
 
 
-def _agent_env() -> dict[str, str]:
+def agent_env() -> dict[str, str]:
     """This process's environment, with this very ``tcpconform`` first on the Python path: the agent
     must speak the engine's version of the protocol, installed or not."""
     env = dict(os.environ)
@@ -54,33 +49,23 @@ def _agent_env() -> dict[str, str]:
     return env
 
 
-def _end(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """Stop ``proc`` (and whatever it started in its session) if it still runs, and reap it."""
-    if proc.poll() is None:
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
-            try:
-                os.killpg(proc.pid, sig)  # its own session: the group id is its pid, and it is not reaped yet
-            except ProcessLookupError:
-                break
-            except PermissionError:
-                proc.send_signal(sig)
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    for pipe in (proc.stdin, proc.stdout, proc.stderr):
-        if pipe is not None:
-            with suppress(OSError):  # a broken pipe has nothing left to say
-                pipe.close()
+def _limit(info: dict[str, Any], name: str, transport: int | None) -> int | None:
+    """The smaller of the agent's limit ``name`` (from its hello; absent: none) and the transport's."""
+    value = info.get(name)
+    own = value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    limits = [x for x in (own, transport) if x is not None]
+    return min(limits) if limits else None
 
 
 class AgentTarget:
-    """A target driven through an agent process.
+    """A target driven through an agent.
 
-    ``argv`` starts the agent, e.g. ``linux_agent_argv("tcpc0-target")``; ``ip``/``port`` are the
-    target's address as the tester sees it.  ``timeout`` bounds every answer.  The agent says what it
-    can do in its ``hello``; the capabilities this tester knows of become :attr:`capabilities`.
+    ``agent`` is the command line of an agent process to start (e.g. ``linux_agent_argv("tcpc0-target")``)
+    or an open :class:`~tcpconform.targets.agent.transport.Transport` to one already running; ``ip``/``port``
+    are the target's address as the tester sees it.  ``timeout`` bounds every answer.  The agent says
+    what it can do in its ``hello``; the capabilities this tester knows of become :attr:`capabilities`,
+    and the ``max_read``/``max_write`` it names bound every read and write (a write longer than that
+    goes as several).  An agent that outlives the engine (a device's) is reset on the way in and out.
     """
 
     implied: frozenset[str] = frozenset()
@@ -88,37 +73,37 @@ class AgentTarget:
     data_salt: int | None = TARGET_SALT
     """The agent writes the bytes the engine gives it: the target application's stream."""
 
-    def __init__(self, argv: list[str], name: str, ip: str, port: int, timeout: float = 5.0, *,
+    def __init__(self, agent: list[str] | Transport, name: str, ip: str, port: int, timeout: float = 5.0, *,
                  read_timeout: float = READ_TIMEOUT, env: dict[str, str] | None = None) -> None:
-        self.argv = list(argv)
         self.name = name
         self._ip, self._port = ip, port
         self.timeout = timeout
         self.read_timeout = read_timeout
         self.capabilities = Capability.NONE
         self.info: dict[str, Any] = {}
-        self._ids = 0
-        self._buf = bytearray()
         self._closed = False
         self._listeners = Listeners()
-        self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
-        try:
-            self._proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, env=env if env is not None else _agent_env(),
-                                          start_new_session=True, close_fds=True)
-        except OSError as err:
-            self._closed = True
-            raise TargetError(f"{name}: cannot start the agent {self.argv[0]!r}: {err.strerror or err}") from None
-        self._finalizer = weakref.finalize(self, _end, self._proc, 0.5)
-        self._stderr_thread = threading.Thread(target=self._pump_stderr, name=f"agent-stderr-{self._proc.pid}",
-                                               daemon=True)
-        self._stderr_thread.start()
+        if isinstance(agent, list):
+            self.argv = list(agent)
+            try:
+                self.transport: Transport = ProcessTransport(self.argv, env if env is not None else agent_env())
+            except OSError as err:
+                self._closed = True
+                raise TargetError(f"{name}: cannot start the agent {self.argv[0]!r}: {err.strerror or err}") from None
+        else:
+            self.argv = []
+            self.transport = agent
+        self._ids = self.transport.first_id - 1
         try:
             self.info = self.request("hello")
             caps = self.info.get("capabilities", [])
             if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
                 raise TargetError(f"{name}: the agent's hello has no list of capabilities: {self.info!r}")
             self.capabilities = Capability.named(c for c in caps if c in CAPABILITY_NAMES)  # others: not ours to use
+            self.max_read = _limit(self.info, "max_read", self.transport.max_data)
+            self.max_write = _limit(self.info, "max_write", self.transport.max_data)
+            if self.transport.persistent:
+                self.reset()  # what an earlier session left on the device
         except BaseException:
             self.close()
             raise
@@ -132,10 +117,6 @@ class AgentTarget:
     def port(self) -> int:
         return self._port
 
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
     def app_listen(self, key: FourTuple) -> None:
         self._listeners.opened(key)
         self._app("listen", port=key.dport, ip=key.dst)
@@ -146,6 +127,7 @@ class AgentTarget:
     def app_read(self, key: FourTuple, count: int) -> bytes:
         # The agent waits at most read_timeout for data (the engine polls and must keep serving the
         # wire); its answer may take as long as any other (a loaded machine is slow to answer).
+        count = count if self.max_read is None else min(count, self.max_read)
         got = self._app("read", conn=key_to_conn(key), count=count, args={"timeout": self.read_timeout})
         try:
             return bytes.fromhex(got["data"])
@@ -153,10 +135,14 @@ class AgentTarget:
             raise TargetError(f"{self.name}: the agent's read answer has no hex data: {got!r}") from None
 
     def app_write(self, key: FourTuple, data: bytes) -> None:
-        got = self._app("write", conn=key_to_conn(key), data=data.hex())
-        written = got.get("written")
-        if written != len(data):
-            raise AppFailed(f"the application's write failed: the kernel took only {written} of {len(data)} bytes")
+        step = self.max_write or max(len(data), 1)
+        for at in range(0, max(len(data), 1), step):
+            chunk = data[at: at + step]
+            got = self._app("write", conn=key_to_conn(key), data=chunk.hex())
+            written = got.get("written")
+            if written != len(chunk):
+                took = written if at == 0 or not isinstance(written, int) else at + written
+                raise AppFailed(f"the application's write failed: the kernel took only {took} of {len(data)} bytes")
 
     def app_shutdown(self, key: FourTuple) -> None:
         self._app("shutdown", conn=key_to_conn(key))
@@ -181,6 +167,8 @@ class AgentTarget:
 
     def state(self, key: FourTuple) -> str | None:
         got = self.request("state", conn=key_to_conn(key)).get("state")
+        if got is None:  # the agent cannot see this connection's state now (a device's best effort)
+            return None
         if not isinstance(got, str):
             raise TargetError(f"{self.name}: the agent's state answer has no state: {got!r}")
         return got
@@ -227,22 +215,42 @@ class AgentTarget:
         self._ids += 1
         rid = self._ids
         line = encode_line({"id": rid, "op": op, **args})
-        stdin = self._proc.stdin
-        assert stdin is not None
-        try:
-            stdin.write(line)
-            stdin.flush()
-        except OSError:
-            raise self._dead(f"sending {op!r}") from None
+        transport = self.transport
+        self._send(line, op)
         within = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + within
+        now = time.monotonic()
+        deadline = now + within
+        resend = transport.resend_after
+        next_send = now + resend if resend is not None else deadline
         while True:
-            answer = self._next_message(op, deadline, within)
+            raw = self._receive(op, min(deadline, next_send))
+            if raw is None:
+                now = time.monotonic()
+                if now >= deadline:
+                    raise TargetError(f"{self.name}: no answer to {op!r} within {within:g} s "
+                                      f"(agent {transport.who}){transport.tail()}")
+                if resend is not None and now >= next_send:
+                    log.debug("%s: no answer to request %d (%s) yet: sending it again", self.name, rid, op)
+                    self._send(line, op)
+                    resend = min(resend * 2, RESEND_MAX)
+                    next_send = now + resend
+                continue
+            try:
+                answer = decode_line(raw)
+            except ProtocolError as err:
+                if transport.noisy:
+                    log.info("%s: %s", self.name, raw.decode(errors="replace")[:200])  # the device's console
+                    continue
+                raise TargetError(f"{self.name}: garbled answer to {op!r} ({err}): {raw[:200]!r}"
+                                  f"{transport.tail()}") from None
             aid = answer.get("id")
             if aid == rid:
                 break
             if isinstance(aid, int) and not isinstance(aid, bool) and aid < rid:
-                continue  # the late answer to a request that timed out
+                continue  # the late (or duplicate) answer to a request that timed out
+            if transport.persistent:
+                log.debug("%s: passed over an answer to request %r, not ours", self.name, aid)
+                continue  # an earlier session's, still on the line
             raise TargetError(f"{self.name}: answer to request {aid!r} while waiting for {rid} ({op}): {answer!r}")
         if answer.get("ok") is True:
             return answer
@@ -253,27 +261,19 @@ class AgentTarget:
             raise OptionUnsupported(message)
         raise TargetError(f"{self.name}: the agent could not {op}: {message}")
 
-    # -- the process ---------------------------------------------------------------------------
+    # -- the transport -------------------------------------------------------------------------
     def close(self) -> None:
-        """Ask the agent to quit; stop it if it does not.  Never leaves the process behind."""
+        """End the session: a process is asked to quit (and stopped if it does not, never left
+        behind); a device's agent is reset and left running."""
         if self._closed:
             return
+        if self.transport.persistent and self.info:  # it answered once: leave it clean for the next session
+            try:
+                self.request("reset", timeout=RESET_TIMEOUT)
+            except (TargetError, AppFailed) as err:
+                log.warning("%s: could not reset the agent on the way out: %s", self.name, err)
         self._closed = True
-        proc = self._proc
-        if proc.poll() is None and proc.stdin is not None:
-            try:
-                proc.stdin.write(encode_line({"id": self._ids + 1, "op": "quit"}))
-                proc.stdin.flush()
-                proc.stdin.close()  # end of input: the other way to say quit
-            except OSError:
-                pass
-            try:
-                proc.wait(timeout=QUIT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                log.warning("%s: the agent (pid %d) did not quit; stopping it", self.name, proc.pid)
-        _end(proc, 1.0)
-        self._finalizer.detach()
-        self._stderr_thread.join(timeout=1.0)
+        self.transport.close(encode_line({"id": self._ids + 1, "op": "quit"}))
 
     def __enter__(self) -> AgentTarget:
         return self
@@ -283,66 +283,30 @@ class AgentTarget:
         self.close()
 
     @property
+    def pid(self) -> int | None:
+        """The agent process's id; ``None`` for an agent this engine did not start."""
+        return self.transport.proc.pid if isinstance(self.transport, ProcessTransport) else None
+
+    @property
     def stderr_tail(self) -> list[str]:
         """The agent's last log lines: the best clue when it fails."""
-        return list(self._stderr)
+        return self.transport.stderr_tail if isinstance(self.transport, ProcessTransport) else []
 
-    def _pump_stderr(self) -> None:
-        stream: IO[bytes] | None = self._proc.stderr
-        if stream is None:
-            return
+    def _send(self, line: bytes, op: str) -> None:
         try:
-            for raw in iter(stream.readline, b""):
-                text = raw.decode(errors="replace").rstrip()
-                self._stderr.append(text)
-                log.debug("%s: %s", self.name, text)
-        except (OSError, ValueError):  # the pipe was closed under us at shutdown
-            pass
+            self.transport.send(line)
+        except TransportGone as gone:
+            raise self._dead(gone, f"sending {op!r}") from None
 
-    def _next_message(self, op: str, deadline: float, within: float) -> dict[str, Any]:
-        stdout = self._proc.stdout
-        assert stdout is not None
-        fd = stdout.fileno()
-        while True:
-            end = self._buf.find(b"\n")
-            if end >= 0:
-                line = bytes(self._buf[:end])
-                del self._buf[: end + 1]
-                if not line.strip():
-                    continue
-                try:
-                    return decode_line(line)
-                except ProtocolError as err:
-                    raise TargetError(f"{self.name}: garbled answer to {op!r} ({err}): {line[:200]!r}"
-                                      f"{self._tail()}") from None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TargetError(f"{self.name}: no answer to {op!r} within {within:g} s "
-                                  f"(agent pid {self._proc.pid}){self._tail()}")
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                raise self._dead(f"waiting for the answer to {op!r}")
-            self._buf += chunk
-
-    def _dead(self, doing: str) -> TargetError:
-        """The agent is gone: say so with its exit status and last words, and reap it."""
+    def _receive(self, op: str, until: float) -> bytes | None:
         try:
-            status = self._proc.wait(timeout=1.0)
-            how = f"exited with status {status}" if status >= 0 else f"was killed by signal {-status}"
-        except subprocess.TimeoutExpired:
-            how = "closed its output"
-        self._stderr_thread.join(timeout=0.5)  # its last words, before they are quoted
+            return self.transport.receive(until)
+        except TransportGone as gone:
+            raise self._dead(gone, f"waiting for the answer to {op!r}") from None
+
+    def _dead(self, gone: TransportGone, doing: str) -> TargetError:
+        """The agent is gone: say so with what happened to it and its last words."""
         self._closed = True
-        _end(self._proc, 0.5)
-        self._finalizer.detach()
-        return TargetError(f"{self.name}: the agent (pid {self._proc.pid}, {' '.join(self.argv)}) {how} while "
-                           f"{doing}{self._tail()}")
-
-    def _tail(self) -> str:
-        lines = list(self._stderr)
-        if not lines:
-            return "; it wrote nothing on stderr"
-        return "; its last stderr lines:\n  " + "\n  ".join(lines)
+        tail = self.transport.tail()
+        self.transport.close(b"")
+        return TargetError(f"{self.name}: the agent ({self.transport.who}) {gone.how} while {doing}{tail}")

@@ -48,8 +48,10 @@ from tcpconform.targets.agent.protocol import (
     Unsupported,
     format_endpoint,
     make_event,
+    parse_endpoint,
     serve_stdio,
 )
+from tcpconform.targets.agent.serve import serve_udp
 from tcpconform.tcp.segment import FourTuple
 
 log = logging.getLogger("tcpconform.targets.agent.linux")
@@ -484,11 +486,29 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def _udp_socket(parser: argparse.ArgumentParser, text: str) -> socket.socket:
+    """The bound socket ``--udp`` names; its address is logged (the port, when 0 was asked for)."""
+    try:
+        ip, port = parse_endpoint(text)
+    except ValueError as err:
+        parser.error(f"--udp: {err}")
+    sock = socket.socket(_family(ip), socket.SOCK_DGRAM)
+    try:
+        sock.bind((ip, port))
+    except OSError as err:
+        parser.error(f"--udp {text}: cannot bind: {err.strerror or err}")
+    print(f"serving on udp {format_endpoint(ip, sock.getsockname()[1])}", file=sys.stderr, flush=True)
+    return sock
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tcpconform.agent.linux",
                                      description="tcpconform target agent for the Linux kernel's TCP (stdin/stdout)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--udp", metavar="IP:PORT", default=None,
+                        help="Serve the protocol over UDP on IP:PORT instead of stdin/stdout (port 0: any free one)")
     args = parser.parse_args(argv)
+    udp = _udp_socket(parser, args.udp) if args.udp else None
     logging.basicConfig(stream=sys.stderr, level=args.log_level, format="linux-agent: %(levelname)s %(message)s")
     # The protocol gets a private copy of stdout; fd 1 then points at stderr, so a stray print from
     # anywhere lands in the log instead of corrupting the response stream.
@@ -500,7 +520,11 @@ def main(argv: list[str] | None = None) -> int:
     log.info("started: %s", _describe_kernel())
     status = 0
     try:
-        serve_stdio(agent, sys.stdin.buffer, out)
+        if udp is not None:
+            with udp:
+                serve_udp(agent, udp)
+        else:
+            serve_stdio(agent, sys.stdin.buffer, out)
     except SystemExit as stop:
         status = stop.code if isinstance(stop.code, int) else 1
         log.info("stopped by signal %d", status - 128)
