@@ -28,7 +28,12 @@ def negotiation_hygiene(seg: Segment, conn: TesterConnection, enabled: frozenset
     kinds = {kind for kind, _ in seg.options}
     shown = render_options(seg.options) or "none"
     syn = bool(seg.flags & Flags.SYN)
-    if "options-offered" in enabled:
+    # A target that connects out offers in its SYN, and a SYN-ACK it sends in a simultaneous open is
+    # that SYN again: only its segments without SYN are bound by what the tester answered (RFC 7323
+    # 2.2, 3.2: an option is in effect only when both SYNs carried it).
+    first = conn.target_syn if conn.target_syn is not None else seg
+    offer = syn and not first.flags & Flags.ACK
+    if "options-offered" in enabled and not offer:
         unasked = [word for kind, word, offered in (("WScale", "wscale", conn.ws_offered is not None),
                                                    ("Timestamp", "TS", conn.ts_offered))
                    if kind in kinds and not offered]

@@ -90,6 +90,17 @@ def test_unoffered_window_scale_and_timestamps_break_options_offered() -> None:
     assert _broken(synack, _conn(ws_offered=2, ts_offered=True)) == []
 
 
+def test_a_target_connecting_out_offers_in_its_syn_and_again_in_a_simultaneous_open() -> None:
+    syn = _seg(Flags.SYN, (("WScale", 7), *TS))
+    assert _broken(syn, _conn()) == []  # its own offer, before the tester said anything
+    assert _broken(syn, _conn(target_syn=syn)) == []  # sent again
+    assert _broken(_seg(Flags.SYN | Flags.ACK, (("WScale", 7), *TS)), _conn(target_syn=syn)) == []  # crossing SYNs
+    # the tester's SYN-ACK declined both: the target's later segments may carry neither
+    assert _broken(_seg(Flags.ACK, TS), _conn(target_syn=syn)) == ["options-offered"]
+    # a passive target's SYN-ACK is bound by the tester's SYN
+    assert _broken(_seg(Flags.SYN | Flags.ACK, TS), _conn(target_syn=_seg(Flags.SYN | Flags.ACK, TS))) == ["options-offered"]
+
+
 def test_window_scale_and_sack_permitted_only_on_syns() -> None:
     assert _broken(_seg(Flags.ACK, (("NOP", None), ("WScale", 2))), _conn(ws_offered=2)) == ["syn-only-options"]
     assert _broken(_seg(Flags.ACK, (("SAckOK", None),)), _conn()) == ["syn-only-options"]
