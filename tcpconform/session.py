@@ -154,7 +154,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
                 faults: Sequence[str] = (), ipv6: bool = False) -> Iterator[Session]:
     """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire,
     over IPv4 or (``ipv6``) over the lab's unique-local IPv6 prefix."""
-    from tcpconform.lab.lab import clear_for_a_run, find_lab, lab_in_use, temporary_lab
+    from tcpconform.lab.lab import clear_for_a_run, find_lab, forget_paths, lab_in_use, temporary_lab
     from tcpconform.lab.netns import ns_argv
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
     from tcpconform.targets.agent.client import AgentTarget
@@ -170,6 +170,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
         created = lab is None
         if lab is None:  # made for this run, and removed however the run ends (SIGTERM included)
             lab = stack.enter_context(temporary_lab(lab_name))
+        forget_paths(lab)
         tester_ip, linux_ip, reference_ip = lab.addresses(ipv6)
         if kind == "linux":
             ip = linux_ip

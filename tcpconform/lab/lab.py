@@ -312,6 +312,14 @@ def clear_for_a_run(name: str | int = "0") -> str | None:
     return None
 
 
+def forget_paths(lab: Lab) -> None:
+    """Drop what the target's kernel learnt about paths (the route cache's exceptions: a path MTU a
+    packet-too-big lowered, kept ten minutes): a run's leftovers, which the next run in a kept lab
+    would otherwise find, and judge the target by."""
+    for family in ("-4", "-6"):
+        run_in_ns(lab.target_ns, ["ip", family, "route", "flush", "cache"], check=False)
+
+
 def find_lab(name: str | int = "0") -> Lab | None:
     """Lab ``name`` if it is there (both namespaces and both veth ends), configured or not; else None.
 
