@@ -105,6 +105,10 @@ def test_linux_over_ipv6_deviates_exactly_as_over_ipv4(lab) -> None:  # type: ig
     assert runs[True].pop("options-mss-default-1220") == "pass"  # Linux assumes 1220 over IPv6
     assert runs[False].pop("options-mss-default-536") == "pass"
     assert runs[True].pop("options-mss-default-536") == runs[False].pop("options-mss-default-1220") == "skip"
+    # ICMP differs by family: source quench is ICMPv4's alone, and each family has its out-of-window case
+    assert runs[False].pop("icmp-source-quench-ignored") == runs[True].pop("icmp-ptb-out-of-window-ipv6") == "pass"
+    assert runs[True].pop("icmp-source-quench-ignored") == runs[False].pop("icmp-ptb-out-of-window-ipv6") == "skip"
+    assert runs[False].pop("icmp-ptb-out-of-window") == "pass" and runs[True].pop("icmp-ptb-out-of-window") == "skip"
     assert runs[True] == runs[False]
 
 
