@@ -27,8 +27,8 @@ from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
 from tcpconform.responder.faults import OPTION_FAULTS, option_faults
-from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.icmp import on_icmp
+from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
