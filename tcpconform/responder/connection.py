@@ -3,47 +3,39 @@
 The connection never reads a clock and never touches a socket: a segment, a timer expiry or an
 application call comes in with ``now``; segments go out by being appended to the shared ``outbox``
 and reports by being appended to ``events``; :meth:`Connection.deadline` says when it next needs
-:meth:`Connection.on_timer`.  The order of the checks in :meth:`Connection.on_segment` is RFC 9293
-3.10.7.4's (sequence number, RST, SYN, ACK, text, FIN) with RFC 5961's challenge ACKs, and every
-state change is a lookup in :mod:`.states`.
+:meth:`Connection.on_timer`.  This module holds the TCB, the state changes, the arriving segment's
+processing and the application's calls; the order of the checks in :meth:`Connection.on_segment`
+(and the ACK, text and FIN processing it calls, all here) is RFC 9293 3.10.7.4's (sequence number,
+RST, SYN, ACK, text, FIN) with RFC 5961's challenge ACKs, and every state change is a lookup in
+:mod:`.states` (:meth:`Connection._move`), which also stops the send side's timers once the
+connection is past sending.
 
-Nagle's algorithm and keep-alive are decided in :mod:`.sockopts` and :mod:`.keepalive`, active open in
-:mod:`.active`, the robustness checks in :mod:`.robustness`; window scaling, timestamps and ECN setup,
-when the SYN offers them, are :mod:`.negotiate`'s.  Left out, to keep the reference small and easy to
-predict: congestion control (RFC 5681; the peer's window alone limits sending), RTT estimation (the RTO
-is configured and only backs off) and SACK; urgent data stays in line.
+What goes out and when (building segments, the retransmission queue, output under the peer's window,
+the MSS, the path and Nagle, delayed ACKs, the retransmission and persist timers) is
+:class:`~.send.SendSide`'s, a mixin of :class:`Connection`.  Nagle's algorithm and keep-alive are
+decided in :mod:`.sockopts` and :mod:`.keepalive`, active open in :mod:`.active`, the robustness checks
+in :mod:`.robustness`; window scaling, timestamps and ECN setup, when the SYN offers them, are
+:mod:`.negotiate`'s.  Left out, to keep the reference small and easy to predict: congestion control
+(RFC 5681; the peer's window alone limits sending), RTT estimation (the RTO is configured and only
+backs off) and SACK; urgent data stays in line.
 """
-
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from tcpconform.responder.active import SynSent, syn_backs_off, syn_mss, syn_retransmits, syn_sent
-from tcpconform.responder.config import (
-    IGNORE_MSS_SEGMENT,
-    IGNORE_MSS_SEGMENT6,
-    MAX_RTO,
-    SLOW_ACK_DELAY,
-    ResponderConfig,
-)
+from tcpconform.responder.active import SynSent, syn_sent
+from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
 from tcpconform.responder.keepalive import KeepAlive
 from tcpconform.responder.negotiate import Negotiation
-from tcpconform.responder.path import PathState, cut
+from tcpconform.responder.path import PathState
 from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.robustness import ack_too_old, mss_misaligned, peer_window, syn_resets_anywhere, urgent_text
-from tcpconform.responder.sockopts import SocketOptions, nagle_holds
+from tcpconform.responder.send import SendSide
+from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
 from tcpconform.tcp.states import State
-
-ACK_UNRECEIVED_EXTRA = 100
-"""How far beyond RCV.NXT the ``ack-unreceived`` fault acknowledges."""
-
-_CAN_SEND = (State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_1, State.LAST_ACK)
-"""States in which queued data (and then the FIN) may still go out."""
 
 _RECEIVES_TEXT = (State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2)
 """States in which the peer may still send data (it has not sent its FIN)."""
@@ -56,20 +48,7 @@ class ResponderError(RuntimeError):
     """The application (or the engine playing it) asked for something the connection cannot do."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Sent:
-    """A segment on the retransmission queue: resent with the same sequence number, flags and text."""
-
-    seq: int
-    flags: Flags
-    payload: bytes
-
-    @property
-    def end(self) -> int:
-        return seqnum.add(self.seq, len(self.payload) + (1 if self.flags & (Flags.SYN | Flags.FIN) else 0))
-
-
-class Connection:
+class Connection(SendSide):
     """A TCB created by a SYN to a listening port, or (``syn`` None) by the application's active open,
     whose SYN_SENT processing is :mod:`.active`'s."""
 
@@ -99,24 +78,14 @@ class Connection:
         self._close_when_established = False
         self.app_shut = False
         """The application has shut down its sending side (even if a fault kept the FIN back)."""
-        self._rtx: list[_Sent] = []
-        self._rto = self._initial_rto
-        self._retries = 0
-        self._rtx_at: float | None = None
-        self._persist_at: float | None = None
-        self._persist_interval = cfg.rto
         self.options = options.copy() if options is not None else SocketOptions()  # the listener's, then the app's
-        self._snd_sml = self.iss  # end of the last small segment sent (Nagle, Minshall's variant)
         self.keepalive = KeepAlive.begin(self.options, cfg.faults, now)
         # Receive side: settled by the peer's SYN (take_peer_syn); until then, in SYN_SENT, nothing.
         self.max_snd_wnd = 0
         self.peer_mss: int = default_mss(key.dst)
         self.irs = 0
         self.rcv = ReceiveBuffer(0, cfg.window)
-        self._rcv_adv = 0  # right edge of the window last advertised
-        self._delack_at: float | None = None
-        self._unacked_segs = 0
-        self._unacked_bytes = 0
+        self._begin_sending()  # the retransmission queue, the timers, the window advertised: SendSide's
         self.peer_fin_received = False
         self._timewait_at: float | None = None
         if syn is None:  # RFC 9293 3.10.4: OPEN (active) in CLOSED: send the SYN, SYN_SENT
@@ -143,16 +112,9 @@ class Connection:
     # ----------------------------------------------------------------- bookkeeping
 
     @property
-    def _initial_rto(self) -> float:
-        return 0.2 if self.cfg.has("short-rto") else self.cfg.rto
-
-    @property
     def alive(self) -> bool:
         """False once the TCB is gone (CLOSED, or back to LISTEN after a passive open failed)."""
         return self.state not in (State.CLOSED, State.LISTEN)
-
-    def _has(self, fault: str) -> bool:
-        return self.cfg.has(fault)
 
     def _move(self, trigger: Trigger, now: float) -> None:
         old = self.state
@@ -168,67 +130,11 @@ class Connection:
             self._stop_sending()
             self._timewait_at = None
 
-    def _stop_sending(self) -> None:
-        self._rtx.clear()
-        self._rtx_at = self._persist_at = self._delack_at = None
-
     def deadline(self) -> float | None:
         """When :meth:`on_timer` must next be called, if ever."""
-        timers = (self._delack_at, self._rtx_at, self._persist_at, self._timewait_at, self.keepalive.at)
+        timers = (*self._send_timers(), self._timewait_at, self.keepalive.at)
         times = [t for t in timers if t is not None]
         return min(times) if times else None
-
-    # ----------------------------------------------------------------- emitting
-
-    def _rcv_wnd(self) -> int:
-        """RCV.WND: free buffer space, but never pulling the right edge back from what was advertised."""
-        promised = seqnum.diff(self._rcv_adv, self.rcv.rcv_nxt)
-        return min(self.neg.max_window, max(self.rcv.free, promised, 0))
-
-    def _emit(self, flags: Flags, seq: int, payload: bytes = b"") -> Segment:
-        ack = 0
-        if flags & Flags.ACK:
-            ack = self.rcv.rcv_nxt
-            if flags & Flags.SYN:
-                ack = seqnum.add(ack, 1 if self._has("bad-syn-ack") else 0)
-            elif self._has("ack-unreceived"):
-                ack = seqnum.add(ack, ACK_UNRECEIVED_EXTRA)
-        window, self._rcv_adv = self.neg.advertise(self._rcv_wnd(), self.rcv.rcv_nxt, flags)
-        mss = syn_mss(self.cfg.own_mss, self.cfg.mss_option, self.cfg.faults) if self.active else self.cfg.mss_option
-        options = self.neg.options(flags, ack, payload, mss)
-        seg = Segment(
-            src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport, seq=seq & seqnum.MASK,
-            ack=ack, flags=flags | self.neg.ecn_flags(flags), window=window, options=options, payload=payload,
-        )
-        self._outbox.append(seg)
-        if flags & Flags.ACK:  # every ACK-bearing segment acknowledges all received so far
-            self._delack_at = None
-            self._unacked_segs = self._unacked_bytes = 0
-        return seg
-
-    def send_ack(self) -> None:
-        """``<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>``: the reply to an unacceptable segment, and a plain ACK."""
-        self._emit(Flags.ACK, self.snd_nxt)
-
-    def _send_rst(self, seq: int) -> None:
-        self._outbox.append(Segment(
-            src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport,
-            seq=seq & seqnum.MASK, flags=Flags.RST,
-        ))
-
-    def _transmit(self, flags: Flags, payload: bytes, now: float) -> None:
-        """Send new sequence space (SYN, text, FIN) and keep it for retransmission."""
-        sent = _Sent(self.snd_nxt, flags, payload)
-        self._emit(flags, sent.seq, payload)
-        self._rtx.append(sent)
-        self.snd_nxt = sent.end
-        if self._rtx_at is None and self._retransmits(sent):
-            self._rtx_at = now + self._rto
-
-    def _retransmits(self, sent: _Sent) -> bool:
-        if sent.flags & Flags.SYN:
-            return syn_retransmits(self.cfg.faults) if self.state is State.SYN_SENT else not self._has("synack-no-retransmit")
-        return not self._has("no-retransmit")
 
     def _default_mss(self, syn: Segment) -> int:
         """RFC 9293 3.7.1 (MUST-15): 536 over IPv4, 1220 over IPv6, without an MSS option."""
@@ -236,60 +142,10 @@ class Connection:
             return self.cfg.own_mss
         return default_mss(syn.src)
 
-    def _send_mss(self) -> int:
-        if self._has("ignore-mss"):
-            return IGNORE_MSS_SEGMENT6 if is_ipv6(self.key.src) else IGNORE_MSS_SEGMENT
-        return min(self.peer_mss, self.cfg.own_mss, self.path.mss or self.peer_mss) - self.neg.option_bytes  # RFC 9293 3.7.1, RFC 6691
-
-    def _output(self, now: float) -> None:
-        """Send what the queue, the peer's window and its MSS allow; then the FIN if one is wanted."""
-        while self.state in _CAN_SEND and self.fin_seq is None:
-            if self.send_queue:
-                in_flight = seqnum.diff(self.snd_nxt, self.snd_una)
-                usable = len(self.send_queue) if self._has("ignore-window") else self.snd_wnd - in_flight
-                usable = self.path.limit(usable, in_flight)
-                size = min(len(self.send_queue), self._send_mss(), usable)
-                small = size < min(self._send_mss(), self.max_snd_wnd)  # full-sized: what the peer's largest window takes
-                held = small and not self.fin_wanted and seqnum.gt(self._snd_sml, self.snd_una)  # a FIN pushes
-                if size <= 0 or (held and nagle_holds(self.options, self.cfg.faults)):
-                    break
-                payload = bytes(self.send_queue[:size])
-                del self.send_queue[:size]
-                self._transmit(Flags.ACK | (Flags(0) if self.send_queue else Flags.PSH), payload, now)
-                self._snd_sml = self.snd_nxt if small else self._snd_sml
-            elif self.fin_wanted:
-                # The FIN takes no buffer space at the receiver, so it is sent whatever the window.
-                self.fin_seq = self.snd_nxt
-                self._transmit(Flags.FIN | Flags.ACK, b"", now)
-            else:
-                break
-        self._update_persist(now)
-
-    def _update_persist(self, now: float) -> None:
-        """Arm the persist timer while data waits behind a zero window with nothing in flight."""
-        waiting = (
-            not self._has("no-persist-probe") and self.state in _CAN_SEND and bool(self.send_queue) and self.snd_wnd == 0
-            and self.snd_una == self.snd_nxt and not self._has("ignore-window")
-        )
-        if not waiting:
-            self._persist_at = None
-            self._persist_interval = self.cfg.rto
-        elif self._persist_at is None:
-            self._persist_at = now + self._persist_interval
-
     # ----------------------------------------------------------------- timers
 
     def on_timer(self, now: float) -> None:
-        if self._delack_at is not None and now >= self._delack_at:
-            self.send_ack()
-        if self._rtx_at is not None and now >= self._rtx_at:
-            self._on_retransmission_timeout(now)
-        if self._persist_at is not None and now >= self._persist_at:
-            # Zero-window probe: an already acknowledged sequence number with no text, which every
-            # receiver must answer with an ACK carrying its current window (RFC 9293 3.10.7.4).
-            self._emit(Flags.ACK, seqnum.add(self.snd_una, -1))
-            self._persist_interval = min(self._persist_interval * 2, MAX_RTO)
-            self._persist_at = now + self._persist_interval
+        self._on_send_timers(now)  # delayed ACK, retransmission, persist
         if self._timewait_at is not None and now >= self._timewait_at:
             self._timewait_at = None
             self._move(Trigger.TIMEOUT_2MSL, now)
@@ -300,29 +156,6 @@ class Connection:
         elif action == "abort":
             self._send_rst(self.snd_nxt)
             self._move(Trigger.TIMEOUT_KEEPALIVE, now)
-
-    def _on_retransmission_timeout(self, now: float) -> None:
-        if not self._rtx or not self._retransmits(self._rtx[0]):
-            self._rtx_at = None
-            return
-        if self._retries >= self.cfg.max_retransmits:
-            self._move(Trigger.TIMEOUT_RETRANSMIT, now)
-            return
-        self._retries += 1
-        first = self._rtx[0]
-        self._emit(first.flags, first.seq, first.payload)
-        if not self._has("no-backoff") and (self.state is not State.SYN_SENT or syn_backs_off(self.cfg.faults)):
-            self._rto = min(self._rto * 2, MAX_RTO)
-        self._rtx_at = now + self._rto
-
-    def path_mss_lowered(self, mss: int, now: float) -> None:
-        """A packet-too-big lowered the path MSS (RFC 1191 6.4, RFC 8201 5.4): what no longer fits is sent again
-        at once, cut to it (:func:`.path.cut`); so is all that follows."""
-        self.path.mss = mss
-        queue = [cut(sent.seq, sent.flags, sent.payload, mss) for sent in self._rtx]
-        self._rtx = [_Sent(*piece) for pieces in queue for piece in pieces]
-        for seq, flags, payload in (piece for pieces in queue if len(pieces) > 1 for piece in pieces):
-            self._emit(flags, seq, payload)
 
     def icmp_abort(self, now: float) -> None:
         self._move(Trigger.ICMP_ABORT, now)  # a hard error in SYN_RCVD; any under soft-error-aborts
@@ -396,13 +229,13 @@ class Connection:
             self._move(Trigger.RCV_RST, now)  # "connection refused" to the application
         elif action is SynSent.SIMULTANEOUS:
             self.take_peer_syn(seg)
-            self._rtx = [_Sent(self.iss, Flags.SYN | Flags.ACK, b"")]  # from now on the SYN-ACK is resent
+            self._requeue_syn_ack()
             self._move(Trigger.RCV_SYN, now)
             self._emit(Flags.SYN | Flags.ACK, self.iss)
         elif action is SynSent.ESTABLISH:
             self.take_peer_syn(seg)
             self.snd_una = self.snd_nxt  # the SYN is acknowledged (or, under a fault, taken to be)
-            self._rtx, self._rtx_at, self._rto, self._retries = [], None, self._initial_rto, 0
+            self._syn_acked()
             self.snd_wnd, self.snd_wl1, self.snd_wl2 = seg.window, seg.seq, seg.ack
             self._move(Trigger.RCV_SYN_ACK, now)
             self.send_ack()
@@ -472,11 +305,7 @@ class Connection:
             return False
         advances = seqnum.lt(self.snd_una, ack)
         if advances:
-            self.snd_una = ack
-            self._rtx = [s for s in self._rtx if seqnum.gt(s.end, ack)]
-            self._rto, self._retries = self._initial_rto, 0  # RFC 6298 5.3 / 5.7
-            self.path.acked(self._send_mss())
-            self._rtx_at = now + self._rto if self._rtx and self._retransmits(self._rtx[0]) else None
+            self._acked(ack, now)  # SND.UNA = SEG.ACK, the retransmission queue and timer with it
         # RFC 9293's WL1/WL2 test, or (as Linux) an ACK advancing SND.UNA (WL1 may be a later segment's)
         wl = seqnum.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seqnum.le(self.snd_wl2, ack))
         if seqnum.le(self.snd_una, ack) and (advances or wl):
@@ -513,20 +342,6 @@ class Connection:
             self.send_ack()  # RFC 5681 4.2: out of order, gap filled, or a duplicate: ACK at once
         elif arrival.delivered:
             self._delay_ack(arrival.delivered, now)
-
-    def _delay_ack(self, nbytes: int, now: float) -> None:
-        """RFC 9293 3.8.6.3 / RFC 5681 4.2: hold the ACK, but not past a second segment or 2*MSS bytes."""
-        self._unacked_segs += 1
-        self._unacked_bytes += nbytes
-        if self._has("ack-every-segment"):
-            self.send_ack()
-        elif self._has("slow-ack"):
-            if self._delack_at is None:
-                self._delack_at = now + SLOW_ACK_DELAY
-        elif self._unacked_segs >= 2 or self._unacked_bytes >= 2 * self.cfg.own_mss:
-            self.send_ack()
-        elif self._delack_at is None:
-            self._delack_at = now + self.cfg.delayed_ack
 
     # ----------------------------------------------------------------- application calls
 

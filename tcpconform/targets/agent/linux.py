@@ -6,10 +6,10 @@ Run inside the target's network namespace, talking the agent protocol on stdin/s
 
 The application is ordinary sockets: a non-blocking listening socket per ``listen``, connections
 accepted when an operation first names them, ``read``/``write``/``shutdown``/``close`` as any server
-would call them.  The TCP state is not guessed from the application's side: it is asked of the
-kernel (NETLINK_SOCK_DIAG) by exact 4-tuple, so sockets the application no longer holds (orphans in
-LAST_ACK, FIN_WAIT_*, CLOSING, TIME_WAIT) and ones it does not hold yet (SYN_RECV request socks) are
-seen as they are.
+would call them, socket options set as the application would set them.  The TCP state is not
+guessed from the application's side: it is asked of the kernel by exact 4-tuple (:mod:`.diag`), so
+sockets the application no longer holds (orphans in LAST_ACK, FIN_WAIT_*, CLOSING, TIME_WAIT) and
+ones it does not hold yet (SYN_RECV request socks) are seen as they are.
 
 What the agent reports as events is only what it saw: the application calls it made, and state
 changes *between two of its own state queries*.  A transition the kernel went through while nobody
@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import ipaddress
-import itertools
 import logging
 import os
 import platform
@@ -39,9 +37,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, NamedTuple
+from typing import Any
 
 from tcpconform import __version__
+from tcpconform.targets.agent.diag import dump_tcp, family_of, lookup_state, unmap
 from tcpconform.targets.agent.protocol import (
     AppError,
     BadRequest,
@@ -59,91 +58,6 @@ log = logging.getLogger("tcpconform.targets.agent.linux")
 WRITE_TIMEOUT = 3.0
 """How long a write may block on a full send buffer: well inside the engine's answer timeout, and a
 partial ``written`` tells the engine what the kernel took."""
-
-LINUX_STATES = {
-    1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RCVD", 4: "FIN_WAIT_1", 5: "FIN_WAIT_2", 6: "TIME_WAIT",
-    7: "CLOSED", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING",
-    12: "SYN_RCVD",  # TCP_NEW_SYN_RECV: the request sock that stands for a half-open connection
-}
-"""Linux's ``tcp_states.h`` numbers, by their RFC 9293 names."""
-TCP_LISTEN = 10
-
-# -- socket diagnostics (netlink) ------------------------------------------------------------------
-# Hand-rolled rather than pyroute2's DiagSocket: that API is marked work-in-progress, cannot ask
-# for AF_INET6 and AF_INET alike without guessing, and costs a large import per agent start.
-NETLINK_SOCK_DIAG = 4
-SOCK_DIAG_BY_FAMILY = 20
-NLM_F_REQUEST = 0x1
-NLM_F_DUMP = 0x300
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-_NLMSGHDR = struct.Struct("=IHHII")
-_INET_DIAG_REQ_V2 = struct.Struct("=BBBxI48x")  # family, protocol, ext, pad, states, sockid (all zero)
-_INET_DIAG_MSG_MIN = 72
-ALL_STATES = 0xFFFFFFFF
-
-
-class DiagEntry(NamedTuple):
-    """One TCP socket as the kernel lists it, from its own side (local first)."""
-
-    state: int
-    local: str
-    lport: int
-    remote: str
-    rport: int
-
-
-_seq = itertools.count(1)
-
-
-def _unmap(ip: str) -> str:
-    """IPv4-mapped IPv6 (a dual-stack listener's IPv4 peer) as plain IPv4, so tuples compare."""
-    addr = ipaddress.ip_address(ip)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return str(addr.ipv4_mapped)
-    return str(addr)
-
-
-def dump_tcp(family: int) -> list[DiagEntry]:
-    """Every TCP socket of this network namespace in ``family``, whatever its state (request socks
-    and time-wait socks included: the kernel dumps them when their state bit is asked for)."""
-    alen = 4 if family == socket.AF_INET else 16
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG) as nl:
-        nl.bind((0, 0))
-        seq = next(_seq)
-        body = _INET_DIAG_REQ_V2.pack(family, socket.IPPROTO_TCP, 0, ALL_STATES)
-        nl.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
-                + body)
-        out: list[DiagEntry] = []
-        while True:
-            data = nl.recv(1 << 16)
-            offset = 0
-            while offset + _NLMSGHDR.size <= len(data):
-                length, kind, _flags, mseq, _pid = _NLMSGHDR.unpack_from(data, offset)
-                if length < _NLMSGHDR.size:
-                    raise OSError(errno.EPROTO, "malformed netlink message from sock_diag")
-                payload = data[offset + _NLMSGHDR.size: offset + length]
-                offset += (length + 3) & ~3
-                if mseq != seq:
-                    continue
-                if kind == NLMSG_DONE:
-                    return out
-                if kind == NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", payload)[0]
-                    if code:
-                        raise OSError(code, f"sock_diag: {os.strerror(code)}")
-                    continue
-                if kind != SOCK_DIAG_BY_FAMILY or len(payload) < _INET_DIAG_MSG_MIN:
-                    continue
-                state = payload[1]
-                sport, dport = struct.unpack_from(">HH", payload, 4)
-                src = socket.inet_ntop(family, payload[8: 8 + alen])
-                dst = socket.inet_ntop(family, payload[24: 24 + alen])
-                out.append(DiagEntry(state, _unmap(src), sport, _unmap(dst), dport))
-
-
-def _family(ip: str) -> int:
-    return socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
 
 
 # -- the agent -------------------------------------------------------------------------------------
@@ -191,7 +105,7 @@ class LinuxAgent:
         bind_ip = ip or "0.0.0.0"
         if (bind_ip, port) in self._listeners:
             return
-        sock = socket.socket(_family(bind_ip), socket.SOCK_STREAM)
+        sock = socket.socket(family_of(bind_ip), socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((bind_ip, port))
@@ -212,7 +126,7 @@ class LinuxAgent:
         if old is not None and old.sock is not None:
             raise AppError(f"cannot connect: the application already has the connection to {format_endpoint(key.src, key.sport)}")
         local, remote = format_endpoint(key.dst, key.dport), format_endpoint(key.src, key.sport)
-        sock = socket.socket(_family(key.dst), socket.SOCK_STREAM)
+        sock = socket.socket(family_of(key.dst), socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((key.dst, key.dport))
@@ -295,10 +209,10 @@ class LinuxAgent:
 
     def state(self, key: FourTuple) -> str:
         self._accept_pending()
-        entries = dump_tcp(_family(key.dst))
-        if _family(key.dst) == socket.AF_INET and any(s.family == socket.AF_INET6 for s in self._listeners.values()):
+        entries = dump_tcp(family_of(key.dst))
+        if family_of(key.dst) == socket.AF_INET and any(s.family == socket.AF_INET6 for s in self._listeners.values()):
             entries += dump_tcp(socket.AF_INET6)  # a dual-stack listener's IPv4 connections
-        state = _lookup(entries, key, key in self._existed)
+        state = lookup_state(entries, key, key in self._existed)
         if state not in ("LISTEN", "CLOSED", "SYN_RCVD"):
             # A half-open connection that goes away (a RST in SYN_RCVD) leaves the listener as it was:
             # RFC 9293's "return to LISTEN" for a passive open.  Only a synchronized one ends CLOSED.
@@ -401,7 +315,7 @@ class LinuxAgent:
                     child.close()
                     continue
                 child.setblocking(False)
-                key = FourTuple(_unmap(remote[0]), remote[1], _unmap(local[0]), local[1])
+                key = FourTuple(unmap(remote[0]), remote[1], unmap(local[0]), local[1])
                 stale = self._conns.get(key)
                 if stale is not None and stale.sock is not None:
                     _abort(stale.sock)
@@ -443,21 +357,6 @@ class LinuxAgent:
         return AppError(f"{err.strerror or err}")
 
 
-def _lookup(entries: list[DiagEntry], key: FourTuple, existed: bool) -> str:
-    """The connection's state by exact 4-tuple; without a socket: CLOSED if it existed, else LISTEN
-    if its port listens (the reference responder answers the same way), else CLOSED."""
-    for e in entries:
-        if (e.lport, e.rport, e.local, e.remote) == (key.dport, key.sport, key.dst, key.src) and e.state != TCP_LISTEN:
-            return LINUX_STATES.get(e.state, f"UNKNOWN({e.state})")
-    if existed:
-        return "CLOSED"
-    wildcard = {"0.0.0.0", "::"}
-    if any(e.state == TCP_LISTEN and e.lport == key.dport and (e.local == key.dst or e.local in wildcard)
-           for e in entries):
-        return "LISTEN"
-    return "CLOSED"
-
-
 def _abort(sock: socket.socket) -> None:
     """Close with SO_LINGER {1, 0}: the kernel drops the connection at once instead of orphaning it."""
     with suppress(OSError):
@@ -492,7 +391,7 @@ def _udp_socket(parser: argparse.ArgumentParser, text: str) -> socket.socket:
         ip, port = parse_endpoint(text)
     except ValueError as err:
         parser.error(f"--udp: {err}")
-    sock = socket.socket(_family(ip), socket.SOCK_DGRAM)
+    sock = socket.socket(family_of(ip), socket.SOCK_DGRAM)
     try:
         sock.bind((ip, port))
     except OSError as err:
