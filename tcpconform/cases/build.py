@@ -21,7 +21,7 @@ from typing import Any
 from tcpconform.cases.document import Document, Path_
 from tcpconform.cases.limits import case_duration, segment_problems
 from tcpconform.cases.model import (
-    INVARIANTS,
+    DEFAULT_INVARIANTS,
     ISN_MIN_BITS,
     NEGOTIABLE,
     TOLERABLE,
@@ -124,7 +124,7 @@ class CaseBuilder:
             area=d.get("area") or Path(self.doc.file).resolve().parent.name, level=case_level,
             faults=tuple(faults), no_fault=d.get("no_fault"), numbering=self._numbering(),
             tester_window=tester.get("window", 5000), tester_mss=tester.get("mss"),
-            invariants=self.names(("invariants",), INVARIANTS), needs=frozenset(d.get("needs") or ()),
+            invariants=self.names(("invariants",), DEFAULT_INVARIANTS), needs=frozenset(d.get("needs") or ()),
             tags=tuple(d.get("tags") or ()),
             closed_port=d.get("port") == "closed", alone=d.get("alone") is True or _samples(steps),
             family=d.get("family"), may_crash=d.get("may_crash") is True,

@@ -13,6 +13,7 @@ from support.cases import BASE, LINE, replace
 from tcpconform.cases.build import STEP_BUILDERS
 from tcpconform.cases.load import load_case, load_cases
 from tcpconform.cases.model import (
+    DEFAULT_INVARIANTS,
     INVARIANTS,
     TOLERABLE,
     AppStep,
@@ -45,7 +46,7 @@ def test_base_case(write_case: Callable[..., str]) -> None:
     assert case.faults == ("bad-syn-ack",) and case.no_fault is None
     assert (case.tester_window, case.tester_mss) == (5000, 512)
     assert case.numbering == Numbering()
-    assert case.invariants == INVARIANTS
+    assert case.invariants == DEFAULT_INVARIANTS
     assert [type(s) for s in case.steps] == [AppStep, SendStep, ExpectStep, SilenceStep, StateStep, WaitStep]
     assert [s.loc.line for s in case.steps] == [LINE[k] for k in ("app", "send", "expect", "silence",
                                                                   "state", "wait")]
