@@ -21,7 +21,7 @@ from tcpconform.links.packet_socket import PacketSocket
 from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import Segment
 from tcpconform.wire import encode, tcp_segment
-from tcpconform.wire.icmp import encode_icmp
+from tcpconform.wire.icmp import encode_icmp, parse_icmp
 
 __all__ = ["RawEndpoint", "RawSocketLink"]
 
@@ -33,10 +33,12 @@ class RawEndpoint:
     does not own it).
     ``netns``: open the socket inside that network namespace (the socket keeps it for life).
     ``peer_ip``: admit TCP from that address only.
+    ``icmp``: also take the ICMP(v6) errors about TCP sent to ``ip`` (queued in ``icmp_pending``): the
+    responder on the wire acts on them as the in-process one does.
     """
 
     def __init__(self, iface: str, ip: str, *, answer_arp: bool = True, netns: str | None = None,
-                 peer_ip: str | None = None) -> None:
+                 peer_ip: str | None = None, icmp: bool = False) -> None:
         self.iface = iface
         self.ip = str(ipaddress.ip_address(ip))  # canonical text: segments' addresses are compared as text
         self.ipv6 = ":" in self.ip
@@ -44,9 +46,12 @@ class RawEndpoint:
         self.netns = netns
         self.pending: deque[Received] = deque()
         """Segments for this endpoint, as they arrived: at the kernel's receive time, with their frames."""
+        self.icmp = icmp
+        self.icmp_pending: deque[tuple[IcmpError, float]] = deque()
+        """With ``icmp``: the errors about TCP that arrived for this address, with their kernel times."""
         self.stats = {"sent": 0, "received": 0, "arp_answered": 0, "nd_answered": 0, "bad_checksum": 0,
                       "unverifiable_checksum": 0}
-        self.packets = PacketSocket(iface, self.filter_expression(self.ip, peer_ip), self._handle, netns=netns)
+        self.packets = PacketSocket(iface, self.filter_expression(self.ip, peer_ip, icmp), self._handle, netns=netns)
         self.sock = self.packets.sock
         self.mac = self.packets.mac
         self._resolver = Neighbours(iface, self.ip, self.mac, self.send_frame, self.stats, answer=answer_arp)
@@ -54,12 +59,13 @@ class RawEndpoint:
         """IP address (canonical text) to MAC, of every neighbour seen."""
 
     @staticmethod
-    def filter_expression(ip: str, peer_ip: str | None = None) -> str:
-        """The BPF filter (pcap syntax): address resolution, and TCP to ``ip`` (from ``peer_ip``)."""
+    def filter_expression(ip: str, peer_ip: str | None = None, icmp: bool = False) -> str:
+        """The BPF filter (pcap syntax): address resolution, and TCP to ``ip`` (from ``peer_ip``);
+        with ``icmp``, ICMP to ``ip`` as well (ICMPv6 is always admitted: Neighbor Discovery)."""
         tcp = f"tcp and dst host {ip}" + (f" and src host {peer_ip}" if peer_ip else "")
         if ":" in ip:
             return f"icmp6 or (ip6 and {tcp})"  # Neighbor Discovery has no extension headers: plain icmp6
-        return f"arp or ({tcp})"
+        return f"arp or ({tcp})" + (f" or (icmp and dst host {ip})" if icmp else "")
 
     def fileno(self) -> int:
         return self.packets.fileno()
@@ -107,6 +113,10 @@ class RawEndpoint:
         computed at all (if not, the field holds none, and the segment's checksum is unverifiable)."""
         got = tcp_segment(data)
         if got is None:
+            error = parse_icmp(data) if self.icmp else None
+            if error is not None and error.dst == self.ip:
+                self.icmp_pending.append((error, at))
+                return
             self._resolver.handle(data)
             return
         seg, checksum_ok = got

@@ -51,15 +51,15 @@ def _connects(case: CaseResult) -> bool:
     return case.area == "client" or (case.matrix_cell is not None and case.matrix_cell[0] == "SYN_SENT")
 
 
-def test_against_the_four_services_no_case_fails_and_at_most_twelve_skip(cases: list[TestCase]) -> None:
-    """The twelve that skip: four need an agent, six set socket options or write on command, two are ICMP
-    cases (one for IPv6 only, one needing a write held back)
+def test_against_the_four_services_no_case_fails_and_at_most_thirteen_skip(cases: list[TestCase]) -> None:
+    """The thirteen that skip: four need an agent, six set socket options or write on command, three are
+    ICMP cases (one for IPv6 only, one needing a write held back, one needing an agent)
     (and the client cases, which need one to connect: skipped, never passed)."""
     result = _run(cases, ALL)
     bad = [(c.id, c.reason) for c in result.cases if c.verdict in ("fail", "error")]
     assert bad == []
     skipped = {c.id: c.reason for c in result.cases if c.verdict == "skip" and not _connects(c)}
-    assert len(skipped) <= 12, skipped
+    assert len(skipped) <= 13, skipped
     ports = {c.connection["target"].rsplit(":", 1)[1] for c in result.cases}
     assert {"7", "9", "13"} <= ports  # chargen only where the others lack what a case needs
 
@@ -70,7 +70,7 @@ def test_against_echo_alone_no_case_fails(cases: list[TestCase]) -> None:
     skipped = [c for c in result.cases if c.verdict == "skip"]
     # the four urgent cases among them (an echo may take the urgent octet out of band), and the six
     # that set socket options
-    assert len([c for c in skipped if not _connects(c)]) <= 48
+    assert len([c for c in skipped if not _connects(c)]) <= 49
     assert all("close first" in c.reason or "keep the connection open" in c.reason or "no agent" in c.reason
                or "IPv6 only" in c.reason or "urgent data to an echo" in c.reason
                or "cannot be made to write" in c.reason for c in skipped), [c.reason for c in skipped]

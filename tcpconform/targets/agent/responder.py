@@ -103,7 +103,7 @@ def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str 
     """Serve until interrupted (or, with an agent channel, until it closes); returns an exit code."""
     mode: Literal["agent", "scripted"] = "agent" if agent_stdio else "scripted"
     responder = Responder(ResponderConfig(ip=ip, port=port, faults=faults, app=AppConfig(mode=mode), isn=isn))
-    endpoint = RawEndpoint(iface, ip, netns=netns)
+    endpoint = RawEndpoint(iface, ip, netns=netns, icmp=True)
     agent = ResponderAgent(responder)
     stop = False
 
@@ -130,6 +130,9 @@ def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str 
                 while endpoint.pending:
                     got = endpoint.pending.popleft()
                     responder.handle_segment(got.segment, got.at)
+                while endpoint.icmp_pending:
+                    error, at = endpoint.icmp_pending.popleft()
+                    responder.handle_icmp(error, at)
             if stdin_fd is not None and stdin_fd in ready:
                 chunk = os.read(stdin_fd, 65536)
                 if not chunk:
