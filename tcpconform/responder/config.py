@@ -1,7 +1,7 @@
 """Settings of the reference responder.
 
 The defaults are the reference server of the bundled seed cases (``testcases/seed``): port 8000,
-MSS 536, a 65535-byte window, ACKs delayed up to 200 ms, an application that reads 1024 bytes,
+an Ethernet link's MSS (1460; 1440 over IPv6), a 65535-byte window, ACKs delayed up to 200 ms, an application that reads 1024 bytes,
 answers with 700 and closes once the peer's FIN arrived.  The cases expect exactly that exchange.
 
 Both classes are frozen and validated on construction so that a bad profile fails where it is
@@ -98,8 +98,9 @@ class ResponderConfig:
       7323 3-5, PAWS included); ``ecn``: answer an ECN-setup SYN with an ECN-setup SYN-ACK (RFC 3168
       6.1.1).  Neither is ever offered unasked.
     - ``mss``: the responder's own MSS over IPv4: the largest segment it sends (with the peer's MSS)
-      and the "full-sized segment" of its delayed-ACK rule.  ``mss6`` is the same over IPv6: what an
-      Ethernet link allows (1500 - 60), above the 1220 default, so assuming the wrong default shows.
+      and the "full-sized segment" of its delayed-ACK rule: what an Ethernet link allows (1500 - 40),
+      so a peer offering more (a path MTU case's 1400) gets segments a smaller path must cut.  ``mss6``
+      is the same over IPv6 (1500 - 60), above the 1220 default, so assuming the wrong default shows.
       ``mss_option`` is the MSS option it puts in its SYN-ACK; ``None`` sends no option, as in the
       seed cases (the peer then assumes 536, or 1220 over IPv6).
     - ``delayed_ack``: the longest an ACK is held (RFC 9293 3.8.6.3: < 500 ms).
@@ -126,7 +127,7 @@ class ResponderConfig:
     window_scale: int | None = 0
     timestamps: bool = True
     ecn: bool = True
-    mss: int = 536
+    mss: int = 1460
     mss6: int = 1440
     mss_option: int | None = None
     delayed_ack: float = 0.2

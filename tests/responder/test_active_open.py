@@ -32,7 +32,7 @@ def connecting(faults: set[str] | frozenset[str] = frozenset()) -> tuple[Peer, l
 def test_connect_sends_a_syn_with_an_mss_and_enters_syn_sent() -> None:
     p, out = connecting()
     assert out == ["S 100"]
-    assert p.sent[0].option("MSS") == 536
+    assert p.sent[0].option("MSS") == 1460
     assert p.r.state(KEY) is State.SYN_SENT
     assert p.states() == [(State.CLOSED, State.SYN_SENT)]
 
@@ -165,7 +165,7 @@ ACTIVE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = 
     "no-simultaneous-open": (_crossing, ([], State.SYN_SENT), (["S. 100 1"], State.SYN_RCVD)),
     "syn-no-backoff": (_syn_times, [1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 3.0, 7.0]),
     "syn-no-retransmit": (_syn_times, [], [1.0, 3.0, 7.0]),
-    "syn-no-mss": (_syn_mss, (), (("MSS", 536),)),
+    "syn-no-mss": (_syn_mss, (), (("MSS", 1460),)),
 }
 """The faults of the active open: (check, what it observes with the fault, without)."""
 

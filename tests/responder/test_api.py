@@ -34,7 +34,7 @@ from tcpconform.tcp.states import State
 def test_defaults_are_the_seeds() -> None:
     cfg = ResponderConfig(isn=100)
     addr = (cfg.ip, cfg.port, cfg.isn, cfg.window, cfg.mss, cfg.mss_option)
-    assert addr == ("192.0.2.2", 8000, 100, 65535, 536, None)
+    assert addr == ("192.0.2.2", 8000, 100, 65535, 1460, None)
     assert (cfg.delayed_ack, cfg.rto, cfg.faults) == (0.2, 1.0, frozenset())
     app = cfg.app
     assert (app.mode, app.read_bytes, app.reply_bytes, app.close, app.close_delay) == (

@@ -91,10 +91,10 @@ def icmp_blind_accepted(faults: set[str]) -> object:
 
 
 ICMP_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
-    "pmtu-ignored": (pmtu_ignored, [], [512, 24]),
+    "pmtu-ignored": (pmtu_ignored, [], [512, 488]),
     "soft-error-aborts": (soft_error_aborts, State.CLOSED, State.ESTABLISHED),
     "source-quench-slows": (source_quench_slows, [], [". 601 1 len=500", "P. 1101 1 len=500"]),
-    "icmp-blind-accepted": (icmp_blind_accepted, [512, 488], [536, 464]),
+    "icmp-blind-accepted": (icmp_blind_accepted, [512, 488], [1000]),
 }
 """fault -> (check, observed with the fault, observed without it)."""
 

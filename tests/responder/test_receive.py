@@ -117,7 +117,7 @@ def test_delayed_ack_two_small_segments_ack_at_once() -> None:
 
 def test_delayed_ack_on_two_mss_bytes_in_one_segment() -> None:
     p = to_established()
-    assert send_chunk(p, 1, 1 + 2 * 536) == [". 101 1073"]
+    assert send_chunk(p, 1, 1 + 2 * 1460) == [". 101 2921"]
 
 
 def test_outgoing_data_carries_the_pending_ack() -> None:

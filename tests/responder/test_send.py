@@ -34,8 +34,9 @@ def test_segments_never_exceed_peer_mss() -> None:
 
 def test_own_mss_limits_too() -> None:
     p = established(mss=1460)
-    p.r.app_write(p.key, b"a" * 1000, 0.0)
-    assert [len(s.payload) for s in p.drain()] == [536, 464]
+    p = established(mss=3000)
+    p.r.app_write(p.key, b"a" * 2000, 0.0)
+    assert [len(s.payload) for s in p.drain()] == [1460, 540]
 
 
 def test_psh_only_on_the_segment_that_empties_the_queue() -> None:
