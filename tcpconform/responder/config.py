@@ -2,7 +2,8 @@
 
 The defaults are the reference server of the bundled seed cases (``testcases/seed``): port 8000,
 an Ethernet link's MSS (1460; 1440 over IPv6), a 65535-byte window, ACKs delayed up to 200 ms, an
-application that reads 1024 bytes, answers with 700 and closes once the peer's FIN arrived.  The cases expect exactly that exchange.
+application that reads 1024 bytes, answers with 700 and closes once the peer's FIN arrived.  The
+cases expect exactly that exchange.
 
 Both classes are frozen and validated on construction so that a bad profile fails where it is
 written, not halfway through a run.
