@@ -17,7 +17,7 @@ from tcpconform.tcp.options import BY_NAME, RAW
 from tcpconform.tcp.segment import Flags, Option, Segment
 from tcpconform.wire.arp import Arp
 from tcpconform.wire.frame import Frame, Icmp6
-from tcpconform.wire.tcp import malformed_at
+from tcpconform.wire.tcp import after_eol, malformed_at
 
 
 def decode_scapy(data: bytes) -> Frame | None:
@@ -44,14 +44,23 @@ def decode_scapy(data: bytes) -> Frame | None:
         return None
     length = ip.len - ip.ihl * 4 if type(ip) is IP else ip.plen
     payload = bytes(tcp.payload)[: max(0, length - tcp.dataofs * 4)]  # strip Ethernet padding
+    start = 14 + (ip.ihl * 4 if type(ip) is IP else 40)
+    options = _options(tcp, data, start, length)
     seg = Segment(
         src=ip.src, dst=ip.dst, sport=tcp.sport, dport=tcp.dport, seq=tcp.seq, ack=tcp.ack,
         flags=Flags(int(tcp.flags)), window=tcp.window, urgptr=tcp.urgptr,
-        options=_options(tcp, data, 14 + (ip.ihl * 4 if type(ip) is IP else 40), length), payload=payload,
-        reserved=tcp.reserved,
-        chksum=tcp.chksum, dataofs=tcp.dataofs,
+        options=options, payload=payload, reserved=tcp.reserved, chksum=tcp.chksum, dataofs=tcp.dataofs,
+        eol_tail=_eol_tail(options, _raw_options(tcp, data, start, length)),
     )
     return Frame(pkt.src, pkt.dst, segment=seg, checksum_ok=_tcp_checksum_ok(ip, tcp, length))
+
+
+def _eol_tail(options: tuple[Option, ...], raw: bytes) -> bytes:
+    """The option bytes after an EOL when one is not zero, as :func:`tcpconform.wire.decode` keeps them
+    (Scapy's own list ends at the EOL)."""
+    at = after_eol(raw) if options and options[-1][0] == "EOL" else None
+    tail = raw[at:] if at is not None else b""
+    return tail if any(tail) else b""
 
 
 def _from_scapy_options(options: list[tuple[Any, Any]]) -> tuple[Option, ...]:
@@ -69,11 +78,15 @@ def _from_scapy_options(options: list[tuple[Any, Any]]) -> tuple[Option, ...]:
     return tuple(out)
 
 
-def _options(tcp: Any, data: bytes, start: int, length: int) -> tuple[Option, ...]:
-    """The segment's options; a list that does not parse stays bytes, as it came (``raw``): the
-    header's option bytes, as far as the frame and the IP length reach."""
+def _raw_options(tcp: Any, data: bytes, start: int, length: int) -> bytes:
+    """The header's option bytes, as far as the frame and the IP length reach."""
     tcp_end = min(len(data), start + length) if length >= 0 else len(data)
-    raw_options = data[start + 20: min(start + tcp.dataofs * 4, tcp_end)]
+    return data[start + 20: min(start + tcp.dataofs * 4, tcp_end)]
+
+
+def _options(tcp: Any, data: bytes, start: int, length: int) -> tuple[Option, ...]:
+    """The segment's options; a list that does not parse stays bytes, as it came (``raw``)."""
+    raw_options = _raw_options(tcp, data, start, length)
     if malformed_at(raw_options) is not None:
         return ((RAW, raw_options),)
     return _from_scapy_options(tcp.options)

@@ -79,6 +79,11 @@ INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
         "If the data receiver has not received a SACK-Permitted option for a given connection, it MUST "
         "NOT send SACK options on that connection.",
     ),
+    "eol-padding": Requirement(
+        "eol-padding", "RFC 9293 3.1", Level.MUST,
+        "The TCP header padding after an End of Option List option is composed of zeros (\"The padding is "
+        "composed of zeros\", MUST-69).", rid="MUST-69",
+    ),
     "options-offered": Requirement(
         "options-offered", "RFC 7323 2.2, 3.2", Level.MUST,
         "A Window Scale option may be sent in a <SYN,ACK> segment only if one was received in the initial "
@@ -338,6 +343,8 @@ def _option_hygiene(seg: Segment, conn: TesterConnection, enabled: frozenset[str
     if "sack-permitted" in enabled and not conn.sack_offered and "SAck" in kinds:
         out.append(("sack-permitted", Mismatch("options", "no SACK (the tester did not permit it)",
                                                render_options(seg.options))))
+    if "eol-padding" in enabled and seg.eol_tail:
+        out.append(("eol-padding", Mismatch("options", "zeros after the EOL", f"bytes {seg.eol_tail.hex()} after the EOL")))
     return out + negotiation_hygiene(seg, conn, enabled)
 
 

@@ -79,6 +79,10 @@ FAULTS: dict[str, str] = {
         "(summed by whole 16-bit words only)"
     ),
     "accept-bad-dataofs": "the data offset is not checked: a segment with an impossible one is processed",
+    "eol-garbage": (
+        "its SYN-ACK's option list ends with an EOL followed by non-zero bytes (an uncleared buffer), "
+        "where RFC 9293 3.1 (MUST-69) wants zeros"
+    ),
     "mss-on-every-segment": "every segment it sends carries its MSS option, not only its SYN (RFC 9293 MUST-65)",
     "sack-unpermitted": (
         "its ACKs carry a SACK block though the peer never sent SACK-permitted (RFC 2018 4 forbids it)"
@@ -191,7 +195,7 @@ def describe(name: str) -> str:
         known = ", ".join(sorted(FAULTS))
         raise KeyError(f"unknown fault {name!r} (known: {known})") from None
 
-OPTION_FAULTS = frozenset({"mss-on-every-segment", "sack-unpermitted", "garbled-options"})
+OPTION_FAULTS = frozenset({"mss-on-every-segment", "sack-unpermitted", "garbled-options", "eol-garbage"})
 """The faults that rewrite a segment's options on its way out (:func:`option_faults`)."""
 
 
@@ -206,4 +210,6 @@ def option_faults(seg: Segment, faults: frozenset[str]) -> Segment:
     if "garbled-options" in faults and seg.flags & Flags.SYN and seg.flags & Flags.ACK:
         raw = encode_options(seg.options) + bytes([254, 1, 0, 0])
         seg = seg.with_(options=(("raw", raw),))
+    if "eol-garbage" in faults and seg.flags & Flags.SYN and seg.flags & Flags.ACK:
+        seg = seg.with_(options=(*seg.options, ("EOL", None)), eol_tail=b"\xde\xad")
     return seg

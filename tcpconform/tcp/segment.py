@@ -142,6 +142,9 @@ class Segment:
     reserved: int = 0
     chksum: int | Literal["bad"] | None = None
     dataofs: int | None = None
+    eol_tail: bytes = b""
+    """The option bytes after an EOL when any of them is not zero (RFC 9293 3.1, MUST-69: they must
+    be); empty otherwise.  Kept beside ``options``, which end at the EOL as Scapy reads them."""
 
     @property
     def key(self) -> FourTuple:

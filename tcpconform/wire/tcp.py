@@ -90,9 +90,36 @@ def malformed_at(options: bytes) -> int | None:
     return None
 
 
+def after_eol(options: bytes) -> int | None:
+    """Where the bytes after an option list's EOL start, or ``None`` (no EOL; a list that does not
+    parse stops the walk where it stops parsing)."""
+    i = 0
+    while i < len(options):
+        if options[i] == EOL:
+            return i + 1
+        if options[i] == NOP:
+            i += 1
+        elif i + 1 >= len(options) or options[i + 1] < 2:
+            return None
+        else:
+            i += options[i + 1]
+    return None
+
+
+def _with_tail(opts: bytes, tail: bytes) -> bytes:
+    """``opts`` with ``tail`` in place of the zeros after its EOL, padded to whole words again."""
+    at = after_eol(opts)
+    if at is None:
+        opts, at = opts.rstrip(b"\0") + bytes([EOL]), len(opts.rstrip(b"\0")) + 1
+    out = opts[:at] + tail
+    return out + b"\0" * (-len(out) % 4)
+
+
 def _unsummed(seg: Segment) -> bytearray:
     """The TCP header and payload of ``seg`` with a zero checksum."""
     opts = encode_options(seg.options)
+    if seg.eol_tail:
+        opts = _with_tail(opts, seg.eol_tail)
     dataofs = seg.dataofs if seg.dataofs is not None else 5 + len(opts) // 4
     offset_flags = ((dataofs & 0xF) << 12) | ((seg.reserved & 0x7) << 9) | (int(seg.flags) & 0x1FF)
     out = bytearray(HEADER.pack(seg.sport, seg.dport, seg.seq & 0xFFFFFFFF, seg.ack & 0xFFFFFFFF,
@@ -149,13 +176,20 @@ def parse_tcp(data: bytes, src: str, dst: str, start: int, tcp_end: int, summed_
         return None
     sport, dport, seq, ack, word, window, chksum, urgptr = HEADER.unpack_from(data, start)
     dataofs = word >> 12
+    eol_tail = b""
     at = start + 20
     if dataofs > 5:
         opsz = (dataofs - 5) * 4
+        raw = data[at:min(at + opsz, tcp_end)]
         try:
-            options = _options(data[at:min(at + opsz, tcp_end)])
+            options = _options(raw)
         except Undecodable:
             return None
+        if options and options[-1][0] == "EOL":
+            start_tail = after_eol(raw)
+            tail = raw[start_tail:] if start_tail is not None else b""
+            if any(tail):
+                eol_tail = tail
         at += opsz
     else:
         options = ()
@@ -168,7 +202,7 @@ def parse_tcp(data: bytes, src: str, dst: str, start: int, tcp_end: int, summed_
     # an odd last byte needs no zero after it.
     summed = int.from_bytes(data[start:summed_end], "little") + (pseudo << 8)
     seg = _segment(src, dst, sport, dport, seq, ack, _FLAGS[word & 0x1FF], window, urgptr, options, payload,
-                   (word >> 9) & 7, chksum, dataofs)
+                   (word >> 9) & 7, chksum, dataofs, eol_tail)
     return seg, summed % 0xFFFF == 0
 
 

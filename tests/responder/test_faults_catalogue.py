@@ -316,6 +316,7 @@ CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]]
     "mss-on-every-segment": (option_kinds, [[], ["MSS"]], [[], []]),  # this responder's SYN-ACK has no MSS
     "sack-unpermitted": (option_kinds, [[], ["NOP", "NOP", "SAck"]], [[], []]),
     "garbled-options": (option_kinds, [["raw"], []], [[], []]),
+    "eol-garbage": (option_kinds, [["EOL"], []], [[], []]),
 }
 
 
