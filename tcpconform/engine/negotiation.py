@@ -3,7 +3,7 @@ on every segment from the target, and the ``negotiated`` step.
 
 A target may rightly decline every option the tester offers (RFC 7323 and RFC 2018 make them
 offers, RFC 3168 makes ECN a MAY), so a case checking how a negotiated option is used first says
-``negotiated: wscale`` (or ``timestamps``, ``ecn``): on a target that declined, the rest of the case
+``negotiated: wscale`` (or ``timestamps``, ``ecn``, ``sack``): on a target that declined, the rest of the case
 is skipped with the reason, never failed, and never passed on what it could not see.  What a
 target may never do, whatever it implements, is checked on every segment by the invariants here:
 an option back that the tester did not offer, a SYN-only option outside a SYN, a segment without
@@ -19,11 +19,12 @@ from tcpconform.results import Mismatch, StepResult
 from tcpconform.tcp.segment import Flags, Segment, render_options
 
 _WHAT = {"wscale": "window scaling (a Window Scale option)", "timestamps": "timestamps (a Timestamps option)",
-         "ecn": "ECN (an ECN-setup SYN: ECE and CWR)"}
+         "ecn": "ECN (an ECN-setup SYN: ECE and CWR)", "sack": "SACK (a SACK-permitted option)"}
 
 
 def negotiation_hygiene(seg: Segment, conn: TesterConnection, enabled: frozenset[str]) -> list[tuple[str, Mismatch]]:
-    """The invariants ``options-offered``, ``syn-only-options``, ``ts-every-segment`` and ``ecn-setup``."""
+    """The invariants ``options-offered`` (no Window Scale, Timestamps or SACK-permitted option the
+    tester's SYN did not offer), ``syn-only-options``, ``ts-every-segment`` and ``ecn-setup``."""
     out: list[tuple[str, Mismatch]] = []
     kinds = {kind for kind, _ in seg.options}
     shown = render_options(seg.options) or "none"
@@ -35,7 +36,8 @@ def negotiation_hygiene(seg: Segment, conn: TesterConnection, enabled: frozenset
     offer = syn and not first.flags & Flags.ACK
     if "options-offered" in enabled and not offer:
         unasked = [word for kind, word, offered in (("WScale", "wscale", conn.ws_offered is not None),
-                                                   ("Timestamp", "TS", conn.ts_offered))
+                                                   ("Timestamp", "TS", conn.ts_offered),
+                                                   ("SAckOK", "sackOK", conn.sack_offered))
                    if kind in kinds and not offered]
         if unasked:
             out.append(("options-offered", Mismatch(
@@ -67,6 +69,8 @@ def check_negotiated(conn: TesterConnection, what: Negotiable, sres: StepResult)
         offered, taken = conn.ws_offered is not None, conn.ws_negotiated
     elif what == "timestamps":
         offered, taken = conn.ts_offered, conn.ts_negotiated
+    elif what == "sack":
+        offered, taken = conn.sack_offered, conn.sack_offered and any(kind == "SAckOK" for kind, _ in syn.options)
     else:
         offered = conn.ecn_offered
         taken = offered and bool(syn.flags & Flags.ECE) and not syn.flags & Flags.CWR
