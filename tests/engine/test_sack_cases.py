@@ -15,7 +15,8 @@ from tcpconform.responder import AppConfig, Responder, ResponderConfig
 from tcpconform.results import CaseResult
 from tcpconform.targets.reference import Reference, ReferenceTarget, open_reference
 
-SACK = ["sack-blocks", "sack-blocks-with-timestamps", "sack-bogus-blocks", "sack-permitted-only-when-offered"]
+SACK = ["sack-blocks", "sack-blocks-with-timestamps", "sack-bogus-blocks", "sack-hole-retransmitted",
+        "sack-permitted-only-when-offered"]
 
 
 def _run(case_id: str, ref: Reference) -> CaseResult:
@@ -42,12 +43,13 @@ def test_passes_against_the_reference(case_id: str, ipv6: bool) -> None:
     ("sack-blocks-with-timestamps", "sack-wrong-order"), ("sack-blocks-with-timestamps", "sack-bad-edges"),
     ("sack-bogus-blocks", "sack-crash-on-bogus"), ("sack-permitted-only-when-offered", "sack-unoffered-permitted"),
     ("sack-permitted-only-when-offered", "sack-unpermitted"), ("options-hygiene", "sack-unoffered-permitted"),
+    ("sack-hole-retransmitted", "no-retransmit"),
 ])
 def test_fails_under_its_fault(case_id: str, fault: str) -> None:
     assert _run(case_id, open_reference([fault])).verdict == "fail"
 
 
-@pytest.mark.parametrize("case_id", ["sack-blocks", "sack-blocks-with-timestamps", "sack-bogus-blocks"])
+@pytest.mark.parametrize("case_id", [c for c in SACK if c != "sack-permitted-only-when-offered"])
 def test_is_skipped_with_the_reason_by_a_target_without_sack(case_id: str) -> None:
     res = _run(case_id, _without_sack())
     assert res.verdict == "skip" and "did not negotiate SACK" in (res.reason or "")
