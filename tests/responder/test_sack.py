@@ -165,3 +165,17 @@ def test_blocks_are_exact_disjoint_newest_first_and_fit(pieces: list[tuple[int, 
         assert len(set(bl)) == len(bl) and all(b in runs for b in bl)
         if off >= ack:  # held beyond the ACK: it triggered the first block
             assert bl and bl[0][0] <= off < bl[0][1]
+
+
+@given(st.lists(st.lists(st.integers(0, 2**32 - 1), min_size=2, max_size=8).filter(lambda e: len(e) % 2 == 0),
+                min_size=1, max_size=6))
+def test_any_blocks_received_leave_the_data_flowing(rounds: list[list[int]]) -> None:
+    """Whatever SACK blocks the peer sends with its ACKs (any edges, up to four blocks), the responder
+    sends no RST and every write still goes out, in sequence."""
+    p, _ = opened()
+    for edges in rounds:
+        seg = _written(p)
+        end = seqnum.add(seg.seq, len(seg.payload))
+        out = p.send(p.segment(F.ACK, ack=end, options=(("NOP", None), ("NOP", None), ("SAck", tuple(edges)))))
+        assert not any(s.flags & F.RST for s in out)
+    assert _written(p).seq == 101 + 100 * len(rounds)
