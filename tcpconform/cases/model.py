@@ -294,8 +294,8 @@ class ReconnectStep(Step):
     reset), with the case's numbering unchanged."""
 
 
-Negotiable = Literal["wscale", "timestamps", "ecn", "sack"]
-NEGOTIABLE: tuple[Negotiable, ...] = ("wscale", "timestamps", "ecn", "sack")
+Negotiable = Literal["wscale", "timestamps", "ecn", "sack", "sack-blocks"]
+NEGOTIABLE: tuple[Negotiable, ...] = ("wscale", "timestamps", "ecn", "sack", "sack-blocks")
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,19 @@ def negotiation_hygiene(seg: Segment, conn: TesterConnection, enabled: frozenset
     return out
 
 
+def _check_sack_blocks(conn: TesterConnection, sres: StepResult) -> None:
+    """Go on only if the target has sent a SACK option on this connection: a receiver sent
+    SACK-permitted MAY elect to generate SACK options (RFC 2018 4), so one that sent none where they
+    were due (after data held beyond a hole) is skipped, never failed."""
+    if not conn.sack_offered:
+        raise CaseError("negotiated: sack-blocks: the tester's SYN did not offer SACK (a SACK-permitted option)")
+    if not conn.sack_seen:
+        raise CaseUnobservable("the target sent no SACK option where one was due (data held beyond a hole): "
+                               "RFC 2018 4 lets a receiver elect not to generate them (MAY); what the case checks "
+                               "of SACK blocks cannot be observed")
+    sres.message = "the target sends SACK blocks"
+
+
 def check_negotiated(conn: TesterConnection, what: Negotiable, sres: StepResult) -> None:
     """Go on only if ``what`` was offered by the tester and taken by the target; capture what the
     target's SYN said (``target_wscale``; ``target_tsval``, the TSval of its SYN, for the tester's
@@ -65,6 +78,9 @@ def check_negotiated(conn: TesterConnection, what: Negotiable, sres: StepResult)
     syn = conn.target_syn
     if syn is None:
         raise CaseError(f"negotiated: {what}: the target's SYN has not been seen yet (expect it first)")
+    if what == "sack-blocks":
+        _check_sack_blocks(conn, sres)
+        return
     if what == "wscale":
         offered, taken = conn.ws_offered is not None, conn.ws_negotiated
     elif what == "timestamps":
