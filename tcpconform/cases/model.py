@@ -295,8 +295,8 @@ class ReconnectStep(Step):
     reset), with the case's numbering unchanged."""
 
 
-Negotiable = Literal["wscale", "timestamps", "ecn"]
-NEGOTIABLE: tuple[Negotiable, ...] = ("wscale", "timestamps", "ecn")
+Negotiable = Literal["wscale", "timestamps", "ecn", "sack", "sack-blocks"]
+NEGOTIABLE: tuple[Negotiable, ...] = ("wscale", "timestamps", "ecn", "sack", "sack-blocks")
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,8 @@ class TesterConnection:
     """The tester's SYN carried a Timestamps option."""
     ecn_offered: bool = False
     """The tester's SYN was an ECN-setup SYN (ECE and CWR, RFC 3168 6.1.1)."""
+    sack_seen: bool = False
+    """A segment from the target carried a SACK option: it elected to send SACK blocks (RFC 2018 4)."""
     target_syn: Segment | None = None
     """The target's first SYN: what it answered to the tester's offers (:mod:`.negotiation`)."""
     target_isn: int | None = None
@@ -216,6 +218,7 @@ class TesterConnection:
         if seg.flags & Flags.ACK:
             self.last_ack = seg.ack
             self.last_window = seg.window
+        self.sack_seen = self.sack_seen or seg.option("SAck") is not None
 
 
 def describe_spec(spec: FieldSpec | None, conn: TesterConnection) -> str:

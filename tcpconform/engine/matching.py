@@ -85,10 +85,11 @@ INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
         "composed of zeros\", MUST-69).", rid="MUST-69",
     ),
     "options-offered": Requirement(
-        "options-offered", "RFC 7323 2.2, 3.2", Level.MUST,
+        "options-offered", "RFC 7323 2.2, 3.2; RFC 2018 2", Level.MUST,
         "A Window Scale option may be sent in a <SYN,ACK> segment only if one was received in the initial "
         "<SYN> segment; a TCP MAY send a TSopt in <SYN,ACK> only if it received a TSopt in the initial <SYN> "
-        "segment for the connection.",
+        "segment for the connection; SACK-permitted \"may be sent in a SYN by a TCP that has been extended to "
+        "receive (and presumably process) the SACK option\": a SYN-ACK answers the SYN's offer with it.",
     ),
     "syn-only-options": Requirement(
         "syn-only-options", "RFC 7323 2.2, RFC 2018 2", Level.MUST,
@@ -193,9 +194,9 @@ def match(spec: SegmentSpec, seg: Segment, conn: TesterConnection, isn: FieldSpe
 
 
 def _match_options(spec: OptionsSpec, seg: Segment, conn: TesterConnection, out: MatchResult) -> None:
-    observed = render_options(seg.options) or "none"
+    present = [(kind, _written_edges(value, conn)) if kind == "SAck" else (kind, value) for kind, value in seg.options]
+    observed = render_options(tuple(present)) or "none"
     expected = render_spec_options(spec, conn)
-    present = list(seg.options)
     if spec.open_ended:
         for item in spec.items:
             found = next((v for k, v in present if k == item.kind), _MISSING)
@@ -213,6 +214,13 @@ def _match_options(spec: OptionsSpec, seg: Segment, conn: TesterConnection, out:
 
 
 _MISSING = object()
+
+
+def _written_edges(value: object, conn: TesterConnection) -> object:
+    """A SACK option's edges (the tester's sequence numbers) in the case's numbering, as cases write them."""
+    if not isinstance(value, tuple):
+        return value
+    return tuple(conn.tester_written(edge) if isinstance(edge, int) else edge for edge in value)
 
 
 def _option_value_ok(item: OptionSpec, value: object, conn: TesterConnection, out: MatchResult) -> bool:

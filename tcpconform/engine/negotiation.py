@@ -3,7 +3,7 @@ on every segment from the target, and the ``negotiated`` step.
 
 A target may rightly decline every option the tester offers (RFC 7323 and RFC 2018 make them
 offers, RFC 3168 makes ECN a MAY), so a case checking how a negotiated option is used first says
-``negotiated: wscale`` (or ``timestamps``, ``ecn``): on a target that declined, the rest of the case
+``negotiated: wscale`` (or ``timestamps``, ``ecn``, ``sack``): on a target that declined, the rest of the case
 is skipped with the reason, never failed, and never passed on what it could not see.  What a
 target may never do, whatever it implements, is checked on every segment by the invariants here:
 an option back that the tester did not offer, a SYN-only option outside a SYN, a segment without
@@ -19,11 +19,12 @@ from tcpconform.results import Mismatch, StepResult
 from tcpconform.tcp.segment import Flags, Segment, render_options
 
 _WHAT = {"wscale": "window scaling (a Window Scale option)", "timestamps": "timestamps (a Timestamps option)",
-         "ecn": "ECN (an ECN-setup SYN: ECE and CWR)"}
+         "ecn": "ECN (an ECN-setup SYN: ECE and CWR)", "sack": "SACK (a SACK-permitted option)"}
 
 
 def negotiation_hygiene(seg: Segment, conn: TesterConnection, enabled: frozenset[str]) -> list[tuple[str, Mismatch]]:
-    """The invariants ``options-offered``, ``syn-only-options``, ``ts-every-segment`` and ``ecn-setup``."""
+    """The invariants ``options-offered`` (no Window Scale, Timestamps or SACK-permitted option the
+    tester's SYN did not offer), ``syn-only-options``, ``ts-every-segment`` and ``ecn-setup``."""
     out: list[tuple[str, Mismatch]] = []
     kinds = {kind for kind, _ in seg.options}
     shown = render_options(seg.options) or "none"
@@ -56,6 +57,19 @@ def negotiation_hygiene(seg: Segment, conn: TesterConnection, enabled: frozenset
     return out
 
 
+def _check_sack_blocks(conn: TesterConnection, sres: StepResult) -> None:
+    """Go on only if the target has sent a SACK option on this connection: a receiver sent
+    SACK-permitted MAY elect to generate SACK options (RFC 2018 4), so one that sent none where they
+    were due (after data held beyond a hole) is skipped, never failed."""
+    if not conn.sack_offered:
+        raise CaseError("negotiated: sack-blocks: the tester's SYN did not offer SACK (a SACK-permitted option)")
+    if not conn.sack_seen:
+        raise CaseUnobservable("the target sent no SACK option where one was due (data held beyond a hole): "
+                               "RFC 2018 4 lets a receiver elect not to generate them (MAY); what the case checks "
+                               "of SACK blocks cannot be observed")
+    sres.message = "the target sends SACK blocks"
+
+
 def check_negotiated(conn: TesterConnection, what: Negotiable, sres: StepResult) -> None:
     """Go on only if ``what`` was offered by the tester and taken by the target; capture what the
     target's SYN said (``target_wscale``; ``target_tsval``, the TSval of its SYN, for the tester's
@@ -63,10 +77,15 @@ def check_negotiated(conn: TesterConnection, what: Negotiable, sres: StepResult)
     syn = conn.target_syn
     if syn is None:
         raise CaseError(f"negotiated: {what}: the target's SYN has not been seen yet (expect it first)")
+    if what == "sack-blocks":
+        _check_sack_blocks(conn, sres)
+        return
     if what == "wscale":
         offered, taken = conn.ws_offered is not None, conn.ws_negotiated
     elif what == "timestamps":
         offered, taken = conn.ts_offered, conn.ts_negotiated
+    elif what == "sack":
+        offered, taken = conn.sack_offered, conn.sack_offered and any(kind == "SAckOK" for kind, _ in syn.options)
     else:
         offered = conn.ecn_offered
         taken = offered and bool(syn.flags & Flags.ECE) and not syn.flags & Flags.CWR

@@ -109,6 +109,8 @@ def _option_value(conn: TesterConnection, kind: str, value: object) -> tuple[str
     if value is None or isinstance(value, bytes):
         return (kind, value)
     if isinstance(value, tuple):
+        if kind == "SAck":  # SACK edges are the target's sequence numbers, written in the case's numbering
+            return (kind, tuple(conn.target_wire(conn.resolve_send(v, kind)) for v in value))
         return (kind, tuple(conn.resolve_send(v, kind) for v in value))
     return (kind, conn.resolve_send(value, kind))  # type: ignore[arg-type]
 

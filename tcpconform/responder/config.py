@@ -97,7 +97,8 @@ class ResponderConfig:
       exchange unchanged.
     - ``timestamps``: answer a Timestamps option in the SYN with timestamps on the connection (RFC
       7323 3-5, PAWS included); ``ecn``: answer an ECN-setup SYN with an ECN-setup SYN-ACK (RFC 3168
-      6.1.1).  Neither is ever offered unasked.
+      6.1.1).  Neither is ever offered unasked.  ``sack``: answer SACK-permitted in the SYN with
+      SACK-permitted, and send SACK blocks (RFC 2018; :mod:`.sack`).
     - ``mss``: the responder's own MSS over IPv4: the largest segment it sends (with the peer's MSS)
       and the "full-sized segment" of its delayed-ACK rule: what an Ethernet link allows (1500 - 40),
       so a peer offering more (a path MTU case's 1400) gets segments a smaller path must cut.  ``mss6``
@@ -128,6 +129,7 @@ class ResponderConfig:
     window_scale: int | None = 0
     timestamps: bool = True
     ecn: bool = True
+    sack: bool = True
     mss: int = 1460
     mss6: int = 1440
     mss_option: int | None = None

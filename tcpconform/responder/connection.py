@@ -17,7 +17,8 @@ decided in :mod:`.sockopts` and :mod:`.keepalive`, active open in :mod:`.active`
 in :mod:`.robustness`; window scaling, timestamps and ECN setup, when the SYN offers them, are
 :mod:`.negotiate`'s.  Left out, to keep the reference small and easy to predict: congestion control
 (RFC 5681; the peer's window alone limits sending), RTT estimation (the RTO is configured and only
-backs off) and SACK; urgent data stays in line.
+backs off) and retransmission from SACK blocks (received ones are ignored, as RFC 2018 allows; the
+blocks sent are :mod:`.sack`'s); urgent data stays in line.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from tcpconform.responder.negotiate import Negotiation
 from tcpconform.responder.path import PathState
 from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.robustness import ack_too_old, mss_misaligned, peer_window, syn_resets_anywhere, urgent_text
+from tcpconform.responder.sack import SackState
 from tcpconform.responder.send import SendSide
 from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
@@ -62,6 +64,7 @@ class Connection(SendSide):
         self._events = events
         self.state = State.LISTEN if syn is not None else State.CLOSED
         self.neg = Negotiation.of(syn, cfg, now)
+        self.sack = SackState.of(syn, cfg)
         # Send side (RFC 9293 3.3.1).
         self.iss = choose_isn(cfg, key, now)
         self.snd_una = self.iss
@@ -321,6 +324,7 @@ class Connection(SendSide):
         """RFC 9293 3.10.7.4, seventh and eighth checks: deliver the text, then act on the FIN."""
         fin = bool(seg.flags & Flags.FIN) and not self._has("ignore-fin")
         right_edge = seqnum.add(self.rcv.rcv_nxt, self._rcv_wnd())
+        self.sack.arrived(seg.seq, len(seg.payload), self.rcv.rcv_nxt)  # the trigger of the ACK it draws
         arrival = self.rcv.insert(
             seg.seq, seg.payload, fin, right_edge, keep_out_of_order=not self._has("drop-out-of-order"),
             trim_duplicates=not self._has("deliver-duplicates"),

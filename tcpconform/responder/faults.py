@@ -98,6 +98,12 @@ FAULTS: dict[str, str] = {
     "no-paws": "a segment whose TSval is older than TS.Recent is taken (no PAWS, RFC 7323 5.3)",
     "ecn-reflect": "its SYN-ACK echoes the ECE and CWR of an ECN-setup SYN (neither an ECN-setup SYN-ACK nor a refusal)",
     "ecn-unrequested": "its SYN-ACK sets ECE (an ECN-setup SYN-ACK) whatever the SYN asked",
+    # SACK (RFC 2018).
+    "sack-wrong-order": "its SACK blocks come oldest first: the first is not the one holding the segment that triggered the ACK",
+    "sack-bad-edges": "the right edge of each SACK block it sends is one octet short of the held data's",
+    "sack-crash-on-bogus": (
+        "a SACK block beyond SND.NXT wedges the stack: it answers nothing from then on (the SACK-panic class)"
+    ),
     # Windows and acknowledgments (RFC 9293 3.8.6, 3.10.7.4; RFC 5681 4.2).
     "no-persist-probe": "data waiting behind a zero window is never probed for (no persist timer)",
     "ignore-unacceptable": (

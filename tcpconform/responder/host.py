@@ -29,6 +29,7 @@ from tcpconform.responder.events import AppAction, Event, StateChanged, listen_k
 from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.icmp import on_icmp
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
+from tcpconform.responder.sack import sack_wedges
 from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
@@ -92,6 +93,8 @@ class Responder:
         ``dropped_count`` counts them all."""
         self.dropped_count = 0
         self._wedged = False
+        self._silenced = False
+        """The wedge also stops all output (fault ``sack-crash-on-bogus``): nothing goes out, not even the application's data."""
         self._lcg = LCG_SEED
         self._start(0.0)
 
@@ -141,6 +144,11 @@ class Responder:
             return
         key = self.key_for(seg)
         conn = self._conns.get(key)
+        wedge = sack_wedges(self.config, seg, conn.snd_nxt) if conn is not None else None
+        if wedge is not None:
+            self._wedged = self._silenced = True  # a panicked stack sends nothing either
+            self._drop(seg, wedge)
+            return
         if conn is not None:
             conn.on_segment(seg, now)
             self._after(conn, now)
@@ -179,7 +187,7 @@ class Responder:
 
     def segments_to_send(self) -> list[Segment]:
         """Everything to put on the wire since the last call, in order."""
-        out = list(self._outbox)
+        out = [] if self._silenced else list(self._outbox)
         self._outbox.clear()  # cleared in place: every connection appends to this very list
         if "odd-checksum" in self.config.faults:
             out = [_odd_checksum(seg) for seg in out]
@@ -237,7 +245,7 @@ class Responder:
         self._half_open.clear()
         self.dropped.clear()
         self.dropped_count = 0
-        self._wedged = False
+        self._wedged = self._silenced = False
         self._start(now)
 
     def forget(self, key: FourTuple) -> None:

@@ -4,8 +4,8 @@ scaling (RFC 7323 2), timestamps and PAWS (RFC 7323 3-5) and ECN setup (RFC 3168
 Every option is answered, never offered unasked: the SYN-ACK carries a Window Scale option only when
 the SYN did, a Timestamps option only when the SYN did, ECE only when the SYN was an ECN-setup SYN
 (ECE and CWR).  So a peer offering none of them (the seed cases) sees exactly the exchange of a
-responder without them.  SACK is not negotiated: SACK-permitted is never sent, so the peer never
-gets SACK blocks it could not use (RFC 2018 4).
+responder without them.  SACK-permitted, answered the same way, and the SACK blocks it permits
+are :mod:`.sack`'s.
 
 Invariants kept here, each a MUST of RFC 7323:
 

@@ -57,6 +57,18 @@ class ReceiveBuffer:
         """Bytes held out of order (at most a window's: no byte is held twice)."""
         return sum(len(data) for _, data in self._ooo)
 
+    def held_runs(self) -> list[tuple[int, int]]:
+        """The held octets as contiguous runs ``(first, after last)``, in sequence order: a SACK
+        block's edges (RFC 2018 3)."""
+        runs: list[tuple[int, int]] = []
+        for seq, data in self._ooo:
+            end = seqnum.add(seq, len(data))
+            if runs and runs[-1][1] == seq:
+                runs[-1] = (runs[-1][0], end)
+            else:
+                runs.append((seq, end))
+        return runs
+
     @property
     def has_gap(self) -> bool:
         return bool(self._ooo) or self._fin_at is not None

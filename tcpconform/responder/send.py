@@ -23,6 +23,7 @@ from tcpconform.responder.config import IGNORE_MSS_SEGMENT, IGNORE_MSS_SEGMENT6,
 from tcpconform.responder.negotiate import Negotiation
 from tcpconform.responder.path import PathState, cut
 from tcpconform.responder.receive import ReceiveBuffer
+from tcpconform.responder.sack import SackState
 from tcpconform.responder.sockopts import SocketOptions, nagle_holds
 from tcpconform.responder.states import Trigger
 from tcpconform.tcp import seqnum
@@ -59,6 +60,7 @@ class SendSide:
     _outbox: list[Segment]
     state: State
     neg: Negotiation
+    sack: SackState
     active: bool
     options: SocketOptions
     path: PathState
@@ -136,7 +138,7 @@ class SendSide:
                 ack = seqnum.add(ack, ACK_UNRECEIVED_EXTRA)
         window, self._rcv_adv = self.neg.advertise(self._rcv_wnd(), self.rcv.rcv_nxt, flags)
         mss = syn_mss(self.cfg.own_mss, self.cfg.mss_option, self.cfg.faults) if self.active else self.cfg.mss_option
-        options = self.neg.options(flags, ack, payload, mss)
+        options = self.neg.options(flags, ack, payload, mss) + self.sack.options(flags, payload, self.rcv, self.neg.ts)
         seg = Segment(
             src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport, seq=seq & seqnum.MASK,
             ack=ack, flags=flags | self.neg.ecn_flags(flags), window=window, options=options, payload=payload,

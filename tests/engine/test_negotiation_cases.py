@@ -103,7 +103,7 @@ def test_a_target_connecting_out_offers_in_its_syn_and_again_in_a_simultaneous_o
 
 def test_window_scale_and_sack_permitted_only_on_syns() -> None:
     assert _broken(_seg(Flags.ACK, (("NOP", None), ("WScale", 2))), _conn(ws_offered=2)) == ["syn-only-options"]
-    assert _broken(_seg(Flags.ACK, (("SAckOK", None),)), _conn()) == ["syn-only-options"]
+    assert _broken(_seg(Flags.ACK, (("SAckOK", None),)), _conn(sack_offered=True)) == ["syn-only-options"]
 
 
 def test_timestamps_on_every_segment_but_a_rst_once_negotiated() -> None:
