@@ -87,8 +87,9 @@ class _Active:
 
 
 def runs_alone(case: TestCase) -> bool:
-    """Whether no other case may run beside ``case``: it says so, or it may crash the target."""
-    return case.alone or case.may_crash
+    """Whether no other case may run beside ``case``: it says so, it is long (its minutes of the target's
+    timers are its own), or it may crash the target."""
+    return case.alone or case.long or case.may_crash
 
 
 @dataclass
