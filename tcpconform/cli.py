@@ -51,9 +51,9 @@ def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ..
     from fnmatch import fnmatchcase
 
     from tcpconform.cases.bundled import bundled_cases
-    from tcpconform.cases.long import leave_out_long, left_out_text
     from tcpconform.cases.document import CaseFileError
     from tcpconform.cases.load import load_cases
+    from tcpconform.cases.long import leave_out_long, left_out_text
 
     paths = list(cases) or [bundled_cases()]
     for p in paths:

@@ -219,7 +219,8 @@ def _index(result: RunResult) -> str:
         detail = esc(case.reason) if case.verdict != "pass" and case.reason else esc(case.title)
         rows.append(f'<tr data-case-verdict="{esc(case.verdict)}"><td><span class="badge b-{esc(case.verdict)}">'
                     f'{esc(case.verdict.upper())}</span></td><td class="nw"><a href="#{_anchor(i, case)}"><code>{esc(case.id)}'
-                    f'</code></a>{_long_mark(case)}</td><td class="nw">{level}</td><td class="nw">{case.duration * 1000:.1f} ms</td>'
+                    f'</code></a>{_long_mark(case)}</td><td class="nw">{level}</td>'
+                    f'<td class="nw">{case.duration * 1000:.1f} ms</td>'
                     f"<td>{detail}</td></tr>")
     rows.append("</table>")
     return "".join(rows)
