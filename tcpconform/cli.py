@@ -47,7 +47,6 @@ def _user_errors() -> Iterator[None]:
 
 
 def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], quick: bool = False) -> list[TestCase]:
-    """The selected cases; under ``quick`` without the long ones, saying how many were left out."""
     from fnmatch import fnmatchcase
 
     from tcpconform.cases.bundled import bundled_cases
@@ -282,12 +281,15 @@ def selftest(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str,
     prints the case x fault matrix and exits non-zero if a fault goes undetected, a case does not
     fail under a fault it names, or a case names no fault and says not why.
     """
+    from tcpconform.cases.long import leave_out_long, left_out_text, quick_faults
     from tcpconform.selftest import format_matrix, run_selftest
 
-    selected = _load(cases, ids, keywords, quick)
+    selected, left = leave_out_long(_load(cases, ids, keywords), quick)
+    if left:
+        click.echo(left_out_text(left) + " (and the faults only they name)", err=True)
     _check_faults(only_faults)
     with _user_errors():
-        report = run_selftest(selected, only_faults or None, lab_name if on_wire else None, ipv6=ipv6)
+        report = run_selftest(selected, quick_faults(selected, left, only_faults), lab_name if on_wire else None, ipv6=ipv6)
     for line in format_matrix(report):
         click.echo(line)
     if report_dir is not None:

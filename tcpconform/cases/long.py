@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tcpconform.cases.model import SilenceStep, TestCase, WaitStep
+from tcpconform.responder.faults import FAULTS
 
 
 def expected_duration(case: TestCase) -> float:
@@ -34,7 +35,8 @@ def long_label(case: TestCase) -> str | None:
 
 def leave_out_long(cases: Iterable[TestCase], quick: bool) -> tuple[list[TestCase], list[TestCase]]:
     """The cases a run keeps and the long ones ``--quick`` leaves out (none without it)."""
-    kept, left = [], []
+    kept: list[TestCase] = []
+    left: list[TestCase] = []
     for case in cases:
         (left if quick and case.long else kept).append(case)
     return kept, left
@@ -45,3 +47,13 @@ def left_out_text(left: list[TestCase]) -> str:
     total = sum(expected_duration(c) for c in left)
     return (f"--quick: {len(left)} long case(s) left out ({duration_text(total)} of waiting): "
             + ", ".join(c.id for c in left))
+
+
+def quick_faults(kept: list[TestCase], left: list[TestCase], only: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The faults a quick selftest tries: ``only`` (or every fault, ``None``) less those that only the
+    left-out long cases name, which no case run could catch."""
+    if not left:
+        return only or None
+    named = {f for c in kept for f in c.faults}
+    unseen = {f for c in left for f in c.faults} - named
+    return tuple(f for f in (only or tuple(FAULTS)) if f not in unseen)

@@ -37,6 +37,8 @@ class SocketOptions:
     keepidle: float = KEEPALIVE_IDLE
     keepintvl: float = KEEPALIVE_INTERVAL
     keepcnt: int = KEEPALIVE_COUNT
+    user_timeout: float | None = None
+    """TCP_USER_TIMEOUT in seconds (R2, :mod:`.giveup`); ``None``: the default (Linux's 0)."""
 
     def copy(self) -> SocketOptions:
         return replace(self)
@@ -48,6 +50,9 @@ class SocketOptions:
                 self.nodelay = bool(value)
             else:
                 self.keepalive = bool(value)
+            return
+        if name == "TCP_USER_TIMEOUT":  # milliseconds, 0 for the default, as Linux takes it
+            self.user_timeout = value / 1000 if value else None
             return
         limit = _LIMITS.get(name)
         if limit is None:
