@@ -46,13 +46,13 @@ def _user_errors() -> Iterator[None]:
         raise UsageFailure(str(err)) from None
 
 
-def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], quick: bool = False) -> list[TestCase]:
+def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], quick: bool | None = None) -> list[TestCase]:
     from fnmatch import fnmatchcase
 
     from tcpconform.cases.bundled import bundled_cases
     from tcpconform.cases.document import CaseFileError
     from tcpconform.cases.load import load_cases
-    from tcpconform.cases.long import leave_out_long, left_out_text
+    from tcpconform.cases.long import leave_out_long, long_note
 
     paths = list(cases) or [bundled_cases()]
     for p in paths:
@@ -67,9 +67,9 @@ def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ..
         if (not ids or any(fnmatchcase(c.id, pat) for pat in ids))
         and (not keywords or any(k.lower() in f"{c.id} {c.title} {c.area}".lower() for k in keywords))
     ]
-    selected, left = leave_out_long(selected, quick)
-    if left:
-        click.echo(left_out_text(left), err=True)
+    selected, left = leave_out_long(selected, bool(quick))
+    if quick is not None and (note := long_note(selected, left)):  # a run: what it does with its long cases
+        click.echo(note, err=True)
     if not selected:
         raise UsageFailure("no test case matches the selection" + (f" {' '.join(ids)}" if ids else ""))
     return selected

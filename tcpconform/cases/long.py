@@ -49,6 +49,19 @@ def left_out_text(left: list[TestCase]) -> str:
             + ", ".join(c.id for c in left))
 
 
+def long_note(kept: list[TestCase], left: list[TestCase]) -> str | None:
+    """What a run says of its long cases: those ``--quick`` left out, else those it will run (a real
+    clock waits their minutes out; the in-process one does not), else nothing."""
+    if left:
+        return left_out_text(left)
+    long = [c for c in kept if c.long]
+    if not long:
+        return None
+    total = sum(expected_duration(c) for c in long)
+    return (f"{len(long)} long case(s), {duration_text(total)} of mandated waiting on a real clock (no real time "
+            "in-process), each run alone: --quick leaves them out")
+
+
 def quick_faults(kept: list[TestCase], left: list[TestCase], only: tuple[str, ...]) -> tuple[str, ...] | None:
     """The faults a quick selftest tries: ``only`` (or every fault, ``None``) less those that only the
     left-out long cases name, which no case run could catch."""

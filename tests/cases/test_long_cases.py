@@ -85,6 +85,7 @@ def test_run_quick_says_what_it_left_out_and_a_full_run_marks_long_cases(tmp_pat
     assert "1 passed" in quick.output
     full = runner.invoke(main, ["run", "-k", "giveup", "--report-dir", str(tmp_path / "f")])
     assert full.exit_code == 0, full.output
+    assert "3 long case(s), about 33 min of mandated waiting on a real clock" in full.output
     assert "4 passed" in full.output and full.output.count("of mandated waiting, run alone") == 3
     assert "long: about 20 min of mandated waiting" in full.output
     html = (tmp_path / "f" / "report.html").read_text()
@@ -94,6 +95,11 @@ def test_run_quick_says_what_it_left_out_and_a_full_run_marks_long_cases(tmp_pat
 def test_a_quick_run_of_long_cases_alone_is_a_usage_error() -> None:
     done = CliRunner().invoke(main, ["run", "giveup-r2-data", "--quick"])
     assert done.exit_code == 2 and "no test case matches" in done.output
+
+
+def test_a_run_without_long_cases_says_nothing_of_them(tmp_path: Path) -> None:
+    done = CliRunner().invoke(main, ["run", "seed-handshake", "--report-dir", str(tmp_path)])
+    assert done.exit_code == 0 and "long case" not in done.output
 
 
 def test_list_marks_the_long_cases() -> None:
