@@ -3,7 +3,8 @@
 :class:`SendSide` is a mixin of :class:`~.connection.Connection`; it builds every segment the
 connection sends (:meth:`SendSide._emit`), sends new sequence space and keeps it for retransmission,
 sends what the peer's window, its MSS, the path (:mod:`.path`) and Nagle (:mod:`.sockopts`) allow,
-times the ACKs (delayed ACK) and runs the retransmission and persist timers.  The checks on arriving
+times the ACKs (delayed ACK) and runs the retransmission and persist timers (giving up at R2, by
+time: :mod:`.giveup`).  The checks on arriving
 segments (RFC 9293 3.10.7.4) stay in :mod:`.connection`, in their order.
 
 Invariants: the retransmission queue holds, in sequence order, exactly the sent sequence space from
