@@ -4,8 +4,8 @@
 connection sends (:meth:`SendSide._emit`), sends new sequence space and keeps it for retransmission,
 sends what the peer's window, its MSS, the path (:mod:`.path`) and Nagle (:mod:`.sockopts`) allow,
 times the ACKs (delayed ACK) and runs the retransmission and persist timers (giving up at R2, by
-time: :mod:`.giveup`).  The checks on arriving
-segments (RFC 9293 3.10.7.4) stay in :mod:`.connection`, in their order.
+time: :mod:`.giveup`).  The checks on arriving segments (RFC 9293 3.10.7.4) stay in
+:mod:`.connection`, in their order.
 
 Invariants: the retransmission queue holds, in sequence order, exactly the sent sequence space from
 SND.UNA to SND.NXT (SYN, text and FIN as first sent, or cut to a lowered path MSS); the
