@@ -127,3 +127,15 @@ def test_the_pytest_plugin_marks_long_cases() -> None:
     cases = {c.id: c for c in load_cases([bundled_cases()])}
     assert "long" in markers_of(cases["giveup-r2-data"])
     assert "long" not in markers_of(cases["giveup-user-timeout"])
+
+
+def test_long_cases_run_alone_after_the_others() -> None:
+    from tcpconform.run import RunRequest, TargetChoice, run
+
+    cases = [c for c in load_cases([bundled_cases()]) if c.area in ("giveup", "seed")]
+    result = run(RunRequest(cases, TargetChoice(), fail_on=None)).result
+    spans = {c.id: (c.started, c.started + c.duration) for c in result.cases}
+    short_end = max(end for cid, (_, end) in spans.items() if cid not in LONG_IDS)
+    long_spans = sorted(span for cid, span in spans.items() if cid in LONG_IDS)
+    assert long_spans[0][0] >= short_end
+    assert all(a[1] <= b[0] for a, b in zip(long_spans, long_spans[1:], strict=False))  # one at a time
