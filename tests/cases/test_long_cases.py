@@ -4,6 +4,7 @@ in-process run (a virtual clock) keeps them and proves each passes clean and fai
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -138,4 +139,4 @@ def test_long_cases_run_alone_after_the_others() -> None:
     short_end = max(end for cid, (_, end) in spans.items() if cid not in LONG_IDS)
     long_spans = sorted(span for cid, span in spans.items() if cid in LONG_IDS)
     assert long_spans[0][0] >= short_end
-    assert all(a[1] <= b[0] for a, b in zip(long_spans, long_spans[1:], strict=False))  # one at a time
+    assert all(a[1] <= b[0] for a, b in pairwise(long_spans))  # one at a time
