@@ -46,12 +46,13 @@ def _user_errors() -> Iterator[None]:
         raise UsageFailure(str(err)) from None
 
 
-def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...]) -> list[TestCase]:
+def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], quick: bool | None = None) -> list[TestCase]:
     from fnmatch import fnmatchcase
 
     from tcpconform.cases.bundled import bundled_cases
     from tcpconform.cases.document import CaseFileError
     from tcpconform.cases.load import load_cases
+    from tcpconform.cases.long import leave_out_long, long_note
 
     paths = list(cases) or [bundled_cases()]
     for p in paths:
@@ -66,6 +67,9 @@ def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ..
         if (not ids or any(fnmatchcase(c.id, pat) for pat in ids))
         and (not keywords or any(k.lower() in f"{c.id} {c.title} {c.area}".lower() for k in keywords))
     ]
+    selected, left = leave_out_long(selected, bool(quick))
+    if quick is not None and (note := long_note(selected, left)):  # a run: what it does with its long cases
+        click.echo(note, err=True)
     if not selected:
         raise UsageFailure("no test case matches the selection" + (f" {' '.join(ids)}" if ids else ""))
     return selected
@@ -86,6 +90,9 @@ _select_options = [
     click.argument("ids", nargs=-1),
     click.option("-k", "keywords", multiple=True, help="Only cases whose id, title or area contains this (repeatable: any)."),
 ]
+
+
+_quick_option = click.option("--quick", is_flag=True, help="Leave out the long cases (minutes of mandated waiting each).")
 
 
 def _select(f: F) -> F:
@@ -109,7 +116,9 @@ def main() -> None:
 @main.command("list")
 @_select
 def list_cases(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...]) -> None:
-    """List test cases: id, level, RFC references and title, grouped by area."""
+    """List test cases: id, level, RFC references and title, grouped by area; long ones marked."""
+    from tcpconform.cases.long import long_label
+
     selected = _load(cases, ids, keywords)
     areas: dict[str, list[TestCase]] = {}
     for case in selected:
@@ -118,7 +127,7 @@ def list_cases(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[st
         click.echo(f"{area}:")
         for case in group:
             refs = ", ".join(sorted({r.ref + (f" {r.rid}" if r.rid else "") for r in case.requirements}))
-            click.echo(f"  {case.id:<28} {case.level.value:<7} {case.title}")
+            click.echo(f"  {case.id:<28} {case.level.value:<7} {case.title}" + (f"  [{long_label(case)}]" if case.long else ""))
             click.echo(f"  {'':<28} {'':<7} {refs}  ({case.loc.file})")
     click.echo(f"{len(selected)} case(s)")
 
@@ -155,6 +164,7 @@ def _target_options(f: F) -> F:
 
 @main.command()
 @_select
+@_quick_option
 @_target_options
 @click.option("--profile", default=None, help="Target profile: reference or generic (default: fits the target).")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
@@ -180,7 +190,7 @@ def run(
     lab: str | None, lab_name: str, target_ip: str | None, ipv6: bool, port: int | None, iface: str | None,
     source_ip: str | None, agent: str | None, services: tuple[str, ...], profile: str | None, report_dir: Path, fail_on: str,
     baseline: Path | None, jobs: int | None, restart: str | None, restart_wait: float, verbose: bool,
-    quiet: bool, color: bool | None,
+    quiet: bool, color: bool | None, quick: bool,
 ) -> None:
     """Run test cases against a target (default: the bundled reference responder, in this process).
 
@@ -195,6 +205,7 @@ def run(
       tcpconform run --target 198.18.0.2 --service echo=7 --service discard=9 \
           --service chargen=19 --service daytime=13       four services, each case on one that fits it
       tcpconform run --fault wedge-on-bad-option --restart ''   go on after the target wedges
+      tcpconform run --lab linux --quick      without the long cases (minutes of waiting each)
       tcpconform run --target 198.18.0.2 --port 8000 --agent udp:10.0.0.2:4242   a device with its agent
     """
     import time
@@ -203,7 +214,7 @@ def run(
     from tcpconform.run import Opened, RunRequest, TargetChoice
     from tcpconform.run import run as run_cases
 
-    selected = _load(cases, ids, keywords)
+    selected = _load(cases, ids, keywords, quick)
     use_color = sys.stdout.isatty() if color is None else color
     wall0 = time.monotonic()
     total, done = len(selected), [0]
@@ -253,6 +264,7 @@ def run(
 
 @main.command()
 @_select
+@_quick_option
 @click.option("--fault", "only_faults", multiple=True, help="Only these faults (default: every fault).")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=None,
               help="Also write selftest.json here.")
@@ -262,19 +274,22 @@ def run(
 @click.option("--ipv6", is_flag=True, help="Over IPv6 (faults that only show over IPv4 are left out, and the reverse).")
 def selftest(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...],
              only_faults: tuple[str, ...], report_dir: Path | None, on_wire: str | None, lab_name: str,
-             ipv6: bool) -> None:
+             ipv6: bool, quick: bool) -> None:
     """Prove the cases can fail: clean responder must pass all, every fault must be caught.
 
     Runs the cases against the clean reference responder (all must pass), then once per fault;
     prints the case x fault matrix and exits non-zero if a fault goes undetected, a case does not
     fail under a fault it names, or a case names no fault and says not why.
     """
+    from tcpconform.cases.long import leave_out_long, left_out_text, quick_faults
     from tcpconform.selftest import format_matrix, run_selftest
 
-    selected = _load(cases, ids, keywords)
+    selected, left = leave_out_long(_load(cases, ids, keywords), quick)
+    if left:
+        click.echo(left_out_text(left) + " (and the faults only they name)", err=True)
     _check_faults(only_faults)
     with _user_errors():
-        report = run_selftest(selected, only_faults or None, lab_name if on_wire else None, ipv6=ipv6)
+        report = run_selftest(selected, quick_faults(selected, left, only_faults), lab_name if on_wire else None, ipv6=ipv6)
     for line in format_matrix(report):
         click.echo(line)
     if report_dir is not None:
@@ -386,26 +401,15 @@ def lab_down_cmd(name: str) -> None:
 @lab.command("status")
 def lab_status_cmd() -> None:
     """Show every lab present."""
-    from tcpconform.lab.inspect import lab_status
+    from tcpconform.lab.inspect import lab_status, status_lines
     from tcpconform.lab.lab import left_by_a_killed_run
 
     labs = lab_status()
     if not labs:
         click.echo("no lab is up (tcpconform lab up)")
     for e in labs:
-        click.echo(f"lab {e['name']} ({e['network']}, {e['network6']}): {'complete' if e['complete'] else 'INCOMPLETE'}")
-        for side in ("tester_if", "target_if"):
-            link = e.get(side) or {}
-            offs = link.get("offloads") or {}
-            on = [k for k, v in offs.items() if v != "off"]
-            click.echo(f"  {link.get('name', side)}: {'up' if link.get('up') else 'DOWN'}, mac {link.get('mac')}, "
-                       f"ipv4 {', '.join(link.get('ipv4') or []) or 'none'}, "
-                       f"ipv6 {', '.join(link.get('ipv6') or []) or 'none'}, "
-                       f"offloads {'all off' if offs and not on else 'ON: ' + ', '.join(on) if on else 'unknown'}")
-        click.echo(f"  tester {e['tester_ip']}, Linux target {e['linux_ip']}, reference responder {e['reference_ip']}")
-        click.echo(f"  tester {e['tester_ip6']}, Linux target {e['linux_ip6']}, reference responder {e['reference_ip6']}")
-        for problem in e.get("problems", []):
-            click.echo(f"  problem: {problem}")
+        for line in status_lines(e):
+            click.echo(line)
         left = left_by_a_killed_run(e["name"])
         if left is not None:
             click.echo(f"  {left}: `tcpconform lab down {e['name']}` removes it, a run on it makes it afresh")

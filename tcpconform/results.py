@@ -121,6 +121,8 @@ class CaseResult:
     unverified_checksums: int = 0
     """Segments from the target whose checksum could not be verified: the kernel says it was never
     computed (a transmit checksum offload on a veth or TAP).  No invariant judged them, either way."""
+    long: float | None = None
+    """A long case's expected duration in seconds (its mandated waiting); ``None``: not a long case."""
     matrix_cell: tuple[str, str] | None = None
     """``(state, event)`` of a case generated from a matrix table (the reports' grid); not in the JSON."""
 

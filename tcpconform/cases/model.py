@@ -372,6 +372,9 @@ class TestCase:
     may_crash: bool = False
     """The case may crash or wedge a stack that gets it wrong (malformed options, bad offsets): it
     runs alone and last, and the run checks the target still answers after it."""
+    long: bool = False
+    """The case's mandated waiting is minutes (R2, a SYN's give-up, a zero window held): it runs
+    alone, the reports say so with its expected duration, and ``--quick`` leaves it out."""
     tags: tuple[str, ...] = ()
     matrix_cell: tuple[str, str] | None = None
     """``(state, event)`` for a case generated from a matrix table's cell; ``None`` for a case file."""

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
+from tcpconform.cases.long import expected_duration
 from tcpconform.cases.model import Level, Requirement, Step, TestCase
 from tcpconform.engine import services
 from tcpconform.engine.connection import TesterConnection
@@ -133,7 +134,7 @@ class CaseRun:
         self.result = CaseResult(
             id=case.id, title=case.title, file=case.loc.file, line=case.loc.line, area=case.area,
             level=case.level.value, requirements=[_requirement_ref(r) for r in case.requirements],
-            matrix_cell=case.matrix_cell,
+            matrix_cell=case.matrix_cell, long=expected_duration(case) if case.long else None,
         )
         self.result.steps = [
             StepResult(i, str(s.loc), kind_of(s).name, s.text) for i, s in enumerate(case.steps)

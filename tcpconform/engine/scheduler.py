@@ -10,7 +10,9 @@ A case that declares ``alone`` (ISN statistics over many connections, anything t
 target's global state) runs with no other case active; such cases go first, so the rest of the
 run can overlap freely afterwards.  A case that declares ``may_crash`` (malformed options, bad
 offsets) runs alone too, and last: if it kills the target, nothing else was running to be blamed,
-and only the cases after it are lost.
+and only the cases after it are lost.  A ``long`` case (minutes of mandated waiting) runs alone as
+well, after the others and before those that may crash: the short verdicts come first, and its
+minutes of the target's timers are its own.
 
 With a :class:`~tcpconform.engine.health.Health`, the scheduler checks the target answers before
 the first case, and after every case that ended in silence or may crash it; while a probe runs no
@@ -87,8 +89,9 @@ class _Active:
 
 
 def runs_alone(case: TestCase) -> bool:
-    """Whether no other case may run beside ``case``: it says so, or it may crash the target."""
-    return case.alone or case.may_crash
+    """Whether no other case may run beside ``case``: it says so, it is long (its minutes of the target's
+    timers are its own), or it may crash the target."""
+    return case.alone or case.long or case.may_crash
 
 
 @dataclass
@@ -171,9 +174,9 @@ class Scheduler:
         given = list(runs)
         self.slots = list(given)
         if self.jobs > 1:
-            given = sorted(given, key=lambda r: (not r.case.alone, r.case.may_crash, -declared_wait(r.case)))
-        else:  # stable: alone ones first, those that may crash the target last
-            given = sorted(given, key=lambda r: (not r.case.alone, r.case.may_crash))
+            given = sorted(given, key=lambda r: (not r.case.alone, r.case.may_crash, r.case.long, -declared_wait(r.case)))
+        else:  # stable: alone ones first, then the others, the long ones, and those that may crash the target last
+            given = sorted(given, key=lambda r: (not r.case.alone, r.case.may_crash, r.case.long))
         self.pending = deque(given)
         try:
             self._loop(given)

@@ -158,3 +158,21 @@ def lab_status() -> list[dict[str, Any]]:
         state["complete"] = not state["problems"]
         out.append(state)
     return out
+
+
+def status_lines(entry: dict[str, Any]) -> list[str]:
+    """One lab of :func:`lab_status` as ``tcpconform lab status`` prints it: its links, addresses, problems."""
+    out = [f"lab {entry['name']} ({entry['network']}, {entry['network6']}): "
+           f"{'complete' if entry['complete'] else 'INCOMPLETE'}"]
+    for side in ("tester_if", "target_if"):
+        link = entry.get(side) or {}
+        offs = link.get("offloads") or {}
+        on = [k for k, v in offs.items() if v != "off"]
+        out.append(f"  {link.get('name', side)}: {'up' if link.get('up') else 'DOWN'}, mac {link.get('mac')}, "
+                   f"ipv4 {', '.join(link.get('ipv4') or []) or 'none'}, "
+                   f"ipv6 {', '.join(link.get('ipv6') or []) or 'none'}, "
+                   f"offloads {'all off' if offs and not on else 'ON: ' + ', '.join(on) if on else 'unknown'}")
+    out.append(f"  tester {entry['tester_ip']}, Linux target {entry['linux_ip']}, reference responder {entry['reference_ip']}")
+    out.append(f"  tester {entry['tester_ip6']}, Linux target {entry['linux_ip6']}, reference responder {entry['reference_ip6']}")
+    out.extend(f"  problem: {problem}" for problem in entry.get("problems", []))
+    return out

@@ -88,6 +88,8 @@ class CaseFile(pytest.File):
 def markers_of(case: TestCase) -> dict[str, str]:
     """Marker name -> its description (for registration); the fixed markers are registered already."""
     out = {"tcpconform": "", LEVEL_MARKERS[case.level.value]: ""}
+    if case.long:
+        out["long"] = ""
     area = _marker_name(case.area)
     if area:
         out.setdefault(f"area_{area}", f"tcpconform cases of area {case.area!r}")

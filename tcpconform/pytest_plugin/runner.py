@@ -33,6 +33,7 @@ FIXED_MARKERS = {
     "must": "tcpconform cases of level MUST (RFC 2119): an absolute requirement",
     "should": "tcpconform cases of level SHOULD (RFC 2119): a recommendation",
     "may": "tcpconform cases of level MAY (RFC 2119): an option",
+    "long": "tcpconform cases whose mandated waiting is minutes (-m 'not long' leaves them out, as --quick does)",
 }
 
 _RUNNER = pytest.StashKey["Runner"]()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from tcpconform.cases.long import duration_text
 from tcpconform.engine.health import DIED_AFTER, NOT_ANSWERING
 from tcpconform.gate import Comparison, GateVerdict
 from tcpconform.results import CaseResult, RunResult, StepResult
@@ -33,6 +34,8 @@ def case_line(case: CaseResult, color: bool = False, index: int | None = None, t
     if elapsed is not None:
         progress += f"{elapsed:6.1f}s "
     line = f"{progress}{mark} {case.id:<28} {level:<8} {case.duration * 1000:8.1f} ms  {case.title}"
+    if case.long is not None:
+        line += f"\n      long: {duration_text(case.long)} of mandated waiting, run alone"
     if case.verdict == "skip":
         line += f"\n      skipped: {case.reason}"
     if case.figures:

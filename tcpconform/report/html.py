@@ -19,6 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from tcpconform.cases.long import duration_text
 from tcpconform.gate import GateVerdict
 from tcpconform.report.ladder import ladder_svg
 from tcpconform.results import CaseResult, RunResult, StepResult, write_atomically
@@ -206,6 +207,10 @@ def _legend() -> str:
     return f'<div class="legend"><b>Ladder:</b> {spans}<span>state boxes: the target\'s TCP state</span></div>'
 
 
+def _long_mark(case: CaseResult) -> str:
+    return f' <span class="warn">long: {esc(duration_text(case.long))}</span>' if case.long is not None else ""
+
+
 def _index(result: RunResult) -> str:
     rows = ['<table class="index"><tr><th>verdict</th><th>case</th><th>level</th><th>time</th><th>title / reason</th></tr>']
     for i, case in enumerate(result.cases):
@@ -214,7 +219,8 @@ def _index(result: RunResult) -> str:
         detail = esc(case.reason) if case.verdict != "pass" and case.reason else esc(case.title)
         rows.append(f'<tr data-case-verdict="{esc(case.verdict)}"><td><span class="badge b-{esc(case.verdict)}">'
                     f'{esc(case.verdict.upper())}</span></td><td class="nw"><a href="#{_anchor(i, case)}"><code>{esc(case.id)}'
-                    f'</code></a></td><td class="nw">{level}</td><td class="nw">{case.duration * 1000:.1f} ms</td>'
+                    f'</code></a>{_long_mark(case)}</td><td class="nw">{level}</td>'
+                    f'<td class="nw">{case.duration * 1000:.1f} ms</td>'
                     f"<td>{detail}</td></tr>")
     rows.append("</table>")
     return "".join(rows)
@@ -272,6 +278,8 @@ def _case(index: int, case: CaseResult) -> str:
     opened = " open" if case.verdict in ("fail", "error") else ""
     level = esc(case.level) + (f", failed at {esc(case.failed_level)}" if case.failed_level else "")
     baseline = f' <span class="warn">[baseline: {esc(case.baseline)}]</span>' if case.baseline else ""
+    if case.long is not None:
+        baseline += f' <span class="warn">[long: {esc(duration_text(case.long))}, runs alone]</span>'
     out = [f'<section class="case v-{verdict}" id="{_anchor(index, case)}" data-case-verdict="{verdict}">',
            f"<details{opened}><summary><span class=\"badge b-{verdict}\">{esc(case.verdict.upper())}</span> "
            f'<code>{esc(case.id)}</code> <span class="title">{esc(case.title)}</span> '

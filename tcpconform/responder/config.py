@@ -111,7 +111,8 @@ class ResponderConfig:
     - ``msl``: the maximum segment lifetime; TIME_WAIT lasts ``2 * msl``.  30 s is a common stack
       value; the responder never reads a clock, so a long TIME_WAIT costs a test nothing but a
       ``handle_timer`` call at a later ``now``.
-    - ``max_retransmits``: retransmissions of one segment before the connection is dropped.
+    - ``max_retransmits``: retransmissions of one segment before the connection is dropped; ``None``
+      (the default): no count, R2's time alone (:mod:`.giveup`: 120 s for data, 200 s for a SYN).
     - ``backlog``: connections in SYN-RECEIVED at most; a SYN beyond them is dropped unanswered, as
       a listener with a full queue does (the peer retransmits it), so a flood of SYNs costs a
       bounded amount of memory.
@@ -136,7 +137,7 @@ class ResponderConfig:
     delayed_ack: float = 0.2
     rto: float = 1.0
     msl: float = 30.0
-    max_retransmits: int = 5
+    max_retransmits: int | None = None
     backlog: int = 128
     max_connections: int = 4096
     app: AppConfig = field(default_factory=AppConfig)
@@ -169,7 +170,7 @@ class ResponderConfig:
             )
         if self.rto <= 0 or self.msl <= 0:
             raise ValueError("rto and msl must be > 0")
-        if self.max_retransmits < 0:
+        if self.max_retransmits is not None and self.max_retransmits < 0:
             raise ValueError("max_retransmits must be >= 0")
         if self.backlog < 1 or self.max_connections < 1:
             raise ValueError("backlog and max_connections must be >= 1")

@@ -133,6 +133,19 @@ FAULTS: dict[str, str] = {
     ),
     "syn-no-backoff": "the active opener's SYN is retransmitted at a constant interval, never backing off",
     "syn-no-retransmit": "the active opener's SYN is never retransmitted",
+    # Giving up (RFC 9293 3.8.3, 3.8.6.1: responder/giveup.py).
+    "gives-up-early": "unacknowledged data is given up on after 30 s (R2 below SHLD-11's 100 s): the connection closes",
+    "never-gives-up": "unacknowledged data is retransmitted for ever: the connection never closes (no R2, MUST-20)",
+    "syn-gives-up-early": (
+        "an unanswered SYN is given up on after 120 s (Linux's default tcp_syn_retries gives about 127 s), "
+        "below MUST-23's 3 minutes"
+    ),
+    "syn-never-gives-up": "an unanswered SYN is retransmitted for ever: connect never fails (MUST-22)",
+    "user-timeout-ignored": "TCP_USER_TIMEOUT is accepted but has no effect: R2 stays the default (MUST-21)",
+    "persist-gives-up": (
+        "after 6 zero-window probes the connection is reset, answered or not (lwIP 2.1 counts persist probes "
+        "against TCP_MAXRTX): MUST-37"
+    ),
     "syn-no-mss": "the active opener's SYN carries no MSS option, as a minimal stack that implements no option",
     # Nagle and keep-alive (RFC 9293 3.7.4, 3.8.4).
     "no-nagle": "no Nagle algorithm: every small write goes out at once, even while earlier small data is unacknowledged",

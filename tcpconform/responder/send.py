@@ -3,8 +3,9 @@
 :class:`SendSide` is a mixin of :class:`~.connection.Connection`; it builds every segment the
 connection sends (:meth:`SendSide._emit`), sends new sequence space and keeps it for retransmission,
 sends what the peer's window, its MSS, the path (:mod:`.path`) and Nagle (:mod:`.sockopts`) allow,
-times the ACKs (delayed ACK) and runs the retransmission and persist timers.  The checks on arriving
-segments (RFC 9293 3.10.7.4) stay in :mod:`.connection`, in their order.
+times the ACKs (delayed ACK) and runs the retransmission and persist timers (giving up at R2, by
+time: :mod:`.giveup`).  The checks on arriving segments (RFC 9293 3.10.7.4) stay in
+:mod:`.connection`, in their order.
 
 Invariants: the retransmission queue holds, in sequence order, exactly the sent sequence space from
 SND.UNA to SND.NXT (SYN, text and FIN as first sent, or cut to a lowered path MSS); the
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 from tcpconform.responder.active import syn_backs_off, syn_mss, syn_retransmits
 from tcpconform.responder.config import IGNORE_MSS_SEGMENT, IGNORE_MSS_SEGMENT6, MAX_RTO, SLOW_ACK_DELAY, ResponderConfig
+from tcpconform.responder.giveup import gives_up, persist_gives_up, r2, retransmission_at
 from tcpconform.responder.negotiate import Negotiation
 from tcpconform.responder.path import PathState, cut
 from tcpconform.responder.receive import ReceiveBuffer
@@ -80,6 +82,10 @@ class SendSide:
     _rtx: list[Sent]
     _rto: float
     _retries: int
+    _r2_from: float
+    """When R2 started counting: the head of the queue's first send, or the ACK that restarted the timer."""
+    _probes: int
+    """Zero-window probes sent since the window closed."""
     _rtx_at: float | None
     _persist_at: float | None
     _persist_interval: float
@@ -93,7 +99,8 @@ class SendSide:
         """Nothing sent, nothing queued for retransmission, no timer armed (needs ``cfg`` and ``iss``)."""
         self._rtx = []
         self._rto = self._initial_rto
-        self._retries = 0
+        self._retries = self._probes = 0
+        self._r2_from = 0.0
         self._rtx_at = None
         self._persist_at = None
         self._persist_interval = self.cfg.rto
@@ -227,7 +234,7 @@ class SendSide:
         )
         if not waiting:
             self._persist_at = None
-            self._persist_interval = self.cfg.rto
+            self._persist_interval, self._probes = self.cfg.rto, 0
         elif self._persist_at is None:
             self._persist_at = now + self._persist_interval
 
@@ -270,6 +277,11 @@ class SendSide:
             # Zero-window probe: an already acknowledged sequence number with no text, which every
             # receiver must answer with an ACK carrying its current window (RFC 9293 3.10.7.4).
             self._emit(Flags.ACK, seqnum.add(self.snd_una, -1))
+            self._probes += 1
+            if persist_gives_up(self._probes, self.cfg.faults):
+                self._send_rst(self.snd_nxt)
+                self._move(Trigger.TIMEOUT_RETRANSMIT, now)
+                return
             self._persist_interval = min(self._persist_interval * 2, MAX_RTO)
             self._persist_at = now + self._persist_interval
 
@@ -277,7 +289,11 @@ class SendSide:
         if not self._rtx or not self._retransmits(self._rtx[0]):
             self._rtx_at = None
             return
-        if self._retries >= self.cfg.max_retransmits:
+        if self._retries == 0:
+            self._r2_from = now - self._rto
+        limit = r2(self.state, self.options, self.cfg.faults)
+        over = self.cfg.max_retransmits is not None and self._retries >= self.cfg.max_retransmits
+        if over or gives_up(now, self._r2_from, limit):
             self._move(Trigger.TIMEOUT_RETRANSMIT, now)
             return
         self._retries += 1
@@ -285,4 +301,4 @@ class SendSide:
         self._emit(first.flags, first.seq, first.payload)
         if not self._has("no-backoff") and (self.state is not State.SYN_SENT or syn_backs_off(self.cfg.faults)):
             self._rto = min(self._rto * 2, MAX_RTO)
-        self._rtx_at = now + self._rto
+        self._rtx_at = retransmission_at(now + self._rto, self._r2_from, limit)

@@ -3,7 +3,8 @@
 A listening port keeps a :class:`SocketOptions`; a connection starts with a copy of its port's (as
 a socket accepted from a listener inherits the listener's options) and may change its own.  The
 defaults are RFC 9293's: Nagle on (3.7.4, SHLD-7), keep-alive off (3.8.4, MUST-25) with an idle time
-of two hours (MUST-28); the probe interval and count are Linux's (75 s, 9 probes).  An option the
+of two hours (MUST-28); the probe interval and count are Linux's (75 s, 9 probes).  TCP_USER_TIMEOUT,
+in milliseconds as Linux takes it, replaces R2 for the connection (MUST-21, :mod:`.giveup`).  An option the
 responder does not implement, or a value outside the range Linux accepts, is refused with
 :class:`UnsupportedOption`, as an agent answers for a stack without it.
 """
@@ -37,6 +38,8 @@ class SocketOptions:
     keepidle: float = KEEPALIVE_IDLE
     keepintvl: float = KEEPALIVE_INTERVAL
     keepcnt: int = KEEPALIVE_COUNT
+    user_timeout: float | None = None
+    """TCP_USER_TIMEOUT in seconds (R2, :mod:`.giveup`); ``None``: the default (Linux's 0)."""
 
     def copy(self) -> SocketOptions:
         return replace(self)
@@ -48,6 +51,9 @@ class SocketOptions:
                 self.nodelay = bool(value)
             else:
                 self.keepalive = bool(value)
+            return
+        if name == "TCP_USER_TIMEOUT":  # milliseconds, 0 for the default, as Linux takes it
+            self.user_timeout = value / 1000 if value else None
             return
         limit = _LIMITS.get(name)
         if limit is None:

@@ -55,7 +55,7 @@ def test_a_lab_a_killed_run_left_is_named_and_made_afresh_not_adopted(tmp_path: 
 
     lab = lab_spec("9")
     run = subprocess.Popen([sys.executable, "-m", "tcpconform.cli", "run", "--lab", "linux", "--lab-name", "9",
-                            "-q", "--report-dir", str(tmp_path / "killed")],
+                            "-q", "--quick", "--report-dir", str(tmp_path / "killed")],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30

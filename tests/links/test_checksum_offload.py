@@ -166,7 +166,7 @@ def test_a_wrong_checksum_in_the_frame_is_wrong_on_a_veth_with_default_offloads(
 # -- whole runs ----------------------------------------------------------------------------------
 def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     done = subprocess.run([sys.executable, "-m", "tcpconform.cli", "run", "--lab-name", LAB,
-                           "--report-dir", str(tmp_path), "-q", *args],
+                           "--report-dir", str(tmp_path), "-q", "--quick", *args],
                           capture_output=True, text=True, timeout=300)
     return done, json.loads((tmp_path / "results.json").read_text())
 
@@ -210,7 +210,7 @@ def test_an_echo_service_with_its_checksum_offloaded_gives_no_false_failure(lab:
         with offloads(lab):
             done = subprocess.run(ns_argv(lab.tester_ns, [
                 sys.executable, "-m", "tcpconform.cli", "run", "--target", lab.linux_ip, "--port", "7",
-                "--iface", lab.tester_if, "--source-ip", lab.tester_ip, "--report-dir", str(tmp_path), "-q"]),
+                "--iface", lab.tester_if, "--source-ip", lab.tester_ip, "--report-dir", str(tmp_path), "-q", "--quick"]),
                 capture_output=True, text=True, timeout=300)
     finally:
         server.kill()

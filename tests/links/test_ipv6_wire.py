@@ -70,7 +70,7 @@ def test_neighbour_discovery_both_ways_and_no_tester_kernel_rst(lab) -> None:  #
 
 
 def test_the_catalogue_over_ipv6_against_the_reference_on_the_wire(lab) -> None:  # type: ignore[no-untyped-def]
-    cases = load_cases([bundled_cases()])
+    cases = [c for c in load_cases([bundled_cases()]) if not c.long]  # minutes each on a real clock
     with lab_session("reference", lab_name=LAB, ipv6=True) as session:
         assert session.link.local_ip == lab.tester_ip6 and session.target.ip == lab.reference_ip6
         wire = execute(cases, session.link, session.target, get_profile(session.profile),
@@ -98,7 +98,7 @@ def test_selftest_over_ipv6_on_the_wire_matches_in_process(lab) -> None:  # type
 
 def test_linux_over_ipv6_deviates_exactly_as_over_ipv4(lab) -> None:  # type: ignore[no-untyped-def]
     """The address family changes nothing in Linux's TCP that a case sees, but the default MSS."""
-    cases = load_cases([bundled_cases()])
+    cases = [c for c in load_cases([bundled_cases()]) if not c.long]  # minutes each on a real clock
     runs = {}
     for ipv6 in (False, True):
         with lab_session("linux", lab_name=LAB, ipv6=ipv6) as session:

@@ -303,7 +303,7 @@ CATALOGUE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]]
     "deliver-duplicates": (deliver_duplicates, False, True),
     "no-dup-ack": (no_dup_ack, [], [". 101 1"]),
     "accept-ack-of-unsent": (accept_ack_of_unsent, ([], 10), ([". 101 1"], 0)),
-    "no-backoff": (no_backoff, [1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 3.0, 7.0]),
+    "no-backoff": (no_backoff, [float(t) for t in range(1, 9)], [1.0, 3.0, 7.0]),
     "ignore-rst": (ignore_rst, ([], State.ESTABLISHED), ([], State.CLOSED)),
     "rst-any-seq": (rst_any_seq, ([], State.CLOSED), ([". 101 1"], State.ESTABLISHED)),
     "rst-out-of-window": (rst_out_of_window, ([], State.CLOSED), ([], State.ESTABLISHED)),
