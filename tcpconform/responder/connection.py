@@ -32,6 +32,7 @@ from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.robustness import ack_too_old, mss_misaligned, peer_window, syn_resets_anywhere, urgent_text
 from tcpconform.responder.sack import SackState
 from tcpconform.responder.send import SendSide
+from tcpconform.responder.shrink import shrink_aborts
 from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
@@ -306,6 +307,7 @@ class Connection(SendSide):
         elif seqnum.gt(ack, self.snd_nxt) or ack_too_old(self.cfg, ack, self.snd_una, self.max_snd_wnd):
             self.send_ack()  # acknowledges data never sent, or far too old
             return False
+        old_edge = seqnum.add(self.snd_una, self.snd_wnd)
         advances = seqnum.lt(self.snd_una, ack)
         if advances:
             self._acked(ack, now)  # SND.UNA = SEG.ACK, the retransmission queue and timer with it
@@ -314,6 +316,10 @@ class Connection(SendSide):
         if seqnum.le(self.snd_una, ack) and (advances or wl):
             self.snd_wnd, self.snd_wl1, self.snd_wl2 = self.neg.peer_window(seg, peer_window(self.cfg, seg.window)), seg.seq, ack
             self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+            if shrink_aborts(old_edge, seqnum.add(self.snd_una, self.snd_wnd), self.cfg.faults):
+                self._send_rst(self.snd_nxt)
+                self._move(Trigger.PEER_WINDOW_SHRUNK, now)
+                return False
         fin_acked = self.fin_seq is not None and seqnum.gt(self.snd_una, self.fin_seq)
         if fin_acked and self.state in (State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK) \
                 and not self._has("ignore-ack-of-fin"):

@@ -113,6 +113,11 @@ FAULTS: dict[str, str] = {
         "bytes at the start of a segment that were already received are delivered again, not trimmed"
     ),
     "no-dup-ack": "a segment beyond a gap is held without being acknowledged (no duplicate ACK)",
+    "send-beyond-shrunk-window": (
+        "after the peer shrinks its window below the data in flight, the usable window wraps (unsigned "
+        "arithmetic) and all queued data is sent beyond the new right edge"
+    ),
+    "shrink-crash": "a window update that moves the peer's right edge left aborts the connection with a RST",
     "accept-ack-of-unsent": (
         "a segment acknowledging data never sent is processed (its text taken) instead of dropped"
     ),

@@ -34,6 +34,7 @@ class Trigger(StrEnum):
     TIMEOUT_RETRANSMIT = "retransmission limit reached"
     TIMEOUT_KEEPALIVE = "keep-alive probes unanswered"
     ICMP_ABORT = "ICMP error aborts the connection"
+    PEER_WINDOW_SHRUNK = "the peer's window shrank (fault shrink-crash)"
 
 
 S, T = State, Trigger
@@ -106,6 +107,10 @@ FAULT_TRANSITIONS: dict[str, dict[tuple[State, Trigger], State]] = {
     "soft-error-aborts": {
         (s, T.ICMP_ABORT): S.CLOSED
         for s in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK)
+    },
+    # A right edge of the peer's window that moved left taken for a corrupt peer: the connection aborted.
+    "shrink-crash": {
+        (s, T.PEER_WINDOW_SHRUNK): S.CLOSED for s in (S.ESTABLISHED, S.FIN_WAIT_1, S.CLOSE_WAIT, S.LAST_ACK, S.CLOSING)
     },
     # Crossing FINs taken as if the own FIN had been acknowledged too.
     "skip-closing": {(S.FIN_WAIT_1, T.RCV_FIN): S.TIME_WAIT},
