@@ -22,6 +22,7 @@ blocks sent are :mod:`.sack`'s); urgent data stays in line.
 """
 from __future__ import annotations
 
+from tcpconform.responder.aborts import rst_ignored
 from tcpconform.responder.active import SynSent, syn_sent
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
@@ -188,7 +189,7 @@ class Connection(SendSide):
             self._unacceptable(seg, now)
             return
         if flags & Flags.RST:
-            if self._has("ignore-rst"):
+            if rst_ignored(seg, self.cfg.faults):
                 return
             if seg.seq == self.rcv.rcv_nxt or self._has("rst-any-seq"):
                 self._reset(now)

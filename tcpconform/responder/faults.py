@@ -152,6 +152,10 @@ FAULTS: dict[str, str] = {
     "ignore-rst": (
         "an acceptable RST (exactly at RCV.NXT; in SYN_SENT, acknowledging the SYN) is ignored: the connection lives on"
     ),
+    "rst-with-data-ignored": (
+        "a RST carrying data is dropped as malformed (RFC 9293 3.5.3 lets a RST carry a diagnostic text): "
+        "the connection lives on"
+    ),
     "rst-any-seq": "a RST anywhere in the receive window resets the connection (no challenge ACK)",
     "rst-out-of-window": "a RST outside the receive window resets the connection",
     "syn-resets": "a SYN in a synchronized state is answered with a RST and closes the connection",
