@@ -22,6 +22,10 @@ FAULTS: dict[str, str] = {
         "a SYN on a connection in SYN_RCVD is answered with a RST before the connection returns to LISTEN "
         "(RFC 793's rule; RFC 9293 returns to LISTEN silently)"
     ),
+    "one-syn-rcvd": (
+        "a listening port holds one connection in SYN_RCVD at most: a SYN from another port is dropped "
+        "until that one completes (a backlog of one pending connection, as a single-PCB listener)"
+    ),
     "defer-accept": (
         "the bare ACK that completes the handshake is ignored: the connection stays in SYN_RCVD until "
         "data arrives (like a listener with TCP_DEFER_ACCEPT)"
