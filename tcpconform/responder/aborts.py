@@ -17,3 +17,20 @@ def rst_ignored(seg: Segment, faults: frozenset[str]) -> bool:
     if not seg.flags & Flags.RST:
         return False
     return "ignore-rst" in faults or (bool(seg.payload) and "rst-with-data-ignored" in faults)
+
+
+def close_aborts(unread: int, faults: frozenset[str]) -> bool:
+    """RFC 9293 3.6.1 (SHLD-3): an application that closes with data it never read loses it, and the
+    peer learns so from a RST instead of a FIN (as Linux does); ``fin-despite-unread`` (FreeBSD's and
+    many small stacks' way) flushes the data and sends the FIN."""
+    return unread > 0 and "fin-despite-unread" not in faults
+
+
+def data_after_close_aborts(closed: bool, seg: Segment, rcv_nxt: int, faults: frozenset[str]) -> bool:
+    """RFC 9293 3.6.1 (SHLD-3): new data (beyond RCV.NXT) arriving after the application closed can
+    never be read: the connection is reset (Linux, the BSDs); ``data-after-close-discarded``
+    acknowledges and drops it, leaving the peer to believe it was delivered."""
+    if not closed or not seg.payload or "data-after-close-discarded" in faults:
+        return False
+    end = (seg.seq + len(seg.payload)) & 0xFFFFFFFF
+    return end != rcv_nxt and ((end - rcv_nxt) & 0xFFFFFFFF) < 0x80000000

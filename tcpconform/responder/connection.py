@@ -22,7 +22,7 @@ blocks sent are :mod:`.sack`'s); urgent data stays in line.
 """
 from __future__ import annotations
 
-from tcpconform.responder.aborts import rst_ignored
+from tcpconform.responder.aborts import close_aborts, data_after_close_aborts, rst_ignored
 from tcpconform.responder.active import SynSent, syn_sent
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
@@ -217,6 +217,9 @@ class Connection(SendSide):
             return
         if self._has("ack-the-ack") and not seg.payload and not flags & Flags.FIN and self.state.synchronized:
             self.send_ack()
+        if self.state in _RECEIVES_TEXT and data_after_close_aborts(self.rcv.discarding, seg, self.rcv.rcv_nxt, self.cfg.faults):
+            self._abort(Flags.RST, seg.ack, now)  # SHLD-3: data after the application closed
+            return
         if self.state in _RECEIVES_TEXT:
             self._process_text(urgent_text(self.cfg, seg), now)  # urgent data in line, as ordinary text
         if self._close_when_established and self.state.synchronized:
@@ -406,7 +409,22 @@ class Connection(SendSide):
         self._output(now)
 
     def app_close(self, now: float) -> int:
-        """Full close: shutdown, and received data is from now on discarded.  Returns the bytes dropped."""
+        """Full close: shutdown, and received data is from now on discarded; with data left unread, a RST
+        instead (RFC 9293 3.6.1, SHLD-3).  Returns the bytes dropped."""
         dropped = self.rcv.discard_unread()
-        self.app_shutdown(now)
+        if close_aborts(dropped, self.cfg.faults) and self.state.synchronized and self.state is not State.TIME_WAIT:
+            self._abort(Flags.RST | Flags.ACK, self.snd_nxt, now)
+        else:
+            self.app_shutdown(now)
         return dropped
+
+    def _abort(self, flags: Flags, seq: int, now: float) -> None:
+        """The connection ends with a RST at ``seq`` (RST+ACK acknowledging all received, as Linux's
+        active reset, or a bare RST answering a segment), nothing more sent, CLOSED."""
+        self.app_shut = True
+        if flags & Flags.ACK:
+            self._emit(flags, seq)
+        else:
+            self._send_rst(seq)
+        self._stop_sending()
+        self._move(Trigger.APP_ABORT, now)

@@ -192,6 +192,12 @@ FAULTS: dict[str, str] = {
     "source-quench-slows": "a source quench cuts the congestion window to one segment, then slow start (BSD's old way)",
     "icmp-blind-accepted": "an ICMP error is acted on whatever sequence number it quotes (no RFC 5927 4.1 check)",
     # Closing (RFC 9293 3.6, 3.10.7.4).
+    "fin-despite-unread": (
+        "the application's close with received data unread flushes it and sends a FIN, not a RST (RFC 9293 SHLD-3)"
+    ),
+    "data-after-close-discarded": (
+        "data arriving after the application closed is acknowledged and dropped instead of answered with a RST"
+    ),
     "time-wait-ignores-fin": "in TIME_WAIT a retransmitted FIN is neither acknowledged nor restarts 2*MSL",
     "skip-closing": "a FIN in FIN_WAIT_1 (crossing the responder's own FIN) leads to TIME_WAIT, skipping CLOSING",
 }

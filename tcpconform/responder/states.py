@@ -34,6 +34,7 @@ class Trigger(StrEnum):
     TIMEOUT_RETRANSMIT = "retransmission limit reached"
     TIMEOUT_KEEPALIVE = "keep-alive probes unanswered"
     ICMP_ABORT = "ICMP error aborts the connection"
+    APP_ABORT = "data lost to the application's close: RST"
     PEER_WINDOW_SHRUNK = "the peer's window shrank (fault shrink-crash)"
 
 
@@ -87,6 +88,8 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
     (S.LAST_ACK, T.RCV_ACK_OF_FIN): S.CLOSED,
     (S.LAST_ACK, T.RCV_RST): S.CLOSED,
     (S.LAST_ACK, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+    # RFC 9293 3.6.1 (SHLD-3): a close with data unread, or data arriving after it, resets the connection.
+    **{(s, T.APP_ABORT): S.CLOSED for s in (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSING, S.LAST_ACK)},
 }
 """(state, trigger) -> next state.  A pair that is absent is a move RFC 9293 does not allow."""
 

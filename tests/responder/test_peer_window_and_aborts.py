@@ -1,6 +1,6 @@
-"""A peer that shrinks its window (RFC 9293 3.8.6, MUST-34, SHLD-15..17) and the resets around an abort
-(3.5.3 SHLD-2): without a fault the responder does what RFC 9293 says, and each fault changes what
-it claims."""
+"""A peer that shrinks its window (RFC 9293 3.8.6, MUST-34, SHLD-15..17), a listener with connections
+half open (3.9.1.1, MUST-42) and the resets around an abort (3.5.3 SHLD-2, 3.6.1 SHLD-3): without a
+fault the responder does what RFC 9293 says, and each fault changes what it claims."""
 
 from __future__ import annotations
 
@@ -61,6 +61,37 @@ def rst_with_text(faults: set[str]) -> object:
     return p.r.state(p.key)
 
 
+def syns_while_half_open(faults: set[str]) -> object:
+    """Three SYNs from three ports, none completed: how many got a SYN-ACK."""
+    r = Responder(agent_config(faults=frozenset(faults)))
+    r.app_listen(8000, 0.0)
+    answers = []
+    for port in (40001, 40002, 40003):
+        p = Peer(r, port=port)
+        answers += show(p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512),))))
+    return answers
+
+
+def close_unread(faults: set[str]) -> object:
+    """100 bytes received, never read; the application closes."""
+    p = established(faults)
+    p.data(100)
+    p.run_timers_until(0.5)
+    p.r.app_close(p.key, 0.6)
+    return show(p.drain()), p.r.state(p.key)
+
+
+def data_after_close(faults: set[str]) -> object:
+    """The application closed, its FIN acknowledged (FIN_WAIT_2); then 20 bytes arrive."""
+    p = established(faults)
+    p.r.app_close(p.key, 0.0)
+    assert show(p.drain()) == ["F. 101 1"]
+    p.ack = 102
+    p.send(p.segment(F.ACK))
+    out = show(p.data(20, at=0.1) + [s for _, s in p.run_timers_until(1.0)])
+    return out, p.r.state(p.key)
+
+
 PEER_WINDOW_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "send-beyond-shrunk-window": (
         beyond_shrunk_edge,
@@ -69,6 +100,11 @@ PEER_WINDOW_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object
     ),
     "shrink-crash": (shrink_then_reopen, (["R 1125"], State.CLOSED), (["P. 1125 1 len=500"], State.ESTABLISHED)),
     "rst-with-data-ignored": (rst_with_text, State.ESTABLISHED, State.CLOSED),
+    "one-syn-rcvd": (syns_while_half_open, ["S. 100 1"], ["S. 100 1"] * 3),
+    "fin-despite-unread": (close_unread, (["F. 101 101"], State.FIN_WAIT_1), (["R. 101 101"], State.CLOSED)),
+    "data-after-close-discarded": (
+        data_after_close, ([". 102 21"], State.FIN_WAIT_2), (["R 102"], State.CLOSED),
+    ),
 }
 
 
