@@ -92,7 +92,7 @@ def test_modifiers_only_where_they_mean_something(write_case: Write) -> None:
     assert errors(write_case(text)) == [
         f"{F}:{LINE['send'] + 1}:5: steps[1].isn: 'isn' is not allowed on a send step (only on expect)",
         f"{F}:{LINE['silence'] + 2}:5: steps[3].within: 'within' is not allowed on a silence step "
-        "(only on expect or isn_sample)",
+        "(only on expect or isn_sample or half_open)",
     ]
 
 
