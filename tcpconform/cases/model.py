@@ -183,7 +183,7 @@ leaves the target a choice (reset, drop or carry on) and the steps after it judg
 
 INVARIANTS = frozenset({"ack-not-beyond-sent", "within-window", "mss", "checksum", "options-parse", "mss-only-on-syn",
                         "sack-permitted", "options-offered", "syn-only-options", "ts-every-segment", "ecn-setup",
-                        "eol-padding"})
+                        "eol-padding", "no-window-shrink"})
 """Checks applied to every segment received on a case's connection, whatever step is running."""
 
 DEFAULT_INVARIANTS = INVARIANTS - {"options-offered"}

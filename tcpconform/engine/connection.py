@@ -48,6 +48,9 @@ class TesterConnection:
     """End of the highest target sequence space seen (wire)."""
     last_ack: int | None = None
     last_window: int | None = None
+    target_right_edge: int | None = None
+    """Highest ack + window (wire, in octets, scaled) the target advertised since its last SYN, RSTs
+    left out: what the ``no-window-shrink`` invariant holds it to."""
     captured: dict[str, int] = field(default_factory=dict)
     app_read: int = 0
     """Bytes the target's application has read so far."""
@@ -181,6 +184,18 @@ class TesterConnection:
         return self.ts_offered and self.target_syn is not None and self.target_syn.option("Timestamp") is not None
 
     @property
+    def target_shift(self) -> int:
+        """What the tester shifts the target's windows by: the target's Window Scale, 14 at most (RFC 7323 2.3)."""
+        shift = self.target_syn.option("WScale") if self.target_syn is not None else None
+        return min(shift, 14) if self.ws_negotiated and isinstance(shift, int) else 0
+
+    def target_edge(self, seg: Segment) -> int | None:
+        """The right edge of the window ``seg`` offers (ack + scaled window); None for a SYN, a RST, or no ACK."""
+        if seg.flags & (Flags.SYN | Flags.RST) or not seg.flags & Flags.ACK:
+            return None
+        return seqnum.add(seg.ack, seg.window << self.target_shift)
+
+    @property
     def tester_shift(self) -> int:
         """What the target must shift the tester's windows by: its offer, 14 at most (RFC 7323 2.3)."""
         return min(self.ws_offered or 0, 14) if self.ws_negotiated else 0
@@ -219,6 +234,11 @@ class TesterConnection:
             self.last_ack = seg.ack
             self.last_window = seg.window
         self.sack_seen = self.sack_seen or seg.option("SAck") is not None
+        edge = self.target_edge(seg)
+        if seg.flags & Flags.SYN:
+            self.target_right_edge = None  # a new connection (or its SYN again): its window starts anew
+        elif edge is not None and (self.target_right_edge is None or seqnum.gt(edge, self.target_right_edge)):
+            self.target_right_edge = edge
 
 
 def describe_spec(spec: FieldSpec | None, conn: TesterConnection) -> str:

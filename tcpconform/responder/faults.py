@@ -116,6 +116,10 @@ FAULTS: dict[str, str] = {
     "deliver-duplicates": (
         "bytes at the start of a segment that were already received are delivered again, not trimmed"
     ),
+    "shrink-own-window": (
+        "bytes held out of order are charged to the advertised window: an out-of-order segment moves the "
+        "right edge of the window it offers left (RFC 9293 SHLD-14)"
+    ),
     "no-dup-ack": "a segment beyond a gap is held without being acknowledged (no duplicate ACK)",
     "send-beyond-shrunk-window": (
         "after the peer shrinks its window below the data in flight, the usable window wraps (unsigned "

@@ -24,7 +24,7 @@ from tcpconform.responder.negotiate import Negotiation
 from tcpconform.responder.path import PathState, cut
 from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.sack import SackState
-from tcpconform.responder.shrink import usable_window
+from tcpconform.responder.shrink import receive_window, usable_window
 from tcpconform.responder.sockopts import SocketOptions, nagle_holds
 from tcpconform.responder.states import Trigger
 from tcpconform.tcp import seqnum
@@ -127,7 +127,7 @@ class SendSide:
     def _rcv_wnd(self) -> int:
         """RCV.WND: free buffer space, but never pulling the right edge back from what was advertised."""
         promised = seqnum.diff(self._rcv_adv, self.rcv.rcv_nxt)
-        return min(self.neg.max_window, max(self.rcv.free, promised, 0))
+        return min(self.neg.max_window, receive_window(self.rcv.free, self.rcv.held, promised, self.cfg.faults))
 
     def _emit(self, flags: Flags, seq: int, payload: bytes = b"") -> Segment:
         ack = 0

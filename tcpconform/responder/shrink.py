@@ -12,6 +12,11 @@ two faults decided here come from:
   aborted with a RST (a sanity check that holds SND.UNA + SND.WND to never decrease).
 
 The reference behaviour is the plain signed computation: nothing to send while it is at most zero.
+
+The receiving side's counterpart (SHLD-14): a receiver does not shrink the window it offers.  The
+responder's window is its free buffer, but never less than what keeps the edge it advertised; the
+fault ``shrink-own-window`` charges the bytes held out of order to the window and keeps no promise,
+so an out-of-order segment pulls the right edge back (a stack that takes them from the same buffer).
 """
 
 from __future__ import annotations
@@ -31,3 +36,12 @@ def shrink_aborts(old_edge: int, new_edge: int, faults: frozenset[str]) -> bool:
     """Whether a window update moving the peer's right edge from ``old_edge`` to ``new_edge`` aborts
     the connection: only under ``shrink-crash``, and only when the edge moved left."""
     return "shrink-crash" in faults and seqnum.lt(new_edge, old_edge)
+
+
+def receive_window(free: int, held: int, promised: int, faults: frozenset[str]) -> int:
+    """RCV.WND before the scale's cap: the free buffer, never pulling back the edge already advertised
+    (``promised`` octets from RCV.NXT); under ``shrink-own-window`` the free buffer less what is held
+    out of order, promise or not."""
+    if "shrink-own-window" in faults:
+        return max(0, free - held)
+    return max(free, promised, 0)

@@ -92,6 +92,15 @@ def data_after_close(faults: set[str]) -> object:
     return out, p.r.state(p.key)
 
 
+def edges_after_out_of_order(faults: set[str]) -> object:
+    """Whether the duplicate ACK answering 100 bytes beyond a gap offers a right edge (ack + window) left
+    of the one the SYN-ACK offered."""
+    p = established(faults)
+    syn_ack = p.sent[-1]
+    dup_ack = p.send(p.segment(F.ACK | F.PSH, seq=101, payload=b"x" * 100), at=0.02)[0]
+    return dup_ack.ack + dup_ack.window < syn_ack.ack + syn_ack.window
+
+
 PEER_WINDOW_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "send-beyond-shrunk-window": (
         beyond_shrunk_edge,
@@ -100,6 +109,7 @@ PEER_WINDOW_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object
     ),
     "shrink-crash": (shrink_then_reopen, (["R 1125"], State.CLOSED), (["P. 1125 1 len=500"], State.ESTABLISHED)),
     "rst-with-data-ignored": (rst_with_text, State.ESTABLISHED, State.CLOSED),
+    "shrink-own-window": (edges_after_out_of_order, True, False),
     "one-syn-rcvd": (syns_while_half_open, ["S. 100 1"], ["S. 100 1"] * 3),
     "fin-despite-unread": (close_unread, (["F. 101 101"], State.FIN_WAIT_1), (["R. 101 101"], State.CLOSED)),
     "data-after-close-discarded": (
