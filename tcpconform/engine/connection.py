@@ -50,7 +50,12 @@ class TesterConnection:
     last_window: int | None = None
     target_right_edge: int | None = None
     """Highest ack + window (wire, in octets, scaled) the target advertised since its last SYN, RSTs
-    left out: what the ``no-window-shrink`` invariant holds it to."""
+    left out, in the order its segments arrived: what the ``no-window-shrink`` invariant holds it to."""
+    edge_shift: int = 0
+    """The shift of the target's windows, taken from its SYN as it arrived (its Window Scale, when the
+    tester's SYN offered one; RFC 7323 2.3 caps it at 14)."""
+    window_shrinks: dict[Segment, int] = field(default_factory=dict)
+    """The target's segments that moved that edge left when they arrived, with the edge before them."""
     captured: dict[str, int] = field(default_factory=dict)
     app_read: int = 0
     """Bytes the target's application has read so far."""
@@ -183,17 +188,27 @@ class TesterConnection:
         """Timestamps are on: the tester's SYN and the target's carried them (RFC 7323 3.2)."""
         return self.ts_offered and self.target_syn is not None and self.target_syn.option("Timestamp") is not None
 
-    @property
-    def target_shift(self) -> int:
-        """What the tester shifts the target's windows by: the target's Window Scale, 14 at most (RFC 7323 2.3)."""
-        shift = self.target_syn.option("WScale") if self.target_syn is not None else None
-        return min(shift, 14) if self.ws_negotiated and isinstance(shift, int) else 0
-
     def target_edge(self, seg: Segment) -> int | None:
         """The right edge of the window ``seg`` offers (ack + scaled window); None for a SYN, a RST, or no ACK."""
         if seg.flags & (Flags.SYN | Flags.RST) or not seg.flags & Flags.ACK:
             return None
-        return seqnum.add(seg.ack, seg.window << self.target_shift)
+        return seqnum.add(seg.ack, seg.window << self.edge_shift)
+
+    def watch_edge(self, seg: Segment) -> None:
+        """A segment of the target's on this connection, in the order it arrived (steps may judge the
+        segments of a burst in another order): note whether it moved the right edge of its window left."""
+        if seg.flags & Flags.SYN:  # a new connection (or its SYN again): its window starts anew
+            shift = seg.option("WScale")
+            self.edge_shift = min(shift, 14) if isinstance(shift, int) and self.ws_offered is not None else 0
+            self.target_right_edge = None
+            return
+        edge, before = self.target_edge(seg), self.target_right_edge
+        if edge is None:
+            return
+        if before is not None and seqnum.lt(edge, before):
+            self.window_shrinks[seg] = before
+        else:
+            self.target_right_edge = edge
 
     @property
     def tester_shift(self) -> int:
@@ -234,11 +249,6 @@ class TesterConnection:
             self.last_ack = seg.ack
             self.last_window = seg.window
         self.sack_seen = self.sack_seen or seg.option("SAck") is not None
-        edge = self.target_edge(seg)
-        if seg.flags & Flags.SYN:
-            self.target_right_edge = None  # a new connection (or its SYN again): its window starts anew
-        elif edge is not None and (self.target_right_edge is None or seqnum.gt(edge, self.target_right_edge)):
-            self.target_right_edge = edge
 
 
 def describe_spec(spec: FieldSpec | None, conn: TesterConnection) -> str:

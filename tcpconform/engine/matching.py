@@ -343,18 +343,19 @@ def check_invariants(seg: Segment, conn: TesterConnection, enabled: frozenset[st
 
 
 def _window_shrink(seg: Segment, conn: TesterConnection, enabled: frozenset[str]) -> list[tuple[str, Mismatch]]:
-    """``no-window-shrink``: the right edge the segment offers is not left of the highest one the target
-    offered since its SYN, by a whole unit of its window scale or more (a scaled window is rounded)."""
-    edge, before = conn.target_edge(seg), conn.target_right_edge
-    if "no-window-shrink" not in enabled or edge is None or before is None or not seqnum.lt(edge, before):
+    """``no-window-shrink``: when it arrived, the segment did not move the right edge of the target's
+    window left of the highest one it offered since its SYN by a whole unit of its window scale or
+    more (a scaled window is rounded; :meth:`TesterConnection.watch_edge`)."""
+    before, edge = conn.window_shrinks.get(seg), conn.target_edge(seg)
+    if "no-window-shrink" not in enabled or before is None or edge is None:
         return []
-    back = seqnum.diff(before, edge)
-    if back < 1 << conn.target_shift:
+    back, shift = seqnum.diff(before, edge), conn.edge_shift
+    if back < 1 << shift:
         return []
-    scaled = f" (window {seg.window} << {conn.target_shift})" if conn.target_shift else ""
+    scaled = f" (window {seg.window} << {shift})" if shift else ""
     return [("no-window-shrink", Mismatch(
         "window", f"a right edge >= {conn.tester_written(before)} (ack + window offered before)",
-        f"ack {conn.tester_written(seg.ack)} + {seg.window << conn.target_shift}{scaled} = "
+        f"ack {conn.tester_written(seg.ack)} + {seg.window << shift}{scaled} = "
         f"{conn.tester_written(edge)} ({back} octets back)"))]
 
 

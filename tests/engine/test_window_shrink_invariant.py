@@ -1,6 +1,7 @@
 """The ``no-window-shrink`` invariant (RFC 9293 3.8.6, SHLD-14): the right edge of the window the target
 offers never moves left, in octets once window scaling is on, a scale unit's rounding allowed; its
-SYN and its RSTs are not judged, and a new SYN starts the edge anew."""
+SYN and its RSTs are not judged, and a new SYN starts the edge anew.  The edge is followed in the
+order the segments arrived (:meth:`TesterConnection.watch_edge`), whatever order steps judge them in."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def conn(shift: int | None = None) -> tester.TesterConnection:
     c.note_offers(syn)
     c.note_sent(syn)
     options = (("WScale", shift),) if shift is not None else ()
-    c.note_received(target(Flags.SYN | Flags.ACK, ack=1, window=65535, options=options))
+    c.watch_edge(target(Flags.SYN | Flags.ACK, ack=1, window=65535, options=options))
     return c
 
 
@@ -32,9 +33,8 @@ def target(flags: Flags, ack: int, window: int, options: tuple[tuple[str, object
 
 
 def broken(c: tester.TesterConnection, seg: Segment) -> list[str]:
-    names = [name for name, _ in check_invariants(seg, c, ON)]
-    c.note_received(seg)
-    return names
+    c.watch_edge(seg)
+    return [name for name, _ in check_invariants(seg, c, ON)]
 
 
 def test_it_is_a_default_invariant() -> None:
@@ -69,3 +69,13 @@ def test_it_breaks_exactly_when_the_edge_moves_back_a_unit_or_more(shift: int, a
     assert broken(c, target(Flags.ACK, ack=1, window=first)) == []
     back = (1 + (first << shift)) - (ack + (second << shift))
     assert (broken(c, target(Flags.ACK, ack=ack, window=second)) == ["no-window-shrink"]) == (back >= 1 << shift)
+
+
+def test_the_order_segments_are_judged_in_does_not_matter() -> None:
+    """A burst: an ACK keeping the edge came before one moving it right; the later one is judged first."""
+    c = conn()
+    first, second = target(Flags.ACK, ack=101, window=4900), target(Flags.ACK, ack=101, window=5100)
+    c.watch_edge(target(Flags.ACK, ack=1, window=5000))
+    c.watch_edge(first)
+    c.watch_edge(second)
+    assert check_invariants(second, c, ON) == [] and check_invariants(first, c, ON) == []
