@@ -29,6 +29,7 @@ from tcpconform.cases.model import (
     AppStep,
     ExpectStep,
     FieldSpec,
+    HalfOpenStep,
     IcmpStep,
     IsnCheckStep,
     IsnSampleStep,
@@ -372,6 +373,14 @@ def _isn_sample(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     return IsnSampleStep(e.loc, e.text, e.value, interval, within, rfc)
 
 
+def _half_open(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    within = b.modifier_duration(e, "within")
+    rfc = b.rfc(e)
+    if not isinstance(e.value, int) or isinstance(e.value, bool):
+        return None  # reported by the schema
+    return HalfOpenStep(e.loc, e.text, e.value, within, rfc)
+
+
 def _isn_check(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     rfc = b.rfc(e)
     if not any(isinstance(s, dict) and "isn_sample" in s for s in as_list(b.data.get("steps"))[:e.index]):
@@ -435,6 +444,7 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "reconnect": _reconnect,
     "negotiated": _negotiated,
     "icmp": _icmp,
+    "half_open": _half_open,
 }
 """Step kind (its key in a case file) -> the function that checks and builds such a step."""
 
@@ -443,7 +453,7 @@ STEP_KINDS = tuple(STEP_BUILDERS)
 
 def _samples(steps: tuple[AnyStep, ...]) -> bool:
     """A case sampling many connections runs alone: others would disturb its timing and ports."""
-    return any(isinstance(step, IsnSampleStep) for step in steps)
+    return any(isinstance(step, (IsnSampleStep, HalfOpenStep)) for step in steps)
 
 
 def as_list(value: Any) -> list[Any]:

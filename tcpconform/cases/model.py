@@ -183,7 +183,7 @@ leaves the target a choice (reset, drop or carry on) and the steps after it judg
 
 INVARIANTS = frozenset({"ack-not-beyond-sent", "within-window", "mss", "checksum", "options-parse", "mss-only-on-syn",
                         "sack-permitted", "options-offered", "syn-only-options", "ts-every-segment", "ecn-setup",
-                        "eol-padding"})
+                        "eol-padding", "no-window-shrink"})
 """Checks applied to every segment received on a case's connection, whatever step is running."""
 
 DEFAULT_INVARIANTS = INVARIANTS - {"options-offered"}
@@ -322,8 +322,19 @@ class IcmpStep(Step):
     requirement: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HalfOpenStep(Step):
+    """Leave ``count`` connections in SYN-RECEIVED on the listening port, one per spare source port;
+    one more SYN must still get its SYN-ACK, and then all ``count + 1`` complete and take a byte each
+    (:mod:`tcpconform.engine.halfopen`)."""
+
+    count: int
+    within: float | None = None
+    requirement: str | None = None
+
+
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
-           | ReconnectStep | NegotiatedStep | IcmpStep)
+           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep)
 
 @dataclass(frozen=True, slots=True)
 class Numbering:

@@ -158,6 +158,8 @@ class CaseRun:
         checksum the link could not verify is counted (``unverified_checksums``), since no
         invariant can judge it."""
         for piece in wire_segments(got, self.conn.mss_offered):
+            if piece.segment.dport == self.key.sport:
+                self.conn.watch_edge(piece.segment)  # in arrival order: the no-window-shrink invariant
             self.inbox.append(piece)
             self.from_target += 1
             if piece.checksum == "unverifiable":

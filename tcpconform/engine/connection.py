@@ -48,6 +48,14 @@ class TesterConnection:
     """End of the highest target sequence space seen (wire)."""
     last_ack: int | None = None
     last_window: int | None = None
+    target_right_edge: int | None = None
+    """Highest ack + window (wire, in octets, scaled) the target advertised since its last SYN, RSTs
+    left out, in the order its segments arrived: what the ``no-window-shrink`` invariant holds it to."""
+    edge_shift: int = 0
+    """The shift of the target's windows, taken from its SYN as it arrived (its Window Scale, when the
+    tester's SYN offered one; RFC 7323 2.3 caps it at 14)."""
+    window_shrinks: dict[Segment, int] = field(default_factory=dict)
+    """The target's segments that moved that edge left when they arrived, with the edge before them."""
     captured: dict[str, int] = field(default_factory=dict)
     app_read: int = 0
     """Bytes the target's application has read so far."""
@@ -179,6 +187,28 @@ class TesterConnection:
     def ts_negotiated(self) -> bool:
         """Timestamps are on: the tester's SYN and the target's carried them (RFC 7323 3.2)."""
         return self.ts_offered and self.target_syn is not None and self.target_syn.option("Timestamp") is not None
+
+    def target_edge(self, seg: Segment) -> int | None:
+        """The right edge of the window ``seg`` offers (ack + scaled window); None for a SYN, a RST, or no ACK."""
+        if seg.flags & (Flags.SYN | Flags.RST) or not seg.flags & Flags.ACK:
+            return None
+        return seqnum.add(seg.ack, seg.window << self.edge_shift)
+
+    def watch_edge(self, seg: Segment) -> None:
+        """A segment of the target's on this connection, in the order it arrived (steps may judge the
+        segments of a burst in another order): note whether it moved the right edge of its window left."""
+        if seg.flags & Flags.SYN:  # a new connection (or its SYN again): its window starts anew
+            shift = seg.option("WScale")
+            self.edge_shift = min(shift, 14) if isinstance(shift, int) and self.ws_offered is not None else 0
+            self.target_right_edge = None
+            return
+        edge, before = self.target_edge(seg), self.target_right_edge
+        if edge is None:
+            return
+        if before is not None and seqnum.lt(edge, before):
+            self.window_shrinks[seg] = before
+        else:
+            self.target_right_edge = edge
 
     @property
     def tester_shift(self) -> int:

@@ -46,6 +46,11 @@ INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
         "A sender keeps its data within the receive window the peer advertised "
         "(a one-byte zero-window probe excepted).",
     ),
+    "no-window-shrink": Requirement(
+        "no-window-shrink", "RFC 9293 3.8.6", Level.SHOULD,
+        "A TCP receiver SHOULD NOT shrink the window, i.e., move the right window edge to the left (SHLD-14).",
+        rid="SHLD-14",
+    ),
     "checksum": Requirement(
         "checksum", "RFC 9293 3.1", Level.MUST,
         "The checksum covers the pseudo-header, the TCP header and the data (an odd last byte padded "
@@ -328,12 +333,30 @@ def check_invariants(seg: Segment, conn: TesterConnection, enabled: frozenset[st
                 Mismatch("seq", f"data ending <= {edge} (tester's window edge)",
                          f"data ends at {conn.target_written(end)} ({seqnum.diff(end, conn.our_right_edge)} bytes beyond)"),
             ))
+    out.extend(_window_shrink(seg, conn, enabled))
     if "checksum" in enabled and checksum == "wrong":
         out.append(("checksum", Mismatch("chksum", _correct_checksum(seg), _checksum_text(seg.chksum))))
     if "mss" in enabled and len(seg.payload) > conn.mss_offered:
         out.append(("mss", Mismatch("len", f"<= {conn.mss_offered} (MSS offered)", str(len(seg.payload)))))
     out.extend(_option_hygiene(seg, conn, enabled))
     return out
+
+
+def _window_shrink(seg: Segment, conn: TesterConnection, enabled: frozenset[str]) -> list[tuple[str, Mismatch]]:
+    """``no-window-shrink``: when it arrived, the segment did not move the right edge of the target's
+    window left of the highest one it offered since its SYN by a whole unit of its window scale or
+    more (a scaled window is rounded; :meth:`TesterConnection.watch_edge`)."""
+    before, edge = conn.window_shrinks.get(seg), conn.target_edge(seg)
+    if "no-window-shrink" not in enabled or before is None or edge is None:
+        return []
+    back, shift = seqnum.diff(before, edge), conn.edge_shift
+    if back < 1 << shift:
+        return []
+    scaled = f" (window {seg.window} << {shift})" if shift else ""
+    return [("no-window-shrink", Mismatch(
+        "window", f"a right edge >= {conn.tester_written(before)} (ack + window offered before)",
+        f"ack {conn.tester_written(seg.ack)} + {seg.window << shift}{scaled} = "
+        f"{conn.tester_written(edge)} ({back} octets back)"))]
 
 
 def _option_hygiene(seg: Segment, conn: TesterConnection, enabled: frozenset[str]) -> list[tuple[str, Mismatch]]:

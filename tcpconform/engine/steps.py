@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from tcpconform.cases.model import (
     AppStep,
     ExpectStep,
+    HalfOpenStep,
     IcmpStep,
     IsnCheckStep,
     IsnSampleStep,
@@ -34,7 +35,7 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import control, icmp, isn, services, timing
+from tcpconform.engine import control, halfopen, icmp, isn, services, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -476,6 +477,8 @@ _KINDS = (
     StepKind(ReconnectStep, "reconnect", at_once(reconnect), fresh_port=True),
     StepKind(NegotiatedStep, "negotiated", at_once(negotiated)),
     StepKind(IcmpStep, "icmp", icmp.send_error, requirement=lambda s: s.requirement),
+    StepKind(HalfOpenStep, "halfopen", halfopen.half_open, lambda s: 2 * (s.count + 1) * (s.within or 1.0),
+             lambda s: s.requirement, needs=lambda s, c: Capability.READS, spare_ports=True, asserts=_asserts),
 )
 STEPS: dict[type[Step], StepKind[Any]] = {kind.step: kind for kind in _KINDS}
 """Every step kind, by the case model's step type."""

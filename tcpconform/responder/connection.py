@@ -22,6 +22,7 @@ blocks sent are :mod:`.sack`'s); urgent data stays in line.
 """
 from __future__ import annotations
 
+from tcpconform.responder.aborts import close_aborts, data_after_close_aborts, rst_ignored
 from tcpconform.responder.active import SynSent, syn_sent
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
@@ -32,6 +33,7 @@ from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.robustness import ack_too_old, mss_misaligned, peer_window, syn_resets_anywhere, urgent_text
 from tcpconform.responder.sack import SackState
 from tcpconform.responder.send import SendSide
+from tcpconform.responder.shrink import shrink_aborts
 from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
@@ -187,7 +189,7 @@ class Connection(SendSide):
             self._unacceptable(seg, now)
             return
         if flags & Flags.RST:
-            if self._has("ignore-rst"):
+            if rst_ignored(seg, self.cfg.faults):
                 return
             if seg.seq == self.rcv.rcv_nxt or self._has("rst-any-seq"):
                 self._reset(now)
@@ -215,6 +217,9 @@ class Connection(SendSide):
             return
         if self._has("ack-the-ack") and not seg.payload and not flags & Flags.FIN and self.state.synchronized:
             self.send_ack()
+        if self.state in _RECEIVES_TEXT and data_after_close_aborts(self.rcv.discarding, seg, self.rcv.rcv_nxt, self.cfg.faults):
+            self._abort(Flags.RST, seg.ack, now)  # SHLD-3: data after the application closed
+            return
         if self.state in _RECEIVES_TEXT:
             self._process_text(urgent_text(self.cfg, seg), now)  # urgent data in line, as ordinary text
         if self._close_when_established and self.state.synchronized:
@@ -306,6 +311,7 @@ class Connection(SendSide):
         elif seqnum.gt(ack, self.snd_nxt) or ack_too_old(self.cfg, ack, self.snd_una, self.max_snd_wnd):
             self.send_ack()  # acknowledges data never sent, or far too old
             return False
+        old_edge = seqnum.add(self.snd_una, self.snd_wnd)
         advances = seqnum.lt(self.snd_una, ack)
         if advances:
             self._acked(ack, now)  # SND.UNA = SEG.ACK, the retransmission queue and timer with it
@@ -314,6 +320,10 @@ class Connection(SendSide):
         if seqnum.le(self.snd_una, ack) and (advances or wl):
             self.snd_wnd, self.snd_wl1, self.snd_wl2 = self.neg.peer_window(seg, peer_window(self.cfg, seg.window)), seg.seq, ack
             self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+            if shrink_aborts(old_edge, seqnum.add(self.snd_una, self.snd_wnd), self.cfg.faults):
+                self._send_rst(self.snd_nxt)
+                self._move(Trigger.PEER_WINDOW_SHRUNK, now)
+                return False
         fin_acked = self.fin_seq is not None and seqnum.gt(self.snd_una, self.fin_seq)
         if fin_acked and self.state in (State.FIN_WAIT_1, State.CLOSING, State.LAST_ACK) \
                 and not self._has("ignore-ack-of-fin"):
@@ -399,7 +409,22 @@ class Connection(SendSide):
         self._output(now)
 
     def app_close(self, now: float) -> int:
-        """Full close: shutdown, and received data is from now on discarded.  Returns the bytes dropped."""
+        """Full close: shutdown, and received data is from now on discarded; with data left unread, a RST
+        instead (RFC 9293 3.6.1, SHLD-3).  Returns the bytes dropped."""
         dropped = self.rcv.discard_unread()
-        self.app_shutdown(now)
+        if close_aborts(dropped, self.cfg.faults) and self.state.synchronized and self.state is not State.TIME_WAIT:
+            self._abort(Flags.RST | Flags.ACK, self.snd_nxt, now)
+        else:
+            self.app_shutdown(now)
         return dropped
+
+    def _abort(self, flags: Flags, seq: int, now: float) -> None:
+        """The connection ends with a RST at ``seq`` (RST+ACK acknowledging all received, as Linux's
+        active reset, or a bare RST answering a segment), nothing more sent, CLOSED."""
+        self.app_shut = True
+        if flags & Flags.ACK:
+            self._emit(flags, seq)
+        else:
+            self._send_rst(seq)
+        self._stop_sending()
+        self._move(Trigger.APP_ABORT, now)

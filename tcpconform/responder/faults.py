@@ -22,6 +22,10 @@ FAULTS: dict[str, str] = {
         "a SYN on a connection in SYN_RCVD is answered with a RST before the connection returns to LISTEN "
         "(RFC 793's rule; RFC 9293 returns to LISTEN silently)"
     ),
+    "one-syn-rcvd": (
+        "a listening port holds one connection in SYN_RCVD at most: a SYN from another port is dropped "
+        "until that one completes (a backlog of one pending connection, as a single-PCB listener)"
+    ),
     "defer-accept": (
         "the bare ACK that completes the handshake is ignored: the connection stays in SYN_RCVD until "
         "data arrives (like a listener with TCP_DEFER_ACCEPT)"
@@ -112,7 +116,16 @@ FAULTS: dict[str, str] = {
     "deliver-duplicates": (
         "bytes at the start of a segment that were already received are delivered again, not trimmed"
     ),
+    "shrink-own-window": (
+        "bytes held out of order are charged to the advertised window: an out-of-order segment moves the "
+        "right edge of the window it offers left (RFC 9293 SHLD-14)"
+    ),
     "no-dup-ack": "a segment beyond a gap is held without being acknowledged (no duplicate ACK)",
+    "send-beyond-shrunk-window": (
+        "after the peer shrinks its window below the data in flight, the usable window wraps (unsigned "
+        "arithmetic) and all queued data is sent beyond the new right edge"
+    ),
+    "shrink-crash": "a window update that moves the peer's right edge left aborts the connection with a RST",
     "accept-ack-of-unsent": (
         "a segment acknowledging data never sent is processed (its text taken) instead of dropped"
     ),
@@ -160,6 +173,10 @@ FAULTS: dict[str, str] = {
     "ignore-rst": (
         "an acceptable RST (exactly at RCV.NXT; in SYN_SENT, acknowledging the SYN) is ignored: the connection lives on"
     ),
+    "rst-with-data-ignored": (
+        "a RST carrying data is dropped as malformed (RFC 9293 3.5.3 lets a RST carry a diagnostic text): "
+        "the connection lives on"
+    ),
     "rst-any-seq": "a RST anywhere in the receive window resets the connection (no challenge ACK)",
     "rst-out-of-window": "a RST outside the receive window resets the connection",
     "syn-resets": "a SYN in a synchronized state is answered with a RST and closes the connection",
@@ -192,6 +209,12 @@ FAULTS: dict[str, str] = {
     "source-quench-slows": "a source quench cuts the congestion window to one segment, then slow start (BSD's old way)",
     "icmp-blind-accepted": "an ICMP error is acted on whatever sequence number it quotes (no RFC 5927 4.1 check)",
     # Closing (RFC 9293 3.6, 3.10.7.4).
+    "fin-despite-unread": (
+        "the application's close with received data unread flushes it and sends a FIN, not a RST (RFC 9293 SHLD-3)"
+    ),
+    "data-after-close-discarded": (
+        "data arriving after the application closed is acknowledged and dropped instead of answered with a RST"
+    ),
     "time-wait-ignores-fin": "in TIME_WAIT a retransmitted FIN is neither acknowledged nor restarts 2*MSL",
     "skip-closing": "a FIN in FIN_WAIT_1 (crossing the responder's own FIN) leads to TIME_WAIT, skipping CLOSING",
 }

@@ -28,6 +28,7 @@ from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
 from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.icmp import on_icmp
+from tcpconform.responder.listener import half_open_limit
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.sack import sack_wedges
 from tcpconform.responder.services import ServiceSession
@@ -278,8 +279,9 @@ class Responder:
                 end = seqnum.add(seg.seq, len(seg.payload) + (1 if seg.flags & Flags.FIN else 0))
                 self._outbox.append(self._rst(seg, seq=0, ack=end))
             return
-        if len(self._half_open) >= self.config.backlog:
-            self._drop(seg, f"SYN dropped: the backlog of {self.config.backlog} half-open connections is full")
+        backlog = half_open_limit(self.config.backlog, self.config.faults)
+        if len(self._half_open) >= backlog:
+            self._drop(seg, f"SYN dropped: the backlog of {backlog} half-open connections is full")
             return
         if len(self._conns) >= self.config.max_connections:
             self._drop(seg, f"SYN dropped: {self.config.max_connections} connections exist (max_connections)")

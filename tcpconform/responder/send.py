@@ -26,6 +26,7 @@ from tcpconform.responder.negotiate import Negotiation
 from tcpconform.responder.path import PathState, cut
 from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.sack import SackState
+from tcpconform.responder.shrink import receive_window, usable_window
 from tcpconform.responder.sockopts import SocketOptions, nagle_holds
 from tcpconform.responder.states import Trigger
 from tcpconform.tcp import seqnum
@@ -133,7 +134,7 @@ class SendSide:
     def _rcv_wnd(self) -> int:
         """RCV.WND: free buffer space, but never pulling the right edge back from what was advertised."""
         promised = seqnum.diff(self._rcv_adv, self.rcv.rcv_nxt)
-        return min(self.neg.max_window, max(self.rcv.free, promised, 0))
+        return min(self.neg.max_window, receive_window(self.rcv.free, self.rcv.held, promised, self.cfg.faults))
 
     def _emit(self, flags: Flags, seq: int, payload: bytes = b"") -> Segment:
         ack = 0
@@ -207,7 +208,8 @@ class SendSide:
         while self.state in CAN_SEND and self.fin_seq is None:
             if self.send_queue:
                 in_flight = seqnum.diff(self.snd_nxt, self.snd_una)
-                usable = len(self.send_queue) if self._has("ignore-window") else self.snd_wnd - in_flight
+                usable = (len(self.send_queue) if self._has("ignore-window")
+                          else usable_window(self.snd_wnd, in_flight, len(self.send_queue), self.cfg.faults))
                 usable = self.path.limit(usable, in_flight)
                 size = min(len(self.send_queue), self._send_mss(), usable)
                 small = size < min(self._send_mss(), self.max_snd_wnd)  # full-sized: what the peer's largest window takes

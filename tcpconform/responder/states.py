@@ -34,6 +34,8 @@ class Trigger(StrEnum):
     TIMEOUT_RETRANSMIT = "retransmission limit reached"
     TIMEOUT_KEEPALIVE = "keep-alive probes unanswered"
     ICMP_ABORT = "ICMP error aborts the connection"
+    APP_ABORT = "data lost to the application's close: RST"
+    PEER_WINDOW_SHRUNK = "the peer's window shrank (fault shrink-crash)"
 
 
 S, T = State, Trigger
@@ -86,6 +88,8 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
     (S.LAST_ACK, T.RCV_ACK_OF_FIN): S.CLOSED,
     (S.LAST_ACK, T.RCV_RST): S.CLOSED,
     (S.LAST_ACK, T.TIMEOUT_RETRANSMIT): S.CLOSED,
+    # RFC 9293 3.6.1 (SHLD-3): a close with data unread, or data arriving after it, resets the connection.
+    **{(s, T.APP_ABORT): S.CLOSED for s in (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSING, S.LAST_ACK)},
 }
 """(state, trigger) -> next state.  A pair that is absent is a move RFC 9293 does not allow."""
 
@@ -106,6 +110,10 @@ FAULT_TRANSITIONS: dict[str, dict[tuple[State, Trigger], State]] = {
     "soft-error-aborts": {
         (s, T.ICMP_ABORT): S.CLOSED
         for s in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK)
+    },
+    # A right edge of the peer's window that moved left taken for a corrupt peer: the connection aborted.
+    "shrink-crash": {
+        (s, T.PEER_WINDOW_SHRUNK): S.CLOSED for s in (S.ESTABLISHED, S.FIN_WAIT_1, S.CLOSE_WAIT, S.LAST_ACK, S.CLOSING)
     },
     # Crossing FINs taken as if the own FIN had been acknowledged too.
     "skip-closing": {(S.FIN_WAIT_1, T.RCV_FIN): S.TIME_WAIT},

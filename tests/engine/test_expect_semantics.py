@@ -122,7 +122,7 @@ def test_strict_step_refuses_the_intermediate_ack(tmp_path: Path) -> None:
 def test_window_update_is_tolerated(cumulative: TestCase) -> None:
     def policy(seg: Segment, now: float) -> list[tuple[float, Segment]]:
         if seg.payload and seg.seq + 512 == 513:
-            return [(0.0, reply(seg, seq=101, ack=513)), (0.01, reply(seg, seq=101, ack=513, window=30000))]
+            return [(0.0, reply(seg, seq=101, ack=513, window=20000)), (0.01, reply(seg, seq=101, ack=513, window=30000))]
         if seg.payload:
             return [(0.05, reply(seg, seq=101, ack=1025))]
         return []

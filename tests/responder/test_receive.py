@@ -128,14 +128,15 @@ def test_outgoing_data_carries_the_pending_ack() -> None:
     assert p.r.get_timer() == pytest.approx(p.now + 1.0)  # only the retransmission timer is left
 
 
-def test_data_after_close_is_discarded_not_buffered() -> None:
+def test_data_after_close_resets_the_connection() -> None:
+    """RFC 9293 3.6.1 (SHLD-3): data no application can read any more is answered with a RST."""
     p = to_established()
     p.r.app_close(p.key, p.now)
     p.drain()
     p.ack = 102
     send_chunk(p, 1, 1001)
     p.tick(p.now + 1)
-    assert p.sent[-1].ack == 1001 and p.sent[-1].window == 65535
+    assert show(p.sent[-1:]) == ["R 102"] and p.r.state(p.key) is State.CLOSED
 
 
 # ----------------------------------------------------------------------------- the buffer on its own

@@ -110,8 +110,8 @@ MATRIX = [
     (F1, "FIN-ACK", [". 102 2"], TW),
     (F1, "RST", [], C),
     (F1, "RST-ACK", [], C),
-    (F1, "data", [], F2),
-    # FIN_WAIT_2: waiting for their FIN; data still accepted.
+    (F1, "data", ["R 102"], C),  # the application closed: data it can never read resets (SHLD-3)
+    # FIN_WAIT_2: waiting for their FIN; data after the application's close resets (SHLD-3).
     (F2, "SYN", [". 102 1"], F2),
     (F2, "SYN-ACK", [". 102 1"], F2),
     (F2, "SYN-FIN", [". 102 1"], F2),
@@ -120,7 +120,7 @@ MATRIX = [
     (F2, "FIN-ACK", [". 102 2"], TW),
     (F2, "RST", [], C),
     (F2, "RST-ACK", [], C),
-    (F2, "data", [], F2),
+    (F2, "data", ["R 102"], C),
     # CLOSING: the ACK of our FIN -> TIME_WAIT.
     (CL, "SYN", [". 102 2"], CL),
     (CL, "SYN-ACK", [". 102 2"], CL),
