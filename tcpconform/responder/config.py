@@ -103,8 +103,9 @@ class ResponderConfig:
       ``mss_option`` is the MSS option it puts in its SYN-ACK; ``None`` sends no option, as in the
       seed cases (the peer then assumes 536, or 1220 over IPv6).
     - ``delayed_ack``: the longest an ACK is held (RFC 9293 3.8.6.3: < 500 ms).
-    - ``rto``: the initial retransmission timeout; it doubles on every retransmission of the same
-      segment (up to 60 s) and is not adapted from RTT samples, so timings stay predictable.
+    - ``rto``: the initial retransmission timeout (RFC 6298 2.1); from the first RTT sample on the RTO
+      is computed from SRTT and RTTVAR (:mod:`.rtt`), never below 1 s (or ``rto`` if smaller); it
+      doubles on every retransmission of the same segment (up to 60 s).
     - ``msl``: the maximum segment lifetime; TIME_WAIT lasts ``2 * msl``.  30 s is a common stack
       value; the responder never reads a clock, so a long TIME_WAIT costs a test nothing but a
       ``handle_timer`` call at a later ``now``.

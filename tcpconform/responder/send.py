@@ -23,6 +23,7 @@ from tcpconform.responder.config import IGNORE_MSS_SEGMENT, IGNORE_MSS_SEGMENT6,
 from tcpconform.responder.negotiate import Negotiation
 from tcpconform.responder.path import PathState, cut
 from tcpconform.responder.receive import ReceiveBuffer
+from tcpconform.responder.rtt import RttEstimator
 from tcpconform.responder.sockopts import SocketOptions, nagle_holds
 from tcpconform.responder.states import Trigger
 from tcpconform.tcp import seqnum
@@ -76,7 +77,8 @@ class SendSide:
     _rcv_adv: int
     """Right edge of the window last advertised."""
     _rtx: list[Sent]
-    _rto: float
+    rtt: RttEstimator
+    """SRTT, RTTVAR and the RTO (:mod:`.rtt`)."""
     _retries: int
     _rtx_at: float | None
     _persist_at: float | None
@@ -90,7 +92,7 @@ class SendSide:
     def _begin_sending(self) -> None:
         """Nothing sent, nothing queued for retransmission, no timer armed (needs ``cfg`` and ``iss``)."""
         self._rtx = []
-        self._rto = self._initial_rto
+        self.rtt = RttEstimator.for_config(self.cfg)
         self._retries = 0
         self._rtx_at = None
         self._persist_at = None
@@ -106,10 +108,6 @@ class SendSide:
 
     def _has(self, fault: str) -> bool:
         return self.cfg.has(fault)
-
-    @property
-    def _initial_rto(self) -> float:
-        return 0.2 if self._has("short-rto") else self.cfg.rto
 
     def _stop_sending(self) -> None:
         self._rtx.clear()
@@ -179,8 +177,9 @@ class SendSide:
         self._emit(flags, sent.seq, payload)
         self._rtx.append(sent)
         self.snd_nxt = sent.end
+        self.rtt.sent(sent.end, now)
         if self._rtx_at is None and self._retransmits(sent):
-            self._rtx_at = now + self._rto
+            self._rtx_at = now + self.rtt.rto
 
     def _retransmits(self, sent: Sent) -> bool:
         if sent.flags & Flags.SYN:
@@ -237,15 +236,18 @@ class SendSide:
 
     def _syn_acked(self) -> None:
         """The SYN is acknowledged in SYN_SENT: nothing left to resend, the RTO back to its start."""
-        self._rtx, self._rtx_at, self._rto, self._retries = [], None, self._initial_rto, 0
+        self._rtx, self._rtx_at, self._retries = [], None, 0
+        self.rtt.restart()
 
     def _acked(self, ack: int, now: float) -> None:
-        """An ACK advanced SND.UNA to ``ack``: drop what it covers, restart the timer (RFC 6298 5.3 / 5.7)."""
+        """An ACK advanced SND.UNA to ``ack``: drop what it covers, take the RTT sample if it is one, restart
+        the timer with the RTO as it now is (RFC 6298 5.3: backed off until a valid sample, Karn)."""
         self.snd_una = ack
         self._rtx = [s for s in self._rtx if seqnum.gt(s.end, ack)]
-        self._rto, self._retries = self._initial_rto, 0
+        self._retries = 0
+        self.rtt.acked(ack, now)
         self.path.acked(self._send_mss())
-        self._rtx_at = now + self._rto if self._rtx and self._retransmits(self._rtx[0]) else None
+        self._rtx_at = now + self.rtt.rto if self._rtx and self._retransmits(self._rtx[0]) else None
 
     def path_mss_lowered(self, mss: int, now: float) -> None:
         """A packet-too-big lowered the path MSS (RFC 1191 6.4, RFC 8201 5.4): what no longer fits is sent again
@@ -255,6 +257,7 @@ class SendSide:
         self._rtx = [Sent(*piece) for pieces in queue for piece in pieces]
         for seq, flags, payload in (piece for pieces in queue if len(pieces) > 1 for piece in pieces):
             self._emit(flags, seq, payload)
+            self.rtt.retransmitted(seq, Sent(seq, flags, payload).end, now)
 
     # ----------------------------------------------------------------- timers
 
@@ -281,6 +284,7 @@ class SendSide:
         self._retries += 1
         first = self._rtx[0]
         self._emit(first.flags, first.seq, first.payload)
+        self.rtt.retransmitted(first.seq, first.end, now)
         if not self._has("no-backoff") and (self.state is not State.SYN_SENT or syn_backs_off(self.cfg.faults)):
-            self._rto = min(self._rto * 2, MAX_RTO)
-        self._rtx_at = now + self._rto
+            self.rtt.backoff()
+        self._rtx_at = now + self.rtt.rto
