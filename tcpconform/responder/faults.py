@@ -36,6 +36,9 @@ FAULTS: dict[str, str] = {
         "RTT samples are taken from retransmitted segments, timed from the resend (no Karn's rule): the ACK "
         "of a retransmission sets the RTO from it and drops the backoff"
     ),
+    "no-slow-start": "new data is not limited by a congestion window: the peer's whole window goes out at once",
+    "no-fast-retransmit": "duplicate ACKs are ignored: a lost segment is resent only when the retransmission timer expires",
+    "rto-resends-window": "on a retransmission timeout everything outstanding is resent at once, not one segment",
     "no-rtt-estimate": (
         "the RTO is never adapted to the measured RTT: every ACK puts it back to the initial RTO, so a path "
         "slower than that sees a spurious retransmission every round"

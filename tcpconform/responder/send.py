@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from tcpconform.responder.active import syn_backs_off, syn_mss, syn_retransmits
 from tcpconform.responder.config import IGNORE_MSS_SEGMENT, IGNORE_MSS_SEGMENT6, MAX_RTO, SLOW_ACK_DELAY, ResponderConfig
+from tcpconform.responder.congestion import Congestion
 from tcpconform.responder.negotiate import Negotiation
 from tcpconform.responder.path import PathState, cut
 from tcpconform.responder.receive import ReceiveBuffer
@@ -79,6 +80,8 @@ class SendSide:
     _rtx: list[Sent]
     rtt: RttEstimator
     """SRTT, RTTVAR and the RTO (:mod:`.rtt`)."""
+    cc: Congestion
+    """cwnd, ssthresh and loss recovery (:mod:`.congestion`)."""
     _retries: int
     _rtx_at: float | None
     _persist_at: float | None
@@ -93,6 +96,7 @@ class SendSide:
         """Nothing sent, nothing queued for retransmission, no timer armed (needs ``cfg`` and ``iss``)."""
         self._rtx = []
         self.rtt = RttEstimator.for_config(self.cfg)
+        self.cc = Congestion.for_config(self.cfg)
         self._retries = 0
         self._rtx_at = None
         self._persist_at = None
@@ -193,12 +197,17 @@ class SendSide:
         return min(self.peer_mss, self.cfg.own_mss, self.path.mss or self.peer_mss) - self.neg.option_bytes
 
     def _output(self, now: float) -> None:
-        """Send what the queue, the peer's window and its MSS allow; then the FIN if one is wanted."""
+        """Resend what a timeout left owed (go-back-N), then send what the queue, the peer's window, cwnd
+        and the MSS allow (only whole segments when cwnd is what limits); then the FIN if one is wanted."""
+        self._go_back(now)
         while self.state in CAN_SEND and self.fin_seq is None:
             if self.send_queue:
                 in_flight = seqnum.diff(self.snd_nxt, self.snd_una)
                 usable = len(self.send_queue) if self._has("ignore-window") else self.snd_wnd - in_flight
                 usable = self.path.limit(usable, in_flight)
+                allowed = self.cc.allowance(in_flight, self._send_mss())
+                if allowed is not None and allowed < min(len(self.send_queue), self._send_mss()):
+                    break  # cwnd has no room for a whole segment: wait for an ACK
                 size = min(len(self.send_queue), self._send_mss(), usable)
                 small = size < min(self._send_mss(), self.max_snd_wnd)  # full-sized: what the peer's largest window takes
                 held = small and not self.fin_wanted and seqnum.gt(self._snd_sml, self.snd_una)  # a FIN pushes
@@ -242,12 +251,46 @@ class SendSide:
     def _acked(self, ack: int, now: float) -> None:
         """An ACK advanced SND.UNA to ``ack``: drop what it covers, take the RTT sample if it is one, restart
         the timer with the RTO as it now is (RFC 6298 5.3: backed off until a valid sample, Karn)."""
+        acked, data_acked = seqnum.diff(ack, self.snd_una), self.snd_una != self.iss
         self.snd_una = ack
         self._rtx = [s for s in self._rtx if seqnum.gt(s.end, ack)]
         self._retries = 0
         self.rtt.acked(ack, now)
+        if data_acked and self.cc.acked(acked, ack, self._send_mss()) and self._rtx:
+            self._resend(self._rtx[0], now)  # a partial ACK in fast recovery: the next hole (RFC 6582 3.2)
         self.path.acked(self._send_mss())
         self._rtx_at = now + self.rtt.rto if self._rtx and self._retransmits(self._rtx[0]) else None
+
+    def _resend(self, sent: Sent, now: float) -> None:
+        self._emit(sent.flags, sent.seq, sent.payload)
+        self.rtt.retransmitted(sent.seq, sent.end, now)
+
+    def _duplicate_ack(self, window: int, now: float) -> None:
+        """An ACK of SND.UNA with no data, SYN or FIN (the connection checked that), and ``window`` its window:
+        a duplicate ACK if the window is unchanged and data is outstanding (RFC 5681 2); the third resends
+        the oldest segment (fast retransmit, 3.2)."""
+        if window != self.snd_wnd or self.snd_una == self.snd_nxt or self.state not in CAN_SEND or not self._rtx:
+            return
+        if self.cc.duplicate(seqnum.diff(self.snd_nxt, self.snd_una), self.snd_nxt, self._send_mss()):
+            self._resend(self._rtx[0], now)
+
+    def _go_back(self, now: float) -> None:
+        """After a timeout, resend the outstanding segments oldest first, as far as cwnd lets (RFC 5681 3.1)."""
+        cc = self.cc
+        if cc.resend_from is None:
+            return
+        if seqnum.lt(cc.resend_from, self.snd_una):
+            cc.resend_from = self.snd_una
+        for sent in self._rtx:
+            if seqnum.le(sent.end, cc.resend_from):
+                continue
+            pipe = seqnum.diff(cc.resend_from, self.snd_una)
+            if seqnum.ge(sent.seq, cc.resend_to) or (pipe > 0 and pipe + len(sent.payload) > cc.cwnd):
+                break
+            self._resend(sent, now)
+            cc.resend_from = sent.end
+        if seqnum.ge(cc.resend_from, cc.resend_to):
+            cc.resend_from = None
 
     def path_mss_lowered(self, mss: int, now: float) -> None:
         """A packet-too-big lowered the path MSS (RFC 1191 6.4, RFC 8201 5.4): what no longer fits is sent again
@@ -283,8 +326,13 @@ class SendSide:
             return
         self._retries += 1
         first = self._rtx[0]
-        self._emit(first.flags, first.seq, first.payload)
-        self.rtt.retransmitted(first.seq, first.end, now)
+        self._resend(first, now)
+        if self.state in CAN_SEND and not first.flags & Flags.SYN:
+            rest = self._rtx[1:] if self._has("rto-resends-window") else []
+            for sent in rest:  # the fault: the whole window again at once
+                self._resend(sent, now)
+            flight = seqnum.diff(self.snd_nxt, self.snd_una)
+            self.cc.timeout(self._retries == 1, flight, (rest or [first])[-1].end, self.snd_nxt, self._send_mss())
         if not self._has("no-backoff") and (self.state is not State.SYN_SENT or syn_backs_off(self.cfg.faults)):
             self.rtt.backoff()
         self._rtx_at = now + self.rtt.rto

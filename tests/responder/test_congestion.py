@@ -40,8 +40,45 @@ def late_rounds(faults: set[str], rounds: int = 4, rtt: float = 1.5) -> list[lis
     return out
 
 
+def first_flight(faults: set[str]) -> object:
+    """20 KB written into a 65535-byte window: how many segments go out before any ACK."""
+    p = established(faults, window=65535)
+    p.r.app_write(p.key, b"x" * 20000, p.now)
+    return len(p.drain())
+
+
+def four_outstanding(faults: set[str]) -> Peer:
+    """After a warm-up (three segments ACKed), four 512-byte segments outstanding at 1637..3685."""
+    p = established(faults, window=65535)
+    for size in (512, 1024):
+        p.r.app_write(p.key, b"w" * size, p.now)
+        for seg in p.drain():
+            p.ack = seg.seq + len(seg.payload)
+            p.send(p.segment(F.ACK))
+    p.r.app_write(p.key, b"x" * 2048, p.now)
+    assert [s.seq for s in p.drain()] == [1637, 2149, 2661, 3173]
+    return p
+
+
+def after_timeout(faults: set[str]) -> object:
+    """What the retransmission timeout sends, then what the ACK of its first segment brings."""
+    p = four_outstanding(faults)
+    fired = [s.seq for _, s in p.run_timers_until(p.now + 1.0)]
+    p.ack = 2149
+    return fired, [s.seq for s in p.send(p.segment(F.ACK), p.now + 0.1)]
+
+
+def three_dupacks(faults: set[str]) -> object:
+    p = four_outstanding(faults)
+    p.ack = 1637
+    return [[s.seq for s in p.send(p.segment(F.ACK))] for _ in range(3)]
+
+
 CC_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "no-rtt-estimate": (late_rounds, [[1.0], [1.0], [1.0], [1.0]], [[1.0], [], [], []]),
+    "no-slow-start": (first_flight, 40, 4),
+    "rto-resends-window": (after_timeout, ([1637, 2149, 2661, 3173], []), ([1637], [2149, 2661])),
+    "no-fast-retransmit": (three_dupacks, [[], [], []], [[], [], [1637]]),
     "karn-violated": (late_rounds, [[1.0], [1.0], [1.0], [1.157]], [[1.0], [], [], []]),
 }
 
@@ -81,3 +118,25 @@ def test_the_rto_stays_between_the_minimum_and_the_cap_and_above_srtt(samples: l
         est.sample(r)
         assert 1.0 <= est.rto <= MAX_RTO
         assert est.srtt is not None and (est.rto >= min(est.srtt, MAX_RTO))
+
+
+def test_ten_segments_is_the_initial_window_when_configured() -> None:
+    r = Responder(agent_config(initial_window=10))
+    r.app_listen(8000, 0.0)
+    p = Peer(r, seq=0, ack=5000, window=65535)
+    p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512),)))
+    p.seq, p.ack = 1, 101
+    p.send(p.segment(F.ACK))
+    r.app_write(p.key, b"x" * 20000, p.now)
+    assert len(p.drain()) == 10
+
+
+def test_a_partial_ack_in_fast_recovery_resends_the_next_hole_and_a_full_one_ends_it() -> None:
+    p = four_outstanding(set())
+    p.ack = 1637
+    for _ in range(3):
+        p.send(p.segment(F.ACK))
+    p.ack = 2149
+    assert [s.seq for s in p.send(p.segment(F.ACK))][:1] == [2149]
+    p.ack = 3685
+    assert p.send(p.segment(F.ACK)) == []  # all acknowledged: nothing left to resend
