@@ -29,6 +29,7 @@ from tcpconform.cases.model import (
     AppStep,
     ExpectStep,
     FieldSpec,
+    FlightStep,
     IcmpStep,
     IsnCheckStep,
     IsnSampleStep,
@@ -340,6 +341,16 @@ def _silence(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     return SilenceStep(e.loc, e.text, duration, tolerate, rfc) if duration else None
 
 
+def _flight(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    count = e.value
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+        return None  # the schema said why, at its line
+    quiet = b.modifier_duration(e, "quiet")
+    within = b.modifier_duration(e, "within")
+    rfc = b.rfc(e)
+    return FlightStep(e.loc, e.text, count, quiet if quiet is not None else 0.5, within, rfc)
+
+
 def _app(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     action = b.app((*e.path, e.kind), e.value)
     rfc = b.rfc(e)
@@ -435,6 +446,7 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "reconnect": _reconnect,
     "negotiated": _negotiated,
     "icmp": _icmp,
+    "flight": _flight,
 }
 """Step kind (its key in a case file) -> the function that checks and builds such a step."""
 

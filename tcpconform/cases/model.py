@@ -224,6 +224,17 @@ class SilenceStep(Step):
     requirement: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FlightStep(Step):
+    """The target's flight of new data with no ACK from the tester: at most ``max_segments`` segments of
+    new sequence space, the flight ending once ``quiet`` passes with none (the first within ``within``)."""
+
+    max_segments: int
+    quiet: float = 0.5
+    within: float | None = None
+    requirement: str | None = None
+
+
 AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close", "setsockopt"]
 
 
@@ -322,7 +333,7 @@ class IcmpStep(Step):
 
 
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
-           | ReconnectStep | NegotiatedStep | IcmpStep)
+           | ReconnectStep | NegotiatedStep | IcmpStep | FlightStep)
 
 @dataclass(frozen=True, slots=True)
 class Numbering:
