@@ -31,7 +31,7 @@ FAULTS: dict[str, str] = {
         "from then on, like a parser looping on a zero length"
     ),
     "ack-syn-data": "the SYN-ACK acknowledges the data a SYN carried, which is then never delivered",
-    "short-rto": "the retransmission timeout starts at 200 ms (RFC 6298 2.4 rounds any RTO up to 1 s)",
+    "short-rto": "the retransmission timeout starts at 200 ms and never goes below it (RFC 6298 2.4 rounds any RTO up to 1 s)",
     "karn-violated": (
         "RTT samples are taken from retransmitted segments, timed from the resend (no Karn's rule): the ACK "
         "of a retransmission sets the RTO from it and drops the backoff"
