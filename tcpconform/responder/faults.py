@@ -36,6 +36,10 @@ FAULTS: dict[str, str] = {
         "RTT samples are taken from retransmitted segments, timed from the resend (no Karn's rule): the ACK "
         "of a retransmission sets the RTO from it and drops the backoff"
     ),
+    "sws-sender": (
+        "no sender silly-window avoidance: whatever small window the peer opens is filled at once with a "
+        "segment of that size, though more data is queued"
+    ),
     "no-slow-start": "new data is not limited by a congestion window: the peer's whole window goes out at once",
     "no-fast-retransmit": "duplicate ACKs are ignored: a lost segment is resent only when the retransmission timer expires",
     "rto-resends-window": "on a retransmission timeout everything outstanding is resent at once, not one segment",

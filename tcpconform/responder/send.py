@@ -34,6 +34,9 @@ from tcpconform.tcp.states import State
 ACK_UNRECEIVED_EXTRA = 100
 """How far beyond RCV.NXT the ``ack-unreceived`` fault acknowledges."""
 
+SWS_OVERRIDE = 0.2
+"""The override timeout of sender SWS avoidance (RFC 9293 3.8.6.2.1: "in the range 0.1 - 1.0 seconds")."""
+
 CAN_SEND = (State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_1, State.LAST_ACK)
 """States in which queued data (and then the FIN) may still go out."""
 
@@ -86,6 +89,8 @@ class SendSide:
     _rtx_at: float | None
     _persist_at: float | None
     _persist_interval: float
+    _sws_at: float | None
+    """When data held back by SWS avoidance may go out anyway (the override timeout); None: nothing held."""
     _snd_sml: int
     """End of the last small segment sent (Nagle, Minshall's variant)."""
     _delack_at: float | None
@@ -101,6 +106,7 @@ class SendSide:
         self._rtx_at = None
         self._persist_at = None
         self._persist_interval = self.cfg.rto
+        self._sws_at = None
         self._snd_sml = self.iss
         self._rcv_adv = 0
         self._delack_at = None
@@ -115,7 +121,7 @@ class SendSide:
 
     def _stop_sending(self) -> None:
         self._rtx.clear()
-        self._rtx_at = self._persist_at = self._delack_at = None
+        self._rtx_at = self._persist_at = self._delack_at = self._sws_at = None
 
     def _send_timers(self) -> tuple[float | None, float | None, float | None]:
         """The delayed-ACK, retransmission and persist timers (None: not armed)."""
@@ -200,6 +206,8 @@ class SendSide:
         """Resend what a timeout left owed (go-back-N), then send what the queue, the peer's window, cwnd
         and the MSS allow (only whole segments when cwnd is what limits); then the FIN if one is wanted."""
         self._go_back(now)
+        held_since, self._sws_at = self._sws_at, None
+        override = held_since is not None and now >= held_since
         while self.state in CAN_SEND and self.fin_seq is None:
             if self.send_queue:
                 in_flight = seqnum.diff(self.snd_nxt, self.snd_una)
@@ -213,6 +221,9 @@ class SendSide:
                 held = small and not self.fin_wanted and seqnum.gt(self._snd_sml, self.snd_una)  # a FIN pushes
                 if size <= 0 or (held and nagle_holds(self.options, self.cfg.faults)):
                     break
+                if not override and self._sws_holds(size):
+                    self._sws_at = held_since if held_since is not None else now + SWS_OVERRIDE
+                    break
                 payload = bytes(self.send_queue[:size])
                 del self.send_queue[:size]
                 self._transmit(Flags.ACK | (Flags(0) if self.send_queue else Flags.PSH), payload, now)
@@ -225,8 +236,19 @@ class SendSide:
                 break
         self._update_persist(now)
 
+    def _sws_holds(self, size: int) -> bool:
+        """Sender SWS avoidance (RFC 9293 3.8.6.2.1): a segment the window cuts below both the MSS and half the
+        largest window the peer offered, with more queued, waits (for the window, or the override timeout)."""
+        mss = self._send_mss()
+        return (not self._has("sws-sender") and size < len(self.send_queue) and size < mss
+                and 2 * size < self.max_snd_wnd)
+
     def _update_persist(self, now: float) -> None:
-        """Arm the persist timer while data waits behind a zero window with nothing in flight."""
+        """Arm the persist timer while data waits behind a zero window with nothing in flight, and at the SWS
+        override timeout while data waits behind a window too small to use."""
+        if self._sws_at is not None:
+            self._persist_at = self._sws_at
+            return
         waiting = (
             not self._has("no-persist-probe") and self.state in CAN_SEND and bool(self.send_queue) and self.snd_wnd == 0
             and self.snd_una == self.snd_nxt and not self._has("ignore-window")
@@ -310,7 +332,9 @@ class SendSide:
             self.send_ack()
         if self._rtx_at is not None and now >= self._rtx_at:
             self._on_retransmission_timeout(now)
-        if self._persist_at is not None and now >= self._persist_at:
+        if self._persist_at is not None and now >= self._persist_at and self._sws_at is not None:
+            self._output(now)  # the SWS override timeout: what the small window takes goes out
+        elif self._persist_at is not None and now >= self._persist_at:
             # Zero-window probe: an already acknowledged sequence number with no text, which every
             # receiver must answer with an ACK carrying its current window (RFC 9293 3.10.7.4).
             self._emit(Flags.ACK, seqnum.add(self.snd_una, -1))

@@ -74,11 +74,24 @@ def three_dupacks(faults: set[str]) -> object:
     return [[s.seq for s in p.send(p.segment(F.ACK))] for _ in range(3)]
 
 
+def silly_window(faults: set[str]) -> object:
+    """A 5000-byte window closed after the first flight, then reopened by 20 bytes with kilobytes queued:
+    what goes out at once, and by the override timeout."""
+    p = established(faults)
+    p.r.app_write(p.key, b"x" * 10000, p.now)
+    p.ack = 101 + sum(len(s.payload) for s in p.drain())
+    p.send(p.segment(F.ACK, window=0))
+    at_once = [len(s.payload) for s in p.send(p.segment(F.ACK, window=20))]
+    start = p.now
+    return at_once, [(round(t - start, 3), len(s.payload)) for t, s in p.run_timers_until(start + 0.5)]
+
+
 CC_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "no-rtt-estimate": (late_rounds, [[1.0], [1.0], [1.0], [1.0]], [[1.0], [], [], []]),
     "no-slow-start": (first_flight, 40, 4),
     "rto-resends-window": (after_timeout, ([1637, 2149, 2661, 3173], []), ([1637], [2149, 2661])),
     "no-fast-retransmit": (three_dupacks, [[], [], []], [[], [], [1637]]),
+    "sws-sender": (silly_window, ([20], []), ([], [(0.2, 20)])),
     "karn-violated": (late_rounds, [[1.0], [1.0], [1.0], [1.157]], [[1.0], [], [], []]),
 }
 
