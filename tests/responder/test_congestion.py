@@ -13,6 +13,7 @@ from support.responder import F, Peer, agent_config
 
 from tcpconform.responder import FAULTS, Responder
 from tcpconform.responder.config import MAX_RTO
+from tcpconform.responder.congestion import Congestion
 from tcpconform.responder.rtt import RttEstimator
 
 
@@ -153,3 +154,30 @@ def test_a_partial_ack_in_fast_recovery_resends_the_next_hole_and_a_full_one_end
     assert [s.seq for s in p.send(p.segment(F.ACK))][:1] == [2149]
     p.ack = 3685
     assert p.send(p.segment(F.ACK)) == []  # all acknowledged: nothing left to resend
+
+
+EVENTS = st.lists(st.one_of(
+    st.tuples(st.just("ack"), st.integers(1, 4000)),
+    st.tuples(st.just("dup"), st.just(0)),
+    st.tuples(st.just("timeout"), st.integers(0, 20000)),
+), max_size=40)
+
+
+@given(EVENTS, st.sampled_from([536, 1220, 1460]))
+def test_cwnd_never_falls_below_one_segment_nor_ssthresh_below_two(events: list[tuple[str, int]], smss: int) -> None:
+    """Whatever the ACKs, duplicates and timeouts: cwnd >= 1 SMSS, and ssthresh >= 2 SMSS once a loss set it."""
+    cc = Congestion()
+    snd_una = snd_nxt = 1000
+    for kind, n in events:
+        if kind == "ack":
+            snd_nxt += n
+            cc.acked(n, snd_nxt, smss)
+            snd_una = snd_nxt
+        elif kind == "dup":
+            cc.duplicate(snd_nxt - snd_una, snd_nxt, smss)
+        else:
+            snd_nxt += n
+            cc.timeout(True, snd_nxt - snd_una, snd_una + min(n, smss), snd_nxt, smss)
+        assert cc.cwnd >= smss
+        assert cc.ssthresh >= 2 * smss
+    assert cc.allowance(0, smss) is not None
