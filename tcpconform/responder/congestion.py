@@ -108,6 +108,26 @@ class Congestion:
         self.cwnd, self.recover = self.ssthresh + DUPACK_THRESHOLD * smss, snd_nxt
         return True
 
+    def go_back(self, outstanding: list[tuple[int, int]], snd_una: int) -> list[int]:
+        """Which of the ``outstanding`` (seq, end) entries, oldest first, to resend now after a timeout: those not
+        yet resent, up to SND.NXT at the timeout, while what was resent and not acknowledged fits cwnd."""
+        if self.resend_from is None:
+            return []
+        if seqnum.lt(self.resend_from, snd_una):
+            self.resend_from = snd_una
+        picks: list[int] = []
+        for index, (seq, end) in enumerate(outstanding):
+            if seqnum.le(end, self.resend_from):
+                continue
+            pipe = seqnum.diff(self.resend_from, snd_una)
+            if seqnum.ge(seq, self.resend_to) or (pipe > 0 and pipe + seqnum.diff(end, seq) > self.cwnd):
+                break
+            picks.append(index)
+            self.resend_from = end
+        if seqnum.ge(self.resend_from, self.resend_to):
+            self.resend_from = None
+        return picks
+
     def timeout(self, first: bool, flight: int, resend_from: int, snd_nxt: int, smss: int) -> None:
         """The retransmission timer expired and the oldest segment was resent (up to ``resend_from``)."""
         self.start(smss)

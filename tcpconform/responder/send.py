@@ -298,21 +298,10 @@ class SendSide:
 
     def _go_back(self, now: float) -> None:
         """After a timeout, resend the outstanding segments oldest first, as far as cwnd lets (RFC 5681 3.1)."""
-        cc = self.cc
-        if cc.resend_from is None:
-            return
-        if seqnum.lt(cc.resend_from, self.snd_una):
-            cc.resend_from = self.snd_una
-        for sent in self._rtx:
-            if seqnum.le(sent.end, cc.resend_from):
-                continue
-            pipe = seqnum.diff(cc.resend_from, self.snd_una)
-            if seqnum.ge(sent.seq, cc.resend_to) or (pipe > 0 and pipe + len(sent.payload) > cc.cwnd):
-                break
-            self._resend(sent, now)
-            cc.resend_from = sent.end
-        if seqnum.ge(cc.resend_from, cc.resend_to):
-            cc.resend_from = None
+        if self.cc.resend_from is not None:
+            picks = self.cc.go_back([(sent.seq, sent.end) for sent in self._rtx], self.snd_una)
+            for index in picks:
+                self._resend(self._rtx[index], now)
 
     def path_mss_lowered(self, mss: int, now: float) -> None:
         """A packet-too-big lowered the path MSS (RFC 1191 6.4, RFC 8201 5.4): what no longer fits is sent again
