@@ -30,6 +30,7 @@ from tcpconform.cases.model import (
     ExpectStep,
     FieldSpec,
     HalfOpenStep,
+    FlightStep,
     IcmpStep,
     IsnCheckStep,
     IsnSampleStep,
@@ -341,6 +342,16 @@ def _silence(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     return SilenceStep(e.loc, e.text, duration, tolerate, rfc) if duration else None
 
 
+def _flight(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    count = e.value
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+        return None  # the schema said why, at its line
+    quiet = b.modifier_duration(e, "quiet")
+    within = b.modifier_duration(e, "within")
+    rfc = b.rfc(e)
+    return FlightStep(e.loc, e.text, count, quiet if quiet is not None else 0.5, within, rfc)
+
+
 def _app(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     action = b.app((*e.path, e.kind), e.value)
     rfc = b.rfc(e)
@@ -445,6 +456,7 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "negotiated": _negotiated,
     "icmp": _icmp,
     "half_open": _half_open,
+    "flight": _flight,
 }
 """Step kind (its key in a case file) -> the function that checks and builds such a step."""
 

@@ -225,6 +225,17 @@ class SilenceStep(Step):
     requirement: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FlightStep(Step):
+    """The target's flight of new data with no ACK from the tester: at most ``max_segments`` segments of
+    new sequence space, the flight ending once ``quiet`` passes with none (the first within ``within``)."""
+
+    max_segments: int
+    quiet: float = 0.5
+    within: float | None = None
+    requirement: str | None = None
+
+
 AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close", "setsockopt"]
 
 
@@ -334,7 +345,7 @@ class HalfOpenStep(Step):
 
 
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
-           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep)
+           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep)
 
 @dataclass(frozen=True, slots=True)
 class Numbering:

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from tcpconform.cases.model import (
     AppStep,
     ExpectStep,
+    FlightStep,
     HalfOpenStep,
     IcmpStep,
     IsnCheckStep,
@@ -35,7 +36,7 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import control, halfopen, icmp, isn, services, timing
+from tcpconform.engine import control, flight, halfopen, icmp, isn, services, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -467,6 +468,8 @@ _KINDS = (
     StepKind(SendStep, "send", at_once(send), needs=send_needs),
     StepKind(ExpectStep, "expect", expect, lambda s: s.within or 0.0, lambda s: s.requirement, asserts=_asserts),
     StepKind(SilenceStep, "silence", silence, lambda s: s.duration, lambda s: s.requirement, asserts=_asserts),
+    StepKind(FlightStep, "flight", flight.flight, lambda s: (s.within or 0.0) + s.quiet, lambda s: s.requirement,
+             asserts=_asserts),
     StepKind(AppStep, "app", control.app, requirement=lambda s: s.requirement, needs=app_needs, asserts=_app_asserts,
              opens=lambda s: s.action == "connect"),
     StepKind(StateStep, "state", control.state, requirement=lambda s: s.requirement, asserts=_asserts),

@@ -106,8 +106,11 @@ class ResponderConfig:
       ``mss_option`` is the MSS option it puts in its SYN-ACK; ``None`` sends no option, as in the
       seed cases (the peer then assumes 536, or 1220 over IPv6).
     - ``delayed_ack``: the longest an ACK is held (RFC 9293 3.8.6.3: < 500 ms).
-    - ``rto``: the initial retransmission timeout; it doubles on every retransmission of the same
-      segment (up to 60 s) and is not adapted from RTT samples, so timings stay predictable.
+    - ``rto``: the initial retransmission timeout (RFC 6298 2.1); from the first RTT sample on the RTO
+      is computed from SRTT and RTTVAR (:mod:`.rtt`), never below 1 s (or ``rto`` if smaller); it
+      doubles on every retransmission of the same segment (up to 60 s).
+    - ``initial_window``: the initial congestion window in segments (RFC 6928 allows 10); ``None``, the
+      default, is RFC 5681 3.1's bound, min(4 SMSS, max(2 SMSS, 4380)) bytes (:mod:`.congestion`).
     - ``msl``: the maximum segment lifetime; TIME_WAIT lasts ``2 * msl``.  30 s is a common stack
       value; the responder never reads a clock, so a long TIME_WAIT costs a test nothing but a
       ``handle_timer`` call at a later ``now``.
@@ -136,6 +139,7 @@ class ResponderConfig:
     mss_option: int | None = None
     delayed_ack: float = 0.2
     rto: float = 1.0
+    initial_window: int | None = None
     msl: float = 30.0
     max_retransmits: int | None = None
     backlog: int = 128
@@ -170,6 +174,8 @@ class ResponderConfig:
             )
         if self.rto <= 0 or self.msl <= 0:
             raise ValueError("rto and msl must be > 0")
+        if self.initial_window is not None and not 1 <= self.initial_window <= 64:
+            raise ValueError(f"initial_window must be None or 1..64 segments, not {self.initial_window}")
         if self.max_retransmits is not None and self.max_retransmits < 0:
             raise ValueError("max_retransmits must be >= 0")
         if self.backlog < 1 or self.max_connections < 1:

@@ -315,6 +315,8 @@ class Connection(SendSide):
         advances = seqnum.lt(self.snd_una, ack)
         if advances:
             self._acked(ack, now)  # SND.UNA = SEG.ACK, the retransmission queue and timer with it
+        elif ack == self.snd_una and not seg.payload and not seg.flags & (Flags.SYN | Flags.FIN):
+            self._duplicate_ack(self.neg.peer_window(seg, peer_window(self.cfg, seg.window)), now)  # RFC 5681 3.2
         # RFC 9293's WL1/WL2 test, or (as Linux) an ACK advancing SND.UNA (WL1 may be a later segment's)
         wl = seqnum.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seqnum.le(self.snd_wl2, ack))
         if seqnum.le(self.snd_una, ack) and (advances or wl):

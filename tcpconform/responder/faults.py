@@ -35,7 +35,22 @@ FAULTS: dict[str, str] = {
         "from then on, like a parser looping on a zero length"
     ),
     "ack-syn-data": "the SYN-ACK acknowledges the data a SYN carried, which is then never delivered",
-    "short-rto": "the retransmission timeout starts at 200 ms (RFC 6298 2.4 rounds any RTO up to 1 s)",
+    "short-rto": "the retransmission timeout starts at 200 ms and never goes below it (RFC 6298 2.4 rounds any RTO up to 1 s)",
+    "karn-violated": (
+        "RTT samples are taken from retransmitted segments, timed from the resend (no Karn's rule): the ACK "
+        "of a retransmission sets the RTO from it and drops the backoff"
+    ),
+    "sws-sender": (
+        "no sender silly-window avoidance: whatever small window the peer opens is filled at once with a "
+        "segment of that size, though more data is queued"
+    ),
+    "no-slow-start": "new data is not limited by a congestion window: the peer's whole window goes out at once",
+    "no-fast-retransmit": "duplicate ACKs are ignored: a lost segment is resent only when the retransmission timer expires",
+    "rto-resends-window": "on a retransmission timeout everything outstanding is resent at once, not one segment",
+    "no-rtt-estimate": (
+        "the RTO is never adapted to the measured RTT: every ACK puts it back to the initial RTO, so a path "
+        "slower than that sees a spurious retransmission every round"
+    ),
     "no-rst-closed-port": "a segment to a port nobody listens on is dropped without a RST",
     "closed-port-rst-no-ack": "the RST to a SYN on a closed port lacks the ACK bit (and so its acknowledgment)",
     "bad-syn-ack": "the SYN-ACK acknowledges the client's ISN + 2 instead of ISN + 1",

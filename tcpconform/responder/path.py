@@ -21,7 +21,8 @@ class PathState:
     headers), ``None`` until a packet-too-big lowered it; it only ever goes down (the reference never
     probes upwards, which RFC 8201 leaves a MAY).  ``window``: the congestion window a source quench
     left under the fault ``source-quench-slows`` (BSD's reaction until RFC 6633: one segment, then
-    slow start); ``None``, the reference's own state, limits nothing (it has no congestion control).
+    slow start); ``None``, the reference's own state, limits nothing beyond the connection's own
+    congestion window (:mod:`.congestion`).
     """
 
     mss: int | None = None

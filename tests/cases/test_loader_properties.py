@@ -95,6 +95,7 @@ VALUE_OF = {
     "send": SEGMENT, "expect": SEGMENT, "wait": DURATION, "silence": DURATION, "isn_sample": st.integers(2, 501) | st.floats(),
     "isn_check": st.sampled_from(["clock-driven", "unpredictable"]), "reconnect": st.just("fresh-port"),
     "negotiated": st.sampled_from(["wscale", "timestamps", "ecn"]),
+    "flight": st.integers(-1, 1001) | st.floats(),
     "app": st.sampled_from(["listen", "close", "write 10", "read 99999999999", "write \u00b2"])
     | st.dictionaries(st.sampled_from(["read", "write"]), st.integers(-1, 2**25) | st.floats(), min_size=1, max_size=1),
     "state": st.sampled_from(["ESTABLISHED", "LISTEN", "CLOSED"]),

@@ -39,7 +39,8 @@ def test_an_ack_that_advances_snd_una_carries_the_peers_latest_window() -> None:
     data sent and closes the window: nothing more may go out (it went 100 bytes into a zero window)."""
     from tcpconform.responder import AppConfig
 
-    r = Responder(ResponderConfig(app=AppConfig(mode="agent")))
+    # without sender SWS avoidance, which would hold the 100 bytes the small window takes
+    r = Responder(ResponderConfig(app=AppConfig(mode="agent"), faults=frozenset({"sws-sender"})))
     r.app_listen(8000, 0.0)
 
     def seg(**k: object) -> Segment:

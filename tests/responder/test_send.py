@@ -89,15 +89,26 @@ def test_retransmit_oldest_segment_only() -> None:
     assert show([s for _, s in fired]) == [". 101 1 len=512"]
 
 
-def test_ack_resets_backoff() -> None:
+def test_an_ack_of_a_retransmission_keeps_the_backoff_until_a_valid_sample() -> None:
+    """RFC 6298 5.3 restarts the timer with the current (backed-off) RTO; Karn's rule takes no sample
+    from a retransmitted segment, so only a later, unambiguous ACK brings the RTO back down."""
     p = established()
     p.r.app_write(p.key, b"a" * 1000, 0.0)
     p.drain()
     p.run_timers_until(3.5)  # retransmitted at 1.0 and 3.0: RTO is now 4
     p.ack = 613
     p.send(p.segment(F.ACK), at=4.0)
-    assert p.r.get_timer() == pytest.approx(5.0)  # back to the initial 1 s for what is left
-    assert show([s for _, s in p.run_timers_until(5.0)]) == ["P. 613 1 len=488"]
+    assert p.r.get_timer() == pytest.approx(8.0)  # still 4 s for what is left
+    assert show([s for _, s in p.run_timers_until(8.0)]) == ["P. 613 1 len=488"]
+    p.ack = 1101
+    p.send(p.segment(F.ACK), at=8.1)
+    p.r.app_write(p.key, b"b" * 10, 8.1)
+    p.drain()
+    p.ack = 1111
+    p.send(p.segment(F.ACK), at=8.2)  # a valid 100 ms sample: the RTO is computed again, 1 s at least
+    p.r.app_write(p.key, b"c" * 10, 8.2)
+    p.drain()
+    assert p.r.get_timer() == pytest.approx(9.2)
 
 
 def test_give_up_after_max_retransmits() -> None:
