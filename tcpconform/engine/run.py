@@ -18,6 +18,7 @@ from tcpconform.engine.case import CaseRun, missing_capabilities, opens_actively
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.health import PROBE_PORTS, RESTART_WAIT, Health
 from tcpconform.engine.scheduler import Scheduler
+from tcpconform.engine.steps import kind_of
 from tcpconform.links.base import Clock, Link
 from tcpconform.results import CaseResult, RunMeta, RunResult, SessionMeta
 from tcpconform.targets.base import Target
@@ -75,13 +76,14 @@ def execute(
     spare = range(base_port + len(cases) + len(reconnecting), top - PROBE_PORTS)
     checks = Health(range(top - PROBE_PORTS, top), restart, restart_wait) if health else None
     runs = []
+    slices = spare_slices(cases, spare)
     for i, case in enumerate(cases):
         on = _target_for(case, target)
         port = _closed_port(target) if case.closed_port else on.port
         if opens_actively(case):  # the target connects from a port of the run's: the tester's own number
             port = base_port + i
         runs.append(CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, on.ip, port), link, on,
-                            settings, spare_ports=spare, fresh_port=fresh.get(i)))
+                            settings, spare_ports=slices.get(i, range(0)), fresh_port=fresh.get(i)))
     started = datetime.now(UTC)
     wall0 = time.perf_counter()
     scheduler = Scheduler(link, target, jobs=jobs, on_case_done=on_case_done, health=checks)
@@ -126,3 +128,20 @@ def _closed_port(target: Target) -> int:
     while port in used:
         port += 1
     return port
+
+
+def spare_slices(cases: Sequence[TestCase], spare: range) -> dict[int, range]:
+    """Each case whose steps open connections of their own (ISN samples, half-open connections) gets
+    ports of the spare range no other case gets, as many as its steps open: two such cases never meet
+    on a 4-tuple, which a target may still hold for the first (a PyTCP listener answered no SYN on a
+    4-tuple a case before had just reset).  What is left over goes to the last of them."""
+    need = {i: sum(getattr(step, "count", 0) + 1 for step in case.steps if kind_of(step).spare_ports)
+            for i, case in enumerate(cases)}
+    takers = [i for i, n in need.items() if n]
+    out: dict[int, range] = {}
+    at = spare.start
+    for n, i in enumerate(takers):
+        end = spare.stop if n == len(takers) - 1 else min(spare.stop, at + need[i])
+        out[i] = range(at, end)
+        at = end
+    return out
