@@ -201,8 +201,25 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class IpSpec:
+    """A send step's IP header (its ``ip`` modifier): addresses and the source port by name or as
+    written (:data:`tcpconform.tcp.ip.ADDRESS_NAMES`, resolved per family when sent), TTL, TOS, and
+    the options of each family, as wire bytes: IPv4's, and IPv6's Destination Options (``None``:
+    no such header)."""
+
+    src: str | None = None
+    dst: str | None = None
+    sport: Literal["target"] | None = None
+    ttl: int | None = None
+    tos: int | None = None
+    options: bytes = b""
+    dest_options: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SendStep(Step):
     segment: SegmentSpec
+    ip: IpSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)

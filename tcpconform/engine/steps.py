@@ -40,6 +40,7 @@ from tcpconform.engine import control, flight, halfopen, icmp, isn, services, ti
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
+from tcpconform.engine.ipsend import with_ip
 from tcpconform.engine.matching import ack_on_fin_again, check_invariants, match, only_push_missing, tolerated
 from tcpconform.engine.needs import NeedsContext, app_needs, needs_nothing, send_needs
 from tcpconform.engine.negotiation import check_negotiated
@@ -124,6 +125,8 @@ def send(env: StepEnv, step: SendStep, sres: StepResult) -> None:
         transmit(env, services.hold_byte(env.conn, env.key), sres.index, "for the echo to hold: CLOSE_WAIT lasts")
         env.conn.driven += 1  # the case's numbers count past it (after it is shown in them)
     seg = build_segment(env, step.segment)
+    if step.ip is not None:
+        seg = with_ip(seg, step.ip, env.key.dport)
     urgent = services.urgent_unobservable(env.target, seg)
     if urgent is not None:
         raise urgent

@@ -62,9 +62,12 @@ class RawEndpoint:
     def filter_expression(ip: str, peer_ip: str | None = None, icmp: bool = False) -> str:
         """The BPF filter (pcap syntax): address resolution, and TCP to ``ip`` (from ``peer_ip``);
         with ``icmp``, ICMP to ``ip`` as well (ICMPv6 is always admitted: Neighbor Discovery)."""
-        tcp = f"tcp and dst host {ip}" + (f" and src host {peer_ip}" if peer_ip else "")
+        hosts = f"dst host {ip}" + (f" and src host {peer_ip}" if peer_ip else "")
+        tcp = f"tcp and {hosts}"
         if ":" in ip:
-            return f"icmp6 or (ip6 and {tcp})"  # Neighbor Discovery has no extension headers: plain icmp6
+            # Neighbor Discovery has no extension headers: plain icmp6.  TCP behind one Destination
+            # Options header too (an IP-options case's segment, for the responder on the wire).
+            return f"icmp6 or (ip6 and {hosts} and (tcp or (ip6[6] == 60 and ip6[40] == 6)))"
         return f"arp or ({tcp})" + (f" or (icmp and dst host {ip})" if icmp else "")
 
     def fileno(self) -> int:
@@ -77,8 +80,11 @@ class RawEndpoint:
         self.stats["sent"] += 1
         return at
 
-    def send(self, seg: Segment, timeout: float = 1.0) -> Sent:
-        mac = self.neighbours.get(seg.dst) or self.resolve(seg.dst, timeout)  # known: the one lookup of nearly every send
+    def send(self, seg: Segment, timeout: float = 1.0, via: str | None = None) -> Sent:
+        """Send ``seg`` to the MAC of its destination, or of ``via`` (a group address's segment goes
+        to one host's MAC, as a case about it means)."""
+        hop = via or seg.dst
+        mac = self.neighbours.get(hop) or self.resolve(hop, timeout)  # known: the one lookup of nearly every send
         frame = encode(seg, self.mac, mac)
         return Sent(self.send_frame(frame), frame)  # the exact bytes, for the pcap
 
@@ -158,7 +164,7 @@ class RawSocketLink:
 
     def send(self, segment: Segment) -> Sent:
         self.sent += 1
-        return self.endpoint.send(segment)
+        return self.endpoint.send(segment, via=self.target_ip)
 
     def send_icmp(self, message: IcmpError) -> Sent:
         self.sent += 1

@@ -29,6 +29,7 @@ from tcpconform.responder.events import AppAction, Event, StateChanged, listen_k
 from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.icmp import on_icmp
 from tcpconform.responder.listener import half_open_limit
+from tcpconform.responder.iplayer import admitted
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.sack import sack_wedges
 from tcpconform.responder.services import ServiceSession
@@ -121,7 +122,12 @@ class Responder:
     # ----------------------------------------------------------------- driving
 
     def handle_segment(self, seg: Segment, now: float) -> None:
-        """A segment arrived.  Segments for another address are not ours and are ignored."""
+        """A segment arrived.  Segments for another address are not ours and are ignored, and so are
+        those the IP layer discards (:mod:`tcpconform.responder.iplayer`)."""
+        seg, why = admitted(self.config, seg)
+        if why is not None:
+            self._drop(seg, why)
+            return
         if seg.dst != self.config.ip:
             return
         if self._wedged:

@@ -1,0 +1,58 @@
+"""A send step's ``ip`` modifier applied to its segment, and the connections a spoofed one opens.
+
+A segment from a spoofed source (a martian, the target's own address and port) or to a group
+address draws, from a faulty target, an answer on a 4-tuple that is not the case's: the case owns
+that 4-tuple too (:func:`spoofed_keys`), so any such answer the link admits reaches it and breaks
+its silence.  What a link cannot admit (a wire link takes only frames to the tester's address; an
+answer to 127.0.0.1 or to the target itself never leaves the target) no step can see: the cases
+that send such segments end with a handshake on a fresh port, which shows the target still serves.
+"""
+
+from __future__ import annotations
+
+from tcpconform.cases.model import IpSpec, SendStep, TestCase
+from tcpconform.engine.outcome import CaseUnobservable
+from tcpconform.tcp.ip import IpHeader, named_address
+from tcpconform.tcp.segment import FourTuple, Segment, is_ipv6
+
+
+def resolve(name: str, key: FourTuple) -> str:
+    """The address ``name`` stands for on the connection ``key`` (tester to target); an address
+    of the other family than the run's cannot be sent: the case is skipped, with the reason."""
+    ipv6 = is_ipv6(key.dst)
+    address = named_address(name, key.dst, ipv6)
+    if is_ipv6(address) != ipv6:
+        raise CaseUnobservable(f"the address {address} is not of the run's family ({'IPv6' if ipv6 else 'IPv4'})")
+    return address
+
+
+def with_ip(seg: Segment, spec: IpSpec, target_port: int) -> Segment:
+    """``seg`` with the addresses, source port, TTL, TOS and options ``spec`` gives, for its family."""
+    key = seg.key
+    src = resolve(spec.src, key) if spec.src is not None else seg.src
+    dst = resolve(spec.dst, key) if spec.dst is not None else seg.dst
+    ipv6 = is_ipv6(key.dst)
+    header = IpHeader(spec.ttl, spec.tos, b"" if ipv6 else spec.options, spec.dest_options if ipv6 else None)
+    plain = header == IpHeader()
+    return seg.with_(src=src, dst=dst, sport=target_port if spec.sport == "target" else seg.sport,
+                     ip=None if plain else header)
+
+
+def spoofed_keys(case: TestCase, key: FourTuple) -> list[FourTuple]:
+    """The 4-tuples, as the tester would own them, of the segments ``case`` sends with other
+    addresses or ports than ``key``'s: where a faulty target's answer to each would come back."""
+    out: list[FourTuple] = []
+    for step in case.steps:
+        if not isinstance(step, SendStep) or step.ip is None:
+            continue
+        spec = step.ip
+        try:
+            src = resolve(spec.src, key) if spec.src is not None else key.src
+            dst = resolve(spec.dst, key) if spec.dst is not None else key.dst
+        except CaseUnobservable:
+            continue  # the step skips the case when it comes to it
+        sport = key.dport if spec.sport == "target" else key.sport
+        for spoofed in (FourTuple(src, sport, dst, key.dport), FourTuple(src, sport, key.dst, key.dport)):
+            if spoofed != key and spoofed not in out:
+                out.append(spoofed)
+    return out
