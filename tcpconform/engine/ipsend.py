@@ -10,7 +10,7 @@ that send such segments end with a handshake on a fresh port, which shows the ta
 
 from __future__ import annotations
 
-from tcpconform.cases.model import IpSpec, SendStep, TestCase
+from tcpconform.cases.model import IpSpec, TestCase
 from tcpconform.engine.outcome import CaseUnobservable
 from tcpconform.tcp.ip import IpHeader, named_address
 from tcpconform.tcp.segment import FourTuple, Segment, is_ipv6
@@ -43,9 +43,9 @@ def spoofed_keys(case: TestCase, key: FourTuple) -> list[FourTuple]:
     addresses or ports than ``key``'s: where a faulty target's answer to each would come back."""
     out: list[FourTuple] = []
     for step in case.steps:
-        if not isinstance(step, SendStep) or step.ip is None:
+        spec = getattr(step, "ip", None)  # the modifier, on whichever step kind carries one
+        if not isinstance(spec, IpSpec):
             continue
-        spec = step.ip
         try:
             src = resolve(spec.src, key) if spec.src is not None else key.src
             dst = resolve(spec.dst, key) if spec.dst is not None else key.dst
