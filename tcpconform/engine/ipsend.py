@@ -38,6 +38,26 @@ def with_ip(seg: Segment, spec: IpSpec, target_port: int) -> Segment:
                      ip=None if plain else header)
 
 
+def described(seg: Segment, spec: IpSpec) -> str:
+    """What the ``ip`` modifier made of ``seg``'s IP header, for the exchange's note on it."""
+    parts = []
+    if spec.src is not None or spec.sport is not None:
+        parts.append(f"from {seg.src} port {seg.sport}")
+    if spec.dst is not None:
+        parts.append(f"to {seg.dst}")
+    ip = seg.ip
+    if ip is not None:
+        if ip.ttl is not None:
+            parts.append(f"TTL {ip.ttl}")
+        if ip.tos is not None:
+            parts.append(f"TOS {ip.tos:#04x}")
+        if ip.options:
+            parts.append(f"IP options {ip.options.hex()}")
+        if ip.dest_options is not None:
+            parts.append(f"destination options {ip.dest_options.hex() or '(none)'}")
+    return "IP: " + ", ".join(parts) if parts else ""
+
+
 def spoofed_keys(case: TestCase, key: FourTuple) -> list[FourTuple]:
     """The 4-tuples, as the tester would own them, of the segments ``case`` sends with other
     addresses or ports than ``key``'s: where a faulty target's answer to each would come back."""
