@@ -3,9 +3,11 @@
 A segment from a spoofed source (a martian, the target's own address and port) or to a group
 address draws, from a faulty target, an answer on a 4-tuple that is not the case's: the case owns
 that 4-tuple too (:func:`spoofed_keys`), so any such answer the link admits reaches it and breaks
-its silence.  What a link cannot admit (a wire link takes only frames to the tester's address; an
-answer to 127.0.0.1 or to the target itself never leaves the target) no step can see: the cases
-that send such segments end with a handshake on a fresh port, which shows the target still serves.
+its silence.  A wire link admits every TCP segment from the target that reaches the tester's
+interface, whatever its destination (a stack that answers a broadcast source broadcasts, one that
+answers 127.0.0.1 to the sender's MAC is seen); an answer a stack routes to itself (to 127.0.0.1,
+or to its own address) never reaches a wire, so the cases that send such segments end with a
+handshake on a fresh port, which shows the target still serves.
 """
 
 from __future__ import annotations

@@ -32,7 +32,9 @@ class RawEndpoint:
     ``answer_arp``: reply to ARP requests (IPv6: Neighbor Solicitations) for ``ip`` (when the kernel
     does not own it).
     ``netns``: open the socket inside that network namespace (the socket keeps it for life).
-    ``peer_ip``: admit TCP from that address only.
+    ``peer_ip``: admit TCP from that address only, whatever its destination: an answer a faulty
+    target sends to a spoofed source (127.0.0.1, a broadcast address, itself) reaches this
+    interface only when the target puts it on the wire, and then the case that spoofed it sees it.
     ``icmp``: also take the ICMP(v6) errors about TCP sent to ``ip`` (queued in ``icmp_pending``): the
     responder on the wire acts on them as the in-process one does.
     """
@@ -42,6 +44,7 @@ class RawEndpoint:
         self.iface = iface
         self.ip = str(ipaddress.ip_address(ip))  # canonical text: segments' addresses are compared as text
         self.ipv6 = ":" in self.ip
+        self.peer_ip = str(ipaddress.ip_address(peer_ip)) if peer_ip else None
         self.answer_arp = answer_arp
         self.netns = netns
         self.pending: deque[Received] = deque()
@@ -60,9 +63,10 @@ class RawEndpoint:
 
     @staticmethod
     def filter_expression(ip: str, peer_ip: str | None = None, icmp: bool = False) -> str:
-        """The BPF filter (pcap syntax): address resolution, and TCP to ``ip`` (from ``peer_ip``);
-        with ``icmp``, ICMP to ``ip`` as well (ICMPv6 is always admitted: Neighbor Discovery)."""
-        hosts = f"dst host {ip}" + (f" and src host {peer_ip}" if peer_ip else "")
+        """The BPF filter (pcap syntax): address resolution, and TCP to ``ip`` (with ``peer_ip``:
+        TCP from ``peer_ip``, to any address); with ``icmp``, ICMP to ``ip`` as well (ICMPv6 is
+        always admitted: Neighbor Discovery)."""
+        hosts = f"src host {peer_ip}" if peer_ip else f"dst host {ip}"
         tcp = f"tcp and {hosts}"
         if ":" in ip:
             # Neighbor Discovery has no extension headers: plain icmp6.  TCP behind one Destination
@@ -126,7 +130,7 @@ class RawEndpoint:
             self._resolver.handle(data)
             return
         seg, checksum_ok = got
-        if seg.dst != self.ip:
+        if seg.dst != self.ip and (self.peer_ip is None or seg.src != self.peer_ip):
             return
         if seg.src not in self.neighbours:
             self.neighbours[seg.src] = data[6:12].hex(":")
