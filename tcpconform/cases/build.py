@@ -33,6 +33,7 @@ from tcpconform.cases.model import (
     FlightStep,
     HalfOpenStep,
     IcmpStep,
+    IpExpect,
     IsnCheckStep,
     IsnSampleStep,
     Level,
@@ -337,8 +338,10 @@ def _expect(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     if spec is None:
         return None
     measure = e.step.get("measure") if isinstance(e.step.get("measure"), str) else None
+    ip = e.step.get("ip")
     return ExpectStep(e.loc, step_text(e.kind, spec.text, e.step), spec, within=within, isn=isn,
-                      tolerate=tolerate, requirement=rfc, measure=measure)
+                      tolerate=tolerate, requirement=rfc, measure=measure,
+                      ip=IpExpect(ip.get("ttl"), ip.get("tos")) if isinstance(ip, dict) else None)
 
 
 def _silence(b: CaseBuilder, e: StepEntry) -> AnyStep | None:

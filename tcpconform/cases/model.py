@@ -217,6 +217,15 @@ class IpSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class IpExpect:
+    """An expect step's ``ip`` modifier: the TTL / hop limit and the TOS / Traffic Class (its ECN
+    bits left out, which are TCP's) the segment's IP header must carry; ``None``: not checked."""
+
+    ttl: int | None = None
+    tos: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SendStep(Step):
     segment: SegmentSpec
     ip: IpSpec | None = None
@@ -233,6 +242,7 @@ class ExpectStep(Step):
     requirement: str | None = None
     measure: str | None = None
     """Record how long after the previous step the segment came, as the case's figure ``<measure>_ms``."""
+    ip: IpExpect | None = None
 
 
 @dataclass(frozen=True, slots=True)

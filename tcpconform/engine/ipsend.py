@@ -1,4 +1,5 @@
-"""A send step's ``ip`` modifier applied to its segment, and the connections a spoofed one opens.
+"""A send step's ``ip`` modifier applied to its segment, the connections a spoofed one opens, and
+an expect step's ``ip`` modifier judged against what arrived.
 
 A segment from a spoofed source (a martian, the target's own address and port) or to a group
 address draws, from a faulty target, an answer on a 4-tuple that is not the case's: the case owns
@@ -12,10 +13,13 @@ handshake on a fresh port, which shows the target still serves.
 
 from __future__ import annotations
 
-from tcpconform.cases.model import IpSpec, TestCase
+from tcpconform.cases.model import IpExpect, IpSpec, TestCase
 from tcpconform.engine.outcome import CaseUnobservable
+from tcpconform.links.base import Received
+from tcpconform.results import Mismatch
 from tcpconform.tcp.ip import IpHeader, named_address
 from tcpconform.tcp.segment import FourTuple, Segment, is_ipv6
+from tcpconform.wire.ip import HOP_LIMIT, header_fields
 
 
 def resolve(name: str, key: FourTuple) -> str:
@@ -77,4 +81,25 @@ def spoofed_keys(case: TestCase, key: FourTuple) -> list[FourTuple]:
         for spoofed in (FourTuple(src, sport, dst, key.dport), FourTuple(src, sport, key.dst, key.dport)):
             if spoofed != key and spoofed not in out:
                 out.append(spoofed)
+    return out
+
+
+def received_fields(got: Received) -> tuple[int, int]:
+    """The TTL and TOS of the IP header ``got`` came in: its frame's when the link has frames, else
+    the segment's own (an in-process peer's, whose defaults are what its frame would carry)."""
+    header = header_fields(got.frame) if got.frame is not None else got.segment.ip
+    ttl = header.ttl if header is not None and header.ttl is not None else HOP_LIMIT
+    tos = header.tos if header is not None and header.tos is not None else 0
+    return ttl, tos
+
+
+def ip_mismatches(want: IpExpect, got: Received) -> list[Mismatch]:
+    """How ``got``'s IP header differs from what an expect step's ``ip`` asks.  TOS is compared
+    without its two ECN bits, which TCP sets per segment (RFC 3168 6.1)."""
+    ttl, tos = received_fields(got)
+    out = []
+    if want.ttl is not None and ttl != want.ttl:
+        out.append(Mismatch("IP TTL", str(want.ttl), str(ttl)))
+    if want.tos is not None and tos & 0xFC != want.tos & 0xFC:
+        out.append(Mismatch("IP TOS", f"{want.tos & 0xFC:#04x} (ECN bits aside)", f"{tos:#04x}"))
     return out

@@ -40,7 +40,7 @@ from tcpconform.engine import control, flight, halfopen, icmp, isn, services, ti
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
-from tcpconform.engine.ipsend import described, with_ip
+from tcpconform.engine.ipsend import described, ip_mismatches, with_ip
 from tcpconform.engine.matching import ack_on_fin_again, check_invariants, match, only_push_missing, tolerated
 from tcpconform.engine.needs import NeedsContext, app_needs, needs_nothing, send_needs
 from tcpconform.engine.negotiation import check_negotiated
@@ -190,6 +190,8 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             conn.target_isn = result.anchor_isn  # the target's first SYN defines its numbering
         if result.ok and not early:
             result.mismatches.extend(_data_mismatches(env, seg, result.anchor_isn))
+            if step.ip is not None:
+                result.mismatches.extend(ip_mismatches(step.ip, got))
         idx = _received(env, got, sres)
         broken = _invariant_failure(env, got, idx, result.mismatches)
         if broken is not None:

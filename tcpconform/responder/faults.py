@@ -234,6 +234,8 @@ FAULTS: dict[str, str] = {
     ),
     "land-answered": "a SYN from the stack's own address and port (LAND) is answered, to itself",
     "broadcast-syn-answered": "a SYN to a broadcast or multicast address is answered, from the stack's own address",
+    "ttl-ignored": "IP_TTL / IPV6_UNICAST_HOPS is accepted, and the segments keep the default TTL of 64",
+    "tos-ignored": "IP_TOS / IPV6_TCLASS is accepted, and the segments keep TOS 0",
     # Closing (RFC 9293 3.6, 3.10.7.4).
     "fin-despite-unread": (
         "the application's close with received data unread flushes it and sends a FIN, not a RST (RFC 9293 SHLD-3)"

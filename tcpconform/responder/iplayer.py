@@ -11,12 +11,15 @@
   were not there.  An IPv6 destination option of unknown type is skipped only when its two high
   bits say so (00); any other action discards the datagram (RFC 8200 4.2; the ICMP Parameter
   Problem it may send is left out: the tester judges TCP).
+- The application sets its segments' TTL / hop limit and TOS / Traffic Class (MUST-48, MUST-49):
+  every segment of a connection carries its socket's (:func:`stamped`).
 """
 
 from __future__ import annotations
 
 from tcpconform.responder.config import ResponderConfig
-from tcpconform.tcp.ip import PAD1, PADN, dest_option_types, group_destination, invalid_source
+from tcpconform.responder.sockopts import SocketOptions
+from tcpconform.tcp.ip import PAD1, PADN, IpHeader, dest_option_types, group_destination, invalid_source
 from tcpconform.tcp.segment import Flags, Segment
 
 
@@ -45,3 +48,13 @@ def admitted(config: ResponderConfig, seg: Segment) -> tuple[Segment, str | None
             if kind not in (PAD1, PADN) and kind >> 6:
                 return seg, f"unknown destination option {kind:#x} whose action is to discard (RFC 8200 4.2)"
     return seg, None
+
+
+def stamped(seg: Segment, options: SocketOptions, faults: frozenset[str]) -> Segment:
+    """``seg`` with the TTL and TOS its socket's options set (none set: unchanged); the faults
+    ``ttl-ignored`` and ``tos-ignored`` take the option and send the default."""
+    ttl = None if "ttl-ignored" in faults else options.ttl
+    tos = None if "tos-ignored" in faults else options.tos
+    if ttl is None and tos is None:
+        return seg
+    return seg.with_(ip=IpHeader(ttl, tos))

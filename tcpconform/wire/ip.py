@@ -184,3 +184,16 @@ def _unpadded6(options: bytes) -> bytes:
         if kind > 1:
             last = i
     return options[:last]
+
+
+def header_fields(frame: bytes) -> IpHeader | None:
+    """The TTL / hop limit and TOS / Traffic Class of the IP packet in an Ethernet frame; ``None``
+    for a frame that holds neither IPv4 nor IPv6."""
+    if len(frame) < 34:
+        return None
+    ethertype = frame[12] << 8 | frame[13]
+    if ethertype == 0x0800:
+        return IpHeader(frame[22], frame[15])
+    if ethertype == 0x86DD and len(frame) >= 54:
+        return IpHeader(frame[21], (frame[14] & 0x0F) << 4 | frame[15] >> 4)
+    return None
