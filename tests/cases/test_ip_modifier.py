@@ -8,7 +8,7 @@ import pytest
 from support.cases import BASE, LINE, errors, replace
 
 from tcpconform.cases.load import load_cases
-from tcpconform.cases.model import IpSpec, SendStep
+from tcpconform.cases.model import ExpectStep, IpExpect, IpSpec, SendStep
 
 F = "cases/x.yaml"
 SEND = '  - send: "S 0:0(0) win 5000 <mss 512>"'
@@ -53,7 +53,14 @@ def test_mistakes_name_file_line_and_field(write_case: Write, ip: str, field: st
     assert f"steps[1].{field}: " in found[0] and message in found[0], found
 
 
-def test_the_modifier_belongs_to_send_steps_only(write_case: Write) -> None:
-    text = replace(BASE, "    within: 500ms", "    within: 500ms\n    ip: {ttl: 7}")
-    found = errors(write_case(text))
-    assert len(found) == 1 and "steps[2].ip" in found[0], found
+def test_an_expect_takes_only_ttl_and_tos(write_case: Write) -> None:
+    path = write_case(replace(BASE, "    within: 500ms", "    within: 500ms\n    ip: {ttl: 7, tos: 40}"))
+    step = next(s for s in load_cases([path])[0].steps if isinstance(s, ExpectStep))
+    assert step.ip == IpExpect(ttl=7, tos=40)
+    found = errors(write_case(replace(BASE, "    within: 500ms", "    within: 500ms\n    ip: {src: loopback}")))
+    assert len(found) == 1 and "steps[2].ip.src" in found[0], found
+
+
+def test_the_modifier_belongs_to_send_and_expect_steps_only(write_case: Write) -> None:
+    found = errors(write_case(replace(BASE, "  - silence: 200ms", "  - silence: 200ms\n    ip: {ttl: 7}")))
+    assert len(found) == 1 and "steps[3].ip" in found[0], found

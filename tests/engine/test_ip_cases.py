@@ -72,3 +72,30 @@ def test_options_go_with_their_family_only() -> None:
     assert v4.ip is not None and (v4.ip.options, v4.ip.dest_options, v4.ip.ttl) == (b"\x01", None, 7)
     assert v6.ip is not None and (v6.ip.options, v6.ip.dest_options) == (b"", b"\x1e\x00")
     assert with_ip(Segment("192.0.2.1", "192.0.2.2", 1, 2), IpSpec(dest_options=b""), 2).ip is None
+
+
+@pytest.mark.parametrize(("case_id", "ipv6"), [("ip-ttl-tos-set", False), ("ip-hop-limit-tclass-set", True)])
+def test_the_ttl_and_tos_cases_pass_clean_and_fail_when_the_option_is_ignored(case_id: str, ipv6: bool) -> None:
+    assert _run(case_id, ipv6=ipv6).verdict == "pass"
+    for fault in ("ttl-ignored", "tos-ignored"):
+        res = _run(case_id, fault, ipv6=ipv6)
+        assert res.verdict == "fail" and res.failed_step is not None
+        assert res.failed_step.requirement is not None
+        assert res.failed_step.requirement.rid == ("MUST-49" if fault == "ttl-ignored" else "MUST-48")
+
+
+def test_the_ip_fields_are_read_from_the_frame_and_kept_by_offload_pieces() -> None:
+    from tcpconform.engine.ipsend import received_fields
+    from tcpconform.links.base import Received, wire_segments
+    from tcpconform.tcp.ip import IpHeader
+    from tcpconform.wire import encode
+
+    for src, dst in (("192.0.2.2", "192.0.2.1"), ("2001:db8::2", "2001:db8::1")):
+        seg = Segment(src, dst, 8000, 40000, seq=1, flags=Flags.ACK | Flags.PSH, payload=bytes(3000),
+                      ip=IpHeader(ttl=7, tos=0x29))
+        frame = encode(seg)
+        plain = seg.with_(ip=None)  # as the decoder reads a frame without options
+        assert received_fields(Received(plain, 0.0, frame)) == (7, 0x29)
+        assert received_fields(Received(plain, 0.0, None)) == (64, 0)
+        pieces = wire_segments(Received(plain, 0.0, frame, "unverifiable"), 1000)
+        assert len(pieces) == 3 and all(received_fields(p) == (7, 0x29) for p in pieces)

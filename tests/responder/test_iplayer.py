@@ -55,12 +55,41 @@ def broadcast_answered(faults: set[str]) -> object:
     return [_answers(faults, dst=dst) for dst in ("255.255.255.255", "224.0.0.1")]
 
 
+def _set_and_write(faults: set[str], name: str) -> object:
+    """The IP fields of the segment written after the application set ``name`` to 7."""
+    p = _established(faults)
+    p.r.app_setsockopt(p.key, name, 40 if "TOS" in name else 7, p.now)
+    p.r.app_write(p.key, bytes(10), p.now)
+    return [s.ip for s in p.drain()]
+
+
+def ttl_followed(faults: set[str]) -> object:
+    return _set_and_write(faults, "IP_TTL")
+
+
+def tos_followed(faults: set[str]) -> object:
+    return _set_and_write(faults, "IP_TOS")
+
+
 IP_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "ip-options-drop": (options_acked, [], [(".", 11)]),
     "martian-syn-answered": (martian_answered, [["S."]] * 4, [[]] * 4),
     "land-answered": (land_answered, ["S."], []),
     "broadcast-syn-answered": (broadcast_answered, [["S."]] * 2, [[]] * 2),
+    "ttl-ignored": (ttl_followed, [None], [IpHeader(ttl=7)]),
+    "tos-ignored": (tos_followed, [None], [IpHeader(tos=40)]),
 }
+
+
+def test_the_ip_options_take_their_ranges_and_tos_keeps_its_ecn_bits_for_tcp() -> None:
+    from tcpconform.responder.sockopts import SocketOptions, UnsupportedOption
+    options = SocketOptions()
+    options.set("IPV6_TCLASS", 0x2B)
+    options.set("IPV6_UNICAST_HOPS", 255)
+    assert (options.tos, options.ttl) == (0x28, 255)
+    for name, value in (("IP_TTL", 0), ("IP_TTL", 256), ("IP_TOS", 256)):
+        with pytest.raises(UnsupportedOption):
+            options.set(name, value)
 
 
 @pytest.mark.parametrize("fault", sorted(IP_CHECKS))
