@@ -29,7 +29,7 @@ def admitted(config: ResponderConfig, seg: Segment) -> tuple[Segment, str | None
     has = config.has
     syn = bool(seg.flags & Flags.SYN) and not seg.flags & Flags.ACK
     if seg.dst != config.ip:
-        if syn and has("broadcast-syn-answered") and group_destination(seg.dst):
+        if syn and has("broadcast-syn-answered") and group_destination(seg.dst, config.ip):
             return seg.with_(dst=config.ip), None
         return seg, None
     why = invalid_source(seg.src, config.ip)

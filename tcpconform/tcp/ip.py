@@ -85,7 +85,7 @@ def pad_dest_options(options: bytes) -> bytes:
     return options
 
 
-ADDRESS_NAMES = ("target", "loopback", "unspecified", "broadcast", "multicast")
+ADDRESS_NAMES = ("target", "loopback", "unspecified", "broadcast", "multicast", "subnet-broadcast")
 """Names a case may give an address by, resolved per family by :func:`named_address`."""
 
 _NAMED = {
@@ -96,11 +96,21 @@ _NAMED = {
 }
 
 
+def subnet_broadcast(address: str) -> str | None:
+    """The directed broadcast of ``address``'s /24 (its last octet 255): the subnet broadcast when
+    the prefix is /24, as the lab's is; the tester knows no other prefix.  ``None`` over IPv6,
+    which has no broadcast."""
+    ip = ipaddress.ip_address(address)
+    return None if ip.version == 6 else str(ipaddress.IPv4Address(int(ip) | 0xFF))
+
+
 def named_address(name: str, target: str, ipv6: bool) -> str:
     """The address ``name`` stands for in a run over ``target`` (``target``: its own address); an
     address written out is returned canonical.  ``ValueError`` for anything else."""
     if name == "target":
         return target
+    if name == "subnet-broadcast":
+        return subnet_broadcast(target) or _NAMED["broadcast"][1]
     pair = _NAMED.get(name)
     if pair is not None:
         return pair[1] if ipv6 else pair[0]
@@ -110,7 +120,8 @@ def named_address(name: str, target: str, ipv6: bool) -> str:
 def invalid_source(address: str, own: str) -> str | None:
     """Why ``address`` cannot be a datagram's source (RFC 1122 3.2.1.3; RFC 4291 2.5.2, 2.5.3, 2.7),
     ``None`` if it can: this host's zero network or the unspecified address, loopback, multicast,
-    IPv4's limited broadcast and reserved class E, or the receiver's own address (a LAND attack)."""
+    IPv4's limited broadcast, its subnet's (:func:`subnet_broadcast`) and reserved class E, or the
+    receiver's own address (a LAND attack)."""
     ip = ipaddress.ip_address(address)
     if address == own:
         return "the target's own address"
@@ -122,10 +133,13 @@ def invalid_source(address: str, own: str) -> str | None:
         return "a multicast address"
     if ip.version == 4 and int(ip) >= 0xF0000000:
         return "the broadcast address" if int(ip) == 0xFFFFFFFF else "a reserved (class E) address"
+    if address == subnet_broadcast(own):
+        return "the subnet's broadcast address"
     return None
 
 
-def group_destination(address: str) -> bool:
-    """Whether ``address`` is a broadcast or multicast address (RFC 9293 3.9.2.3, MUST-57)."""
+def group_destination(address: str, own: str) -> bool:
+    """Whether ``address`` is a broadcast or multicast address (RFC 9293 3.9.2.3, MUST-57), for a
+    host at ``own``: its subnet's broadcast (:func:`subnet_broadcast`) included."""
     ip = ipaddress.ip_address(address)
-    return ip.is_multicast or (ip.version == 4 and int(ip) == 0xFFFFFFFF)
+    return ip.is_multicast or (ip.version == 4 and int(ip) == 0xFFFFFFFF) or address == subnet_broadcast(own)

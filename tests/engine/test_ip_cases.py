@@ -48,6 +48,7 @@ def test_spoofed_sends_name_their_addresses_in_the_exchange() -> None:
     notes = [s.note for s in res.segments if s.direction == "out" and s.note]
     assert notes[:4] == [f"IP: from {a} port {res.segments[0].segment.sport}"  # type: ignore[union-attr]
                          for a in ("0.0.0.0", "127.0.0.1", "255.255.255.255", "224.0.0.1")]
+    assert notes[4].startswith("IP: from 192.0.2.255 port")
 
 
 def test_a_case_owns_the_tuples_its_spoofed_segments_would_be_answered_on() -> None:
@@ -56,7 +57,8 @@ def test_a_case_owns_the_tuples_its_spoofed_segments_would_be_answered_on() -> N
     assert spoofed_keys(case, key) == [FourTuple("192.0.2.2", 8000, "192.0.2.2", 8000)]
     case = next(c for c in load_cases([bundled_cases()]) if c.id == "ip-syn-to-broadcast-multicast")
     assert spoofed_keys(case, key) == [FourTuple("192.0.2.1", 40000, "255.255.255.255", 8000),
-                                       FourTuple("192.0.2.1", 40000, "224.0.0.1", 8000)]
+                                       FourTuple("192.0.2.1", 40000, "224.0.0.1", 8000),
+                                       FourTuple("192.0.2.1", 40000, "192.0.2.255", 8000)]
 
 
 def test_an_address_of_the_other_family_skips_the_case() -> None:

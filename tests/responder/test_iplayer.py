@@ -44,7 +44,7 @@ def options_acked(faults: set[str]) -> object:
 
 
 def martian_answered(faults: set[str]) -> object:
-    return [_answers(faults, src=src) for src in ("0.0.0.0", "127.0.0.1", "255.255.255.255", "224.0.0.1")]
+    return [_answers(faults, src=src) for src in ("0.0.0.0", "127.0.0.1", "255.255.255.255", "224.0.0.1", "192.0.2.255")]
 
 
 def land_answered(faults: set[str]) -> object:
@@ -52,7 +52,7 @@ def land_answered(faults: set[str]) -> object:
 
 
 def broadcast_answered(faults: set[str]) -> object:
-    return [_answers(faults, dst=dst) for dst in ("255.255.255.255", "224.0.0.1")]
+    return [_answers(faults, dst=dst) for dst in ("255.255.255.255", "224.0.0.1", "192.0.2.255")]
 
 
 def _set_and_write(faults: set[str], name: str) -> object:
@@ -73,9 +73,9 @@ def tos_followed(faults: set[str]) -> object:
 
 IP_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "ip-options-drop": (options_acked, [], [(".", 11)]),
-    "martian-syn-answered": (martian_answered, [["S."]] * 4, [[]] * 4),
+    "martian-syn-answered": (martian_answered, [["S."]] * 5, [[]] * 5),
     "land-answered": (land_answered, ["S."], []),
-    "broadcast-syn-answered": (broadcast_answered, [["S."]] * 2, [[]] * 2),
+    "broadcast-syn-answered": (broadcast_answered, [["S."]] * 3, [[]] * 3),
     "ttl-ignored": (ttl_followed, [None], [IpHeader(ttl=7)]),
     "tos-ignored": (tos_followed, [None], [IpHeader(tos=40)]),
 }
@@ -127,7 +127,8 @@ def test_any_segment_from_an_invalid_source_is_dropped_with_the_reason() -> None
 @pytest.mark.parametrize(("address", "why"), [
     ("0.0.0.0", "unspecified"), ("0.1.2.3", "unspecified"), ("127.0.0.1", "loopback"), ("127.9.9.9", "loopback"),
     ("224.0.0.1", "multicast"), ("239.255.255.250", "multicast"), ("255.255.255.255", "broadcast"),
-    ("240.0.0.1", "class E"), ("::", "unspecified"), ("::1", "loopback"), ("ff02::1", "multicast"),
+    ("240.0.0.1", "class E"), ("192.0.2.255", "subnet's broadcast"),
+    ("::", "unspecified"), ("::1", "loopback"), ("ff02::1", "multicast"),
     (TARGET, "own address"), ("192.0.2.1", None), ("2001:db8::1", None),
 ])
 def test_invalid_sources(address: str, why: str | None) -> None:
