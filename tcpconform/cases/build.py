@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tcpconform.cases.document import Document, Path_
-from tcpconform.cases.ipspec import ip_spec
+from tcpconform.cases.ipspec import ip_expect, ip_spec
 from tcpconform.cases.limits import case_duration, segment_problems
 from tcpconform.cases.model import (
     DEFAULT_INVARIANTS,
@@ -33,7 +33,6 @@ from tcpconform.cases.model import (
     FlightStep,
     HalfOpenStep,
     IcmpStep,
-    IpExpect,
     IsnCheckStep,
     IsnSampleStep,
     Level,
@@ -324,9 +323,7 @@ def _send(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     ip, problems = ip_spec(e.step["ip"]) if isinstance(e.step.get("ip"), dict) else (None, [])
     for sub, message in problems:
         b.doc.error((*e.path, "ip", *sub), message)
-    if spec is None or problems:
-        return None
-    return SendStep(e.loc, step_text(e.kind, spec.text, e.step), spec, ip)
+    return SendStep(e.loc, step_text(e.kind, spec.text, e.step), spec, ip) if spec and not problems else None
 
 
 def _expect(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
@@ -338,10 +335,9 @@ def _expect(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     if spec is None:
         return None
     measure = e.step.get("measure") if isinstance(e.step.get("measure"), str) else None
-    ip = e.step.get("ip")
+    ip = ip_expect(e.step["ip"]) if isinstance(e.step.get("ip"), dict) else None
     return ExpectStep(e.loc, step_text(e.kind, spec.text, e.step), spec, within=within, isn=isn,
-                      tolerate=tolerate, requirement=rfc, measure=measure,
-                      ip=IpExpect(ip.get("ttl"), ip.get("tos")) if isinstance(ip, dict) else None)
+                      tolerate=tolerate, requirement=rfc, measure=measure, ip=ip)
 
 
 def _silence(b: CaseBuilder, e: StepEntry) -> AnyStep | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from tcpconform.cases.model import IpSpec
+from tcpconform.cases.model import IpExpect, IpSpec
 from tcpconform.cases.values import quoted
 from tcpconform.tcp.ip import ADDRESS_NAMES, DEST_OPTIONS_MAX, IPV4_OPTIONS_MAX, PAD1, PADN
 
@@ -31,9 +31,14 @@ IPV6_ITEMS = {"pad1": bytes([PAD1]), "padn": bytes([PADN, 0])}
 """Destination option items by name; any other type is written ``{type: N, data: HEX}``."""
 
 
-def _address(value: str) -> str | None:
-    if value in ADDRESS_NAMES:
-        return None
+def _int(value: Any, low: int, high: int) -> int | None:
+    """``value`` if it is an integer in ``low..high``; anything else the schema reports."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high else None
+
+
+def _address(value: Any) -> str | None:
+    if not isinstance(value, str) or value in ADDRESS_NAMES:
+        return None  # not a string: the schema says so
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -41,10 +46,10 @@ def _address(value: str) -> str | None:
     return None
 
 
-def _items(values: list[Any], named: dict[str, bytes], number: str, limit: int, path: str,
+def _items(values: Any, named: dict[str, bytes], number: str, limit: int, path: str,
            problems: list[Problem]) -> bytes:
     out = bytearray()
-    for i, item in enumerate(values):
+    for i, item in enumerate(values if isinstance(values, list) else []):
         if isinstance(item, str):
             raw = named.get(item)
             if raw is None:
@@ -53,7 +58,11 @@ def _items(values: list[Any], named: dict[str, bytes], number: str, limit: int, 
                 continue
             out += raw
             continue
-        kind, data = item.get(number), item.get("data", "")
+        if not isinstance(item, dict):
+            continue  # the schema reports it
+        kind, data = _int(item.get(number), 2, 255), item.get("data", "")
+        if kind is None or not isinstance(data, str):
+            continue  # the schema reports it
         try:
             raw = bytes.fromhex(data)
         except ValueError:
@@ -80,5 +89,12 @@ def ip_spec(value: dict[str, Any]) -> tuple[IpSpec | None, list[Problem]]:
             if "dest_options" in value else None)
     if problems:
         return None, problems
-    return IpSpec(src=value.get("src"), dst=value.get("dst"), sport=value.get("sport"), ttl=value.get("ttl"),
-                  tos=value.get("tos"), options=options, dest_options=dest), []
+    src, dst = (value.get(key) if isinstance(value.get(key), str) else None for key in ("src", "dst"))
+    return IpSpec(src=src, dst=dst, sport="target" if value.get("sport") == "target" else None,
+                  ttl=_int(value.get("ttl"), 0, 255), tos=_int(value.get("tos"), 0, 255), options=options,
+                  dest_options=dest), []
+
+
+def ip_expect(value: dict[str, Any]) -> IpExpect:
+    """The :class:`IpExpect` a validated expect step's ``ip`` mapping describes."""
+    return IpExpect(_int(value.get("ttl"), 0, 255), _int(value.get("tos"), 0, 255))

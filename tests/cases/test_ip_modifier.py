@@ -64,3 +64,10 @@ def test_an_expect_takes_only_ttl_and_tos(write_case: Write) -> None:
 def test_the_modifier_belongs_to_send_and_expect_steps_only(write_case: Write) -> None:
     found = errors(write_case(replace(BASE, "  - silence: 200ms", "  - silence: 200ms\n    ip: {ttl: 7}")))
     assert len(found) == 1 and "steps[3].ip" in found[0], found
+
+
+@pytest.mark.parametrize("ip", ['{src: 7, options: [{kind: "30"}, 5], dest_options: nop, ttl: x}',
+                                "{options: [{kind: 300}], dest_options: [{type: -1, data: 7}], sport: 9}", "[1, 2]"])
+def test_values_of_the_wrong_type_are_the_schemas_to_report_not_a_crash(write_case: Write, ip: str) -> None:
+    found = errors(write_case(_with_ip(ip)))
+    assert found and all(f.startswith(f"{F}:") and "steps[1].ip" in f for f in found), found
