@@ -310,6 +310,12 @@ static const struct { const char *level, *name; int lvl, opt; } port_options[] =
     {"SOL_SOCKET", "SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},
     {"IPPROTO_IP", "IP_TOS", IPPROTO_IP, IP_TOS},
     {"IPPROTO_IP", "IP_TTL", IPPROTO_IP, IP_TTL},
+#ifdef IPV6_UNICAST_HOPS
+    {"IPPROTO_IPV6", "IPV6_UNICAST_HOPS", IPPROTO_IPV6, IPV6_UNICAST_HOPS},
+#endif
+#ifdef IPV6_TCLASS
+    {"IPPROTO_IPV6", "IPV6_TCLASS", IPPROTO_IPV6, IPV6_TCLASS},
+#endif
 #ifdef TCP_KEEPIDLE
     {"IPPROTO_TCP", "TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE},
 #endif

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from scapy.layers.inet import IP, TCP, in4_chksum
-from scapy.layers.inet6 import IPv6, in6_chksum
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, in6_chksum
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 
+from tcpconform.tcp.ip import IpHeader
 from tcpconform.tcp.options import BY_NAME, RAW
 from tcpconform.tcp.segment import Flags, Option, Segment
 from tcpconform.wire.arp import Arp
@@ -37,20 +38,30 @@ def decode_scapy(data: bytes) -> Frame | None:
         return Frame(pkt.src, pkt.dst, arp=Arp(int(ip.op), ip.hwsrc, ip.psrc, ip.hwdst, ip.pdst))
     if type(ip) is IPv6 and ip.nh == 58:
         return Frame(pkt.src, pkt.dst, icmp6=Icmp6(ip.src, ip.dst, ip.hlim, bytes(ip.payload)[: ip.plen]))
-    tcp = ip.payload
+    tcp, ext, dest = ip.payload, 0, None
+    while type(tcp) in (IPv6ExtHdrHopByHop, IPv6ExtHdrDestOpt):
+        size = (tcp.len + 1) * 8
+        if type(tcp) is IPv6ExtHdrDestOpt:
+            dest = _strip_padding6(bytes(tcp)[2:size])
+        tcp, ext = tcp.payload, ext + size
     if type(ip) not in (IP, IPv6) or type(tcp) is not TCP:
         return None
     if type(ip) is IP and ip.ihl < 5:  # Scapy reads on regardless, taking TCP from the frame's last bytes
         return None
-    length = ip.len - ip.ihl * 4 if type(ip) is IP else ip.plen
+    length = ip.len - ip.ihl * 4 if type(ip) is IP else ip.plen - ext
+    fields = None
+    if type(ip) is IP and ip.ihl > 5:
+        fields = IpHeader(ip.ttl, ip.tos, _strip_padding4(data[34:14 + ip.ihl * 4]))
+    elif ext:
+        fields = IpHeader(ip.hlim, ip.tc, b"", dest)
     payload = bytes(tcp.payload)[: max(0, length - tcp.dataofs * 4)]  # strip Ethernet padding
-    start = 14 + (ip.ihl * 4 if type(ip) is IP else 40)
+    start = 14 + (ip.ihl * 4 if type(ip) is IP else 40 + ext)
     options = _options(tcp, data, start, length)
     seg = Segment(
         src=ip.src, dst=ip.dst, sport=tcp.sport, dport=tcp.dport, seq=tcp.seq, ack=tcp.ack,
         flags=Flags(int(tcp.flags)), window=tcp.window, urgptr=tcp.urgptr,
         options=options, payload=payload, reserved=tcp.reserved, chksum=tcp.chksum, dataofs=tcp.dataofs,
-        eol_tail=_eol_tail(options, _raw_options(tcp, data, start, length)),
+        eol_tail=_eol_tail(options, _raw_options(tcp, data, start, length)), ip=fields,
     )
     return Frame(pkt.src, pkt.dst, segment=seg, checksum_ok=_tcp_checksum_ok(ip, tcp, length))
 
@@ -61,6 +72,27 @@ def _eol_tail(options: tuple[Option, ...], raw: bytes) -> bytes:
     at = after_eol(raw) if options and options[-1][0] == "EOL" else None
     tail = raw[at:] if at is not None else b""
     return tail if any(tail) else b""
+
+
+def _strip_padding4(options: bytes) -> bytes:
+    """IPv4 option bytes up to the first end-of-list kind that starts an option (RFC 791 3.1)."""
+    at = 0
+    while at < len(options):
+        if options[at] == 0:
+            return options[:at]
+        length = 1 if options[at] == 1 else (options[at + 1] if at + 1 < len(options) else 2)
+        at += max(length, 2) if options[at] != 1 else 1
+    return options
+
+
+def _strip_padding6(options: bytes) -> bytes:
+    """IPv6 option bytes up to the end of the last option that is no padding (RFC 8200 4.2)."""
+    at, end = 0, 0
+    while at < len(options):
+        kind = options[at]
+        at += 1 if kind == 0 else 2 + (options[at + 1] if at + 1 < len(options) else 0)
+        end = at if kind > 1 else end
+    return options[:end]
 
 
 def _from_scapy_options(options: list[tuple[Any, Any]]) -> tuple[Option, ...]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tcpconform.cases.document import Document, Path_
+from tcpconform.cases.ipspec import ip_expect, ip_spec
 from tcpconform.cases.limits import case_duration, segment_problems
 from tcpconform.cases.model import (
     DEFAULT_INVARIANTS,
@@ -319,7 +320,10 @@ class CaseBuilder:
 
 def _send(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     spec = b.segment((*e.path, e.kind), e.value, send=True)
-    return SendStep(e.loc, step_text(e.kind, spec.text, e.step), spec) if spec else None
+    ip, problems = ip_spec(e.step["ip"]) if isinstance(e.step.get("ip"), dict) else (None, [])
+    for sub, message in problems:
+        b.doc.error((*e.path, "ip", *sub), message)
+    return SendStep(e.loc, step_text(e.kind, spec.text, e.step), spec, ip) if spec and not problems else None
 
 
 def _expect(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
@@ -331,8 +335,9 @@ def _expect(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     if spec is None:
         return None
     measure = e.step.get("measure") if isinstance(e.step.get("measure"), str) else None
+    ip = ip_expect(e.step["ip"]) if isinstance(e.step.get("ip"), dict) else None
     return ExpectStep(e.loc, step_text(e.kind, spec.text, e.step), spec, within=within, isn=isn,
-                      tolerate=tolerate, requirement=rfc, measure=measure)
+                      tolerate=tolerate, requirement=rfc, measure=measure, ip=ip)
 
 
 def _silence(b: CaseBuilder, e: StepEntry) -> AnyStep | None:

@@ -92,9 +92,10 @@ def yaml_error(exc: yaml.MarkedYAMLError) -> tuple[str, int | None, int | None]:
 MAX_ERRORS = 100
 """The most mistakes reported of one file: beyond that, a count (a file of ten thousand unknown keys
 is one mistake repeated, and reporting each would take longer than reading them)."""
-MAX_MESSAGE = 2_000
+MAX_MESSAGE = 4_000
 """The longest message of a mistake (characters): messages quote what the file wrote, and a file may
-write a megabyte in one value."""
+write a megabyte in one value.  Room for the longest list of known names a message gives (an unknown
+fault lists every fault: over a hundred)."""
 FREE_TEXT = frozenset({"description", "text", "why", "no_fault"})
 """The keys of free text, which may run over several lines (tabs and line breaks allowed)."""
 _CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff"

@@ -201,8 +201,34 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class IpSpec:
+    """A send step's IP header (its ``ip`` modifier): addresses and the source port by name or as
+    written (:data:`tcpconform.tcp.ip.ADDRESS_NAMES`, resolved per family when sent), TTL, TOS, and
+    the options of each family, as wire bytes: IPv4's, and IPv6's Destination Options (``None``:
+    no such header)."""
+
+    src: str | None = None
+    dst: str | None = None
+    sport: Literal["target"] | None = None
+    ttl: int | None = None
+    tos: int | None = None
+    options: bytes = b""
+    dest_options: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IpExpect:
+    """An expect step's ``ip`` modifier: the TTL / hop limit and the TOS / Traffic Class (its ECN
+    bits left out, which are TCP's) the segment's IP header must carry; ``None``: not checked."""
+
+    ttl: int | None = None
+    tos: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SendStep(Step):
     segment: SegmentSpec
+    ip: IpSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +242,7 @@ class ExpectStep(Step):
     requirement: str | None = None
     measure: str | None = None
     """Record how long after the previous step the segment came, as the case's figure ``<measure>_ms``."""
+    ip: IpExpect | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from tcpconform.engine import services
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.icmp import icmp_fields
+from tcpconform.engine.ipsend import spoofed_keys
 from tcpconform.engine.matching import INVARIANT_REQUIREMENTS
 from tcpconform.engine.needs import NeedsContext
 from tcpconform.engine.outcome import CaseError, ProbeUnanswered, StepFailed, as_failure, judge
@@ -147,10 +148,12 @@ class CaseRun:
 
     @property
     def keys(self) -> list[FourTuple]:
-        """Every connection this case owns: its own, its fresh one, then one per spare port."""
+        """Every connection this case owns: its own, its fresh one, one per spare port, then those of
+        the segments it sends with other addresses (:func:`spoofed_keys`)."""
         k = self.own_key
         fresh = [self.fresh_key] if self.fresh_key is not None else []
-        return [k, *fresh, *(FourTuple(k.src, port, k.dst, k.dport) for port in self.spare_ports)]
+        spare = [FourTuple(k.src, port, k.dst, k.dport) for port in self.spare_ports]
+        return [k, *fresh, *spare, *spoofed_keys(self.case, k)]
 
     def arrived(self, got: Received) -> None:
         """A segment of the case's connections, from the scheduler, as the wire would carry it (a

@@ -40,6 +40,7 @@ from tcpconform.engine import control, flight, halfopen, icmp, isn, services, ti
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
+from tcpconform.engine.ipsend import described, ip_mismatches, with_ip
 from tcpconform.engine.matching import ack_on_fin_again, check_invariants, match, only_push_missing, tolerated
 from tcpconform.engine.needs import NeedsContext, app_needs, needs_nothing, send_needs
 from tcpconform.engine.negotiation import check_negotiated
@@ -124,6 +125,10 @@ def send(env: StepEnv, step: SendStep, sres: StepResult) -> None:
         transmit(env, services.hold_byte(env.conn, env.key), sres.index, "for the echo to hold: CLOSE_WAIT lasts")
         env.conn.driven += 1  # the case's numbers count past it (after it is shown in them)
     seg = build_segment(env, step.segment)
+    note = ""
+    if step.ip is not None:
+        seg = with_ip(seg, step.ip, env.key.dport)
+        note = described(seg, step.ip)
     urgent = services.urgent_unobservable(env.target, seg)
     if urgent is not None:
         raise urgent
@@ -132,7 +137,7 @@ def send(env: StepEnv, step: SendStep, sres: StepResult) -> None:
         env.conn.mss_offered = mss if isinstance(mss, int) else (env.case.tester_mss or default_mss(env.key.src))
         env.conn.sack_offered = any(kind == "SAckOK" for kind, _ in seg.options)
         env.conn.note_offers(seg)
-    env.t_ref = env.t_sent = transmit(env, seg, sres.index)
+    env.t_ref = env.t_sent = transmit(env, seg, sres.index, note)
 
 
 # -- expect and silence --------------------------------------------------------------------------
@@ -185,6 +190,8 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             conn.target_isn = result.anchor_isn  # the target's first SYN defines its numbering
         if result.ok and not early:
             result.mismatches.extend(_data_mismatches(env, seg, result.anchor_isn))
+            if step.ip is not None:
+                result.mismatches.extend(ip_mismatches(step.ip, got))
         idx = _received(env, got, sres)
         broken = _invariant_failure(env, got, idx, result.mismatches)
         if broken is not None:

@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import Flags, Segment
+from tcpconform.wire.ip import header_fields
 
 Checksum = Literal["ok", "wrong", "unverifiable"]
 """What a link could tell of a received segment's TCP checksum: verified right (``ok``), verified
@@ -56,13 +57,15 @@ def wire_segments(got: Received, mss: int) -> list[Received]:
     if got.checksum != "unverifiable" or len(seg.payload) <= mss or mss <= 0 or seg.flags & Flags.SYN:
         return [got]
     pieces = []
+    # Each piece carries the aggregate's IP header fields: it has no frame to read them from.
+    ip = seg.ip if seg.ip is not None or got.frame is None else header_fields(got.frame)
     last_flags = seg.flags
     body = seg.flags & ~(Flags.PSH | Flags.FIN)
     for at in range(0, len(seg.payload), mss):
         chunk = seg.payload[at:at + mss]
         final = at + mss >= len(seg.payload)
         piece = seg.with_(seq=(seg.seq + at) & 0xFFFFFFFF, payload=chunk, flags=last_flags if final else body,
-                          chksum=None)
+                          chksum=None, ip=ip)
         pieces.append(Received(piece, got.at, None, "unverifiable"))
     return pieces
 

@@ -32,7 +32,9 @@ class RawEndpoint:
     ``answer_arp``: reply to ARP requests (IPv6: Neighbor Solicitations) for ``ip`` (when the kernel
     does not own it).
     ``netns``: open the socket inside that network namespace (the socket keeps it for life).
-    ``peer_ip``: admit TCP from that address only.
+    ``peer_ip``: admit TCP from that address only, whatever its destination: an answer a faulty
+    target sends to a spoofed source (127.0.0.1, a broadcast address, itself) reaches this
+    interface only when the target puts it on the wire, and then the case that spoofed it sees it.
     ``icmp``: also take the ICMP(v6) errors about TCP sent to ``ip`` (queued in ``icmp_pending``): the
     responder on the wire acts on them as the in-process one does.
     """
@@ -42,6 +44,7 @@ class RawEndpoint:
         self.iface = iface
         self.ip = str(ipaddress.ip_address(ip))  # canonical text: segments' addresses are compared as text
         self.ipv6 = ":" in self.ip
+        self.peer_ip = str(ipaddress.ip_address(peer_ip)) if peer_ip else None
         self.answer_arp = answer_arp
         self.netns = netns
         self.pending: deque[Received] = deque()
@@ -60,11 +63,15 @@ class RawEndpoint:
 
     @staticmethod
     def filter_expression(ip: str, peer_ip: str | None = None, icmp: bool = False) -> str:
-        """The BPF filter (pcap syntax): address resolution, and TCP to ``ip`` (from ``peer_ip``);
-        with ``icmp``, ICMP to ``ip`` as well (ICMPv6 is always admitted: Neighbor Discovery)."""
-        tcp = f"tcp and dst host {ip}" + (f" and src host {peer_ip}" if peer_ip else "")
+        """The BPF filter (pcap syntax): address resolution, and TCP to ``ip`` (with ``peer_ip``:
+        TCP from ``peer_ip``, to any address); with ``icmp``, ICMP to ``ip`` as well (ICMPv6 is
+        always admitted: Neighbor Discovery)."""
+        hosts = f"src host {peer_ip}" if peer_ip else f"dst host {ip}"
+        tcp = f"tcp and {hosts}"
         if ":" in ip:
-            return f"icmp6 or (ip6 and {tcp})"  # Neighbor Discovery has no extension headers: plain icmp6
+            # Neighbor Discovery has no extension headers: plain icmp6.  TCP behind one Destination
+            # Options header too (an IP-options case's segment, for the responder on the wire).
+            return f"icmp6 or (ip6 and {hosts} and (tcp or (ip6[6] == 60 and ip6[40] == 6)))"
         return f"arp or ({tcp})" + (f" or (icmp and dst host {ip})" if icmp else "")
 
     def fileno(self) -> int:
@@ -77,8 +84,11 @@ class RawEndpoint:
         self.stats["sent"] += 1
         return at
 
-    def send(self, seg: Segment, timeout: float = 1.0) -> Sent:
-        mac = self.neighbours.get(seg.dst) or self.resolve(seg.dst, timeout)  # known: the one lookup of nearly every send
+    def send(self, seg: Segment, timeout: float = 1.0, via: str | None = None) -> Sent:
+        """Send ``seg`` to the MAC of its destination, or of ``via`` (a group address's segment goes
+        to one host's MAC, as a case about it means)."""
+        hop = via or seg.dst
+        mac = self.neighbours.get(hop) or self.resolve(hop, timeout)  # known: the one lookup of nearly every send
         frame = encode(seg, self.mac, mac)
         return Sent(self.send_frame(frame), frame)  # the exact bytes, for the pcap
 
@@ -120,7 +130,7 @@ class RawEndpoint:
             self._resolver.handle(data)
             return
         seg, checksum_ok = got
-        if seg.dst != self.ip:
+        if seg.dst != self.ip and (self.peer_ip is None or seg.src != self.peer_ip):
             return
         if seg.src not in self.neighbours:
             self.neighbours[seg.src] = data[6:12].hex(":")
@@ -158,7 +168,7 @@ class RawSocketLink:
 
     def send(self, segment: Segment) -> Sent:
         self.sent += 1
-        return self.endpoint.send(segment)
+        return self.endpoint.send(segment, via=self.target_ip)
 
     def send_icmp(self, message: IcmpError) -> Sent:
         self.sent += 1

@@ -223,6 +223,19 @@ FAULTS: dict[str, str] = {
     "soft-error-aborts": "any ICMP error about an established connection aborts it, soft ones (MUST-56) included",
     "source-quench-slows": "a source quench cuts the congestion window to one segment, then slow start (BSD's old way)",
     "icmp-blind-accepted": "an ICMP error is acted on whatever sequence number it quotes (no RFC 5927 4.1 check)",
+    # The IP layer (RFC 9293 3.9.2, 3.9.2.3; RFC 1122 3.2.1.3).
+    "ip-options-drop": (
+        "a datagram with IP options (IPv4 options, an IPv6 Destination Options header) is dropped, as lwIP "
+        "built with IP_OPTIONS_ALLOWED 0 and many middleboxes' extension-header filters do"
+    ),
+    "martian-syn-answered": (
+        "a SYN from an invalid source (0.0.0.0, loopback, broadcast, multicast) is answered, as a stack "
+        "without RFC 1122 3.2.1.3's source checks does"
+    ),
+    "land-answered": "a SYN from the stack's own address and port (LAND) is answered, to itself",
+    "broadcast-syn-answered": "a SYN to a broadcast or multicast address is answered, from the stack's own address",
+    "ttl-ignored": "IP_TTL / IPV6_UNICAST_HOPS is accepted, and the segments keep the default TTL of 64",
+    "tos-ignored": "IP_TOS / IPV6_TCLASS is accepted, and the segments keep TOS 0",
     # Closing (RFC 9293 3.6, 3.10.7.4).
     "fin-despite-unread": (
         "the application's close with received data unread flushes it and sends a FIN, not a RST (RFC 9293 SHLD-3)"

@@ -28,6 +28,7 @@ from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
 from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.icmp import on_icmp
+from tcpconform.responder.iplayer import admitted, stamped
 from tcpconform.responder.listener import half_open_limit
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.sack import sack_wedges
@@ -121,7 +122,12 @@ class Responder:
     # ----------------------------------------------------------------- driving
 
     def handle_segment(self, seg: Segment, now: float) -> None:
-        """A segment arrived.  Segments for another address are not ours and are ignored."""
+        """A segment arrived.  Segments for another address are not ours and are ignored, and so are
+        those the IP layer discards (:mod:`tcpconform.responder.iplayer`)."""
+        seg, why = admitted(self.config, seg)
+        if why is not None:
+            self._drop(seg, why)
+            return
         if seg.dst != self.config.ip:
             return
         if self._wedged:
@@ -190,11 +196,17 @@ class Responder:
         """Everything to put on the wire since the last call, in order."""
         out = [] if self._silenced else list(self._outbox)
         self._outbox.clear()  # cleared in place: every connection appends to this very list
+        out = [self._stamped(seg) for seg in out]
         if "odd-checksum" in self.config.faults:
             out = [_odd_checksum(seg) for seg in out]
         if self.config.faults & OPTION_FAULTS:
             out = [option_faults(seg, self.config.faults) for seg in out]
         return out
+
+    def _stamped(self, seg: Segment) -> Segment:
+        """``seg`` with the IP fields its connection's socket options set (MUST-48, MUST-49)."""
+        conn = self._conns.get(seg.key)
+        return seg if conn is None else stamped(seg, conn.options, self.config.faults)
 
     def next_events(self) -> list[Event]:
         """Everything reported since the last call, in order."""

@@ -25,6 +25,10 @@ _LIMITS = {"TCP_KEEPIDLE": 32767, "TCP_KEEPINTVL": 32767, "TCP_KEEPCNT": 127}
 """The largest value Linux accepts for each (its ``MAX_TCP_KEEPIDLE``...); the smallest is 1."""
 
 
+_IP_FIELDS = frozenset({"IP_TTL", "IP_TOS", "IPV6_UNICAST_HOPS", "IPV6_TCLASS"})
+"""The options that set a field of the IP header of every segment sent (:mod:`.iplayer`)."""
+
+
 class UnsupportedOption(Exception):
     """The responder has no such option, or refuses the value."""
 
@@ -40,6 +44,10 @@ class SocketOptions:
     keepcnt: int = KEEPALIVE_COUNT
     user_timeout: float | None = None
     """TCP_USER_TIMEOUT in seconds (R2, :mod:`.giveup`); ``None``: the default (Linux's 0)."""
+    ttl: int | None = None
+    """IP_TTL / IPV6_UNICAST_HOPS (``None``: the default, 64)."""
+    tos: int | None = None
+    """IP_TOS / IPV6_TCLASS (``None``: 0)."""
 
     def copy(self) -> SocketOptions:
         return replace(self)
@@ -54,6 +62,15 @@ class SocketOptions:
             return
         if name == "TCP_USER_TIMEOUT":  # milliseconds, 0 for the default, as Linux takes it
             self.user_timeout = value / 1000 if value else None
+            return
+        if name in _IP_FIELDS:
+            low = 1 if name in ("IP_TTL", "IPV6_UNICAST_HOPS") else 0
+            if not low <= value <= 255:
+                raise UnsupportedOption(f"{name} takes {low}..255, not {value}")
+            if name in ("IP_TTL", "IPV6_UNICAST_HOPS"):
+                self.ttl = value
+            else:  # as Linux does for a TCP socket: the ECN bits stay TCP's (RFC 3168 6.1)
+                self.tos = value & 0xFC
             return
         limit = _LIMITS.get(name)
         if limit is None:

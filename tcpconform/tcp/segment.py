@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from enum import IntFlag
 from typing import Any, Literal, NamedTuple
 
+from tcpconform.tcp.ip import IpHeader
 from tcpconform.tcp.options import RAW, SPOKEN
 
 
@@ -125,7 +126,8 @@ class Segment:
     send a deliberately malformed segment: ``chksum`` to a value of its own, or to ``"bad"`` for one
     that is wrong whatever the correct one is (as a case file writes ``chksum: bad``).  A segment is
     only the segment: what a link saw of it (its frame, whether its checksum was right) travels
-    beside it, in :class:`tcpconform.links.base.Received`.
+    beside it, in :class:`tcpconform.links.base.Received`.  ``ip`` is what its IP header holds
+    besides the addresses (:class:`~tcpconform.tcp.ip.IpHeader`), ``None`` for the defaults.
     """
 
     src: str
@@ -145,6 +147,7 @@ class Segment:
     eol_tail: bytes = b""
     """The option bytes after an EOL when any of them is not zero (RFC 9293 3.1, MUST-69: they must
     be); empty otherwise.  Kept beside ``options``, which end at the EOL as Scapy reads them."""
+    ip: IpHeader | None = None
 
     @property
     def key(self) -> FourTuple:

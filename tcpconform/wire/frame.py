@@ -2,7 +2,7 @@
 
 Both directions are plain ``struct``, so a segment sent or received never pays for Scapy, and this
 is the tester's per-segment cost on the wire.  Only the frame shapes the link's kernel filter admits
-are read: Ethernet II with IPv4 or IPv6 (no extension headers) carrying TCP, ARP, and ICMPv6, which
+are read: Ethernet II with IPv4 or IPv6 (Hop-by-Hop and Destination Options headers at most) carrying TCP, ARP, and ICMPv6, which
 is handed over undissected.  A TCP header inside a tunnel, a VLAN, a fragment or anything else is
 ``None``.
 """
@@ -61,14 +61,15 @@ _frame = slotted_constructor(Frame)
 
 
 def encode(seg: Segment, src_mac: str = TESTER_MAC, dst_mac: str = TARGET_MAC) -> bytes:
-    """The Ethernet frame carrying ``seg`` (IPv4, TTL 64, DF; or IPv6 when its addresses are), with
-    correct checksums unless the segment fixes its own (``chksum``) or asks for a bad one."""
+    """The Ethernet frame carrying ``seg`` (IPv4, TTL 64, DF; or IPv6 when its addresses are; the
+    TTL, TOS and options its ``ip`` sets), with correct checksums unless the segment fixes its own
+    (``chksum``) or asks for a bad one."""
     src, dst = packed_address(seg.src), packed_address(seg.dst)
     tcp = tcp_bytes(seg, src, dst)
     macs = mac_bytes(dst_mac) + mac_bytes(src_mac)
     if len(src) == 16:
-        return b"".join((macs, _IPV6_TYPE, ipv6_header(src, dst, IPPROTO_TCP, len(tcp)), tcp))
-    return b"".join((macs, _IPV4_TYPE, ipv4_header(src, dst, len(tcp)), tcp))
+        return b"".join((macs, _IPV6_TYPE, ipv6_header(src, dst, IPPROTO_TCP, len(tcp), fields=seg.ip), tcp))
+    return b"".join((macs, _IPV4_TYPE, ipv4_header(src, dst, len(tcp), fields=seg.ip), tcp))
 
 
 def decode(data: bytes) -> Frame | None:

@@ -1,14 +1,20 @@
 """IPv4 and IPv6 headers, built and read with ``struct``: the layer between Ethernet and TCP.
 
 Read as Scapy reads them: TCP only in a first (or whole) IPv4 fragment, the checksum's destination
-the last hop of a source route, no IPv6 extension headers.  ICMPv6 is the caller's (:mod:`.frame`).
+the last hop of a source route; of IPv6's extension headers only Hop-by-Hop and Destination Options
+are stepped over (a routing header would change the checksum's destination, a fragment header the
+segment's extent).  ICMPv6 is the caller's (:mod:`.frame`).  IP options read are kept on the segment
+(:class:`~tcpconform.tcp.ip.IpHeader`), with the TTL and TOS of their header, so that a receiver
+can judge them; a header without options adds nothing to the segment.
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from socket import AF_INET6, inet_ntoa, inet_ntop
 
+from tcpconform.tcp.ip import IpHeader, pad_dest_options
 from tcpconform.tcp.segment import Segment
 from tcpconform.wire.checksum import internet_checksum
 from tcpconform.wire.ethernet import HEADER_LEN
@@ -16,6 +22,8 @@ from tcpconform.wire.tcp import IPPROTO_TCP, parse_tcp
 
 IPPROTO_ICMP = 1
 IPPROTO_ICMPV6 = 58
+IPPROTO_HOPOPTS = 0
+IPPROTO_DSTOPTS = 60
 IPV4 = struct.Struct("!BBHHHBBH4s4s")
 IPV6 = struct.Struct("!IHBB16s16s")
 _CHKSUM = struct.Struct("!H")
@@ -27,17 +35,34 @@ leaves it to the host; it only has to reach a neighbour)."""
 
 
 # -- building ----------------------------------------------------------------------------------------
-def ipv4_header(src: bytes, dst: bytes, payload_len: int, protocol: int = IPPROTO_TCP) -> bytearray:
-    """The IPv4 header of a TCP segment (or another ``protocol``'s message): no options, TTL 64, DF,
-    identification 0, checksum included."""
-    ip = bytearray(IPV4.pack(0x45, 0, 20 + payload_len, 0, 0x4000, TTL, protocol, 0, src, dst))
+def ipv4_header(src: bytes, dst: bytes, payload_len: int, protocol: int = IPPROTO_TCP,
+                fields: IpHeader | None = None) -> bytearray:
+    """The IPv4 header of a TCP segment (or another ``protocol``'s message): DF, identification 0,
+    checksum included; TTL 64, TOS 0 and no options unless ``fields`` say otherwise (options padded
+    with end-of-list bytes to a 4-byte boundary, the header length counting them)."""
+    options = b"" if fields is None else fields.options + bytes(-len(fields.options) % 4)
+    ttl = TTL if fields is None or fields.ttl is None else fields.ttl
+    tos = 0 if fields is None or fields.tos is None else fields.tos
+    size = 20 + len(options)
+    ip = bytearray(IPV4.pack(0x40 | size // 4, tos, size + payload_len, 0, 0x4000, ttl, protocol, 0, src, dst))
+    ip += options
     _CHKSUM.pack_into(ip, 10, internet_checksum(ip))
     return ip
 
 
-def ipv6_header(src: bytes, dst: bytes, next_header: int, payload_len: int, hop_limit: int = HOP_LIMIT) -> bytes:
-    """The fixed IPv6 header (RFC 8200 3): version 6, traffic class 0, flow label 0."""
-    return IPV6.pack(6 << 28, payload_len, next_header, hop_limit, src, dst)
+def ipv6_header(src: bytes, dst: bytes, next_header: int, payload_len: int, hop_limit: int = HOP_LIMIT,
+                fields: IpHeader | None = None) -> bytes:
+    """The IPv6 header (RFC 8200 3), flow label 0, and with ``fields`` their hop limit, traffic
+    class and Destination Options header (RFC 8200 4.6, padded to 8 bytes) before ``next_header``."""
+    if fields is None:
+        return IPV6.pack(6 << 28, payload_len, next_header, hop_limit, src, dst)
+    hlim = hop_limit if fields.ttl is None else fields.ttl
+    first = 6 << 28 | (fields.tos or 0) << 20
+    if fields.dest_options is None:
+        return IPV6.pack(first, payload_len, next_header, hlim, src, dst)
+    options = pad_dest_options(fields.dest_options)
+    ext = bytes([next_header, (len(options) + 2) // 8 - 1]) + options
+    return IPV6.pack(first, payload_len + len(ext), IPPROTO_DSTOPTS, hlim, src, dst) + ext
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -59,7 +84,7 @@ def ipv4_segment(data: bytes) -> tuple[Segment, bool] | None:
     end = len(data)
     if end < 34:
         return None
-    vihl, _tos, total, _id, frag, _ttl, proto, _sum, src, dst = IPV4.unpack_from(data, HEADER_LEN)
+    vihl, tos, total, _id, frag, ttl, proto, _sum, src, dst = IPV4.unpack_from(data, HEADER_LEN)
     if proto != IPPROTO_TCP or frag & 0x1FFF:  # Scapy reads TCP only in a first (or whole) fragment
         return None
     if vihl == 0x45:  # no IP options: nearly every frame
@@ -78,7 +103,18 @@ def ipv4_segment(data: bytes) -> tuple[Segment, bool] | None:
     pseudo = int.from_bytes(src + (route_dst or dst), "big") + (IPPROTO_TCP << 16 | (length if length > 0 else 0))
     src_text = _seen_addresses.get(src) or _address(src)
     dst_text = _seen_addresses.get(dst) or _address(dst)
-    return parse_tcp(data, src_text, dst_text, start, tcp_end, summed_end, length, pseudo)
+    got = parse_tcp(data, src_text, dst_text, start, tcp_end, summed_end, length, pseudo)
+    if got is None or vihl == 0x45:
+        return got
+    return replace(got[0], ip=IpHeader(ttl, tos, _unpadded(data[34:start]))), got[1]
+
+
+def _unpadded(options: bytes) -> bytes:
+    """IPv4 options without the end-of-list padding after the last one."""
+    i = 0
+    while i < len(options) and options[i] != 0:
+        i += 1 if options[i] == 1 else max(2, options[i + 1] if i + 1 < len(options) else 2)
+    return options[:i]
 
 
 def _source_route(options: bytes) -> bytes | None:
@@ -107,10 +143,57 @@ def ipv6_segment(data: bytes) -> tuple[Segment, bool] | None:
     end = len(data)
     if end < 54:
         return None
-    _vtf, length, nh, _hlim, src, dst = IPV6.unpack_from(data, HEADER_LEN)
-    if nh != IPPROTO_TCP:
+    vtf, length, nh, hlim, src, dst = IPV6.unpack_from(data, HEADER_LEN)
+    if nh == IPPROTO_TCP:
+        tcp_end = min(end, 54 + length)
+        pseudo = int.from_bytes(src + dst, "big") + tcp_end - 54 + IPPROTO_TCP
+        return parse_tcp(data, inet_ntop(AF_INET6, src), inet_ntop(AF_INET6, dst), 54, tcp_end, tcp_end, length,
+                         pseudo)
+    return _after_extensions(data, vtf, length, nh, hlim, src, dst)
+
+
+def _after_extensions(data: bytes, vtf: int, length: int, nh: int, hlim: int, src: bytes,
+                      dst: bytes) -> tuple[Segment, bool] | None:
+    """The segment after Hop-by-Hop and Destination Options headers, the last Destination Options
+    header's options kept on it; ``None`` behind any other header."""
+    start, payload_end, dest = 54, min(len(data), 54 + length), None
+    while nh in (IPPROTO_HOPOPTS, IPPROTO_DSTOPTS):
+        if start + 8 > payload_end:
+            return None
+        size = (data[start + 1] + 1) * 8
+        if nh == IPPROTO_DSTOPTS:
+            dest = _unpadded6(data[start + 2:start + size])
+        nh, start = data[start], start + size
+    if nh != IPPROTO_TCP or start > payload_end:
         return None
-    tcp_end = min(end, 54 + length)
-    pseudo = int.from_bytes(src + dst, "big") + tcp_end - 54 + IPPROTO_TCP
-    return parse_tcp(data, inet_ntop(AF_INET6, src), inet_ntop(AF_INET6, dst), 54, tcp_end, tcp_end, length,
-                     pseudo)
+    seg_len = payload_end - start
+    pseudo = int.from_bytes(src + dst, "big") + seg_len + IPPROTO_TCP
+    got = parse_tcp(data, inet_ntop(AF_INET6, src), inet_ntop(AF_INET6, dst), start, payload_end, payload_end,
+                    54 + length - start, pseudo)
+    if got is None:
+        return None
+    return replace(got[0], ip=IpHeader(hlim, vtf >> 20 & 0xFF, b"", dest)), got[1]
+
+
+def _unpadded6(options: bytes) -> bytes:
+    """IPv6 options without the Pad1 / PadN padding at their end."""
+    i, last = 0, 0
+    while i < len(options):
+        kind = options[i]
+        i += 1 if kind == 0 else 2 + (options[i + 1] if i + 1 < len(options) else 0)
+        if kind > 1:
+            last = i
+    return options[:last]
+
+
+def header_fields(frame: bytes) -> IpHeader | None:
+    """The TTL / hop limit and TOS / Traffic Class of the IP packet in an Ethernet frame; ``None``
+    for a frame that holds neither IPv4 nor IPv6."""
+    if len(frame) < 34:
+        return None
+    ethertype = frame[12] << 8 | frame[13]
+    if ethertype == 0x0800:
+        return IpHeader(frame[22], frame[15])
+    if ethertype == 0x86DD and len(frame) >= 54:
+        return IpHeader(frame[21], (frame[14] & 0x0F) << 4 | frame[15] >> 4)
+    return None

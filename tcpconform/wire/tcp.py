@@ -202,7 +202,7 @@ def parse_tcp(data: bytes, src: str, dst: str, start: int, tcp_end: int, summed_
     # an odd last byte needs no zero after it.
     summed = int.from_bytes(data[start:summed_end], "little") + (pseudo << 8)
     seg = _segment(src, dst, sport, dport, seq, ack, _FLAGS[word & 0x1FF], window, urgptr, options, payload,
-                   (word >> 9) & 7, chksum, dataofs, eol_tail)
+                   (word >> 9) & 7, chksum, dataofs, eol_tail, None)
     return seg, summed % 0xFFFF == 0
 
 

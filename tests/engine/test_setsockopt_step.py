@@ -54,7 +54,7 @@ def test_mistakes_are_refused_at_their_line(tmp_path: Path, text: str, message: 
 
 
 def test_every_option_has_a_level_an_agent_knows() -> None:
-    assert {level_of(name) for name in SOCKET_OPTIONS} == {"SOL_SOCKET", "IPPROTO_TCP"}
+    assert {level_of(name) for name in SOCKET_OPTIONS} == {"SOL_SOCKET", "IPPROTO_TCP", "IPPROTO_IP", "IPPROTO_IPV6"}
 
 
 def run(path: Path) -> Any:

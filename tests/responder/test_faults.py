@@ -175,6 +175,7 @@ def test_every_fault_is_checked() -> None:
     from test_faults_catalogue import CATALOGUE_CHECKS
     from test_giveup import GIVEUP_CHECKS
     from test_icmp import ICMP_CHECKS
+    from test_iplayer import IP_CHECKS
     from test_negotiation import NEGOTIATION_CHECKS
     from test_peer_window_and_aborts import PEER_WINDOW_CHECKS
     from test_robustness import ROBUSTNESS_CHECKS
@@ -183,7 +184,7 @@ def test_every_fault_is_checked() -> None:
 
     groups = [set(CHECKS), set(CATALOGUE_CHECKS), set(ACTIVE_CHECKS), set(ROBUSTNESS_CHECKS), set(TIMER_CHECKS),
               set(NEGOTIATION_CHECKS), set(ICMP_CHECKS), set(SACK_CHECKS), set(GIVEUP_CHECKS),
-              set(PEER_WINDOW_CHECKS), set(CC_CHECKS)]
+              set(PEER_WINDOW_CHECKS), set(CC_CHECKS), set(IP_CHECKS)]
     assert set().union(*groups) == set(FAULTS)
     assert sum(len(g) for g in groups) == len(FAULTS)  # no fault checked twice
 

@@ -1,0 +1,105 @@
+"""A send step's ``ip`` modifier applied to its segment, the connections a spoofed one opens, and
+an expect step's ``ip`` modifier judged against what arrived.
+
+A segment from a spoofed source (a martian, the target's own address and port) or to a group
+address draws, from a faulty target, an answer on a 4-tuple that is not the case's: the case owns
+that 4-tuple too (:func:`spoofed_keys`), so any such answer the link admits reaches it and breaks
+its silence.  A wire link admits every TCP segment from the target that reaches the tester's
+interface, whatever its destination (a stack that answers a broadcast source broadcasts, one that
+answers 127.0.0.1 to the sender's MAC is seen); an answer a stack routes to itself (to 127.0.0.1,
+or to its own address) never reaches a wire, so the cases that send such segments end with a
+handshake on a fresh port, which shows the target still serves.
+"""
+
+from __future__ import annotations
+
+from tcpconform.cases.model import IpExpect, IpSpec, TestCase
+from tcpconform.engine.outcome import CaseUnobservable
+from tcpconform.links.base import Received
+from tcpconform.results import Mismatch
+from tcpconform.tcp.ip import IpHeader, named_address
+from tcpconform.tcp.segment import FourTuple, Segment, is_ipv6
+from tcpconform.wire.ip import HOP_LIMIT, header_fields
+
+
+def resolve(name: str, key: FourTuple) -> str:
+    """The address ``name`` stands for on the connection ``key`` (tester to target); an address
+    of the other family than the run's cannot be sent: the case is skipped, with the reason."""
+    ipv6 = is_ipv6(key.dst)
+    address = named_address(name, key.dst, ipv6)
+    if is_ipv6(address) != ipv6:
+        raise CaseUnobservable(f"the address {address} is not of the run's family ({'IPv6' if ipv6 else 'IPv4'})")
+    return address
+
+
+def with_ip(seg: Segment, spec: IpSpec, target_port: int) -> Segment:
+    """``seg`` with the addresses, source port, TTL, TOS and options ``spec`` gives, for its family."""
+    key = seg.key
+    src = resolve(spec.src, key) if spec.src is not None else seg.src
+    dst = resolve(spec.dst, key) if spec.dst is not None else seg.dst
+    ipv6 = is_ipv6(key.dst)
+    header = IpHeader(spec.ttl, spec.tos, b"" if ipv6 else spec.options, spec.dest_options if ipv6 else None)
+    plain = header == IpHeader()
+    return seg.with_(src=src, dst=dst, sport=target_port if spec.sport == "target" else seg.sport,
+                     ip=None if plain else header)
+
+
+def described(seg: Segment, spec: IpSpec) -> str:
+    """What the ``ip`` modifier made of ``seg``'s IP header, for the exchange's note on it."""
+    parts = []
+    if spec.src is not None or spec.sport is not None:
+        parts.append(f"from {seg.src} port {seg.sport}")
+    if spec.dst is not None:
+        parts.append(f"to {seg.dst}")
+    ip = seg.ip
+    if ip is not None:
+        if ip.ttl is not None:
+            parts.append(f"TTL {ip.ttl}")
+        if ip.tos is not None:
+            parts.append(f"TOS {ip.tos:#04x}")
+        if ip.options:
+            parts.append(f"IP options {ip.options.hex()}")
+        if ip.dest_options is not None:
+            parts.append(f"destination options {ip.dest_options.hex() or '(none)'}")
+    return "IP: " + ", ".join(parts) if parts else ""
+
+
+def spoofed_keys(case: TestCase, key: FourTuple) -> list[FourTuple]:
+    """The 4-tuples, as the tester would own them, of the segments ``case`` sends with other
+    addresses or ports than ``key``'s: where a faulty target's answer to each would come back."""
+    out: list[FourTuple] = []
+    for step in case.steps:
+        spec = getattr(step, "ip", None)  # the modifier, on whichever step kind carries one
+        if not isinstance(spec, IpSpec):
+            continue
+        try:
+            src = resolve(spec.src, key) if spec.src is not None else key.src
+            dst = resolve(spec.dst, key) if spec.dst is not None else key.dst
+        except CaseUnobservable:
+            continue  # the step skips the case when it comes to it
+        sport = key.dport if spec.sport == "target" else key.sport
+        for spoofed in (FourTuple(src, sport, dst, key.dport), FourTuple(src, sport, key.dst, key.dport)):
+            if spoofed != key and spoofed not in out:
+                out.append(spoofed)
+    return out
+
+
+def received_fields(got: Received) -> tuple[int, int]:
+    """The TTL and TOS of the IP header ``got`` came in: its frame's when the link has frames, else
+    the segment's own (an in-process peer's, whose defaults are what its frame would carry)."""
+    header = header_fields(got.frame) if got.frame is not None else got.segment.ip
+    ttl = header.ttl if header is not None and header.ttl is not None else HOP_LIMIT
+    tos = header.tos if header is not None and header.tos is not None else 0
+    return ttl, tos
+
+
+def ip_mismatches(want: IpExpect, got: Received) -> list[Mismatch]:
+    """How ``got``'s IP header differs from what an expect step's ``ip`` asks.  TOS is compared
+    without its two ECN bits, which TCP sets per segment (RFC 3168 6.1)."""
+    ttl, tos = received_fields(got)
+    out = []
+    if want.ttl is not None and ttl != want.ttl:
+        out.append(Mismatch("IP TTL", str(want.ttl), str(ttl)))
+    if want.tos is not None and tos & 0xFC != want.tos & 0xFC:
+        out.append(Mismatch("IP TOS", f"{want.tos & 0xFC:#04x} (ECN bits aside)", f"{tos:#04x}"))
+    return out
