@@ -90,11 +90,10 @@ INVARIANT_REQUIREMENTS: dict[str, Requirement] = {
         "composed of zeros\", MUST-69).", rid="MUST-69",
     ),
     "options-offered": Requirement(
-        "options-offered", "RFC 7323 2.2, 3.2; RFC 2018 2", Level.MUST,
+        "options-offered", "RFC 7323 2.2, 3.2", Level.MUST,
         "A Window Scale option may be sent in a <SYN,ACK> segment only if one was received in the initial "
         "<SYN> segment; a TCP MAY send a TSopt in <SYN,ACK> only if it received a TSopt in the initial <SYN> "
-        "segment for the connection; SACK-permitted \"may be sent in a SYN by a TCP that has been extended to "
-        "receive (and presumably process) the SACK option\": a SYN-ACK answers the SYN's offer with it.",
+        "segment for the connection.",
     ),
     "syn-only-options": Requirement(
         "syn-only-options", "RFC 7323 2.2, RFC 2018 2", Level.MUST,

@@ -23,8 +23,9 @@ _WHAT = {"wscale": "window scaling (a Window Scale option)", "timestamps": "time
 
 
 def negotiation_hygiene(seg: Segment, conn: TesterConnection, enabled: frozenset[str]) -> list[tuple[str, Mismatch]]:
-    """The invariants ``options-offered`` (no Window Scale, Timestamps or SACK-permitted option the
-    tester's SYN did not offer), ``syn-only-options``, ``ts-every-segment`` and ``ecn-setup``."""
+    """The invariants ``options-offered`` (no Window Scale or Timestamps option the tester's SYN did
+    not offer; an unasked SACK-permitted is not judged: RFC 2018 2 says what a SYN may carry, nothing
+    of the SYN-ACK's answer), ``syn-only-options``, ``ts-every-segment`` and ``ecn-setup``."""
     out: list[tuple[str, Mismatch]] = []
     kinds = {kind for kind, _ in seg.options}
     shown = render_options(seg.options) or "none"
