@@ -78,9 +78,9 @@ def test_the_catalogue_over_ipv6_against_the_reference_on_the_wire(lab) -> None:
     assert wire.meta.family == "ipv6"
     bad = {c.id: c.reason for c in wire.cases if c.verdict not in ("pass", "skip")}
     assert bad == {}
-    # for IPv4 only: the default MSS of 536, source quench, and the ICMPv4 out-of-window case
+    # for IPv4 only: the default MSS of 536, source quench, the ICMPv4 out-of-window case, TTL and TOS
     assert {c.id for c in wire.cases if c.verdict == "skip"} == {"options-mss-default-536", "icmp-source-quench-ignored",
-                                                                  "icmp-ptb-out-of-window"}
+                                                                  "icmp-ptb-out-of-window", "ip-ttl-tos-set"}
     ref = open_reference(ipv6=True)
     assert _verdicts(wire) == _verdicts(execute(cases, ref.link, ref.target, get_profile("reference")))
 
@@ -111,6 +111,11 @@ def test_linux_over_ipv6_deviates_exactly_as_over_ipv4(lab) -> None:  # type: ig
     assert runs[False].pop("icmp-source-quench-ignored") == runs[True].pop("icmp-ptb-out-of-window-ipv6") == "pass"
     assert runs[True].pop("icmp-source-quench-ignored") == runs[False].pop("icmp-ptb-out-of-window-ipv6") == "skip"
     assert runs[False].pop("icmp-ptb-out-of-window") == "pass" and runs[True].pop("icmp-ptb-out-of-window") == "skip"
+    # TTL and TOS are IPv4's, hop limit and traffic class IPv6's
+    assert runs[False].pop("ip-ttl-tos-set") == runs[True].pop("ip-hop-limit-tclass-set") == "pass"
+    assert runs[True].pop("ip-ttl-tos-set") == runs[False].pop("ip-hop-limit-tclass-set") == "skip"
+    # IPv4 alone has a directed broadcast, which Linux takes as a source with rp_filter off (its baseline)
+    assert runs[False].pop("ip-martian-source-syn") == "fail" and runs[True].pop("ip-martian-source-syn") == "pass"
     assert runs[True] == runs[False]
 
 
