@@ -232,7 +232,10 @@ FAULTS: dict[str, str] = {
         "a SYN from an invalid source (0.0.0.0, loopback, broadcast, multicast) is answered, as a stack "
         "without RFC 1122 3.2.1.3's source checks does"
     ),
-    "land-answered": "a SYN from the stack's own address and port (LAND) is answered, to itself",
+    "land-wedges": (
+        "a SYN from the stack's own address and port (LAND) is answered, to itself, and the stack loops on "
+        "it and answers nothing more (Windows 95's and many embedded stacks' LAND crash)"
+    ),
     "broadcast-syn-answered": "a SYN to a broadcast or multicast address is answered, from the stack's own address",
     "ttl-ignored": "IP_TTL / IPV6_UNICAST_HOPS is accepted, and the segments keep the default TTL of 64",
     "tos-ignored": "IP_TOS / IPV6_TCLASS is accepted, and the segments keep TOS 0",

@@ -161,6 +161,8 @@ class Responder:
             self._after(conn, now)
         elif seg.dport in self._listening:
             self._on_listen(key, seg, now)
+            if seg.src == self.config.ip and self.config.has("land-wedges"):
+                self._wedged = True  # its SYN-ACK to itself comes back as a SYN-ACK, and so on: it loops
         else:
             self._reset_for(seg)
 

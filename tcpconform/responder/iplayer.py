@@ -35,7 +35,7 @@ def admitted(config: ResponderConfig, seg: Segment) -> tuple[Segment, str | None
     why = invalid_source(seg.src, config.ip)
     if why is not None:
         land = seg.src == config.ip
-        if syn and has("land-answered" if land else "martian-syn-answered"):
+        if syn and has("land-wedges" if land else "martian-syn-answered"):
             return seg, None
         return seg, f"source {seg.src} is {why} (RFC 1122 3.2.1.3)"
     ip = seg.ip

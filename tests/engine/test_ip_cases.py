@@ -18,7 +18,7 @@ from tcpconform.targets.reference import open_reference
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
 CASES = {"ip-options-ignored": "ip-options-drop", "ip-martian-source-syn": "martian-syn-answered",
-         "ip-land-syn": "land-answered", "ip-syn-to-broadcast-multicast": "broadcast-syn-answered"}
+         "ip-land-syn": "land-wedges", "ip-syn-to-broadcast-multicast": "broadcast-syn-answered"}
 
 
 def _run(case_id: str, *faults: str, ipv6: bool = False) -> CaseResult:
@@ -36,11 +36,12 @@ def test_each_case_passes_clean_and_fails_under_its_fault(case_id: str, ipv6: bo
     assert faulty.verdict == "fail", faulty.reason
 
 
-def test_the_answer_to_a_land_syn_is_what_breaks_the_silence() -> None:
-    res = _run("ip-land-syn", "land-answered")
+def test_a_land_syn_answered_to_itself_is_let_pass_and_a_stack_it_wedges_fails() -> None:
+    res = _run("ip-land-syn", "land-wedges")
     got = [s.segment for s in res.segments if s.direction == "in" and isinstance(s.segment, Segment)]
     assert got and got[0].flags == Flags.SYN | Flags.ACK and got[0].dst == got[0].src == "192.0.2.2"
     assert got[0].sport == got[0].dport == 8000
+    assert res.verdict == "fail" and "stopped answering" in (res.reason or "")  # wedged: blamed on this case
 
 
 def test_spoofed_sends_name_their_addresses_in_the_exchange() -> None:

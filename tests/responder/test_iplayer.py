@@ -74,7 +74,7 @@ def tos_followed(faults: set[str]) -> object:
 IP_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "ip-options-drop": (options_acked, [], [(".", 11)]),
     "martian-syn-answered": (martian_answered, [["S."]] * 5, [[]] * 5),
-    "land-answered": (land_answered, ["S."], []),
+    "land-wedges": (land_answered, ["S."], []),
     "broadcast-syn-answered": (broadcast_answered, [["S."]] * 3, [[]] * 3),
     "ttl-ignored": (ttl_followed, [None], [IpHeader(ttl=7)]),
     "tos-ignored": (tos_followed, [None], [IpHeader(tos=40)]),
