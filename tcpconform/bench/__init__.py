@@ -56,13 +56,17 @@ def wire_bench(repeat: int, cases: Sequence[TestCase], jobs: Sequence[int], lab_
     from tcpconform.lab.lab import temporary_lab
     from tcpconform.session import lab_session
 
+    quick = [c for c in cases if not c.long]
     with temporary_lab(lab_name) as lab:
         yield f"lab {lab.name} ({lab.tester_ns}, {lab.target_ns}), made for the benchmark"
+        if len(quick) < len(cases):
+            yield (f"  on the wire the catalogue leaves out its {len(cases) - len(quick)} long case(s) (minutes of "
+                   "mandated waiting each, as --quick does)")
         yield from lab_segment_figures(lab, max(400, repeat * 100))
         yield from handshake_figures(lab, max(50, repeat * 10))
         yield from seed_on_wire(repeat, lab.name)
         for kind in ("reference", "linux"):
-            yield from catalogue_figures(f"lab {kind}", cases, partial(lab_session, kind, lab_name=lab.name), jobs)
+            yield from catalogue_figures(f"lab {kind}", quick, partial(lab_session, kind, lab_name=lab.name), jobs)
 
 
 def equality_bench(repeat: int, cases: Sequence[TestCase], jobs: int, lab: str | None = None,
@@ -74,8 +78,9 @@ def equality_bench(repeat: int, cases: Sequence[TestCase], jobs: int, lab: str |
     from tcpconform.lab.lab import temporary_lab
     from tcpconform.session import lab_session
 
+    quick = [c for c in cases if not c.long]  # minutes each on a real clock, as --quick leaves them out
     with temporary_lab(lab_name) as made:
-        yield from equality_figures(f"lab {lab}", cases, partial(lab_session, lab, lab_name=made.name), repeat, jobs)
+        yield from equality_figures(f"lab {lab}", quick, partial(lab_session, lab, lab_name=made.name), repeat, jobs)
 
 
 def fuzz_bench(n: int, seed: int, targets: Sequence[str] = FUZZ_TARGETS) -> Iterator[str]:
