@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import mmap
+import os
 import select
 import socket
 import struct
@@ -87,6 +88,10 @@ def auxdata_status(ancillary: list[tuple[int, int, bytes]]) -> int | None:
             status: int = _STATUS.unpack_from(payload)[0]
             return status
     return None
+
+
+LINK_GONE = frozenset({errno.ENXIO, errno.ENODEV, errno.ENETDOWN})
+"""What sending on an interface answers once it is removed or down: the environment's doing."""
 
 
 class LinkSetupError(SetupError):
@@ -206,6 +211,9 @@ class PacketSocket:
         try:
             self.sock.send(frame)
         except OSError as err:
+            if err.errno in LINK_GONE:
+                raise LinkSetupError(f"{self.iface} went away or went down during the run ({os.strerror(err.errno)}): "
+                                     "whatever removed it (a cleanup, another run) ended this one") from None
             if err.errno != errno.EMSGSIZE:
                 raise
             raise FrameTooBig(f"{self.iface} cannot carry a frame of {len(frame)} bytes (larger than its MTU): "
