@@ -37,6 +37,7 @@ import time
 import tty
 import weakref
 from collections import deque
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import IO, Literal, Protocol
@@ -213,6 +214,22 @@ class _Lines:
             if line.strip():
                 return line
 
+    def read(self, fd: int, deadline: float, chunk: Callable[[], bytes | None]) -> bytes | None:
+        """The next whole line from ``fd``, waiting until ``deadline`` (monotonic) at most; ``chunk``
+        reads what is there (``None``: nothing after all, wait again; it raises when the line is gone)."""
+        while True:
+            line = self.next()
+            if line is not None:
+                return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                got = chunk()
+                if got is not None:
+                    self.add(got)
+
 
 class ProcessTransport:
     """The agent as a child process on stdin/stdout (``cmd:``)."""
@@ -251,20 +268,15 @@ class ProcessTransport:
     def receive(self, deadline: float) -> bytes | None:
         stdout = self.proc.stdout
         assert stdout is not None
-        while True:
-            line = self._lines.next()
-            if line is not None:
-                return line
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            ready, _, _ = select.select([stdout.fileno()], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(stdout.fileno(), 1 << 16)
-            if not chunk:
+        fd = stdout.fileno()
+
+        def chunk() -> bytes:
+            got = os.read(fd, 1 << 16)
+            if not got:
                 raise self._gone()
-            self._lines.add(chunk)
+            return got
+
+        return self._lines.read(fd, deadline, chunk)
 
     def close(self, quit_message: bytes) -> None:
         """Ask the agent to quit; stop it if it does not.  Never leaves the process behind."""
@@ -419,25 +431,18 @@ class SerialTransport:
                 raise TransportGone(f"is gone from its line: {err.strerror or err}") from None
 
     def receive(self, deadline: float) -> bytes | None:
-        while True:
-            line = self._lines.next()
-            if line is not None:
-                return line
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            ready, _, _ = select.select([self.fd], [], [], remaining)
-            if not ready:
-                continue
+        def chunk() -> bytes | None:
             try:
-                chunk = os.read(self.fd, 1 << 16)
+                got = os.read(self.fd, 1 << 16)
             except BlockingIOError:
-                continue
+                return None
             except OSError as err:  # EIO: the other end of a pty closed, the adapter was unplugged
                 raise TransportGone(f"is gone from its line: {err.strerror or err}") from None
-            if not chunk:
+            if not got:
                 raise TransportGone("hung up its line")
-            self._lines.add(chunk)
+            return got
+
+        return self._lines.read(self.fd, deadline, chunk)
 
     def close(self, quit_message: bytes) -> None:
         with suppress(OSError):
