@@ -10,21 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.responder import F, Peer, agent_config
+from support.responder import agent_established as established
 
 from tcpconform.responder import FAULTS, Responder
 from tcpconform.responder.config import MAX_RTO
 from tcpconform.responder.congestion import Congestion
 from tcpconform.responder.rtt import RttEstimator
-
-
-def established(faults: set[str], window: int = 5000) -> Peer:
-    r = Responder(agent_config(faults=frozenset(faults)))
-    r.app_listen(8000, 0.0)
-    p = Peer(r, seq=0, ack=5000, window=window)
-    p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512),)))
-    p.seq, p.ack = 1, 101
-    p.send(p.segment(F.ACK))
-    return p
 
 
 def late_rounds(faults: set[str], rounds: int = 4, rtt: float = 1.5) -> list[list[float]]:

@@ -10,20 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.responder import F, Peer, agent_config, show
+from support.responder import agent_established as established
 
 from tcpconform.responder import Responder
 from tcpconform.responder.shrink import shrink_aborts, usable_window
 from tcpconform.tcp.states import State
-
-
-def established(faults: set[str], window: int = 5000) -> Peer:
-    r = Responder(agent_config(faults=frozenset(faults)))
-    r.app_listen(8000, 0.0)
-    p = Peer(r, seq=0, ack=5000, window=window)
-    p.send(p.segment(F.SYN, seq=0, options=(("MSS", 512),)))
-    p.seq, p.ack = 1, 101
-    p.send(p.segment(F.ACK))
-    return p
 
 
 def shrunk(faults: set[str]) -> Peer:

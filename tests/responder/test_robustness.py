@@ -10,22 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.responder import F, Peer, agent_config, show
+from support.responder import agent_established as established
 
 from tcpconform.responder import Responder
 from tcpconform.responder.robustness import lcg_next, mss_misaligned, peer_window
 from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import Segment
 from tcpconform.tcp.states import State
-
-
-def established(faults: set[str], window: int = 5000, options: tuple = (("MSS", 512),)) -> Peer:
-    r = Responder(agent_config(faults=frozenset(faults)))
-    r.app_listen(8000, 0.0)
-    p = Peer(r, seq=0, ack=5000, window=window)
-    p.send(p.segment(F.SYN, seq=0, options=options))
-    p.seq, p.ack = 1, 101
-    p.send(p.segment(F.ACK))
-    return p
 
 
 def urgent(p: Peer, n: int, pointer: int) -> Segment:

@@ -102,6 +102,19 @@ class Peer:
         return [(e.old, e.new) for e in self.events if isinstance(e, StateChanged) and e.key == self.key]
 
 
+def agent_established(faults: set[str] | frozenset[str] = frozenset(), window: int = 5000,
+                      options: tuple[tuple[str, object], ...] = (("MSS", 512),)) -> Peer:
+    """A responder in agent mode listening on 8000, and a peer whose handshake (SYN with ``options``,
+    then the ACK) it completed: RCV.NXT 1 on the peer's side, 101 on the responder's."""
+    r = Responder(agent_config(faults=frozenset(faults)))
+    r.app_listen(8000, 0.0)
+    p = Peer(r, seq=0, ack=5000, window=window)
+    p.send(p.segment(F.SYN, seq=0, options=options))
+    p.seq, p.ack = 1, 101
+    p.send(p.segment(F.ACK))
+    return p
+
+
 def show(segs: list[Segment]) -> list[str]:
     """Compact form for assertions: ``"<flags> <seq> <ack>"`` (ack only when the ACK bit is set)."""
     out = []
