@@ -110,6 +110,10 @@ FAULTS: dict[str, str] = {
     "reserved-bits-drop": "a segment with any reserved header bit set is discarded",
     # Negotiated options (RFC 7323, RFC 3168 6.1.1).
     "ws-unscaled": "the peer's windows are taken unscaled, though both SYNs carried a Window Scale option",
+    "ws-big-shift-as-zero": (
+        "a Window Scale shift above 14 is taken as 0, not 14 (RFC 7323 2.3): the peer's windows are read "
+        "unscaled (as pasta does)"
+    ),
     "ws-unoffered": "its SYN-ACK carries a Window Scale option though the SYN carried none",
     "ts-unoffered": "its SYN-ACK and every later segment carry timestamps though the SYN carried none",
     "ts-echo-wrong": "TSecr echoes the TSval of the latest segment received, not TS.Recent (RFC 7323 4.3)",

@@ -104,9 +104,10 @@ class Negotiation:
         log: list[str] = []
         peer_shift = shift if isinstance(shift, int) else 0
         if ws and peer_shift > MAX_SHIFT:
-            log.append(f"the peer's window scale shift {peer_shift} is above {MAX_SHIFT}: taken as {MAX_SHIFT} "
-                       "(RFC 7323 2.3)")
-            peer_shift = MAX_SHIFT
+            taken = 0 if has("ws-big-shift-as-zero") else MAX_SHIFT
+            log.append(f"the peer's window scale shift {peer_shift} is above {MAX_SHIFT}: taken as {taken} "
+                       "(RFC 7323 2.3 says 14)")
+            peer_shift = taken
         ts_offered, tsopt = _syn_option(syn, "Timestamp")
         ts = (ts_offered and cfg.timestamps) or has("ts-unoffered")
         tsval = tsopt[0] if ts_offered and isinstance(tsopt, tuple) and len(tsopt) == 2 else 0

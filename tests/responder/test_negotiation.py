@@ -162,13 +162,15 @@ NEGOTIATION_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object
     "ecn-reflect": (ecn_reflect, F.SYN | F.ACK | F.ECE | F.CWR, F.SYN | F.ACK | F.ECE),
     "ecn-unrequested": (ecn_unrequested, F.SYN | F.ACK | F.ECE, F.SYN | F.ACK),
     "ws-unscaled": (lambda faults: _first_burst(faults), [250], [512, 388]),
+    "ws-big-shift-as-zero": (lambda faults: _first_burst(faults, shift=15), [250], [512, 388]),
     "ws-unoffered": (lambda faults: "WScale" in kinds(opened(faults)[1]), True, False),
 }
 """Each negotiation fault: the check, what it observes with the fault, and without."""
 
 
-def _first_burst(faults: set[str]) -> list[int]:
-    p, _ = opened(faults | {"sws-sender"}, syn_options=WS2)  # no SWS avoidance: the window's edge shows
+def _first_burst(faults: set[str], shift: int = 2) -> list[int]:
+    options = (("MSS", 512), ("NOP", None), ("WScale", shift))
+    p, _ = opened(faults | {"sws-sender"}, syn_options=options)  # no SWS avoidance: the window's edge shows
     p.window = 250
     p.send(p.segment(F.ACK))
     p.r.app_write(p.key, b"a" * 900, 0.0)
