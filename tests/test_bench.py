@@ -53,6 +53,16 @@ def test_catalogue_figures_in_process() -> None:
     assert "--jobs 1" in text and "--jobs 2" in text and "virtual time" in text and "lower bound" in text
 
 
+def test_report_figures_name_every_format_and_the_bytes_per_segment() -> None:
+    from tcpconform.bench.reports import report_figures
+    from tcpconform.session import in_process
+
+    lines = list(report_figures(seed_cases(), lambda: in_process(())))
+    assert lines[0].startswith("reports of one catalogue run: ") and "segments" in lines[0], lines
+    assert "bytes per segment" in lines[1], lines
+    assert all(fmt in lines[2] for fmt in ("html", "json", "junit", "pcap")), lines
+
+
 def test_equality_in_process_finds_no_difference() -> None:
     lines = list(equality_bench(1, seed_cases(), 3))
     assert any("serial vs --jobs: 0 differing verdict(s)" in line for line in lines), lines

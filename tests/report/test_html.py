@@ -13,7 +13,6 @@ import copy
 import re
 import shutil
 import subprocess
-import time
 import xml.etree.ElementTree as ET
 from functools import cache
 from html.parser import HTMLParser
@@ -332,7 +331,8 @@ def test_empty_case_still_gives_an_svg() -> None:
     assert "no segments" in joined(root)
 
 
-def test_big_run_renders_in_well_under_a_second() -> None:
+def test_a_big_run_renders_linearly_in_its_segments() -> None:
+    """How long rendering takes is a figure of ``tcpconform bench`` (reports), not asserted here."""
     base = case_of(run("fin-without-app"), "seed-teardown")
     cases = []
     for i in range(100):
@@ -346,10 +346,7 @@ def test_big_run_renders_in_well_under_a_second() -> None:
         step.mismatches = [Mismatch("flags", ".", "F.")]
         cases.append(case)
     result = RunResult(run("fin-without-app").meta, cases)
-    t0 = time.perf_counter()
     page = render_html(result, evaluate(result, None))
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 0.8, f"{elapsed:.3f} s"
     assert page.count("<svg") == 100
     assert len(page) < 100 * 50 * 1500  # linear in segments, no blow-up
 
