@@ -141,21 +141,22 @@ def _target_options(f: F) -> F:
         click.option("--lab-name", default="0", show_default=True, help="Which lab (tcpconform lab up NAME)."),
         click.option("--target", "target_ip", metavar="IP", default=None,
                      help="A device on a wire: its IPv4 or IPv6 address; the run's family is the address's (root)."),
-        click.option("--ipv6", is_flag=True,
-                     help="Run over IPv6 (in-process: 2001:db8::/32; the lab: fd00:7c:<n>::/64)."),
+        click.option("--ipv6", is_flag=True, help="Run over IPv6 (in-process: 2001:db8::/32; the lab: fd00:7c:<n>::/64)."),
         click.option("--port", type=click.IntRange(1, 65535), default=None,
                      help="The target's TCP port (default 8000 for the bundled responder and the lab)."),
         click.option("--iface", default=None, help="Interface towards --target (default: the route's)."),
         click.option("--agent", metavar="SPEC", default=None,
                      help="The --target's agent (docs/agent-protocol.md): cmd:COMMAND, udp:HOST:PORT or "
                           "serial:PATH[@BAUD]; it plays the application and reports TCP state (never over the tested link)."),
-        click.option("--source-ip", default=None,
-                     help="Tester address; a free one means no kernel RSTs to suppress (default: the interface's)."),
+        click.option("--source-ip", help="Tester address: a free one has no kernel RSTs to suppress (default: the interface's)"),
+        click.option("--listen", metavar="[IP:]PORT",
+                     help="Wait at the tester's address and PORT for a device's SYNs; client cases run on them (others: --port)"),
+        click.option("--listen-wait", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+                     help="Seconds a client case waits for the device's SYN (--listen)."),
         click.option("--service", "services", metavar="NAME[=PORT]", multiple=True,
-                     help="What the --target's application does without an agent: echo (RFC 862), discard "
-                          "(RFC 863), chargen (RFC 864), daytime (RFC 867); NAME=PORT for several at once "
-                          "(repeatable: each case runs on the quietest that gives it what it needs).  "
-                          "Default: echo on --port."),
+                     help="What the --target's application does without an agent: echo (RFC 862), discard (RFC 863), chargen "
+                          "(RFC 864), daytime (RFC 867); NAME=PORT for several at once (repeatable: each case runs on the "
+                          "quietest that gives it what it needs).  Default: echo on --port."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -174,12 +175,10 @@ def _target_options(f: F) -> F:
 @click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Known deviations (YAML: deviations: [{case, reason, target}]): reported, not failing.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
-              help="Test connections run at once over the one link (default: 16; 4 against --target, "
-                   "whose device may have few connection slots).")
+              help="Test connections run at once over the one link (default: 16; 4 against --target: few connection slots).")
 @click.option("--restart", "restart", metavar="CMD", default=None,
-              help="When the target stops answering, run CMD (shell syntax: power-cycle it, restart the "
-                   "service; the bundled responder is restarted fresh as well, '' for nothing else), wait "
-                   "until it answers and go on with the cases not yet run.")
+              help="When the target stops answering, run CMD (shell syntax: power-cycle it, restart the service; the bundled "
+                   "responder is restarted fresh as well, '' for nothing else), wait until it answers and go on with the rest.")
 @click.option("--restart-wait", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
               help="Seconds to wait, after --restart, for the target to answer again.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the exchange of passing cases too.")
@@ -189,9 +188,8 @@ def run(
     cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...], faults: tuple[str, ...],
     lab: str | None, lab_name: str, target_ip: str | None, ipv6: bool, port: int | None, iface: str | None,
     source_ip: str | None, agent: str | None, services: tuple[str, ...], profile: str | None, report_dir: Path, fail_on: str,
-    baseline: Path | None, jobs: int | None, restart: str | None, restart_wait: float, verbose: bool,
-    quiet: bool, color: bool | None, quick: bool,
-) -> None:
+    baseline: Path | None, jobs: int | None, restart: str | None, restart_wait: float, verbose: bool, quiet: bool,
+    color: bool | None, quick: bool, listen: str | None, listen_wait: float) -> None:
     """Run test cases against a target (default: the bundled reference responder, in this process).
 
     \b
@@ -207,6 +205,7 @@ def run(
       tcpconform run --fault wedge-on-bad-option --restart ''   go on after the target wedges
       tcpconform run --lab linux --quick      without the long cases (minutes of waiting each)
       tcpconform run --target 198.18.0.2 --port 8000 --agent udp:10.0.0.2:4242   a device with its agent
+      tcpconform run --target 198.18.0.2 --listen 1883   a device connecting out by itself, to port 1883
     """
     import time
 
@@ -244,7 +243,8 @@ def run(
             for line in console.ladder(case):
                 click.echo("        " + line)
 
-    choice = TargetChoice(faults, lab, lab_name, target_ip, port, iface, source_ip, services, ipv6, profile, agent)
+    choice = TargetChoice(faults, lab, lab_name, target_ip, port, iface, source_ip, services, ipv6, profile, agent,
+                          listen, listen_wait)
     request = RunRequest(selected, choice, [str(p) for p in cases], jobs, fail_on, baseline, report_dir,
                          on_open=header, on_case_done=progress, warn=lambda text: click.echo(f"warning: {text}", err=True),
                          restart=restart, restart_wait=restart_wait)

@@ -27,7 +27,8 @@ from tcpconform.report import ReportSet
 from tcpconform.report.console import checksum_warning
 from tcpconform.responder.faults import FAULTS
 from tcpconform.results import CaseResult, RunResult
-from tcpconform.session import Session, open_session
+from tcpconform.session import Session, open_session, parse_listen
+from tcpconform.targets.device import LISTEN_WAIT
 
 __all__ = ["DEFAULT_JOBS", "DEVICE_JOBS", "Opened", "RunOutcome", "RunRequest", "TargetChoice", "check_faults",
            "check_report_dir", "open_target", "run", "start_reports"]
@@ -66,6 +67,10 @@ class TargetChoice:
     """Target profile by name; None: the one that fits the target."""
     agent: str | None = None
     """``--agent``: how to reach the ``target``'s agent (``cmd:``, ``udp:``, ``serial:``); None: no agent."""
+    listen: str | None = None
+    """``--listen [IP:]PORT``: wait there for the SYNs of a device that connects by itself; None: not."""
+    listen_wait: float = LISTEN_WAIT
+    """``--listen-wait``: seconds a client case waits for the device's SYN."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ class Opened:
         result = execute(cases, self.session.link, target, self.profile, jobs=jobs,
                          on_case_done=on_case_done, session=self.session.meta,
                          base_port=self.session.base_port if base_port is None else base_port,
-                         health=health, restart_wait=restart_wait,
+                         health=health and self.session.probes, restart_wait=restart_wait,
                          restart=command_restart(restart, target) if restart is not None else None,
                          keep_interrupted=keep_interrupted)
         result.meta.faults = sorted(self.faults)
@@ -120,7 +125,8 @@ def open_target(choice: TargetChoice) -> Iterator[Opened]:
     check_faults(choice.faults)
     with open_session(lab=choice.lab, lab_name=choice.lab_name, target=choice.target, port=choice.port,
                       iface=choice.iface, source_ip=choice.source_ip, services=choice.services,
-                      faults=choice.faults, ipv6=choice.ipv6, agent=choice.agent) as session:
+                      faults=choice.faults, ipv6=choice.ipv6, agent=choice.agent,
+                      listen=parse_listen(choice.listen, choice.listen_wait) if choice.listen else None) as session:
         try:
             profile = get_profile(choice.profile or session.profile)
         except KeyError as err:

@@ -21,6 +21,7 @@ from tcpconform.links.base import Link
 from tcpconform.links.host import offload_warnings, route
 from tcpconform.results import SessionMeta
 from tcpconform.targets.base import Target
+from tcpconform.targets.device import LISTEN_WAIT, DeviceTarget
 from tcpconform.targets.reference import REFERENCE_PORT
 from tcpconform.targets.service import ServiceSet, ServiceTarget, parse_service
 
@@ -88,17 +89,48 @@ class Session:
     """How the session was set up, for the run's record."""
     base_port: int = BASE_PORT
     """First source port of the run (``PORT_SPAN`` ports from here are the run's)."""
+    probes: bool = True
+    """Whether the target's liveness can be probed (a SYN to its port): not a device that only
+    connects out (``--listen`` without ``--port``)."""
+
+
+@dataclass(frozen=True)
+class Listen:
+    """``--listen [IP:]PORT`` and ``--listen-wait``: the tester waits there for the device's SYNs."""
+
+    ip: str | None
+    port: int
+    wait: float = LISTEN_WAIT
+
+
+def parse_listen(text: str, wait: float = LISTEN_WAIT) -> Listen:
+    """``PORT``, ``IP:PORT`` or ``[IPv6]:PORT`` -> :class:`Listen`; :class:`SessionError` says what is wrong."""
+    host, sep, number = text.rpartition(":")
+    host = host.strip("[]") if sep else ""
+    try:
+        port = int(number)
+        if host:
+            ipaddress.ip_address(host)
+    except ValueError:
+        raise SessionError(f"--listen {text}: expected PORT, IP:PORT or [IPv6]:PORT") from None
+    if not 1 <= port <= 65535:
+        raise SessionError(f"--listen {text}: port {port} is not in 1..65535")
+    return Listen(str(ipaddress.ip_address(host)) if host else None, port, wait)
 
 
 def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | None = None,
                  port: int | None = None, iface: str | None = None, source_ip: str | None = None,
                  services: Sequence[str] = (), faults: Sequence[str] = (), ipv6: bool = False,
-                 agent: str | None = None) -> Any:
+                 agent: str | None = None, listen: Listen | None = None) -> Any:
     """The one place a run's target is chosen; returns a context manager yielding a :class:`Session`.
 
     ``ipv6`` runs in-process and in the lab over IPv6; a ``target``'s family is its address's.
     ``agent`` (``--agent``, with ``target`` only) reaches the target's agent: ``cmd:``, ``udp:`` or ``serial:``.
+    ``listen`` waits for the SYNs of a device that connects by itself (:mod:`tcpconform.targets.device`).
     """
+    if listen is not None:
+        return _listen_session(listen, lab=lab, lab_name=lab_name, target=target, port=port, iface=iface,
+                               source_ip=source_ip, services=services, faults=faults, ipv6=ipv6, agent=agent)
     if lab and target:
         raise SessionError("--lab and --target exclude each other")
     if agent is not None and not target:
@@ -149,9 +181,59 @@ def in_process_services(services: Sequence[tuple[str, int]], *, ipv6: bool = Fal
                   SessionMeta("in-process (services)"))
 
 
+def _listen_session(listen: Listen, *, lab: str | None, lab_name: str, target: str | None, port: int | None,
+                    iface: str | None, source_ip: str | None, services: Sequence[str], faults: Sequence[str],
+                    ipv6: bool, agent: str | None) -> Any:
+    """``--listen``: the device connects to the tester by itself; its service, when named, serves the rest."""
+    if agent is not None:
+        raise SessionError("--listen is for a device that connects by itself; with --agent its application "
+                           "connects when a case says (app: connect): leave --listen out")
+    if lab and target:
+        raise SessionError("--lab and --target exclude each other")
+    if listen.ip is not None and source_ip is not None and listen.ip != source_ip:
+        raise SessionError(f"--listen {listen.ip} and --source-ip {source_ip}: the tester listens on its own address; "
+                           "give one of them")
+    if target:
+        if faults:
+            raise SessionError("--fault switches on faults of the bundled responder; it has no effect on --target")
+        chosen = _services(services, port) if services or port is not None else []
+        return remote_session(target, chosen, iface=iface, source_ip=source_ip or listen.ip, listen=listen)
+    if iface or source_ip or listen.ip:
+        raise SessionError("--iface, --source-ip and --listen IP: go with --target")
+    if services:
+        raise SessionError("--service goes with --target (in-process --listen serves the server cases with --port)")
+    if lab:
+        return lab_session(lab, lab_name=lab_name, port=port or REFERENCE_PORT, faults=faults, ipv6=ipv6, listen=listen)
+    return in_process_device(faults, listen, port=port, ipv6=ipv6)
+
+
+@contextmanager
+def in_process_device(faults: Sequence[str], listen: Listen, *, port: int | None = None,
+                      ipv6: bool = False) -> Iterator[Session]:
+    """The bundled responder in this process as a device that keeps connecting to the tester's
+    ``listen`` port by itself; with ``port``, it also serves the server-side cases there."""
+    from tcpconform.links.inprocess import InProcessLink, VirtualClock
+    from tcpconform.links.listen import ListenLink
+    from tcpconform.responder import AppConfig, Responder, ResponderConfig
+    from tcpconform.targets.device import DevicePeer
+    from tcpconform.targets.reference import REFERENCE_IP, REFERENCE_IP6, TESTER_IP, TESTER_IP6, ReferenceTarget
+
+    clock = VirtualClock()
+    tester, device = (TESTER_IP6, REFERENCE_IP6) if ipv6 else (TESTER_IP, REFERENCE_IP)
+    responder = Responder(ResponderConfig(ip=device, port=port or REFERENCE_PORT, app=AppConfig(mode="agent"),
+                                          faults=frozenset(faults)))
+    inner = InProcessLink(DevicePeer(responder, (tester, listen.port)), clock, local_ip=tester)
+    link = ListenLink(inner, tester, listen.port, device)
+    serves = ReferenceTarget(responder, clock) if port is not None else None
+    target = DeviceTarget(link, device, listen.wait, serves, name=f"reference responder (in-process) as a device "
+                                                                  f"connecting to {link.where} by itself")
+    yield Session(link, target, "reference", SessionMeta("in-process (device connecting by itself)"),
+                  probes=serves is not None)
+
+
 @contextmanager
 def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
-                faults: Sequence[str] = (), ipv6: bool = False) -> Iterator[Session]:
+                faults: Sequence[str] = (), ipv6: bool = False, listen: Listen | None = None) -> Iterator[Session]:
     """The lab: tester and target namespaces; the target is Linux's TCP or the responder on the wire,
     over IPv4 or (``ipv6``) over the lab's unique-local IPv6 prefix."""
     from tcpconform.lab.lab import clear_for_a_run, find_lab, forget_paths, lab_in_use, temporary_lab
@@ -161,6 +243,8 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
 
     if kind not in ("linux", "reference"):
         raise SessionError(f"unknown lab target {kind!r} (linux or reference)")
+    if listen is not None and kind != "linux":
+        raise SessionError("--listen in the lab goes with --lab linux (a loop of connects in the target's namespace)")
     if faults and kind != "reference":
         raise SessionError("faults belong to the reference responder: use --lab reference")
     with ExitStack() as stack:
@@ -184,10 +268,12 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
                 *[arg for f in faults for arg in ("--fault", f)],
             ])
             name = "reference responder (lab, on the wire)" + (f" with fault(s) {', '.join(faults)}" if faults else "")
-        target = stack.enter_context(AgentTarget(argv, name=name, ip=ip, port=port))
+        target: Target = stack.enter_context(AgentTarget(argv, name=name, ip=ip, port=port))
         endpoint = RawEndpoint(lab.tester_if, tester_ip, netns=lab.tester_ns, peer_ip=ip)
         stack.callback(endpoint.close)
-        link = RawSocketLink(endpoint, ip)
+        link: Link = RawSocketLink(endpoint, ip)
+        if listen is not None:
+            link, target = _lab_device(stack, lab.target_ns, link, target, tester_ip, listen)
         yield Session(link, target, "generic" if kind == "linux" else "reference", base_port=fresh_base_port(), meta=SessionMeta(
             mode=f"lab ({kind})",
             lab=lab.name,
@@ -198,6 +284,32 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
             rst_suppression="not needed: the tester's address is not the kernel's (the tester answers "
                             + ("Neighbor Solicitations)" if ipv6 else "ARP)"),
         ))
+
+
+def _lab_device(stack: ExitStack, ns: str, link: Link, agent: Target, tester_ip: str,
+                listen: Listen) -> tuple[Link, Target]:
+    """Linux in the lab as a device that connects by itself: a loop of connects in its namespace
+    (:mod:`tcpconform.targets.connectloop`), stopped with the session; the agent serves the rest."""
+    import subprocess
+
+    from tcpconform.lab.netns import ns_argv
+    from tcpconform.links.listen import ListenLink
+
+    argv = ns_argv(ns, [sys.executable, "-m", "tcpconform.targets.connectloop", tester_ip, str(listen.port)])
+    loop = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop() -> None:
+        loop.terminate()
+        try:
+            loop.wait(5)
+        except subprocess.TimeoutExpired:
+            loop.kill()
+            loop.wait()
+
+    stack.callback(stop)
+    listening = ListenLink(link, tester_ip, listen.port, agent.ip)
+    return listening, DeviceTarget(listening, agent.ip, listen.wait, agent,
+                                   name=f"Linux kernel TCP (lab) connecting to {listening.where} in a loop")
 
 
 def _agent_spec(text: str, target: str, services: Sequence[str], port: int | None) -> tuple[AgentSpec, int]:
@@ -233,9 +345,11 @@ def _open_agent(stack: ExitStack, spec: AgentSpec, target_ip: str, port: int) ->
 
 @contextmanager
 def remote_session(target_ip: str, services: Sequence[tuple[str, int]], *, iface: str | None = None,
-                   source_ip: str | None = None, agent: tuple[AgentSpec, int] | None = None) -> Iterator[Session]:
+                   source_ip: str | None = None, agent: tuple[AgentSpec, int] | None = None,
+                   listen: Listen | None = None) -> Iterator[Session]:
     """A device on a wire: raw frames on ``iface``; the kernel's RSTs suppressed when it owns our address.
-    With ``agent`` (its spec and the target's port) the target's application and state are the agent's."""
+    With ``agent`` (its spec and the target's port) the target's application and state are the agent's.
+    With ``listen`` the device connects to the tester by itself; ``services`` (maybe none) serve the rest."""
     from tcpconform.lab.firewall import RstSuppression
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
 
@@ -254,14 +368,24 @@ def remote_session(target_ip: str, services: Sequence[tuple[str, int]], *, iface
     warnings = offload_warnings(iface)
     base_port, ports = fresh_base_port(), PORT_SPAN
     with ExitStack() as stack:
-        target = _open_agent(stack, agent[0], target_ip, agent[1]) if agent else _service_target(target_ip, services)
-        if host_mode:
+        target: Target | None = (_open_agent(stack, agent[0], target_ip, agent[1]) if agent
+                                 else _service_target(target_ip, services) if services else None)
+        if host_mode and target is not None:
             stack.enter_context(RstSuppression(target_ip, [target.port] if agent else [p for _, p in services],
                                                range(base_port, base_port + ports)))
+        if host_mode and listen is not None:  # the kernel must not refuse the device's SYNs to the tester's port
+            stack.enter_context(RstSuppression(target_ip, range(1, 65536), [listen.port]))
         endpoint = RawEndpoint(iface, source_ip, answer_arp=not host_mode, peer_ip=target_ip)
         stack.callback(endpoint.close)
-        link = RawSocketLink(endpoint, target_ip)
-        yield Session(link, target, "generic", base_port=base_port, meta=SessionMeta(
+        link: Link = RawSocketLink(endpoint, target_ip)
+        if listen is not None:
+            from tcpconform.links.listen import ListenLink
+
+            link = ListenLink(link, source_ip, listen.port, target_ip)
+            target = DeviceTarget(link, target_ip, listen.wait, target)
+        assert target is not None
+        yield Session(link, target, "generic", base_port=base_port, probes=not isinstance(target, DeviceTarget)
+                      or target.serves is not None, meta=SessionMeta(
             mode="remote target" + (" with agent" if agent else ""),
             interface=iface,
             tester_address=source_ip,

@@ -36,6 +36,7 @@ from tcpconform.engine.waits import Recv, Sleep, Waiting
 from tcpconform.links.base import Link, Received, wire_segments
 from tcpconform.results import CaseResult, RequirementRef, SegmentRecord, StepResult, TargetEvent
 from tcpconform.targets.base import Capability, Target, TargetError
+from tcpconform.targets.device import Unserved
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
@@ -287,10 +288,13 @@ class CaseRun:
         missing = missing_capabilities(self.case, self.target)
         family = "ipv6" if is_ipv6(self.key.src) else "ipv4"
         wanted = self.case.family or family
-        if not missing and wanted == family:
+        unserved = isinstance(self.target, Unserved)
+        if not missing and wanted == family and not unserved:
             return False
         res.verdict = "skip"
-        if missing:
+        if isinstance(self.target, Unserved):
+            res.reason = self.target.reason
+        elif missing:
             res.reason = f"the target cannot {' or '.join(sorted(_CAPS[m] for m in missing))}"
         else:
             res.reason = (f"the case is for {_FAMILY[wanted]} only (family: {wanted}); "

@@ -12,11 +12,13 @@ from typing import assert_never
 from tcpconform.cases.model import AppStep, StateStep
 from tcpconform.engine import services, timing
 from tcpconform.engine.env import StepEnv, transmit
+from tcpconform.engine.listen import device_connects
 from tcpconform.engine.outcome import CaseError, CaseUnobservable, StepFailed, StepSkipped
 from tcpconform.engine.probe import probe_state
 from tcpconform.engine.waits import Waiting
 from tcpconform.results import Mismatch, StepResult
 from tcpconform.targets.base import AppFailed, Capability, OptionUnsupported
+from tcpconform.targets.device import DeviceTarget
 from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
 
 POLL = 0.005
@@ -27,6 +29,9 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
     target, key = env.target, env.key
     sres.expected = f"application {step.action}" + (f" {step.count}" if step.count is not None else "") + (
         f" {step.sockopt.name} {step.sockopt.value}" if step.sockopt is not None else "")
+    if step.action == "connect" and isinstance(target, DeviceTarget):  # it connects by itself: wait for its SYN
+        yield from device_connects(env, target, sres)
+        return
     if Capability.APP not in target.capabilities:  # a service that does this by itself (checked at start)
         if step.action == "write" and services.drives_write(target):
             yield from _drive_echo(env, step.count or 0, sres)

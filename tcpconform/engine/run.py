@@ -22,6 +22,7 @@ from tcpconform.engine.steps import kind_of
 from tcpconform.links.base import Clock, Link
 from tcpconform.results import CaseResult, RunMeta, RunResult, SessionMeta
 from tcpconform.targets.base import Target
+from tcpconform.targets.device import DeviceTarget, Unserved
 from tcpconform.targets.service import ServiceSet
 from tcpconform.tcp.segment import FourTuple, is_ipv6
 
@@ -115,7 +116,11 @@ def execute(
 
 def _target_for(case: TestCase, target: Target) -> Target:
     """The target a case runs on: of a :class:`ServiceSet`, the quietest service that gives it
-    what it needs; otherwise the target itself."""
+    what it needs; of a device that connects by itself (``--listen``), the device for a case whose
+    target connects out, else its own service (none named: :class:`Unserved`, skipped); otherwise
+    the target itself."""
+    if isinstance(target, DeviceTarget) and not opens_actively(case):
+        return _target_for(case, target.serves) if target.serves is not None else Unserved(target.ip)
     if isinstance(target, ServiceSet):
         return target.fitting(lambda service: missing_capabilities(case, service))
     return target

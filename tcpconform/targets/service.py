@@ -107,7 +107,7 @@ def parse_service(text: str, port: int | None) -> tuple[str, int]:
     return name, value
 
 
-class _NoAgent:
+class NoAgent:
     """The control of a target without an agent: no application calls, no state, no events."""
 
     def _who(self) -> str:
@@ -149,7 +149,7 @@ class _NoAgent:
 
 
 @dataclass
-class ServiceTarget(_NoAgent):
+class ServiceTarget(NoAgent):
     """A remote service with no agent: its application acts on its own, as its :class:`ServiceModel`
     says.  Cases needing more (``app: write 700``, ``needs: [keeps-open]``) are skipped with the reason.
     """
@@ -178,7 +178,7 @@ class ServiceTarget(_NoAgent):
 
 
 @dataclass
-class ServiceSet(_NoAgent):
+class ServiceSet(NoAgent):
     """Several services on one host, one port each.  As a target it is the first service (its
     address, its port for liveness probes); :meth:`fitting` gives each case its own."""
 
