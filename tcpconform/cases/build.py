@@ -384,9 +384,10 @@ def _isn_sample(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     interval = b.modifier_duration(e, "interval", 0.02)
     within = b.modifier_duration(e, "within")
     rfc = b.rfc(e)
-    if not isinstance(e.value, int) or isinstance(e.value, bool) or interval is None:
-        return None
-    return IsnSampleStep(e.loc, e.text, e.value, interval, within, rfc)
+    by = e.step.get("by", "syn")
+    if not isinstance(e.value, int) or isinstance(e.value, bool) or interval is None or by not in ("syn", "connect"):
+        return None  # reported by the schema
+    return IsnSampleStep(e.loc, e.text, e.value, interval, within, rfc, by)
 
 
 def _half_open(b: CaseBuilder, e: StepEntry) -> AnyStep | None:

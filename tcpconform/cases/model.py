@@ -301,12 +301,15 @@ class WaitStep(Step):
 @dataclass(frozen=True, slots=True)
 class IsnSampleStep(Step):
     """Open ``count`` half-connections from as many source ports, ``interval`` apart, and keep the
-    ISN of each SYN-ACK (each reset at once); every SYN-ACK must acknowledge its SYN + 1."""
+    ISN of each SYN-ACK (each reset at once); every SYN-ACK must acknowledge its SYN + 1.  ``by:
+    connect``: the target's application connects ``count`` times instead, and each SYN's ISN is kept
+    (each refused at once): the client side's ISNs."""
 
     count: int
     interval: float = 0.02
     within: float | None = None
     requirement: str | None = None
+    by: Literal["syn", "connect"] = "syn"
 
 
 IsnCheck = Literal["clock-driven", "unpredictable"]

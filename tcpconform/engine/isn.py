@@ -25,7 +25,7 @@ from typing import Any
 from tcpconform.cases.model import IsnCheckStep, IsnSampleStep
 from tcpconform.engine import timing
 from tcpconform.engine.env import StepEnv
-from tcpconform.engine.outcome import StepFailed
+from tcpconform.engine.outcome import StepFailed, StepSkipped
 from tcpconform.engine.waits import Waiting
 from tcpconform.results import Mismatch, StepResult
 from tcpconform.tcp import seqnum
@@ -185,7 +185,7 @@ def sample(env: StepEnv, step: IsnSampleStep, sres: StepResult) -> Waiting[None]
     figures = isn_figures(samples)
     env.result.figures.update(figures)
     env.keep(TakenSample(tuple(samples)))
-    sres.message = _describe(figures)
+    sres.message = describe(figures)
     env.t_ref = link.now()
 
 
@@ -207,6 +207,9 @@ def check(env: StepEnv, step: IsnCheckStep, sres: StepResult) -> None:
             raise StepFailed(f"{n} connections over {_span(env.kept(TakenSample))} got {what}: "
                              "the ISN does not follow a clock",
                              [Mismatch("distinct ISNs", str(n), str(distinct))])
+    elif len(_ports(env.kept(TakenSample))) < n:
+        raise StepSkipped(f"not judged: the {n} connections came from only {figures['source_ports']} (ports used again), "
+                          "and RFC 6528 leaves the ISNs of one 4-tuple to its clock alone, predictable as they may be")
     elif "lcg" in figures:
         sres.expected = f"at least {step.min_bits} bits to guess per ISN"
         raise StepFailed(
@@ -222,7 +225,12 @@ def check(env: StepEnv, step: IsnCheckStep, sres: StepResult) -> None:
                 f"(median), i.e. {bits} bits; RFC 6528's keyed hash of the 4-tuple would leave about 31",
                 [Mismatch("predict_bits", f">= {step.min_bits}", str(bits)),
                  Mismatch("sp (nmap)", "high (RFC 6528: 200+)", str(figures.get("sp")))])
-    sres.message = _describe(figures)
+    sres.message = describe(figures)
+
+
+def _ports(taken: TakenSample | None) -> set[int]:
+    """The target's ports the sample's connections used (the tester's, when it sent the SYNs)."""
+    return {s.sport for s in taken.samples} if taken is not None else set()
 
 
 def _span(taken: TakenSample | None) -> str:
@@ -230,7 +238,7 @@ def _span(taken: TakenSample | None) -> str:
     return _ms(samples[-1].at - samples[0].at) if len(samples) > 1 else "no time"
 
 
-def _describe(f: dict[str, Any]) -> str:
+def describe(f: dict[str, Any]) -> str:
     if "gcd" not in f:
         return f"{f['samples']} samples, {f['distinct']} distinct ISNs"
     return (f"{f['samples']} samples from ports {f['source_ports']}: {f['distinct']} distinct, GCD {f['gcd']}, "

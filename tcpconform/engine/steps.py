@@ -36,7 +36,7 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import control, flight, halfopen, icmp, isn, services, timing
+from tcpconform.engine import control, flight, halfopen, icmp, isn, isnclient, services, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -481,8 +481,8 @@ _KINDS = (
              opens=lambda s: s.action == "connect"),
     StepKind(StateStep, "state", control.state, requirement=lambda s: s.requirement, asserts=_asserts),
     StepKind(WaitStep, "wait", wait, lambda s: s.duration),
-    StepKind(IsnSampleStep, "isnsample", isn.sample, lambda s: s.count * s.interval, lambda s: s.requirement,
-             spare_ports=True),
+    StepKind(IsnSampleStep, "isnsample", isnclient.sample, lambda s: s.count * s.interval, lambda s: s.requirement,
+             needs=isnclient.needs, spare_ports=True, opens=lambda s: s.by == "connect"),
     StepKind(IsnCheckStep, "isncheck", at_once(isn.check), requirement=lambda s: s.requirement, asserts=_asserts),
     StepKind(ReconnectStep, "reconnect", at_once(reconnect), fresh_port=True),
     StepKind(NegotiatedStep, "negotiated", at_once(negotiated)),

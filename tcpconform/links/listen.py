@@ -69,7 +69,7 @@ class ListenLink:
     _isn: dict[FourTuple, int] = field(default_factory=dict)
     """The device's ISN on each mapped connection (by the case's 4-tuple)."""
     _answered: set[FourTuple] = field(default_factory=set)
-    """Mapped connections (by the case's 4-tuple) the tester sent a SYN on."""
+    """Mapped connections (by the case's 4-tuple) the tester sent a SYN on, or refused already."""
     _done: dict[FourTuple, int] = field(default_factory=dict)
     """Released connections (by the wire's 4-tuple) and their ISN: that SYN again maps no case."""
     name: str = field(init=False)
@@ -136,7 +136,10 @@ class ListenLink:
         real = self._to_real.get(segment.key)
         if real is None:
             return self.inner.send(segment)
-        if segment.flags & Flags.SYN:
+        isn = self._isn.get(segment.key)
+        refusal = Flags.RST | Flags.ACK
+        refused = segment.flags & refusal == refusal and isn is not None and segment.ack == (isn + 1) & 0xFFFFFFFF
+        if segment.flags & Flags.SYN or refused:
             self._answered.add(segment.key)
         return self.inner.send(_renamed(segment, real))
 

@@ -59,6 +59,10 @@ FAULTS: dict[str, str] = {
         "ISNs from the 4-microsecond clock alone, without RFC 6528's keyed hash of the 4-tuple: "
         "clock-driven, but predictable from one observed ISN"
     ),
+    "client-isn-counter": (
+        "an active open's ISN is the previous active open's + 64000 (4.2BSD's per-connect step, uIP's global "
+        "counter); the SYN-ACKs' ISNs stay RFC 6528's"
+    ),
     "lcg-isn": (
         "ISNs from a linear congruential generator (ISN' = a * ISN + c mod 2^32, one step per "
         "connection): no clock, and two consecutive ISNs give away every later one"

@@ -23,6 +23,7 @@ from itertools import count
 
 from tcpconform.responder.app import ScriptedSession
 from tcpconform.responder.checks import KNOWN_OPTIONS, malformed
+from tcpconform.responder.clientisn import active_open_config
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
@@ -98,6 +99,8 @@ class Responder:
         self._silenced = False
         """The wedge also stops all output (fault ``sack-crash-on-bogus``): nothing goes out, not even the application's data."""
         self._lcg = LCG_SEED
+        self._client_isn: int | None = None
+        """The last active open's ISN under the fault ``client-isn-counter``."""
         self._start(0.0)
 
     def _start(self, now: float) -> None:
@@ -410,7 +413,8 @@ class Responder:
             raise ResponderError(f"cannot connect: {self.config.max_connections} connections exist (max_connections)")
         self._ended.pop(key, None)
         self._events.append(AppAction(key, "connect", 0, now))
-        conn = Connection(key, self.config, None, now, self._outbox, self._events)
+        cfg, self._client_isn = active_open_config(self.config, key, now, self._client_isn)
+        conn = Connection(key, cfg, None, now, self._outbox, self._events)
         self._conns[key] = conn
         self._born[key] = next(self._births)
         self._schedule(conn)

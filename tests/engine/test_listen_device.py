@@ -9,8 +9,11 @@ that says so.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tcpconform.cases.document import CaseFileError
 from tcpconform.cases.load import load_cases
 from tcpconform.cases.profiles import PROFILES
 from tcpconform.engine.run import execute
@@ -42,7 +45,7 @@ def test_client_cases_pass_on_the_connections_the_device_opens(ipv6: bool) -> No
         result = execute(cases, session.link, session.target, PROFILES["reference"], jobs=4, health=session.probes)
     verdicts = {c.id: c.verdict for c in result.cases}
     assert verdicts == {c.id: "skip" if c.id in NEEDS_AN_AGENT else "pass" for c in cases}
-    ports = {c.id: c.steps[0].message for c in result.cases if c.verdict == "pass"}
+    ports = {c.id: c.steps[0].message for c in result.cases if c.verdict == "pass" and c.id != "client-isn-unpredictable"}
     assert all("the device connected by itself from port 49" in m for m in ports.values()), ports
 
 
@@ -113,3 +116,23 @@ def test_a_bad_listen_says_what_is_wrong(text: str, says: str) -> None:
 def test_listen_with_an_agent_is_refused() -> None:
     with pytest.raises(SessionError, match="connects by itself"):
         open_session(target="198.18.0.2", agent="udp:10.0.0.2:4242", listen=Listen(None, PORT))
+
+
+def test_client_isns_from_one_port_are_judged_on_the_clock_only() -> None:
+    clock = VirtualClock()
+    responder = Responder(ResponderConfig(ip=DEVICE, app=AppConfig(mode="agent")))
+    peer = DevicePeer(responder, (TESTER, PORT), ports=range(50000, 50001))  # a device that binds one port
+    link = ListenLink(InProcessLink(peer, clock, local_ip=TESTER), TESTER, PORT, DEVICE)
+    result = execute(load_cases([f"{CLIENT}/isn-unpredictable.yaml"]), link, DeviceTarget(link, DEVICE),
+                     PROFILES["reference"], health=False)
+    case = result.cases[0]
+    assert case.verdict == "pass"
+    assert [s.verdict for s in case.steps] == ["pass", "pass", "skip"]
+    assert "RFC 6528 leaves the ISNs of one 4-tuple to its clock" in (case.steps[2].message or "")
+
+
+def test_an_unknown_sampling_way_is_refused_at_its_line(tmp_path: Path) -> None:
+    text = Path(f"{CLIENT}/isn-unpredictable.yaml").read_text().replace("by: connect", "by: accept")
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(CaseFileError, match=r"bad.yaml:\d+:\d+: steps\[0\].by"):
+        load_cases([tmp_path])
