@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tcpconform.cases.burst import build_challenge_burst
 from tcpconform.cases.document import Document, Path_
 from tcpconform.cases.ipspec import ip_expect, ip_spec
 from tcpconform.cases.limits import case_duration, segment_problems
@@ -384,10 +385,9 @@ def _isn_sample(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     interval = b.modifier_duration(e, "interval", 0.02)
     within = b.modifier_duration(e, "within")
     rfc = b.rfc(e)
-    by = e.step.get("by", "syn")
-    if not isinstance(e.value, int) or isinstance(e.value, bool) or interval is None or by not in ("syn", "connect"):
-        return None  # reported by the schema
-    return IsnSampleStep(e.loc, e.text, e.value, interval, within, rfc, by)
+    if not isinstance(e.value, int) or isinstance(e.value, bool) or interval is None:
+        return None
+    return IsnSampleStep(e.loc, e.text, e.value, interval, within, rfc, e.step.get("by", "syn"))  # by: the schema's enum
 
 
 def _half_open(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
@@ -457,6 +457,7 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "state": _state,
     "wait": _wait,
     "isn_sample": _isn_sample,
+    "challenge_burst": build_challenge_burst,
     "isn_check": _isn_check,
     "reconnect": _reconnect,
     "negotiated": _negotiated,

@@ -263,6 +263,19 @@ class FlightStep(Step):
     requirement: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ChallengeBurstStep(Step):
+    """``count`` in-window segments that each deserve a challenge ACK (RFC 5961 3.2, 4.2), sent back
+    to back; at least one and at most ``at_most`` challenge ACKs may answer them by ``quiet`` after
+    the last (RFC 5961 7: the answers are throttled), and the connection must survive."""
+
+    count: int
+    at_most: int
+    trigger: Literal["rst", "syn"] = "rst"
+    quiet: float = 1.0
+    requirement: str | None = None
+
+
 AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close", "setsockopt"]
 
 
@@ -375,7 +388,7 @@ class HalfOpenStep(Step):
 
 
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
-           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep)
+           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep | ChallengeBurstStep)
 
 @dataclass(frozen=True, slots=True)
 class Numbering:

@@ -36,7 +36,7 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import control, flight, halfopen, icmp, isn, isnclient, services, timing
+from tcpconform.engine import challenge, control, flight, halfopen, icmp, isn, isnclient, services, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -487,6 +487,7 @@ _KINDS = (
     StepKind(ReconnectStep, "reconnect", at_once(reconnect), fresh_port=True),
     StepKind(NegotiatedStep, "negotiated", at_once(negotiated)),
     StepKind(IcmpStep, "icmp", icmp.send_error, requirement=lambda s: s.requirement),
+    StepKind(challenge.ChallengeBurstStep, "challengeburst", challenge.burst, challenge.waits, challenge.named, asserts=_asserts),
     StepKind(HalfOpenStep, "halfopen", halfopen.half_open, lambda s: 2 * (s.count + 1) * (s.within or 1.0),
              lambda s: s.requirement, needs=lambda s, c: Capability.READS, spare_ports=True, asserts=_asserts),
 )

@@ -37,6 +37,7 @@ from tcpconform.responder.shrink import shrink_aborts
 from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
+from tcpconform.responder.throttle import ChallengeThrottle
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
 from tcpconform.tcp.states import State
@@ -85,6 +86,7 @@ class Connection(SendSide):
         """The application has shut down its sending side (even if a fault kept the FIN back)."""
         self.options = options.copy() if options is not None else SocketOptions()  # the listener's, then the app's
         self.keepalive = KeepAlive.begin(self.options, cfg.faults, now)
+        self.challenges = ChallengeThrottle()  # RFC 5961 7
         # Receive side: settled by the peer's SYN (take_peer_syn); until then, in SYN_SENT, nothing.
         self.max_snd_wnd = 0
         self.peer_mss: int = default_mss(key.dst)
@@ -193,8 +195,8 @@ class Connection(SendSide):
                 return
             if seg.seq == self.rcv.rcv_nxt or self._has("rst-any-seq"):
                 self._reset(now)
-            else:
-                self.send_ack()  # RFC 5961 3.2: in the window but not exact: challenge ACK
+            elif self.challenges.allows(now, self.cfg.faults):
+                self.send_ack()  # RFC 5961 3.2: in the window but not exact: challenge ACK (throttled, 7)
             return
         if flags & Flags.SYN:
             if self.state is State.SYN_RCVD:
@@ -204,8 +206,8 @@ class Connection(SendSide):
             elif self._has("syn-resets") or syn_resets_anywhere(self.cfg, seg, self.state):
                 self._send_rst(self.snd_nxt)
                 self._move(Trigger.RCV_SYN, now)
-            else:
-                self.send_ack()  # RFC 5961 4.2: challenge ACK
+            elif self.challenges.allows(now, self.cfg.faults):
+                self.send_ack()  # RFC 5961 4.2: challenge ACK (throttled, 7)
             return
         if not flags & Flags.ACK:
             if not self._has("process-without-ack"):

@@ -201,6 +201,10 @@ FAULTS: dict[str, str] = {
         "the connection lives on"
     ),
     "rst-any-seq": "a RST anywhere in the receive window resets the connection (no challenge ACK)",
+    "no-challenge-ack-throttle": (
+        "every RST or SYN that deserves a challenge ACK gets one, however many come (no RFC 5961 7 throttle, "
+        "as lwIP's tcp_process)"
+    ),
     "rst-out-of-window": "a RST outside the receive window resets the connection",
     "syn-resets": "a SYN in a synchronized state is answered with a RST and closes the connection",
     "answer-rst-with-rst": "a RST that is not accepted (out of window, or for no connection) is answered with a RST",
