@@ -73,9 +73,10 @@ def test_a_step_with_two_kinds_or_none(write_case: Write) -> None:
     text = replace(BASE, "  - wait: 100ms", "  - wait: 100ms\n    silence: 1s\n  - {}")
     assert errors(write_case(text)) == [
         f"{F}:{LINE['wait'] + 1}:5: steps[5].silence: a step has exactly one of send, expect, silence, app, "
-        "state, wait, isn_sample, isn_check, reconnect, negotiated, icmp, half_open, flight (this one has wait and silence)",
+        "state, wait, isn_sample, isn_check, reconnect, negotiated, icmp, half_open, flight, challenge_burst "
+        "(this one has wait and silence)",
         f"{F}:{LINE['wait'] + 2}:5: steps[6]: expected one of send, expect, silence, app, state, wait, "
-        "isn_sample, isn_check, reconnect, negotiated, icmp, half_open, flight (got an empty mapping)",
+        "isn_sample, isn_check, reconnect, negotiated, icmp, half_open, flight, challenge_burst (got an empty mapping)",
     ]
 
 

@@ -96,6 +96,7 @@ VALUE_OF = {
     "isn_check": st.sampled_from(["clock-driven", "unpredictable"]), "reconnect": st.just("fresh-port"),
     "negotiated": st.sampled_from(["wscale", "timestamps", "ecn"]),
     "flight": st.integers(-1, 1001) | st.floats(),
+    "challenge_burst": st.integers(0, 1001) | st.floats(),
     "app": st.sampled_from(["listen", "close", "write 10", "read 99999999999", "write \u00b2"])
     | st.dictionaries(st.sampled_from(["read", "write"]), st.integers(-1, 2**25) | st.floats(), min_size=1, max_size=1),
     "state": st.sampled_from(["ESTABLISHED", "LISTEN", "CLOSED"]),
@@ -106,7 +107,9 @@ VALUE_OF = {
                   "seq": st.integers(-(2**32), 2**32) | st.floats()}),
 }
 MODIFIERS = {"within": DURATION, "interval": DURATION, "min_bits": st.floats(allow_nan=True) | st.integers(-1, 40),
-             "tolerate": st.just(["ack"]), "isn": st.sampled_from(["$isn", 5, "*"])}
+             "tolerate": st.just(["ack"]), "isn": st.sampled_from(["$isn", 5, "*"]),
+             "at_most": st.integers(-1, 1001) | st.floats(), "trigger": st.sampled_from(["rst", "syn", "fin"]),
+             "by": st.sampled_from(["syn", "connect", "accept"])}
 
 
 @st.composite
