@@ -275,7 +275,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
         if listen is not None:
             link, target = _lab_device(stack, lab.target_ns, link, target, tester_ip, listen)
         yield Session(link, target, "generic" if kind == "linux" else "reference", base_port=fresh_base_port(), meta=SessionMeta(
-            mode=f"lab ({kind})",
+            mode=f"lab ({kind})" + (" connecting to the tester by itself" if listen else ""),
             lab=lab.name,
             lab_created_for_run=created,
             interface=f"{lab.tester_if} in {lab.tester_ns}",
@@ -386,7 +386,7 @@ def remote_session(target_ip: str, services: Sequence[tuple[str, int]], *, iface
         assert target is not None
         yield Session(link, target, "generic", base_port=base_port, probes=not isinstance(target, DeviceTarget)
                       or target.serves is not None, meta=SessionMeta(
-            mode="remote target" + (" with agent" if agent else ""),
+            mode="remote target" + (" with agent" if agent else "") + (" connecting to the tester by itself" if listen else ""),
             interface=iface,
             tester_address=source_ip,
             rst_suppression=(
