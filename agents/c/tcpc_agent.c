@@ -263,14 +263,15 @@ static int port_recv(port_sock s, unsigned char *buf, int n, int timeout_ms, int
     return (int)got;
 }
 
-/* Up to n bytes into the send buffer, waiting at most timeout_ms for room: the count taken, or -1 with *err. */
-static int port_send(port_sock s, const unsigned char *buf, int n, int timeout_ms, int *err) {
+/* Up to n bytes into the send buffer, waiting at most timeout_ms for room: the count taken, or -1 with *err.
+ * urgent: as urgent data (MSG_OOB: the urgent pointer follows the last byte). */
+static int port_send(port_sock s, const unsigned char *buf, int n, int urgent, int timeout_ms, int *err) {
     long long deadline = port_millis() + timeout_ms;
     int sent = 0;
 #ifdef MSG_NOSIGNAL
-    const int flags = MSG_NOSIGNAL;
+    const int flags = MSG_NOSIGNAL | (urgent ? MSG_OOB : 0);
 #else
-    const int flags = 0;
+    const int flags = urgent ? MSG_OOB : 0;
 #endif
     while (sent < n) {
         struct pollfd p;
@@ -1061,10 +1062,11 @@ static int hexval(char c) {
 
 static int op_write(const jrequest *req, result_t *res) {
     const char *hex;
-    const jfield *f = field(req, "data");
+    const jfield *f = field(req, "data"), *u = field(req, "urgent");
     size_t len, i;
     conn_t *c;
-    int sent, err = 0;
+    int sent, err = 0, urgent = u && u->type == J_TRUE;
+    if (u && u->type != J_TRUE && u->type != J_FALSE) return BAD("bad request: \"urgent\" is true or false");
     if (!f) return BAD("bad request: \"write\" needs \"data\"");
     if (f->type != J_STR) return BAD("bad request: \"data\" is a hex string");
     hex = f->str;
@@ -1077,10 +1079,11 @@ static int op_write(const jrequest *req, result_t *res) {
         data_buf[i / 2] = (unsigned char)(hi * 16 + lo);
     }
     if (!(c = open_conn(req, res, "write", 1, 1))) return 0;
-    sent = port_send(c->sock, data_buf, (int)(len / 2), WRITE_TIMEOUT_MS, &err);
+    sent = port_send(c->sock, data_buf, (int)(len / 2), urgent, WRITE_TIMEOUT_MS, &err);
+    if (sent < 0 && urgent && err == EOPNOTSUPP) return fail(res, "unsupported", "the stack cannot send urgent data");
     if (sent < 0) return app_error(c, res, "write", err);
-    record(c, 0, "app", NULL, NULL, "application write %d bytes", sent);
-    out_fmt(",\"written\":%d", sent);
+    record(c, 0, "app", NULL, NULL, "application write %d bytes%s", sent, urgent ? " urgent (MSG_OOB)" : "");
+    out_fmt(",\"written\":%d%s", sent, urgent ? ",\"urgent\":true" : "");
     return 1;
 }
 

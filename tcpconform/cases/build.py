@@ -278,8 +278,8 @@ class CaseBuilder:
         return isn
 
     def app(self, path: Path_, value: Any) -> tuple[Any, int | SockOpt | None] | None:
-        """``listen``, ``connect``, ``close``, ``shutdown``, ``read N``/``write N``, ``{read: N}``/``{write: N}`` or
-        ``setsockopt NAME VALUE``."""
+        """``listen``, ``connect``, ``close``, ``shutdown``, ``read N``/``write N`` (``write N urgent``:
+        :func:`_app`), ``{read: N}``/``{write: N}`` or ``setsockopt NAME VALUE``."""
         if isinstance(value, dict):
             items = [(k, v) for k, v in value.items() if k in ("read", "write") and isinstance(v, int)]
             if len(items) != 1 or len(value) != 1:
@@ -296,6 +296,7 @@ class CaseBuilder:
             hint = did_you_mean(action, APP_ACTIONS)
             self.doc.error(path, f"expected {APP_HELP} (got {quoted(value)}){hint}")
             return None
+        words = words[:2] if action == "write" and words[2:] == ["urgent"] else words
         if action in ("read", "write"):
             if len(words) != 2 or not re.fullmatch("[0-9]{1,20}", words[1]) or not 0 < int(words[1]) <= MAX_APP_BYTES:
                 self.doc.error(path, f"{action} needs a byte count from 1 to {MAX_APP_BYTES:,}: '{action} N' "
@@ -365,7 +366,7 @@ def _app(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     name, arg = action
     if isinstance(arg, SockOpt):
         return AppStep(e.loc, e.text, name, None, rfc, sockopt=arg)
-    return AppStep(e.loc, e.text, name, arg, rfc)
+    return AppStep(e.loc, e.text, name, arg, rfc, urgent=isinstance(e.value, str) and e.value.split()[2:] == ["urgent"])
 
 
 def _state(b: CaseBuilder, e: StepEntry) -> AnyStep | None:

@@ -277,12 +277,14 @@ class SockOpt:
 @dataclass(frozen=True, slots=True)
 class AppStep(Step):
     """An action of the target's application: ``read`` and ``write`` take a byte count, ``setsockopt``
-    an option (on the case's connection once it exists, else on the listening socket)."""
+    an option (on the case's connection once it exists, else on the listening socket); an ``urgent``
+    write sends its bytes as urgent data (``MSG_OOB``)."""
 
     action: AppAction
     count: int | None = None
     requirement: str | None = None
     sockopt: SockOpt | None = None
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ POLL = 0.005
 def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
     target, key = env.target, env.key
     sres.expected = f"application {step.action}" + (f" {step.count}" if step.count is not None else "") + (
+        " urgent" if step.urgent else "") + (
         f" {step.sockopt.name} {step.sockopt.value}" if step.sockopt is not None else "")
     if Capability.APP not in target.capabilities:  # a service that does this by itself (checked at start)
         if step.action == "write" and services.drives_write(target):
@@ -44,7 +45,13 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
             yield from _app_read(env, step.count or 0)
         case "write":
             data = stream_bytes(env.conn.app_written, step.count or 0, TARGET_SALT)
-            target.app_write(key, data)
+            try:
+                if step.urgent:
+                    target.app_write(key, data, urgent=True)
+                else:
+                    target.app_write(key, data)
+            except OptionUnsupported as err:  # no urgent data there: nothing the case asserts can show
+                raise CaseUnobservable(f"{target.name} cannot send urgent data: {err}") from None
             env.conn.app_written += len(data)
         case "listen":
             try:

@@ -33,6 +33,7 @@ from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.robustness import ack_too_old, mss_misaligned, peer_window, syn_resets_anywhere, urgent_text
 from tcpconform.responder.sack import SackState
 from tcpconform.responder.send import SendSide
+from tcpconform.responder.sendmarks import SendMarks
 from tcpconform.responder.shrink import shrink_aborts
 from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
@@ -85,6 +86,7 @@ class Connection(SendSide):
         """The application has shut down its sending side (even if a fault kept the FIN back)."""
         self.options = options.copy() if options is not None else SocketOptions()  # the listener's, then the app's
         self.keepalive = KeepAlive.begin(self.options, cfg.faults, now)
+        self.marks = SendMarks()  # the urgent pointer and DS field on the way out (.sendmarks)
         # Receive side: settled by the peer's SYN (take_peer_syn); until then, in SYN_SENT, nothing.
         self.max_snd_wnd = 0
         self.peer_mss: int = default_mss(key.dst)

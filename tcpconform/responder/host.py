@@ -32,6 +32,7 @@ from tcpconform.responder.iplayer import admitted, stamped
 from tcpconform.responder.listener import half_open_limit
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.sack import sack_wedges
+from tcpconform.responder.sendmarks import ds_value, marked
 from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
@@ -206,9 +207,16 @@ class Responder:
         return out
 
     def _stamped(self, seg: Segment) -> Segment:
-        """``seg`` with the IP fields its connection's socket options set (MUST-48, MUST-49)."""
+        """``seg`` with the IP fields its connection's socket options set (MUST-48, MUST-49, SHLD-22)
+        and its urgent pointer (MUST-62): :mod:`.sendmarks`."""
         conn = self._conns.get(seg.key)
-        return seg if conn is None else stamped(seg, conn.options, self.config.faults)
+        if conn is None:
+            return seg
+        faults = self.config.faults
+        conn.marks.acked(conn.snd_una)
+        seg = marked(seg, conn.marks, faults)
+        tos = ds_value(seg, conn.marks, conn.options.tos, faults)
+        return stamped(seg, conn.options if tos == conn.options.tos else replace(conn.options, tos=tos), faults)
 
     def next_events(self) -> list[Event]:
         """Everything reported since the last call, in order."""
@@ -429,10 +437,13 @@ class Responder:
         self._schedule(conn)  # a window update may have gone out and taken the delayed ACK with it
         return data
 
-    def app_write(self, key: FourTuple, data: bytes, now: float) -> None:
-        """Queue ``data`` for sending; ``ResponderError`` once the application has closed."""
+    def app_write(self, key: FourTuple, data: bytes, now: float, *, urgent: bool = False) -> None:
+        """Queue ``data`` for sending; ``ResponderError`` once the application has closed.  ``urgent``:
+        the data is urgent (MSG_OOB): SND.UP moves to just after it (:mod:`.sendmarks`)."""
         conn = self._conn(key)
         conn.app_write(data, now)
+        if urgent:
+            conn.marks.urgent(seqnum.add(conn.snd_nxt, len(conn.send_queue)))
         self._events.append(AppAction(key, "write", len(data), now))
         self._after(conn, now)
 

@@ -110,7 +110,10 @@ class Target(Protocol):
         """Read up to ``count`` bytes the application has received; fewer (or none) when fewer are there."""
         ...
 
-    def app_write(self, key: FourTuple, data: bytes) -> None: ...
+    def app_write(self, key: FourTuple, data: bytes, urgent: bool = False) -> None:
+        """Write ``data``; ``urgent``: as urgent data (``MSG_OOB``: the urgent pointer follows its last
+        octet), :class:`OptionUnsupported` when the target cannot send urgent data."""
+        ...
 
     def app_shutdown(self, key: FourTuple) -> None:
         """Close the sending side (a FIN), keep reading."""

@@ -112,9 +112,9 @@ class ReferenceTarget:
         with _failing("read"):
             return self.responder.app_read(key.reversed(), count, self.clock.tick())
 
-    def app_write(self, key: FourTuple, data: bytes) -> None:
+    def app_write(self, key: FourTuple, data: bytes, urgent: bool = False) -> None:
         with _failing("write"):
-            self.responder.app_write(key.reversed(), data, self.clock.tick())
+            self.responder.app_write(key.reversed(), data, self.clock.tick(), urgent=urgent)
 
     def app_shutdown(self, key: FourTuple) -> None:
         with _failing("shutdown"):

@@ -126,7 +126,7 @@ class _NoAgent:
     def app_read(self, key: FourTuple, count: int) -> bytes:
         raise self._no_agent("read")
 
-    def app_write(self, key: FourTuple, data: bytes) -> None:
+    def app_write(self, key: FourTuple, data: bytes, urgent: bool = False) -> None:
         raise self._no_agent("write")
 
     def app_shutdown(self, key: FourTuple) -> None:

@@ -134,11 +134,19 @@ class AgentTarget:
         except (KeyError, TypeError, ValueError):
             raise TargetError(f"{self.name}: the agent's read answer has no hex data: {got!r}") from None
 
-    def app_write(self, key: FourTuple, data: bytes) -> None:
+    def app_write(self, key: FourTuple, data: bytes, urgent: bool = False) -> None:
+        """In writes of at most ``max_write``; an urgent one in one write (its pointer follows it),
+        which the agent must confirm (``"urgent": true``): one that does not know the argument sent
+        ordinary data, so what the case asserts of urgent data cannot be observed there."""
         step = self.max_write or max(len(data), 1)
+        if urgent and len(data) > step:
+            raise OptionUnsupported(f"{self.name} writes at most {step} bytes at once, and the urgent data is {len(data)}")
         for at in range(0, max(len(data), 1), step):
             chunk = data[at: at + step]
-            got = self._app("write", conn=key_to_conn(key), data=chunk.hex())
+            got = self._app("write", conn=key_to_conn(key), data=chunk.hex(), args={"urgent": True} if urgent else None)
+            if urgent and got.get("urgent") is not True:
+                raise OptionUnsupported(f"{self.name}'s agent does not say it sent the bytes as urgent data (no "
+                                        '"urgent": true in its answer)')
             written = got.get("written")
             if written != len(chunk):
                 took = written if at == 0 or not isinstance(written, int) else at + written

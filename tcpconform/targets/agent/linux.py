@@ -175,21 +175,24 @@ class LinuxAgent:
             self._record("app", f"application read {len(got)} bytes" + (" (end of stream)" if eof else ""), key)
         return bytes(got)
 
-    def write(self, key: FourTuple, data: bytes) -> int:
+    def write(self, key: FourTuple, data: bytes, urgent: bool = False) -> int:
+        """``urgent``: sent with ``MSG_OOB``, so the kernel's urgent pointer follows the last byte."""
         sock = self._open(key, "write")
         deadline = time.monotonic() + self.write_timeout
         view, sent = memoryview(data), 0
+        flags = socket.MSG_OOB if urgent else 0
         with self._call(key, "write"):
             while sent < len(data):
                 try:
-                    sent += sock.send(view[sent:])
+                    sent += sock.send(view[sent:], flags)
                 except BlockingIOError:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         log.warning("write to %s blocked: %d of %d bytes taken", key, sent, len(data))
                         break
                     select.select([], [sock], [], remaining)
-        self._record("app", f"application write {sent} bytes" + ("" if sent == len(data) else f" of {len(data)}"), key)
+        self._record("app", f"application write {sent} bytes" + (" urgent (MSG_OOB)" if urgent else "")
+                     + ("" if sent == len(data) else f" of {len(data)}"), key)
         return sent
 
     def shutdown(self, key: FourTuple) -> None:

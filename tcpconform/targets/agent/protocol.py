@@ -69,7 +69,10 @@ class AgentHandler(Protocol):
 
     def read(self, key: FourTuple, count: int, timeout: float) -> bytes: ...
 
-    def write(self, key: FourTuple, data: bytes) -> int: ...
+    def write(self, key: FourTuple, data: bytes, urgent: bool = False) -> int:
+        """How many bytes the target took; ``urgent``: as urgent data (``MSG_OOB``), :class:`Unsupported`
+        when the target cannot send urgent data."""
+        ...
 
     def shutdown(self, key: FourTuple) -> None: ...
 
@@ -244,7 +247,11 @@ def _read(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _write(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
-    return {"written": int(h.write(_key(r), _hex(r, "data")))}
+    urgent = r.get("urgent", False)
+    if not isinstance(urgent, bool):
+        raise BadRequest(f'"urgent" is true or false, not {urgent!r}')
+    written = int(h.write(_key(r), _hex(r, "data"), True) if urgent else h.write(_key(r), _hex(r, "data")))
+    return {"written": written, "urgent": True} if urgent else {"written": written}
 
 
 def _state(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:

@@ -55,8 +55,13 @@ class ResponderAgent:
     def read(self, key: FourTuple, count: int, timeout: float) -> bytes:
         return self._app(self.responder.app_read, key.reversed(), count, self.clock())  # type: ignore[no-any-return]
 
-    def write(self, key: FourTuple, data: bytes) -> int:
-        self._app(self.responder.app_write, key.reversed(), data, self.clock())
+    def write(self, key: FourTuple, data: bytes, urgent: bool = False) -> int:
+        try:
+            self.responder.app_write(key.reversed(), data, self.clock(), urgent=urgent)
+        except ResponderError as err:
+            from tcpconform.targets.agent.protocol import AppError
+
+            raise AppError(str(err)) from None
         return len(data)
 
     def shutdown(self, key: FourTuple) -> None:

@@ -1,0 +1,65 @@
+"""What the application sends and learns beyond its bytes, through the C agent and the Linux agent,
+against this host's own TCP on loopback (a plain Python socket is the tester's end): urgent data
+(``write`` with ``urgent``), whose last byte the peer reads out of band."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.udp_agents import free_port
+
+from tcpconform.targets.agent.c import argv, build, compiler
+from tcpconform.targets.agent.client import AgentTarget, linux_agent_argv
+from tcpconform.tcp.segment import FourTuple
+
+LO = "127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def c_binary(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    return build(tmp_path_factory.mktemp("c-agent")) if compiler() is not None else None
+
+
+@pytest.fixture(params=["c", "linux"])
+def agent(request: pytest.FixtureRequest, c_binary: Path | None) -> Iterator[AgentTarget]:
+    """The C agent (over stdin/stdout) or the Linux agent, as a target on a free loopback port."""
+    if request.param == "c":
+        if c_binary is None:
+            pytest.skip("no C compiler (cc, gcc or clang)")
+        command = argv(c_binary)
+    else:
+        command = linux_agent_argv()
+    with AgentTarget(command, f"{request.param} agent", LO, free_port()) as target:
+        yield target
+
+
+def connect(target: AgentTarget) -> tuple[socket.socket, FourTuple]:
+    """Listen through the agent, connect a plain socket: the tester's end and the connection's key."""
+    target.app_listen(FourTuple("0.0.0.0", 0, LO, target.port))
+    peer = socket.create_connection((LO, target.port), timeout=5)
+    key = FourTuple(LO, peer.getsockname()[1], LO, target.port)
+    target.app_read(key, 1)  # accepted: the application holds the connection
+    return peer, key
+
+
+def test_an_urgent_write_sends_its_last_byte_as_the_urgent_one(agent: AgentTarget) -> None:
+    peer, key = connect(agent)
+    agent.app_write(key, b"abcde", urgent=True)
+    deadline = time.monotonic() + 3
+    while True:  # the out-of-band byte is there once the segment is
+        try:
+            oob = peer.recv(1, socket.MSG_OOB)
+            break
+        except BlockingIOError:
+            pass
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+    assert oob == b"e"
+    assert peer.recv(10) == b"abcd"  # the rest in line
+    peer.close()
