@@ -104,6 +104,20 @@ static long long port_millis(void) {
 
 static const char *port_strerror(int err) { return strerror(err); }
 
+/* The POSIX name of an application call's error, as the protocol's "errno" carries it (NULL: none to give).
+ * ECONNRESET is the one the tester relies on: it tells an abort (the peer's RST) from other failures. */
+static const char *port_errno_name(int err) {
+    switch (err) {
+    case ECONNRESET: return "ECONNRESET";
+    case EPIPE: return "EPIPE";
+    case ENOTCONN: return "ENOTCONN";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ECONNABORTED: return "ECONNABORTED";
+    default: return NULL;
+    }
+}
+
 static const char *port_describe(void) {
     static char text[160];
 #if defined(__linux__)
@@ -843,6 +857,7 @@ static conn_t *lookup(const endpoint *tester, const endpoint *target) {
 /* -- operations: each writes its result fields into the response, or returns an error -- */
 typedef struct {
     const char *kind;  /* NULL: success; "app": the target's application failed; "agent": a bad request */
+    const char *errno_name;  /* with "app": the error's POSIX name (port_errno_name), or NULL */
     char message[200];
 } result_t;
 
@@ -933,6 +948,7 @@ static conn_t *open_conn(const jrequest *req, result_t *res, const char *op, int
     if (take_pending && c->pending) {
         int err = c->pending;
         c->pending = 0;
+        res->errno_name = port_errno_name(err);
         APP("%s", port_strerror(err));
         return NULL;
     }
@@ -941,6 +957,7 @@ static conn_t *open_conn(const jrequest *req, result_t *res, const char *op, int
 
 static int app_error(conn_t *c, result_t *res, const char *op, int err) {
     if (err == ECONNRESET) record(c, 0, "reset", NULL, NULL, "the application's %s saw the connection reset", op);
+    res->errno_name = port_errno_name(err);
     return APP("%s", port_strerror(err));
 }
 
@@ -1052,7 +1069,7 @@ static int op_read(const jrequest *req, result_t *res) {
     }
     out_s(",\"data\":\"");
     out_hex(data_buf, got);
-    out_s("\"");
+    out_fmt("\",\"eof\":%s", eof ? "true" : "false");
     return 1;
 }
 
@@ -1272,7 +1289,7 @@ static unsigned long fnv1a(const char *s, int n) {
     return h & 0xffffffffUL;
 }
 
-static void error_response(const jfield *id, const char *kind, const char *message) {
+static void error_response(const jfield *id, const char *kind, const char *message, const char *errno_name) {
     out_len = 0;
     out_full = 0;
     out_s("{\"id\":");
@@ -1281,6 +1298,10 @@ static void error_response(const jfield *id, const char *kind, const char *messa
     out_json_string(kind);
     out_s(",\"error\":");
     out_json_string(message);
+    if (errno_name) {
+        out_s(",\"errno\":");
+        out_json_string(errno_name);
+    }
     out_s("}");
 }
 
@@ -1295,7 +1316,7 @@ static int handle(char *text, int len, unsigned long peer) {
     if (!json_parse(text, &req)) {
         char message[96];
         snprintf(message, sizeof message, "bad request: %s", req.error);
-        error_response(NULL, "agent", message);
+        error_response(NULL, "agent", message, NULL);
         return 0;
     }
     id = field(&req, "id");
@@ -1312,10 +1333,11 @@ static int handle(char *text, int len, unsigned long peer) {
             }
         }
     }
-    if (!id) { error_response(NULL, "agent", "bad request: a request needs an \"id\""); return 0; }
-    if (!op || op->type != J_STR) { error_response(id, "agent", "bad request: a request needs an \"op\" (a string)"); return 0; }
+    if (!id) { error_response(NULL, "agent", "bad request: a request needs an \"id\"", NULL); return 0; }
+    if (!op || op->type != J_STR) { error_response(id, "agent", "bad request: a request needs an \"op\" (a string)", NULL); return 0; }
     res.kind = NULL;
     res.message[0] = 0;
+    res.errno_name = NULL;
     out_len = 0;
     out_full = 0;
     out_s("{\"id\":");
@@ -1330,11 +1352,11 @@ static int handle(char *text, int len, unsigned long peer) {
     if (i == sizeof ops / sizeof ops[0]) {
         char message[96];
         snprintf(message, sizeof message, "bad request: unknown op '%.40s'", op->str);
-        error_response(id, "agent", message);
+        error_response(id, "agent", message, NULL);
     } else if (res.kind) {
-        error_response(id, res.kind, res.message);
+        error_response(id, res.kind, res.message, res.errno_name);
     } else if (out_full) {
-        error_response(id, "agent", "the answer does not fit the agent's response buffer");
+        error_response(id, "agent", "the answer does not fit the agent's response buffer", NULL);
     } else {
         out_s("}");
     }
@@ -1373,7 +1395,7 @@ int main(int argc, char **argv) {
         if (len == -2) {
             char message[96];
             snprintf(message, sizeof message, "bad request: longer than the agent's %d bytes", MAX_REQUEST);
-            error_response(NULL, "agent", message);
+            error_response(NULL, "agent", message, NULL);
             port_ctl_send(out, out_len);
             continue;
         }

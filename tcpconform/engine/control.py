@@ -18,6 +18,7 @@ from tcpconform.engine.waits import Waiting
 from tcpconform.results import Mismatch, StepResult
 from tcpconform.targets.base import AppFailed, Capability, OptionUnsupported
 from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
+from tcpconform.tcp.streamend import ReadEnd
 
 POLL = 0.005
 """How often state and application reads are polled while waiting for them, in seconds."""
@@ -71,6 +72,8 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
             target.app_close(key)
         case "setsockopt":
             _setsockopt(env, step)
+        case "read-eof" | "read-reset":
+            yield from _read_end(env, "eof" if step.action == "read-eof" else "reset")
         case _:
             assert_never(step.action)
     env.t_ref = env.link.now()
@@ -88,6 +91,28 @@ def _setsockopt(env: StepEnv, step: AppStep) -> None:
         env.target.app_setsockopt(where, option.name, option.value)
     except OptionUnsupported as err:
         raise CaseUnobservable(f"{env.target.name} cannot set {option.name} {option.value}: {err}") from None
+
+
+_ENDS = {"eof": "end of file", "reset": "a failure: connection reset", "open": "neither the end of the stream nor a reset"}
+
+
+def _read_end(env: StepEnv, want: ReadEnd) -> Waiting[None]:
+    """Read, polling until the profile's bound, until the application is told how the stream ended:
+    it must be ``want`` (RFC 9293 3.6, MUST-12).  A target that cannot tell skips the case."""
+    link = env.link
+    deadline = timing.latest(link.now(), env.settings.profile.within)
+    while True:
+        try:
+            got = env.target.app_read_end(env.key)
+        except OptionUnsupported as err:
+            raise CaseUnobservable(f"{env.target.name} cannot show how its application learns the stream's end: "
+                                   f"{err}") from None
+        if got != "open" or link.now() >= deadline:
+            break
+        yield from env.sleep(min(deadline, link.now() + POLL))
+    if got != want:
+        raise StepFailed(f"the application was told {_ENDS[got]}, where the peer ended the stream with "
+                         f"{'a FIN' if want == 'eof' else 'a RST'}", [Mismatch("app read", _ENDS[want], _ENDS[got])])
 
 
 def _drive_echo(env: StepEnv, count: int, sres: StepResult) -> Waiting[None]:

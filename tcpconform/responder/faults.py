@@ -267,6 +267,11 @@ FAULTS: dict[str, str] = {
         "data arriving after the application closed is acknowledged and dropped instead of answered with a RST"
     ),
     "time-wait-ignores-fin": "in TIME_WAIT a retransmitted FIN is neither acknowledged nor restarts 2*MSL",
+    "rst-as-eof": (
+        "a RST that ended the connection reaches the application as a normal end of file, not as a reset "
+        "(a socket layer that maps every remote close to a zero-length read)"
+    ),
+    "fin-as-reset": "the peer's FIN reaches the application as a failure, connection reset, not as the end of the stream",
     "skip-closing": "a FIN in FIN_WAIT_1 (crossing the responder's own FIN) leads to TIME_WAIT, skipping CLOSING",
 }
 

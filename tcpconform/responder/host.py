@@ -28,11 +28,12 @@ from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
 from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.icmp import on_icmp
-from tcpconform.responder.iplayer import admitted, stamped
+from tcpconform.responder.iplayer import admitted
 from tcpconform.responder.listener import half_open_limit
+from tcpconform.responder.peerclose import PeerEnds, read_end
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.sack import sack_wedges
-from tcpconform.responder.sendmarks import ds_value, marked
+from tcpconform.responder.sendmarks import odd_checksum, outgoing
 from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
@@ -41,16 +42,7 @@ from tcpconform.tcp import seqnum
 from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 from tcpconform.tcp.states import State
-from tcpconform.wire.tcp import tcp_checksum
-
-
-def _odd_checksum(seg: Segment) -> Segment:
-    """Fault ``odd-checksum``: the checksum of a stack that sums whole 16-bit words and forgets the odd
-    last byte (the same as summing it as zero).  Right for even lengths, and for a last byte of zero."""
-    if len(seg.payload) % 2 == 0:
-        return seg
-    return seg.with_(chksum=tcp_checksum(seg.with_(payload=seg.payload[:-1] + b"\0")))
-
+from tcpconform.tcp.streamend import ReadEnd
 
 DROPPED_KEPT = 100
 """Discarded segments the responder keeps for inspection (the latest): enough to see why the last
@@ -89,6 +81,8 @@ class Responder:
         """Ended connections, oldest first, at most :data:`ENDED_KEPT` (an insertion-ordered set)."""
         self._half_open: set[FourTuple] = set()
         """Connections in SYN-RECEIVED (bounded by ``config.backlog``)."""
+        self._peer_ends = PeerEnds()
+        """The connections a RST ended, for the application's next read (MUST-12)."""
         self.dropped: deque[tuple[Segment, str]] = deque(maxlen=DROPPED_KEPT)
         """The latest segments discarded, with the reason: malformed ones (bad checksum, bad data
         offset), and every one after the fault ``wedge-on-bad-option`` wedged the stack.  Only the
@@ -159,6 +153,8 @@ class Responder:
             return
         if conn is not None:
             conn.on_segment(seg, now)
+            if seg.flags & Flags.RST and not conn.alive:
+                self._peer_ends.reset(key)
             self._after(conn, now)
         elif seg.dport in self._listening:
             self._on_listen(key, seg, now)
@@ -201,7 +197,7 @@ class Responder:
         self._outbox.clear()  # cleared in place: every connection appends to this very list
         out = [self._stamped(seg) for seg in out]
         if "odd-checksum" in self.config.faults:
-            out = [_odd_checksum(seg) for seg in out]
+            out = [odd_checksum(seg) for seg in out]
         if self.config.faults & OPTION_FAULTS:
             out = [option_faults(seg, self.config.faults) for seg in out]
         return out
@@ -210,13 +206,7 @@ class Responder:
         """``seg`` with the IP fields its connection's socket options set (MUST-48, MUST-49, SHLD-22)
         and its urgent pointer (MUST-62): :mod:`.sendmarks`."""
         conn = self._conns.get(seg.key)
-        if conn is None:
-            return seg
-        faults = self.config.faults
-        conn.marks.acked(conn.snd_una)
-        seg = marked(seg, conn.marks, faults)
-        tos = ds_value(seg, conn.marks, conn.options.tos, faults)
-        return stamped(seg, conn.options if tos == conn.options.tos else replace(conn.options, tos=tos), faults)
+        return seg if conn is None else outgoing(seg, conn.marks, conn.options, conn.snd_una, self.config.faults)
 
     def next_events(self) -> list[Event]:
         """Everything reported since the last call, in order."""
@@ -265,6 +255,7 @@ class Responder:
         self._listening.clear()
         self._listen_options.clear()
         self._ended.clear()
+        self._peer_ends.clear()
         self._half_open.clear()
         self.dropped.clear()
         self.dropped_count = 0
@@ -279,6 +270,7 @@ class Responder:
         """
         conn = self._conns.pop(key, None)
         self._sessions.pop(key, None)
+        self._peer_ends.forget(key)
         self._half_open.discard(key)
         self._born.pop(key, None)
         self._timers.set(key, None)
@@ -309,6 +301,7 @@ class Responder:
             self._drop(seg, f"SYN dropped: {self.config.max_connections} connections exist (max_connections)")
             return
         self._ended.pop(key, None)
+        self._peer_ends.forget(key)  # a new connection on the tuple: no reset left to report
         cfg = self.config
         if cfg.has("lcg-isn"):  # the generator steps once per connection: the ISN is its next value
             self._lcg = lcg_next(self._lcg)
@@ -417,6 +410,7 @@ class Responder:
         if len(self._conns) >= self.config.max_connections:
             raise ResponderError(f"cannot connect: {self.config.max_connections} connections exist (max_connections)")
         self._ended.pop(key, None)
+        self._peer_ends.forget(key)
         self._events.append(AppAction(key, "connect", 0, now))
         conn = Connection(key, self.config, None, now, self._outbox, self._events)
         self._conns[key] = conn
@@ -436,6 +430,16 @@ class Responder:
         self._events.append(AppAction(key, "read", len(data), now))
         self._schedule(conn)  # a window update may have gone out and taken the delayed ACK with it
         return data
+
+    def read_end(self, key: FourTuple, now: float, *, drain: bool = False) -> ReadEnd:
+        """What the application's next read tells of how the stream ended (:mod:`.peerclose`); with
+        ``drain``, the bytes still unread are read (and dropped) first."""
+        if self._peer_ends.was_reset(key):
+            return read_end(False, True, self.config.faults)
+        conn = self._conn(key)
+        if drain and conn.rcv.unread:
+            self.app_read(key, conn.rcv.unread, now)
+        return read_end(conn.peer_fin_received and not conn.rcv.unread, False, self.config.faults)
 
     def app_write(self, key: FourTuple, data: bytes, now: float, *, urgent: bool = False) -> None:
         """Queue ``data`` for sending; ``ResponderError`` once the application has closed.  ``urgent``:

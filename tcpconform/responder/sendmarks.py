@@ -1,6 +1,7 @@
 """What the responder marks on its segments on their way out, beyond what the connection built:
 the urgent pointer of data its application sent as urgent (RFC 9293 3.8.5, RFC 6093) and the DS
-field its socket's option set (RFC 9293 3.9.1.9), with the faults that get either wrong.
+field its socket's option set (RFC 9293 3.9.1.9), with the faults that get either wrong; and the
+checksum of the fault ``odd-checksum``.
 
 - **Urgent data** (MUST-62): the application's urgent write sets SND.UP to the sequence number of
   the octet just after it.  Every segment whose sequence number is before SND.UP carries URG and
@@ -17,10 +18,13 @@ retransmission from new data without the connection saying which is which.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from tcpconform.responder.iplayer import stamped
+from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, Segment
+from tcpconform.wire.tcp import tcp_checksum
 
 UP_MAX = 0xFFFF
 """The largest urgent pointer a header carries: SND.UP further than that is not signalled yet."""
@@ -87,6 +91,18 @@ def ds_value(seg: Segment, marks: SendMarks, tos: int | None, faults: frozenset[
     return tos
 
 
-def marked(seg: Segment, marks: SendMarks, faults: frozenset[str]) -> Segment:
-    """``seg`` with its urgent pointer set (see the module docstring)."""
-    return _urgent(seg, marks, faults)
+def outgoing(seg: Segment, marks: SendMarks, options: SocketOptions, snd_una: int, faults: frozenset[str]) -> Segment:
+    """``seg`` as it goes out: its urgent pointer (see the module docstring), then the IP fields its
+    socket's ``options`` set (MUST-48, MUST-49, SHLD-22: :func:`.iplayer.stamped`)."""
+    marks.acked(snd_una)
+    seg = _urgent(seg, marks, faults)
+    tos = ds_value(seg, marks, options.tos, faults)
+    return stamped(seg, options if tos == options.tos else replace(options, tos=tos), faults)
+
+
+def odd_checksum(seg: Segment) -> Segment:
+    """Fault ``odd-checksum``: the checksum of a stack that sums whole 16-bit words and forgets the odd
+    last byte (the same as summing it as zero).  Right for even lengths, and for a last byte of zero."""
+    if len(seg.payload) % 2 == 0:
+        return seg
+    return seg.with_(chksum=tcp_checksum(seg.with_(payload=seg.payload[:-1] + b"\0")))

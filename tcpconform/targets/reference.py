@@ -31,6 +31,7 @@ from tcpconform.results import TargetEvent
 from tcpconform.targets.base import AppFailed, Capability, Listeners, OptionUnsupported
 from tcpconform.tcp.payload import TARGET_SALT
 from tcpconform.tcp.segment import FourTuple
+from tcpconform.tcp.streamend import ReadEnd
 
 _DEFAULTS = ResponderConfig()
 REFERENCE_IP: str = _DEFAULTS.ip
@@ -115,6 +116,10 @@ class ReferenceTarget:
     def app_write(self, key: FourTuple, data: bytes, urgent: bool = False) -> None:
         with _failing("write"):
             self.responder.app_write(key.reversed(), data, self.clock.tick(), urgent=urgent)
+
+    def app_read_end(self, key: FourTuple) -> ReadEnd:
+        with _failing("read"):
+            return self.responder.read_end(key.reversed(), self.clock.tick(), drain=True)
 
     def app_shutdown(self, key: FourTuple) -> None:
         with _failing("shutdown"):

@@ -27,6 +27,7 @@ from tcpconform.results import TargetEvent
 from tcpconform.targets.base import Capability, TargetError
 from tcpconform.tcp.payload import TESTER_SALT
 from tcpconform.tcp.segment import FourTuple
+from tcpconform.tcp.streamend import ReadEnd
 
 Check = Callable[[int, bytes], str | None]
 """A check of the service's own bytes: (stream offset, bytes) -> what is wrong, or ``None``."""
@@ -128,6 +129,9 @@ class _NoAgent:
 
     def app_write(self, key: FourTuple, data: bytes, urgent: bool = False) -> None:
         raise self._no_agent("write")
+
+    def app_read_end(self, key: FourTuple) -> ReadEnd:
+        raise self._no_agent("read")
 
     def app_shutdown(self, key: FourTuple) -> None:
         raise self._no_agent("shutdown")

@@ -1,6 +1,7 @@
 """What the application sends and learns beyond its bytes, through the C agent and the Linux agent,
 against this host's own TCP on loopback (a plain Python socket is the tester's end): urgent data
-(``write`` with ``urgent``), whose last byte the peer reads out of band."""
+(``write`` with ``urgent``), whose last byte the peer reads out of band; and how the peer ended the
+stream (a read's ``eof`` after a FIN, ``errno`` ECONNRESET after a RST: RFC 9293 3.6, MUST-12)."""
 
 from __future__ import annotations
 
@@ -62,4 +63,33 @@ def test_an_urgent_write_sends_its_last_byte_as_the_urgent_one(agent: AgentTarge
         time.sleep(0.01)
     assert oob == b"e"
     assert peer.recv(10) == b"abcd"  # the rest in line
+    peer.close()
+
+
+def read_end(agent: AgentTarget, key: FourTuple, within: float = 3.0) -> str:
+    deadline = time.monotonic() + within
+    while (end := agent.app_read_end(key)) == "open" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return end
+
+
+def test_a_fin_is_the_end_of_the_stream(agent: AgentTarget) -> None:
+    peer, key = connect(agent)
+    peer.sendall(b"x")
+    peer.shutdown(socket.SHUT_WR)
+    assert read_end(agent, key) == "eof"  # the byte before the FIN is read on the way
+    assert agent.app_read_end(key) == "eof"
+    peer.close()
+
+
+def test_a_rst_is_a_connection_reset(agent: AgentTarget) -> None:
+    peer, key = connect(agent)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    peer.close()  # RST
+    assert read_end(agent, key) == "reset"
+
+
+def test_an_open_stream_is_neither(agent: AgentTarget) -> None:
+    peer, key = connect(agent)
+    assert agent.app_read_end(key) == "open"
     peer.close()

@@ -25,6 +25,7 @@ from tcpconform.targets.base import CAPABILITY_NAMES, AppFailed, Capability, Lis
 from tcpconform.tcp.payload import TARGET_SALT
 from tcpconform.tcp.segment import FourTuple
 from tcpconform.tcp.sockopts import level_of
+from tcpconform.tcp.streamend import ReadEnd
 
 log = logging.getLogger("tcpconform.targets.agent.client")
 
@@ -134,6 +135,25 @@ class AgentTarget:
         except (KeyError, TypeError, ValueError):
             raise TargetError(f"{self.name}: the agent's read answer has no hex data: {got!r}") from None
 
+    def app_read_end(self, key: FourTuple) -> ReadEnd:
+        """A read whose answer says ``eof``, or whose failure names ``ECONNRESET``; an agent that says
+        neither cannot show how the stream ended (:class:`OptionUnsupported`)."""
+        count = 4096 if self.max_read is None else min(4096, self.max_read)
+        try:
+            got = self.request("read", conn=key_to_conn(key), count=count, args={"timeout": self.read_timeout})
+        except AppFailed as err:
+            if err.errno == "ECONNRESET":
+                return "reset"
+            if err.errno is None:
+                raise OptionUnsupported(f"{self.name}'s agent names no errno for the failure of its read ({err}), "
+                                        "so a reset cannot be told from another failure") from None
+            raise AppFailed(f"the application's read failed: {err}", err.errno) from None
+        eof = got.get("eof")
+        if not isinstance(eof, bool):
+            raise OptionUnsupported(f"{self.name}'s agent does not say whether its read met the end of the stream "
+                                    '(no "eof" in its answer)')
+        return "eof" if eof else "open"
+
     def app_write(self, key: FourTuple, data: bytes, urgent: bool = False) -> None:
         """In writes of at most ``max_write``; an urgent one in one write (its pointer follows it),
         which the agent must confirm (``"urgent": true``): one that does not know the argument sent
@@ -171,7 +191,7 @@ class AgentTarget:
         try:
             return self.request(action, args=args, **kwargs)
         except AppFailed as err:
-            raise AppFailed(f"the application's {action} failed: {err}") from None
+            raise AppFailed(f"the application's {action} failed: {err}", err.errno) from None
 
     def state(self, key: FourTuple) -> str | None:
         got = self.request("state", conn=key_to_conn(key)).get("state")
@@ -264,7 +284,8 @@ class AgentTarget:
             return answer
         message = str(answer.get("error") or "(no message)")
         if answer.get("kind") == "app":
-            raise AppFailed(message)
+            errno = answer.get("errno")
+            raise AppFailed(message, errno if isinstance(errno, str) and errno else None)
         if answer.get("kind") == "unsupported":
             raise OptionUnsupported(message)
         raise TargetError(f"{self.name}: the agent could not {op}: {message}")

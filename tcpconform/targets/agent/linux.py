@@ -144,7 +144,7 @@ class LinuxAgent:
         self._record("app", f"application connect from {local} to {remote}", key)
         log.info("connecting %s", key)
 
-    def read(self, key: FourTuple, count: int, timeout: float) -> bytes:
+    def read(self, key: FourTuple, count: int, timeout: float) -> tuple[bytes, bool]:
         conn = self._conn(key, "read")
         sock = conn.sock
         assert sock is not None
@@ -173,7 +173,7 @@ class LinuxAgent:
         if got or (eof and not conn.eof_seen):  # the engine polls: empty reads would drown the events
             conn.eof_seen |= eof
             self._record("app", f"application read {len(got)} bytes" + (" (end of stream)" if eof else ""), key)
-        return bytes(got)
+        return bytes(got), eof
 
     def write(self, key: FourTuple, data: bytes, urgent: bool = False) -> int:
         """``urgent``: sent with ``MSG_OOB``, so the kernel's urgent pointer follows the last byte."""
@@ -357,7 +357,7 @@ class LinuxAgent:
     def _failure(self, key: FourTuple, action: str, err: OSError) -> AppError:
         if err.errno == errno.ECONNRESET:
             self._record("reset", f"the application's {action} saw the connection reset", key)
-        return AppError(f"{err.strerror or err}")
+        return AppError(f"{err.strerror or err}", errno.errorcode.get(err.errno) if err.errno else None)
 
 
 def _abort(sock: socket.socket) -> None:

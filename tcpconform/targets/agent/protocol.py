@@ -42,7 +42,12 @@ class BadRequest(ProtocolError):
 
 
 class AppError(Exception):
-    """The target's application call failed on the target (no such connection, reset, broken pipe)."""
+    """The target's application call failed on the target (no such connection, reset, broken pipe);
+    ``errno``: the error's POSIX name (``ECONNRESET``), sent with it, when there is one."""
+
+    def __init__(self, message: str, errno: str | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 class Unsupported(Exception):
@@ -67,7 +72,10 @@ class AgentHandler(Protocol):
         handshake; a later failure is an event, and the error of the next operation on ``key``."""
         ...
 
-    def read(self, key: FourTuple, count: int, timeout: float) -> bytes: ...
+    def read(self, key: FourTuple, count: int, timeout: float) -> bytes | tuple[bytes, bool]:
+        """The bytes read, and whether the read met the end of the stream (the peer's FIN, every octet
+        before it read): an agent that can tell answers ``eof``."""
+        ...
 
     def write(self, key: FourTuple, data: bytes, urgent: bool = False) -> int:
         """How many bytes the target took; ``urgent``: as urgent data (``MSG_OOB``), :class:`Unsupported`
@@ -242,8 +250,10 @@ def _listen(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
-    data = h.read(_key(r), _int(r, "count", 0, MAX_READ), _seconds(r, "timeout", 0.0))
-    return {"data": bytes(data).hex()}
+    got = h.read(_key(r), _int(r, "count", 0, MAX_READ), _seconds(r, "timeout", 0.0))
+    if isinstance(got, tuple):
+        return {"data": bytes(got[0]).hex(), "eof": bool(got[1])}
+    return {"data": bytes(got).hex()}
 
 
 def _write(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
@@ -299,8 +309,9 @@ _HANDLERS: dict[str, Callable[[AgentHandler, Mapping[str, Any]], dict[str, Any]]
 assert set(_HANDLERS) == set(OPS)
 
 
-def error_response(rid: Any, kind: str, message: str) -> dict[str, Any]:
-    return {"id": rid, "ok": False, "kind": kind, "error": message}
+def error_response(rid: Any, kind: str, message: str, errno: str | None = None) -> dict[str, Any]:
+    response = {"id": rid, "ok": False, "kind": kind, "error": message}
+    return response if errno is None else {**response, "errno": errno}
 
 
 def dispatch(handler: AgentHandler, request: object) -> dict[str, Any]:
@@ -322,7 +333,7 @@ def dispatch(handler: AgentHandler, request: object) -> dict[str, Any]:
             raise BadRequest(f"unknown op {op!r} (known: {', '.join(OPS)})")
         result = call(handler, request)
     except AppError as err:
-        return error_response(rid, "app", str(err) or type(err).__name__)
+        return error_response(rid, "app", str(err) or type(err).__name__, err.errno)
     except Unsupported as err:
         return error_response(rid, "unsupported", str(err) or type(err).__name__)
     except BadRequest as err:

@@ -52,8 +52,19 @@ class ResponderAgent:
     def connect(self, key: FourTuple) -> None:
         self._app(self.responder.app_connect, key.reversed(), self.clock())
 
-    def read(self, key: FourTuple, count: int, timeout: float) -> bytes:
-        return self._app(self.responder.app_read, key.reversed(), count, self.clock())  # type: ignore[no-any-return]
+    def read(self, key: FourTuple, count: int, timeout: float) -> tuple[bytes, bool]:
+        """What is there, and ``eof`` as the responder's application is told it (:mod:`.peerclose`);
+        a RST's reset is this read's failure, ``ECONNRESET``."""
+        from tcpconform.targets.agent.protocol import AppError
+
+        rkey = key.reversed()
+        end = self._app(self.responder.read_end, rkey, self.clock())
+        if end == "reset":
+            raise AppError("Connection reset by peer", "ECONNRESET")
+        if rkey not in self.responder.connections():  # gone, and told as an end of file (fault rst-as-eof)
+            return b"", True
+        data: bytes = self._app(self.responder.app_read, rkey, count, self.clock())
+        return data, self.responder.read_end(rkey, self.clock()) == "eof"
 
     def write(self, key: FourTuple, data: bytes, urgent: bool = False) -> int:
         try:
