@@ -361,6 +361,21 @@ static int port_setsockopt(port_sock s, const char *level, const char *name, lon
     return PORT_UNKNOWN_OPTION;
 }
 
+/* 0 with *value, PORT_UNKNOWN_OPTION (no such option on this platform), or the error the stack gave. */
+static int port_getsockopt(port_sock s, const char *level, const char *name, long *value) {
+    size_t i;
+    for (i = 0; i < sizeof port_options / sizeof port_options[0]; i++) {
+        if (strcmp(port_options[i].level, level) == 0 && strcmp(port_options[i].name, name) == 0) {
+            int v = 0;
+            socklen_t len = sizeof v;
+            if (getsockopt(s, port_options[i].lvl, port_options[i].opt, &v, &len) < 0) return errno;
+            *value = v;
+            return 0;
+        }
+    }
+    return PORT_UNKNOWN_OPTION;
+}
+
 /* The connection's TCP state by its RFC 9293 name, or NULL when the platform cannot tell. */
 #if defined(__linux__) && defined(TCP_INFO)
 #define PORT_HAS_STATE 1
@@ -1230,6 +1245,31 @@ static int op_setsockopt(const jrequest *req, result_t *res) {
     return 1;
 }
 
+static int op_getsockopt(const jrequest *req, result_t *res) {
+    const char *level, *name;
+    long value = 0, port = 0;
+    int has_conn = field(req, "conn") != NULL, has_port = field(req, "port") != NULL, i, r = 0, done = 0;
+    if (has_conn == has_port) return BAD("bad request: \"getsockopt\" needs either \"conn\" or \"port\"");
+    if (!get_str(req, "level", &level, res, "getsockopt") || !get_str(req, "name", &name, res, "getsockopt")) return 0;
+    if (has_port && !get_int(req, "port", 1, 65535, &port, res, "getsockopt")) return 0;
+    if (has_conn) {
+        conn_t *c = open_conn(req, res, "getsockopt", 1, 1);
+        if (!c) return 0;
+        r = port_getsockopt(c->sock, level, name, &value);
+        done = 1;
+    } else {
+        for (i = 0; i < MAX_LISTENERS && !done; i++)
+            if (listeners[i].used && listeners[i].local.port == port) { r = port_getsockopt(listeners[i].sock, level, name, &value); done = 1; }
+        if (!done) return APP("no listening socket on port %ld", port);
+    }
+    if (r == PORT_UNKNOWN_OPTION) return fail(res, "unsupported", "no socket option %s %s on this platform", level, name);
+    if (r == ENOPROTOOPT || r == EINVAL || r == EOPNOTSUPP)
+        return fail(res, "unsupported", "the stack cannot read %s %s: %s", level, name, port_strerror(r));
+    if (r) return BAD("bad request: getsockopt %s %s refused by the stack: %s", level, name, port_strerror(r));
+    out_fmt(",\"value\":%ld", value);
+    return 1;
+}
+
 static int op_forget(const jrequest *req, result_t *res) {
     endpoint tester, target;
     conn_t *c;
@@ -1266,7 +1306,7 @@ static int op_quit(const jrequest *req, result_t *res) { (void)req; (void)res; r
 static const struct { const char *name; int (*run)(const jrequest *, result_t *); } ops[] = {
     {"hello", op_hello}, {"listen", op_listen}, {"connect", op_connect}, {"read", op_read}, {"write", op_write},
     {"shutdown", op_shutdown}, {"close", op_close}, {"state", op_state}, {"events", op_events},
-    {"setsockopt", op_setsockopt}, {"forget", op_forget}, {"reset", op_reset}, {"quit", op_quit},
+    {"setsockopt", op_setsockopt}, {"getsockopt", op_getsockopt}, {"forget", op_forget}, {"reset", op_reset}, {"quit", op_quit},
 };
 
 /* -- requests in, responses out; a duplicate is answered from the replay cache -- */

@@ -51,7 +51,7 @@ from tcpconform.cases.model import (
 )
 from tcpconform.cases.notation import build_segment, parse_segment
 from tcpconform.cases.requirements import labelled, rfc9293
-from tcpconform.cases.sockopt import sockopt
+from tcpconform.cases.sockopt import getsockopt, sockopt
 from tcpconform.cases.values import MAX_DURATION, NotationError, did_you_mean, field_value, parse_duration, quoted
 from tcpconform.responder.faults import FAULTS
 from tcpconform.tcp.icmp import KINDS
@@ -60,11 +60,12 @@ from tcpconform.tcp.states import State
 
 __all__ = ["STEP_BUILDERS", "STEP_KINDS", "CaseBuilder", "StepEntry"]
 
-APP_ACTIONS = ("listen", "connect", "close", "shutdown", "read", "write", "setsockopt", "read-eof", "read-reset")
+APP_ACTIONS = ("listen", "connect", "close", "shutdown", "read", "write", "setsockopt", "getsockopt", "read-eof", "read-reset")
 MAX_APP_BYTES = 1 << 24
 """The most bytes one application read or write may name (16 MiB): far beyond any window a case
 fills, and small enough that the stream it writes fits in memory."""
-APP_HELP = "listen, connect, close, shutdown, 'read N', 'write N', read-eof, read-reset or 'setsockopt NAME VALUE'"
+APP_HELP = ("listen, connect, close, shutdown, 'read N', 'write N', read-eof, read-reset, 'setsockopt NAME VALUE' or "
+            "'getsockopt NAME >= VALUE'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,8 +304,8 @@ class CaseBuilder:
                                      f"(got {quoted(value)})")
                 return None
             return action, int(words[1])
-        if action == "setsockopt":
-            option = sockopt(words[1:])
+        if action in ("setsockopt", "getsockopt"):
+            option = (sockopt if action == "setsockopt" else getsockopt)(words[1:])
             if isinstance(option, str):
                 self.doc.error(path, f"{option} (got {quoted(value)})")
                 return None

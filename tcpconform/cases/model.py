@@ -263,7 +263,8 @@ class FlightStep(Step):
     requirement: str | None = None
 
 
-AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close", "setsockopt", "read-eof", "read-reset"]
+AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close", "setsockopt", "getsockopt", "read-eof",
+                    "read-reset"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,8 +278,8 @@ class SockOpt:
 @dataclass(frozen=True, slots=True)
 class AppStep(Step):
     """An action of the target's application: ``read`` and ``write`` take a byte count, ``setsockopt``
-    an option (on the case's connection once it exists, else on the listening socket); an ``urgent``
-    write sends its bytes as urgent data (``MSG_OOB``)."""
+    an option (on the case's connection once it exists, else on the listening socket), ``getsockopt``
+    an option and the least value it must read; an ``urgent`` write sends its bytes as urgent data."""
 
     action: AppAction
     count: int | None = None

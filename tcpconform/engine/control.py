@@ -28,7 +28,8 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
     target, key = env.target, env.key
     sres.expected = f"application {step.action}" + (f" {step.count}" if step.count is not None else "") + (
         " urgent" if step.urgent else "") + (
-        f" {step.sockopt.name} {step.sockopt.value}" if step.sockopt is not None else "")
+        f" {step.sockopt.name} {'>= ' if step.action == 'getsockopt' else ''}{step.sockopt.value}" if step.sockopt
+        is not None else "")
     if Capability.APP not in target.capabilities:  # a service that does this by itself (checked at start)
         if step.action == "write" and services.drives_write(target):
             yield from _drive_echo(env, step.count or 0, sres)
@@ -72,6 +73,8 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
             target.app_close(key)
         case "setsockopt":
             _setsockopt(env, step)
+        case "getsockopt":
+            _getsockopt(env, step, sres)
         case "read-eof" | "read-reset":
             yield from _read_end(env, "eof" if step.action == "read-eof" else "reset")
         case _:
@@ -113,6 +116,24 @@ def _read_end(env: StepEnv, want: ReadEnd) -> Waiting[None]:
     if got != want:
         raise StepFailed(f"the application was told {_ENDS[got]}, where the peer ended the stream with "
                          f"{'a FIN' if want == 'eof' else 'a RST'}", [Mismatch("app read", _ENDS[want], _ENDS[got])])
+
+
+def _getsockopt(env: StepEnv, step: AppStep, sres: StepResult) -> None:
+    """Read the option where a setsockopt would set it: it must be at least the case's value (a
+    default the RFC bounds below, MUST-28's two hours of keep-alive idle).  A target that cannot read
+    it cannot show it: the case is skipped with the reason."""
+    option = step.sockopt
+    if option is None:
+        raise CaseError("a getsockopt step without its option")
+    where = env.key if env.conn.target_isn is not None else env.key.dport
+    try:
+        value = env.target.app_getsockopt(where, option.name)
+    except OptionUnsupported as err:
+        raise CaseUnobservable(f"{env.target.name} cannot read {option.name}: {err}") from None
+    sres.message = f"{option.name} reads {value}"
+    if value < option.value:
+        raise StepFailed(f"the application reads {option.name} {value}, below {option.value}",
+                         [Mismatch(option.name, f">= {option.value}", str(value))])
 
 
 def _drive_echo(env: StepEnv, count: int, sres: StepResult) -> Waiting[None]:

@@ -35,7 +35,7 @@ from tcpconform.responder.sack import SackState
 from tcpconform.responder.send import SendSide
 from tcpconform.responder.sendmarks import SendMarks
 from tcpconform.responder.shrink import shrink_aborts
-from tcpconform.responder.sockopts import SocketOptions
+from tcpconform.responder.sockopts import SocketOptions, defaults
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.tcp import seqnum
@@ -84,7 +84,7 @@ class Connection(SendSide):
         self._close_when_established = False
         self.app_shut = False
         """The application has shut down its sending side (even if a fault kept the FIN back)."""
-        self.options = options.copy() if options is not None else SocketOptions()  # the listener's, then the app's
+        self.options = options.copy() if options is not None else defaults(cfg.faults)  # the listener's, then the app's
         self.keepalive = KeepAlive.begin(self.options, cfg.faults, now)
         self.marks = SendMarks()  # the urgent pointer and DS field on the way out (.sendmarks)
         # Receive side: settled by the peer's SYN (take_peer_syn); until then, in SYN_SENT, nothing.

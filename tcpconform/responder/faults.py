@@ -183,6 +183,10 @@ FAULTS: dict[str, str] = {
     "no-nagle": "no Nagle algorithm: every small write goes out at once, even while earlier small data is unacknowledged",
     "nodelay-ignored": "TCP_NODELAY is accepted but has no effect: Nagle's algorithm stays on",
     "keepalive-default-on": "keep-alive probes are on for every connection, without the application asking (SO_KEEPALIVE)",
+    "keepalive-idle-20s": (
+        "the idle time before the first keep-alive probe defaults to 20 s, not two hours (FreeRTOS+TCP's "
+        "ipconfigTCP_KEEP_ALIVE_INTERVAL default)"
+    ),
     "keepalive-one-probe-kills": "the first unanswered keep-alive probe ends the connection with a RST (no further probes)",
     "keepalive-ignores-traffic": (
         "the keep-alive timer runs from when keep-alive was switched on: segments received do not restart it, "

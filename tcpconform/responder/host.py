@@ -35,7 +35,7 @@ from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.sack import sack_wedges
 from tcpconform.responder.sendmarks import odd_checksum, outgoing
 from tcpconform.responder.services import ServiceSession
-from tcpconform.responder.sockopts import SocketOptions
+from tcpconform.responder.sockopts import SocketOptions, defaults
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.timers import Deadlines
 from tcpconform.tcp import seqnum
@@ -50,14 +50,11 @@ burst was dropped, little enough (a few hundred kB of full-size segments) to kee
 for days at the memory it settles at within its first minutes."""
 
 ENDED_KEPT = 1024
-"""Ended connections whose 4-tuple the responder remembers (the latest), so that ``state`` says
-CLOSED for them rather than the LISTEN of their port.  Only that answer depends on it: a segment
-for a connection that is gone is processed as RFC 9293 3.10.7 says for no connection at all, LISTEN
-processing on a listening port (3.10.7.2) and a RST otherwise (3.10.7.1), whether or not its tuple
-is remembered.  The engine asks only about the connections of the cases running (``--jobs`` 256 at
-most, a few connections each, each asked about just after it ended), so 1024 leaves a margin; an
-older one is reported as what a new segment would find, its port's state.  About 270 bytes each: a
-responder that has seen millions of connections end keeps about 280 kB of them."""
+"""Ended connections whose 4-tuple the responder remembers (the latest), so that ``state`` says CLOSED
+for them rather than the LISTEN of their port; only that answer depends on it (a segment for a gone
+connection is processed as RFC 9293 3.10.7.1/2 say for none).  The engine asks only about the running
+cases' connections (``--jobs`` 256 at most, a few each, just after they end): 1024 leaves a margin, an
+older one is reported as its port's state.  About 270 bytes each, 280 kB at most."""
 
 
 class Responder:
@@ -81,8 +78,7 @@ class Responder:
         """Ended connections, oldest first, at most :data:`ENDED_KEPT` (an insertion-ordered set)."""
         self._half_open: set[FourTuple] = set()
         """Connections in SYN-RECEIVED (bounded by ``config.backlog``)."""
-        self._peer_ends = PeerEnds()
-        """The connections a RST ended, for the application's next read (MUST-12)."""
+        self._peer_ends = PeerEnds()  # the connections a RST ended, for the application's next read (MUST-12)
         self.dropped: deque[tuple[Segment, str]] = deque(maxlen=DROPPED_KEPT)
         """The latest segments discarded, with the reason: malformed ones (bad checksum, bad data
         offset), and every one after the fault ``wedge-on-bad-option`` wedged the stack.  Only the
@@ -432,8 +428,7 @@ class Responder:
         return data
 
     def read_end(self, key: FourTuple, now: float, *, drain: bool = False) -> ReadEnd:
-        """What the application's next read tells of how the stream ended (:mod:`.peerclose`); with
-        ``drain``, the bytes still unread are read (and dropped) first."""
+        """What the application's next read tells of the stream's end (:mod:`.peerclose`); ``drain``: read unread bytes first."""
         if self._peer_ends.was_reset(key):
             return read_end(False, True, self.config.faults)
         conn = self._conn(key)
@@ -457,11 +452,19 @@ class Responder:
         if isinstance(where, int):
             if where not in self._listening:
                 raise ResponderError(f"no listening socket on port {where}")
-            self._listen_options.setdefault(where, SocketOptions()).set(name, value)
+            self._listen_options.setdefault(where, defaults(self.config.faults)).set(name, value)
             return
         conn = self._conn(where)
         conn.app_setsockopt(name, value, now)
         self._after(conn, now)
+
+    def app_getsockopt(self, where: FourTuple | int, name: str) -> int:
+        """Option ``name`` of connection ``where`` or of listening port ``where`` (:meth:`.SocketOptions.get`)."""
+        if isinstance(where, int):
+            if where not in self._listening:
+                raise ResponderError(f"no listening socket on port {where}")
+            return self._listen_options.get(where, defaults(self.config.faults)).get(name)
+        return self._conn(where).options.get(name)
 
     def app_shutdown(self, key: FourTuple, now: float) -> None:
         """SHUT_WR: the FIN follows the queued data; receiving goes on."""

@@ -139,6 +139,11 @@ class Target(Protocol):
         inherit it).  :class:`OptionUnsupported` when the target has no such option."""
         ...
 
+    def app_getsockopt(self, where: FourTuple | int, name: str) -> int:
+        """Read socket option ``name`` on the connection ``where`` or, for a port, its listening
+        socket.  :class:`OptionUnsupported` when the target has no such option or cannot read it."""
+        ...
+
     def state(self, key: FourTuple) -> str | None:
         """The TCP state of the connection, or ``None`` when the target cannot tell."""
         ...

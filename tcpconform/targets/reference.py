@@ -137,6 +137,13 @@ class ReferenceTarget:
         except UnsupportedOption as err:
             raise OptionUnsupported(str(err)) from None
 
+    def app_getsockopt(self, where: FourTuple | int, name: str) -> int:
+        try:
+            with _failing(f"getsockopt {name}"):
+                return self.responder.app_getsockopt(where if isinstance(where, int) else where.reversed(), name)
+        except UnsupportedOption as err:
+            raise OptionUnsupported(str(err)) from None
+
     def state(self, key: FourTuple) -> str | None:
         return str(self.responder.state(key.reversed()))
 

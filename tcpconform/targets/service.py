@@ -142,6 +142,9 @@ class _NoAgent:
     def app_setsockopt(self, where: FourTuple | int, name: str, value: int) -> None:
         raise self._no_agent(f"set {name}")
 
+    def app_getsockopt(self, where: FourTuple | int, name: str) -> int:
+        raise self._no_agent(f"read {name}")
+
     def state(self, key: FourTuple) -> str | None:
         return None
 

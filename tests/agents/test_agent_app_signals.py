@@ -1,7 +1,8 @@
 """What the application sends and learns beyond its bytes, through the C agent and the Linux agent,
 against this host's own TCP on loopback (a plain Python socket is the tester's end): urgent data
 (``write`` with ``urgent``), whose last byte the peer reads out of band; and how the peer ended the
-stream (a read's ``eof`` after a FIN, ``errno`` ECONNRESET after a RST: RFC 9293 3.6, MUST-12)."""
+stream (a read's ``eof`` after a FIN, ``errno`` ECONNRESET after a RST: RFC 9293 3.6, MUST-12); and
+``getsockopt``, which reads an option back."""
 
 from __future__ import annotations
 
@@ -92,4 +93,14 @@ def test_a_rst_is_a_connection_reset(agent: AgentTarget) -> None:
 def test_an_open_stream_is_neither(agent: AgentTarget) -> None:
     peer, key = connect(agent)
     assert agent.app_read_end(key) == "open"
+    peer.close()
+
+
+def test_getsockopt_reads_what_setsockopt_set_and_the_defaults(agent: AgentTarget) -> None:
+    peer, key = connect(agent)
+    assert agent.app_getsockopt(key, "TCP_KEEPIDLE") > 0  # the host's default (7200 unless changed)
+    agent.app_setsockopt(key, "TCP_KEEPIDLE", 1234)
+    assert agent.app_getsockopt(key, "TCP_KEEPIDLE") == 1234
+    agent.app_setsockopt(key.dport, "TCP_NODELAY", 1)
+    assert agent.app_getsockopt(key.dport, "TCP_NODELAY") == 1
     peer.close()

@@ -1,6 +1,7 @@
-"""How the responder's application learns the way its peer ended the stream (RFC 9293 3.6, MUST-12;
-:mod:`tcpconform.responder.peerclose`): end of file after a FIN, connection reset after a RST, through
-the host's API and through the responder's agent on the wire.  As in ``test_faults``: every check runs
+"""What the responder's application learns through its socket: the way its peer ended the stream
+(RFC 9293 3.6, MUST-12; :mod:`tcpconform.responder.peerclose`), end of file after a FIN, connection
+reset after a RST, through the host's API and the responder's agent on the wire; and its options as
+getsockopt reads them (the keep-alive idle time's default, MUST-28).  As in ``test_faults``: every check runs
 with and without its fault and returns what it observed."""
 
 from __future__ import annotations
@@ -70,3 +71,23 @@ def test_the_agent_on_the_wire_reads_eof_and_fails_a_reset_with_its_errno() -> N
     with pytest.raises(AppError) as err:
         ResponderAgent(q.r, clock=lambda: q.now).read(q.key.reversed(), 10, 0)
     assert err.value.errno == "ECONNRESET"
+
+
+def keepidle_read(faults: set[str]) -> object:
+    """TCP_KEEPIDLE as getsockopt reads it, on a connection and on the listener, before any is set."""
+    p = agent_established(faults)
+    return p.r.app_getsockopt(p.key, "TCP_KEEPIDLE"), p.r.app_getsockopt(8000, "TCP_KEEPIDLE")
+
+
+PEERCLOSE_CHECKS["keepalive-idle-20s"] = (keepidle_read, (20, 20), (7200, 7200))
+
+
+def test_getsockopt_reads_what_was_set_and_refuses_what_the_responder_lacks() -> None:
+    from tcpconform.responder import UnsupportedOption
+
+    p = agent_established()
+    p.r.app_setsockopt(p.key, "TCP_USER_TIMEOUT", 1500, p.now)
+    p.r.app_setsockopt(p.key, "IP_TOS", 0x2B, p.now)
+    assert [p.r.app_getsockopt(p.key, n) for n in ("TCP_USER_TIMEOUT", "IP_TOS", "IP_TTL", "SO_KEEPALIVE")] == [1500, 0x28, 64, 0]
+    with pytest.raises(UnsupportedOption):
+        p.r.app_getsockopt(p.key, "SO_SNDBUF")

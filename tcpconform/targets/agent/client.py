@@ -186,6 +186,23 @@ class AgentTarget:
         except AppFailed as err:
             raise AppFailed(f"the application's setsockopt {name} {value} failed: {err}") from None
 
+    def app_getsockopt(self, where: FourTuple | int, name: str) -> int:
+        """The option at its level; an agent without the op or the option answers kind ``unsupported``
+        or ``agent`` for an unknown op (both: :class:`OptionUnsupported`, the value cannot be seen)."""
+        target: dict[str, Any] = {"port": where} if isinstance(where, int) else {"conn": key_to_conn(where)}
+        try:
+            got = self.request("getsockopt", level=level_of(name), name=name, **target)
+        except AppFailed as err:
+            raise AppFailed(f"the application's getsockopt {name} failed: {err}", err.errno) from None
+        except TargetError as err:
+            if "unknown op" not in str(err):
+                raise
+            raise OptionUnsupported(f"{self.name}'s agent has no getsockopt") from None
+        value = got.get("value")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TargetError(f"{self.name}: the agent's getsockopt answer has no integer value: {got!r}")
+        return value
+
     def _app(self, action: str, args: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         """One application request; what the target's application refuses says which action it was."""
         try:

@@ -251,6 +251,25 @@ class LinuxAgent:
                     raise Unsupported(f"the kernel refuses {name}={value}: {err.strerror}") from None
                 raise BadRequest(f"setsockopt {level} {name}={value} refused by the kernel: {err.strerror}") from None
 
+    def getsockopt(self, key_or_port: FourTuple | int, level: str, name: str) -> int:
+        lvl = _sockopt_const(level, "level")
+        if name.isupper() and not isinstance(getattr(socket, name, None), int):
+            raise Unsupported(f"this kernel's socket module has no option {name}")
+        opt = _sockopt_const(name, "name")
+        if isinstance(key_or_port, int):
+            socks = [s for (_, p), s in self._listeners.items() if p == key_or_port]
+            if not socks:
+                raise AppError(f"no listening socket on port {key_or_port}")
+            sock = socks[0]
+        else:
+            sock = self._open(key_or_port, "getsockopt")
+        try:
+            return sock.getsockopt(lvl, opt)
+        except OSError as err:
+            if err.errno in (errno.ENOPROTOOPT, errno.EINVAL, errno.EOPNOTSUPP):
+                raise Unsupported(f"the kernel cannot read {name}: {err.strerror}") from None
+            raise BadRequest(f"getsockopt {level} {name} refused by the kernel: {err.strerror}") from None
+
     def forget(self, key: FourTuple) -> None:
         self._accept_pending()
         conn = self._conns.pop(key, None)

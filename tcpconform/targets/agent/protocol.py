@@ -27,8 +27,8 @@ from typing import IO, Any, Protocol
 from tcpconform.results import TargetEvent
 from tcpconform.tcp.segment import FourTuple
 
-OPS = ("hello", "listen", "connect", "read", "write", "shutdown", "close", "state", "events", "setsockopt", "forget",
-       "reset", "quit")
+OPS = ("hello", "listen", "connect", "read", "write", "shutdown", "close", "state", "events", "setsockopt",
+       "getsockopt", "forget", "reset", "quit")
 MAX_READ = 1 << 24
 """Largest ``count`` a read may ask for: a case reads what it sent, never this much."""
 
@@ -93,6 +93,10 @@ class AgentHandler(Protocol):
         ...
 
     def setsockopt(self, key_or_port: FourTuple | int, level: str, name: str, value: int) -> None: ...
+
+    def getsockopt(self, key_or_port: FourTuple | int, level: str, name: str) -> int:
+        """The option's value; :class:`Unsupported` when the target has no such option."""
+        ...
 
     def forget(self, key: FourTuple) -> None: ...
 
@@ -279,6 +283,13 @@ def _setsockopt(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _getsockopt(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
+    if ("conn" in r) == ("port" in r):
+        raise BadRequest('"getsockopt" needs either "conn" or "port"')
+    target: FourTuple | int = _key(r) if "conn" in r else _int(r, "port", 1, 65535)
+    return {"value": int(h.getsockopt(target, _str(r, "level"), _str(r, "name")))}
+
+
 def _unit(method: str) -> Callable[[AgentHandler, Mapping[str, Any]], dict[str, Any]]:
     def call(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
         getattr(h, method)(_key(r))
@@ -302,6 +313,7 @@ _HANDLERS: dict[str, Callable[[AgentHandler, Mapping[str, Any]], dict[str, Any]]
     "state": _state,
     "events": lambda h, r: {"events": list(h.events())},
     "setsockopt": _setsockopt,
+    "getsockopt": _getsockopt,
     "forget": _unit("forget"),
     "reset": _reset,
     "quit": lambda h, r: {},  # the serving loop stops after answering

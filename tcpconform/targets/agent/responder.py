@@ -101,6 +101,16 @@ class ResponderAgent:
         except UnsupportedOption as err:
             raise Unsupported(str(err)) from None
 
+    def getsockopt(self, key_or_port: Any, level: str, name: str) -> int:
+        from tcpconform.targets.agent.protocol import Unsupported
+
+        where = key_or_port if isinstance(key_or_port, int) else key_or_port.reversed()
+        try:
+            value: int = self._app(self.responder.app_getsockopt, where, name)
+        except UnsupportedOption as err:
+            raise Unsupported(str(err)) from None
+        return value
+
     def forget(self, key: FourTuple) -> None:
         self.responder.forget(key.reversed())
 
