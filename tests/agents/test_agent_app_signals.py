@@ -7,6 +7,7 @@ stream (a read's ``eof`` after a FIN, ``errno`` ECONNRESET after a RST: RFC 9293
 from __future__ import annotations
 
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,3 +105,40 @@ def test_getsockopt_reads_what_setsockopt_set_and_the_defaults(agent: AgentTarge
     agent.app_setsockopt(key.dport, "TCP_NODELAY", 1)
     assert agent.app_getsockopt(key.dport, "TCP_NODELAY") == 1
     peer.close()
+
+
+OLD_AGENT = r'''
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    out = {"id": r["id"], "ok": True}
+    if r["op"] == "hello":
+        out.update(agent="old", version="0", capabilities=["app"], clock="realtime", detail="")
+    elif r["op"] == "read":
+        out["data"] = ""
+    elif r["op"] == "write":
+        out["written"] = len(r["data"]) // 2
+    elif r["op"] == "getsockopt":
+        out = {"id": r["id"], "ok": False, "kind": "agent", "error": "bad request: unknown op 'getsockopt'"}
+    elif r["op"] == "close":
+        out = {"id": r["id"], "ok": False, "kind": "app", "error": "Connection reset by peer"}
+    print(json.dumps(out), flush=True)
+    if r["op"] == "quit":
+        break
+'''
+
+
+def test_an_agent_that_predates_them_cannot_show_them_so_the_cases_skip() -> None:
+    """An agent that ignores ``urgent``, says no ``eof``, names no ``errno`` and has no getsockopt:
+    each would otherwise pass or fail on what it never observed."""
+    from tcpconform.targets.base import OptionUnsupported
+
+    key = FourTuple(LO, 40000, LO, 8000)
+    with AgentTarget([sys.executable, "-c", OLD_AGENT], "old agent", LO, 8000) as old:
+        with pytest.raises(OptionUnsupported, match="urgent"):
+            old.app_write(key, b"abc", urgent=True)
+        old.app_write(key, b"abc")  # an ordinary write is as before
+        with pytest.raises(OptionUnsupported, match="eof"):
+            old.app_read_end(key)
+        with pytest.raises(OptionUnsupported, match="getsockopt"):
+            old.app_getsockopt(key, "TCP_KEEPIDLE")
