@@ -148,8 +148,9 @@ class Responder:
             self._drop(seg, wedge)
             return
         if conn is not None:
+            synced = conn.state.synchronized  # a RST there is an abort the application is told of
             conn.on_segment(seg, now)
-            if seg.flags & Flags.RST and not conn.alive:
+            if synced and seg.flags & Flags.RST and not conn.alive:
                 self._peer_ends.reset(key)
             self._after(conn, now)
         elif seg.dport in self._listening:
@@ -437,8 +438,7 @@ class Responder:
         return read_end(conn.peer_fin_received and not conn.rcv.unread, False, self.config.faults)
 
     def app_write(self, key: FourTuple, data: bytes, now: float, *, urgent: bool = False) -> None:
-        """Queue ``data`` for sending; ``ResponderError`` once the application has closed.  ``urgent``:
-        the data is urgent (MSG_OOB): SND.UP moves to just after it (:mod:`.sendmarks`)."""
+        """Queue ``data`` (``urgent``: as urgent data, :mod:`.sendmarks`); ``ResponderError`` once the app has closed."""
         conn = self._conn(key)
         conn.app_write(data, now)
         if urgent:
