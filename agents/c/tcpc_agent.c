@@ -104,6 +104,20 @@ static long long port_millis(void) {
 
 static const char *port_strerror(int err) { return strerror(err); }
 
+/* The POSIX name of an application call's error, as the protocol's "errno" carries it (NULL: none to give).
+ * ECONNRESET is the one the tester relies on: it tells an abort (the peer's RST) from other failures. */
+static const char *port_errno_name(int err) {
+    switch (err) {
+    case ECONNRESET: return "ECONNRESET";
+    case EPIPE: return "EPIPE";
+    case ENOTCONN: return "ENOTCONN";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ECONNABORTED: return "ECONNABORTED";
+    default: return NULL;
+    }
+}
+
 static const char *port_describe(void) {
     static char text[160];
 #if defined(__linux__)
@@ -263,14 +277,15 @@ static int port_recv(port_sock s, unsigned char *buf, int n, int timeout_ms, int
     return (int)got;
 }
 
-/* Up to n bytes into the send buffer, waiting at most timeout_ms for room: the count taken, or -1 with *err. */
-static int port_send(port_sock s, const unsigned char *buf, int n, int timeout_ms, int *err) {
+/* Up to n bytes into the send buffer, waiting at most timeout_ms for room: the count taken, or -1 with *err.
+ * urgent: as urgent data (MSG_OOB: the urgent pointer follows the last byte). */
+static int port_send(port_sock s, const unsigned char *buf, int n, int urgent, int timeout_ms, int *err) {
     long long deadline = port_millis() + timeout_ms;
     int sent = 0;
 #ifdef MSG_NOSIGNAL
-    const int flags = MSG_NOSIGNAL;
+    const int flags = MSG_NOSIGNAL | (urgent ? MSG_OOB : 0);
 #else
-    const int flags = 0;
+    const int flags = urgent ? MSG_OOB : 0;
 #endif
     while (sent < n) {
         struct pollfd p;
@@ -341,6 +356,21 @@ static int port_setsockopt(port_sock s, const char *level, const char *name, lon
         if (strcmp(port_options[i].level, level) == 0 && strcmp(port_options[i].name, name) == 0) {
             int v = (int)value;
             return setsockopt(s, port_options[i].lvl, port_options[i].opt, &v, sizeof v) < 0 ? errno : 0;
+        }
+    }
+    return PORT_UNKNOWN_OPTION;
+}
+
+/* 0 with *value, PORT_UNKNOWN_OPTION (no such option on this platform), or the error the stack gave. */
+static int port_getsockopt(port_sock s, const char *level, const char *name, long *value) {
+    size_t i;
+    for (i = 0; i < sizeof port_options / sizeof port_options[0]; i++) {
+        if (strcmp(port_options[i].level, level) == 0 && strcmp(port_options[i].name, name) == 0) {
+            int v = 0;
+            socklen_t len = sizeof v;
+            if (getsockopt(s, port_options[i].lvl, port_options[i].opt, &v, &len) < 0) return errno;
+            *value = v;
+            return 0;
         }
     }
     return PORT_UNKNOWN_OPTION;
@@ -842,6 +872,7 @@ static conn_t *lookup(const endpoint *tester, const endpoint *target) {
 /* -- operations: each writes its result fields into the response, or returns an error -- */
 typedef struct {
     const char *kind;  /* NULL: success; "app": the target's application failed; "agent": a bad request */
+    const char *errno_name;  /* with "app": the error's POSIX name (port_errno_name), or NULL */
     char message[200];
 } result_t;
 
@@ -932,6 +963,7 @@ static conn_t *open_conn(const jrequest *req, result_t *res, const char *op, int
     if (take_pending && c->pending) {
         int err = c->pending;
         c->pending = 0;
+        res->errno_name = port_errno_name(err);
         APP("%s", port_strerror(err));
         return NULL;
     }
@@ -940,6 +972,7 @@ static conn_t *open_conn(const jrequest *req, result_t *res, const char *op, int
 
 static int app_error(conn_t *c, result_t *res, const char *op, int err) {
     if (err == ECONNRESET) record(c, 0, "reset", NULL, NULL, "the application's %s saw the connection reset", op);
+    res->errno_name = port_errno_name(err);
     return APP("%s", port_strerror(err));
 }
 
@@ -1051,7 +1084,7 @@ static int op_read(const jrequest *req, result_t *res) {
     }
     out_s(",\"data\":\"");
     out_hex(data_buf, got);
-    out_s("\"");
+    out_fmt("\",\"eof\":%s", eof ? "true" : "false");
     return 1;
 }
 
@@ -1061,10 +1094,11 @@ static int hexval(char c) {
 
 static int op_write(const jrequest *req, result_t *res) {
     const char *hex;
-    const jfield *f = field(req, "data");
+    const jfield *f = field(req, "data"), *u = field(req, "urgent");
     size_t len, i;
     conn_t *c;
-    int sent, err = 0;
+    int sent, err = 0, urgent = u && u->type == J_TRUE;
+    if (u && u->type != J_TRUE && u->type != J_FALSE) return BAD("bad request: \"urgent\" is true or false");
     if (!f) return BAD("bad request: \"write\" needs \"data\"");
     if (f->type != J_STR) return BAD("bad request: \"data\" is a hex string");
     hex = f->str;
@@ -1077,10 +1111,11 @@ static int op_write(const jrequest *req, result_t *res) {
         data_buf[i / 2] = (unsigned char)(hi * 16 + lo);
     }
     if (!(c = open_conn(req, res, "write", 1, 1))) return 0;
-    sent = port_send(c->sock, data_buf, (int)(len / 2), WRITE_TIMEOUT_MS, &err);
+    sent = port_send(c->sock, data_buf, (int)(len / 2), urgent, WRITE_TIMEOUT_MS, &err);
+    if (sent < 0 && urgent && err == EOPNOTSUPP) return fail(res, "unsupported", "the stack cannot send urgent data");
     if (sent < 0) return app_error(c, res, "write", err);
-    record(c, 0, "app", NULL, NULL, "application write %d bytes", sent);
-    out_fmt(",\"written\":%d", sent);
+    record(c, 0, "app", NULL, NULL, "application write %d bytes%s", sent, urgent ? " urgent (MSG_OOB)" : "");
+    out_fmt(",\"written\":%d%s", sent, urgent ? ",\"urgent\":true" : "");
     return 1;
 }
 
@@ -1210,6 +1245,31 @@ static int op_setsockopt(const jrequest *req, result_t *res) {
     return 1;
 }
 
+static int op_getsockopt(const jrequest *req, result_t *res) {
+    const char *level, *name;
+    long value = 0, port = 0;
+    int has_conn = field(req, "conn") != NULL, has_port = field(req, "port") != NULL, i, r = 0, done = 0;
+    if (has_conn == has_port) return BAD("bad request: \"getsockopt\" needs either \"conn\" or \"port\"");
+    if (!get_str(req, "level", &level, res, "getsockopt") || !get_str(req, "name", &name, res, "getsockopt")) return 0;
+    if (has_port && !get_int(req, "port", 1, 65535, &port, res, "getsockopt")) return 0;
+    if (has_conn) {
+        conn_t *c = open_conn(req, res, "getsockopt", 1, 1);
+        if (!c) return 0;
+        r = port_getsockopt(c->sock, level, name, &value);
+        done = 1;
+    } else {
+        for (i = 0; i < MAX_LISTENERS && !done; i++)
+            if (listeners[i].used && listeners[i].local.port == port) { r = port_getsockopt(listeners[i].sock, level, name, &value); done = 1; }
+        if (!done) return APP("no listening socket on port %ld", port);
+    }
+    if (r == PORT_UNKNOWN_OPTION) return fail(res, "unsupported", "no socket option %s %s on this platform", level, name);
+    if (r == ENOPROTOOPT || r == EINVAL || r == EOPNOTSUPP)
+        return fail(res, "unsupported", "the stack cannot read %s %s: %s", level, name, port_strerror(r));
+    if (r) return BAD("bad request: getsockopt %s %s refused by the stack: %s", level, name, port_strerror(r));
+    out_fmt(",\"value\":%ld", value);
+    return 1;
+}
+
 static int op_forget(const jrequest *req, result_t *res) {
     endpoint tester, target;
     conn_t *c;
@@ -1246,7 +1306,7 @@ static int op_quit(const jrequest *req, result_t *res) { (void)req; (void)res; r
 static const struct { const char *name; int (*run)(const jrequest *, result_t *); } ops[] = {
     {"hello", op_hello}, {"listen", op_listen}, {"connect", op_connect}, {"read", op_read}, {"write", op_write},
     {"shutdown", op_shutdown}, {"close", op_close}, {"state", op_state}, {"events", op_events},
-    {"setsockopt", op_setsockopt}, {"forget", op_forget}, {"reset", op_reset}, {"quit", op_quit},
+    {"setsockopt", op_setsockopt}, {"getsockopt", op_getsockopt}, {"forget", op_forget}, {"reset", op_reset}, {"quit", op_quit},
 };
 
 /* -- requests in, responses out; a duplicate is answered from the replay cache -- */
@@ -1269,7 +1329,7 @@ static unsigned long fnv1a(const char *s, int n) {
     return h & 0xffffffffUL;
 }
 
-static void error_response(const jfield *id, const char *kind, const char *message) {
+static void error_response(const jfield *id, const char *kind, const char *message, const char *errno_name) {
     out_len = 0;
     out_full = 0;
     out_s("{\"id\":");
@@ -1278,6 +1338,10 @@ static void error_response(const jfield *id, const char *kind, const char *messa
     out_json_string(kind);
     out_s(",\"error\":");
     out_json_string(message);
+    if (errno_name) {
+        out_s(",\"errno\":");
+        out_json_string(errno_name);
+    }
     out_s("}");
 }
 
@@ -1292,7 +1356,7 @@ static int handle(char *text, int len, unsigned long peer) {
     if (!json_parse(text, &req)) {
         char message[96];
         snprintf(message, sizeof message, "bad request: %s", req.error);
-        error_response(NULL, "agent", message);
+        error_response(NULL, "agent", message, NULL);
         return 0;
     }
     id = field(&req, "id");
@@ -1309,10 +1373,11 @@ static int handle(char *text, int len, unsigned long peer) {
             }
         }
     }
-    if (!id) { error_response(NULL, "agent", "bad request: a request needs an \"id\""); return 0; }
-    if (!op || op->type != J_STR) { error_response(id, "agent", "bad request: a request needs an \"op\" (a string)"); return 0; }
+    if (!id) { error_response(NULL, "agent", "bad request: a request needs an \"id\"", NULL); return 0; }
+    if (!op || op->type != J_STR) { error_response(id, "agent", "bad request: a request needs an \"op\" (a string)", NULL); return 0; }
     res.kind = NULL;
     res.message[0] = 0;
+    res.errno_name = NULL;
     out_len = 0;
     out_full = 0;
     out_s("{\"id\":");
@@ -1327,11 +1392,11 @@ static int handle(char *text, int len, unsigned long peer) {
     if (i == sizeof ops / sizeof ops[0]) {
         char message[96];
         snprintf(message, sizeof message, "bad request: unknown op '%.40s'", op->str);
-        error_response(id, "agent", message);
+        error_response(id, "agent", message, NULL);
     } else if (res.kind) {
-        error_response(id, res.kind, res.message);
+        error_response(id, res.kind, res.message, res.errno_name);
     } else if (out_full) {
-        error_response(id, "agent", "the answer does not fit the agent's response buffer");
+        error_response(id, "agent", "the answer does not fit the agent's response buffer", NULL);
     } else {
         out_s("}");
     }
@@ -1370,7 +1435,7 @@ int main(int argc, char **argv) {
         if (len == -2) {
             char message[96];
             snprintf(message, sizeof message, "bad request: longer than the agent's %d bytes", MAX_REQUEST);
-            error_response(NULL, "agent", message);
+            error_response(NULL, "agent", message, NULL);
             port_ctl_send(out, out_len);
             continue;
         }

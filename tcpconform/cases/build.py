@@ -52,7 +52,7 @@ from tcpconform.cases.model import (
 )
 from tcpconform.cases.notation import build_segment, parse_segment
 from tcpconform.cases.requirements import labelled, rfc9293
-from tcpconform.cases.sockopt import sockopt
+from tcpconform.cases.sockopt import getsockopt, sockopt
 from tcpconform.cases.values import MAX_DURATION, NotationError, did_you_mean, field_value, parse_duration, quoted
 from tcpconform.responder.faults import FAULTS
 from tcpconform.tcp.icmp import KINDS
@@ -61,11 +61,12 @@ from tcpconform.tcp.states import State
 
 __all__ = ["STEP_BUILDERS", "STEP_KINDS", "CaseBuilder", "StepEntry"]
 
-APP_ACTIONS = ("listen", "connect", "close", "shutdown", "read", "write", "setsockopt")
+APP_ACTIONS = ("listen", "connect", "close", "shutdown", "read", "write", "setsockopt", "getsockopt", "read-eof", "read-reset")
 MAX_APP_BYTES = 1 << 24
 """The most bytes one application read or write may name (16 MiB): far beyond any window a case
 fills, and small enough that the stream it writes fits in memory."""
-APP_HELP = "listen, connect, close, shutdown, 'read N', 'write N' or 'setsockopt NAME VALUE'"
+APP_HELP = ("listen, connect, close, shutdown, 'read N', 'write N', read-eof, read-reset, 'setsockopt NAME VALUE' or "
+            "'getsockopt NAME >= VALUE'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,8 +280,8 @@ class CaseBuilder:
         return isn
 
     def app(self, path: Path_, value: Any) -> tuple[Any, int | SockOpt | None] | None:
-        """``listen``, ``connect``, ``close``, ``shutdown``, ``read N``/``write N``, ``{read: N}``/``{write: N}`` or
-        ``setsockopt NAME VALUE``."""
+        """``listen``, ``connect``, ``close``, ``shutdown``, ``read N``/``write N`` (``write N urgent``:
+        :func:`_app`), ``{read: N}``/``{write: N}`` or ``setsockopt NAME VALUE``."""
         if isinstance(value, dict):
             items = [(k, v) for k, v in value.items() if k in ("read", "write") and isinstance(v, int)]
             if len(items) != 1 or len(value) != 1:
@@ -297,14 +298,15 @@ class CaseBuilder:
             hint = did_you_mean(action, APP_ACTIONS)
             self.doc.error(path, f"expected {APP_HELP} (got {quoted(value)}){hint}")
             return None
+        words = words[:2] if action == "write" and words[2:] == ["urgent"] else words
         if action in ("read", "write"):
             if len(words) != 2 or not re.fullmatch("[0-9]{1,20}", words[1]) or not 0 < int(words[1]) <= MAX_APP_BYTES:
                 self.doc.error(path, f"{action} needs a byte count from 1 to {MAX_APP_BYTES:,}: '{action} N' "
                                      f"(got {quoted(value)})")
                 return None
             return action, int(words[1])
-        if action == "setsockopt":
-            option = sockopt(words[1:])
+        if action in ("setsockopt", "getsockopt"):
+            option = (sockopt if action == "setsockopt" else getsockopt)(words[1:])
             if isinstance(option, str):
                 self.doc.error(path, f"{option} (got {quoted(value)})")
                 return None
@@ -366,7 +368,7 @@ def _app(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     name, arg = action
     if isinstance(arg, SockOpt):
         return AppStep(e.loc, e.text, name, None, rfc, sockopt=arg)
-    return AppStep(e.loc, e.text, name, arg, rfc)
+    return AppStep(e.loc, e.text, name, arg, rfc, urgent=isinstance(e.value, str) and e.value.split()[2:] == ["urgent"])
 
 
 def _state(b: CaseBuilder, e: StepEntry) -> AnyStep | None:

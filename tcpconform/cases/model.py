@@ -276,7 +276,8 @@ class ChallengeBurstStep(Step):
     requirement: str | None = None
 
 
-AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close", "setsockopt"]
+AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close", "setsockopt", "getsockopt", "read-eof",
+                    "read-reset"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,12 +291,14 @@ class SockOpt:
 @dataclass(frozen=True, slots=True)
 class AppStep(Step):
     """An action of the target's application: ``read`` and ``write`` take a byte count, ``setsockopt``
-    an option (on the case's connection once it exists, else on the listening socket)."""
+    an option (on the case's connection once it exists, else on the listening socket), ``getsockopt``
+    an option and the least value it must read; an ``urgent`` write sends its bytes as urgent data."""
 
     action: AppAction
     count: int | None = None
     requirement: str | None = None
     sockopt: SockOpt | None = None
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

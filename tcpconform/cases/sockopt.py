@@ -15,6 +15,16 @@ from tcpconform.tcp.sockopts import MAX_VALUE, SOCKET_OPTIONS
 USAGE = "setsockopt takes an option name and an integer value: 'setsockopt TCP_NODELAY 1'"
 
 
+GET_USAGE = "getsockopt takes an option name and the least value it must read: 'getsockopt TCP_KEEPIDLE >= 7200'"
+
+
+def getsockopt(words: list[str]) -> SockOpt | str:
+    """The option ``words`` (name, ``>=``, value) read and its least value; else what is wrong with them."""
+    if len(words) != 3 or words[1] != ">=":
+        return GET_USAGE
+    return sockopt([words[0], words[2]])
+
+
 def sockopt(words: list[str]) -> SockOpt | str:
     """The option ``words`` (name, value) set; else what is wrong with them, as a loader message."""
     if len(words) != 2:

@@ -20,6 +20,7 @@ from tcpconform.results import Mismatch, StepResult
 from tcpconform.targets.base import AppFailed, Capability, OptionUnsupported
 from tcpconform.targets.device import DeviceTarget
 from tcpconform.tcp.payload import TARGET_SALT, TESTER_SALT, stream_bytes
+from tcpconform.tcp.streamend import ReadEnd
 
 POLL = 0.005
 """How often state and application reads are polled while waiting for them, in seconds."""
@@ -28,7 +29,9 @@ POLL = 0.005
 def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
     target, key = env.target, env.key
     sres.expected = f"application {step.action}" + (f" {step.count}" if step.count is not None else "") + (
-        f" {step.sockopt.name} {step.sockopt.value}" if step.sockopt is not None else "")
+        " urgent" if step.urgent else "") + (
+        f" {step.sockopt.name} {'>= ' if step.action == 'getsockopt' else ''}{step.sockopt.value}" if step.sockopt
+        is not None else "")
     if step.action == "connect" and isinstance(target, DeviceTarget):  # it connects by itself: wait for its SYN
         yield from device_connects(env, target, sres)
         return
@@ -49,7 +52,13 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
             yield from _app_read(env, step.count or 0)
         case "write":
             data = stream_bytes(env.conn.app_written, step.count or 0, TARGET_SALT)
-            target.app_write(key, data)
+            try:
+                if step.urgent:
+                    target.app_write(key, data, urgent=True)
+                else:
+                    target.app_write(key, data)
+            except OptionUnsupported as err:  # no urgent data there: nothing the case asserts can show
+                raise CaseUnobservable(f"{target.name} cannot send urgent data: {err}") from None
             env.conn.app_written += len(data)
         case "listen":
             try:
@@ -69,6 +78,10 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
             target.app_close(key)
         case "setsockopt":
             _setsockopt(env, step)
+        case "getsockopt":
+            _getsockopt(env, step, sres)
+        case "read-eof" | "read-reset":
+            yield from _read_end(env, "eof" if step.action == "read-eof" else "reset")
         case _:
             assert_never(step.action)
     env.t_ref = env.link.now()
@@ -86,6 +99,46 @@ def _setsockopt(env: StepEnv, step: AppStep) -> None:
         env.target.app_setsockopt(where, option.name, option.value)
     except OptionUnsupported as err:
         raise CaseUnobservable(f"{env.target.name} cannot set {option.name} {option.value}: {err}") from None
+
+
+_ENDS = {"eof": "end of file", "reset": "a failure: connection reset", "open": "neither the end of the stream nor a reset"}
+
+
+def _read_end(env: StepEnv, want: ReadEnd) -> Waiting[None]:
+    """Read, polling until the profile's bound, until the application is told how the stream ended:
+    it must be ``want`` (RFC 9293 3.6, MUST-12).  A target that cannot tell skips the case."""
+    link = env.link
+    deadline = timing.latest(link.now(), env.settings.profile.within)
+    while True:
+        try:
+            got = env.target.app_read_end(env.key)
+        except OptionUnsupported as err:
+            raise CaseUnobservable(f"{env.target.name} cannot show how its application learns the stream's end: "
+                                   f"{err}") from None
+        if got != "open" or link.now() >= deadline:
+            break
+        yield from env.sleep(min(deadline, link.now() + POLL))
+    if got != want:
+        raise StepFailed(f"the application was told {_ENDS[got]}, where the peer ended the stream with "
+                         f"{'a FIN' if want == 'eof' else 'a RST'}", [Mismatch("app read", _ENDS[want], _ENDS[got])])
+
+
+def _getsockopt(env: StepEnv, step: AppStep, sres: StepResult) -> None:
+    """Read the option where a setsockopt would set it: it must be at least the case's value (a
+    default the RFC bounds below, MUST-28's two hours of keep-alive idle).  A target that cannot read
+    it cannot show it: the case is skipped with the reason."""
+    option = step.sockopt
+    if option is None:
+        raise CaseError("a getsockopt step without its option")
+    where = env.key if env.conn.target_isn is not None else env.key.dport
+    try:
+        value = env.target.app_getsockopt(where, option.name)
+    except OptionUnsupported as err:
+        raise CaseUnobservable(f"{env.target.name} cannot read {option.name}: {err}") from None
+    sres.message = f"{option.name} reads {value}"
+    if value < option.value:
+        raise StepFailed(f"the application reads {option.name} {value}, below {option.value}",
+                         [Mismatch(option.name, f">= {option.value}", str(value))])
 
 
 def _drive_echo(env: StepEnv, count: int, sres: StepResult) -> Waiting[None]:

@@ -42,7 +42,7 @@ def send_needs(step: SendStep, context: NeedsContext) -> Capability:
 def app_needs(step: AppStep, context: NeedsContext) -> Capability:
     """An application action needs an agent, unless the target's application does it by itself;
     an implied write (an echo's, played by sending it the bytes) only while the tester can send."""
-    if step.action == "write" and context.tester_closed:
+    if step.action == "write" and (context.tester_closed or step.urgent):  # no echo writes urgent data
         return Capability.APP
     context.writes_before_fin |= step.action == "write"
     if step.action == "close" and context.tester_closed and "close-after-fin" in context.implied:

@@ -443,8 +443,9 @@ def _asserts(step: Any) -> bool:
 
 
 def _app_asserts(step: AppStep) -> bool:
-    """Only a read checks something of the target (the bytes its application got)."""
-    return step.action == "read"
+    """Only a read checks something of the target (the bytes its application got, how it was told the
+    stream ended, an option's value)."""
+    return step.action in ("read", "read-eof", "read-reset", "getsockopt")
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,9 @@ from tcpconform.responder.receive import ReceiveBuffer
 from tcpconform.responder.robustness import ack_too_old, mss_misaligned, peer_window, syn_resets_anywhere, urgent_text
 from tcpconform.responder.sack import SackState
 from tcpconform.responder.send import SendSide
+from tcpconform.responder.sendmarks import SendMarks
 from tcpconform.responder.shrink import shrink_aborts
-from tcpconform.responder.sockopts import SocketOptions
+from tcpconform.responder.sockopts import SocketOptions, defaults
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.responder.throttle import ChallengeThrottle
@@ -84,9 +85,10 @@ class Connection(SendSide):
         self._close_when_established = False
         self.app_shut = False
         """The application has shut down its sending side (even if a fault kept the FIN back)."""
-        self.options = options.copy() if options is not None else SocketOptions()  # the listener's, then the app's
+        self.options = options.copy() if options is not None else defaults(cfg.faults)  # the listener's, then the app's
         self.keepalive = KeepAlive.begin(self.options, cfg.faults, now)
         self.challenges = ChallengeThrottle()  # RFC 5961 7
+        self.marks = SendMarks()  # the urgent pointer and DS field on the way out (.sendmarks)
         # Receive side: settled by the peer's SYN (take_peer_syn); until then, in SYN_SENT, nothing.
         self.max_snd_wnd = 0
         self.peer_mss: int = default_mss(key.dst)

@@ -187,6 +187,10 @@ FAULTS: dict[str, str] = {
     "no-nagle": "no Nagle algorithm: every small write goes out at once, even while earlier small data is unacknowledged",
     "nodelay-ignored": "TCP_NODELAY is accepted but has no effect: Nagle's algorithm stays on",
     "keepalive-default-on": "keep-alive probes are on for every connection, without the application asking (SO_KEEPALIVE)",
+    "keepalive-idle-20s": (
+        "the idle time before the first keep-alive probe defaults to 20 s, not two hours (FreeRTOS+TCP's "
+        "ipconfigTCP_KEEP_ALIVE_INTERVAL default)"
+    ),
     "keepalive-one-probe-kills": "the first unanswered keep-alive probe ends the connection with a RST (no further probes)",
     "keepalive-ignores-traffic": (
         "the keep-alive timer runs from when keep-alive was switched on: segments received do not restart it, "
@@ -227,6 +231,14 @@ FAULTS: dict[str, str] = {
         "the octet before the urgent pointer is taken out of the segment before its sequence accounting: "
         "the ACK falls one octet short and the next segment looks out of order"
     ),
+    "urgent-pointer-last-octet": (
+        "the application's urgent data is sent with an urgent pointer at its last octet, one short (RFC 1122 "
+        "4.2.2.4's reading, which RFC 6093 and RFC 9293 3.8.5 retired: it points just after the urgent data)"
+    ),
+    "urgent-not-flagged": (
+        "the application's urgent data goes out as ordinary data, without URG (a stack whose send path "
+        "takes MSG_OOB and drops the flag)"
+    ),
     # Header fields and option parsing (RFC 9293 3.1, 3.2).
     "signed-window": "the peer's window is read as a signed 16-bit number: a window of 32768 or more is negative",
     "aligned-options-only": "an MSS option not starting on a 4-octet boundary of the option list is not seen",
@@ -251,6 +263,14 @@ FAULTS: dict[str, str] = {
     "broadcast-syn-answered": "a SYN to a broadcast or multicast address is answered, from the stack's own address",
     "ttl-ignored": "IP_TTL / IPV6_UNICAST_HOPS is accepted, and the segments keep the default TTL of 64",
     "tos-ignored": "IP_TOS / IPV6_TCLASS is accepted, and the segments keep TOS 0",
+    "tos-data-only": (
+        "only new data carries the DS value the application set: pure ACKs, retransmissions and a bare FIN, "
+        "built by other paths, go out with TOS 0"
+    ),
+    "tos-change-ignored": (
+        "the first DS value the application set sticks: a later IP_TOS / IPV6_TCLASS is taken and ignored "
+        "(a header template filled in once per connection)"
+    ),
     # Closing (RFC 9293 3.6, 3.10.7.4).
     "fin-despite-unread": (
         "the application's close with received data unread flushes it and sends a FIN, not a RST (RFC 9293 SHLD-3)"
@@ -259,6 +279,11 @@ FAULTS: dict[str, str] = {
         "data arriving after the application closed is acknowledged and dropped instead of answered with a RST"
     ),
     "time-wait-ignores-fin": "in TIME_WAIT a retransmitted FIN is neither acknowledged nor restarts 2*MSL",
+    "rst-as-eof": (
+        "a RST that ended the connection reaches the application as a normal end of file, not as a reset "
+        "(a socket layer that maps every remote close to a zero-length read)"
+    ),
+    "fin-as-reset": "the peer's FIN reaches the application as a failure, connection reset, not as the end of the stream",
     "skip-closing": "a FIN in FIN_WAIT_1 (crossing the responder's own FIN) leads to TIME_WAIT, skipping CLOSING",
 }
 

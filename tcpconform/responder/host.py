@@ -29,28 +29,21 @@ from tcpconform.responder.connection import Connection, ResponderError
 from tcpconform.responder.events import AppAction, Event, StateChanged, listen_key
 from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.icmp import on_icmp
-from tcpconform.responder.iplayer import admitted, stamped
+from tcpconform.responder.iplayer import admitted
 from tcpconform.responder.listener import half_open_limit
+from tcpconform.responder.peerclose import PeerEnds, read_end
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.sack import sack_wedges
+from tcpconform.responder.sendmarks import odd_checksum, outgoing
 from tcpconform.responder.services import ServiceSession
-from tcpconform.responder.sockopts import SocketOptions
+from tcpconform.responder.sockopts import SocketOptions, defaults
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.timers import Deadlines
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 from tcpconform.tcp.states import State
-from tcpconform.wire.tcp import tcp_checksum
-
-
-def _odd_checksum(seg: Segment) -> Segment:
-    """Fault ``odd-checksum``: the checksum of a stack that sums whole 16-bit words and forgets the odd
-    last byte (the same as summing it as zero).  Right for even lengths, and for a last byte of zero."""
-    if len(seg.payload) % 2 == 0:
-        return seg
-    return seg.with_(chksum=tcp_checksum(seg.with_(payload=seg.payload[:-1] + b"\0")))
-
+from tcpconform.tcp.streamend import ReadEnd
 
 DROPPED_KEPT = 100
 """Discarded segments the responder keeps for inspection (the latest): enough to see why the last
@@ -58,14 +51,11 @@ burst was dropped, little enough (a few hundred kB of full-size segments) to kee
 for days at the memory it settles at within its first minutes."""
 
 ENDED_KEPT = 1024
-"""Ended connections whose 4-tuple the responder remembers (the latest), so that ``state`` says
-CLOSED for them rather than the LISTEN of their port.  Only that answer depends on it: a segment
-for a connection that is gone is processed as RFC 9293 3.10.7 says for no connection at all, LISTEN
-processing on a listening port (3.10.7.2) and a RST otherwise (3.10.7.1), whether or not its tuple
-is remembered.  The engine asks only about the connections of the cases running (``--jobs`` 256 at
-most, a few connections each, each asked about just after it ended), so 1024 leaves a margin; an
-older one is reported as what a new segment would find, its port's state.  About 270 bytes each: a
-responder that has seen millions of connections end keeps about 280 kB of them."""
+"""Ended connections whose 4-tuple the responder remembers (the latest), so that ``state`` says CLOSED
+for them rather than the LISTEN of their port; only that answer depends on it (a segment for a gone
+connection is processed as RFC 9293 3.10.7.1/2 say for none).  The engine asks only about the running
+cases' connections (``--jobs`` 256 at most, a few each, just after they end): 1024 leaves a margin, an
+older one is reported as its port's state.  About 270 bytes each, 280 kB at most."""
 
 
 class Responder:
@@ -89,6 +79,7 @@ class Responder:
         """Ended connections, oldest first, at most :data:`ENDED_KEPT` (an insertion-ordered set)."""
         self._half_open: set[FourTuple] = set()
         """Connections in SYN-RECEIVED (bounded by ``config.backlog``)."""
+        self._peer_ends = PeerEnds()  # the connections a RST ended, for the application's next read (MUST-12)
         self.dropped: deque[tuple[Segment, str]] = deque(maxlen=DROPPED_KEPT)
         """The latest segments discarded, with the reason: malformed ones (bad checksum, bad data
         offset), and every one after the fault ``wedge-on-bad-option`` wedged the stack.  Only the
@@ -160,7 +151,10 @@ class Responder:
             self._drop(seg, wedge)
             return
         if conn is not None:
+            synced = conn.state.synchronized  # a RST there is an abort the application is told of
             conn.on_segment(seg, now)
+            if synced and seg.flags & Flags.RST and not conn.alive:
+                self._peer_ends.reset(key)
             self._after(conn, now)
         elif seg.dport in self._listening:
             self._on_listen(key, seg, now)
@@ -203,15 +197,16 @@ class Responder:
         self._outbox.clear()  # cleared in place: every connection appends to this very list
         out = [self._stamped(seg) for seg in out]
         if "odd-checksum" in self.config.faults:
-            out = [_odd_checksum(seg) for seg in out]
+            out = [odd_checksum(seg) for seg in out]
         if self.config.faults & OPTION_FAULTS:
             out = [option_faults(seg, self.config.faults) for seg in out]
         return out
 
     def _stamped(self, seg: Segment) -> Segment:
-        """``seg`` with the IP fields its connection's socket options set (MUST-48, MUST-49)."""
+        """``seg`` with the IP fields its connection's socket options set (MUST-48, MUST-49, SHLD-22)
+        and its urgent pointer (MUST-62): :mod:`.sendmarks`."""
         conn = self._conns.get(seg.key)
-        return seg if conn is None else stamped(seg, conn.options, self.config.faults)
+        return seg if conn is None else outgoing(seg, conn.marks, conn.options, conn.snd_una, self.config.faults)
 
     def next_events(self) -> list[Event]:
         """Everything reported since the last call, in order."""
@@ -260,6 +255,7 @@ class Responder:
         self._listening.clear()
         self._listen_options.clear()
         self._ended.clear()
+        self._peer_ends.clear()
         self._half_open.clear()
         self.dropped.clear()
         self.dropped_count = 0
@@ -274,6 +270,7 @@ class Responder:
         """
         conn = self._conns.pop(key, None)
         self._sessions.pop(key, None)
+        self._peer_ends.forget(key)
         self._half_open.discard(key)
         self._born.pop(key, None)
         self._timers.set(key, None)
@@ -304,6 +301,7 @@ class Responder:
             self._drop(seg, f"SYN dropped: {self.config.max_connections} connections exist (max_connections)")
             return
         self._ended.pop(key, None)
+        self._peer_ends.forget(key)  # a new connection on the tuple: no reset left to report
         cfg = self.config
         if cfg.has("lcg-isn"):  # the generator steps once per connection: the ISN is its next value
             self._lcg = lcg_next(self._lcg)
@@ -412,6 +410,7 @@ class Responder:
         if len(self._conns) >= self.config.max_connections:
             raise ResponderError(f"cannot connect: {self.config.max_connections} connections exist (max_connections)")
         self._ended.pop(key, None)
+        self._peer_ends.forget(key)
         self._events.append(AppAction(key, "connect", 0, now))
         cfg, self._client_isn = active_open_config(self.config, key, now, self._client_isn)
         conn = Connection(key, cfg, None, now, self._outbox, self._events)
@@ -433,10 +432,21 @@ class Responder:
         self._schedule(conn)  # a window update may have gone out and taken the delayed ACK with it
         return data
 
-    def app_write(self, key: FourTuple, data: bytes, now: float) -> None:
-        """Queue ``data`` for sending; ``ResponderError`` once the application has closed."""
+    def read_end(self, key: FourTuple, now: float, *, drain: bool = False) -> ReadEnd:
+        """What the application's next read tells of the stream's end (:mod:`.peerclose`); ``drain``: read unread bytes first."""
+        if self._peer_ends.was_reset(key):
+            return read_end(False, True, self.config.faults)
+        conn = self._conn(key)
+        if drain and conn.rcv.unread:
+            self.app_read(key, conn.rcv.unread, now)
+        return read_end(conn.peer_fin_received and not conn.rcv.unread, False, self.config.faults)
+
+    def app_write(self, key: FourTuple, data: bytes, now: float, *, urgent: bool = False) -> None:
+        """Queue ``data`` (``urgent``: as urgent data, :mod:`.sendmarks`); ``ResponderError`` once the app has closed."""
         conn = self._conn(key)
         conn.app_write(data, now)
+        if urgent:
+            conn.marks.urgent(seqnum.add(conn.snd_nxt, len(conn.send_queue)))
         self._events.append(AppAction(key, "write", len(data), now))
         self._after(conn, now)
 
@@ -446,11 +456,19 @@ class Responder:
         if isinstance(where, int):
             if where not in self._listening:
                 raise ResponderError(f"no listening socket on port {where}")
-            self._listen_options.setdefault(where, SocketOptions()).set(name, value)
+            self._listen_options.setdefault(where, defaults(self.config.faults)).set(name, value)
             return
         conn = self._conn(where)
         conn.app_setsockopt(name, value, now)
         self._after(conn, now)
+
+    def app_getsockopt(self, where: FourTuple | int, name: str) -> int:
+        """Option ``name`` of connection ``where`` or of listening port ``where`` (:meth:`.SocketOptions.get`)."""
+        if isinstance(where, int):
+            if where not in self._listening:
+                raise ResponderError(f"no listening socket on port {where}")
+            return self._listen_options.get(where, defaults(self.config.faults)).get(name)
+        return self._conn(where).options.get(name)
 
     def app_shutdown(self, key: FourTuple, now: float) -> None:
         """SHUT_WR: the FIN follows the queued data; receiving goes on."""

@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 KEEPALIVE_IDLE = 7200.0
 """The default idle time before the first keep-alive probe: RFC 9293 3.8.4 (MUST-28) says no less
 than two hours, and Linux's ``tcp_keepalive_time`` is exactly that."""
+SHORT_KEEPALIVE_IDLE = 20.0
+"""The default idle time of the fault ``keepalive-idle-20s`` (FreeRTOS+TCP's ``ipconfigTCP_KEEP_ALIVE_INTERVAL``)."""
 KEEPALIVE_INTERVAL = 75.0
 """The default time between unanswered probes (Linux's ``tcp_keepalive_intvl``)."""
 KEEPALIVE_COUNT = 9
@@ -52,6 +54,17 @@ class SocketOptions:
     def copy(self) -> SocketOptions:
         return replace(self)
 
+    def get(self, name: str) -> int:
+        """Option ``name`` as getsockopt reads it (seconds, counts, milliseconds, as Linux gives them;
+        the IP fields' defaults when unset); :class:`UnsupportedOption` for one the responder lacks."""
+        values = {"TCP_NODELAY": int(self.nodelay), "SO_KEEPALIVE": int(self.keepalive), "TCP_KEEPIDLE": int(self.keepidle),
+                  "TCP_KEEPINTVL": int(self.keepintvl), "TCP_KEEPCNT": self.keepcnt,
+                  "TCP_USER_TIMEOUT": round((self.user_timeout or 0) * 1000), "IP_TTL": self.ttl or 64,
+                  "IPV6_UNICAST_HOPS": self.ttl or 64, "IP_TOS": self.tos or 0, "IPV6_TCLASS": self.tos or 0}
+        if name not in values:
+            raise UnsupportedOption(f"the reference responder has no socket option {name}")
+        return values[name]
+
     def set(self, name: str, value: int) -> None:
         """Set option ``name`` to ``value``; :class:`UnsupportedOption` for another name or a refused value."""
         if name in ("TCP_NODELAY", "SO_KEEPALIVE"):
@@ -83,6 +96,12 @@ class SocketOptions:
             self.keepintvl = float(value)
         else:
             self.keepcnt = value
+
+
+def defaults(faults: frozenset[str]) -> SocketOptions:
+    """A new socket's options; under the fault ``keepalive-idle-20s`` the idle time before the first
+    keep-alive probe defaults to 20 s, not RFC 9293's two hours (MUST-28)."""
+    return SocketOptions(keepidle=SHORT_KEEPALIVE_IDLE) if "keepalive-idle-20s" in faults else SocketOptions()
 
 
 def nagle_holds(options: SocketOptions, faults: frozenset[str]) -> bool:

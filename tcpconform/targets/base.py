@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 from tcpconform.errors import SetupError, TcpconformError
 from tcpconform.results import TargetEvent
 from tcpconform.tcp.segment import FourTuple
+from tcpconform.tcp.streamend import ReadEnd
 
 
 class Capability(Flag):
@@ -71,7 +72,12 @@ class TargetError(SetupError):
 
 class AppFailed(TcpconformError):
     """The target's application call failed on the target (no such connection, connection reset):
-    something the target did, so the step fails rather than errors."""
+    something the target did, so the step fails rather than errors.  ``errno``: the error's POSIX
+    name (``ECONNRESET``) when the target says it."""
+
+    def __init__(self, message: str, errno: str | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 class OptionUnsupported(TcpconformError):
@@ -110,7 +116,16 @@ class Target(Protocol):
         """Read up to ``count`` bytes the application has received; fewer (or none) when fewer are there."""
         ...
 
-    def app_write(self, key: FourTuple, data: bytes) -> None: ...
+    def app_write(self, key: FourTuple, data: bytes, urgent: bool = False) -> None:
+        """Write ``data``; ``urgent``: as urgent data (``MSG_OOB``: the urgent pointer follows its last
+        octet), :class:`OptionUnsupported` when the target cannot send urgent data."""
+        ...
+
+    def app_read_end(self, key: FourTuple) -> ReadEnd:
+        """One read of the application, for how the stream ended (:data:`ReadEnd`); bytes that came
+        are read and dropped.  :class:`OptionUnsupported` when the target cannot tell (an agent whose
+        read does not say ``eof``, or whose failures name no ``errno``)."""
+        ...
 
     def app_shutdown(self, key: FourTuple) -> None:
         """Close the sending side (a FIN), keep reading."""
@@ -122,6 +137,11 @@ class Target(Protocol):
         """Set socket option ``name`` (one of :data:`tcpconform.tcp.sockopts.SOCKET_OPTIONS`) on the
         connection ``where`` or, for a port, on its listening socket (connections accepted after
         inherit it).  :class:`OptionUnsupported` when the target has no such option."""
+        ...
+
+    def app_getsockopt(self, where: FourTuple | int, name: str) -> int:
+        """Read socket option ``name`` on the connection ``where`` or, for a port, its listening
+        socket.  :class:`OptionUnsupported` when the target has no such option or cannot read it."""
         ...
 
     def state(self, key: FourTuple) -> str | None:

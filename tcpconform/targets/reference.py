@@ -31,6 +31,7 @@ from tcpconform.results import TargetEvent
 from tcpconform.targets.base import AppFailed, Capability, Listeners, OptionUnsupported
 from tcpconform.tcp.payload import TARGET_SALT
 from tcpconform.tcp.segment import FourTuple
+from tcpconform.tcp.streamend import ReadEnd
 
 _DEFAULTS = ResponderConfig()
 REFERENCE_IP: str = _DEFAULTS.ip
@@ -112,9 +113,13 @@ class ReferenceTarget:
         with _failing("read"):
             return self.responder.app_read(key.reversed(), count, self.clock.tick())
 
-    def app_write(self, key: FourTuple, data: bytes) -> None:
+    def app_write(self, key: FourTuple, data: bytes, urgent: bool = False) -> None:
         with _failing("write"):
-            self.responder.app_write(key.reversed(), data, self.clock.tick())
+            self.responder.app_write(key.reversed(), data, self.clock.tick(), urgent=urgent)
+
+    def app_read_end(self, key: FourTuple) -> ReadEnd:
+        with _failing("read"):
+            return self.responder.read_end(key.reversed(), self.clock.tick(), drain=True)
 
     def app_shutdown(self, key: FourTuple) -> None:
         with _failing("shutdown"):
@@ -129,6 +134,13 @@ class ReferenceTarget:
             with _failing(f"setsockopt {name} {value}"):
                 self.responder.app_setsockopt(where if isinstance(where, int) else where.reversed(), name, value,
                                               self.clock.tick())
+        except UnsupportedOption as err:
+            raise OptionUnsupported(str(err)) from None
+
+    def app_getsockopt(self, where: FourTuple | int, name: str) -> int:
+        try:
+            with _failing(f"getsockopt {name}"):
+                return self.responder.app_getsockopt(where if isinstance(where, int) else where.reversed(), name)
         except UnsupportedOption as err:
             raise OptionUnsupported(str(err)) from None
 

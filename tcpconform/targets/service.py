@@ -27,6 +27,7 @@ from tcpconform.results import TargetEvent
 from tcpconform.targets.base import Capability, TargetError
 from tcpconform.tcp.payload import TESTER_SALT
 from tcpconform.tcp.segment import FourTuple
+from tcpconform.tcp.streamend import ReadEnd
 
 Check = Callable[[int, bytes], str | None]
 """A check of the service's own bytes: (stream offset, bytes) -> what is wrong, or ``None``."""
@@ -126,8 +127,11 @@ class NoAgent:
     def app_read(self, key: FourTuple, count: int) -> bytes:
         raise self._no_agent("read")
 
-    def app_write(self, key: FourTuple, data: bytes) -> None:
+    def app_write(self, key: FourTuple, data: bytes, urgent: bool = False) -> None:
         raise self._no_agent("write")
+
+    def app_read_end(self, key: FourTuple) -> ReadEnd:
+        raise self._no_agent("read")
 
     def app_shutdown(self, key: FourTuple) -> None:
         raise self._no_agent("shutdown")
@@ -137,6 +141,9 @@ class NoAgent:
 
     def app_setsockopt(self, where: FourTuple | int, name: str, value: int) -> None:
         raise self._no_agent(f"set {name}")
+
+    def app_getsockopt(self, where: FourTuple | int, name: str) -> int:
+        raise self._no_agent(f"read {name}")
 
     def state(self, key: FourTuple) -> str | None:
         return None

@@ -25,6 +25,7 @@ from tcpconform.targets.base import CAPABILITY_NAMES, AppFailed, Capability, Lis
 from tcpconform.tcp.payload import TARGET_SALT
 from tcpconform.tcp.segment import FourTuple
 from tcpconform.tcp.sockopts import level_of
+from tcpconform.tcp.streamend import ReadEnd
 
 log = logging.getLogger("tcpconform.targets.agent.client")
 
@@ -134,11 +135,38 @@ class AgentTarget:
         except (KeyError, TypeError, ValueError):
             raise TargetError(f"{self.name}: the agent's read answer has no hex data: {got!r}") from None
 
-    def app_write(self, key: FourTuple, data: bytes) -> None:
+    def app_read_end(self, key: FourTuple) -> ReadEnd:
+        """A read whose answer says ``eof``, or whose failure names ``ECONNRESET``; an agent that says
+        neither cannot show how the stream ended (:class:`OptionUnsupported`)."""
+        count = 4096 if self.max_read is None else min(4096, self.max_read)
+        try:
+            got = self.request("read", conn=key_to_conn(key), count=count, args={"timeout": self.read_timeout})
+        except AppFailed as err:
+            if err.errno == "ECONNRESET":
+                return "reset"
+            if err.errno is None:
+                raise OptionUnsupported(f"{self.name}'s agent names no errno for the failure of its read ({err}), "
+                                        "so a reset cannot be told from another failure") from None
+            raise AppFailed(f"the application's read failed: {err}", err.errno) from None
+        eof = got.get("eof")
+        if not isinstance(eof, bool):
+            raise OptionUnsupported(f"{self.name}'s agent does not say whether its read met the end of the stream "
+                                    '(no "eof" in its answer)')
+        return "eof" if eof else "open"
+
+    def app_write(self, key: FourTuple, data: bytes, urgent: bool = False) -> None:
+        """In writes of at most ``max_write``; an urgent one in one write (its pointer follows it),
+        which the agent must confirm (``"urgent": true``): one that does not know the argument sent
+        ordinary data, so what the case asserts of urgent data cannot be observed there."""
         step = self.max_write or max(len(data), 1)
+        if urgent and len(data) > step:
+            raise OptionUnsupported(f"{self.name} writes at most {step} bytes at once, and the urgent data is {len(data)}")
         for at in range(0, max(len(data), 1), step):
             chunk = data[at: at + step]
-            got = self._app("write", conn=key_to_conn(key), data=chunk.hex())
+            got = self._app("write", conn=key_to_conn(key), data=chunk.hex(), args={"urgent": True} if urgent else None)
+            if urgent and got.get("urgent") is not True:
+                raise OptionUnsupported(f"{self.name}'s agent does not say it sent the bytes as urgent data (no "
+                                        '"urgent": true in its answer)')
             written = got.get("written")
             if written != len(chunk):
                 took = written if at == 0 or not isinstance(written, int) else at + written
@@ -158,12 +186,29 @@ class AgentTarget:
         except AppFailed as err:
             raise AppFailed(f"the application's setsockopt {name} {value} failed: {err}") from None
 
+    def app_getsockopt(self, where: FourTuple | int, name: str) -> int:
+        """The option at its level; an agent without the op or the option answers kind ``unsupported``
+        or ``agent`` for an unknown op (both: :class:`OptionUnsupported`, the value cannot be seen)."""
+        target: dict[str, Any] = {"port": where} if isinstance(where, int) else {"conn": key_to_conn(where)}
+        try:
+            got = self.request("getsockopt", level=level_of(name), name=name, **target)
+        except AppFailed as err:
+            raise AppFailed(f"the application's getsockopt {name} failed: {err}", err.errno) from None
+        except TargetError as err:
+            if "unknown op" not in str(err):
+                raise
+            raise OptionUnsupported(f"{self.name}'s agent has no getsockopt") from None
+        value = got.get("value")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TargetError(f"{self.name}: the agent's getsockopt answer has no integer value: {got!r}")
+        return value
+
     def _app(self, action: str, args: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         """One application request; what the target's application refuses says which action it was."""
         try:
             return self.request(action, args=args, **kwargs)
         except AppFailed as err:
-            raise AppFailed(f"the application's {action} failed: {err}") from None
+            raise AppFailed(f"the application's {action} failed: {err}", err.errno) from None
 
     def state(self, key: FourTuple) -> str | None:
         got = self.request("state", conn=key_to_conn(key)).get("state")
@@ -256,7 +301,8 @@ class AgentTarget:
             return answer
         message = str(answer.get("error") or "(no message)")
         if answer.get("kind") == "app":
-            raise AppFailed(message)
+            errno = answer.get("errno")
+            raise AppFailed(message, errno if isinstance(errno, str) and errno else None)
         if answer.get("kind") == "unsupported":
             raise OptionUnsupported(message)
         raise TargetError(f"{self.name}: the agent could not {op}: {message}")

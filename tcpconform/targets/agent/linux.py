@@ -144,7 +144,7 @@ class LinuxAgent:
         self._record("app", f"application connect from {local} to {remote}", key)
         log.info("connecting %s", key)
 
-    def read(self, key: FourTuple, count: int, timeout: float) -> bytes:
+    def read(self, key: FourTuple, count: int, timeout: float) -> tuple[bytes, bool]:
         conn = self._conn(key, "read")
         sock = conn.sock
         assert sock is not None
@@ -173,23 +173,26 @@ class LinuxAgent:
         if got or (eof and not conn.eof_seen):  # the engine polls: empty reads would drown the events
             conn.eof_seen |= eof
             self._record("app", f"application read {len(got)} bytes" + (" (end of stream)" if eof else ""), key)
-        return bytes(got)
+        return bytes(got), eof
 
-    def write(self, key: FourTuple, data: bytes) -> int:
+    def write(self, key: FourTuple, data: bytes, urgent: bool = False) -> int:
+        """``urgent``: sent with ``MSG_OOB``, so the kernel's urgent pointer follows the last byte."""
         sock = self._open(key, "write")
         deadline = time.monotonic() + self.write_timeout
         view, sent = memoryview(data), 0
+        flags = socket.MSG_OOB if urgent else 0
         with self._call(key, "write"):
             while sent < len(data):
                 try:
-                    sent += sock.send(view[sent:])
+                    sent += sock.send(view[sent:], flags)
                 except BlockingIOError:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         log.warning("write to %s blocked: %d of %d bytes taken", key, sent, len(data))
                         break
                     select.select([], [sock], [], remaining)
-        self._record("app", f"application write {sent} bytes" + ("" if sent == len(data) else f" of {len(data)}"), key)
+        self._record("app", f"application write {sent} bytes" + (" urgent (MSG_OOB)" if urgent else "")
+                     + ("" if sent == len(data) else f" of {len(data)}"), key)
         return sent
 
     def shutdown(self, key: FourTuple) -> None:
@@ -247,6 +250,25 @@ class LinuxAgent:
                 if err.errno in (errno.ENOPROTOOPT, errno.EINVAL, errno.EOPNOTSUPP):
                     raise Unsupported(f"the kernel refuses {name}={value}: {err.strerror}") from None
                 raise BadRequest(f"setsockopt {level} {name}={value} refused by the kernel: {err.strerror}") from None
+
+    def getsockopt(self, key_or_port: FourTuple | int, level: str, name: str) -> int:
+        lvl = _sockopt_const(level, "level")
+        if name.isupper() and not isinstance(getattr(socket, name, None), int):
+            raise Unsupported(f"this kernel's socket module has no option {name}")
+        opt = _sockopt_const(name, "name")
+        if isinstance(key_or_port, int):
+            socks = [s for (_, p), s in self._listeners.items() if p == key_or_port]
+            if not socks:
+                raise AppError(f"no listening socket on port {key_or_port}")
+            sock = socks[0]
+        else:
+            sock = self._open(key_or_port, "getsockopt")
+        try:
+            return sock.getsockopt(lvl, opt)
+        except OSError as err:
+            if err.errno in (errno.ENOPROTOOPT, errno.EINVAL, errno.EOPNOTSUPP):
+                raise Unsupported(f"the kernel cannot read {name}: {err.strerror}") from None
+            raise BadRequest(f"getsockopt {level} {name} refused by the kernel: {err.strerror}") from None
 
     def forget(self, key: FourTuple) -> None:
         self._accept_pending()
@@ -354,7 +376,7 @@ class LinuxAgent:
     def _failure(self, key: FourTuple, action: str, err: OSError) -> AppError:
         if err.errno == errno.ECONNRESET:
             self._record("reset", f"the application's {action} saw the connection reset", key)
-        return AppError(f"{err.strerror or err}")
+        return AppError(f"{err.strerror or err}", errno.errorcode.get(err.errno) if err.errno else None)
 
 
 def _abort(sock: socket.socket) -> None:

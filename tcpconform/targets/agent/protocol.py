@@ -27,8 +27,8 @@ from typing import IO, Any, Protocol
 from tcpconform.results import TargetEvent
 from tcpconform.tcp.segment import FourTuple
 
-OPS = ("hello", "listen", "connect", "read", "write", "shutdown", "close", "state", "events", "setsockopt", "forget",
-       "reset", "quit")
+OPS = ("hello", "listen", "connect", "read", "write", "shutdown", "close", "state", "events", "setsockopt",
+       "getsockopt", "forget", "reset", "quit")
 MAX_READ = 1 << 24
 """Largest ``count`` a read may ask for: a case reads what it sent, never this much."""
 
@@ -42,7 +42,12 @@ class BadRequest(ProtocolError):
 
 
 class AppError(Exception):
-    """The target's application call failed on the target (no such connection, reset, broken pipe)."""
+    """The target's application call failed on the target (no such connection, reset, broken pipe);
+    ``errno``: the error's POSIX name (``ECONNRESET``), sent with it, when there is one."""
+
+    def __init__(self, message: str, errno: str | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 class Unsupported(Exception):
@@ -67,9 +72,15 @@ class AgentHandler(Protocol):
         handshake; a later failure is an event, and the error of the next operation on ``key``."""
         ...
 
-    def read(self, key: FourTuple, count: int, timeout: float) -> bytes: ...
+    def read(self, key: FourTuple, count: int, timeout: float) -> bytes | tuple[bytes, bool]:
+        """The bytes read, and whether the read met the end of the stream (the peer's FIN, every octet
+        before it read): an agent that can tell answers ``eof``."""
+        ...
 
-    def write(self, key: FourTuple, data: bytes) -> int: ...
+    def write(self, key: FourTuple, data: bytes, urgent: bool = False) -> int:
+        """How many bytes the target took; ``urgent``: as urgent data (``MSG_OOB``), :class:`Unsupported`
+        when the target cannot send urgent data."""
+        ...
 
     def shutdown(self, key: FourTuple) -> None: ...
 
@@ -82,6 +93,10 @@ class AgentHandler(Protocol):
         ...
 
     def setsockopt(self, key_or_port: FourTuple | int, level: str, name: str, value: int) -> None: ...
+
+    def getsockopt(self, key_or_port: FourTuple | int, level: str, name: str) -> int:
+        """The option's value; :class:`Unsupported` when the target has no such option."""
+        ...
 
     def forget(self, key: FourTuple) -> None: ...
 
@@ -239,12 +254,18 @@ def _listen(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
-    data = h.read(_key(r), _int(r, "count", 0, MAX_READ), _seconds(r, "timeout", 0.0))
-    return {"data": bytes(data).hex()}
+    got = h.read(_key(r), _int(r, "count", 0, MAX_READ), _seconds(r, "timeout", 0.0))
+    if isinstance(got, tuple):
+        return {"data": bytes(got[0]).hex(), "eof": bool(got[1])}
+    return {"data": bytes(got).hex()}
 
 
 def _write(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
-    return {"written": int(h.write(_key(r), _hex(r, "data")))}
+    urgent = r.get("urgent", False)
+    if not isinstance(urgent, bool):
+        raise BadRequest(f'"urgent" is true or false, not {urgent!r}')
+    written = int(h.write(_key(r), _hex(r, "data"), True) if urgent else h.write(_key(r), _hex(r, "data")))
+    return {"written": written, "urgent": True} if urgent else {"written": written}
 
 
 def _state(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
@@ -260,6 +281,13 @@ def _setsockopt(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
         raise BadRequest(f'"value" is an integer, not {value!r}')
     h.setsockopt(target, _str(r, "level"), _str(r, "name"), value)
     return {}
+
+
+def _getsockopt(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
+    if ("conn" in r) == ("port" in r):
+        raise BadRequest('"getsockopt" needs either "conn" or "port"')
+    target: FourTuple | int = _key(r) if "conn" in r else _int(r, "port", 1, 65535)
+    return {"value": int(h.getsockopt(target, _str(r, "level"), _str(r, "name")))}
 
 
 def _unit(method: str) -> Callable[[AgentHandler, Mapping[str, Any]], dict[str, Any]]:
@@ -285,6 +313,7 @@ _HANDLERS: dict[str, Callable[[AgentHandler, Mapping[str, Any]], dict[str, Any]]
     "state": _state,
     "events": lambda h, r: {"events": list(h.events())},
     "setsockopt": _setsockopt,
+    "getsockopt": _getsockopt,
     "forget": _unit("forget"),
     "reset": _reset,
     "quit": lambda h, r: {},  # the serving loop stops after answering
@@ -292,8 +321,9 @@ _HANDLERS: dict[str, Callable[[AgentHandler, Mapping[str, Any]], dict[str, Any]]
 assert set(_HANDLERS) == set(OPS)
 
 
-def error_response(rid: Any, kind: str, message: str) -> dict[str, Any]:
-    return {"id": rid, "ok": False, "kind": kind, "error": message}
+def error_response(rid: Any, kind: str, message: str, errno: str | None = None) -> dict[str, Any]:
+    response = {"id": rid, "ok": False, "kind": kind, "error": message}
+    return response if errno is None else {**response, "errno": errno}
 
 
 def dispatch(handler: AgentHandler, request: object) -> dict[str, Any]:
@@ -315,7 +345,7 @@ def dispatch(handler: AgentHandler, request: object) -> dict[str, Any]:
             raise BadRequest(f"unknown op {op!r} (known: {', '.join(OPS)})")
         result = call(handler, request)
     except AppError as err:
-        return error_response(rid, "app", str(err) or type(err).__name__)
+        return error_response(rid, "app", str(err) or type(err).__name__, err.errno)
     except Unsupported as err:
         return error_response(rid, "unsupported", str(err) or type(err).__name__)
     except BadRequest as err:

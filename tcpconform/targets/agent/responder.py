@@ -52,11 +52,27 @@ class ResponderAgent:
     def connect(self, key: FourTuple) -> None:
         self._app(self.responder.app_connect, key.reversed(), self.clock())
 
-    def read(self, key: FourTuple, count: int, timeout: float) -> bytes:
-        return self._app(self.responder.app_read, key.reversed(), count, self.clock())  # type: ignore[no-any-return]
+    def read(self, key: FourTuple, count: int, timeout: float) -> tuple[bytes, bool]:
+        """What is there, and ``eof`` as the responder's application is told it (:mod:`.peerclose`);
+        a RST's reset is this read's failure, ``ECONNRESET``."""
+        from tcpconform.targets.agent.protocol import AppError
 
-    def write(self, key: FourTuple, data: bytes) -> int:
-        self._app(self.responder.app_write, key.reversed(), data, self.clock())
+        rkey = key.reversed()
+        end = self._app(self.responder.read_end, rkey, self.clock())
+        if end == "reset":
+            raise AppError("Connection reset by peer", "ECONNRESET")
+        if rkey not in self.responder.connections():  # gone, and told as an end of file (fault rst-as-eof)
+            return b"", True
+        data: bytes = self._app(self.responder.app_read, rkey, count, self.clock())
+        return data, self.responder.read_end(rkey, self.clock()) == "eof"
+
+    def write(self, key: FourTuple, data: bytes, urgent: bool = False) -> int:
+        try:
+            self.responder.app_write(key.reversed(), data, self.clock(), urgent=urgent)
+        except ResponderError as err:
+            from tcpconform.targets.agent.protocol import AppError
+
+            raise AppError(str(err)) from None
         return len(data)
 
     def shutdown(self, key: FourTuple) -> None:
@@ -84,6 +100,16 @@ class ResponderAgent:
             self._app(self.responder.app_setsockopt, where, name, value, self.clock())
         except UnsupportedOption as err:
             raise Unsupported(str(err)) from None
+
+    def getsockopt(self, key_or_port: Any, level: str, name: str) -> int:
+        from tcpconform.targets.agent.protocol import Unsupported
+
+        where = key_or_port if isinstance(key_or_port, int) else key_or_port.reversed()
+        try:
+            value: int = self._app(self.responder.app_getsockopt, where, name)
+        except UnsupportedOption as err:
+            raise Unsupported(str(err)) from None
+        return value
 
     def forget(self, key: FourTuple) -> None:
         self.responder.forget(key.reversed())
