@@ -1,9 +1,8 @@
 """Validated case data -> :class:`~tcpconform.cases.model.TestCase`: the checks the schema cannot make.
 
 The schema (:mod:`tcpconform.cases.schema`) has checked the structure; :class:`CaseBuilder` checks
-the meaning (segment notation, durations, requirement and fault names) and builds the model.  It
-only reads values whose type is right: wrong types were already reported by the schema, and
-reporting them again would bury the first message.
+the meaning (segment notation, durations, requirement and fault names) and builds the model, reading
+only values of the right type (the schema reported the others: again would bury the first message).
 
 Rule: every step kind is one row of :data:`STEP_BUILDERS`, keyed by the kind's name in a case file;
 nothing else here switches on step kinds.  A new kind is its model dataclass, its schema entry and
@@ -63,8 +62,7 @@ __all__ = ["STEP_BUILDERS", "STEP_KINDS", "CaseBuilder", "StepEntry"]
 
 APP_ACTIONS = ("listen", "connect", "close", "shutdown", "read", "write", "setsockopt", "getsockopt", "read-eof", "read-reset")
 MAX_APP_BYTES = 1 << 24
-"""The most bytes one application read or write may name (16 MiB): far beyond any window a case
-fills, and small enough that the stream it writes fits in memory."""
+"""The most bytes one read or write may name (16 MiB): far beyond any window, and its stream fits in memory."""
 APP_HELP = ("listen, connect, close, shutdown, 'read N', 'write N', read-eof, read-reset, 'setsockopt NAME VALUE' or "
             "'getsockopt NAME >= VALUE'")
 
@@ -280,8 +278,8 @@ class CaseBuilder:
         return isn
 
     def app(self, path: Path_, value: Any) -> tuple[Any, int | SockOpt | None] | None:
-        """``listen``, ``connect``, ``close``, ``shutdown``, ``read N``/``write N`` (``write N urgent``:
-        :func:`_app`), ``{read: N}``/``{write: N}`` or ``setsockopt NAME VALUE``."""
+        """``listen``, ``connect``, ``close``, ``shutdown``, ``read N``/``write N [urgent]``, ``{read: N}``/``{write: N}``,
+        ``read-eof``, ``read-reset``, ``setsockopt NAME VALUE`` or ``getsockopt NAME >= VALUE``."""
         if isinstance(value, dict):
             items = [(k, v) for k, v in value.items() if k in ("read", "write") and isinstance(v, int)]
             if len(items) != 1 or len(value) != 1:

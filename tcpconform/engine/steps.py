@@ -3,8 +3,7 @@
 Rule: every step kind is one row of :data:`STEPS`, keyed by the case model's step type; nothing else
 in the engine switches on step types.  A row carries the handler that runs the step, the waiting the
 step declares (the scheduler starts long cases first), the requirement the step names, what it needs
-of the target, and whether it uses the run's spare source ports.  Adding a step kind is one row here (and its builder in the
-case loader).
+of the target, whether it uses spare source ports.  A new step kind is a row here (and its builder).
 
 A handler takes the case through :class:`~tcpconform.engine.env.StepEnv`, the step, and the step's
 result to fill in; it may wait (it is a generator, resumed by the scheduler), it ends the step by

@@ -241,11 +241,8 @@ class Responder:
             self._after(conn, now)
 
     def reset(self, now: float) -> None:
-        """Forget every connection without a word on the wire; as if constructed anew at ``now``.
-
-        Pending segments and events are dropped too.  In scripted mode the port listens again (and the
-        CLOSED -> LISTEN event is reported again); in agent mode nothing listens until ``app_listen``.
-        """
+        """Forget every connection without a word on the wire, pending segments and events too: as if
+        constructed anew at ``now`` (scripted mode listens again; agent mode waits for ``app_listen``)."""
         self._outbox.clear()
         self._events.clear()
         self._conns.clear()
@@ -263,11 +260,8 @@ class Responder:
         self._start(now)
 
     def forget(self, key: FourTuple) -> None:
-        """Drop connection ``key`` without a word on the wire: the test that used it is over.
-
-        Unlike :meth:`reset` this leaves other connections, listening ports and pending output alone.
-        Afterwards ``state(key)`` is CLOSED, as for any connection that is gone.
-        """
+        """Drop connection ``key`` without a word on the wire (its test is over), leaving other connections,
+        listening ports and pending output alone; ``state(key)`` is CLOSED afterwards."""
         conn = self._conns.pop(key, None)
         self._sessions.pop(key, None)
         self._peer_ends.forget(key)
