@@ -31,6 +31,7 @@ from tcpconform.cases.model import (
     AppStep,
     ExpectStep,
     FieldSpec,
+    FillWindowStep,
     FlightStep,
     HalfOpenStep,
     IcmpStep,
@@ -390,12 +391,12 @@ def _isn_sample(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     return IsnSampleStep(e.loc, e.text, e.value, interval, within, rfc, e.step.get("by", "syn"))  # by: the schema's enum
 
 
-def _half_open(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
-    within = b.modifier_duration(e, "within")
+def _counted(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    within = b.modifier_duration(e, "within")  # half_open and fill_window: a count, within, rfc
     rfc = b.rfc(e)
     if not isinstance(e.value, int) or isinstance(e.value, bool):
         return None  # reported by the schema
-    return HalfOpenStep(e.loc, e.text, e.value, within, rfc)
+    return (HalfOpenStep if e.kind == "half_open" else FillWindowStep)(e.loc, e.text, e.value, within, rfc)
 
 
 def _isn_check(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
@@ -462,8 +463,9 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "reconnect": _reconnect,
     "negotiated": _negotiated,
     "icmp": _icmp,
-    "half_open": _half_open,
+    "half_open": _counted,
     "flight": _flight,
+    "fill_window": _counted,
 }
 """Step kind (its key in a case file) -> the function that checks and builds such a step."""
 

@@ -387,8 +387,19 @@ class HalfOpenStep(Step):
     requirement: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FillWindowStep(Step):
+    """The tester sends its stream into the target's receive window, the application reading none of it,
+    until the target acknowledges everything it took with a window of zero; at most ``max_bytes``
+    (:mod:`tcpconform.engine.fill`)."""
+
+    max_bytes: int
+    within: float | None = None
+    requirement: str | None = None
+
+
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
-           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep | ChallengeBurstStep)
+           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep | ChallengeBurstStep | FillWindowStep)
 
 @dataclass(frozen=True, slots=True)
 class Numbering:

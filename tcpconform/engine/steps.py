@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from tcpconform.cases.model import (
     AppStep,
     ExpectStep,
+    FillWindowStep,
     FlightStep,
     HalfOpenStep,
     IcmpStep,
@@ -36,7 +37,7 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import challenge, control, flight, halfopen, icmp, isn, isnclient, services, timing
+from tcpconform.engine import challenge, control, fill, flight, halfopen, icmp, isn, isnclient, services, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -433,7 +434,6 @@ def _no_wait(step: Any) -> float:
 def _no_assertion(step: Any) -> bool:
     return False
 
-
 def _no_requirement(step: Any) -> str | None:
     return None
 
@@ -488,6 +488,7 @@ _KINDS = (
     StepKind(NegotiatedStep, "negotiated", at_once(negotiated)),
     StepKind(IcmpStep, "icmp", icmp.send_error, requirement=lambda s: s.requirement),
     StepKind(challenge.ChallengeBurstStep, "challengeburst", challenge.burst, challenge.waits, challenge.named, asserts=_asserts),
+    StepKind(FillWindowStep, "fillwindow", fill.fill_window, _no_wait, lambda s: s.requirement, needs=fill.needs),
     StepKind(HalfOpenStep, "halfopen", halfopen.half_open, lambda s: 2 * (s.count + 1) * (s.within or 1.0),
              lambda s: s.requirement, needs=lambda s, c: Capability.READS, spare_ports=True, asserts=_asserts),
 )

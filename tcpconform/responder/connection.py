@@ -38,6 +38,7 @@ from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.responder.throttle import ChallengeThrottle
+from tcpconform.responder.zerowindow import zero_window_drop
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
 from tcpconform.tcp.states import State
@@ -185,6 +186,11 @@ class Connection(SendSide):
         self.keepalive.on_receive(self.options, self.cfg.faults, now)
         if self.state is State.SYN_SENT:
             self._on_syn_sent(seg, now)
+            return
+        drop = zero_window_drop(self.cfg, seg, self._rcv_wnd()) if self.state.synchronized else None
+        if drop is not None:  # a zero-window fault (:mod:`.zerowindow`)
+            if drop == "with-ack":
+                self.send_ack()
             return
         # RFC 7323 5.3: PAWS makes a segment unacceptable too
         if not self.neg.admits(seg, self._acceptable(seg) or syn_resets_anywhere(self.cfg, seg, self.state)):
