@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from tcpconform.responder.aborts import close_aborts, data_after_close_aborts, rst_ignored
 from tcpconform.responder.active import SynSent, syn_sent
+from tcpconform.responder.coalesce import WriteQueue
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
 from tcpconform.responder.keepalive import KeepAlive
@@ -80,6 +81,7 @@ class Connection(SendSide):
         """Opened actively (the application connected): its SYN_RCVD came from SYN_SENT."""
         self.path = PathState()
         self.send_queue = bytearray()
+        self.writes = WriteQueue()  # where the queued writes end, under segment-per-write (:mod:`.coalesce`)
         self.fin_wanted = False
         self.fin_seq: int | None = None
         self._close_when_established = False
@@ -388,6 +390,7 @@ class Connection(SendSide):
         if not self.can_write:
             raise ResponderError(f"{self.key}: cannot write: connection closing (state {self.state})")
         self.send_queue, self.neg.now = self.send_queue + data, now
+        self.writes.wrote(len(data), self.cfg.faults)
         self._output(now)
 
     def app_shutdown(self, now: float) -> None:

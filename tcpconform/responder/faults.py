@@ -144,6 +144,10 @@ FAULTS: dict[str, str] = {
         "right edge of the window it offers left (RFC 9293 SHLD-14)"
     ),
     "no-dup-ack": "a segment beyond a gap is held without being acknowledged (no duplicate ACK)",
+    "segment-per-write": (
+        "each application write goes out as segments of its own, none crossing a write's end (a send queue of "
+        "the application's buffers, one per write): queued small writes are not collapsed (SHLD-27)"
+    ),
     "zero-window-drops-all": (
         "while its receive window is zero no segment is acceptable (the test RCV.NXT =< SEG.SEQ < RCV.NXT + "
         "RCV.WND without RFC 9293's zero-window row): a RST at RCV.NXT is dropped, an ACK or URG answered with "

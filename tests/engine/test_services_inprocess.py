@@ -53,10 +53,10 @@ def _connects(case: CaseResult) -> bool:
 
 def test_against_the_four_services_no_case_fails_and_at_most_twenty_six_skip(cases: list[TestCase]) -> None:
     """The twenty-six that skip: nine need an agent (one to connect: a SYN's R2; two close with data
-    unread, or before data comes; two fill a window nothing reads), ten set socket options or write on command (one a write held back
-    by a shrunk window, two the IP TTL and TOS), three are ICMP cases (one for IPv6 only, one needing
-    a write held back, one needing an agent), four (three congestion cases and the sender's SWS
-    avoidance) need a write of several segments at once
+    unread, or before data comes; two fill a window nothing reads), ten set socket options or write
+    on command (one a write held back by a shrunk window, two the IP TTL and TOS), three are ICMP
+    cases (one for IPv6 only, one needing a write held back, one needing an agent), four (three
+    congestion cases and the sender's SWS avoidance) need a write of several segments at once
     (and the client cases, which need one to connect: skipped, never passed)."""
     result = _run(cases, ALL)
     bad = [(c.id, c.reason) for c in result.cases if c.verdict in ("fail", "error")]

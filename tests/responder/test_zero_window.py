@@ -1,12 +1,13 @@
 """What the responder's zero-window faults drop (:mod:`tcpconform.responder.zerowindow`), and what they leave
-alone: a window that is open, a SYN, and (for the URG fault) every segment without URG."""
+alone: a window that is open, a SYN, and (for the URG fault) every segment without URG; and writes queued
+behind the peer's zero window, collapsed but under segment-per-write (:mod:`tcpconform.responder.coalesce`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pytest
-from support.responder import F, Peer, agent_config, show
+from support.responder import F, Peer, agent_config, agent_established, show
 
 from tcpconform.responder import Responder
 from tcpconform.responder.config import ResponderConfig
@@ -74,9 +75,22 @@ def urg_ack_at_zero_window(faults: set[str]) -> object:
     return answer, show([s for _, s in p.run_timers_until(3.0)])
 
 
+def writes_behind_zero_window(faults: set[str]) -> object:
+    """Ten 100-byte writes behind the peer's zero window, then the window opens: the segments' sizes in the next
+    800 ms (under the fault, one write's 100 bytes after the SWS override; Nagle holds the rest for the ACK)."""
+    p = agent_established(faults)
+    p.send(p.segment(F.ACK, window=0))
+    for i in range(10):
+        p.r.app_write(p.key, b"w" * 100, 0.01 * i)
+    p.drain()
+    out = p.send(p.segment(F.ACK, window=5000), at=0.2) + [s for _, s in p.run_timers_until(1.0)]
+    return [len(s.payload) for s in out if s.payload]
+
+
 ZERO_WINDOW_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "zero-window-drops-all": (rst_at_zero_window, ([], State.ESTABLISHED), ([], State.CLOSED)),
     "zero-window-drops-urg": (urg_ack_at_zero_window, ([], ["P. 101 1025 len=100"]), ([], [])),
+    "segment-per-write": (writes_behind_zero_window, [100], [512, 488]),
 }
 
 
