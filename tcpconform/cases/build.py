@@ -45,6 +45,7 @@ from tcpconform.cases.model import (
     SegmentSpec,
     SendStep,
     SilenceStep,
+    SlowReadStep,
     SockOpt,
     SourceLoc,
     StateStep,
@@ -392,11 +393,9 @@ def _isn_sample(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
 
 
 def _counted(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
-    within = b.modifier_duration(e, "within")  # half_open and fill_window: a count, within, rfc
-    rfc = b.rfc(e)
-    if not isinstance(e.value, int) or isinstance(e.value, bool):
-        return None  # reported by the schema
-    return (HalfOpenStep if e.kind == "half_open" else FillWindowStep)(e.loc, e.text, e.value, within, rfc)
+    within, rfc = b.modifier_duration(e, "within"), b.rfc(e)  # half_open, fill_window, slow_read: a count, within, rfc
+    kind = HalfOpenStep if e.kind == "half_open" else FillWindowStep if e.kind == "fill_window" else SlowReadStep
+    return kind(e.loc, e.text, e.value, within, rfc) if isinstance(e.value, int) and not isinstance(e.value, bool) else None
 
 
 def _isn_check(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
@@ -466,6 +465,7 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "half_open": _counted,
     "flight": _flight,
     "fill_window": _counted,
+    "slow_read": _counted,
 }
 """Step kind (its key in a case file) -> the function that checks and builds such a step."""
 

@@ -398,8 +398,20 @@ class FillWindowStep(Step):
     requirement: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SlowReadStep(Step):
+    """The application reads ``total`` bytes in small pieces, a little apart; every window update the target
+    sends meanwhile must open its window by a receiver's silly-window threshold at least
+    (:mod:`tcpconform.engine.slowread`)."""
+
+    total: int
+    within: float | None = None
+    requirement: str | None = None
+
+
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
-           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep | ChallengeBurstStep | FillWindowStep)
+           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep | ChallengeBurstStep | FillWindowStep
+           | SlowReadStep)
 
 @dataclass(frozen=True, slots=True)
 class Numbering:

@@ -9,7 +9,8 @@ default).  It repeats from the target's acknowledgment: a receiver may drop what
 not (a buffer fuller than its window said), and that is sent again.  The step ends when the last
 answer offers a window of zero; what it did not acknowledge is taken as never sent, so the tester's
 next sequence number is the target's RCV.NXT, captured as ``$fill_end`` (in the case's numbering),
-and the bytes it took are the figure ``fill_bytes``.
+and the bytes it took are the figure ``fill_bytes``; the largest window the target offered is kept
+for the steps after it (:class:`Filled`).
 
 Invariants: every segment the tester sends lies inside the window the target offered (a zero-window
 case judges what the target does at the edge, never what it did with data it had no room for); a
@@ -20,6 +21,8 @@ case asserts: the case is skipped with the reason.  A target that acknowledges n
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from tcpconform.cases.model import FillWindowStep
 from tcpconform.engine import timing
@@ -42,8 +45,17 @@ ETHERNET_MSS = (1460, 1440)
 """The largest segment a 1500-byte Ethernet frame carries, over IPv4 and over IPv6."""
 
 
-def needs(step: FillWindowStep, context: NeedsContext) -> Capability:
-    """An application that reads nothing unless told: an agent (every service reads, or never takes data)."""
+@dataclass(frozen=True, slots=True)
+class Filled:
+    """What a fill left for the steps after it (:meth:`StepEnv.keep`)."""
+
+    largest_window: int
+    """The largest window the target offered, its SYN's included: a lower bound of its receive buffer."""
+
+
+def needs(step: object, context: NeedsContext) -> Capability:
+    """An application that reads nothing unless told, and only what it is told: an agent (fill_window and
+    slow_read; every service reads by itself, or never takes data)."""
     return Capability.APP
 
 
@@ -58,6 +70,7 @@ def fill_window(env: StepEnv, step: FillWindowStep, sres: StepResult) -> Waiting
     ack, window = conn.last_ack, conn.last_window << conn.edge_shift
     first = seqnum.add(conn.tester_isn, 1)
     sent = stalled = 0
+    largest = max(window, conn.target_syn.window if conn.target_syn is not None else 0)
     while window > 0:
         start = ack if seqnum.lt(ack, conn.snd_nxt) else conn.snd_nxt
         edge = seqnum.add(ack, window)
@@ -97,6 +110,7 @@ def fill_window(env: StepEnv, step: FillWindowStep, sres: StepResult) -> Waiting
             got_any = True
             if seqnum.ge(seg.ack, ack):
                 ack, window = seg.ack, seg.window << conn.edge_shift
+                largest = max(largest, window)
             env.result.segments[idx].note = f"window {window} after {seqnum.diff(ack, first)} bytes taken"
             deadline = got.at + QUIET
         if not got_any:
@@ -110,5 +124,6 @@ def fill_window(env: StepEnv, step: FillWindowStep, sres: StepResult) -> Waiting
     conn.captured["fill_end"] = conn.tester_written(ack)
     taken = seqnum.diff(ack, first) - conn.app_read
     env.result.figures["fill_bytes"] = taken
+    env.keep(Filled(largest))
     sres.message = f"the target's window closed after {taken} bytes unread ({sent} sent)"
     env.t_ref = env.link.now()

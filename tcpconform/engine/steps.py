@@ -33,11 +33,12 @@ from tcpconform.cases.model import (
     SegmentSpec,
     SendStep,
     SilenceStep,
+    SlowReadStep,
     StateStep,
     Step,
     WaitStep,
 )
-from tcpconform.engine import challenge, control, fill, flight, halfopen, icmp, isn, isnclient, services, timing
+from tcpconform.engine import challenge, control, fill, flight, halfopen, icmp, isn, isnclient, services, slowread, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -437,10 +438,8 @@ def _no_assertion(step: Any) -> bool:
 def _no_requirement(step: Any) -> str | None:
     return None
 
-
 def _asserts(step: Any) -> bool:
     return True
-
 
 def _app_asserts(step: AppStep) -> bool:
     """Only a read checks something of the target (the bytes its application got)."""
@@ -489,6 +488,7 @@ _KINDS = (
     StepKind(IcmpStep, "icmp", icmp.send_error, requirement=lambda s: s.requirement),
     StepKind(challenge.ChallengeBurstStep, "challengeburst", challenge.burst, challenge.waits, challenge.named, asserts=_asserts),
     StepKind(FillWindowStep, "fillwindow", fill.fill_window, _no_wait, lambda s: s.requirement, needs=fill.needs),
+    StepKind(SlowReadStep, "slowread", slowread.slow_read, _no_wait, lambda s: s.requirement, needs=fill.needs, asserts=_asserts),
     StepKind(HalfOpenStep, "halfopen", halfopen.half_open, lambda s: 2 * (s.count + 1) * (s.within or 1.0),
              lambda s: s.requirement, needs=lambda s, c: Capability.READS, spare_ports=True, asserts=_asserts),
 )

@@ -39,7 +39,7 @@ from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.responder.throttle import ChallengeThrottle
-from tcpconform.responder.zerowindow import zero_window_drop
+from tcpconform.responder.zerowindow import announces_reopening, zero_window_drop
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
 from tcpconform.tcp.states import State
@@ -376,7 +376,7 @@ class Connection(SendSide):
         before, self.neg.now = self._rcv_wnd(), now
         data = self.rcv.read(n)
         threshold = min(self.cfg.window // 2, self.cfg.own_mss)
-        if data and self.alive and before < threshold <= self._rcv_wnd():
+        if data and self.alive and announces_reopening(self.cfg, before, self._rcv_wnd(), threshold):
             self.send_ack()  # window update (RFC 9293 3.8.6.2.2), so the peer need not probe
         return data
 

@@ -148,6 +148,10 @@ FAULTS: dict[str, str] = {
         "each application write goes out as segments of its own, none crossing a write's end (a send queue of "
         "the application's buffers, one per write): queued small writes are not collapsed (SHLD-27)"
     ),
+    "sws-receiver": (
+        "no receiver silly-window avoidance: every application read that frees buffer space is announced at once "
+        "with a window update, however few octets it took (MUST-39)"
+    ),
     "zero-window-drops-all": (
         "while its receive window is zero no segment is acceptable (the test RCV.NXT =< SEG.SEQ < RCV.NXT + "
         "RCV.WND without RFC 9293's zero-window row): a RST at RCV.NXT is dropped, an ACK or URG answered with "

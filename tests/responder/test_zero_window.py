@@ -1,6 +1,7 @@
 """What the responder's zero-window faults drop (:mod:`tcpconform.responder.zerowindow`), and what they leave
 alone: a window that is open, a SYN, and (for the URG fault) every segment without URG; and writes queued
-behind the peer's zero window, collapsed but under segment-per-write (:mod:`tcpconform.responder.coalesce`)."""
+behind the peer's zero window, collapsed but under segment-per-write (:mod:`tcpconform.responder.coalesce`);
+and small reads from a full buffer, announced only past the silly-window threshold but under sws-receiver."""
 
 from __future__ import annotations
 
@@ -87,10 +88,22 @@ def writes_behind_zero_window(faults: set[str]) -> object:
     return [len(s.payload) for s in out if s.payload]
 
 
+def reads_from_full_buffer(faults: set[str]) -> object:
+    """Five reads of 100 octets from the full 1024-octet buffer: the windows of the updates they draw
+    (min(1024 / 2, 1460) = 512 is where the clean responder announces)."""
+    p = filled(faults)
+    out = []
+    for i in range(6):
+        p.r.app_read(p.key, 100, 0.1 + 0.01 * i)
+        out += [s.window for s in p.drain()]
+    return out
+
+
 ZERO_WINDOW_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "zero-window-drops-all": (rst_at_zero_window, ([], State.ESTABLISHED), ([], State.CLOSED)),
     "zero-window-drops-urg": (urg_ack_at_zero_window, ([], ["P. 101 1025 len=100"]), ([], [])),
     "segment-per-write": (writes_behind_zero_window, [100], [512, 488]),
+    "sws-receiver": (reads_from_full_buffer, [100, 200, 300, 400, 500, 600], [600]),
 }
 
 
