@@ -46,6 +46,11 @@ POLL = 0.005
 """How often a read that got fewer bytes than asked is tried again."""
 
 
+def waits(step: SlowReadStep) -> float:
+    """The waiting the step mandates: its pauses between reads and the quiet after the last."""
+    return (-(-step.total // PIECE) - 1) * INTERVAL + QUIET
+
+
 def slow_read(env: StepEnv, step: SlowReadStep, sres: StepResult) -> Waiting[None]:
     """Read ``step.total`` bytes in pieces; judge each window update against the threshold."""
     conn = env.conn
