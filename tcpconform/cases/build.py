@@ -23,6 +23,7 @@ from tcpconform.cases.document import Document, Path_
 from tcpconform.cases.ipspec import ip_expect, ip_spec
 from tcpconform.cases.limits import case_duration, segment_problems
 from tcpconform.cases.model import (
+    COUNTED_STEPS,
     DEFAULT_INVARIANTS,
     ISN_MIN_BITS,
     NEGOTIABLE,
@@ -31,7 +32,6 @@ from tcpconform.cases.model import (
     AppStep,
     ExpectStep,
     FieldSpec,
-    FillWindowStep,
     FlightStep,
     HalfOpenStep,
     IcmpStep,
@@ -45,7 +45,6 @@ from tcpconform.cases.model import (
     SegmentSpec,
     SendStep,
     SilenceStep,
-    SlowReadStep,
     SockOpt,
     SourceLoc,
     StateStep,
@@ -394,8 +393,7 @@ def _isn_sample(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
 
 def _counted(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     within, rfc = b.modifier_duration(e, "within"), b.rfc(e)  # half_open, fill_window, slow_read: a count, within, rfc
-    kind = HalfOpenStep if e.kind == "half_open" else FillWindowStep if e.kind == "fill_window" else SlowReadStep
-    return kind(e.loc, e.text, e.value, within, rfc) if isinstance(e.value, int) and not isinstance(e.value, bool) else None
+    return COUNTED_STEPS[e.kind](e.loc, e.text, e.value, within, rfc) if type(e.value) is int else None  # else the schema's
 
 
 def _isn_check(b: CaseBuilder, e: StepEntry) -> AnyStep | None:

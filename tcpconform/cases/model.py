@@ -409,6 +409,10 @@ class SlowReadStep(Step):
     requirement: str | None = None
 
 
+COUNTED_STEPS: dict[str, type[HalfOpenStep] | type[FillWindowStep] | type[SlowReadStep]] = {
+    "half_open": HalfOpenStep, "fill_window": FillWindowStep, "slow_read": SlowReadStep}
+"""The step kinds made of a count, a ``within`` and an ``rfc``, by their key: one builder makes them all."""
+
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
            | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep | ChallengeBurstStep | FillWindowStep
            | SlowReadStep)

@@ -37,6 +37,8 @@ from tcpconform.tcp import seqnum
 from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import Flags, Segment, default_mss, is_ipv6
 
+__all__ = ["FillWindowStep", "Filled", "fill_window", "needs"]
+
 QUIET = 0.3
 """How long after the target's last answer a round ends: longer than Linux's 200 ms delayed ACK at most."""
 STALLED = 5

@@ -34,6 +34,8 @@ from tcpconform.tcp import seqnum
 from tcpconform.tcp.payload import TESTER_SALT, stream_bytes
 from tcpconform.tcp.segment import Flags
 
+__all__ = ["SlowReadStep", "slow_read", "waits"]
+
 PIECE = 100
 """Bytes per read: well below any MSS a case offers, so an update per read is a silly window."""
 INTERVAL = 0.05

@@ -21,7 +21,6 @@ from typing import Any, Generic, TypeVar
 from tcpconform.cases.model import (
     AppStep,
     ExpectStep,
-    FillWindowStep,
     FlightStep,
     HalfOpenStep,
     IcmpStep,
@@ -33,7 +32,6 @@ from tcpconform.cases.model import (
     SegmentSpec,
     SendStep,
     SilenceStep,
-    SlowReadStep,
     StateStep,
     Step,
     WaitStep,
@@ -487,8 +485,9 @@ _KINDS = (
     StepKind(NegotiatedStep, "negotiated", at_once(negotiated)),
     StepKind(IcmpStep, "icmp", icmp.send_error, requirement=lambda s: s.requirement),
     StepKind(challenge.ChallengeBurstStep, "challengeburst", challenge.burst, challenge.waits, challenge.named, asserts=_asserts),
-    StepKind(FillWindowStep, "fillwindow", fill.fill_window, _no_wait, lambda s: s.requirement, needs=fill.needs),
-    StepKind(SlowReadStep, "slowread", slowread.slow_read, slowread.waits, lambda s: s.requirement, fill.needs, asserts=_asserts),
+    StepKind(fill.FillWindowStep, "fillwindow", fill.fill_window, _no_wait, lambda s: s.requirement, needs=fill.needs),
+    StepKind(slowread.SlowReadStep, "slowread", slowread.slow_read, slowread.waits, lambda s: s.requirement, fill.needs,
+             asserts=_asserts),
     StepKind(HalfOpenStep, "halfopen", halfopen.half_open, lambda s: 2 * (s.count + 1) * (s.within or 1.0),
              lambda s: s.requirement, needs=lambda s, c: Capability.READS, spare_ports=True, asserts=_asserts),
 )
