@@ -23,7 +23,9 @@ from typing import Any
 from tcpconform.cases.model import TestCase
 from tcpconform.results import CaseResult, RunResult
 
-WAITING_STEPS = ("silence", "wait")
+WAITING_STEPS = ("silence", "wait", "slowread", "fillwindow")
+"""Steps whose whole time is waiting: a slow read's pauses, a fill's rounds (each waits for the peer's ACKs
+and a quiet after them)."""
 
 
 def mandated_waiting(case: CaseResult) -> float:

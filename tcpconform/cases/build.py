@@ -22,6 +22,7 @@ from tcpconform.cases.document import Document, Path_
 from tcpconform.cases.ipspec import ip_expect, ip_spec
 from tcpconform.cases.limits import case_duration, segment_problems
 from tcpconform.cases.model import (
+    COUNTED_STEPS,
     DEFAULT_INVARIANTS,
     ISN_MIN_BITS,
     NEGOTIABLE,
@@ -390,12 +391,9 @@ def _isn_sample(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     return IsnSampleStep(e.loc, e.text, e.value, interval, within, rfc, e.step.get("by", "syn"))  # by: the schema's enum
 
 
-def _half_open(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
-    within = b.modifier_duration(e, "within")
-    rfc = b.rfc(e)
-    if not isinstance(e.value, int) or isinstance(e.value, bool):
-        return None  # reported by the schema
-    return HalfOpenStep(e.loc, e.text, e.value, within, rfc)
+def _counted(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
+    within, rfc = b.modifier_duration(e, "within"), b.rfc(e)  # half_open, fill_window, slow_read: a count, within, rfc
+    return COUNTED_STEPS[e.kind](e.loc, e.text, e.value, within, rfc) if type(e.value) is int else None  # else the schema's
 
 
 def _isn_check(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
@@ -462,8 +460,10 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "reconnect": _reconnect,
     "negotiated": _negotiated,
     "icmp": _icmp,
-    "half_open": _half_open,
+    "half_open": _counted,
     "flight": _flight,
+    "fill_window": _counted,
+    "slow_read": _counted,
 }
 """Step kind (its key in a case file) -> the function that checks and builds such a step."""
 

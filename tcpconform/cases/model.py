@@ -390,8 +390,35 @@ class HalfOpenStep(Step):
     requirement: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FillWindowStep(Step):
+    """The tester sends its stream into the target's receive window, the application reading none of it,
+    until the target acknowledges everything it took with a window of zero; at most ``max_bytes``
+    (:mod:`tcpconform.engine.fill`)."""
+
+    max_bytes: int
+    within: float | None = None
+    requirement: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlowReadStep(Step):
+    """The application reads ``total`` bytes in small pieces, a little apart; every window update the target
+    sends meanwhile must open its window by a receiver's silly-window threshold at least
+    (:mod:`tcpconform.engine.slowread`)."""
+
+    total: int
+    within: float | None = None
+    requirement: str | None = None
+
+
+COUNTED_STEPS: dict[str, type[HalfOpenStep] | type[FillWindowStep] | type[SlowReadStep]] = {
+    "half_open": HalfOpenStep, "fill_window": FillWindowStep, "slow_read": SlowReadStep}
+"""The step kinds made of a count, a ``within`` and an ``rfc``, by their key: one builder makes them all."""
+
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
-           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep | ChallengeBurstStep)
+           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep | ChallengeBurstStep | FillWindowStep
+           | SlowReadStep)
 
 @dataclass(frozen=True, slots=True)
 class Numbering:

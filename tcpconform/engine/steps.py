@@ -35,7 +35,7 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import challenge, control, flight, halfopen, icmp, isn, isnclient, services, timing
+from tcpconform.engine import challenge, control, fill, flight, halfopen, icmp, isn, isnclient, services, slowread, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -432,14 +432,11 @@ def _no_wait(step: Any) -> float:
 def _no_assertion(step: Any) -> bool:
     return False
 
-
 def _no_requirement(step: Any) -> str | None:
     return None
 
-
 def _asserts(step: Any) -> bool:
     return True
-
 
 def _app_asserts(step: AppStep) -> bool:
     """Only a read checks something of the target (the bytes its application got, how it was told the
@@ -488,6 +485,9 @@ _KINDS = (
     StepKind(NegotiatedStep, "negotiated", at_once(negotiated)),
     StepKind(IcmpStep, "icmp", icmp.send_error, requirement=lambda s: s.requirement),
     StepKind(challenge.ChallengeBurstStep, "challengeburst", challenge.burst, challenge.waits, challenge.named, asserts=_asserts),
+    StepKind(fill.FillWindowStep, "fillwindow", fill.fill_window, _no_wait, lambda s: s.requirement, needs=fill.needs),
+    StepKind(slowread.SlowReadStep, "slowread", slowread.slow_read, slowread.waits, lambda s: s.requirement, fill.needs,
+             asserts=_asserts),
     StepKind(HalfOpenStep, "halfopen", halfopen.half_open, lambda s: 2 * (s.count + 1) * (s.within or 1.0),
              lambda s: s.requirement, needs=lambda s, c: Capability.READS, spare_ports=True, asserts=_asserts),
 )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from tcpconform.responder.aborts import close_aborts, data_after_close_aborts, rst_ignored
 from tcpconform.responder.active import SynSent, syn_sent
+from tcpconform.responder.coalesce import WriteQueue
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
 from tcpconform.responder.keepalive import KeepAlive
@@ -39,6 +40,7 @@ from tcpconform.responder.sockopts import SocketOptions, defaults
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.syn import choose_isn, peer_mss_option
 from tcpconform.responder.throttle import ChallengeThrottle
+from tcpconform.responder.zerowindow import announces_reopening, zero_window_drop
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, FourTuple, Segment, default_mss, is_ipv6
 from tcpconform.tcp.states import State
@@ -80,6 +82,7 @@ class Connection(SendSide):
         """Opened actively (the application connected): its SYN_RCVD came from SYN_SENT."""
         self.path = PathState()
         self.send_queue = bytearray()
+        self.writes = WriteQueue()  # where the queued writes end, under segment-per-write (:mod:`.coalesce`)
         self.fin_wanted = False
         self.fin_seq: int | None = None
         self._close_when_established = False
@@ -187,6 +190,11 @@ class Connection(SendSide):
         self.keepalive.on_receive(self.options, self.cfg.faults, now)
         if self.state is State.SYN_SENT:
             self._on_syn_sent(seg, now)
+            return
+        drop = zero_window_drop(self.cfg, seg, self._rcv_wnd()) if self.state.synchronized else None
+        if drop is not None:  # a zero-window fault (:mod:`.zerowindow`)
+            if drop == "with-ack":
+                self.send_ack()
             return
         # RFC 7323 5.3: PAWS makes a segment unacceptable too
         if not self.neg.admits(seg, self._acceptable(seg) or syn_resets_anywhere(self.cfg, seg, self.state)):
@@ -370,7 +378,7 @@ class Connection(SendSide):
         before, self.neg.now = self._rcv_wnd(), now
         data = self.rcv.read(n)
         threshold = min(self.cfg.window // 2, self.cfg.own_mss)
-        if data and self.alive and before < threshold <= self._rcv_wnd():
+        if data and self.alive and announces_reopening(self.cfg, before, self._rcv_wnd(), threshold):
             self.send_ack()  # window update (RFC 9293 3.8.6.2.2), so the peer need not probe
         return data
 
@@ -384,6 +392,7 @@ class Connection(SendSide):
         if not self.can_write:
             raise ResponderError(f"{self.key}: cannot write: connection closing (state {self.state})")
         self.send_queue, self.neg.now = self.send_queue + data, now
+        self.writes.wrote(len(data), self.cfg.faults)
         self._output(now)
 
     def app_shutdown(self, now: float) -> None:

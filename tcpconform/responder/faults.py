@@ -144,6 +144,23 @@ FAULTS: dict[str, str] = {
         "right edge of the window it offers left (RFC 9293 SHLD-14)"
     ),
     "no-dup-ack": "a segment beyond a gap is held without being acknowledged (no duplicate ACK)",
+    "segment-per-write": (
+        "each application write goes out as segments of its own, none crossing a write's end (a send queue of "
+        "the application's buffers, one per write): queued small writes are not collapsed (SHLD-27)"
+    ),
+    "sws-receiver": (
+        "no receiver silly-window avoidance: every application read that frees buffer space is announced at once "
+        "with a window update, however few octets it took (MUST-39)"
+    ),
+    "zero-window-drops-all": (
+        "while its receive window is zero no segment is acceptable (the test RCV.NXT =< SEG.SEQ < RCV.NXT + "
+        "RCV.WND without RFC 9293's zero-window row): a RST at RCV.NXT is dropped, an ACK or URG answered with "
+        "an ACK and dropped, its acknowledgment not taken (MUST-66)"
+    ),
+    "zero-window-drops-urg": (
+        "a URG segment arriving while its receive window is zero is dropped whole, its acknowledgment with it "
+        "(no buffer for the urgent data it announces; MUST-66)"
+    ),
     "send-beyond-shrunk-window": (
         "after the peer shrinks its window below the data in flight, the usable window wraps (unsigned "
         "arithmetic) and all queued data is sent beyond the new right edge"

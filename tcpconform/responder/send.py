@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tcpconform.responder.active import syn_backs_off, syn_mss, syn_retransmits
+from tcpconform.responder.coalesce import WriteQueue
 from tcpconform.responder.config import IGNORE_MSS_SEGMENT, IGNORE_MSS_SEGMENT6, MAX_RTO, SLOW_ACK_DELAY, ResponderConfig
 from tcpconform.responder.congestion import Congestion
 from tcpconform.responder.giveup import gives_up, persist_gives_up, r2, retransmission_at
@@ -79,6 +80,7 @@ class SendSide:
     max_snd_wnd: int
     peer_mss: int
     send_queue: bytearray
+    writes: WriteQueue
     fin_wanted: bool
     fin_seq: int | None
     rcv: ReceiveBuffer
@@ -227,7 +229,7 @@ class SendSide:
                 allowed = self.cc.allowance(in_flight, self._send_mss())
                 if allowed is not None and allowed < min(len(self.send_queue), self._send_mss()):
                     break  # cwnd has no room for a whole segment: wait for an ACK
-                size = min(len(self.send_queue), self._send_mss(), usable)
+                size = self.writes.limit(min(len(self.send_queue), self._send_mss(), usable))
                 small = size < min(self._send_mss(), self.max_snd_wnd)  # full-sized: what the peer's largest window takes
                 held = small and not self.fin_wanted and seqnum.gt(self._snd_sml, self.snd_una)  # a FIN pushes
                 if size <= 0 or (held and nagle_holds(self.options, self.cfg.faults)):
@@ -237,6 +239,7 @@ class SendSide:
                     break
                 payload = bytes(self.send_queue[:size])
                 del self.send_queue[:size]
+                self.writes.sent(size)
                 self._transmit(Flags.ACK | (Flags(0) if self.send_queue else Flags.PSH), payload, now)
                 self._snd_sml = self.snd_nxt if small else self._snd_sml
             elif self.fin_wanted:

@@ -97,6 +97,8 @@ VALUE_OF = {
     "negotiated": st.sampled_from(["wscale", "timestamps", "ecn"]),
     "flight": st.integers(-1, 1001) | st.floats(),
     "challenge_burst": st.integers(0, 1001) | st.floats(),
+    "fill_window": st.integers(-1, 1 << 25) | st.floats(),
+    "slow_read": st.integers(-1, 1 << 25) | st.floats(),
     "app": st.sampled_from(["listen", "close", "write 10", "read 99999999999", "write \u00b2"])
     | st.dictionaries(st.sampled_from(["read", "write"]), st.integers(-1, 2**25) | st.floats(), min_size=1, max_size=1),
     "state": st.sampled_from(["ESTABLISHED", "LISTEN", "CLOSED"]),
