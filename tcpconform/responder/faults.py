@@ -227,6 +227,10 @@ FAULTS: dict[str, str] = {
     "soft-error-aborts": "any ICMP error about an established connection aborts it, soft ones (MUST-56) included",
     "source-quench-slows": "a source quench cuts the congestion window to one segment, then slow start (BSD's old way)",
     "icmp-blind-accepted": "an ICMP error is acted on whatever sequence number it quotes (no RFC 5927 4.1 check)",
+    "icmp-hard-ignored": (
+        "a hard ICMP error (protocol or port unreachable) about a connection being opened is ignored: the SYN "
+        "goes on being retransmitted until the stack gives up (lwIP and uIP pass no ICMP error to TCP)"
+    ),
     # The IP layer (RFC 9293 3.9.2, 3.9.2.3; RFC 1122 3.2.1.3).
     "ip-options-drop": (
         "a datagram with IP options (IPv4 options, an IPv6 Destination Options header) is dropped, as lwIP "
