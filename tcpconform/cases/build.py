@@ -39,6 +39,7 @@ from tcpconform.cases.model import (
     NegotiatedStep,
     Numbering,
     ReconnectStep,
+    ReopenStep,
     Requirement,
     SegmentSpec,
     SendStep,
@@ -462,6 +463,7 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "icmp": _icmp,
     "half_open": _half_open,
     "flight": _flight,
+    "reopen": lambda b, e: ReopenStep(e.loc, e.text, str(e.value), b.modifier_duration(e, "within"), b.rfc(e)),
 }
 """Step kind (its key in a case file) -> the function that checks and builds such a step."""
 

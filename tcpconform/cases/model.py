@@ -371,8 +371,19 @@ class HalfOpenStep(Step):
     requirement: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ReopenStep(Step):
+    """A new SYN on the case's 4-tuple while the target holds it in TIME-WAIT: ``mode`` says which
+    (``timestamp-newer``, ``timestamp-older``, ``sequence-above``) and so what the target must make of
+    it (:mod:`tcpconform.engine.reopen`)."""
+
+    mode: str
+    within: float | None = None
+    requirement: str | None = None
+
+
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
-           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep)
+           | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep | ReopenStep)
 
 @dataclass(frozen=True, slots=True)
 class Numbering:

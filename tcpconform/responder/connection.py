@@ -58,7 +58,7 @@ class Connection(SendSide):
 
     def __init__(
         self, key: FourTuple, cfg: ResponderConfig, syn: Segment | None, now: float,
-        outbox: list[Segment], events: list[Event], options: SocketOptions | None = None,
+        outbox: list[Segment], events: list[Event], options: SocketOptions | None = None, iss: int | None = None,
     ) -> None:
         self.key = key
         self.cfg = cfg
@@ -68,7 +68,7 @@ class Connection(SendSide):
         self.neg = Negotiation.of(syn, cfg, now)
         self.sack = SackState.of(syn, cfg)
         # Send side (RFC 9293 3.3.1).
-        self.iss = choose_isn(cfg, key, now)
+        self.iss = choose_isn(cfg, key, now) if iss is None else iss  # given: a reopening from TIME-WAIT
         self.snd_una = self.iss
         self.snd_nxt = self.iss
         self.snd_wnd = 0

@@ -181,10 +181,11 @@ def test_every_fault_is_checked() -> None:
     from test_robustness import ROBUSTNESS_CHECKS
     from test_sack import SACK_CHECKS
     from test_timer_faults import TIMER_CHECKS
+    from test_timewait import TIMEWAIT_CHECKS
 
     groups = [set(CHECKS), set(CATALOGUE_CHECKS), set(ACTIVE_CHECKS), set(ROBUSTNESS_CHECKS), set(TIMER_CHECKS),
               set(NEGOTIATION_CHECKS), set(ICMP_CHECKS), set(SACK_CHECKS), set(GIVEUP_CHECKS),
-              set(PEER_WINDOW_CHECKS), set(CC_CHECKS), set(IP_CHECKS)]
+              set(PEER_WINDOW_CHECKS), set(CC_CHECKS), set(IP_CHECKS), set(TIMEWAIT_CHECKS)]
     assert set().union(*groups) == set(FAULTS)
     assert sum(len(g) for g in groups) == len(FAULTS)  # no fault checked twice
 
