@@ -223,6 +223,8 @@ class IpExpect:
 
     ttl: int | None = None
     tos: int | None = None
+    ecn: str | None = None
+    """The two ECN bits alone (RFC 3168 5): ``not-ect``, ``ect`` (ECT(0) or ECT(1)), ``ect0``, ``ect1``, ``ce``."""
 
 
 @dataclass(frozen=True, slots=True)

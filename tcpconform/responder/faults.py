@@ -231,6 +231,10 @@ FAULTS: dict[str, str] = {
         "a hard ICMP error (protocol or port unreachable) about a connection being opened is ignored: the SYN "
         "goes on being retransmitted until the stack gives up (lwIP and uIP pass no ICMP error to TCP)"
     ),
+    # ECN in use (RFC 3168 6.1.2-6.1.5).
+    "ecn-no-ect": "ECN is set up, but no data segment is sent ECN-capable (no ECT): routers can only drop, never mark",
+    "ecn-no-echo": "a CE-marked segment is taken as any other: ECE is never set, the sender never hears of the congestion",
+    "ecn-echo-sticky": "ECE stays on after the peer's CWR: one mark makes the sender halve its window every round trip",
     # Reopening from TIME-WAIT (RFC 9293 3.6.1, RFC 6191).
     "time-wait-no-reopen": "TIME-WAIT never takes a new SYN on its 4-tuple: every one is only ACKed (lwIP, most small stacks)",
     "time-wait-seq-only": (
