@@ -50,9 +50,9 @@ def decode_scapy(data: bytes) -> Frame | None:
         return None
     length = ip.len - ip.ihl * 4 if type(ip) is IP else ip.plen - ext
     fields = None
-    if type(ip) is IP and ip.ihl > 5:
+    if type(ip) is IP and (ip.ihl > 5 or ip.tos & 3):  # options, or ECN bits for TCP to read
         fields = IpHeader(ip.ttl, ip.tos, _strip_padding4(data[34:14 + ip.ihl * 4]))
-    elif ext:
+    elif type(ip) is IPv6 and (ext or ip.tc & 3):
         fields = IpHeader(ip.hlim, ip.tc, b"", dest)
     payload = bytes(tcp.payload)[: max(0, length - tcp.dataofs * 4)]  # strip Ethernet padding
     start = 14 + (ip.ihl * 4 if type(ip) is IP else 40 + ext)

@@ -40,6 +40,7 @@ from tcpconform.cases.model import (
     NegotiatedStep,
     Numbering,
     ReconnectStep,
+    ReopenStep,
     Requirement,
     SegmentSpec,
     SendStep,
@@ -464,6 +465,7 @@ STEP_BUILDERS: dict[str, StepBuilder] = {
     "flight": _flight,
     "fill_window": _counted,
     "slow_read": _counted,
+    "reopen": lambda b, e: ReopenStep(e.loc, e.text, str(e.value), b.modifier_duration(e, "within"), b.rfc(e)),
 }
 """Step kind (its key in a case file) -> the function that checks and builds such a step."""
 

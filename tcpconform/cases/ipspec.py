@@ -97,4 +97,5 @@ def ip_spec(value: dict[str, Any]) -> tuple[IpSpec | None, list[Problem]]:
 
 def ip_expect(value: dict[str, Any]) -> IpExpect:
     """The :class:`IpExpect` a validated expect step's ``ip`` mapping describes."""
-    return IpExpect(_int(value.get("ttl"), 0, 255), _int(value.get("tos"), 0, 255))
+    ecn = value.get("ecn")
+    return IpExpect(_int(value.get("ttl"), 0, 255), _int(value.get("tos"), 0, 255), ecn if isinstance(ecn, str) else None)

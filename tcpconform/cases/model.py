@@ -223,6 +223,8 @@ class IpExpect:
 
     ttl: int | None = None
     tos: int | None = None
+    ecn: str | None = None
+    """The two ECN bits alone (RFC 3168 5): ``not-ect``, ``ect`` (ECT(0) or ECT(1)), ``ect0``, ``ect1``, ``ce``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +404,17 @@ class FillWindowStep(Step):
 
 
 @dataclass(frozen=True, slots=True)
+class ReopenStep(Step):
+    """A new SYN on the case's 4-tuple while the target holds it in TIME-WAIT: ``mode`` says which
+    (``timestamp-newer``, ``timestamp-older``, ``sequence-above``) and so what the target must make of
+    it (:mod:`tcpconform.engine.reopen`)."""
+
+    mode: str
+    within: float | None = None
+    requirement: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SlowReadStep(Step):
     """The application reads ``total`` bytes in small pieces, a little apart; every window update the target
     sends meanwhile must open its window by a receiver's silly-window threshold at least
@@ -418,7 +431,8 @@ COUNTED_STEPS: dict[str, type[HalfOpenStep] | type[FillWindowStep] | type[SlowRe
 
 AnyStep = (SendStep | ExpectStep | SilenceStep | AppStep | StateStep | WaitStep | IsnSampleStep | IsnCheckStep
            | ReconnectStep | NegotiatedStep | IcmpStep | HalfOpenStep | FlightStep | ChallengeBurstStep | FillWindowStep
-           | SlowReadStep)
+           | SlowReadStep | ReopenStep)
+
 
 @dataclass(frozen=True, slots=True)
 class Numbering:

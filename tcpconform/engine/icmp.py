@@ -82,12 +82,13 @@ def _described(env: StepEnv, spec: SegmentSpec) -> Segment:
 
 
 def _target_snd_una(env: StepEnv) -> int | None:
-    """The target's SND.UNA as the tester can tell it: the acknowledgment it last sent."""
+    """The target's SND.UNA as the tester can tell it: the acknowledgment it last sent, else (nothing
+    acknowledged yet) the target's ISS."""
     for record in reversed(env.result.segments):
         seg = record.segment
         if record.direction == "out" and isinstance(seg, Segment) and seg.flags & Flags.ACK:
             return seg.ack
-    return None
+    return env.conn.target_isn
 
 
 def _arrived_before(env: StepEnv, got: Received, sres: StepResult) -> None:

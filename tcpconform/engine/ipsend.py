@@ -102,4 +102,11 @@ def ip_mismatches(want: IpExpect, got: Received) -> list[Mismatch]:
         out.append(Mismatch("IP TTL", str(want.ttl), str(ttl)))
     if want.tos is not None and tos & 0xFC != want.tos & 0xFC:
         out.append(Mismatch("IP TOS", f"{want.tos & 0xFC:#04x} (ECN bits aside)", f"{tos:#04x}"))
+    if want.ecn is not None and tos & 3 not in ECN_CODEPOINTS[want.ecn]:
+        out.append(Mismatch("IP ECN", want.ecn, ECN_NAMES[tos & 3]))
     return out
+
+
+ECN_CODEPOINTS = {"not-ect": (0,), "ect": (1, 2), "ect0": (2,), "ect1": (1,), "ce": (3,)}
+"""The ECN field's values (RFC 3168 5) each name of an expect step's ``ip: {ecn: ...}`` allows."""
+ECN_NAMES = {0: "not-ect", 1: "ect1", 2: "ect0", 3: "ce"}

@@ -35,7 +35,7 @@ from tcpconform.cases.model import (
     Step,
     WaitStep,
 )
-from tcpconform.engine import challenge, control, fill, flight, halfopen, icmp, isn, isnclient, services, slowread, timing
+from tcpconform.engine import challenge, control, fill, flight, halfopen, icmp, isn, isnclient, reopen, services, slowread, timing
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -490,6 +490,7 @@ _KINDS = (
              asserts=_asserts),
     StepKind(HalfOpenStep, "halfopen", halfopen.half_open, lambda s: 2 * (s.count + 1) * (s.within or 1.0),
              lambda s: s.requirement, needs=lambda s, c: Capability.READS, spare_ports=True, asserts=_asserts),
+    StepKind(reopen.ReopenStep, "reopen", reopen.reopen, lambda s: s.within or 1.0, lambda s: s.requirement, asserts=_asserts),
 )
 STEPS: dict[type[Step], StepKind[Any]] = {kind.step: kind for kind in _KINDS}
 """Every step kind, by the case model's step type."""

@@ -26,6 +26,7 @@ from tcpconform.responder.aborts import close_aborts, data_after_close_aborts, r
 from tcpconform.responder.active import SynSent, syn_sent
 from tcpconform.responder.coalesce import WriteQueue
 from tcpconform.responder.config import ResponderConfig
+from tcpconform.responder.ecn import EcnState
 from tcpconform.responder.events import ConnectionReset, DataReceived, Event, StateChanged
 from tcpconform.responder.keepalive import KeepAlive
 from tcpconform.responder.negotiate import Negotiation
@@ -62,7 +63,7 @@ class Connection(SendSide):
 
     def __init__(
         self, key: FourTuple, cfg: ResponderConfig, syn: Segment | None, now: float,
-        outbox: list[Segment], events: list[Event], options: SocketOptions | None = None,
+        outbox: list[Segment], events: list[Event], options: SocketOptions | None = None, iss: int | None = None,
     ) -> None:
         self.key = key
         self.cfg = cfg
@@ -70,9 +71,10 @@ class Connection(SendSide):
         self._events = events
         self.state = State.LISTEN if syn is not None else State.CLOSED
         self.neg = Negotiation.of(syn, cfg, now)
+        self.ecn = EcnState(self.neg.ecn)
         self.sack = SackState.of(syn, cfg)
         # Send side (RFC 9293 3.3.1).
-        self.iss = choose_isn(cfg, key, now)
+        self.iss = choose_isn(cfg, key, now) if iss is None else iss  # given: a reopening from TIME-WAIT
         self.snd_una = self.iss
         self.snd_nxt = self.iss
         self.snd_wnd = 0
@@ -200,6 +202,7 @@ class Connection(SendSide):
         if not self.neg.admits(seg, self._acceptable(seg) or syn_resets_anywhere(self.cfg, seg, self.state)):
             self._unacceptable(seg, now)
             return
+        self.ecn.received(seg, self.snd_nxt, self.cc, seqnum.diff(self.snd_nxt, self.snd_una), self._send_mss(), self.cfg.faults)
         if flags & Flags.RST:
             if rst_ignored(seg, self.cfg.faults):
                 return

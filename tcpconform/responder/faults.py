@@ -264,6 +264,21 @@ FAULTS: dict[str, str] = {
     "soft-error-aborts": "any ICMP error about an established connection aborts it, soft ones (MUST-56) included",
     "source-quench-slows": "a source quench cuts the congestion window to one segment, then slow start (BSD's old way)",
     "icmp-blind-accepted": "an ICMP error is acted on whatever sequence number it quotes (no RFC 5927 4.1 check)",
+    "icmp-hard-ignored": (
+        "a hard ICMP error (protocol or port unreachable) about a connection being opened is ignored: the SYN "
+        "goes on being retransmitted until the stack gives up (lwIP and uIP pass no ICMP error to TCP)"
+    ),
+    # ECN in use (RFC 3168 6.1.2-6.1.5).
+    "ecn-no-ect": "ECN is set up, but no data segment is sent ECN-capable (no ECT): routers can only drop, never mark",
+    "ecn-no-echo": "a CE-marked segment is taken as any other: ECE is never set, the sender never hears of the congestion",
+    "ecn-echo-sticky": "ECE stays on after the peer's CWR: one mark makes the sender halve its window every round trip",
+    # Reopening from TIME-WAIT (RFC 9293 3.6.1, RFC 6191).
+    "time-wait-no-reopen": "TIME-WAIT never takes a new SYN on its 4-tuple: every one is only ACKed (lwIP, most small stacks)",
+    "time-wait-seq-only": (
+        "TIME-WAIT reopens on RFC 1122's sequence rule alone, TSvals unchecked: a SYN beyond RCV.NXT reopens whatever "
+        "its TSval, one below never (no PAWS on a SYN there, as FreeBSD's tcp_twcheck)"
+    ),
+    "time-wait-reopen-same-isn": "a connection reopened from TIME-WAIT reuses the old ISN, inside the old incarnation's numbers",
     # The IP layer (RFC 9293 3.9.2, 3.9.2.3; RFC 1122 3.2.1.3).
     "ip-options-drop": (
         "a datagram with IP options (IPv4 options, an IPv6 Destination Options header) is dropped, as lwIP "

@@ -39,6 +39,7 @@ from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.sockopts import SocketOptions, defaults
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.timers import Deadlines
+from tcpconform.responder.timewait import reopen_isn, reopens
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
@@ -150,7 +151,11 @@ class Responder:
             self._wedged = self._silenced = True  # a panicked stack sends nothing either
             self._drop(seg, wedge)
             return
-        if conn is not None:
+        if conn is not None and seg.dport in self._listening and reopens(conn, seg, self.config.timestamps, self.config.faults):
+            self._events.append(StateChanged(key, conn.state, State.CLOSED, now, "a new SYN reopens the connection"))
+            self._retire(conn)
+            self._on_listen(key, seg, now, reopen_isn(conn, self.config.faults))  # RFC 6191, RFC 9293 MAY-2
+        elif conn is not None:
             synced = conn.state.synchronized  # a RST there is an abort the application is told of
             conn.on_segment(seg, now)
             if synced and seg.flags & Flags.RST and not conn.alive:
@@ -273,7 +278,7 @@ class Responder:
 
     # ----------------------------------------------------------------- demultiplexing
 
-    def _on_listen(self, key: FourTuple, seg: Segment, now: float) -> None:
+    def _on_listen(self, key: FourTuple, seg: Segment, now: float, iss: int | None = None) -> None:
         """RFC 9293 3.10.7.2: a segment for a listening port with no connection."""
         if seg.flags & Flags.RST:
             self._answer_rst(seg)
@@ -300,7 +305,7 @@ class Responder:
         if cfg.has("lcg-isn"):  # the generator steps once per connection: the ISN is its next value
             self._lcg = lcg_next(self._lcg)
             cfg = replace(cfg, isn=self._lcg)
-        conn = Connection(key, cfg, seg, now, self._outbox, self._events, self._listen_options.get(seg.dport))
+        conn = Connection(key, cfg, seg, now, self._outbox, self._events, self._listen_options.get(seg.dport), iss)
         self._conns[key] = conn
         self._born[key] = next(self._births)
         self._half_open.add(key)
@@ -348,13 +353,17 @@ class Responder:
         if conn.alive:
             self._schedule(conn)
             return
+        self._retire(conn)
+        if conn.state is State.CLOSED:
+            self._gone(conn.key)
+
+    def _retire(self, conn: Connection) -> None:
+        """Forget ``conn``'s TCB and everything kept beside it."""
         del self._conns[conn.key]
         self._sessions.pop(conn.key, None)
         self._half_open.discard(conn.key)
         self._born.pop(conn.key, None)
         self._timers.set(conn.key, None)
-        if conn.state is State.CLOSED:
-            self._gone(conn.key)
 
     def _schedule(self, conn: Connection) -> None:
         """Record the connection's next deadline, or its application's if earlier: to be called

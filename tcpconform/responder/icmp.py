@@ -10,13 +10,17 @@
   Not in SYN_RCVD: the SYN-ACK is small, and it is not data to cut (Linux ignores it there too).
 - Soft errors never abort (MUST-56): net and host unreachable, source route failed, time exceeded,
   parameter problem.  The reference only notes nothing of them (its application has no error to read).
-- Hard errors (protocol and port unreachable) abort a passive open still in SYN_RCVD (RFC 1122
-  4.2.3.9's MAY, as Linux drops its request), and are soft once synchronized (RFC 5927 5.2).
+- Hard errors (protocol and port unreachable) abort a connection being opened (SHLD-26): an active
+  open in SYN_SENT is refused, as Linux's connect() fails with ECONNREFUSED; a passive open still in
+  SYN_RCVD goes back to listening (as Linux drops its request).  Once synchronized they are soft
+  (RFC 5927 5.2, Linux without IP_RECVERR): a connection that has carried data is not ended by an
+  error anyone who can guess its sequence numbers could forge.  Frag-needed (code 4), which RFC
+  9293 lists among the hard codes, is path MTU discovery's (RFC 1191), never an abort.
 
 Faults: ``pmtu-ignored`` (no path MTU discovery: lwIP and many small stacks), ``soft-error-aborts``
 (every error fatal, as stacks the ICMP "nuke" tools of the 1990s broke), ``source-quench-slows``
 (BSD's cwnd of one segment until RFC 6633), ``icmp-blind-accepted`` (no sequence check: RFC 5927's
-blind attacks).
+blind attacks), ``icmp-hard-ignored`` (no ICMP reaches TCP at all: lwIP, uIP).
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ MIN_MTU_V4 = 68
 _ABORTED_BY_FAULT = (State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSE_WAIT, State.CLOSING,
                      State.LAST_ACK)
 """Where ``soft-error-aborts`` ends a connection (TIME_WAIT has nothing left to abort)."""
+
+_OPENING = (State.SYN_SENT, State.SYN_RCVD)
+"""Where a hard error ends the connection (SHLD-26): nothing was exchanged yet that aborting would lose."""
 
 
 def _in_window(conn: Connection, seq: int) -> bool:
@@ -60,6 +67,6 @@ def on_icmp(conn: Connection, msg: IcmpError, now: float) -> None:
         if mss < current:
             conn.path_mss_lowered(mss, now)
         return
-    hard_in_open = conn.state is State.SYN_RCVD and effect == "hard"
+    hard_in_open = conn.state in _OPENING and effect == "hard" and not has("icmp-hard-ignored")
     if hard_in_open or (conn.state in _ABORTED_BY_FAULT and has("soft-error-aborts")):
         conn.icmp_abort(now)

@@ -52,9 +52,11 @@ def admitted(config: ResponderConfig, seg: Segment) -> tuple[Segment, str | None
 
 def stamped(seg: Segment, options: SocketOptions, faults: frozenset[str]) -> Segment:
     """``seg`` with the TTL and TOS its socket's options set (none set: unchanged); the faults
-    ``ttl-ignored`` and ``tos-ignored`` take the option and send the default."""
+    ``ttl-ignored`` and ``tos-ignored`` take the option and send the default.  The ECN bits TCP set
+    (:mod:`.ecn`) stay."""
     ttl = None if "ttl-ignored" in faults else options.ttl
     tos = None if "tos-ignored" in faults else options.tos
     if ttl is None and tos is None:
         return seg
-    return seg.with_(ip=IpHeader(ttl, tos))
+    ecn = seg.ip.tos & 0b11 if seg.ip is not None and seg.ip.tos is not None else 0  # the ECN field is TCP's
+    return seg.with_(ip=IpHeader(ttl, None if tos is None and not ecn else ((tos or 0) & ~0b11) | ecn))

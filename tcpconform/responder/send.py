@@ -23,6 +23,7 @@ from tcpconform.responder.active import syn_backs_off, syn_mss, syn_retransmits
 from tcpconform.responder.coalesce import WriteQueue
 from tcpconform.responder.config import IGNORE_MSS_SEGMENT, IGNORE_MSS_SEGMENT6, MAX_RTO, SLOW_ACK_DELAY, ResponderConfig
 from tcpconform.responder.congestion import Congestion
+from tcpconform.responder.ecn import EcnState
 from tcpconform.responder.giveup import gives_up, persist_gives_up, r2, retransmission_at
 from tcpconform.responder.negotiate import Negotiation
 from tcpconform.responder.path import PathState, cut
@@ -69,6 +70,7 @@ class SendSide:
     _outbox: list[Segment]
     state: State
     neg: Negotiation
+    ecn: EcnState
     sack: SackState
     active: bool
     options: SocketOptions
@@ -157,10 +159,13 @@ class SendSide:
         window, self._rcv_adv = self.neg.advertise(self._rcv_wnd(), self.rcv.rcv_nxt, flags)
         mss = syn_mss(self.cfg.own_mss, self.cfg.mss_option, self.cfg.faults) if self.active else self.cfg.mss_option
         options = self.neg.options(flags, ack, payload, mss) + self.sack.options(flags, payload, self.rcv, self.neg.ts)
+        new = bool(payload) and seq == self.snd_nxt  # new data, which ECN marks (RFC 3168 6.1.2, 6.1.5)
         seg = Segment(
             src=self.key.src, dst=self.key.dst, sport=self.key.sport, dport=self.key.dport, seq=seq & seqnum.MASK,
-            ack=ack, flags=flags | self.neg.ecn_flags(flags), window=window, options=options, payload=payload,
+            ack=ack, flags=flags | self.neg.ecn_flags(flags) | self.ecn.flags(flags, new), window=window, options=options,
+            payload=payload,
         )
+        seg = self.ecn.marked(seg, new, self.cfg.faults)
         self._outbox.append(seg)
         if flags & Flags.ACK:  # every ACK-bearing segment acknowledges all received so far
             self._delack_at = None

@@ -62,6 +62,8 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
     (S.SYN_RCVD, T.TIMEOUT_RETRANSMIT): S.CLOSED,
     # RFC 1122 4.2.3.9 / RFC 5927 5.2: a hard error about the SYN-ACK may abort the passive open.
     (S.SYN_RCVD, T.ICMP_ABORT): S.LISTEN,
+    # RFC 9293 3.9.2.2 (SHLD-26): a hard error about the SYN ends the active open, refused.
+    (S.SYN_SENT, T.ICMP_ABORT): S.CLOSED,
     # Data transfer.
     (S.ESTABLISHED, T.RCV_FIN): S.CLOSE_WAIT,
     (S.ESTABLISHED, T.APP_CLOSE): S.FIN_WAIT_1,

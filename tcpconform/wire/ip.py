@@ -79,6 +79,11 @@ def _address(raw: bytes) -> str:
     return text
 
 
+ECN_MASK = 0b11
+"""The ECN field of the TOS byte / Traffic Class: a segment whose ECN bits are set keeps its IP header's
+fields (:attr:`Segment.ip`) for TCP to read, as one with IP options does."""
+
+
 def ipv4_segment(data: bytes) -> tuple[Segment, bool] | None:
     """The TCP segment in the IPv4 packet of an Ethernet frame and whether its checksum is right."""
     end = len(data)
@@ -104,7 +109,7 @@ def ipv4_segment(data: bytes) -> tuple[Segment, bool] | None:
     src_text = _seen_addresses.get(src) or _address(src)
     dst_text = _seen_addresses.get(dst) or _address(dst)
     got = parse_tcp(data, src_text, dst_text, start, tcp_end, summed_end, length, pseudo)
-    if got is None or vihl == 0x45:
+    if got is None or (vihl == 0x45 and not tos & ECN_MASK):  # the ECN bits are TCP's to read (RFC 3168)
         return got
     return replace(got[0], ip=IpHeader(ttl, tos, _unpadded(data[34:start]))), got[1]
 
@@ -147,8 +152,10 @@ def ipv6_segment(data: bytes) -> tuple[Segment, bool] | None:
     if nh == IPPROTO_TCP:
         tcp_end = min(end, 54 + length)
         pseudo = int.from_bytes(src + dst, "big") + tcp_end - 54 + IPPROTO_TCP
-        return parse_tcp(data, inet_ntop(AF_INET6, src), inet_ntop(AF_INET6, dst), 54, tcp_end, tcp_end, length,
-                         pseudo)
+        got = parse_tcp(data, inet_ntop(AF_INET6, src), inet_ntop(AF_INET6, dst), 54, tcp_end, tcp_end, length, pseudo)
+        if got is None or not vtf >> 20 & ECN_MASK:
+            return got
+        return replace(got[0], ip=IpHeader(hlim, vtf >> 20 & 0xFF)), got[1]
     return _after_extensions(data, vtf, length, nh, hlim, src, dst)
 
 

@@ -74,10 +74,10 @@ def test_a_step_with_two_kinds_or_none(write_case: Write) -> None:
     assert errors(write_case(text)) == [
         f"{F}:{LINE['wait'] + 1}:5: steps[5].silence: a step has exactly one of send, expect, silence, app, "
         "state, wait, isn_sample, isn_check, reconnect, negotiated, icmp, half_open, flight, challenge_burst, "
-        "fill_window, slow_read (this one has wait and silence)",
+        "fill_window, slow_read, reopen (this one has wait and silence)",
         f"{F}:{LINE['wait'] + 2}:5: steps[6]: expected one of send, expect, silence, app, state, wait, "
         "isn_sample, isn_check, reconnect, negotiated, icmp, half_open, flight, challenge_burst, fill_window, "
-        "slow_read (got an empty mapping)",
+        "slow_read, reopen (got an empty mapping)",
     ]
 
 
@@ -94,7 +94,7 @@ def test_modifiers_only_where_they_mean_something(write_case: Write) -> None:
     assert errors(write_case(text)) == [
         f"{F}:{LINE['send'] + 1}:5: steps[1].isn: 'isn' is not allowed on a send step (only on expect)",
         f"{F}:{LINE['silence'] + 2}:5: steps[3].within: 'within' is not allowed on a silence step "
-        "(only on expect or isn_sample or half_open or flight or fill_window or slow_read)",
+        "(only on expect or isn_sample or half_open or flight or fill_window or slow_read or reopen)",
     ]
 
 

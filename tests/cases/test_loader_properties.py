@@ -103,6 +103,7 @@ VALUE_OF = {
     | st.dictionaries(st.sampled_from(["read", "write"]), st.integers(-1, 2**25) | st.floats(), min_size=1, max_size=1),
     "state": st.sampled_from(["ESTABLISHED", "LISTEN", "CLOSED"]),
     "half_open": st.integers(0, 17) | st.floats(),
+    "reopen": st.sampled_from(["timestamp-newer", "sequence-above", "sequence-below"]) | st.integers(),
     "icmp": st.fixed_dictionaries(
         {"type": st.sampled_from(["frag-needed", "net-unreachable", "source-quench", "frag-neded"]) | st.integers()},
         optional={"mtu": st.sampled_from([68, 552, "minimum", 67, 70_000, "x"]), "quote": SEGMENT | st.just("last"),

@@ -174,6 +174,7 @@ def test_every_fault_is_checked() -> None:
     from test_challenge_throttle import CHALLENGE_CHECKS
     from test_client_isn import CLIENT_ISN_CHECKS
     from test_congestion import CC_CHECKS
+    from test_ecn import ECN_CHECKS
     from test_faults_catalogue import CATALOGUE_CHECKS
     from test_giveup import GIVEUP_CHECKS
     from test_icmp import ICMP_CHECKS
@@ -185,12 +186,14 @@ def test_every_fault_is_checked() -> None:
     from test_sack import SACK_CHECKS
     from test_sendmarks import SENDMARK_CHECKS
     from test_timer_faults import TIMER_CHECKS
+    from test_timewait import TIMEWAIT_CHECKS
     from test_zero_window import ZERO_WINDOW_CHECKS
 
     groups = [set(CHECKS), set(CATALOGUE_CHECKS), set(ACTIVE_CHECKS), set(ROBUSTNESS_CHECKS), set(TIMER_CHECKS),
               set(NEGOTIATION_CHECKS), set(ICMP_CHECKS), set(SACK_CHECKS), set(GIVEUP_CHECKS),
               set(PEER_WINDOW_CHECKS), set(CC_CHECKS), set(IP_CHECKS), set(CLIENT_ISN_CHECKS),
-              set(CHALLENGE_CHECKS), set(SENDMARK_CHECKS), set(PEERCLOSE_CHECKS), set(ZERO_WINDOW_CHECKS)]
+              set(CHALLENGE_CHECKS), set(SENDMARK_CHECKS), set(PEERCLOSE_CHECKS), set(ZERO_WINDOW_CHECKS),
+              set(TIMEWAIT_CHECKS), set(ECN_CHECKS)]
     assert set().union(*groups) == set(FAULTS)
     assert sum(len(g) for g in groups) == len(FAULTS)  # no fault checked twice
 

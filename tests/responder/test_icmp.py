@@ -90,11 +90,24 @@ def icmp_blind_accepted(faults: set[str]) -> object:
     return [len(s.payload) for s in _written(p, 1000)]
 
 
+def icmp_hard_ignored(faults: set[str]) -> object:
+    """A port unreachable about the SYN of an active open: CLOSED, and no SYN after it."""
+    r = Responder(agent_config(faults=frozenset(faults)))
+    key = FourTuple(TARGET, PORT, PEER_IP, PEER_PORT)
+    r.app_connect(key, 0.0)
+    p = Peer(r, seq=0, ack=101)
+    syn = p.drain()[0]
+    _error(p, "port-unreachable", syn)
+    state = r.state(key)
+    return state, show([s for _, s in p.run_timers_until(5.0)])[:1]
+
+
 ICMP_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "pmtu-ignored": (pmtu_ignored, [], [512, 488]),
     "soft-error-aborts": (soft_error_aborts, State.CLOSED, State.ESTABLISHED),
     "source-quench-slows": (source_quench_slows, [], [". 601 1 len=500", "P. 1101 1 len=500"]),
     "icmp-blind-accepted": (icmp_blind_accepted, [512, 488], [1000]),
+    "icmp-hard-ignored": (icmp_hard_ignored, (State.SYN_SENT, ["S 100"]), (State.CLOSED, [])),
 }
 """fault -> (check, observed with the fault, observed without it)."""
 
