@@ -6,9 +6,11 @@ deserves a challenge ACK on its own: a RST in the window but not at RCV.NXT (RFC
 upwards, never beyond it), so none is dropped for being outside it.  Then the step collects what
 comes until ``quiet`` after the last one, and judges:
 
-- a RST or anything that ends the connection fails (the burst must not reset it: RFC 5961 3.2, 4.2);
-- no challenge ACK at all shows no throttle, only a stack that answers none (the cases of RFC 5961
-  3.2 and 4.2 judge that): the case is skipped;
+- a RST or FIN after a challenge ACK fails: the stack challenged, then let a later trigger of the
+  same kind end the connection (a throttle that gives way, RFC 5961 3.2, 4.2);
+- a RST or FIN before any challenge ACK, or no challenge ACK at all, shows no throttle, only a stack
+  that does not challenge (it resets on the first trigger, as RFC 793 did, or ignores them): the cases
+  of RFC 5961 3.2 and 4.2 judge that on one segment, so this case is skipped, not failed twice over;
 - more than ``at_most`` fails the throttle: RFC 5961 7 fixes no rate, so ``at_most`` is set far
   above what throttles do (Linux: one per 500 ms per connection, ``net.ipv4.tcp_invalid_ratelimit``;
   FreeBSD: 5 per second, ``ack_war_cnt``; the RFC's example: 10 in 5 s), and only a stack answering
@@ -70,6 +72,11 @@ def burst(env: StepEnv, step: ChallengeBurstStep, sres: StepResult) -> Waiting[N
             sres.observed.append(idx)
         if seg.flags & Flags.RST or seg.flags & Flags.FIN:
             summary = env.result.segments[-1].summary
+            if acks == 0:
+                raise CaseUnobservable(f"the target ended the connection before any challenge ACK (it sent {summary}): "
+                                       f"it does not challenge an in-window {what} (the cases of RFC 5961 "
+                                       f"{'3.2' if what == 'RST' else '4.2'} judge that), so whether it throttles "
+                                       "challenge ACKs is not observed")
             raise StepFailed(f"the burst of {what}s ended the connection: the target sent {summary}",
                              [Mismatch("segment", "challenge ACKs only", summary)])
     env.result.figures.update({"challenge_triggers": step.count, "challenge_acks": acks,

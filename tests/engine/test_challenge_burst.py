@@ -44,3 +44,12 @@ def test_at_most_must_be_below_the_burst(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(Path(CASE).read_text().replace("at_most: 50", "at_most: 100"))
     with pytest.raises(CaseFileError, match=r"bad.yaml:\d+:\d+: steps\[4\].at_most: at_most 100 must be below"):
         load_cases([tmp_path])
+
+
+def test_a_reset_before_any_challenge_is_the_other_cases_deviation_and_is_skipped() -> None:
+    """A stack that resets on an in-window SYN (RFC 793) fails reset-syn-in-established; here it shows
+    no throttle, so it is skipped, not failed a second time for the same segment."""
+    ref = open_reference(("syn-resets",))
+    case = execute(load_cases(["testcases/reset/challenge-ack-throttle-syn.yaml"]), ref.link, ref.target,
+                   PROFILES["reference"]).cases[0]
+    assert case.verdict == "skip" and "before any challenge ACK" in (case.reason or ""), case.reason
