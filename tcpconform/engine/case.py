@@ -24,6 +24,7 @@ from typing import Literal, TypeVar
 from tcpconform.cases.long import expected_duration
 from tcpconform.cases.model import Level, Requirement, Step, TestCase
 from tcpconform.engine import services
+from tcpconform.engine.addressing import extra_keys, unavailable
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.icmp import icmp_fields
@@ -153,7 +154,7 @@ class CaseRun:
         k = self.own_key
         fresh = [self.fresh_key] if self.fresh_key is not None else []
         spare = [FourTuple(k.src, port, k.dst, k.dport) for port in self.spare_ports]
-        return [k, *fresh, *spare, *spoofed_keys(self.case, k)]
+        return [k, *fresh, *spare, *spoofed_keys(self.case, k), *extra_keys(self.case, k, self.target)]
 
     def arrived(self, got: Received) -> None:
         """A segment of the case's connections, from the scheduler, as the wire would carry it (a
@@ -285,12 +286,15 @@ class CaseRun:
         """Skip the whole case when the target cannot do what it needs, or the family is not its own."""
         res = self.result
         missing = missing_capabilities(self.case, self.target)
-        family = "ipv6" if is_ipv6(self.key.src) else "ipv4"
+        family = "ipv6" if is_ipv6(self.key.dst) else "ipv4"
         wanted = self.case.family or family
-        if not missing and wanted == family:
+        no_address = unavailable(self.case, self.target)
+        if not missing and wanted == family and no_address is None:
             return False
         res.verdict = "skip"
-        if missing:
+        if no_address is not None and not missing and wanted == family:
+            res.reason = no_address
+        elif missing:
             res.reason = f"the target cannot {' or '.join(sorted(_CAPS[m] for m in missing))}"
         else:
             res.reason = (f"the case is for {_FAMILY[wanted]} only (family: {wanted}); "

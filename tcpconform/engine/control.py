@@ -55,7 +55,12 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
         case "connect":
             try:
                 target.app_connect(key)
-            except AppFailed as err:  # its port is taken, or the address is not its own: not the TCP's doing
+            except AppFailed as err:
+                if env.case.peer is not None:  # a group address: refusing is what the case asks (MUST-46)
+                    sres.message = f"refused: {err}"
+                    env.t_ref = env.link.now()
+                    return
+                # its port is taken, or the address is not its own: not the TCP's doing
                 raise CaseError(f"the application could not connect ({err}): is another run or program using "
                                 f"port {key.dport} of the target?") from None
         case "shutdown":

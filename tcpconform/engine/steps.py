@@ -37,6 +37,7 @@ from tcpconform.cases.model import (
     WaitStep,
 )
 from tcpconform.engine import control, flight, halfopen, icmp, isn, services, timing
+from tcpconform.engine.addressing import source_mismatches
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -192,6 +193,7 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             result.mismatches.extend(_data_mismatches(env, seg, result.anchor_isn))
             if step.ip is not None:
                 result.mismatches.extend(ip_mismatches(step.ip, got))
+            result.mismatches.extend(source_mismatches(seg, env.key))
         idx = _received(env, got, sres)
         broken = _invariant_failure(env, got, idx, result.mismatches)
         if broken is not None:

@@ -81,6 +81,10 @@ class AppConfig:
 class ResponderConfig:
     """The responder's address, its TCP parameters and the faults switched on.
 
+    - ``alt_ip``: a second address of the same family on the same link, or ``None``: the host is
+      multihomed (RFC 9293 3.9.1.1; :mod:`.addresses`), each connection keeping the local address it
+      began on.
+
     - ``isn``: ``None`` (the default) chooses every ISN as RFC 6528 says, ``M + F(4-tuple, secret)``
       with ``M`` the 4-microsecond clock and ``F`` a keyed hash, as RFC 9293 3.4.1 requires (MUST-8,
       SHLD-1).  ``isn_secret`` is the key; it is fixed by default, so the responder stays exactly
@@ -126,6 +130,7 @@ class ResponderConfig:
     """
 
     ip: str = "192.0.2.2"
+    alt_ip: str | None = None
     port: int = 8000
     isn: int | None = None
     isn_secret: bytes = b"tcpconform reference responder"
@@ -155,6 +160,8 @@ class ResponderConfig:
                 f"unknown fault(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(FAULTS))})"
             )
         object.__setattr__(self, "faults", faults)
+        if self.alt_ip is not None and (self.alt_ip == self.ip or (":" in self.alt_ip) != (":" in self.ip)):
+            raise ValueError(f"alt_ip must be a second address of ip's family, not {self.alt_ip!r}")
         if not 0 < self.port <= 0xFFFF:
             raise ValueError(f"port must be 1..65535, not {self.port}")
         if self.isn is not None and not 0 <= self.isn <= 0xFFFFFFFF:

@@ -241,6 +241,11 @@ FAULTS: dict[str, str] = {
         "it and answers nothing more (Windows 95's and many embedded stacks' LAND crash)"
     ),
     "broadcast-syn-answered": "a SYN to a broadcast or multicast address is answered, from the stack's own address",
+    "reply-from-primary": (
+        "every segment goes out from the host's first address, even on a connection whose SYN came to its "
+        "second (the source taken from the routing table per segment, not from the connection)"
+    ),
+    "connect-to-group": "an active open to a broadcast or multicast address proceeds, and its SYN is sent there",
     "ttl-ignored": "IP_TTL / IPV6_UNICAST_HOPS is accepted, and the segments keep the default TTL of 64",
     "tos-ignored": "IP_TOS / IPV6_TCLASS is accepted, and the segments keep TOS 0",
     # Closing (RFC 9293 3.6, 3.10.7.4).

@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import replace
 from itertools import count
 
+from tcpconform.responder.addresses import own, refused_connect, sourced
 from tcpconform.responder.app import ScriptedSession
 from tcpconform.responder.checks import KNOWN_OPTIONS, malformed
 from tcpconform.responder.config import ResponderConfig
@@ -128,7 +129,7 @@ class Responder:
         if why is not None:
             self._drop(seg, why)
             return
-        if seg.dst != self.config.ip:
+        if not own(self.config, seg.dst):
             return
         if self._wedged:
             self._drop(seg, "the stack is wedged (fault wedge-on-bad-option)")
@@ -170,7 +171,7 @@ class Responder:
         """An ICMP(v6) error arrived: for the connection whose segment it quotes, if that is one of
         ours (:mod:`tcpconform.responder.icmp`); anything else is ignored."""
         quoted = msg.quoted
-        if msg.dst != self.config.ip or quoted.src != self.config.ip or self._wedged:
+        if not own(self.config, msg.dst) or not own(self.config, quoted.src) or self._wedged:
             return
         conn = self._conns.get(quoted.key)
         if conn is not None:
@@ -196,7 +197,7 @@ class Responder:
 
     def segments_to_send(self) -> list[Segment]:
         """Everything to put on the wire since the last call, in order."""
-        out = [] if self._silenced else list(self._outbox)
+        out = [] if self._silenced else sourced(self.config, list(self._outbox))
         self._outbox.clear()  # cleared in place: every connection appends to this very list
         out = [self._stamped(seg) for seg in out]
         if "odd-checksum" in self.config.faults:
@@ -402,8 +403,11 @@ class Responder:
 
         ``ResponderError`` when a connection on that 4-tuple exists already, or ``key`` is not from
         the responder's own address (it has no other to bind)."""
-        if key.src != self.config.ip or not 0 < key.sport <= 0xFFFF or not 0 < key.dport <= 0xFFFF:
+        if not 0 < key.sport <= 0xFFFF or not 0 < key.dport <= 0xFFFF:
             raise ResponderError(f"cannot connect from {key.src}:{key.sport}: not an address and port of this host")
+        refused = refused_connect(self.config, key)
+        if refused is not None:
+            raise ResponderError(refused)
         if key in self._conns:
             raise ResponderError(f"cannot connect: connection {key} exists (state {self._conns[key].state})")
         if len(self._conns) >= self.config.max_connections:
@@ -473,7 +477,7 @@ class Responder:
         conn = self._conns.get(key)
         if conn is not None:
             return conn.state
-        if key in self._ended or key.src != self.config.ip:
+        if key in self._ended or not own(self.config, key.src):
             return State.CLOSED
         return State.LISTEN if key.sport in self._listening else State.CLOSED
 

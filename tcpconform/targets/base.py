@@ -96,6 +96,13 @@ class Target(Protocol):
     @property
     def port(self) -> int: ...
 
+    @property
+    def alt_ip(self) -> str | None:
+        """The target's second address of the family, on the same link (RFC 9293 3.9.1.1: a
+        multihomed host), for the cases about it (``address: second``); ``None``: it has none, or
+        none is known, and those cases are skipped with the reason."""
+        ...
+
     def app_listen(self, key: FourTuple) -> None:
         """Listen on the port ``key`` addresses (idempotent); the listener's events go to ``key``'s case."""
         ...

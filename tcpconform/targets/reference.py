@@ -40,8 +40,11 @@ REFERENCE_PORT: int = _DEFAULTS.port
 REFERENCE_IP6 = "2001:db8::2"
 """The reference responder's IPv6 address, in-process (the tester's, ``TESTER_IP``/``TESTER_IP6``,
 are the in-process link's)."""
+REFERENCE_ALT_IP, REFERENCE_ALT_IP6 = "192.0.2.3", "2001:db8::3"
+"""The reference responder's second address in each family, in-process: the multihomed host the
+cases with ``address: second`` need (RFC 9293 3.9.1.1)."""
 
-__all__ = ["REFERENCE_IP", "REFERENCE_IP6", "REFERENCE_PORT", "TESTER_IP", "TESTER_IP6", "Reference",
+__all__ = ["REFERENCE_ALT_IP", "REFERENCE_ALT_IP6", "REFERENCE_IP", "REFERENCE_IP6", "REFERENCE_PORT", "TESTER_IP", "TESTER_IP6", "Reference",
            "ReferenceTarget", "event_connection", "open_reference", "target_event"]
 
 
@@ -95,6 +98,10 @@ class ReferenceTarget:
     @property
     def port(self) -> int:
         return self.responder.config.port
+
+    @property
+    def alt_ip(self) -> str | None:
+        return self.responder.config.alt_ip
 
     def app_listen(self, key: FourTuple) -> None:
         now = self.clock.tick()
@@ -173,6 +180,7 @@ def open_reference(faults: Sequence[str] = (), port: int = REFERENCE_PORT, *, ip
     clock = VirtualClock()
     app = AppConfig(mode="services", services=tuple(services)) if services else AppConfig(mode="agent")
     responder = Responder(ResponderConfig(ip=REFERENCE_IP6 if ipv6 else REFERENCE_IP, port=port,
+                                          alt_ip=REFERENCE_ALT_IP6 if ipv6 else REFERENCE_ALT_IP,
                                           app=app, faults=frozenset(faults), isn=isn,
                                           mss_option=(1440 if ipv6 else 1460) if services else None))
     link = InProcessLink(responder, clock, local_ip=TESTER_IP6 if ipv6 else TESTER_IP)

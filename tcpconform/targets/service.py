@@ -161,6 +161,7 @@ class ServiceTarget(_NoAgent):
     capabilities: Capability = Capability.NONE
     implied: frozenset[str] = frozenset()
     data_salt: int | None = None
+    alt_ip: str | None = None
     """An echo's data is the tester's own, sent back; the other services' is not a tester stream."""
 
     def __post_init__(self) -> None:
@@ -187,6 +188,7 @@ class ServiceSet(_NoAgent):
     capabilities: Capability = Capability.NONE
     implied: frozenset[str] = frozenset()
     data_salt: int | None = None
+    alt_ip: str | None = None
 
     def __post_init__(self) -> None:
         if not self.services:

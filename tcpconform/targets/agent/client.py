@@ -74,9 +74,12 @@ class AgentTarget:
     """The agent writes the bytes the engine gives it: the target application's stream."""
 
     def __init__(self, agent: list[str] | Transport, name: str, ip: str, port: int, timeout: float = 5.0, *,
-                 read_timeout: float = READ_TIMEOUT, env: dict[str, str] | None = None) -> None:
+                 read_timeout: float = READ_TIMEOUT, env: dict[str, str] | None = None,
+                 alt_ip: str | None = None) -> None:
         self.name = name
         self._ip, self._port = ip, port
+        self.alt_ip = alt_ip
+        """The target's second address (``run --target-alt``, the lab's), or ``None``."""
         self.timeout = timeout
         self.read_timeout = read_timeout
         self.capabilities = Capability.NONE
