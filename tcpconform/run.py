@@ -66,6 +66,8 @@ class TargetChoice:
     """Target profile by name; None: the one that fits the target."""
     agent: str | None = None
     """``--agent``: how to reach the ``target``'s agent (``cmd:``, ``udp:``, ``serial:``); None: no agent."""
+    target_alt: str | None = None
+    """``--target-alt``: the ``target``'s second address on the same link; None: none known."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def open_target(choice: TargetChoice) -> Iterator[Opened]:
     check_faults(choice.faults)
     with open_session(lab=choice.lab, lab_name=choice.lab_name, target=choice.target, port=choice.port,
                       iface=choice.iface, source_ip=choice.source_ip, services=choice.services,
-                      faults=choice.faults, ipv6=choice.ipv6, agent=choice.agent) as session:
+                      faults=choice.faults, ipv6=choice.ipv6, agent=choice.agent,
+                      target_alt=choice.target_alt) as session:
         try:
             profile = get_profile(choice.profile or session.profile)
         except KeyError as err:

@@ -130,7 +130,8 @@ class CaseBuilder:
             invariants=self.names(("invariants",), DEFAULT_INVARIANTS), needs=frozenset(d.get("needs") or ()),
             tags=tuple(d.get("tags") or ()),
             closed_port=d.get("port") == "closed", alone=d.get("alone") is True or _samples(steps),
-            family=d.get("family"), address=d.get("address"), peer=d.get("peer"), may_crash=d.get("may_crash") is True, long=d.get("long") is True,
+            family=d.get("family"), address=d.get("address"), peer=d.get("peer"),
+            may_crash=d.get("may_crash") is True, long=d.get("long") is True,
         )
 
     def _step(self, i: int, step: Any) -> AnyStep | None:

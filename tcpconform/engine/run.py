@@ -24,7 +24,7 @@ from tcpconform.links.base import Clock, Link
 from tcpconform.results import CaseResult, RunMeta, RunResult, SessionMeta
 from tcpconform.targets.base import Target
 from tcpconform.targets.service import ServiceSet
-from tcpconform.tcp.segment import FourTuple, is_ipv6
+from tcpconform.tcp.segment import is_ipv6
 
 BASE_PORT = 40000
 """First source port of a run that is given none (an in-process run's)."""

@@ -44,8 +44,8 @@ REFERENCE_ALT_IP, REFERENCE_ALT_IP6 = "192.0.2.3", "2001:db8::3"
 """The reference responder's second address in each family, in-process: the multihomed host the
 cases with ``address: second`` need (RFC 9293 3.9.1.1)."""
 
-__all__ = ["REFERENCE_ALT_IP", "REFERENCE_ALT_IP6", "REFERENCE_IP", "REFERENCE_IP6", "REFERENCE_PORT", "TESTER_IP", "TESTER_IP6", "Reference",
-           "ReferenceTarget", "event_connection", "open_reference", "target_event"]
+__all__ = ["REFERENCE_ALT_IP", "REFERENCE_ALT_IP6", "REFERENCE_IP", "REFERENCE_IP6", "REFERENCE_PORT", "TESTER_IP",
+           "TESTER_IP6", "Reference", "ReferenceTarget", "event_connection", "open_reference", "target_event"]
 
 
 @contextmanager

@@ -99,11 +99,13 @@ def _version() -> str:
 
 
 def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str | None = None,
-          agent_stdio: bool = False, isn: int | None = None, log: TextIO = sys.stderr) -> int:
-    """Serve until interrupted (or, with an agent channel, until it closes); returns an exit code."""
+          agent_stdio: bool = False, isn: int | None = None, log: TextIO = sys.stderr, alt_ip: str | None = None) -> int:
+    """Serve until interrupted (or, with an agent channel, until it closes); returns an exit code.
+    ``alt_ip``: a second address served as well (a multihomed host)."""
     mode: Literal["agent", "scripted"] = "agent" if agent_stdio else "scripted"
-    responder = Responder(ResponderConfig(ip=ip, port=port, faults=faults, app=AppConfig(mode=mode), isn=isn))
-    endpoint = RawEndpoint(iface, ip, netns=netns, icmp=True)
+    responder = Responder(ResponderConfig(ip=ip, port=port, faults=faults, app=AppConfig(mode=mode), isn=isn,
+                                          alt_ip=alt_ip))
+    endpoint = RawEndpoint(iface, ip, netns=netns, icmp=True, also=alt_ip)
     agent = ResponderAgent(responder)
     stop = False
 
