@@ -163,7 +163,7 @@ def in_process_services(services: Sequence[tuple[str, int]], *, ipv6: bool = Fal
     from tcpconform.targets.reference import open_reference
 
     ref = open_reference(faults, ipv6=ipv6, services=services)
-    yield Session(ref.link, _service_target(ref.target.ip, services), "generic",
+    yield Session(ref.link, _service_target(ref.target.ip, services, ref.target.alt_ip), "generic",
                   SessionMeta("in-process (services)"))
 
 

@@ -37,7 +37,6 @@ from tcpconform.cases.model import (
     WaitStep,
 )
 from tcpconform.engine import control, flight, halfopen, icmp, isn, services, timing
-from tcpconform.engine.addressing import source_mismatches
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
@@ -191,9 +190,7 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             conn.target_isn = result.anchor_isn  # the target's first SYN defines its numbering
         if result.ok and not early:
             result.mismatches.extend(_data_mismatches(env, seg, result.anchor_isn))
-            if step.ip is not None:
-                result.mismatches.extend(ip_mismatches(step.ip, got))
-            result.mismatches.extend(source_mismatches(seg, env.key))
+            result.mismatches.extend(ip_mismatches(step.ip, got, env.key))
         idx = _received(env, got, sres)
         broken = _invariant_failure(env, got, idx, result.mismatches)
         if broken is not None:

@@ -11,6 +11,7 @@ written, not halfway through a run.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -75,6 +76,15 @@ class AppConfig:
             raise ValueError("app read_bytes and reply_bytes must be >= 0")
         if self.close_delay < 0:
             raise ValueError("app close_delay must be >= 0")
+
+
+def _second_address(ip: str, alt: str) -> bool:
+    """Whether ``alt`` is an address of ``ip``'s family other than ``ip``."""
+    try:
+        first, second = ipaddress.ip_address(ip), ipaddress.ip_address(alt)
+    except ValueError:
+        return False
+    return first.version == second.version and first != second
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +170,7 @@ class ResponderConfig:
                 f"unknown fault(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(FAULTS))})"
             )
         object.__setattr__(self, "faults", faults)
-        if self.alt_ip is not None and (self.alt_ip == self.ip or (":" in self.alt_ip) != (":" in self.ip)):
+        if self.alt_ip is not None and not _second_address(self.ip, self.alt_ip):
             raise ValueError(f"alt_ip must be a second address of ip's family, not {self.alt_ip!r}")
         if not 0 < self.port <= 0xFFFF:
             raise ValueError(f"port must be 1..65535, not {self.port}")

@@ -171,6 +171,7 @@ CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
 
 def test_every_fault_is_checked() -> None:
     from test_active_open import ACTIVE_CHECKS
+    from test_addresses import MULTIHOME_CHECKS
     from test_congestion import CC_CHECKS
     from test_faults_catalogue import CATALOGUE_CHECKS
     from test_giveup import GIVEUP_CHECKS
@@ -184,7 +185,7 @@ def test_every_fault_is_checked() -> None:
 
     groups = [set(CHECKS), set(CATALOGUE_CHECKS), set(ACTIVE_CHECKS), set(ROBUSTNESS_CHECKS), set(TIMER_CHECKS),
               set(NEGOTIATION_CHECKS), set(ICMP_CHECKS), set(SACK_CHECKS), set(GIVEUP_CHECKS),
-              set(PEER_WINDOW_CHECKS), set(CC_CHECKS), set(IP_CHECKS)]
+              set(PEER_WINDOW_CHECKS), set(CC_CHECKS), set(IP_CHECKS), set(MULTIHOME_CHECKS)]
     assert set().union(*groups) == set(FAULTS)
     assert sum(len(g) for g in groups) == len(FAULTS)  # no fault checked twice
 

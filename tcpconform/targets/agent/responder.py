@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, TextIO
 
+from tcpconform.errors import UsageError
 from tcpconform.links.packet_socket import LinkSetupError
 from tcpconform.links.rawsock import RawEndpoint
 from tcpconform.responder import AppConfig, Responder, ResponderConfig, ResponderError, UnsupportedOption
@@ -103,8 +104,11 @@ def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str 
     """Serve until interrupted (or, with an agent channel, until it closes); returns an exit code.
     ``alt_ip``: a second address served as well (a multihomed host)."""
     mode: Literal["agent", "scripted"] = "agent" if agent_stdio else "scripted"
-    responder = Responder(ResponderConfig(ip=ip, port=port, faults=faults, app=AppConfig(mode=mode), isn=isn,
-                                          alt_ip=alt_ip))
+    try:
+        config = ResponderConfig(ip=ip, port=port, faults=faults, app=AppConfig(mode=mode), isn=isn, alt_ip=alt_ip)
+    except ValueError as err:
+        raise UsageError(f"--alt-ip {alt_ip}: {err}") from None
+    responder = Responder(config)
     endpoint = RawEndpoint(iface, ip, netns=netns, icmp=True, also=alt_ip)
     agent = ResponderAgent(responder)
     stop = False
