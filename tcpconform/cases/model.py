@@ -418,7 +418,9 @@ class TestCase:
     differs between them, say); skipped with the reason over the other.  ``None``: both."""
     address: str | None = None
     """``second``: the case speaks to the target's second address, not its first (RFC 9293 3.9.1.1:
-    a multihomed target); skipped with the reason on a target without one."""
+    a multihomed target); ``unbound``: its application connects with the port alone bound, and the
+    connection is on whichever of the two addresses its SYN comes from.  Either is skipped with the
+    reason on a target without a second address."""
     peer: str | None = None
     """``multicast`` or ``broadcast``: the tester's side of the case's connection is that group
     address, so an active open the case asks for is one a target must refuse (MUST-46)."""

@@ -8,6 +8,12 @@ segment came from the address its connection is on.
   routing table, not from the connection: RFC 9293 3.9.1.1, MUST-45) is seen doing it, and the
   expect step it answers fails on the address (:func:`source_mismatches`), rather than seeing
   nothing.  Without a second address the case cannot be run: it is skipped, with the reason.
+- ``address: unbound``: the target's application connects with the port alone bound, so IP chooses
+  the source (MUST-44).  The case's 4-tuple starts on the target's first address; it owns the same
+  with the second address and with the unspecified one, and the target's first SYN moves it to the
+  second address if it came from there (:func:`followed`): either is one of the target's own, and
+  every later segment must keep it (MUST-45).  A SYN from the unspecified address fails on its
+  source.  It needs the second address known, for a SYN from it to be told from a stranger's.
 - ``peer: multicast`` / ``peer: broadcast`` puts 224.0.0.1 / ff02::1, or the target's subnet
   broadcast, on the tester's side: the target's application is asked to connect there, which it
   must refuse (MUST-46).  A SYN it sent anyway goes to that address; a wire link shows every TCP
@@ -21,7 +27,7 @@ from tcpconform.cases.model import TestCase
 from tcpconform.results import Mismatch
 from tcpconform.targets.base import Target
 from tcpconform.tcp.ip import named_address
-from tcpconform.tcp.segment import FourTuple, Segment, is_ipv6
+from tcpconform.tcp.segment import Flags, FourTuple, Segment, is_ipv6
 
 PEERS = {"multicast": "multicast", "broadcast": "subnet-broadcast"}
 """A case's ``peer`` as the address name it stands for (:func:`tcpconform.tcp.ip.named_address`)."""
@@ -40,18 +46,30 @@ def case_key(case: TestCase, tester_ip: str, sport: int, target: Target, port: i
 
 def unavailable(case: TestCase, target: Target) -> str | None:
     """Why the case cannot run on ``target`` for want of an address (``None``: it can)."""
-    if case.address == "second" and target.alt_ip is None:
-        return (f"the case speaks to the target's second address, and {target.name} has none known "
-                "(give it with --target-alt; the lab's Linux target has one)")
+    if case.address is not None and target.alt_ip is None:
+        return (f"the case is about a target with two addresses, and {target.name} has no second one known "
+                "(give it with --target-alt; the lab's targets have one)")
     return None
 
 
 def extra_keys(case: TestCase, key: FourTuple, target: Target) -> list[FourTuple]:
     """The 4-tuples besides ``key`` the case owns for its addresses: with ``address: second``,
-    ``key`` with the target's first address, where a wrong answer comes from."""
+    ``key`` with the target's first address, where a wrong answer comes from; with ``unbound``,
+    ``key`` with the second address and with the unspecified one."""
     if case.address == "second" and key.dst != target.ip:
         return [FourTuple(key.src, key.sport, target.ip, key.dport)]
+    if case.address == "unbound" and target.alt_ip is not None:
+        zero = "::" if is_ipv6(key.dst) else "0.0.0.0"
+        return [FourTuple(key.src, key.sport, target.alt_ip, key.dport), FourTuple(key.src, key.sport, zero, key.dport)]
     return []
+
+
+def followed(case: TestCase, key: FourTuple, seg: Segment, target: Target, synced: bool) -> FourTuple | None:
+    """With ``address: unbound``, the 4-tuple the connection is on once the target's first SYN
+    (before it, ``synced`` False) came from its second address; ``None``: it stays on ``key``."""
+    if case.address != "unbound" or synced or not seg.flags & Flags.SYN or seg.src != target.alt_ip:
+        return None
+    return FourTuple(key.src, key.sport, seg.src, key.dport)
 
 
 def source_mismatches(seg: Segment, key: FourTuple) -> list[Mismatch]:

@@ -24,7 +24,7 @@ from typing import Literal, TypeVar
 from tcpconform.cases.long import expected_duration
 from tcpconform.cases.model import Level, Requirement, Step, TestCase
 from tcpconform.engine import services
-from tcpconform.engine.addressing import extra_keys, unavailable
+from tcpconform.engine.addressing import extra_keys, followed, unavailable
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.icmp import icmp_fields
@@ -162,6 +162,10 @@ class CaseRun:
         checksum the link could not verify is counted (``unverified_checksums``), since no
         invariant can judge it."""
         for piece in wire_segments(got, self.conn.mss_offered):
+            moved = followed(self.case, self.key, piece.segment, self.target, self.conn.target_isn is not None)
+            if moved is not None:  # an unbound open's SYN came from the second address: the connection is there
+                self.key = self.conn.key = moved
+                self.result.connection["target"] = f"{moved.dst}:{moved.dport}"
             if piece.segment.dport == self.key.sport:
                 self.conn.watch_edge(piece.segment)  # in arrival order: the no-window-shrink invariant
             self.inbox.append(piece)

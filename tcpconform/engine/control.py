@@ -54,7 +54,9 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
                                 f"port {key.dport} of the target?") from None
         case "connect":
             try:
-                target.app_connect(key)
+                target.app_connect(key, "port" if env.case.address == "unbound" else "address")
+            except OptionUnsupported as err:  # it cannot leave the address to IP: MUST-44 not observable
+                raise CaseUnobservable(str(err)) from None
             except AppFailed as err:
                 if env.case.peer is not None:  # a group address: refusing is what the case asks (MUST-46)
                     sres.message = f"refused: {err}"

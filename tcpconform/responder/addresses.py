@@ -7,19 +7,22 @@ faults that get multihoming wrong.
   bound (MUST-43).
 - An active open to a broadcast or multicast address is refused (MUST-46): TCP is point to point,
   and a SYN to a group could only draw answers from hosts that never asked for a connection.
+- An active open with the port alone bound takes the address IP chooses (its first) before the SYN
+  goes out (MUST-44).
 
 Faults: ``reply-from-primary`` sends every segment from the first address, whatever the connection's
 local address (a stack that takes the source from its routing table for each segment, not from the
 connection); ``connect-to-group`` lets an active
 open to a group address proceed and sends its SYN there (a stack whose connect checks only that a
-route exists).
+route exists); ``unbound-source-unspecified`` sends the SYN of an open with no local address bound
+from the unspecified address (a stack that leaves the source to be filled in later).
 """
 
 from __future__ import annotations
 
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.tcp.ip import group_destination
-from tcpconform.tcp.segment import FourTuple, Segment
+from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
 
 def own(config: ResponderConfig, address: str) -> bool:
@@ -39,8 +42,12 @@ def refused_connect(config: ResponderConfig, key: FourTuple) -> str | None:
     return None
 
 
-def sourced(config: ResponderConfig, out: list[Segment]) -> list[Segment]:
-    """The segments as they leave: fault ``reply-from-primary`` puts the first address on each."""
-    if config.alt_ip is None or not config.has("reply-from-primary"):
-        return out
-    return [seg.with_(src=config.ip) if seg.src == config.alt_ip else seg for seg in out]
+def sourced(config: ResponderConfig, out: list[Segment], unbound: set[FourTuple]) -> list[Segment]:
+    """The segments as they leave: fault ``reply-from-primary`` puts the first address on each;
+    ``unbound-source-unspecified`` the unspecified address on the SYN of an open in ``unbound``."""
+    if config.alt_ip is not None and config.has("reply-from-primary"):
+        out = [seg.with_(src=config.ip) if seg.src == config.alt_ip else seg for seg in out]
+    if unbound:
+        zero = "::" if ":" in config.ip else "0.0.0.0"
+        out = [seg.with_(src=zero) if seg.key in unbound and seg.flags & Flags.SYN else seg for seg in out]
+    return out

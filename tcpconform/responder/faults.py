@@ -246,6 +246,10 @@ FAULTS: dict[str, str] = {
         "second (the source taken from the routing table per segment, not from the connection)"
     ),
     "connect-to-group": "an active open to a broadcast or multicast address proceeds, and its SYN is sent there",
+    "unbound-source-unspecified": (
+        "the SYN of an active open whose application bound no local address goes out from the unspecified "
+        "address (0.0.0.0, ::), the source never chosen"
+    ),
     "ttl-ignored": "IP_TTL / IPV6_UNICAST_HOPS is accepted, and the segments keep the default TTL of 64",
     "tos-ignored": "IP_TOS / IPV6_TCLASS is accepted, and the segments keep TOS 0",
     # Closing (RFC 9293 3.6, 3.10.7.4).

@@ -96,6 +96,8 @@ class Responder:
         ``dropped_count`` counts them all."""
         self.dropped_count = 0
         self._wedged = False
+        self._unbound: set[FourTuple] = set()
+        """Connections opened with the port alone bound (kept only under the fault that needs them)."""
         self._silenced = False
         """The wedge also stops all output (fault ``sack-crash-on-bogus``): nothing goes out, not even the application's data."""
         self._lcg = LCG_SEED
@@ -197,7 +199,7 @@ class Responder:
 
     def segments_to_send(self) -> list[Segment]:
         """Everything to put on the wire since the last call, in order."""
-        out = [] if self._silenced else sourced(self.config, list(self._outbox))
+        out = [] if self._silenced else sourced(self.config, list(self._outbox), self._unbound)
         self._outbox.clear()  # cleared in place: every connection appends to this very list
         out = [self._stamped(seg) for seg in out]
         if "odd-checksum" in self.config.faults:
@@ -253,6 +255,7 @@ class Responder:
         self._events.clear()
         self._conns.clear()
         self._born.clear()
+        self._unbound.clear()
         self._timers.clear()
         self._sessions.clear()
         self._listening.clear()
@@ -398,11 +401,13 @@ class Responder:
             self._events.append(AppAction(listen_key(self.config.ip, port), "listen", 0, now))
             self._listen(port, now, str(Trigger.APP_LISTEN))
 
-    def app_connect(self, key: FourTuple, now: float) -> None:
+    def app_connect(self, key: FourTuple, now: float, bound: bool = True) -> None:
         """Active open (RFC 9293 3.10.4) from ``key``'s local port to its peer: the SYN goes out now.
+        ``bound`` False: the application gave the port alone, and ``key``'s address is the one IP
+        chose (:mod:`.addresses`).
 
-        ``ResponderError`` when a connection on that 4-tuple exists already, or ``key`` is not from
-        the responder's own address (it has no other to bind)."""
+        ``ResponderError`` when a connection on that 4-tuple exists already, ``key`` is not from
+        one of the responder's own addresses, or its peer is a group address (MUST-46)."""
         if not 0 < key.sport <= 0xFFFF or not 0 < key.dport <= 0xFFFF:
             raise ResponderError(f"cannot connect from {key.src}:{key.sport}: not an address and port of this host")
         refused = refused_connect(self.config, key)
@@ -413,6 +418,8 @@ class Responder:
         if len(self._conns) >= self.config.max_connections:
             raise ResponderError(f"cannot connect: {self.config.max_connections} connections exist (max_connections)")
         self._ended.pop(key, None)
+        if not bound and self.config.has("unbound-source-unspecified"):
+            self._unbound.add(key)
         self._events.append(AppAction(key, "connect", 0, now))
         conn = Connection(key, self.config, None, now, self._outbox, self._events)
         self._conns[key] = conn

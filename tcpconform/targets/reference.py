@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tcpconform.links.inprocess import TESTER_IP, TESTER_IP6, InProcessLink, VirtualClock
 from tcpconform.responder import (
@@ -111,9 +112,9 @@ class ReferenceTarget:
                 self.responder.app_listen(key.dport, now)
             self._listening.add(key.dport)
 
-    def app_connect(self, key: FourTuple) -> None:
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
         with _failing("connect"):
-            self.responder.app_connect(key.reversed(), self.clock.tick())
+            self.responder.app_connect(key.reversed(), self.clock.tick(), bind == "address")
 
     def app_read(self, key: FourTuple, count: int) -> bytes:
         with _failing("read"):

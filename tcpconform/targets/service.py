@@ -120,7 +120,7 @@ class _NoAgent:
     def app_listen(self, key: FourTuple) -> None:
         raise self._no_agent("listen")
 
-    def app_connect(self, key: FourTuple) -> None:
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
         raise self._no_agent("connect")
 
     def app_read(self, key: FourTuple, count: int) -> bytes:

@@ -54,7 +54,7 @@ def test_connect_op_reaches_the_responder_on_the_wire() -> None:
     responder = Responder(ResponderConfig(app=AppConfig(mode="agent"), isn=100))
     agent = ResponderAgent(responder, clock=lambda: 0.0)
     key = FourTuple("192.0.2.1", 5555, "192.0.2.2", 41000)
-    assert dispatch(agent, {"id": 1, "op": "connect", "conn": key_to_conn(key)}) == {"id": 1, "ok": True}
+    assert dispatch(agent, {"id": 1, "op": "connect", "conn": key_to_conn(key)}) == {"id": 1, "ok": True, "bind": "address"}
     assert [s.summary() for s in responder.segments_to_send()] == ["S 100:100(0) win 65535 <mss 1460>"]
     assert responder.state(key.reversed()) is State.SYN_SENT
     again = dispatch(agent, {"id": 2, "op": "connect", "conn": key_to_conn(key)})

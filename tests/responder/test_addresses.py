@@ -47,9 +47,17 @@ def connect_to_group(faults: set[str]) -> object:
     return out
 
 
+def unbound_syn_source(faults: set[str]) -> object:
+    """The source of the SYN of an active open with the port alone bound (IP chose the first address)."""
+    r = _responder(faults)
+    r.app_connect(FourTuple(IP, 40001, PEER_IP, 9), 0.0, bound=False)
+    return [s.src for s in r.segments_to_send()]
+
+
 MULTIHOME_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "reply-from-primary": (sources_on_second, [IP], [ALT]),
     "connect-to-group": (connect_to_group, [["S"]] * 3, ["refused"] * 3),
+    "unbound-source-unspecified": (unbound_syn_source, ["0.0.0.0"], [IP]),
 }
 
 

@@ -62,9 +62,10 @@ class AgentHandler(Protocol):
 
     def listen(self, port: int, ip: str | None) -> None: ...
 
-    def connect(self, key: FourTuple) -> None:
+    def connect(self, key: FourTuple, bind: str = "address") -> None:
         """Active open from ``key``'s target address and port to its tester's, not waiting for the
-        handshake; a later failure is an event, and the error of the next operation on ``key``."""
+        handshake; a later failure is an event, and the error of the next operation on ``key``.
+        ``bind`` ``port``: bind the port alone, the stack choosing the source address (MUST-44)."""
         ...
 
     def read(self, key: FourTuple, count: int, timeout: float) -> bytes: ...
@@ -269,6 +270,14 @@ def _unit(method: str) -> Callable[[AgentHandler, Mapping[str, Any]], dict[str, 
     return call
 
 
+def _connect(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
+    bind = r.get("bind", "address")
+    if bind not in ("address", "port"):
+        raise BadRequest(f'"bind" is "address" or "port", not {bind!r}')
+    h.connect(_key(r), bind)
+    return {"bind": bind}
+
+
 def _reset(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
     h.reset()
     return {}
@@ -277,7 +286,7 @@ def _reset(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
 _HANDLERS: dict[str, Callable[[AgentHandler, Mapping[str, Any]], dict[str, Any]]] = {
     "hello": _hello,
     "listen": _listen,
-    "connect": _unit("connect"),
+    "connect": _connect,
     "read": _read,
     "write": _write,
     "shutdown": _unit("shutdown"),

@@ -50,8 +50,8 @@ class ResponderAgent:
         if port not in self.responder.listening:
             self.responder.app_listen(port, self.clock())
 
-    def connect(self, key: FourTuple) -> None:
-        self._app(self.responder.app_connect, key.reversed(), self.clock())
+    def connect(self, key: FourTuple, bind: str = "address") -> None:
+        self._app(self.responder.app_connect, key.reversed(), self.clock(), bind == "address")
 
     def read(self, key: FourTuple, count: int, timeout: float) -> bytes:
         return self._app(self.responder.app_read, key.reversed(), count, self.clock())  # type: ignore[no-any-return]
