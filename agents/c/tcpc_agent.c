@@ -994,6 +994,33 @@ static int op_listen(const jrequest *req, result_t *res) {
     return 1;
 }
 
+/* Close a listening socket, after taking what it holds (closing it resets what it never handed over);
+ * the connections it gave the application stay (RFC 9293 MUST-41). */
+static int op_unlisten(const jrequest *req, result_t *res) {
+    long port;
+    endpoint local;
+    const jfield *ip = field(req, "ip");
+    int i;
+    char name[80];
+    if (!get_int(req, "port", 1, 65535, &port, res, "unlisten")) return 0;
+    memset(&local, 0, sizeof local);
+    if (ip && ip->type != J_NULL && (ip->type != J_STR || !port_parse_ip(ip->str, &local)))
+        return BAD("bad request: \"ip\" is an IP address");
+    local.port = (unsigned short)port;
+    if (local.family) format_endpoint(&local, name, sizeof name); else snprintf(name, sizeof name, "*:%ld", port);
+    accept_pending();
+    for (i = 0; i < MAX_LISTENERS; i++) {
+        if (listeners[i].used && listeners[i].local.family == local.family
+            && (local.family == 0 ? listeners[i].local.port == local.port : same_ep(&listeners[i].local, &local))) {
+            port_close(listeners[i].sock);
+            memset(&listeners[i], 0, sizeof listeners[i]);
+            record(NULL, (int)port, "app", NULL, NULL, "application closes its listening socket on %s", name);
+            return 1;
+        }
+    }
+    return APP("unlisten: no listening socket on %s", name);
+}
+
 static int op_connect(const jrequest *req, result_t *res) {
     endpoint tester, target;
     conn_t *c;
@@ -1266,7 +1293,7 @@ static int op_reset(const jrequest *req, result_t *res) {
 static int op_quit(const jrequest *req, result_t *res) { (void)req; (void)res; return 1; }
 
 static const struct { const char *name; int (*run)(const jrequest *, result_t *); } ops[] = {
-    {"hello", op_hello}, {"listen", op_listen}, {"connect", op_connect}, {"read", op_read}, {"write", op_write},
+    {"hello", op_hello}, {"listen", op_listen}, {"unlisten", op_unlisten}, {"connect", op_connect}, {"read", op_read}, {"write", op_write},
     {"shutdown", op_shutdown}, {"close", op_close}, {"state", op_state}, {"events", op_events},
     {"setsockopt", op_setsockopt}, {"forget", op_forget}, {"reset", op_reset}, {"quit", op_quit},
 };

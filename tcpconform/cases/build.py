@@ -60,11 +60,11 @@ from tcpconform.tcp.states import State
 
 __all__ = ["STEP_BUILDERS", "STEP_KINDS", "CaseBuilder", "StepEntry"]
 
-APP_ACTIONS = ("listen", "connect", "close", "shutdown", "read", "write", "setsockopt")
+APP_ACTIONS = ("listen", "unlisten", "connect", "close", "shutdown", "read", "write", "setsockopt")
 MAX_APP_BYTES = 1 << 24
 """The most bytes one application read or write may name (16 MiB): far beyond any window a case
 fills, and small enough that the stream it writes fits in memory."""
-APP_HELP = "listen, connect, close, shutdown, 'read N', 'write N' or 'setsockopt NAME VALUE'"
+APP_HELP = "listen, unlisten, connect, close, shutdown, 'read N', 'write N' or 'setsockopt NAME VALUE'"
 
 
 @dataclass(frozen=True, slots=True)

@@ -263,7 +263,7 @@ class FlightStep(Step):
     requirement: str | None = None
 
 
-AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close", "setsockopt"]
+AppAction = Literal["listen", "unlisten", "connect", "read", "write", "shutdown", "close", "setsockopt"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,8 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
             except AppFailed as err:  # the port is taken (another run, another program): not the TCP's doing
                 raise CaseError(f"the application could not listen ({err}): is another run or program using "
                                 f"port {key.dport} of the target?") from None
+        case "unlisten":
+            target.app_unlisten(key)
         case "connect":
             try:
                 target.app_connect(key, "port" if env.case.address == "unbound" else "address")

@@ -14,8 +14,9 @@ Faults: ``reply-from-primary`` sends every segment from the first address, whate
 local address (a stack that takes the source from its routing table for each segment, not from the
 connection); ``connect-to-group`` lets an active
 open to a group address proceed and sends its SYN there (a stack whose connect checks only that a
-route exists); ``unbound-source-unspecified`` sends the SYN of an open with no local address bound
-from the unspecified address (a stack that leaves the source to be filled in later).
+route exists); ``unbound-source-unspecified`` sends the first SYN of an open with no local address
+bound from the unspecified address (a stack that sends before it asks IP for a source, and asks
+only for the retransmissions).
 """
 
 from __future__ import annotations
@@ -34,20 +35,25 @@ def refused_connect(config: ResponderConfig, key: FourTuple) -> str | None:
     """Why an active open on ``key`` (local first) is refused, ``None`` if it is not: a local
     address not the host's, or a remote one that is a group (MUST-46; fault ``connect-to-group``
     lets that through)."""
-    if not own(config, key.src):
-        return f"cannot connect from {key.src}:{key.sport}: not an address of this host"
+    if not own(config, key.src) or not 0 < key.sport <= 0xFFFF or not 0 < key.dport <= 0xFFFF:
+        return f"cannot connect from {key.src}:{key.sport}: not an address and port of this host"
     if group_destination(key.dst, config.ip) and not config.has("connect-to-group"):
         return (f"cannot connect to {key.dst}: a broadcast or multicast address (RFC 9293 3.9.1.1: "
                 "an active OPEN to one is refused)")
     return None
 
 
-def sourced(config: ResponderConfig, out: list[Segment], unbound: set[FourTuple]) -> list[Segment]:
-    """The segments as they leave: fault ``reply-from-primary`` puts the first address on each;
-    ``unbound-source-unspecified`` the unspecified address on the SYN of an open in ``unbound``."""
-    if config.alt_ip is not None and config.has("reply-from-primary"):
-        out = [seg.with_(src=config.ip) if seg.src == config.alt_ip else seg for seg in out]
-    if unbound:
-        zero = "::" if ":" in config.ip else "0.0.0.0"
-        out = [seg.with_(src=zero) if seg.key in unbound and seg.flags & Flags.SYN else seg for seg in out]
-    return out
+def sourced(config: ResponderConfig, out: list[Segment]) -> list[Segment]:
+    """The segments as they leave: fault ``reply-from-primary`` puts the first address on each."""
+    if config.alt_ip is None or not config.has("reply-from-primary"):
+        return out
+    return [seg.with_(src=config.ip) if seg.src == config.alt_ip else seg for seg in out]
+
+
+def unbound_syn(config: ResponderConfig, outbox: list[Segment], key: FourTuple) -> None:
+    """After an active open on ``key`` with the port alone bound (its address the first, which IP
+    chose): fault ``unbound-source-unspecified`` sends its first SYN from the unspecified address."""
+    if not config.has("unbound-source-unspecified"):
+        return
+    zero = "::" if ":" in config.ip else "0.0.0.0"
+    outbox[:] = [seg.with_(src=zero) if seg.key == key and seg.flags & Flags.SYN else seg for seg in outbox]

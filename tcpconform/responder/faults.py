@@ -246,6 +246,10 @@ FAULTS: dict[str, str] = {
         "second (the source taken from the routing table per segment, not from the connection)"
     ),
     "connect-to-group": "an active open to a broadcast or multicast address proceeds, and its SYN is sent there",
+    "listen-resets-port": (
+        "a passive open on a port resets every connection already on it (one control block per local port, "
+        "reinitialised for the new listener)"
+    ),
     "unbound-source-unspecified": (
         "the SYN of an active open whose application bound no local address goes out from the unspecified "
         "address (0.0.0.0, ::), the source never chosen"

@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import replace
 from itertools import count
 
-from tcpconform.responder.addresses import own, refused_connect, sourced
+from tcpconform.responder.addresses import own, refused_connect, sourced, unbound_syn
 from tcpconform.responder.app import ScriptedSession
 from tcpconform.responder.checks import KNOWN_OPTIONS, malformed
 from tcpconform.responder.config import ResponderConfig
@@ -31,6 +31,7 @@ from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.icmp import on_icmp
 from tcpconform.responder.iplayer import admitted, stamped
 from tcpconform.responder.listener import half_open_limit
+from tcpconform.responder.passive import listen_resets, unlisten
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.sack import sack_wedges
 from tcpconform.responder.services import ServiceSession
@@ -96,8 +97,6 @@ class Responder:
         ``dropped_count`` counts them all."""
         self.dropped_count = 0
         self._wedged = False
-        self._unbound: set[FourTuple] = set()
-        """Connections opened with the port alone bound (kept only under the fault that needs them)."""
         self._silenced = False
         """The wedge also stops all output (fault ``sack-crash-on-bogus``): nothing goes out, not even the application's data."""
         self._lcg = LCG_SEED
@@ -199,7 +198,7 @@ class Responder:
 
     def segments_to_send(self) -> list[Segment]:
         """Everything to put on the wire since the last call, in order."""
-        out = [] if self._silenced else sourced(self.config, list(self._outbox), self._unbound)
+        out = [] if self._silenced else sourced(self.config, list(self._outbox))
         self._outbox.clear()  # cleared in place: every connection appends to this very list
         out = [self._stamped(seg) for seg in out]
         if "odd-checksum" in self.config.faults:
@@ -255,7 +254,6 @@ class Responder:
         self._events.clear()
         self._conns.clear()
         self._born.clear()
-        self._unbound.clear()
         self._timers.clear()
         self._sessions.clear()
         self._listening.clear()
@@ -400,6 +398,12 @@ class Responder:
         if port not in self._listening:
             self._events.append(AppAction(listen_key(self.config.ip, port), "listen", 0, now))
             self._listen(port, now, str(Trigger.APP_LISTEN))
+            for key in listen_resets(self.config, self._conns, port, self._outbox):
+                self.forget(key)
+
+    def app_unlisten(self, port: int, now: float) -> None:
+        """The application closes its listening socket on ``port``; its connections live on (:mod:`.passive`)."""
+        self._events.extend(unlisten(self._listening, self._listen_options, listen_key(self.config.ip, port), now))
 
     def app_connect(self, key: FourTuple, now: float, bound: bool = True) -> None:
         """Active open (RFC 9293 3.10.4) from ``key``'s local port to its peer: the SYN goes out now.
@@ -408,8 +412,6 @@ class Responder:
 
         ``ResponderError`` when a connection on that 4-tuple exists already, ``key`` is not from
         one of the responder's own addresses, or its peer is a group address (MUST-46)."""
-        if not 0 < key.sport <= 0xFFFF or not 0 < key.dport <= 0xFFFF:
-            raise ResponderError(f"cannot connect from {key.src}:{key.sport}: not an address and port of this host")
         refused = refused_connect(self.config, key)
         if refused is not None:
             raise ResponderError(refused)
@@ -418,13 +420,13 @@ class Responder:
         if len(self._conns) >= self.config.max_connections:
             raise ResponderError(f"cannot connect: {self.config.max_connections} connections exist (max_connections)")
         self._ended.pop(key, None)
-        if not bound and self.config.has("unbound-source-unspecified"):
-            self._unbound.add(key)
         self._events.append(AppAction(key, "connect", 0, now))
         conn = Connection(key, self.config, None, now, self._outbox, self._events)
         self._conns[key] = conn
         self._born[key] = next(self._births)
         self._schedule(conn)
+        if not bound:
+            unbound_syn(self.config, self._outbox, key)
 
     def _conn(self, key: FourTuple) -> Connection:
         conn = self._conns.get(key)

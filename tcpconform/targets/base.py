@@ -107,6 +107,11 @@ class Target(Protocol):
         """Listen on the port ``key`` addresses (idempotent); the listener's events go to ``key``'s case."""
         ...
 
+    def app_unlisten(self, key: FourTuple) -> None:
+        """Close the listening socket on the port ``key`` addresses; the connections it gave the
+        application stay (RFC 9293 MUST-41: listening again must not disturb them)."""
+        ...
+
     def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
         """Active open: bind ``key``'s target address and port (``bind`` ``port``: the port alone, the
         stack choosing the source address, RFC 9293 MUST-44) and connect to its tester address and

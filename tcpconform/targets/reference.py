@@ -112,6 +112,11 @@ class ReferenceTarget:
                 self.responder.app_listen(key.dport, now)
             self._listening.add(key.dport)
 
+    def app_unlisten(self, key: FourTuple) -> None:
+        with _failing("unlisten"):
+            self.responder.app_unlisten(key.dport, self.clock.tick())
+        self._listening.discard(key.dport)
+
     def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
         with _failing("connect"):
             self.responder.app_connect(key.reversed(), self.clock.tick(), bind == "address")

@@ -120,6 +120,9 @@ class _NoAgent:
     def app_listen(self, key: FourTuple) -> None:
         raise self._no_agent("listen")
 
+    def app_unlisten(self, key: FourTuple) -> None:
+        raise self._no_agent("close its listening socket")
+
     def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
         raise self._no_agent("connect")
 

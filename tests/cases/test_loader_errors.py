@@ -189,8 +189,8 @@ def test_isn_needs_a_syn(write_case: Write) -> None:
 def test_app_mistakes(write_case: Write) -> None:
     text = BASE + "  - app: raed 5\n  - app: write\n  - app: {read: 0}\n"
     assert errors(write_case(text)) == [
-        f"{F}:23:10: steps[6].app: expected listen, connect, close, shutdown, 'read N', 'write N' or 'setsockopt NAME VALUE' "
-            "(got 'raed 5') "
+        f"{F}:23:10: steps[6].app: expected listen, unlisten, connect, close, shutdown, 'read N', 'write N' or "
+            "'setsockopt NAME VALUE' (got 'raed 5') "
         "(did you mean 'read'?)",
         f"{F}:24:10: steps[7].app: write needs a byte count from 1 to 16,777,216: 'write N' (got 'write')",
         f"{F}:25:17: steps[8].app.read: expected at least 1 (got 0)",

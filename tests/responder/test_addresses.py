@@ -54,10 +54,28 @@ def unbound_syn_source(faults: set[str]) -> object:
     return [s.src for s in r.segments_to_send()]
 
 
+def listen_again(faults: set[str]) -> object:
+    """With a connection ESTABLISHED on the port, the application closes its listener and listens
+    again: what the connection does with 10 more bytes, and what a new SYN draws."""
+    r = _responder(faults)
+    r.app_listen(PORT, 0.0)
+    p = Peer(r, seq=0, ack=0)
+    out = p.send(p.segment(F.SYN, seq=0))
+    p.seq, p.ack = 1, (out[0].seq + 1) & 0xFFFFFFFF
+    p.send(p.segment(F.ACK))
+    r.app_unlisten(PORT, p.now)
+    r.app_listen(PORT, p.now)
+    reset = [s.flags.tcpdump() for s in p.drain()]
+    data = [s.flags.tcpdump() for s in p.send(p.segment(F.PSH | F.ACK, payload=bytes(10)))]
+    fresh = [s.flags.tcpdump() for s in p.send(p.segment(F.SYN, seq=500).with_(sport=PEER_PORT + 1))]
+    return reset, r.state(p.key).name, data[:1], fresh
+
+
 MULTIHOME_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "reply-from-primary": (sources_on_second, [IP], [ALT]),
     "connect-to-group": (connect_to_group, [["S"]] * 3, ["refused"] * 3),
     "unbound-source-unspecified": (unbound_syn_source, ["0.0.0.0"], [IP]),
+    "listen-resets-port": (listen_again, (["R"], "CLOSED", ["R"], ["S."]), ([], "ESTABLISHED", [], ["S."])),
 }
 
 
@@ -73,7 +91,7 @@ def test_an_active_open_binds_the_second_address_and_refuses_one_not_its_own() -
     r.app_connect(FourTuple(ALT, 40001, PEER_IP, 9), 0.0)
     (syn,) = r.segments_to_send()
     assert (syn.src, syn.flags.tcpdump()) == (ALT, "S")
-    with pytest.raises(ResponderError, match="not an address of this host"):
+    with pytest.raises(ResponderError, match="not an address and port of this host"):
         r.app_connect(FourTuple("192.0.2.9", 40002, PEER_IP, 9), 0.0)
 
 
@@ -83,6 +101,16 @@ def test_without_a_second_address_a_segment_to_it_is_not_the_hosts() -> None:
     p = Peer(r, seq=0, ack=0)
     assert p.send(p.segment(F.SYN, seq=0).with_(dst=ALT)) == []
     assert r.state(FourTuple(ALT, PORT, PEER_IP, PEER_PORT)).name == "CLOSED"
+
+
+def test_unlisten_without_a_listener_is_refused_and_stops_new_connections() -> None:
+    r = _responder(set())
+    with pytest.raises(ResponderError, match="no listening socket on port 8000"):
+        r.app_unlisten(PORT, 0.0)
+    r.app_listen(PORT, 0.0)
+    r.app_unlisten(PORT, 0.0)
+    p = Peer(r, seq=0, ack=0)
+    assert [s.flags.tcpdump() for s in p.send(p.segment(F.SYN, seq=0))] == ["R."]  # a closed port's answer
 
 
 @pytest.mark.parametrize("alt", ["192.0.2.2", "2001:db8::3"])

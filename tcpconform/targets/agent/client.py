@@ -124,6 +124,9 @@ class AgentTarget:
         self._listeners.opened(key)
         self._app("listen", port=key.dport, ip=key.dst)
 
+    def app_unlisten(self, key: FourTuple) -> None:
+        self._app("unlisten", port=key.dport, ip=key.dst)
+
     def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
         if bind == "address":
             self._app("connect", conn=key_to_conn(key))

@@ -118,6 +118,17 @@ class LinuxAgent:
         self._record("app", f"application listen on {format_endpoint(bind_ip, port)}", port=port)
         log.info("listening on %s", format_endpoint(bind_ip, port))
 
+    def unlisten(self, port: int, ip: str | None) -> None:
+        """Close the listening socket, after taking what it holds: those connections are the
+        application's, and closing a listener resets the ones it never handed over."""
+        bind_ip = ip or "0.0.0.0"
+        self._accept_pending()
+        sock = self._listeners.pop((bind_ip, port), None)
+        if sock is None:
+            raise AppError(f"unlisten: no listening socket on {format_endpoint(bind_ip, port)}")
+        sock.close()
+        self._record("app", f"application closes its listening socket on {format_endpoint(bind_ip, port)}", port=port)
+
     def connect(self, key: FourTuple, bind: str = "address") -> None:
         """Bind the target's address and port (``bind`` ``port``: the port alone, the kernel choosing
         the source) and connect to the tester's without blocking: the handshake is the case's to

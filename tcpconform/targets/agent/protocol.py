@@ -27,8 +27,8 @@ from typing import IO, Any, Protocol
 from tcpconform.results import TargetEvent
 from tcpconform.tcp.segment import FourTuple
 
-OPS = ("hello", "listen", "connect", "read", "write", "shutdown", "close", "state", "events", "setsockopt", "forget",
-       "reset", "quit")
+OPS = ("hello", "listen", "unlisten", "connect", "read", "write", "shutdown", "close", "state", "events", "setsockopt",
+       "forget", "reset", "quit")
 MAX_READ = 1 << 24
 """Largest ``count`` a read may ask for: a case reads what it sent, never this much."""
 
@@ -61,6 +61,11 @@ class AgentHandler(Protocol):
         ...
 
     def listen(self, port: int, ip: str | None) -> None: ...
+
+    def unlisten(self, port: int, ip: str | None) -> None:
+        """Close the listening socket on ``ip`` (default: any) and ``port``; the connections it gave
+        the application stay.  No such socket: an ``app`` error."""
+        ...
 
     def connect(self, key: FourTuple, bind: str = "address") -> None:
         """Active open from ``key``'s target address and port to its tester's, not waiting for the
@@ -239,6 +244,11 @@ def _listen(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _unlisten(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
+    h.unlisten(_int(r, "port", 1, 65535), _ip(r))
+    return {}
+
+
 def _read(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
     data = h.read(_key(r), _int(r, "count", 0, MAX_READ), _seconds(r, "timeout", 0.0))
     return {"data": bytes(data).hex()}
@@ -286,6 +296,7 @@ def _reset(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
 _HANDLERS: dict[str, Callable[[AgentHandler, Mapping[str, Any]], dict[str, Any]]] = {
     "hello": _hello,
     "listen": _listen,
+    "unlisten": _unlisten,
     "connect": _connect,
     "read": _read,
     "write": _write,

@@ -50,6 +50,9 @@ class ResponderAgent:
         if port not in self.responder.listening:
             self.responder.app_listen(port, self.clock())
 
+    def unlisten(self, port: int, ip: str | None = None) -> None:
+        self._app(self.responder.app_unlisten, port, self.clock())
+
     def connect(self, key: FourTuple, bind: str = "address") -> None:
         self._app(self.responder.app_connect, key.reversed(), self.clock(), bind == "address")
 

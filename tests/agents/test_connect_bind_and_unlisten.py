@@ -1,7 +1,8 @@
 """``connect`` with ``"bind": "port"`` (RFC 9293 MUST-44): the agent binds the port alone and the
-stack chooses the source address, in the C agent and the Linux agent alike, against this host's own
-TCP on loopback.  The request names 127.0.0.2 as the target's address; the stack, left to choose,
-takes 127.0.0.1 (the route's source towards 127.0.0.1), so the accepted peer shows which happened."""
+stack chooses the source address; and ``unlisten`` (MUST-41): the listener closes, what it handed
+over stays.  In the C agent and the Linux agent alike, against this host's own TCP on loopback.
+The request names 127.0.0.2 as the target's address; the stack, left to choose, takes 127.0.0.1
+(the route's source towards 127.0.0.1), so the accepted peer shows which happened."""
 
 from __future__ import annotations
 
@@ -100,3 +101,30 @@ def test_an_agent_that_answers_no_bind_cannot_leave_the_address_unbound(tmp_path
         target.app_connect(FourTuple(LO, 1, LO, 2))  # binding the address: nothing to confirm
         with pytest.raises(OptionUnsupported, match="cannot connect without binding a local address"):
             target.app_connect(FourTuple(LO, 1, LO, 2), "port")
+
+
+def test_unlisten_keeps_the_accepted_connection_and_listening_again_takes_new_ones(agent: AgentTarget) -> None:
+    """``unlisten`` (RFC 9293 MUST-41's case): the listener closes, its accepted connection stays,
+    and a listen on the port again succeeds with that connection ESTABLISHED."""
+    from tcpconform.targets.base import AppFailed
+
+    listen = FourTuple("0.0.0.0", 0, LO, agent.port)
+    agent.app_listen(listen)
+    with socket.create_connection((LO, agent.port), timeout=5) as peer:
+        key = FourTuple(LO, peer.getsockname()[1], LO, agent.port)
+        peer.sendall(b"one")
+        deadline = time.monotonic() + 3.0
+        got = b""
+        while len(got) < 3 and time.monotonic() < deadline:
+            got += agent.app_read(key, 3 - len(got))
+        assert got == b"one"
+        agent.app_unlisten(listen)
+        with pytest.raises(AppFailed, match="no listening socket"):
+            agent.app_unlisten(listen)
+        agent.app_listen(listen)
+        agent.app_write(key, b"two")
+        assert peer.recv(3) == b"two"
+        assert _state(agent, key, "ESTABLISHED") == "ESTABLISHED"
+        with socket.create_connection((LO, agent.port), timeout=5) as again:
+            again.sendall(b"x")
+            assert _state(agent, FourTuple(LO, again.getsockname()[1], LO, agent.port), "ESTABLISHED") == "ESTABLISHED"
