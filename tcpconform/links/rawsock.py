@@ -23,7 +23,12 @@ from tcpconform.tcp.segment import Segment
 from tcpconform.wire import encode, tcp_segment
 from tcpconform.wire.icmp import encode_icmp, parse_icmp
 
-__all__ = ["RawEndpoint", "RawSocketLink"]
+__all__ = ["RawEndpoint", "RawSocketLink", "unspecified"]
+
+
+def unspecified(ip: str) -> str:
+    """The unspecified address of ``ip``'s family."""
+    return "::" if ":" in ip else "0.0.0.0"
 
 
 class RawEndpoint:
@@ -35,7 +40,8 @@ class RawEndpoint:
     ``peer_ip``: admit TCP from that address only, whatever its destination: an answer a faulty
     target sends to a spoofed source (127.0.0.1, a broadcast address, itself) reaches this
     interface only when the target puts it on the wire, and then the case that spoofed it sees it.
-    ``peer_alt``: with ``peer_ip``, the peer's second address, admitted the same way.
+    ``peer_alt``: with ``peer_ip``, the peer's second address, admitted the same way, and with it the
+    unspecified address (0.0.0.0, ::): the source of a SYN a multihomed peer sent before choosing one.
     ``also``: a second address of the endpoint's own (the responder on the wire, multihomed): TCP to
     it is admitted and ARP / Neighbor Solicitations for it answered, as for ``ip``.
     ``icmp``: also take the ICMP(v6) errors about TCP sent to ``ip`` (queued in ``icmp_pending``): the
@@ -51,7 +57,8 @@ class RawEndpoint:
         self.peer_ip = str(ipaddress.ip_address(peer_ip)) if peer_ip else None
         self.own = frozenset(str(ipaddress.ip_address(a)) for a in (ip, also) if a)
         """The endpoint's addresses: TCP to them is its own."""
-        self.peers = frozenset(str(ipaddress.ip_address(a)) for a in (peer_ip, peer_alt) if a)
+        zero = unspecified(self.ip) if peer_ip and peer_alt else None
+        self.peers = frozenset(str(ipaddress.ip_address(a)) for a in (peer_ip, peer_alt, zero) if a)
         """The addresses TCP is admitted from, whatever its destination (none: TCP to ``ip`` only)."""
         self.answer_arp = answer_arp
         self.netns = netns
@@ -79,7 +86,7 @@ class RawEndpoint:
         ``ip`` as well (ICMPv6 is always admitted: Neighbor Discovery)."""
         hosts = f"src host {peer_ip}" if peer_ip else f"dst host {ip}"
         if peer_ip and peer_alt:
-            hosts = f"(src host {peer_ip} or src host {peer_alt})"
+            hosts = f"(src host {peer_ip} or src host {peer_alt} or src host {unspecified(ip)})"
         elif not peer_ip and also:
             hosts = f"(dst host {ip} or dst host {also})"
         tcp = f"tcp and {hosts}"
@@ -176,7 +183,7 @@ class RawSocketLink:
         self.local_ip = endpoint.ip
         self.target_ip = str(ipaddress.ip_address(target_ip))
         self.alt_ip = str(ipaddress.ip_address(alt_ip)) if alt_ip else None
-        self._sources = frozenset(a for a in (self.target_ip, self.alt_ip) if a)
+        self._sources = frozenset(a for a in (self.target_ip, self.alt_ip, alt_ip and unspecified(target_ip)) if a)
         self.sent = 0
         self.received = 0
         endpoint.resolve(self.target_ip)

@@ -104,11 +104,11 @@ def test_the_lab_gives_each_target_a_second_address() -> None:
 
 def test_the_wire_filter_admits_both_addresses_of_the_peer_and_of_the_endpoint() -> None:
     both = RawEndpoint.filter_expression("198.18.45.1", "198.18.45.2", peer_alt="198.18.45.4")
-    assert "(src host 198.18.45.2 or src host 198.18.45.4)" in both
+    assert "(src host 198.18.45.2 or src host 198.18.45.4 or src host 0.0.0.0)" in both
     own = RawEndpoint.filter_expression("198.18.45.3", also="198.18.45.5", icmp=True)
     assert "(dst host 198.18.45.3 or dst host 198.18.45.5)" in own
     v6 = RawEndpoint.filter_expression("fd00:7c:45::1", "fd00:7c:45::2", peer_alt="fd00:7c:45::4")
-    assert "(src host fd00:7c:45::2 or src host fd00:7c:45::4)" in v6
+    assert "(src host fd00:7c:45::2 or src host fd00:7c:45::4 or src host ::)" in v6
     assert RawEndpoint.filter_expression("198.18.45.1", "198.18.45.2") == \
         "arp or (tcp and src host 198.18.45.2)"  # one address: as before
 
