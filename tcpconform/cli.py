@@ -386,8 +386,8 @@ def lab_up_cmd(name: str) -> None:
     if left is not None:
         click.echo(f"{left}: it is yours from now on, kept when runs end")
     click.echo(f"lab {made.name}: tester {made.tester_ip} / {made.tester_ip6} ({made.tester_if} in {made.tester_ns}), "
-               f"Linux target {made.linux_ip} / {made.linux_ip6} and reference responder {made.reference_ip} / "
-               f"{made.reference_ip6} ({made.target_if} in {made.target_ns})")
+               f"Linux target {made.linux_ip} / {made.linux_ip6} (and .4 / ::4) and reference responder {made.reference_ip} / "
+               f"{made.reference_ip6} (and .5 / ::5) ({made.target_if} in {made.target_ns})")
 
 
 @lab.command("down")

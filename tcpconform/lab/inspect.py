@@ -62,11 +62,13 @@ def inspect_lab(lab: Lab, with_offloads: bool = True) -> dict[str, Any]:
         "linux_ip": lab.linux_ip,
         "linux_alt_ip": lab.linux_alt_ip,
         "reference_ip": lab.reference_ip,
+        "reference_alt_ip": lab.reference_alt_ip,
         "network6": lab.network6,
         "tester_ip6": lab.tester_ip6,
         "linux_ip6": lab.linux_ip6,
         "linux_alt_ip6": lab.linux_alt_ip6,
         "reference_ip6": lab.reference_ip6,
+        "reference_alt_ip6": lab.reference_alt_ip6,
         "tester_ns": {"name": lab.tester_ns, "present": ns_exists(lab.tester_ns)},
         "target_ns": {"name": lab.target_ns, "present": ns_exists(lab.target_ns)},
         "tester_if": None,
@@ -175,8 +177,8 @@ def status_lines(entry: dict[str, Any]) -> list[str]:
                    f"ipv6 {', '.join(link.get('ipv6') or []) or 'none'}, "
                    f"offloads {'all off' if offs and not on else 'ON: ' + ', '.join(on) if on else 'unknown'}")
     out.append(f"  tester {entry['tester_ip']}, Linux target {entry['linux_ip']} (and {entry['linux_alt_ip']}), "
-               f"reference responder {entry['reference_ip']}")
+               f"reference responder {entry['reference_ip']} (and {entry['reference_alt_ip']})")
     out.append(f"  tester {entry['tester_ip6']}, Linux target {entry['linux_ip6']} (and {entry['linux_alt_ip6']}), "
-               f"reference responder {entry['reference_ip6']}")
+               f"reference responder {entry['reference_ip6']} (and {entry['reference_alt_ip6']})")
     out.extend(f"  problem: {problem}" for problem in entry.get("problems", []))
     return out
