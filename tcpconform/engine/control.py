@@ -49,7 +49,12 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
         case "listen":
             try:
                 target.app_listen(key)
-            except AppFailed as err:  # the port is taken (another run, another program): not the TCP's doing
+            except AppFailed as err:
+                if env.conn.target_isn is not None:  # listening again on a port with a connection on it
+                    raise CaseUnobservable(f"the application's second listen on port {key.dport} was refused ({err}): "
+                                           "RFC 9293 3.9.1.1 lets a passive OPEN return an error, so whether one "
+                                           "disturbs the connection there cannot be seen") from None
+                # the port is taken (another run, another program): not the TCP's doing
                 raise CaseError(f"the application could not listen ({err}): is another run or program using "
                                 f"port {key.dport} of the target?") from None
         case "unlisten":

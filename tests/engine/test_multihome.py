@@ -14,11 +14,12 @@ from tcpconform.cases.profiles import PROFILES
 from tcpconform.engine.addressing import case_key, extra_keys, followed, source_mismatches
 from tcpconform.engine.run import execute
 from tcpconform.lab.spec import lab_spec
+from tcpconform.links.inprocess import InProcessLink, VirtualClock
 from tcpconform.links.neighbours import group_mac
 from tcpconform.links.rawsock import RawEndpoint
+from tcpconform.responder import AppConfig, Responder, ResponderConfig
 from tcpconform.session import SessionError, open_session
-from tcpconform.targets.reference import REFERENCE_ALT_IP, REFERENCE_IP, open_reference
-from tcpconform.targets.service import ServiceTarget
+from tcpconform.targets.reference import REFERENCE_ALT_IP, REFERENCE_IP, ReferenceTarget, open_reference
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
 CASES = ["testcases/address", "testcases/client"]
@@ -52,12 +53,13 @@ def test_a_wrong_source_fails_on_the_ip_source_and_names_both_addresses() -> Non
 
 
 def test_without_a_second_address_the_multihomed_cases_are_skipped_with_the_reason() -> None:
-    ref = open_reference(services=(("echo", 7),))
-    target = ServiceTarget("echo", ref.target.ip, 7)  # no --target-alt
-    result = execute(_cases(*MULTIHOMED), ref.link, target, PROFILES["reference"], health=False)
+    clock = VirtualClock()
+    responder = Responder(ResponderConfig(app=AppConfig(mode="agent")))  # one address only
+    target = ReferenceTarget(responder, clock)
+    link = InProcessLink(responder, clock)
+    result = execute(_cases(*MULTIHOMED), link, target, PROFILES["reference"], health=False)
     assert {c.verdict for c in result.cases} == {"skip"}
-    server = next(c for c in result.cases if c.id == "address-second-server")
-    assert "no second one known (give it with --target-alt" in server.reason
+    assert all("no second one known (give it with --target-alt" in c.reason for c in result.cases)
 
 
 def test_a_group_peer_refused_at_once_passes_its_connect_step_with_the_refusal() -> None:
@@ -141,3 +143,23 @@ def test_a_bad_address_or_peer_is_reported_at_its_line(tmp_path: Path, line: str
     path.write_text(replace(BASE, "tester: {window: 5000, mss: 512}\n", f"tester: {{window: 5000, mss: 512}}\n{line}\n"))
     (message,) = errors(str(path))
     assert "x.yaml:13:" in message and f"{field}:" in message and known in message, message
+
+
+def test_a_second_listen_refused_skips_the_listen_again_case_never_fails_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 9293 3.9.1.1: a passive OPEN either creates a record in LISTEN or returns an error."""
+    from tcpconform.targets.base import AppFailed
+
+    ref = open_reference()
+    calls: list[FourTuple] = []
+    listen = ref.target.app_listen
+
+    def once(key: FourTuple) -> None:
+        calls.append(key)
+        if len(calls) > 1:
+            raise AppFailed("listen on 192.0.2.2:8000 failed: Address already in use")
+        listen(key)
+
+    monkeypatch.setattr(ref.target, "app_listen", once)
+    (got,) = execute([c for c in load_cases(["testcases/handshake"]) if c.id == "handshake-listen-again"],
+                     ref.link, ref.target, PROFILES["reference"], health=False).cases
+    assert got.verdict == "skip" and "lets a passive OPEN return an error" in got.reason, got.reason

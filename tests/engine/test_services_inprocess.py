@@ -51,9 +51,10 @@ def _connects(case: CaseResult) -> bool:
     return case.area == "client" or (case.matrix_cell is not None and case.matrix_cell[0] == "SYN_SENT")
 
 
-def test_against_the_four_services_no_case_fails_and_at_most_twenty_five_skip(cases: list[TestCase]) -> None:
-    """The twenty-five that skip: eight need an agent (one to connect: a SYN's R2; two close with data
-    unread, or before data comes; one closes its listener and listens again), ten set socket options
+def test_against_the_four_services_no_case_fails_and_at_most_twenty_six_skip(cases: list[TestCase]) -> None:
+    """The twenty-six that skip: nine need an agent (one to connect: a SYN's R2; two close with data
+    unread, or before data comes; one closes its listener and listens again; one listens on the
+    target's second address), ten set socket options
     or write on command (one a write held back by a shrunk window, two the IP TTL and TOS), three are
     ICMP cases (one for IPv6 only, one needing a write held back, one needing an agent), four (three
     congestion cases and the sender's SWS avoidance) need a write of several segments at once
@@ -62,7 +63,7 @@ def test_against_the_four_services_no_case_fails_and_at_most_twenty_five_skip(ca
     bad = [(c.id, c.reason) for c in result.cases if c.verdict in ("fail", "error")]
     assert bad == []
     skipped = {c.id: c.reason for c in result.cases if c.verdict == "skip" and not _connects(c)}
-    assert len(skipped) <= 25, skipped
+    assert len(skipped) <= 26, skipped
     ports = {c.connection["target"].rsplit(":", 1)[1] for c in result.cases}
     assert {"7", "9", "13"} <= ports  # chargen only where the others lack what a case needs
 
@@ -73,9 +74,10 @@ def test_against_echo_alone_no_case_fails(cases: list[TestCase]) -> None:
     skipped = [c for c in result.cases if c.verdict == "skip"]
     # the four urgent cases among them (an echo may take the urgent octet out of band), the eight
     # that set socket options (two the IP TTL and TOS), the two giving-up cases that set one or
-    # connect out, four that need an agent (one closes its listener) or a write held back by the window, and four
+    # connect out, five that need an agent (one closes its listener, one listens on a second address) or
+    # a write held back by the window, and four
     # (congestion, sender SWS) that need several segments written at once
-    assert len([c for c in skipped if not _connects(c)]) <= 61
+    assert len([c for c in skipped if not _connects(c)]) <= 62
     assert all("close first" in c.reason or "keep the connection open" in c.reason or "no agent" in c.reason
                or "IPv6 only" in c.reason or "urgent data to an echo" in c.reason
                or "cannot be made to write" in c.reason for c in skipped), [c.reason for c in skipped]
