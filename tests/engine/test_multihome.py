@@ -112,7 +112,7 @@ def test_the_wire_filter_admits_both_addresses_of_the_peer_and_of_the_endpoint()
     v6 = RawEndpoint.filter_expression("fd00:7c:45::1", "fd00:7c:45::2", peer_alt="fd00:7c:45::4")
     assert "(src host fd00:7c:45::2 or src host fd00:7c:45::4 or src host ::)" in v6
     assert RawEndpoint.filter_expression("198.18.45.1", "198.18.45.2") == \
-        "arp or (tcp and src host 198.18.45.2)"  # one address: as before
+        "arp or (tcp and src host 198.18.45.2)"  # one address: that address alone
 
 
 @pytest.mark.parametrize(("address", "mac"), [
