@@ -128,3 +128,12 @@ def test_unlisten_keeps_the_accepted_connection_and_listening_again_takes_new_on
         with socket.create_connection((LO, agent.port), timeout=5) as again:
             again.sendall(b"x")
             assert _state(agent, FourTuple(LO, again.getsockname()[1], LO, agent.port), "ESTABLISHED") == "ESTABLISHED"
+
+
+def test_the_responder_agent_unlistens_and_says_when_nothing_listens() -> None:
+    handler = ResponderAgent(Responder(ResponderConfig()))
+    assert dispatch(handler, {"id": 1, "op": "listen", "port": 8000}) == {"id": 1, "ok": True}
+    assert dispatch(handler, {"id": 2, "op": "unlisten", "port": 8000}) == {"id": 2, "ok": True}
+    got = dispatch(handler, {"id": 3, "op": "unlisten", "port": 8000})
+    assert (got["ok"], got["kind"], got["error"]) == (False, "app", "no listening socket on port 8000")
+    assert handler.responder.listening == frozenset()
