@@ -141,6 +141,7 @@ def _target_options(f: F) -> F:
         click.option("--lab-name", default="0", show_default=True, help="Which lab (tcpconform lab up NAME)."),
         click.option("--target", "target_ip", metavar="IP", default=None,
                      help="A device on a wire: its IPv4 or IPv6 address; the run's family is the address's (root)."),
+        click.option("--target-alt", metavar="IP", default=None, help="The --target's second address (the multihomed cases)."),
         click.option("--ipv6", is_flag=True, help="Run over IPv6 (in-process: 2001:db8::/32; the lab: fd00:7c:<n>::/64)."),
         click.option("--port", type=click.IntRange(1, 65535), default=None,
                      help="The target's TCP port (default 8000 for the bundled responder and the lab)."),
@@ -189,7 +190,7 @@ def run(
     lab: str | None, lab_name: str, target_ip: str | None, ipv6: bool, port: int | None, iface: str | None,
     source_ip: str | None, agent: str | None, services: tuple[str, ...], profile: str | None, report_dir: Path, fail_on: str,
     baseline: Path | None, jobs: int | None, restart: str | None, restart_wait: float, verbose: bool, quiet: bool,
-    color: bool | None, quick: bool, listen: str | None, listen_wait: float) -> None:
+    color: bool | None, quick: bool, listen: str | None, listen_wait: float, target_alt: str | None) -> None:
     """Run test cases against a target (default: the bundled reference responder, in this process).
 
     \b
@@ -244,7 +245,7 @@ def run(
                 click.echo("        " + line)
 
     choice = TargetChoice(faults, lab, lab_name, target_ip, port, iface, source_ip, services, ipv6, profile, agent,
-                          listen, listen_wait)
+                          listen, listen_wait, target_alt)
     request = RunRequest(selected, choice, [str(p) for p in cases], jobs, fail_on, baseline, report_dir,
                          on_open=header, on_case_done=progress, warn=lambda text: click.echo(f"warning: {text}", err=True),
                          restart=restart, restart_wait=restart_wait)
@@ -353,8 +354,9 @@ def compare(a: Path, b: Path) -> None:
               help="Let the engine play the application over stdin/stdout (docs/agent-protocol.md).")
 @click.option("--isn", type=click.IntRange(0, 2**32 - 1), default=None,
               help="Give every connection this ISN (100: the seed diagram's numbers) instead of RFC 6528's.")
+@click.option("--alt-ip", default=None, help="A second address of --ip's family to serve too (a multihomed host).")
 def responder(iface: str, ip: str, port: int, faults: tuple[str, ...], netns: str | None, agent_stdio: bool,
-              isn: int | None) -> None:
+              isn: int | None, alt_ip: str | None) -> None:
     """Serve the reference responder on an interface, for other tools and real clients (root).
 
     Without --agent-stdio its application is the seed's: it reads 1024 bytes, answers 700 and
@@ -364,7 +366,7 @@ def responder(iface: str, ip: str, port: int, faults: tuple[str, ...], netns: st
 
     _check_faults(faults)
     with _user_errors():
-        code = serve(iface, ip, port, frozenset(faults), netns=netns, agent_stdio=agent_stdio, isn=isn)
+        code = serve(iface, ip, port, frozenset(faults), netns=netns, agent_stdio=agent_stdio, isn=isn, alt_ip=alt_ip)
     sys.exit(code)
 
 
@@ -385,8 +387,8 @@ def lab_up_cmd(name: str) -> None:
     if left is not None:
         click.echo(f"{left}: it is yours from now on, kept when runs end")
     click.echo(f"lab {made.name}: tester {made.tester_ip} / {made.tester_ip6} ({made.tester_if} in {made.tester_ns}), "
-               f"Linux target {made.linux_ip} / {made.linux_ip6} and reference responder {made.reference_ip} / "
-               f"{made.reference_ip6} ({made.target_if} in {made.target_ns})")
+               f"Linux target {made.linux_ip} / {made.linux_ip6} (and .4 / ::4) and reference responder {made.reference_ip} / "
+               f"{made.reference_ip6} (and .5 / ::5) ({made.target_if} in {made.target_ns})")
 
 
 @lab.command("down")

@@ -71,6 +71,8 @@ class TargetChoice:
     """``--listen [IP:]PORT``: wait there for the SYNs of a device that connects by itself; None: not."""
     listen_wait: float = LISTEN_WAIT
     """``--listen-wait``: seconds a client case waits for the device's SYN."""
+    target_alt: str | None = None
+    """``--target-alt``: the ``target``'s second address on the same link; None: none known."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ def open_target(choice: TargetChoice) -> Iterator[Opened]:
     with open_session(lab=choice.lab, lab_name=choice.lab_name, target=choice.target, port=choice.port,
                       iface=choice.iface, source_ip=choice.source_ip, services=choice.services,
                       faults=choice.faults, ipv6=choice.ipv6, agent=choice.agent,
-                      listen=parse_listen(choice.listen, choice.listen_wait) if choice.listen else None) as session:
+                      listen=parse_listen(choice.listen, choice.listen_wait) if choice.listen else None,
+                      target_alt=choice.target_alt) as session:
         try:
             profile = get_profile(choice.profile or session.profile)
         except KeyError as err:

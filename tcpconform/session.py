@@ -26,6 +26,7 @@ from tcpconform.targets.reference import REFERENCE_PORT
 from tcpconform.targets.service import ServiceSet, ServiceTarget, parse_service
 
 if TYPE_CHECKING:
+    from tcpconform.lab.spec import Lab
     from tcpconform.targets.agent.transport import AgentSpec
 
 PORT_FIRST, PORT_LAST = 20000, 60000
@@ -121,18 +122,25 @@ def parse_listen(text: str, wait: float = LISTEN_WAIT) -> Listen:
 def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | None = None,
                  port: int | None = None, iface: str | None = None, source_ip: str | None = None,
                  services: Sequence[str] = (), faults: Sequence[str] = (), ipv6: bool = False,
-                 agent: str | None = None, listen: Listen | None = None) -> Any:
+                 agent: str | None = None, listen: Listen | None = None, target_alt: str | None = None) -> Any:
     """The one place a run's target is chosen; returns a context manager yielding a :class:`Session`.
 
     ``ipv6`` runs in-process and in the lab over IPv6; a ``target``'s family is its address's.
     ``agent`` (``--agent``, with ``target`` only) reaches the target's agent: ``cmd:``, ``udp:`` or ``serial:``.
     ``listen`` waits for the SYNs of a device that connects by itself (:mod:`tcpconform.targets.device`).
+    ``target_alt`` (``--target-alt``, with ``target`` only) is the target's second address on the link.
     """
     if listen is not None:
+        if target_alt is not None:
+            raise SessionError("--target-alt goes without --listen (a device that connects by itself chooses its own "
+                               "address)")
         return _listen_session(listen, lab=lab, lab_name=lab_name, target=target, port=port, iface=iface,
                                source_ip=source_ip, services=services, faults=faults, ipv6=ipv6, agent=agent)
     if lab and target:
         raise SessionError("--lab and --target exclude each other")
+    if target_alt is not None and not target:
+        raise SessionError("--target-alt goes with --target (in-process and in the lab the target's second address is known)")
+    alt = _alt_address(target_alt, target) if target else None
     if agent is not None and not target:
         raise SessionError("--agent goes with --target (the lab and the bundled responder bring their own agents)")
     if target:
@@ -141,8 +149,9 @@ def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | N
         if ipv6 and _version(target, "--target") != 6:
             raise SessionError(f"--ipv6 with an IPv4 --target {target}: give the target's IPv6 address")
         if agent is not None:
-            return remote_session(target, [], iface=iface, source_ip=source_ip, agent=_agent_spec(agent, target, services, port))
-        return remote_session(target, _services(services, port), iface=iface, source_ip=source_ip)
+            return remote_session(target, [], iface=iface, source_ip=source_ip, agent=_agent_spec(agent, target, services, port),
+                                  target_alt=alt)
+        return remote_session(target, _services(services, port), iface=iface, source_ip=source_ip, target_alt=alt)
     if iface or source_ip:
         raise SessionError("--iface and --source-ip go with --target")
     if services and lab:
@@ -152,6 +161,18 @@ def open_session(*, lab: str | None = None, lab_name: str = "0", target: str | N
     if lab:
         return lab_session(lab, lab_name=lab_name, port=port or REFERENCE_PORT, faults=faults, ipv6=ipv6)
     return in_process(faults, ipv6=ipv6)
+
+
+def _alt_address(alt: str | None, target: str) -> str | None:
+    """``--target-alt`` checked against ``--target``: an address of its family, not the same one."""
+    if alt is None:
+        return None
+    if _version(alt, "--target-alt") != _version(target, "--target"):
+        raise SessionError(f"--target-alt {alt} and --target {target} are not of one address family")
+    alt = str(ipaddress.ip_address(alt))
+    if alt == str(ipaddress.ip_address(target)):
+        raise SessionError(f"--target-alt {alt} is the --target itself: give the device's second address")
+    return alt
 
 
 def _version(address: str, what: str) -> int:
@@ -177,7 +198,7 @@ def in_process_services(services: Sequence[tuple[str, int]], *, ipv6: bool = Fal
     from tcpconform.targets.reference import open_reference
 
     ref = open_reference(faults, ipv6=ipv6, services=services)
-    yield Session(ref.link, _service_target(ref.target.ip, services), "generic",
+    yield Session(ref.link, _service_target(ref.target.ip, services, ref.target.alt_ip), "generic",
                   SessionMeta("in-process (services)"))
 
 
@@ -256,22 +277,25 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
             lab = stack.enter_context(temporary_lab(lab_name))
         forget_paths(lab)
         tester_ip, linux_ip, reference_ip = lab.addresses(ipv6)
+        alt: str | None = None
         if kind == "linux":
             ip = linux_ip
+            alt = _lab_alt(lab, ipv6)
             argv = ns_argv(lab.target_ns, [sys.executable, "-m", "tcpconform.targets.agent.linux"])
             name = "Linux kernel TCP (lab)"
         else:
             ip = reference_ip
+            alt = lab.reference_alt_ip6 if ipv6 else lab.reference_alt_ip
             argv = ns_argv(lab.target_ns, [
                 sys.executable, "-m", "tcpconform.cli", "responder", "--iface", lab.target_if,
-                "--ip", ip, "--port", str(port), "--agent-stdio",
+                "--ip", ip, "--alt-ip", alt, "--port", str(port), "--agent-stdio",
                 *[arg for f in faults for arg in ("--fault", f)],
             ])
             name = "reference responder (lab, on the wire)" + (f" with fault(s) {', '.join(faults)}" if faults else "")
-        target: Target = stack.enter_context(AgentTarget(argv, name=name, ip=ip, port=port))
-        endpoint = RawEndpoint(lab.tester_if, tester_ip, netns=lab.tester_ns, peer_ip=ip)
+        target: Target = stack.enter_context(AgentTarget(argv, name=name, ip=ip, port=port, alt_ip=alt))
+        endpoint = RawEndpoint(lab.tester_if, tester_ip, netns=lab.tester_ns, peer_ip=ip, peer_alt=alt)
         stack.callback(endpoint.close)
-        link: Link = RawSocketLink(endpoint, ip)
+        link: Link = RawSocketLink(endpoint, ip, alt)
         if listen is not None:
             link, target = _lab_device(stack, lab.target_ns, link, target, tester_ip, listen)
         yield Session(link, target, "generic" if kind == "linux" else "reference", base_port=fresh_base_port(), meta=SessionMeta(
@@ -312,6 +336,20 @@ def _lab_device(stack: ExitStack, ns: str, link: Link, agent: Target, tester_ip:
                                    name=f"Linux kernel TCP (lab) connecting to {listening.where} in a loop")
 
 
+def _lab_alt(lab: Lab, ipv6: bool) -> str | None:
+    """The Linux target's second address, if the lab holds it (a lab made before it had one does not:
+    its cases about a multihomed target are then skipped, not failed)."""
+    import contextlib
+
+    from tcpconform.lab.inspect import link_state, rtnetlink
+
+    alt = lab.linux_addresses(ipv6)[1]
+    with contextlib.closing(rtnetlink(lab.target_ns)) as ipr:
+        link = link_state(ipr, lab.target_if)
+    held = (link or {}).get("ipv6" if ipv6 else "ipv4") or []
+    return alt if any(a.split("/")[0] == alt for a in held) else None
+
+
 def _agent_spec(text: str, target: str, services: Sequence[str], port: int | None) -> tuple[AgentSpec, int]:
     """``--agent`` checked against the rest of the choice: the spec and the target's port."""
     from tcpconform.targets.agent.transport import check_off_the_link, parse_agent_spec
@@ -329,7 +367,7 @@ def _agent_spec(text: str, target: str, services: Sequence[str], port: int | Non
     return spec, port
 
 
-def _open_agent(stack: ExitStack, spec: AgentSpec, target_ip: str, port: int) -> Target:
+def _open_agent(stack: ExitStack, spec: AgentSpec, target_ip: str, port: int, alt: str | None = None) -> Target:
     """The device's agent, open (and closed with ``stack``): its hello has said what it can do."""
     from tcpconform.targets.agent.client import AgentTarget, agent_env
     from tcpconform.targets.agent.transport import open_transport
@@ -338,7 +376,7 @@ def _open_agent(stack: ExitStack, spec: AgentSpec, target_ip: str, port: int) ->
         transport = open_transport(spec, agent_env())
     except (OSError, ValueError) as err:
         raise SessionError(f"--agent {spec.text}: cannot reach the agent: {getattr(err, 'strerror', None) or err}") from None
-    target = stack.enter_context(AgentTarget(transport, f"{target_ip} (agent {spec.text})", target_ip, port))
+    target = stack.enter_context(AgentTarget(transport, f"{target_ip} (agent {spec.text})", target_ip, port, alt_ip=alt))
     target.name = f"{target_ip} ({target.info.get('agent') or 'an'} agent, {transport.who})"
     return target
 
@@ -346,7 +384,7 @@ def _open_agent(stack: ExitStack, spec: AgentSpec, target_ip: str, port: int) ->
 @contextmanager
 def remote_session(target_ip: str, services: Sequence[tuple[str, int]], *, iface: str | None = None,
                    source_ip: str | None = None, agent: tuple[AgentSpec, int] | None = None,
-                   listen: Listen | None = None) -> Iterator[Session]:
+                   listen: Listen | None = None, target_alt: str | None = None) -> Iterator[Session]:
     """A device on a wire: raw frames on ``iface``; the kernel's RSTs suppressed when it owns our address.
     With ``agent`` (its spec and the target's port) the target's application and state are the agent's.
     With ``listen`` the device connects to the tester by itself; ``services`` (maybe none) serve the rest."""
@@ -368,16 +406,17 @@ def remote_session(target_ip: str, services: Sequence[tuple[str, int]], *, iface
     warnings = offload_warnings(iface)
     base_port, ports = fresh_base_port(), PORT_SPAN
     with ExitStack() as stack:
-        target: Target | None = (_open_agent(stack, agent[0], target_ip, agent[1]) if agent
-                                 else _service_target(target_ip, services) if services else None)
+        target: Target | None = (_open_agent(stack, agent[0], target_ip, agent[1], target_alt) if agent
+                                 else _service_target(target_ip, services, target_alt) if services else None)
         if host_mode and target is not None:
-            stack.enter_context(RstSuppression(target_ip, [target.port] if agent else [p for _, p in services],
-                                               range(base_port, base_port + ports)))
+            for address in (target_ip, target_alt) if target_alt else (target_ip,):
+                stack.enter_context(RstSuppression(address, [target.port] if agent else [p for _, p in services],
+                                                   range(base_port, base_port + ports)))
         if host_mode and listen is not None:  # the kernel must not refuse the device's SYNs to the tester's port
             stack.enter_context(RstSuppression(target_ip, range(1, 65536), [listen.port]))
-        endpoint = RawEndpoint(iface, source_ip, answer_arp=not host_mode, peer_ip=target_ip)
+        endpoint = RawEndpoint(iface, source_ip, answer_arp=not host_mode, peer_ip=target_ip, peer_alt=target_alt)
         stack.callback(endpoint.close)
-        link: Link = RawSocketLink(endpoint, target_ip)
+        link: Link = RawSocketLink(endpoint, target_ip, target_alt)
         if listen is not None:
             from tcpconform.links.listen import ListenLink
 
@@ -418,6 +457,6 @@ def _services(texts: Sequence[str], port: int | None) -> list[tuple[str, int]]:
     return out
 
 
-def _service_target(ip: str, services: Sequence[tuple[str, int]]) -> ServiceTarget | ServiceSet:
-    targets = tuple(ServiceTarget(name, ip, port) for name, port in services)
-    return targets[0] if len(targets) == 1 else ServiceSet(targets)
+def _service_target(ip: str, services: Sequence[tuple[str, int]], alt: str | None = None) -> ServiceTarget | ServiceSet:
+    targets = tuple(ServiceTarget(name, ip, port, alt_ip=alt) for name, port in services)
+    return targets[0] if len(targets) == 1 else ServiceSet(targets, alt_ip=alt)

@@ -235,14 +235,17 @@ static port_sock port_accept(port_sock l, endpoint *local, endpoint *remote, int
     }
 }
 
-/* An active open from local to remote, started without waiting (its outcome: port_connect_result). */
-static port_sock port_connect(const endpoint *local, const endpoint *remote, int *err) {
+/* An active open from local to remote, started without waiting (its outcome: port_connect_result).
+ * port_only: bind local's port alone, the stack choosing the source address (RFC 9293 MUST-44). */
+static port_sock port_connect(const endpoint *local, const endpoint *remote, int port_only, int *err) {
     struct sockaddr_storage ss;
+    endpoint bound = *local;
     int one = 1;
     int fd = socket(remote->family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
     if (fd < 0) { *err = errno; return PORT_NO_SOCK; }
+    if (port_only) memset(bound.addr, 0, sizeof bound.addr);  /* the unspecified address: any of ours */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (set_nonblocking(fd) < 0 || bind(fd, (struct sockaddr *)&ss, to_sockaddr(local, &ss)) < 0) {
+    if (set_nonblocking(fd) < 0 || bind(fd, (struct sockaddr *)&ss, to_sockaddr(&bound, &ss)) < 0) {
         *err = errno;
         close(fd);
         return PORT_NO_SOCK;
@@ -253,6 +256,16 @@ static port_sock port_connect(const endpoint *local, const endpoint *remote, int
         return PORT_NO_SOCK;
     }
     return fd;
+}
+
+/* The local address and port the stack gave the socket (0), or -1: the source it chose when the
+ * application bound the port alone. */
+static int port_local(port_sock s, endpoint *e) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(s, (struct sockaddr *)&ss, &len) < 0) return -1;
+    from_sockaddr(&ss, e);
+    return 0;
 }
 
 /* 0: connected; PORT_AGAIN: still opening; else the error that ended the open. */
@@ -1014,21 +1027,56 @@ static int op_listen(const jrequest *req, result_t *res) {
     return 1;
 }
 
+/* Close a listening socket, after taking what it holds (closing it resets what it never handed over);
+ * the connections it gave the application stay (RFC 9293 MUST-41). */
+static int op_unlisten(const jrequest *req, result_t *res) {
+    long port;
+    endpoint local;
+    const jfield *ip = field(req, "ip");
+    int i;
+    char name[80];
+    if (!get_int(req, "port", 1, 65535, &port, res, "unlisten")) return 0;
+    memset(&local, 0, sizeof local);
+    if (ip && ip->type != J_NULL && (ip->type != J_STR || !port_parse_ip(ip->str, &local)))
+        return BAD("bad request: \"ip\" is an IP address");
+    local.port = (unsigned short)port;
+    if (local.family) format_endpoint(&local, name, sizeof name); else snprintf(name, sizeof name, "*:%ld", port);
+    accept_pending();
+    for (i = 0; i < MAX_LISTENERS; i++) {
+        if (listeners[i].used && listeners[i].local.family == local.family
+            && (local.family == 0 ? listeners[i].local.port == local.port : same_ep(&listeners[i].local, &local))) {
+            port_close(listeners[i].sock);
+            memset(&listeners[i], 0, sizeof listeners[i]);
+            record(NULL, (int)port, "app", NULL, NULL, "application closes its listening socket on %s", name);
+            return 1;
+        }
+    }
+    return APP("unlisten: no listening socket on %s", name);
+}
+
 static int op_connect(const jrequest *req, result_t *res) {
     endpoint tester, target;
     conn_t *c;
-    int err = 0;
+    int err = 0, port_only = 0;
     char name[80];
     port_sock s;
+    const jfield *bind_f = field(req, "bind");
     if (!get_conn(req, &tester, &target, res, "connect")) return 0;
+    if (bind_f && (bind_f->type != J_STR || (strcmp(bind_f->str, "address") != 0 && strcmp(bind_f->str, "port") != 0)))
+        return BAD("bad request: \"bind\" is \"address\" or \"port\"");
+    port_only = bind_f && strcmp(bind_f->str, "port") == 0;
     if (tester.family != target.family) return BAD("bad request: the connection's two addresses are of two families");
     c = lookup(&tester, &target);
     if (c && c->sock != PORT_NO_SOCK) return APP("cannot connect: the application holds that connection already");
     if (!c && !(c = free_conn())) return APP("cannot connect: the agent's connection table is full (%d)", MAX_CONNS);
     if (c->used && c->sock == PORT_NO_SOCK) memset(c, 0, sizeof *c);  /* a closed one's slot, reused */
     format_endpoint(&tester, name, sizeof name);
-    s = port_connect(&target, &tester, &err);
+    s = port_connect(&target, &tester, port_only, &err);
     if (s == PORT_NO_SOCK) return APP("connect to %s failed: %s", name, port_strerror(err));
+    if (port_only) {  /* named by the source the stack chose: the address the tester sees it on */
+        endpoint chosen;
+        if (port_local(s, &chosen) == 0 && chosen.family == target.family) memcpy(target.addr, chosen.addr, sizeof target.addr);
+    }
     memset(c, 0, sizeof *c);
     c->used = 1;
     c->tester = tester;
@@ -1037,6 +1085,7 @@ static int op_connect(const jrequest *req, result_t *res) {
     c->connecting = 1;
     c->touched = port_millis();
     record(c, 0, "app", NULL, NULL, "application connect to %s", name);
+    out_s(port_only ? ",\"bind\":\"port\"" : ",\"bind\":\"address\"");
     return 1;
 }
 
@@ -1304,7 +1353,7 @@ static int op_reset(const jrequest *req, result_t *res) {
 static int op_quit(const jrequest *req, result_t *res) { (void)req; (void)res; return 1; }
 
 static const struct { const char *name; int (*run)(const jrequest *, result_t *); } ops[] = {
-    {"hello", op_hello}, {"listen", op_listen}, {"connect", op_connect}, {"read", op_read}, {"write", op_write},
+    {"hello", op_hello}, {"listen", op_listen}, {"unlisten", op_unlisten}, {"connect", op_connect}, {"read", op_read}, {"write", op_write},
     {"shutdown", op_shutdown}, {"close", op_close}, {"state", op_state}, {"events", op_events},
     {"setsockopt", op_setsockopt}, {"getsockopt", op_getsockopt}, {"forget", op_forget}, {"reset", op_reset}, {"quit", op_quit},
 };

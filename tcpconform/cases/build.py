@@ -62,11 +62,12 @@ from tcpconform.tcp.states import State
 
 __all__ = ["STEP_BUILDERS", "STEP_KINDS", "CaseBuilder", "StepEntry"]
 
-APP_ACTIONS = ("listen", "connect", "close", "shutdown", "read", "write", "setsockopt", "getsockopt", "read-eof", "read-reset")
+APP_ACTIONS = ("listen", "unlisten", "connect", "close", "shutdown", "read", "write", "setsockopt", "getsockopt", "read-eof",
+               "read-reset")
 MAX_APP_BYTES = 1 << 24
 """The most bytes one read or write may name (16 MiB): far beyond any window, and its stream fits in memory."""
-APP_HELP = ("listen, connect, close, shutdown, 'read N', 'write N', read-eof, read-reset, 'setsockopt NAME VALUE' or "
-            "'getsockopt NAME >= VALUE'")
+APP_HELP = ("listen, unlisten, connect, close, shutdown, 'read N', 'write N', read-eof, read-reset, 'setsockopt NAME VALUE' "
+            "or 'getsockopt NAME >= VALUE'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,8 @@ class CaseBuilder:
             invariants=self.names(("invariants",), DEFAULT_INVARIANTS), needs=frozenset(d.get("needs") or ()),
             tags=tuple(d.get("tags") or ()),
             closed_port=d.get("port") == "closed", alone=d.get("alone") is True or _samples(steps),
-            family=d.get("family"), may_crash=d.get("may_crash") is True, long=d.get("long") is True,
+            family=d.get("family"), address=d.get("address"), peer=d.get("peer"),
+            may_crash=d.get("may_crash") is True, long=d.get("long") is True,
         )
 
     def _step(self, i: int, step: Any) -> AnyStep | None:

@@ -278,7 +278,7 @@ class ChallengeBurstStep(Step):
     requirement: str | None = None
 
 
-AppAction = Literal["listen", "connect", "read", "write", "shutdown", "close", "setsockopt", "getsockopt", "read-eof",
+AppAction = Literal["listen", "unlisten", "connect", "read", "write", "shutdown", "close", "setsockopt", "getsockopt", "read-eof",
                     "read-reset"]
 
 
@@ -476,6 +476,14 @@ class TestCase:
     family: str | None = None
     """``ipv4`` or ``ipv6`` when the case makes sense over that address family only (a default that
     differs between them, say); skipped with the reason over the other.  ``None``: both."""
+    address: str | None = None
+    """``second``: the case speaks to the target's second address, not its first (RFC 9293 3.9.1.1:
+    a multihomed target); ``unbound``: its application connects with the port alone bound, and the
+    connection is on whichever of the two addresses its SYN comes from.  Either is skipped with the
+    reason on a target without a second address."""
+    peer: str | None = None
+    """``multicast`` or ``broadcast``: the tester's side of the case's connection is that group
+    address, so an active open the case asks for is one a target must refuse (MUST-46)."""
     alone: bool = False
     """Run with no other case at the same time (statistics over many connections, global target state)."""
     may_crash: bool = False

@@ -24,6 +24,7 @@ from typing import Literal, TypeVar
 from tcpconform.cases.long import expected_duration
 from tcpconform.cases.model import Level, Requirement, Step, TestCase
 from tcpconform.engine import services
+from tcpconform.engine.addressing import extra_keys, followed, unavailable
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.icmp import icmp_fields
@@ -154,7 +155,7 @@ class CaseRun:
         k = self.own_key
         fresh = [self.fresh_key] if self.fresh_key is not None else []
         spare = [FourTuple(k.src, port, k.dst, k.dport) for port in self.spare_ports]
-        return [k, *fresh, *spare, *spoofed_keys(self.case, k)]
+        return [k, *fresh, *spare, *spoofed_keys(self.case, k), *extra_keys(self.case, k, self.target)]
 
     def arrived(self, got: Received) -> None:
         """A segment of the case's connections, from the scheduler, as the wire would carry it (a
@@ -162,6 +163,10 @@ class CaseRun:
         checksum the link could not verify is counted (``unverified_checksums``), since no
         invariant can judge it."""
         for piece in wire_segments(got, self.conn.mss_offered):
+            moved = followed(self.case, self.key, piece.segment, self.target, self.conn.target_isn is not None)
+            if moved is not None:  # an unbound open's SYN came from the second address: the connection is there
+                self.key = self.conn.key = moved
+                self.result.connection["target"] = f"{moved.dst}:{moved.dport}"
             if piece.segment.dport == self.key.sport:
                 self.conn.watch_edge(piece.segment)  # in arrival order: the no-window-shrink invariant
             self.inbox.append(piece)
@@ -286,14 +291,17 @@ class CaseRun:
         """Skip the whole case when the target cannot do what it needs, or the family is not its own."""
         res = self.result
         missing = missing_capabilities(self.case, self.target)
-        family = "ipv6" if is_ipv6(self.key.src) else "ipv4"
+        family = "ipv6" if is_ipv6(self.key.dst) else "ipv4"
         wanted = self.case.family or family
         unserved = isinstance(self.target, Unserved)
-        if not missing and wanted == family and not unserved:
+        no_address = unavailable(self.case, self.target)
+        if not missing and wanted == family and not unserved and no_address is None:
             return False
         res.verdict = "skip"
         if isinstance(self.target, Unserved):
             res.reason = self.target.reason
+        elif no_address is not None and not missing and wanted == family:
+            res.reason = no_address
         elif missing:
             res.reason = f"the target cannot {' or '.join(sorted(_CAPS[m] for m in missing))}"
         else:

@@ -63,13 +63,27 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
         case "listen":
             try:
                 target.app_listen(key)
-            except AppFailed as err:  # the port is taken (another run, another program): not the TCP's doing
+            except AppFailed as err:
+                if env.conn.target_isn is not None:  # listening again on a port with a connection on it
+                    raise CaseUnobservable(f"the application's second listen on port {key.dport} was refused ({err}): "
+                                           "RFC 9293 3.9.1.1 lets a passive OPEN return an error, so whether one "
+                                           "disturbs the connection there cannot be seen") from None
+                # the port is taken (another run, another program): not the TCP's doing
                 raise CaseError(f"the application could not listen ({err}): is another run or program using "
                                 f"port {key.dport} of the target?") from None
+        case "unlisten":
+            target.app_unlisten(key)
         case "connect":
             try:
-                target.app_connect(key)
-            except AppFailed as err:  # its port is taken, or the address is not its own: not the TCP's doing
+                target.app_connect(key, "port" if env.case.address == "unbound" else "address")
+            except OptionUnsupported as err:  # it cannot leave the address to IP: MUST-44 not observable
+                raise CaseUnobservable(str(err)) from None
+            except AppFailed as err:
+                if env.case.peer is not None:  # a group address: refusing is what the case asks (MUST-46)
+                    sres.message = f"refused: {err}"
+                    env.t_ref = env.link.now()
+                    return
+                # its port is taken, or the address is not its own: not the TCP's doing
                 raise CaseError(f"the application could not connect ({err}): is another run or program using "
                                 f"port {key.dport} of the target?") from None
         case "shutdown":

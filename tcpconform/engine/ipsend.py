@@ -14,6 +14,7 @@ handshake on a fresh port, which shows the target still serves.
 from __future__ import annotations
 
 from tcpconform.cases.model import IpExpect, IpSpec, TestCase
+from tcpconform.engine.addressing import source_mismatches
 from tcpconform.engine.outcome import CaseUnobservable
 from tcpconform.links.base import Received
 from tcpconform.results import Mismatch
@@ -93,11 +94,14 @@ def received_fields(got: Received) -> tuple[int, int]:
     return ttl, tos
 
 
-def ip_mismatches(want: IpExpect, got: Received) -> list[Mismatch]:
-    """How ``got``'s IP header differs from what an expect step's ``ip`` asks.  TOS is compared
+def ip_mismatches(want: IpExpect | None, got: Received, key: FourTuple) -> list[Mismatch]:
+    """How ``got``'s IP header differs from what an expect step's ``ip`` asks (``None``: nothing),
+    and from the source address of connection ``key`` (:func:`source_mismatches`).  TOS is compared
     without its two ECN bits, which TCP sets per segment (RFC 3168 6.1)."""
+    out = source_mismatches(got.segment, key)
+    if want is None:
+        return out
     ttl, tos = received_fields(got)
-    out = []
     if want.ttl is not None and ttl != want.ttl:
         out.append(Mismatch("IP TTL", str(want.ttl), str(ttl)))
     if want.tos is not None and tos & 0xFC != want.tos & 0xFC:

@@ -12,10 +12,11 @@ said in the step's message, since a case timing retransmissions then starts from
 from __future__ import annotations
 
 from tcpconform.engine.env import StepEnv
-from tcpconform.engine.outcome import CaseError
+from tcpconform.engine.outcome import CaseError, CaseUnobservable
 from tcpconform.engine.waits import Waiting
 from tcpconform.links.base import Received
 from tcpconform.results import StepResult
+from tcpconform.targets.base import OptionUnsupported
 from tcpconform.targets.device import DeviceTarget
 
 IN_LINE_POLL = 0.5
@@ -25,7 +26,10 @@ IN_LINE_POLL = 0.5
 def device_connects(env: StepEnv, target: DeviceTarget, sres: StepResult) -> Waiting[Received]:
     """Wait for the device's next SYN on the case's connection; it stays unread for the next step."""
     key, link = env.key, env.link
-    target.app_connect(key)
+    try:
+        target.app_connect(key, "port" if env.case.address == "unbound" else "address")
+    except OptionUnsupported as err:  # told to bind or connect where a device connecting by itself does not
+        raise CaseUnobservable(str(err)) from None
     start = link.now()
     while True:
         since = target.listen.first_in_line_since(key)

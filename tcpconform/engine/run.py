@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from tcpconform import __version__
 from tcpconform.cases.model import TestCase
 from tcpconform.cases.profiles import Profile
+from tcpconform.engine.addressing import case_key
 from tcpconform.engine.case import CaseRun, missing_capabilities, opens_actively, wants_fresh_port
 from tcpconform.engine.env import CaseSettings
 from tcpconform.engine.health import PROBE_PORTS, RESTART_WAIT, Health
@@ -24,7 +25,7 @@ from tcpconform.results import CaseResult, RunMeta, RunResult, SessionMeta
 from tcpconform.targets.base import Target
 from tcpconform.targets.device import DeviceTarget, Unserved
 from tcpconform.targets.service import ServiceSet
-from tcpconform.tcp.segment import FourTuple, is_ipv6
+from tcpconform.tcp.segment import is_ipv6
 
 BASE_PORT = 40000
 """First source port of a run that is given none (an in-process run's)."""
@@ -83,7 +84,7 @@ def execute(
         port = _closed_port(target) if case.closed_port else on.port
         if opens_actively(case):  # the target connects from a port of the run's: the tester's own number
             port = base_port + i
-        runs.append(CaseRun(case, FourTuple(tester_ip or link.local_ip, base_port + i, on.ip, port), link, on,
+        runs.append(CaseRun(case, case_key(case, tester_ip or link.local_ip, base_port + i, on, port), link, on,
                             settings, spare_ports=slices.get(i, range(0)), fresh_port=fresh.get(i)))
     started = datetime.now(UTC)
     wall0 = time.perf_counter()

@@ -344,7 +344,8 @@ class Scheduler:
         """Start a liveness probe; no case starts until it has answered."""
         assert self.health is not None
         first = self.slots[0].key
-        target_key = FourTuple(first.src, first.sport, self.target.ip, self.target.port)
+        src = first.src if self.slots[0].case.peer is None else self.link.local_ip  # never a group address
+        target_key = FourTuple(src, first.sport, self.target.ip, self.target.port)
         tries = math.ceil(self.health.restart_wait / PROBE_INTERVAL) if purpose == "revive" else None
         probe = self.health.probe(target_key, self.link, *(() if tries is None else (max(1, tries),)))
         gen = probe.body()

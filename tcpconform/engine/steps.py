@@ -189,8 +189,7 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             conn.target_isn = result.anchor_isn  # the target's first SYN defines its numbering
         if result.ok and not early:
             result.mismatches.extend(_data_mismatches(env, seg, result.anchor_isn))
-            if step.ip is not None:
-                result.mismatches.extend(ip_mismatches(step.ip, got))
+            result.mismatches.extend(ip_mismatches(step.ip, got, env.key))
         idx = _received(env, got, sres)
         broken = _invariant_failure(env, got, idx, result.mismatches)
         if broken is not None:

@@ -60,11 +60,15 @@ def inspect_lab(lab: Lab, with_offloads: bool = True) -> dict[str, Any]:
         "network": lab.network,
         "tester_ip": lab.tester_ip,
         "linux_ip": lab.linux_ip,
+        "linux_alt_ip": lab.linux_alt_ip,
         "reference_ip": lab.reference_ip,
+        "reference_alt_ip": lab.reference_alt_ip,
         "network6": lab.network6,
         "tester_ip6": lab.tester_ip6,
         "linux_ip6": lab.linux_ip6,
+        "linux_alt_ip6": lab.linux_alt_ip6,
         "reference_ip6": lab.reference_ip6,
+        "reference_alt_ip6": lab.reference_alt_ip6,
         "tester_ns": {"name": lab.tester_ns, "present": ns_exists(lab.tester_ns)},
         "target_ns": {"name": lab.target_ns, "present": ns_exists(lab.target_ns)},
         "tester_if": None,
@@ -133,14 +137,14 @@ def problems(lab: Lab, state: dict[str, Any]) -> list[str]:
         found.append(f"{lab.tester_if} and {lab.target_if} are not each other's peer")
     if tester and tester["ipv4"]:
         found.append(f"{lab.tester_if} has IPv4 addresses {tester['ipv4']} (the tester side must have none)")
-    want = f"{lab.linux_ip}/{lab.prefixlen}"
-    if target and target["ipv4"] != [want]:
-        found.append(f"{lab.target_if} has IPv4 addresses {target['ipv4']}, not [{want}]")
+    want = [f"{a}/{lab.prefixlen}" for a in lab.linux_addresses()]
+    if target and sorted(target["ipv4"]) != sorted(want):
+        found.append(f"{lab.target_if} has IPv4 addresses {target['ipv4']}, not {want}")
     if tester and tester.get("ipv6"):
         found.append(f"{lab.tester_if} has IPv6 addresses {tester['ipv6']} (the tester side must have none)")
-    want6 = f"{lab.linux_ip6}/{lab.prefixlen6}"
-    if target and not target["ipv6_disabled"] and target.get("ipv6") != [want6]:
-        found.append(f"{lab.target_if} has IPv6 addresses {target.get('ipv6')}, not [{want6}]")
+    want6 = [f"{a}/{lab.prefixlen6}" for a in lab.linux_addresses(ipv6=True)]
+    if target and not target["ipv6_disabled"] and sorted(target.get("ipv6") or []) != sorted(want6):
+        found.append(f"{lab.target_if} has IPv6 addresses {target.get('ipv6')}, not {want6}")
     if state["target_ns"].get("arp_ignore") not in (None, "1") or state["target_ns"].get("arp_announce") not in (None, "2"):
         found.append(f"arp_ignore/arp_announce not 1/2 in {lab.target_ns}")
     return found
@@ -172,7 +176,9 @@ def status_lines(entry: dict[str, Any]) -> list[str]:
                    f"ipv4 {', '.join(link.get('ipv4') or []) or 'none'}, "
                    f"ipv6 {', '.join(link.get('ipv6') or []) or 'none'}, "
                    f"offloads {'all off' if offs and not on else 'ON: ' + ', '.join(on) if on else 'unknown'}")
-    out.append(f"  tester {entry['tester_ip']}, Linux target {entry['linux_ip']}, reference responder {entry['reference_ip']}")
-    out.append(f"  tester {entry['tester_ip6']}, Linux target {entry['linux_ip6']}, reference responder {entry['reference_ip6']}")
+    out.append(f"  tester {entry['tester_ip']}, Linux target {entry['linux_ip']} (and {entry['linux_alt_ip']}), "
+               f"reference responder {entry['reference_ip']} (and {entry['reference_alt_ip']})")
+    out.append(f"  tester {entry['tester_ip6']}, Linux target {entry['linux_ip6']} (and {entry['linux_alt_ip6']}), "
+               f"reference responder {entry['reference_ip6']} (and {entry['reference_alt_ip6']})")
     out.extend(f"  problem: {problem}" for problem in entry.get("problems", []))
     return out

@@ -34,17 +34,18 @@ def enable_quiet_ipv6(ifname: str) -> None:
         write_sysctl(f"net/ipv6/conf/{ifname}/{key}", value)
 
 
-def set_ipv6_address(ipr: Any, idx: int, want: str) -> None:
-    """Exactly ``want`` (``addr/prefixlen``) on link ``idx``, added with ``nodad``: usable at once,
-    not after a DAD delay."""
+def set_ipv6_address(ipr: Any, idx: int, want: list[str]) -> None:
+    """Exactly the addresses ``want`` (``addr/prefixlen`` each) on link ``idx``, added with
+    ``nodad``: usable at once, not after a DAD delay."""
     have = [f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET6, index=idx)]
     for addr in have:
-        if addr != want:
+        if addr not in want:
             a, p = addr.split("/")
             ipr.addr("del", index=idx, address=a, prefixlen=int(p))
-    if want not in have:
-        a, p = want.split("/")
-        ipr.addr("add", index=idx, address=a, prefixlen=int(p), flags=IFA_F_NODAD)
+    for addr in want:
+        if addr not in have:
+            a, p = addr.split("/")
+            ipr.addr("add", index=idx, address=a, prefixlen=int(p), flags=IFA_F_NODAD)
 
 
 def wait_operational(states: Callable[[], list[dict[str, Any] | None]], limit: float = 3.0) -> None:

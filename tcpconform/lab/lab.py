@@ -3,7 +3,8 @@
 A packet-level tester must own the wire.  The lab gives it one: a *tester* namespace, whose veth
 end carries no address and has IPv6 switched off (so its kernel never answers the tester's segments
 with RSTs of its own), and a *target* namespace, where the Linux kernel owns ``198.18.<n>.2`` and
-``fd00:7c:<n>::2`` and is the target.  ``.1``/``::1`` (the tester) and ``.3``/``::3`` (the reference
+``fd00:7c:<n>::2`` and is the target (and ``.4``/``::4``, its second address: the multihomed host
+of RFC 9293 3.9.1.1, for the cases that speak to one).  ``.1``/``::1`` (the tester) and ``.3``/``::3`` (the reference
 responder on the wire) are owned by no kernel: the tester answers ARP and Neighbor Solicitations
 for them itself, so address resolution stays part of what is tested.
 
@@ -185,17 +186,17 @@ def _configure_end(lab: Lab, ns: str, ipr: Any, ifname: str, mac: str) -> None:
     if link["mac"] != mac:
         ipr.link("set", index=idx, state="down")
         ipr.link("set", index=idx, address=mac)
-    want = [f"{lab.linux_ip}/{lab.prefixlen}"] if ns == lab.target_ns else []
+    want = [f"{a}/{lab.prefixlen}" for a in lab.linux_addresses()] if ns == lab.target_ns else []
     for addr in link["ipv4"]:
         if addr not in want:
             a, p = addr.split("/")
             ipr.addr("del", index=idx, address=a, prefixlen=int(p))
-    for addr in want:
+    for addr in want:  # the first address first: the kernel makes the second one "secondary"
         if addr not in link["ipv4"]:
-            ipr.addr("add", index=idx, address=lab.linux_ip, prefixlen=lab.prefixlen,
+            ipr.addr("add", index=idx, address=addr.split("/")[0], prefixlen=lab.prefixlen,
                      broadcast=f"198.18.{lab.name}.255")
     if ns == lab.target_ns:
-        set_ipv6_address(ipr, idx, f"{lab.linux_ip6}/{lab.prefixlen6}")
+        set_ipv6_address(ipr, idx, [f"{a}/{lab.prefixlen6}" for a in lab.linux_addresses(ipv6=True)])
     for i in [*ipr.link_lookup(ifname="lo"), idx]:
         ipr.link("set", index=i, state="up")
 

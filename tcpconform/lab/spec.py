@@ -48,6 +48,13 @@ class Lab:
     linux_ip6: str = ""
     reference_ip6: str = ""
     prefixlen6: int = 64
+    linux_alt_ip: str = ""
+    linux_alt_ip6: str = ""
+    """The Linux target's second address in each family, on the same link: the multihomed host the
+    cases with ``address: second`` need (RFC 9293 3.9.1.1)."""
+    reference_alt_ip: str = ""
+    reference_alt_ip6: str = ""
+    """The reference responder's second address on the wire, in each family (owned by no kernel, as its first)."""
 
     @property
     def network(self) -> str:
@@ -62,6 +69,10 @@ class Lab:
         if ipv6:
             return self.tester_ip6, self.linux_ip6, self.reference_ip6
         return self.tester_ip, self.linux_ip, self.reference_ip
+
+    def linux_addresses(self, ipv6: bool = False) -> tuple[str, str]:
+        """The Linux target's two addresses in one family: its first, then its second."""
+        return (self.linux_ip6, self.linux_alt_ip6) if ipv6 else (self.linux_ip, self.linux_alt_ip)
 
     @property
     def namespaces(self) -> tuple[str, str]:
@@ -99,6 +110,10 @@ def lab_spec(name: str | int = "0") -> Lab:
         tester_ip6=_canonical6(f"fd00:7c:{n}::1"),
         linux_ip6=_canonical6(f"fd00:7c:{n}::2"),
         reference_ip6=_canonical6(f"fd00:7c:{n}::3"),
+        linux_alt_ip=f"198.18.{n}.4",
+        linux_alt_ip6=_canonical6(f"fd00:7c:{n}::4"),
+        reference_alt_ip=f"198.18.{n}.5",
+        reference_alt_ip6=_canonical6(f"fd00:7c:{n}::5"),
     )
 
 

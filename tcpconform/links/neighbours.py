@@ -1,5 +1,9 @@
-"""Address resolution for the one address an endpoint speaks for: ARP over IPv4, Neighbor Discovery
-(:mod:`tcpconform.wire.ndp`) over IPv6.
+"""Address resolution for the address an endpoint speaks for (and its second one, if any): ARP over
+IPv4, Neighbor Discovery (:mod:`tcpconform.wire.ndp`) over IPv6.
+
+A group address is not resolved but mapped, as every stack maps it: an IPv4 multicast group to
+``01:00:5e`` and its low 23 bits (RFC 1112 6.4), an IPv6 one to ``33:33`` and its low 32 bits (RFC
+2464 7), a broadcast (the limited one, or the /24's directed one) to ``ff:ff:ff:ff:ff:ff``.
 
 It learns who is at which MAC from every frame it is shown, asks for a MAC it does not know (an ARP
 request; a Neighbor Solicitation to the solicited-node group), and, when the kernel does not own the
@@ -13,9 +17,23 @@ import time
 from collections.abc import Callable
 
 from tcpconform.links.packet_socket import LinkSetupError
+from tcpconform.tcp.ip import subnet_broadcast
 from tcpconform.wire import decode, encode_arp
 from tcpconform.wire.ethernet import mac_bytes
 from tcpconform.wire.ndp import Neighbour
+
+
+def group_mac(ip: str, own: str) -> str | None:
+    """The MAC a frame to group address ``ip`` goes to, from a host at ``own`` (``None``: ``ip`` is
+    no group address, and is resolved)."""
+    address = ipaddress.ip_address(ip)
+    if address.is_multicast:
+        low = int(address) & (0xFFFFFFFF if address.version == 6 else 0x7FFFFF)
+        head = b"\x33\x33" if address.version == 6 else b"\x01\x00\x5e"
+        return (head + low.to_bytes(6 - len(head), "big")).hex(":")
+    if address.version == 4 and (int(address) == 0xFFFFFFFF or ip == subnet_broadcast(own)):
+        return "ff:ff:ff:ff:ff:ff"
+    return None
 
 
 class Neighbours:
@@ -26,9 +44,11 @@ class Neighbours:
     """
 
     def __init__(self, iface: str, ip: str, mac: str, send_frame: Callable[[bytes], object], stats: dict[str, int],
-                 *, answer: bool) -> None:
+                 *, answer: bool, also: str | None = None) -> None:
         self.iface = iface
         self.ip = ip
+        self.own = frozenset(a for a in (ip, also) if a)
+        """The addresses answered for: ``ip``, and ``also`` (a second address of the endpoint's)."""
         self.ipv6 = ":" in ip
         self.mac = mac
         self.answer = answer
@@ -45,7 +65,7 @@ class Neighbours:
         from tcpconform.wire.ndp import encode_solicitation
 
         ip = str(ipaddress.ip_address(ip))
-        mac = self.table.get(ip)
+        mac = self.table.get(ip) or group_mac(ip, self.ip)
         if mac is not None:
             return mac
         for _ in range(tries):
@@ -76,8 +96,8 @@ class Neighbours:
             arp = frame.arp
             if arp.psrc and arp.psrc != "0.0.0.0":
                 self.table[arp.psrc] = arp.hwsrc
-            if arp.op == 1 and arp.pdst == self.ip and self.answer:
-                self._send(encode_arp(2, self.mac, self.ip, arp.hwsrc, arp.psrc))
+            if arp.op == 1 and arp.pdst in self.own and self.answer:
+                self._send(encode_arp(2, self.mac, arp.pdst, arp.hwsrc, arp.psrc))
                 self._stats["arp_answered"] += 1
 
     def _neighbour_discovery(self, nd: Neighbour, src_mac: str) -> None:
@@ -92,6 +112,6 @@ class Neighbours:
             return
         if nd.src != UNSPECIFIED and nd.lladdr:
             self.table[nd.src] = nd.lladdr
-        if nd.target == self.ip and self.answer:
-            self._send(encode_advertisement(mac_bytes(self.mac), self.ip, mac_bytes(nd.lladdr or src_mac), nd.src))
+        if nd.target in self.own and self.answer:
+            self._send(encode_advertisement(mac_bytes(self.mac), nd.target, mac_bytes(nd.lladdr or src_mac), nd.src))
             self._stats["nd_answered"] += 1

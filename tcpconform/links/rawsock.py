@@ -23,7 +23,12 @@ from tcpconform.tcp.segment import Segment
 from tcpconform.wire import encode, tcp_segment
 from tcpconform.wire.icmp import encode_icmp, parse_icmp
 
-__all__ = ["RawEndpoint", "RawSocketLink"]
+__all__ = ["RawEndpoint", "RawSocketLink", "unspecified"]
+
+
+def unspecified(ip: str) -> str:
+    """The unspecified address of ``ip``'s family."""
+    return "::" if ":" in ip else "0.0.0.0"
 
 
 class RawEndpoint:
@@ -35,16 +40,26 @@ class RawEndpoint:
     ``peer_ip``: admit TCP from that address only, whatever its destination: an answer a faulty
     target sends to a spoofed source (127.0.0.1, a broadcast address, itself) reaches this
     interface only when the target puts it on the wire, and then the case that spoofed it sees it.
+    ``peer_alt``: with ``peer_ip``, the peer's second address, admitted the same way, and with it the
+    unspecified address (0.0.0.0, ::): the source of a SYN a multihomed peer sent before choosing one.
+    ``also``: a second address of the endpoint's own (the responder on the wire, multihomed): TCP to
+    it is admitted and ARP / Neighbor Solicitations for it answered, as for ``ip``.
     ``icmp``: also take the ICMP(v6) errors about TCP sent to ``ip`` (queued in ``icmp_pending``): the
     responder on the wire acts on them as the in-process one does.
     """
 
     def __init__(self, iface: str, ip: str, *, answer_arp: bool = True, netns: str | None = None,
-                 peer_ip: str | None = None, icmp: bool = False) -> None:
+                 peer_ip: str | None = None, icmp: bool = False, peer_alt: str | None = None,
+                 also: str | None = None) -> None:
         self.iface = iface
         self.ip = str(ipaddress.ip_address(ip))  # canonical text: segments' addresses are compared as text
         self.ipv6 = ":" in self.ip
         self.peer_ip = str(ipaddress.ip_address(peer_ip)) if peer_ip else None
+        self.own = frozenset(str(ipaddress.ip_address(a)) for a in (ip, also) if a)
+        """The endpoint's addresses: TCP to them is its own."""
+        zero = unspecified(self.ip) if peer_ip and peer_alt else None
+        self.peers = frozenset(str(ipaddress.ip_address(a)) for a in (peer_ip, peer_alt, zero) if a)
+        """The addresses TCP is admitted from, whatever its destination (none: TCP to ``ip`` only)."""
         self.answer_arp = answer_arp
         self.netns = netns
         self.pending: deque[Received] = deque()
@@ -54,19 +69,26 @@ class RawEndpoint:
         """With ``icmp``: the errors about TCP that arrived for this address, with their kernel times."""
         self.stats = {"sent": 0, "received": 0, "arp_answered": 0, "nd_answered": 0, "bad_checksum": 0,
                       "unverifiable_checksum": 0}
-        self.packets = PacketSocket(iface, self.filter_expression(self.ip, peer_ip, icmp), self._handle, netns=netns)
+        self.packets = PacketSocket(iface, self.filter_expression(self.ip, peer_ip, icmp, peer_alt, also), self._handle,
+                                    netns=netns)
         self.sock = self.packets.sock
         self.mac = self.packets.mac
-        self._resolver = Neighbours(iface, self.ip, self.mac, self.send_frame, self.stats, answer=answer_arp)
+        self._resolver = Neighbours(iface, self.ip, self.mac, self.send_frame, self.stats, answer=answer_arp,
+                                    also=str(ipaddress.ip_address(also)) if also else None)
         self.neighbours = self._resolver.table
         """IP address (canonical text) to MAC, of every neighbour seen."""
 
     @staticmethod
-    def filter_expression(ip: str, peer_ip: str | None = None, icmp: bool = False) -> str:
-        """The BPF filter (pcap syntax): address resolution, and TCP to ``ip`` (with ``peer_ip``:
-        TCP from ``peer_ip``, to any address); with ``icmp``, ICMP to ``ip`` as well (ICMPv6 is
-        always admitted: Neighbor Discovery)."""
+    def filter_expression(ip: str, peer_ip: str | None = None, icmp: bool = False, peer_alt: str | None = None,
+                          also: str | None = None) -> str:
+        """The BPF filter (pcap syntax): address resolution, and TCP to ``ip`` or ``also`` (with
+        ``peer_ip``: TCP from ``peer_ip``, or ``peer_alt``, to any address); with ``icmp``, ICMP to
+        ``ip`` as well (ICMPv6 is always admitted: Neighbor Discovery)."""
         hosts = f"src host {peer_ip}" if peer_ip else f"dst host {ip}"
+        if peer_ip and peer_alt:
+            hosts = f"(src host {peer_ip} or src host {peer_alt} or src host {unspecified(ip)})"
+        elif not peer_ip and also:
+            hosts = f"(dst host {ip} or dst host {also})"
         tcp = f"tcp and {hosts}"
         if ":" in ip:
             # Neighbor Discovery has no extension headers: plain icmp6.  TCP behind one Destination
@@ -124,13 +146,13 @@ class RawEndpoint:
         got = tcp_segment(data)
         if got is None:
             error = parse_icmp(data) if self.icmp else None
-            if error is not None and error.dst == self.ip:
+            if error is not None and error.dst in self.own:
                 self.icmp_pending.append((error, at))
                 return
             self._resolver.handle(data)
             return
         seg, checksum_ok = got
-        if seg.dst != self.ip and (self.peer_ip is None or seg.src != self.peer_ip):
+        if seg.dst not in self.own and seg.src not in self.peers:
             return
         if seg.src not in self.neighbours:
             self.neighbours[seg.src] = data[6:12].hex(":")
@@ -150,25 +172,30 @@ class RawEndpoint:
 
 
 class RawSocketLink:
-    """The engine's link over a :class:`RawEndpoint`: segments from one target address."""
+    """The engine's link over a :class:`RawEndpoint`: segments from the target's address, or its
+    second one (``alt_ip``), each segment to the MAC of the one it is for."""
 
     name = "raw-socket"
     clock: Clock = "kernel"
 
-    def __init__(self, endpoint: RawEndpoint, target_ip: str) -> None:
+    def __init__(self, endpoint: RawEndpoint, target_ip: str, alt_ip: str | None = None) -> None:
         self.endpoint = endpoint
         self.local_ip = endpoint.ip
         self.target_ip = str(ipaddress.ip_address(target_ip))
+        self.alt_ip = str(ipaddress.ip_address(alt_ip)) if alt_ip else None
+        self._sources = frozenset(a for a in (self.target_ip, self.alt_ip, alt_ip and unspecified(target_ip)) if a)
         self.sent = 0
         self.received = 0
         endpoint.resolve(self.target_ip)
+        if self.alt_ip is not None:
+            endpoint.resolve(self.alt_ip)
 
     def now(self) -> float:
         return time.time()  # the clock of the kernel's receive timestamps
 
     def send(self, segment: Segment) -> Sent:
         self.sent += 1
-        return self.endpoint.send(segment, via=self.target_ip)
+        return self.endpoint.send(segment, via=segment.dst if segment.dst == self.alt_ip else self.target_ip)
 
     def send_icmp(self, message: IcmpError) -> Sent:
         self.sent += 1
@@ -180,7 +207,7 @@ class RawSocketLink:
         while True:
             while pending:
                 item = pending.popleft()
-                if item.segment.src == self.target_ip:
+                if item.segment.src in self._sources:
                     self.received += 1
                     return item
             now = time.time()

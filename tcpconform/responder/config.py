@@ -11,6 +11,7 @@ written, not halfway through a run.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -77,9 +78,22 @@ class AppConfig:
             raise ValueError("app close_delay must be >= 0")
 
 
+def _second_address(ip: str, alt: str) -> bool:
+    """Whether ``alt`` is an address of ``ip``'s family other than ``ip``."""
+    try:
+        first, second = ipaddress.ip_address(ip), ipaddress.ip_address(alt)
+    except ValueError:
+        return False
+    return first.version == second.version and first != second
+
+
 @dataclass(frozen=True, slots=True)
 class ResponderConfig:
     """The responder's address, its TCP parameters and the faults switched on.
+
+    - ``alt_ip``: a second address of the same family on the same link, or ``None``: the host is
+      multihomed (RFC 9293 3.9.1.1; :mod:`.addresses`), each connection keeping the local address it
+      began on.
 
     - ``isn``: ``None`` (the default) chooses every ISN as RFC 6528 says, ``M + F(4-tuple, secret)``
       with ``M`` the 4-microsecond clock and ``F`` a keyed hash, as RFC 9293 3.4.1 requires (MUST-8,
@@ -126,6 +140,7 @@ class ResponderConfig:
     """
 
     ip: str = "192.0.2.2"
+    alt_ip: str | None = None
     port: int = 8000
     isn: int | None = None
     isn_secret: bytes = b"tcpconform reference responder"
@@ -155,6 +170,8 @@ class ResponderConfig:
                 f"unknown fault(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(FAULTS))})"
             )
         object.__setattr__(self, "faults", faults)
+        if self.alt_ip is not None and not _second_address(self.ip, self.alt_ip):
+            raise ValueError(f"alt_ip must be a second address of ip's family, not {self.alt_ip!r}")
         if not 0 < self.port <= 0xFFFF:
             raise ValueError(f"port must be 1..65535, not {self.port}")
         if self.isn is not None and not 0 <= self.isn <= 0xFFFFFFFF:

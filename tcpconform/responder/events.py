@@ -58,7 +58,7 @@ class ConnectionReset:
     at: float
 
 
-AppActionName = Literal["listen", "connect", "read", "write", "shutdown", "close"]
+AppActionName = Literal["listen", "unlisten", "connect", "read", "write", "shutdown", "close"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -293,6 +293,19 @@ FAULTS: dict[str, str] = {
         "it and answers nothing more (Windows 95's and many embedded stacks' LAND crash)"
     ),
     "broadcast-syn-answered": "a SYN to a broadcast or multicast address is answered, from the stack's own address",
+    "reply-from-primary": (
+        "every segment goes out from the host's first address, even on a connection whose SYN came to its "
+        "second (the source taken from the routing table per segment, not from the connection)"
+    ),
+    "connect-to-group": "an active open to a broadcast or multicast address proceeds, and its SYN is sent there",
+    "listen-resets-port": (
+        "a passive open on a port resets every connection already on it (one control block per local port, "
+        "reinitialised for the new listener)"
+    ),
+    "unbound-source-unspecified": (
+        "the SYN of an active open whose application bound no local address goes out from the unspecified "
+        "address (0.0.0.0, ::), the source never chosen"
+    ),
     "ttl-ignored": "IP_TTL / IPV6_UNICAST_HOPS is accepted, and the segments keep the default TTL of 64",
     "tos-ignored": "IP_TOS / IPV6_TCLASS is accepted, and the segments keep TOS 0",
     "tos-data-only": (

@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import replace
 from itertools import count
 
+from tcpconform.responder.addresses import own, refused_connect, sourced, unbound_syn
 from tcpconform.responder.app import ScriptedSession
 from tcpconform.responder.checks import KNOWN_OPTIONS, malformed
 from tcpconform.responder.clientisn import active_open_config
@@ -31,6 +32,7 @@ from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.icmp import on_icmp
 from tcpconform.responder.iplayer import admitted
 from tcpconform.responder.listener import half_open_limit
+from tcpconform.responder.passive import listen_resets, unlisten
 from tcpconform.responder.peerclose import PeerEnds, read_end
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
 from tcpconform.responder.sack import sack_wedges
@@ -123,7 +125,7 @@ class Responder:
         if why is not None:
             self._drop(seg, why)
             return
-        if seg.dst != self.config.ip:
+        if not own(self.config, seg.dst):
             return
         if self._wedged:
             self._drop(seg, "the stack is wedged (fault wedge-on-bad-option)")
@@ -172,7 +174,7 @@ class Responder:
         """An ICMP(v6) error arrived: for the connection whose segment it quotes, if that is one of
         ours (:mod:`tcpconform.responder.icmp`); anything else is ignored."""
         quoted = msg.quoted
-        if msg.dst != self.config.ip or quoted.src != self.config.ip or self._wedged:
+        if not own(self.config, msg.dst) or not own(self.config, quoted.src) or self._wedged:
             return
         conn = self._conns.get(quoted.key)
         if conn is not None:
@@ -198,7 +200,7 @@ class Responder:
 
     def segments_to_send(self) -> list[Segment]:
         """Everything to put on the wire since the last call, in order."""
-        out = [] if self._silenced else list(self._outbox)
+        out = [] if self._silenced else sourced(self.config, list(self._outbox))
         self._outbox.clear()  # cleared in place: every connection appends to this very list
         out = [self._stamped(seg) for seg in out]
         if "odd-checksum" in self.config.faults:
@@ -400,14 +402,23 @@ class Responder:
         if port not in self._listening:
             self._events.append(AppAction(listen_key(self.config.ip, port), "listen", 0, now))
             self._listen(port, now, str(Trigger.APP_LISTEN))
+            for key in listen_resets(self.config, self._conns, port, self._outbox):
+                self.forget(key)
 
-    def app_connect(self, key: FourTuple, now: float) -> None:
+    def app_unlisten(self, port: int, now: float) -> None:
+        """The application closes its listening socket on ``port``; its connections live on (:mod:`.passive`)."""
+        self._events.extend(unlisten(self._listening, self._listen_options, listen_key(self.config.ip, port), now))
+
+    def app_connect(self, key: FourTuple, now: float, bound: bool = True) -> None:
         """Active open (RFC 9293 3.10.4) from ``key``'s local port to its peer: the SYN goes out now.
+        ``bound`` False: the application gave the port alone, and ``key``'s address is the one IP
+        chose (:mod:`.addresses`).
 
-        ``ResponderError`` when a connection on that 4-tuple exists already, or ``key`` is not from
-        the responder's own address (it has no other to bind)."""
-        if key.src != self.config.ip or not 0 < key.sport <= 0xFFFF or not 0 < key.dport <= 0xFFFF:
-            raise ResponderError(f"cannot connect from {key.src}:{key.sport}: not an address and port of this host")
+        ``ResponderError`` when a connection on that 4-tuple exists already, ``key`` is not from
+        one of the responder's own addresses, or its peer is a group address (MUST-46)."""
+        refused = refused_connect(self.config, key)
+        if refused is not None:
+            raise ResponderError(refused)
         if key in self._conns:
             raise ResponderError(f"cannot connect: connection {key} exists (state {self._conns[key].state})")
         if len(self._conns) >= self.config.max_connections:
@@ -420,6 +431,8 @@ class Responder:
         self._conns[key] = conn
         self._born[key] = next(self._births)
         self._schedule(conn)
+        if not bound:
+            unbound_syn(self.config, self._outbox, key)
 
     def _conn(self, key: FourTuple) -> Connection:
         conn = self._conns.get(key)
@@ -498,7 +511,7 @@ class Responder:
         conn = self._conns.get(key)
         if conn is not None:
             return conn.state
-        if key in self._ended or key.src != self.config.ip:
+        if key in self._ended or not own(self.config, key.src):
             return State.CLOSED
         return State.LISTEN if key.sport in self._listening else State.CLOSED
 

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+from tcpconform.responder.addresses import own
 from tcpconform.responder.config import ResponderConfig
 from tcpconform.responder.sockopts import SocketOptions
 from tcpconform.tcp.ip import PAD1, PADN, IpHeader, dest_option_types, group_destination, invalid_source
@@ -28,7 +29,7 @@ def admitted(config: ResponderConfig, seg: Segment) -> tuple[Segment, str | None
     for another address than the host's comes back unchanged, for the caller to ignore."""
     has = config.has
     syn = bool(seg.flags & Flags.SYN) and not seg.flags & Flags.ACK
-    if seg.dst != config.ip:
+    if not own(config, seg.dst):
         if syn and has("broadcast-syn-answered") and group_destination(seg.dst, config.ip):
             return seg.with_(dst=config.ip), None
         return seg, None

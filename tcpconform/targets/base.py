@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import Flag
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from tcpconform.errors import SetupError, TcpconformError
 from tcpconform.results import TargetEvent
@@ -102,14 +102,28 @@ class Target(Protocol):
     @property
     def port(self) -> int: ...
 
+    @property
+    def alt_ip(self) -> str | None:
+        """The target's second address of the family, on the same link (RFC 9293 3.9.1.1: a
+        multihomed host), for the cases about it (``address: second``); ``None``: it has none, or
+        none is known, and those cases are skipped with the reason."""
+        ...
+
     def app_listen(self, key: FourTuple) -> None:
         """Listen on the port ``key`` addresses (idempotent); the listener's events go to ``key``'s case."""
         ...
 
-    def app_connect(self, key: FourTuple) -> None:
-        """Active open: bind ``key``'s target address and port and connect to its tester address and
+    def app_unlisten(self, key: FourTuple) -> None:
+        """Close the listening socket on the port ``key`` addresses; the connections it gave the
+        application stay (RFC 9293 MUST-41: listening again must not disturb them)."""
+        ...
+
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
+        """Active open: bind ``key``'s target address and port (``bind`` ``port``: the port alone, the
+        stack choosing the source address, RFC 9293 MUST-44) and connect to its tester address and
         port, without waiting for the handshake (the SYN is the case's to see); a later failure of
-        the connect is the error of the next call on ``key``."""
+        the connect is the error of the next call on ``key``.  :class:`OptionUnsupported` when the
+        target cannot leave the address unbound."""
         ...
 
     def app_read(self, key: FourTuple, count: int) -> bytes:

@@ -19,11 +19,12 @@ application that keeps reconnecting does.  It is the conformant peer of every cl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tcpconform.links.listen import ListenLink
 from tcpconform.responder import Responder
 from tcpconform.results import TargetEvent
-from tcpconform.targets.base import Capability, Target
+from tcpconform.targets.base import Capability, OptionUnsupported, Target
 from tcpconform.targets.service import NoAgent
 from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import FourTuple, Segment
@@ -60,8 +61,19 @@ class DeviceTarget(NoAgent):
         """The port liveness probes and the run's record name: the device's service's, else the tester's listening port."""
         return self.serves.port if self.serves is not None else self.listen.port
 
-    def app_connect(self, key: FourTuple) -> None:
+    @property
+    def alt_ip(self) -> str | None:
+        """None: a device that connects by itself is not told which of its addresses to use."""
+        return None
+
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
         """The device connects by itself: the next SYN to the listening address becomes ``key``'s."""
+        if bind != "address":
+            raise OptionUnsupported("a device that connects by itself binds as it will: it cannot be told to leave "
+                                    "its address to the stack")
+        if key.src != self.listen.ip:
+            raise OptionUnsupported(f"a device that connects by itself connects to {self.listen.where} only: it cannot "
+                                    f"be made to connect to {key.src}")
         self.listen.arm(key)
 
     def drain_events(self) -> list[tuple[FourTuple, TargetEvent]]:
@@ -89,6 +101,7 @@ class Unserved(NoAgent):
     capabilities: Capability = Capability.NONE
     implied: frozenset[str] = frozenset()
     data_salt: int | None = None
+    alt_ip: str | None = None
     reason: str = ("a server-side case: with --listen alone only the client cases (app: connect) run; "
                    "give --port (the device's listening port) for the others")
 

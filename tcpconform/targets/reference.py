@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tcpconform.links.inprocess import TESTER_IP, TESTER_IP6, InProcessLink, VirtualClock
 from tcpconform.responder import (
@@ -41,9 +42,12 @@ REFERENCE_PORT: int = _DEFAULTS.port
 REFERENCE_IP6 = "2001:db8::2"
 """The reference responder's IPv6 address, in-process (the tester's, ``TESTER_IP``/``TESTER_IP6``,
 are the in-process link's)."""
+REFERENCE_ALT_IP, REFERENCE_ALT_IP6 = "192.0.2.3", "2001:db8::3"
+"""The reference responder's second address in each family, in-process: the multihomed host the
+cases with ``address: second`` need (RFC 9293 3.9.1.1)."""
 
-__all__ = ["REFERENCE_IP", "REFERENCE_IP6", "REFERENCE_PORT", "TESTER_IP", "TESTER_IP6", "Reference",
-           "ReferenceTarget", "event_connection", "open_reference", "target_event"]
+__all__ = ["REFERENCE_ALT_IP", "REFERENCE_ALT_IP6", "REFERENCE_IP", "REFERENCE_IP6", "REFERENCE_PORT", "TESTER_IP",
+           "TESTER_IP6", "Reference", "ReferenceTarget", "event_connection", "open_reference", "target_event"]
 
 
 @contextmanager
@@ -97,6 +101,10 @@ class ReferenceTarget:
     def port(self) -> int:
         return self.responder.config.port
 
+    @property
+    def alt_ip(self) -> str | None:
+        return self.responder.config.alt_ip
+
     def app_listen(self, key: FourTuple) -> None:
         now = self.clock.tick()
         self._listeners.opened(key)
@@ -105,9 +113,14 @@ class ReferenceTarget:
                 self.responder.app_listen(key.dport, now)
             self._listening.add(key.dport)
 
-    def app_connect(self, key: FourTuple) -> None:
+    def app_unlisten(self, key: FourTuple) -> None:
+        with _failing("unlisten"):
+            self.responder.app_unlisten(key.dport, self.clock.tick())
+        self._listening.discard(key.dport)
+
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
         with _failing("connect"):
-            self.responder.app_connect(key.reversed(), self.clock.tick())
+            self.responder.app_connect(key.reversed(), self.clock.tick(), bind == "address")
 
     def app_read(self, key: FourTuple, count: int) -> bytes:
         with _failing("read"):
@@ -185,6 +198,7 @@ def open_reference(faults: Sequence[str] = (), port: int = REFERENCE_PORT, *, ip
     clock = VirtualClock()
     app = AppConfig(mode="services", services=tuple(services)) if services else AppConfig(mode="agent")
     responder = Responder(ResponderConfig(ip=REFERENCE_IP6 if ipv6 else REFERENCE_IP, port=port,
+                                          alt_ip=REFERENCE_ALT_IP6 if ipv6 else REFERENCE_ALT_IP,
                                           app=app, faults=frozenset(faults), isn=isn,
                                           mss_option=(1440 if ipv6 else 1460) if services else None))
     link = InProcessLink(responder, clock, local_ip=TESTER_IP6 if ipv6 else TESTER_IP)

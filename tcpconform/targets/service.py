@@ -121,7 +121,10 @@ class NoAgent:
     def app_listen(self, key: FourTuple) -> None:
         raise self._no_agent("listen")
 
-    def app_connect(self, key: FourTuple) -> None:
+    def app_unlisten(self, key: FourTuple) -> None:
+        raise self._no_agent("close its listening socket")
+
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
         raise self._no_agent("connect")
 
     def app_read(self, key: FourTuple, count: int) -> bytes:
@@ -168,6 +171,7 @@ class ServiceTarget(NoAgent):
     capabilities: Capability = Capability.NONE
     implied: frozenset[str] = frozenset()
     data_salt: int | None = None
+    alt_ip: str | None = None
     """An echo's data is the tester's own, sent back; the other services' is not a tester stream."""
 
     def __post_init__(self) -> None:
@@ -194,6 +198,7 @@ class ServiceSet(NoAgent):
     capabilities: Capability = Capability.NONE
     implied: frozenset[str] = frozenset()
     data_salt: int | None = None
+    alt_ip: str | None = None
 
     def __post_init__(self) -> None:
         if not self.services:

@@ -191,8 +191,8 @@ def test_isn_needs_a_syn(write_case: Write) -> None:
 def test_app_mistakes(write_case: Write) -> None:
     text = BASE + "  - app: raed 5\n  - app: write\n  - app: {read: 0}\n"
     assert errors(write_case(text)) == [
-        f"{F}:23:10: steps[6].app: expected listen, connect, close, shutdown, 'read N', 'write N', read-eof, read-reset, "
-        "'setsockopt NAME VALUE' or 'getsockopt NAME >= VALUE' "
+        f"{F}:23:10: steps[6].app: expected listen, unlisten, connect, close, shutdown, 'read N', 'write N', read-eof, "
+        "read-reset, 'setsockopt NAME VALUE' or 'getsockopt NAME >= VALUE' "
             "(got 'raed 5') "
         "(did you mean 'read'?)",
         f"{F}:24:10: steps[7].app: write needs a byte count from 1 to 16,777,216: 'write N' (got 'write')",

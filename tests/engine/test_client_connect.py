@@ -35,7 +35,10 @@ def test_client_cases_pass_in_parallel_each_from_its_own_port() -> None:
     result = execute(cases, ref.link, ref.target, PROFILES["reference"], jobs=8)
     assert {c.id: c.verdict for c in result.cases} == {c.id: "pass" for c in cases}
     targets = [c.connection["target"] for c in result.cases]
-    assert sorted(targets) == sorted(f"192.0.2.2:{BASE_PORT + i}" for i in range(len(cases)))
+    assert sorted(t.split(":")[1] for t in targets) == sorted(str(BASE_PORT + i) for i in range(len(cases)))
+    second = {c.id for c in cases if c.address == "second"}  # the multihomed target's second address
+    assert second and all(c.connection["target"].startswith("192.0.2.3:" if c.id in second else "192.0.2.2:")
+                          for c in result.cases)
     assert result.meta.strays == []
 
 
@@ -51,7 +54,7 @@ def test_connect_op_reaches_the_responder_on_the_wire() -> None:
     responder = Responder(ResponderConfig(app=AppConfig(mode="agent"), isn=100))
     agent = ResponderAgent(responder, clock=lambda: 0.0)
     key = FourTuple("192.0.2.1", 5555, "192.0.2.2", 41000)
-    assert dispatch(agent, {"id": 1, "op": "connect", "conn": key_to_conn(key)}) == {"id": 1, "ok": True}
+    assert dispatch(agent, {"id": 1, "op": "connect", "conn": key_to_conn(key)}) == {"id": 1, "ok": True, "bind": "address"}
     assert [s.summary() for s in responder.segments_to_send()] == ["S 100:100(0) win 65535 <mss 1460>"]
     assert responder.state(key.reversed()) is State.SYN_SENT
     again = dispatch(agent, {"id": 2, "op": "connect", "conn": key_to_conn(key)})

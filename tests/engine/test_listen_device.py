@@ -26,7 +26,10 @@ from tcpconform.targets.device import DevicePeer, DeviceTarget
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
 CLIENT = "testcases/client"
-NEEDS_AN_AGENT = {"client-handshake"}  # it has the application write and read
+NEEDS_AN_AGENT = {"client-handshake",  # it has the application write and read
+                  # told which address to bind or connect to, which a device connecting by itself is not
+                  "client-bind-second-address", "client-connect-unbound", "client-connect-multicast",
+                  "client-connect-broadcast"}
 TESTER, DEVICE, PORT = "192.0.2.1", "192.0.2.2", 9000
 
 

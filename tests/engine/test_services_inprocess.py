@@ -51,10 +51,11 @@ def _connects(case: CaseResult) -> bool:
     return case.area == "client" or (case.matrix_cell is not None and case.matrix_cell[0] == "SYN_SENT")
 
 
-def test_against_the_four_services_no_case_fails_and_at_most_forty_skip(cases: list[TestCase]) -> None:
-    """The forty that skip: fifteen need an agent (one to connect: a SYN's R2; two close with data
+def test_against_the_four_services_no_case_fails_and_at_most_forty_two_skip(cases: list[TestCase]) -> None:
+    """The forty-two that skip: seventeen need an agent (one to connect: a SYN's R2; two close with data
     unread, or before data comes; three fill a window nothing reads; three close first to reopen from
-    TIME-WAIT; ECN in use), ten set socket options or write on command (one a write held back by a
+    TIME-WAIT; ECN in use; one closes its listener and listens again; one listens on the target's
+    second address), ten set socket options or write on command (one a write held back by a
     shrunk window, two the IP TTL and TOS), four are ICMP cases (two for IPv6 only, one needing a
     write held back, one needing an agent), four (three congestion cases and the sender's SWS
     avoidance) need a write of several segments at once (and the client cases, which need one to
@@ -65,7 +66,7 @@ def test_against_the_four_services_no_case_fails_and_at_most_forty_skip(cases: l
     bad = [(c.id, c.reason) for c in result.cases if c.verdict in ("fail", "error")]
     assert bad == []
     skipped = {c.id: c.reason for c in result.cases if c.verdict == "skip" and not _connects(c)}
-    assert len(skipped) <= 40, skipped
+    assert len(skipped) <= 42, skipped
     ports = {c.connection["target"].rsplit(":", 1)[1] for c in result.cases}
     assert {"7", "9", "13"} <= ports  # chargen only where the others lack what a case needs
 
@@ -76,11 +77,12 @@ def test_against_echo_alone_no_case_fails(cases: list[TestCase]) -> None:
     skipped = [c for c in result.cases if c.verdict == "skip"]
     # the four urgent cases among them (an echo may take the urgent octet out of band), the eight
     # that set socket options (two the IP TTL and TOS), the two giving-up cases that set one or
-    # connect out, three that fill a window nothing reads, seven that need an agent (three to reopen
-    # from TIME-WAIT, ECN in use) or a write held back by the window, four (congestion, sender SWS)
-    # that need several segments written at once, the cases for IPv6 only; the urgent write, the four
-    # DS cases, the two reading how the stream ended, the keep-alive default's
-    assert len([c for c in skipped if not _connects(c)]) <= 76
+    # connect out, three that fill a window nothing reads, nine that need an agent (three to reopen
+    # from TIME-WAIT, ECN in use, one closes its listener, one listens on a second address) or a write
+    # held back by the window, four (congestion, sender SWS) that need several segments written at
+    # once, the cases for IPv6 only; the urgent write, the four DS cases, the two reading how the
+    # stream ended, the keep-alive default's
+    assert len([c for c in skipped if not _connects(c)]) <= 78
     assert all("close first" in c.reason or "keep the connection open" in c.reason or "no agent" in c.reason
                or "IPv6 only" in c.reason or "urgent data to an echo" in c.reason
                or "cannot be made to write" in c.reason for c in skipped), [c.reason for c in skipped]

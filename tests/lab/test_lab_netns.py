@@ -87,10 +87,11 @@ def test_lab_up_builds_exactly_the_lab(lab7: Lab) -> None:
             assert "UP" in link["flags"] and "LOWER_UP" in link["flags"], link
     assert tester[lab7.tester_if]["address"] == lab7.tester_mac
     assert target[lab7.target_if]["address"] == lab7.target_mac
-    # The tester side has no address at all (so no kernel RSTs); the target side exactly the Linux target's.
+    # The tester side has no address at all (so no kernel RSTs); the target side exactly the Linux target's two.
     assert tester[lab7.tester_if]["addr_info"] == []
-    assert [(a["family"], a["local"], a["prefixlen"]) for a in target[lab7.target_if]["addr_info"]] == [
-        ("inet", lab7.linux_ip, 24), ("inet6", lab7.linux_ip6, 64)]  # IPv6: no link-local address either
+    assert sorted((a["family"], a["local"], a["prefixlen"]) for a in target[lab7.target_if]["addr_info"]) == sorted([
+        ("inet", lab7.linux_ip, 24), ("inet", lab7.linux_alt_ip, 24), ("inet6", lab7.linux_ip6, 64),
+        ("inet6", lab7.linux_alt_ip6, 64)])  # IPv6: no link-local address either
     for ns in lab7.namespaces:
         assert in_ns(ns, "sysctl", "-n", "net.ipv6.conf.all.disable_ipv6").strip() == "1"
     assert in_ns(lab7.target_ns, "sysctl", "-n", "net.ipv4.conf.all.arp_ignore").strip() == "1"
@@ -114,8 +115,8 @@ def test_lab_up_is_idempotent(lab7: Lab) -> None:
     (status,) = [s for s in lab_status() if s["name"] == "7"]
     assert status["complete"] and status["problems"] == []
     assert set(status["tester_if"]["offloads"].values()) == {"off"}
-    assert status["target_if"]["ipv4"] == ["198.18.7.2/24"] and status["tester_if"]["ipv4"] == []
-    assert status["target_if"]["ipv6"] == ["fd00:7c:7::2/64"] and status["tester_if"]["ipv6"] == []
+    assert sorted(status["target_if"]["ipv4"]) == ["198.18.7.2/24", "198.18.7.4/24"] and status["tester_if"]["ipv4"] == []
+    assert sorted(status["target_if"]["ipv6"]) == ["fd00:7c:7::2/64", "fd00:7c:7::4/64"] and status["tester_if"]["ipv6"] == []
 
 
 @needs_root

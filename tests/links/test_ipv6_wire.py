@@ -29,12 +29,13 @@ def test_the_lab_gives_ipv6_to_the_target_side_only(lab) -> None:  # type: ignor
 
     (status,) = [s for s in lab_status() if s["name"] == lab.name]
     assert status["complete"], status["problems"]
-    assert status["target_if"]["ipv6"] == [f"{lab.linux_ip6}/64"]
+    assert sorted(status["target_if"]["ipv6"]) == sorted([f"{lab.linux_ip6}/64", f"{lab.linux_alt_ip6}/64"])
     assert status["tester_if"]["ipv6"] == [] and status["tester_if"]["ipv6_disabled"]
     out = subprocess.run(["ip", "-n", lab.target_ns, "-j", "-6", "addr", "show", "dev", lab.target_if],
                          capture_output=True, text=True, check=True).stdout
-    (addr,) = json.loads(out)[0]["addr_info"]  # no link-local address: nothing the kernel sends on its own
-    assert (addr["local"], addr["prefixlen"]) == (lab.linux_ip6, 64) and not addr.get("tentative")
+    addrs = json.loads(out)[0]["addr_info"]  # no link-local address: nothing the kernel sends on its own
+    assert sorted((a["local"], a["prefixlen"]) for a in addrs) == sorted([(lab.linux_ip6, 64), (lab.linux_alt_ip6, 64)])
+    assert not any(a.get("tentative") for a in addrs)
 
 
 def test_neighbour_discovery_both_ways_and_no_tester_kernel_rst(lab) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,8 @@ from tcpconform.tcp.segment import Flags, Segment
 class RefusingEndpoint:
     """An endpoint whose kernel refuses every frame (as EMSGSIZE does for one over the MTU)."""
 
-    def __init__(self, iface: str, ip: str, netns: str | None = None, icmp: bool = False) -> None:
+    def __init__(self, iface: str, ip: str, netns: str | None = None, icmp: bool = False,
+                 also: str | None = None) -> None:
         self.sock, self._other = socket.socketpair()
         self._other.send(b"x")  # readable: the loop polls once
         self.mac = "02:00:00:00:00:03"

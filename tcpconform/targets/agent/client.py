@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from tcpconform.results import TargetEvent
 from tcpconform.targets.agent.protocol import ProtocolError, decode_line, encode_line, key_to_conn, parse_event
@@ -75,9 +75,12 @@ class AgentTarget:
     """The agent writes the bytes the engine gives it: the target application's stream."""
 
     def __init__(self, agent: list[str] | Transport, name: str, ip: str, port: int, timeout: float = 5.0, *,
-                 read_timeout: float = READ_TIMEOUT, env: dict[str, str] | None = None) -> None:
+                 read_timeout: float = READ_TIMEOUT, env: dict[str, str] | None = None,
+                 alt_ip: str | None = None) -> None:
         self.name = name
         self._ip, self._port = ip, port
+        self.alt_ip = alt_ip
+        """The target's second address (``run --target-alt``, the lab's), or ``None``."""
         self.timeout = timeout
         self.read_timeout = read_timeout
         self.capabilities = Capability.NONE
@@ -122,8 +125,17 @@ class AgentTarget:
         self._listeners.opened(key)
         self._app("listen", port=key.dport, ip=key.dst)
 
-    def app_connect(self, key: FourTuple) -> None:
-        self._app("connect", conn=key_to_conn(key))
+    def app_unlisten(self, key: FourTuple) -> None:
+        self._app("unlisten", port=key.dport, ip=key.dst)
+
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
+        if bind == "address":
+            self._app("connect", conn=key_to_conn(key))
+            return
+        got = self._app("connect", conn=key_to_conn(key), args={"bind": bind})
+        if got.get("bind") != bind:  # an agent that knows no "bind" bound the address all the same
+            raise OptionUnsupported(f"{self.name}: the agent cannot connect without binding a local address "
+                                    "(its connect answers no \"bind\": \"port\")")
 
     def app_read(self, key: FourTuple, count: int) -> bytes:
         # The agent waits at most read_timeout for data (the engine polls and must keep serving the

@@ -118,9 +118,22 @@ class LinuxAgent:
         self._record("app", f"application listen on {format_endpoint(bind_ip, port)}", port=port)
         log.info("listening on %s", format_endpoint(bind_ip, port))
 
-    def connect(self, key: FourTuple) -> None:
-        """Bind the target's address and port and connect to the tester's without blocking: the
-        handshake is the case's to watch, and its outcome is polled (:meth:`_poll_connects`)."""
+    def unlisten(self, port: int, ip: str | None) -> None:
+        """Close the listening socket, after taking what it holds: those connections are the
+        application's, and closing a listener resets the ones it never handed over."""
+        bind_ip = ip or "0.0.0.0"
+        self._accept_pending()
+        sock = self._listeners.pop((bind_ip, port), None)
+        if sock is None:
+            raise AppError(f"unlisten: no listening socket on {format_endpoint(bind_ip, port)}")
+        sock.close()
+        self._record("app", f"application closes its listening socket on {format_endpoint(bind_ip, port)}", port=port)
+
+    def connect(self, key: FourTuple, bind: str = "address") -> None:
+        """Bind the target's address and port (``bind`` ``port``: the port alone, the kernel choosing
+        the source) and connect to the tester's without blocking: the handshake is the case's to
+        watch, and its outcome is polled (:meth:`_poll_connects`).  A source the kernel chose other
+        than ``key``'s names the connection too, as the tester will see it."""
         self._accept_pending()
         old = self._conns.get(key)
         if old is not None and old.sock is not None:
@@ -129,9 +142,10 @@ class LinuxAgent:
         sock = socket.socket(family_of(key.dst), socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((key.dst, key.dport))
+            sock.bind((key.dst if bind == "address" else "", key.dport))
             sock.setblocking(False)
             code = sock.connect_ex((key.src, key.sport))
+            chosen = FourTuple(key.src, key.sport, sock.getsockname()[0], key.dport)
         except OSError as err:
             sock.close()
             raise AppError(f"connect from {local} to {remote} failed: {err.strerror or err}") from None
@@ -139,6 +153,8 @@ class LinuxAgent:
             sock.close()
             raise AppError(f"connect from {local} to {remote} failed: {os.strerror(code)}")
         self._conns[key] = _Conn(key, sock, connecting=True)
+        if chosen != key:
+            self._conns[chosen] = self._conns[key]
         self._existed.add(key)
         self._seen.pop(key, None)
         self._record("app", f"application connect from {local} to {remote}", key)

@@ -27,7 +27,7 @@ from typing import IO, Any, Protocol
 from tcpconform.results import TargetEvent
 from tcpconform.tcp.segment import FourTuple
 
-OPS = ("hello", "listen", "connect", "read", "write", "shutdown", "close", "state", "events", "setsockopt",
+OPS = ("hello", "listen", "unlisten", "connect", "read", "write", "shutdown", "close", "state", "events", "setsockopt",
        "getsockopt", "forget", "reset", "quit")
 MAX_READ = 1 << 24
 """Largest ``count`` a read may ask for: a case reads what it sent, never this much."""
@@ -67,9 +67,15 @@ class AgentHandler(Protocol):
 
     def listen(self, port: int, ip: str | None) -> None: ...
 
-    def connect(self, key: FourTuple) -> None:
+    def unlisten(self, port: int, ip: str | None) -> None:
+        """Close the listening socket on ``ip`` (default: any) and ``port``; the connections it gave
+        the application stay.  No such socket: an ``app`` error."""
+        ...
+
+    def connect(self, key: FourTuple, bind: str = "address") -> None:
         """Active open from ``key``'s target address and port to its tester's, not waiting for the
-        handshake; a later failure is an event, and the error of the next operation on ``key``."""
+        handshake; a later failure is an event, and the error of the next operation on ``key``.
+        ``bind`` ``port``: bind the port alone, the stack choosing the source address (MUST-44)."""
         ...
 
     def read(self, key: FourTuple, count: int, timeout: float) -> bytes | tuple[bytes, bool]:
@@ -253,6 +259,11 @@ def _listen(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _unlisten(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
+    h.unlisten(_int(r, "port", 1, 65535), _ip(r))
+    return {}
+
+
 def _read(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
     got = h.read(_key(r), _int(r, "count", 0, MAX_READ), _seconds(r, "timeout", 0.0))
     if isinstance(got, tuple):
@@ -297,6 +308,14 @@ def _unit(method: str) -> Callable[[AgentHandler, Mapping[str, Any]], dict[str, 
     return call
 
 
+def _connect(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
+    bind = r.get("bind", "address")
+    if bind not in ("address", "port"):
+        raise BadRequest(f'"bind" is "address" or "port", not {bind!r}')
+    h.connect(_key(r), bind)
+    return {"bind": bind}
+
+
 def _reset(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
     h.reset()
     return {}
@@ -305,7 +324,8 @@ def _reset(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
 _HANDLERS: dict[str, Callable[[AgentHandler, Mapping[str, Any]], dict[str, Any]]] = {
     "hello": _hello,
     "listen": _listen,
-    "connect": _unit("connect"),
+    "unlisten": _unlisten,
+    "connect": _connect,
     "read": _read,
     "write": _write,
     "shutdown": _unit("shutdown"),

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, TextIO
 
+from tcpconform.errors import UsageError
 from tcpconform.links.packet_socket import LinkSetupError
 from tcpconform.links.rawsock import RawEndpoint
 from tcpconform.responder import AppConfig, Responder, ResponderConfig, ResponderError, UnsupportedOption
@@ -49,8 +50,11 @@ class ResponderAgent:
         if port not in self.responder.listening:
             self.responder.app_listen(port, self.clock())
 
-    def connect(self, key: FourTuple) -> None:
-        self._app(self.responder.app_connect, key.reversed(), self.clock())
+    def unlisten(self, port: int, ip: str | None = None) -> None:
+        self._app(self.responder.app_unlisten, port, self.clock())
+
+    def connect(self, key: FourTuple, bind: str = "address") -> None:
+        self._app(self.responder.app_connect, key.reversed(), self.clock(), bind == "address")
 
     def read(self, key: FourTuple, count: int, timeout: float) -> tuple[bytes, bool]:
         """What is there, and ``eof`` as the responder's application is told it (:mod:`.peerclose`);
@@ -125,11 +129,16 @@ def _version() -> str:
 
 
 def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str | None = None,
-          agent_stdio: bool = False, isn: int | None = None, log: TextIO = sys.stderr) -> int:
-    """Serve until interrupted (or, with an agent channel, until it closes); returns an exit code."""
+          agent_stdio: bool = False, isn: int | None = None, log: TextIO = sys.stderr, alt_ip: str | None = None) -> int:
+    """Serve until interrupted (or, with an agent channel, until it closes); returns an exit code.
+    ``alt_ip``: a second address served as well (a multihomed host)."""
     mode: Literal["agent", "scripted"] = "agent" if agent_stdio else "scripted"
-    responder = Responder(ResponderConfig(ip=ip, port=port, faults=faults, app=AppConfig(mode=mode), isn=isn))
-    endpoint = RawEndpoint(iface, ip, netns=netns, icmp=True)
+    try:
+        config = ResponderConfig(ip=ip, port=port, faults=faults, app=AppConfig(mode=mode), isn=isn, alt_ip=alt_ip)
+    except ValueError as err:
+        raise UsageError(f"--alt-ip {alt_ip}: {err}") from None
+    responder = Responder(config)
+    endpoint = RawEndpoint(iface, ip, netns=netns, icmp=True, also=alt_ip)
     agent = ResponderAgent(responder)
     stop = False
 
