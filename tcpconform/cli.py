@@ -396,7 +396,6 @@ def lab_up_cmd(name: str) -> None:
 def lab_down_cmd(name: str) -> None:
     """Remove the lab."""
     from tcpconform.lab.lab import lab_down
-
     click.echo(f"lab {name}: {'removed' if lab_down(name) else 'not there'}")
 
 
@@ -421,7 +420,6 @@ def lab_status_cmd() -> None:
 def cleanup() -> None:
     """Remove whatever a killed run left behind: tcpc namespaces, links, firewall tables, processes."""
     from tcpconform.lab.leftovers import cleanup as do_cleanup
-
     removed = do_cleanup()
     total = sum(len(v) for v in removed.values())
     for kind, names in removed.items():

@@ -11,12 +11,12 @@ a row here (and a row in the engine's table of step runners).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tcpconform.cases.appaction import AppMistake, app_action
 from tcpconform.cases.burst import build_challenge_burst
 from tcpconform.cases.document import Document, Path_
 from tcpconform.cases.ipspec import ip_expect, ip_spec
@@ -53,7 +53,6 @@ from tcpconform.cases.model import (
 )
 from tcpconform.cases.notation import build_segment, parse_segment
 from tcpconform.cases.requirements import labelled, rfc9293
-from tcpconform.cases.sockopt import getsockopt, sockopt
 from tcpconform.cases.values import MAX_DURATION, NotationError, did_you_mean, field_value, parse_duration, quoted
 from tcpconform.responder.faults import FAULTS
 from tcpconform.tcp.icmp import KINDS
@@ -62,12 +61,6 @@ from tcpconform.tcp.states import State
 
 __all__ = ["STEP_BUILDERS", "STEP_KINDS", "CaseBuilder", "StepEntry"]
 
-APP_ACTIONS = ("listen", "unlisten", "connect", "close", "shutdown", "read", "write", "setsockopt", "getsockopt", "read-eof",
-               "read-reset")
-MAX_APP_BYTES = 1 << 24
-"""The most bytes one read or write may name (16 MiB): far beyond any window, and its stream fits in memory."""
-APP_HELP = ("listen, unlisten, connect, close, shutdown, 'read N', 'write N', read-eof, read-reset, 'setsockopt NAME VALUE' "
-            "or 'getsockopt NAME >= VALUE'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,41 +275,13 @@ class CaseBuilder:
         return isn
 
     def app(self, path: Path_, value: Any) -> tuple[Any, int | SockOpt | None] | None:
-        """``listen``, ``connect``, ``close``, ``shutdown``, ``read N``/``write N [urgent]``, ``{read: N}``/``{write: N}``,
-        ``read-eof``, ``read-reset``, ``setsockopt NAME VALUE`` or ``getsockopt NAME >= VALUE``."""
-        if isinstance(value, dict):
-            items = [(k, v) for k, v in value.items() if k in ("read", "write") and isinstance(v, int)]
-            if len(items) != 1 or len(value) != 1:
-                return None  # reported by the schema
-            if items[0][1] > MAX_APP_BYTES:
-                self.doc.error((*path, items[0][0]), f"expected at most {MAX_APP_BYTES:,} bytes (got {items[0][1]})")
-                return None
-            return items[0]
-        if not isinstance(value, str):
+        """An ``app`` step's action and argument (:func:`~tcpconform.cases.appaction.app_action`)."""
+        got = app_action(value)
+        if isinstance(got, AppMistake):
+            if got.message:
+                self.doc.error((*path, *got.key), got.message)
             return None
-        words = value.split()
-        action = words[0] if words else ""
-        if action not in APP_ACTIONS:
-            hint = did_you_mean(action, APP_ACTIONS)
-            self.doc.error(path, f"expected {APP_HELP} (got {quoted(value)}){hint}")
-            return None
-        words = words[:2] if action == "write" and words[2:] == ["urgent"] else words
-        if action in ("read", "write"):
-            if len(words) != 2 or not re.fullmatch("[0-9]{1,20}", words[1]) or not 0 < int(words[1]) <= MAX_APP_BYTES:
-                self.doc.error(path, f"{action} needs a byte count from 1 to {MAX_APP_BYTES:,}: '{action} N' "
-                                     f"(got {quoted(value)})")
-                return None
-            return action, int(words[1])
-        if action in ("setsockopt", "getsockopt"):
-            option = (sockopt if action == "setsockopt" else getsockopt)(words[1:])
-            if isinstance(option, str):
-                self.doc.error(path, f"{option} (got {quoted(value)})")
-                return None
-            return action, option
-        if len(words) != 1:
-            self.doc.error(path, f"{action} takes no argument (got {quoted(value)})")
-            return None
-        return action, None
+        return got
 
 
 # --- one builder per step kind -----------------------------------------------------------------

@@ -32,6 +32,7 @@ from tcpconform.responder.faults import OPTION_FAULTS, option_faults
 from tcpconform.responder.icmp import on_icmp
 from tcpconform.responder.iplayer import admitted
 from tcpconform.responder.listener import half_open_limit
+from tcpconform.responder.noconn import closed_reply, listener_reply, opens
 from tcpconform.responder.passive import listen_resets, unlisten
 from tcpconform.responder.peerclose import PeerEnds, read_end
 from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
@@ -168,7 +169,7 @@ class Responder:
             if seg.src == self.config.ip and self.config.has("land-wedges"):
                 self._wedged = True  # its SYN-ACK to itself comes back as a SYN-ACK, and so on: it loops
         else:
-            self._reset_for(seg)
+            self._reply(closed_reply(seg, self.config))  # RFC 9293 3.10.7.1
 
     def handle_icmp(self, msg: IcmpError, now: float) -> None:
         """An ICMP(v6) error arrived: for the connection whose segment it quotes, if that is one of
@@ -282,17 +283,8 @@ class Responder:
 
     def _on_listen(self, key: FourTuple, seg: Segment, now: float, iss: int | None = None) -> None:
         """RFC 9293 3.10.7.2: a segment for a listening port with no connection."""
-        if seg.flags & Flags.RST:
-            self._answer_rst(seg)
-            return
-        if seg.flags & Flags.ACK:
-            if not self.config.has("no-rst-for-stray-ack"):
-                self._outbox.append(self._rst(seg, seq=seg.ack))
-            return
-        if not seg.flags & Flags.SYN:
-            if self.config.has("rst-stray-without-ack"):
-                end = seqnum.add(seg.seq, len(seg.payload) + (1 if seg.flags & Flags.FIN else 0))
-                self._outbox.append(self._rst(seg, seq=0, ack=end))
+        if not opens(seg):
+            self._reply(listener_reply(seg, self.config))
             return
         backlog = half_open_limit(self.config.backlog, self.config.faults)
         if len(self._half_open) >= backlog:
@@ -318,32 +310,9 @@ class Responder:
             self._sessions[key] = ServiceSession(service=service)
         self._schedule(conn)
 
-    def _reset_for(self, seg: Segment) -> None:
-        """RFC 9293 3.10.7.1: no connection and nothing listening.  Never answer a RST."""
-        if seg.flags & Flags.RST:
-            self._answer_rst(seg)
-            return
-        if self.config.has("no-rst-closed-port"):
-            return
-        if seg.flags & Flags.ACK:
-            self._outbox.append(self._rst(seg, seq=seg.ack))
-        elif self.config.has("closed-port-rst-no-ack"):
-            self._outbox.append(self._rst(seg, seq=0))
-        else:
-            self._outbox.append(self._rst(seg, seq=0, ack=seqnum.add(seg.seq, seg.seg_len)))
-
-    def _answer_rst(self, seg: Segment) -> None:
-        """A RST is never answered (RFC 9293 3.10.7.1/2), except under the fault ``answer-rst-with-rst``."""
-        if self.config.has("answer-rst-with-rst"):
-            self._outbox.append(self._rst(seg, seq=seg.ack))
-
-    @staticmethod
-    def _rst(seg: Segment, seq: int, ack: int | None = None) -> Segment:
-        flags = Flags.RST if ack is None else Flags.RST | Flags.ACK
-        return Segment(
-            src=seg.dst, dst=seg.src, sport=seg.dport, dport=seg.sport,
-            seq=seq & seqnum.MASK, ack=ack or 0, flags=flags,
-        )
+    def _reply(self, seg: Segment | None) -> None:
+        if seg is not None:
+            self._outbox.append(seg)
 
     def _after(self, conn: Connection, now: float) -> None:
         """Let the scripted application or the service act, then forget the connection if its TCB is gone."""
