@@ -36,16 +36,20 @@ def enable_quiet_ipv6(ifname: str) -> None:
 
 def set_ipv6_address(ipr: Any, idx: int, want: list[str]) -> None:
     """Exactly the addresses ``want`` (``addr/prefixlen`` each) on link ``idx``, added with
-    ``nodad``: usable at once, not after a DAD delay."""
+    ``nodad``: usable at once, not after a DAD delay.  Every address after the first is added
+    deprecated (preferred lifetime 0, valid for ever): it takes connections and serves a socket
+    bound to it, but source address selection (RFC 6724 rule 3) never picks it for one that is not,
+    so the kernel's own connections keep coming from the first address, as IPv4's primary does."""
     have = [f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET6, index=idx)]
     for addr in have:
         if addr not in want:
             a, p = addr.split("/")
             ipr.addr("del", index=idx, address=a, prefixlen=int(p))
-    for addr in want:
+    for i, addr in enumerate(want):
         if addr not in have:
             a, p = addr.split("/")
-            ipr.addr("add", index=idx, address=a, prefixlen=int(p), flags=IFA_F_NODAD)
+            lifetime = {"preferred_lft": 0} if i else {}
+            ipr.addr("add", index=idx, address=a, prefixlen=int(p), flags=IFA_F_NODAD, **lifetime)
 
 
 def wait_operational(states: Callable[[], list[dict[str, Any] | None]], limit: float = 3.0) -> None:

@@ -166,6 +166,7 @@ def test_the_endpoint_tells_unverifiable_from_wrong() -> None:
     holds; a computed one is right or wrong by the tester's own sum."""
     endpoint = object.__new__(RawEndpoint)
     endpoint.ip, endpoint.neighbours, endpoint.pending = "198.18.9.1", {}, deque()
+    endpoint.own, endpoint.peers = frozenset({"198.18.9.1"}), frozenset()
     endpoint.stats = {"received": 0, "bad_checksum": 0, "unverifiable_checksum": 0}
     good = _frame(0)
     bad = bytearray(good)
