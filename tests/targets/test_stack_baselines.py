@@ -41,6 +41,12 @@ FLAKY: dict[str, dict[str, str]] = {
 }
 
 
+JOBS = 8
+"""Connections at once against a stack: twice a device's default (4), as these stacks run on this
+machine with room for more; the verdicts are the same as with 4 (checked case by case), the run
+half as long."""
+
+
 def services(ports: dict[str, int]) -> list[str]:
     """``--service NAME=PORT`` for each service the stack serves."""
     return [arg for name, port in ports.items() for arg in ("--service", f"{name}={port}")]
@@ -59,7 +65,8 @@ def test_the_catalogue_against_the_stack_matches_its_baseline(name: str, tmp_pat
         argv = ns_argv(stack.tester_ns, [sys.executable, "-m", "tcpconform.cli", "run", "--target", stack.target_ip,
                                          *services(stack.services), "--iface", stack.iface, "--no-color", "-q",
                                          "--baseline", str(ROOT / "baselines" / f"{BASELINE[name]}.yaml"),
-                                         "--fail-on", "any", "--quick", "--report-dir", str(report), *ids])
+                                         "--fail-on", "any", "--quick", "--jobs", str(JOBS), "--report-dir", str(report),
+                                         *ids])
         done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT)
     out = done.stdout + done.stderr
     results = json.loads((report / "results.json").read_text())
