@@ -68,10 +68,11 @@ def _listener(lab: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _client_address(lab: Any) -> Iterator[str]:
-    """A second address on the tester's veth, owned by the tester namespace's kernel while the block runs."""
+    """A second address on the tester's veth, owned by the tester namespace's kernel while the block runs:
+    .6, the first the lab leaves free (.2 and .4 are Linux's, .3 and .5 the responder's)."""
     from tcpconform.lab.netns import run_in_ns
 
-    ip = lab.tester_ip.rsplit(".", 1)[0] + ".4"
+    ip = lab.tester_ip.rsplit(".", 1)[0] + ".6"
     run_in_ns(lab.tester_ns, ["ip", "addr", "add", f"{ip}/{lab.prefixlen}", "dev", lab.tester_if])
     try:
         yield ip
