@@ -3,6 +3,9 @@ the return route each connection keeps and sends on, and the faults that get it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from support.responder import IP as TARGET
 from support.responder import PEER_IP, PORT, F, Peer, agent_config
 
@@ -94,3 +97,30 @@ def test_a_new_connection_on_the_same_ports_does_not_inherit_the_old_route() -> 
     p.seq = 5000
     answers = p.send(p.segment(F.SYN, seq=5000))
     assert answers and [_route_of(s) for s in answers] == [None]
+
+
+def syn_ack_route(faults: set[str]) -> object:
+    """The route the SYN-ACK to a SYN with a completed route carries."""
+    return [_route_of(s) for s in _open(faults)[1]]
+
+
+def later_route(faults: set[str]) -> object:
+    """The route the ACK of data carrying a different completed route goes back on."""
+    p, _ = _open(faults)
+    p.seq = 1
+    p.send(_routed(p.segment(F.ACK)))
+    return [_route_of(s) for s in _data(p, ("203.0.113.1", PEER_IP), 1)]
+
+
+SRCROUTE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
+    "source-route-ignored": (syn_ack_route, [None], [RETURN]),
+    "source-route-echoed": (syn_ack_route, [(PEER_IP, 16, HOPS)], [RETURN]),
+    "source-route-first-kept": (later_route, [RETURN], [(PEER_IP, 4, ("203.0.113.1", PEER_IP))]),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(SRCROUTE_CHECKS))
+def test_fault_changes_the_route_the_responder_sends_on(fault: str) -> None:
+    check, faulty, correct = SRCROUTE_CHECKS[fault]
+    assert check({fault}) == faulty
+    assert check(set()) == correct
