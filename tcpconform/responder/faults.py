@@ -346,7 +346,8 @@ FAULTS: dict[str, str] = {
 }
 
 
-FAULT_FAMILIES: dict[str, str] = {"ipv6-mss-from-link": "ipv6", "source-quench-slows": "ipv4"}
+FAULT_FAMILIES: dict[str, str] = {"ipv6-mss-from-link": "ipv6", "source-quench-slows": "ipv4", "source-route-ignored": "ipv4",
+                                  "source-route-echoed": "ipv4", "source-route-first-kept": "ipv4"}
 """Faults that can only show over one address family; ``selftest`` runs them over that family only."""
 
 
