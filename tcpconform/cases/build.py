@@ -305,7 +305,9 @@ def _expect(b: CaseBuilder, e: StepEntry) -> AnyStep | None:
     if spec is None:
         return None
     measure = e.step.get("measure") if isinstance(e.step.get("measure"), str) else None
-    ip = ip_expect(e.step["ip"]) if isinstance(e.step.get("ip"), dict) else None
+    ip, problems = ip_expect(e.step["ip"]) if isinstance(e.step.get("ip"), dict) else (None, [])
+    for sub, message in problems:
+        b.doc.error((*e.path, "ip", *sub), message)
     return ExpectStep(e.loc, step_text(e.kind, spec.text, e.step), spec, within=within, isn=isn,
                       tolerate=tolerate, requirement=rfc, measure=measure, ip=ip)
 

@@ -78,6 +78,25 @@ def _items(values: Any, named: dict[str, bytes], number: str, limit: int, path: 
     return bytes(out)
 
 
+ROUTE_NAMES = ("tester", "target")
+"""Names a source route's addresses may be given by: the tester's address, the target's."""
+
+
+def _route(value: Any, problems: list[Problem]) -> tuple[str, ...] | None:
+    """A validated ``source_route`` list: names or IPv4 addresses (the schema checked the shape)."""
+    if not isinstance(value, list):
+        return None
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or item in ROUTE_NAMES:
+            continue
+        try:
+            ipaddress.IPv4Address(item)
+        except ValueError:
+            problems.append((("source_route", i), f"{quoted(item)} is neither an IPv4 address nor one of "
+                                                  f"{', '.join(ROUTE_NAMES)}"))
+    return tuple(item for item in value if isinstance(item, str))
+
+
 def ip_spec(value: dict[str, Any]) -> tuple[IpSpec | None, list[Problem]]:
     """The :class:`IpSpec` a validated ``ip`` mapping describes, or ``None`` and what is wrong."""
     problems: list[Problem] = []
@@ -87,15 +106,22 @@ def ip_spec(value: dict[str, Any]) -> tuple[IpSpec | None, list[Problem]]:
     options = _items(value.get("options", []), IPV4_ITEMS, "kind", IPV4_OPTIONS_MAX, "options", problems)
     dest = (_items(value["dest_options"], IPV6_ITEMS, "type", DEST_OPTIONS_MAX, "dest_options", problems)
             if "dest_options" in value else None)
+    route = _route(value.get("source_route"), problems)
+    if route is not None and len(options) + 3 + 4 * len(route) > IPV4_OPTIONS_MAX:
+        problems.append((("source_route",), f"the options and a route over {len(route)} hop(s) take "
+                                            f"{len(options) + 3 + 4 * len(route)} bytes; the header holds at most 40"))
     if problems:
         return None, problems
     src, dst = (value.get(key) if isinstance(value.get(key), str) else None for key in ("src", "dst"))
     return IpSpec(src=src, dst=dst, sport="target" if value.get("sport") == "target" else None,
                   ttl=_int(value.get("ttl"), 0, 255), tos=_int(value.get("tos"), 0, 255), options=options,
-                  dest_options=dest), []
+                  dest_options=dest, source_route=route), []
 
 
-def ip_expect(value: dict[str, Any]) -> IpExpect:
-    """The :class:`IpExpect` a validated expect step's ``ip`` mapping describes."""
+def ip_expect(value: dict[str, Any]) -> tuple[IpExpect, list[Problem]]:
+    """The :class:`IpExpect` a validated expect step's ``ip`` mapping describes, and what is wrong."""
     ecn = value.get("ecn")
-    return IpExpect(_int(value.get("ttl"), 0, 255), _int(value.get("tos"), 0, 255), ecn if isinstance(ecn, str) else None)
+    problems: list[Problem] = []
+    route = _route(value.get("source_route"), problems)
+    return IpExpect(_int(value.get("ttl"), 0, 255), _int(value.get("tos"), 0, 255), ecn if isinstance(ecn, str) else None,
+                    route), problems

@@ -108,6 +108,9 @@ class IpSpec:
     tos: int | None = None
     options: bytes = b""
     dest_options: bytes | None = None
+    source_route: tuple[str, ...] | None = None
+    """IPv4: a completed loose source route recorded over these hops (``tester`` or an address), sent
+    after ``options`` (:mod:`tcpconform.tcp.srcroute`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,8 @@ class IpExpect:
     tos: int | None = None
     ecn: str | None = None
     """The two ECN bits alone (RFC 3168 5): ``not-ect``, ``ect`` (ECT(0) or ECT(1)), ``ect0``, ``ect1``, ``ce``."""
+    source_route: tuple[str, ...] | None = None
+    """IPv4: the return route the segment must carry (an LSRR or SSRR listing these addresses, pointer 4)."""
 
 
 @dataclass(frozen=True, slots=True)

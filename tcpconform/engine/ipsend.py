@@ -13,13 +13,18 @@ handshake on a fresh port, which shows the target still serves.
 
 from __future__ import annotations
 
-from tcpconform.cases.model import IpExpect, IpSpec, TestCase
+from collections.abc import Callable
+
+from tcpconform.cases.model import ExpectStep, IpExpect, IpSpec, TestCase
 from tcpconform.engine.addressing import source_mismatches
-from tcpconform.engine.outcome import CaseUnobservable
+from tcpconform.engine.env import StepEnv
+from tcpconform.engine.outcome import CaseUnobservable, StepFailed
+from tcpconform.engine.waits import Waiting
 from tcpconform.links.base import Received
-from tcpconform.results import Mismatch
+from tcpconform.results import Mismatch, StepResult
 from tcpconform.tcp.ip import IpHeader, named_address
 from tcpconform.tcp.segment import FourTuple, Segment, is_ipv6
+from tcpconform.tcp.srcroute import FRESH_POINTER, completed_route, read_route
 from tcpconform.wire.ip import HOP_LIMIT, header_fields
 
 
@@ -39,10 +44,21 @@ def with_ip(seg: Segment, spec: IpSpec, target_port: int) -> Segment:
     src = resolve(spec.src, key) if spec.src is not None else seg.src
     dst = resolve(spec.dst, key) if spec.dst is not None else seg.dst
     ipv6 = is_ipv6(key.dst)
-    header = IpHeader(spec.ttl, spec.tos, b"" if ipv6 else spec.options, spec.dest_options if ipv6 else None)
+    options = spec.options
+    if spec.source_route is not None:
+        if ipv6:
+            raise CaseUnobservable("IPv6 has no source route to send (RFC 5095 removed type 0 routing headers)")
+        options += completed_route(route_addresses(spec.source_route, key))
+    header = IpHeader(spec.ttl, spec.tos, b"" if ipv6 else options, spec.dest_options if ipv6 else None)
     plain = header == IpHeader()
     return seg.with_(src=src, dst=dst, sport=target_port if spec.sport == "target" else seg.sport,
                      ip=None if plain else header)
+
+
+def route_addresses(names: tuple[str, ...], key: FourTuple) -> tuple[str, ...]:
+    """The addresses of a source route given as ``tester``, ``target`` or addresses, on the
+    connection ``key`` (tester to target)."""
+    return tuple(key.src if name == "tester" else key.dst if name == "target" else name for name in names)
 
 
 def described(seg: Segment, spec: IpSpec) -> str:
@@ -59,7 +75,8 @@ def described(seg: Segment, spec: IpSpec) -> str:
         if ip.tos is not None:
             parts.append(f"TOS {ip.tos:#04x}")
         if ip.options:
-            parts.append(f"IP options {ip.options.hex()}")
+            route = read_route(ip.options)
+            parts.append(f"IP options {ip.options.hex()}" + (f" ({route.describe()})" if route is not None else ""))
         if ip.dest_options is not None:
             parts.append(f"destination options {ip.dest_options.hex() or '(none)'}")
     return "IP: " + ", ".join(parts) if parts else ""
@@ -108,7 +125,45 @@ def ip_mismatches(want: IpExpect | None, got: Received, key: FourTuple) -> list[
         out.append(Mismatch("IP TOS", f"{want.tos & 0xFC:#04x} (ECN bits aside)", f"{tos:#04x}"))
     if want.ecn is not None and tos & 3 not in ECN_CODEPOINTS[want.ecn]:
         out.append(Mismatch("IP ECN", want.ecn, ECN_NAMES[tos & 3]))
+    if want.source_route is not None:
+        out.extend(_route_mismatches(route_addresses(want.source_route, key), got.segment))
     return out
+
+
+def _route_mismatches(hops: tuple[str, ...], seg: Segment) -> list[Mismatch]:
+    """How ``seg``'s source route differs from a fresh one (pointer 4) over ``hops``: the return
+    route RFC 1122 3.3.5 builds.  LSRR and SSRR both pass: the path is the same hops either way."""
+    route = read_route(seg.ip.options) if seg.ip is not None else None
+    want = f"LSRR or SSRR [{', '.join(hops)}] pointer {FRESH_POINTER}"
+    if route is None:
+        return [Mismatch("IP source route (the return route)", want, "none")]
+    if route.addresses != hops or route.pointer != FRESH_POINTER:
+        return [Mismatch("IP source route (the return route)", want, route.describe())]
+    return []
+
+
+Handler = Callable[[StepEnv, ExpectStep, StepResult], Waiting[None]]
+
+
+def route_skips(run: Handler) -> Handler:
+    """``run`` (the expect step's handler), except that an expect of a return route that nothing at
+    all answered, before the target's first segment of the connection, skips the case: the target
+    drops source-routed datagrams, as Linux (accept_source_route 0) and FreeBSD do by default and as
+    RFC 7126 4.3 / 4.4 advise, and a target that did not take the SYN cannot show what it would do
+    with its route.  A segment that came, or silence later in a connection that took the route, is
+    judged as ever."""
+    def wrapped(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
+        routed = step.ip is not None and step.ip.source_route is not None and env.conn.target_isn is None
+        before = len(env.result.segments)
+        try:
+            yield from run(env, step, sres)
+        except StepFailed:
+            if routed and len(env.result.segments) == before:
+                raise CaseUnobservable("nothing answered the source-routed SYN: the target drops source-routed "
+                                       "datagrams (as Linux, accept_source_route 0, and FreeBSD do by default, and "
+                                       "RFC 7126 4.3 / 4.4 advise), so what it does with a route cannot be seen") from None
+            raise
+    return wrapped
 
 
 ECN_CODEPOINTS = {"not-ect": (0,), "ect": (1, 2), "ect0": (2,), "ect1": (1,), "ce": (3,)}

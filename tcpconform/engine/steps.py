@@ -39,7 +39,7 @@ from tcpconform.engine import challenge, control, fill, flight, halfopen, icmp, 
 from tcpconform.engine.connection import TesterConnection
 from tcpconform.engine.control import first_diff
 from tcpconform.engine.env import StepEnv, transmit
-from tcpconform.engine.ipsend import described, ip_mismatches, with_ip
+from tcpconform.engine.ipsend import described, ip_mismatches, route_skips, with_ip
 from tcpconform.engine.matching import ack_on_fin_again, check_invariants, match, only_push_missing, tolerated
 from tcpconform.engine.needs import NeedsContext, app_needs, needs_nothing, send_needs
 from tcpconform.engine.negotiation import check_negotiated
@@ -469,7 +469,7 @@ class StepKind(Generic[S]):
 
 _KINDS = (
     StepKind(SendStep, "send", at_once(send), needs=send_needs),
-    StepKind(ExpectStep, "expect", expect, lambda s: s.within or 0.0, lambda s: s.requirement, asserts=_asserts),
+    StepKind(ExpectStep, "expect", route_skips(expect), lambda s: s.within or 0.0, lambda s: s.requirement, asserts=_asserts),
     StepKind(SilenceStep, "silence", silence, lambda s: s.duration, lambda s: s.requirement, asserts=_asserts),
     StepKind(FlightStep, "flight", flight.flight, lambda s: (s.within or 0.0) + s.quiet, lambda s: s.requirement,
              asserts=_asserts),

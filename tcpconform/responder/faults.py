@@ -284,6 +284,19 @@ FAULTS: dict[str, str] = {
         "a datagram with IP options (IPv4 options, an IPv6 Destination Options header) is dropped, as lwIP "
         "built with IP_OPTIONS_ALLOWED 0 and many middleboxes' extension-header filters do"
     ),
+    "source-route-ignored": (
+        "a SYN with a completed source route is answered, and the connection served, without the return "
+        "route, as stacks that take IP options in but never hand them to TCP do (lwIP; FreeBSD with "
+        "net.inet.ip.accept_sourceroute 1)"
+    ),
+    "source-route-echoed": (
+        "the received source route option is sent back as it came (completed, its hops in the order "
+        "received) instead of reversed, as stacks that copy a datagram's IP options into the reply do"
+    ),
+    "source-route-first-kept": (
+        "the opening SYN's source route is kept for the connection's life and a later segment's is not "
+        "taken, as Linux with accept_source_route 1 does (it keeps the SYN's IP options alone)"
+    ),
     "martian-syn-answered": (
         "a SYN from an invalid source (0.0.0.0, loopback, broadcast, multicast) is answered, as a stack "
         "without RFC 1122 3.2.1.3's source checks does"
@@ -333,7 +346,8 @@ FAULTS: dict[str, str] = {
 }
 
 
-FAULT_FAMILIES: dict[str, str] = {"ipv6-mss-from-link": "ipv6", "source-quench-slows": "ipv4"}
+FAULT_FAMILIES: dict[str, str] = {"ipv6-mss-from-link": "ipv6", "source-quench-slows": "ipv4", "source-route-ignored": "ipv4",
+                                  "source-route-echoed": "ipv4", "source-route-first-kept": "ipv4"}
 """Faults that can only show over one address family; ``selftest`` runs them over that family only."""
 
 

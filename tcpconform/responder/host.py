@@ -40,6 +40,7 @@ from tcpconform.responder.sack import sack_wedges
 from tcpconform.responder.sendmarks import odd_checksum, outgoing
 from tcpconform.responder.services import ServiceSession
 from tcpconform.responder.sockopts import SocketOptions, defaults
+from tcpconform.responder.srcroute import SourceRoutes
 from tcpconform.responder.states import Trigger, next_state
 from tcpconform.responder.timers import Deadlines
 from tcpconform.responder.timewait import reopen_isn, reopens
@@ -70,6 +71,7 @@ class Responder:
         self._outbox: list[Segment] = []
         self._events: list[Event] = []
         self._conns: dict[FourTuple, Connection] = {}
+        self._routes = SourceRoutes(self.config.faults)  # each source-routed connection's return route
         self._born: dict[FourTuple, int] = {}
         """Each connection's serial number of creation: simultaneous timers run oldest first."""
         self._births = count()
@@ -170,6 +172,7 @@ class Responder:
                 self._wedged = True  # its SYN-ACK to itself comes back as a SYN-ACK, and so on: it loops
         else:
             self._reply(closed_reply(seg, self.config))  # RFC 9293 3.10.7.1
+        self._routes.heard(key, seg, self._conns.get(key))  # RFC 9293 MUST-53, SHLD-24
 
     def handle_icmp(self, msg: IcmpError, now: float) -> None:
         """An ICMP(v6) error arrived: for the connection whose segment it quotes, if that is one of
@@ -212,9 +215,10 @@ class Responder:
 
     def _stamped(self, seg: Segment) -> Segment:
         """``seg`` with the IP fields its connection's socket options set (MUST-48, MUST-49, SHLD-22)
-        and its urgent pointer (MUST-62): :mod:`.sendmarks`."""
+        and its urgent pointer (MUST-62): :mod:`.sendmarks`; then its return route (MUST-53: :mod:`.srcroute`)."""
         conn = self._conns.get(seg.key)
-        return seg if conn is None else outgoing(seg, conn.marks, conn.options, conn.snd_una, self.config.faults)
+        return seg if conn is None else self._routes.routed(
+            outgoing(seg, conn.marks, conn.options, conn.snd_una, self.config.faults), conn)
 
     def next_events(self) -> list[Event]:
         """Everything reported since the last call, in order."""

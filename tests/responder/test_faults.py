@@ -186,6 +186,7 @@ def test_every_fault_is_checked() -> None:
     from test_robustness import ROBUSTNESS_CHECKS
     from test_sack import SACK_CHECKS
     from test_sendmarks import SENDMARK_CHECKS
+    from test_srcroute import SRCROUTE_CHECKS
     from test_timer_faults import TIMER_CHECKS
     from test_timewait import TIMEWAIT_CHECKS
     from test_zero_window import ZERO_WINDOW_CHECKS
@@ -194,7 +195,7 @@ def test_every_fault_is_checked() -> None:
               set(NEGOTIATION_CHECKS), set(ICMP_CHECKS), set(SACK_CHECKS), set(GIVEUP_CHECKS),
               set(PEER_WINDOW_CHECKS), set(CC_CHECKS), set(IP_CHECKS), set(CLIENT_ISN_CHECKS),
               set(CHALLENGE_CHECKS), set(SENDMARK_CHECKS), set(PEERCLOSE_CHECKS), set(ZERO_WINDOW_CHECKS),
-              set(TIMEWAIT_CHECKS), set(ECN_CHECKS), set(MULTIHOME_CHECKS)]
+              set(TIMEWAIT_CHECKS), set(ECN_CHECKS), set(MULTIHOME_CHECKS), set(SRCROUTE_CHECKS)]
     assert set().union(*groups) == set(FAULTS)
     assert sum(len(g) for g in groups) == len(FAULTS)  # no fault checked twice
 
