@@ -1289,8 +1289,11 @@ static int op_setsockopt(const jrequest *req, result_t *res) {
             if (listeners[i].used && listeners[i].local.port == port) { r = port_setsockopt(listeners[i].sock, level, name, value); done = 1; }
         if (!done) return APP("no listening socket on port %ld", port);
     }
-    if (r == PORT_UNKNOWN_OPTION) return BAD("bad request: unknown socket option %s %s on this platform", level, name);
-    if (r) return BAD("bad request: setsockopt %s %s=%ld refused by the stack: %s", level, name, value, port_strerror(r));
+    /* docs/agent-protocol.md: no such option, or a value the stack refuses, is "unsupported" (the case
+       is skipped: the target cannot do what it asks), never a bad request (which is the engine's fault) */
+    if (r == PORT_UNKNOWN_OPTION) return fail(res, "unsupported", "no socket option %s %s on this platform", level, name);
+    if (r) return fail(res, "unsupported", "setsockopt %s %s=%ld refused by the stack: %s", level, name, value,
+                       port_strerror(r));
     return 1;
 }
 
