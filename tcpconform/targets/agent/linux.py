@@ -445,6 +445,15 @@ def _udp_socket(parser: argparse.ArgumentParser, text: str) -> socket.socket:
     print(f"serving on udp {format_endpoint(ip, sock.getsockname()[1])}", file=sys.stderr, flush=True)
     return sock
 
+def route_option_bytes(route: tuple[str, ...]) -> bytes:
+    """``IP_OPTIONS`` for a loose source route over ``route`` (first hop first), as Linux takes it
+    (ip_options_compile): a NOP, then LSRR with pointer 4 listing the hops.  Linux sends the
+    datagram to the first hop and moves the others up, the destination written into the last slot,
+    so the wire's option lists the other hops and then the destination (RFC 791 3.1)."""
+    body = b"".join(socket.inet_aton(hop) for hop in route)
+    return bytes([1, 131, 3 + len(body), 4]) + body
+
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tcpconform.agent.linux",
@@ -486,11 +495,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-def route_option_bytes(route: tuple[str, ...]) -> bytes:
-    """``IP_OPTIONS`` for a loose source route over ``route`` (first hop first), as Linux takes it
-    (ip_options_compile): a NOP, then LSRR with pointer 4 listing the hops.  Linux sends the
-    datagram to the first hop and moves the others up, the destination written into the last slot,
-    so the wire's option lists the other hops and then the destination (RFC 791 3.1)."""
-    body = b"".join(socket.inet_aton(hop) for hop in route)
-    return bytes([1, 131, 3 + len(body), 4]) + body
