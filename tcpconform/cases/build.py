@@ -12,7 +12,6 @@ a row here (and a row in the engine's table of step runners).
 from __future__ import annotations
 
 import ipaddress
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

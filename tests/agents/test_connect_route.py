@@ -96,6 +96,6 @@ def test_an_agent_that_answers_no_route_cannot_set_one(tmp_path: Path) -> None:
     it cannot set a route, and the case is skipped, never failed on a route it never set."""
     script = tmp_path / "old_agent.py"
     script.write_text(OLD_AGENT)
-    with AgentTarget([sys.executable, str(script)], "old agent", LO, 8000) as target:
-        with pytest.raises(OptionUnsupported, match="cannot set a source route"):
-            target.app_connect(FourTuple(LO, 1, LO, 2), "address", ("192.0.2.9",))
+    with AgentTarget([sys.executable, str(script)], "old agent", LO, 8000) as target, \
+            pytest.raises(OptionUnsupported, match="cannot set a source route"):
+        target.app_connect(FourTuple(LO, 1, LO, 2), "address", ("192.0.2.9",))

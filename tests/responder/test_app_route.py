@@ -5,6 +5,10 @@ break each rule."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
+
 from tcpconform.responder import Responder, ResponderConfig
 from tcpconform.tcp.ip import IpHeader
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
@@ -71,3 +75,31 @@ def test_a_connect_without_a_route_sends_none() -> None:
     responder.app_connect(KEY, 0.0)
     (syn,) = responder.segments_to_send()
     assert syn.ip is None or read_route(syn.ip.options) is None
+
+
+def _syn_route(faults: set[str]) -> object:
+    return _route(_open(frozenset(faults))[1])
+
+
+def _route_after_a_received_one(faults: set[str]) -> object:
+    responder, syn = _open(frozenset(faults))
+    ack = _established(responder, syn)
+    routed = IpHeader(options=completed_route(("203.0.113.1", PEER)))
+    responder.handle_segment(Segment(PEER, ME, 8000, 40000, 8, ack.seq, Flags.PSH | Flags.ACK, 5000, payload=b"x" * 10,
+                                     ip=routed), 0.02)
+    responder.handle_timer(1.0)
+    return [_route(seg) for seg in responder.segments_to_send()]
+
+
+APP = (PEER, ("198.51.100.9", PEER))
+APP_ROUTE_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
+    "app-route-ignored": (_syn_route, None, APP),
+    "received-route-overrides-app": (_route_after_a_received_one, [(PEER, ("203.0.113.1", PEER))], [APP]),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(APP_ROUTE_CHECKS))
+def test_fault_changes_the_route_the_active_open_sends_on(fault: str) -> None:
+    check, faulty, correct = APP_ROUTE_CHECKS[fault]
+    assert check({fault}) == faulty
+    assert check(set()) == correct
