@@ -241,8 +241,9 @@ static port_sock port_accept(port_sock l, endpoint *local, endpoint *remote, int
 /* An active open from local to remote, started without waiting (its outcome: port_connect_result).
  * port_only: bind local's port alone, the stack choosing the source address (RFC 9293 MUST-44).
  * route, hops: an IPv4 loose source route set first (RFC 9293 MUST-51), hops IPv4 addresses, first
- * hop first.  Linux and the BSDs take IP_OPTIONS as NOP, LSRR with pointer 4 and the hops: the
- * datagram goes to the first hop, the others move up and the destination fills the last slot. */
+ * hop first.  IP_OPTIONS is a NOP and an LSRR with pointer 4; the stack sends the datagram to the
+ * first address and the option lists the rest.  Linux writes the destination into a last slot of
+ * its own; the BSDs take the destination as the last address the application gives (ip_pcbopts). */
 static port_sock port_connect(const endpoint *local, const endpoint *remote, int port_only,
                               const endpoint *route, int hops, int *err) {
     struct sockaddr_storage ss;
@@ -259,14 +260,17 @@ static port_sock port_connect(const endpoint *local, const endpoint *remote, int
     }
     if (hops > 0) {
 #ifdef IP_OPTIONS
-        unsigned char opt[4 + 4 * MAX_ROUTE];
-        int i;
+        unsigned char opt[4 + 4 * (MAX_ROUTE + 1)];
+        int i, n = hops;
+        for (i = 0; i < hops; i++) memcpy(opt + 4 + 4 * i, route[i].addr, 4);
+#if !defined(__linux__)
+        memcpy(opt + 4 + 4 * n++, remote->addr, 4);  /* the BSDs: the final destination ends the list */
+#endif
         opt[0] = 1;  /* NOP: the addresses on 4-byte boundaries */
         opt[1] = 131;
-        opt[2] = (unsigned char)(3 + 4 * hops);
+        opt[2] = (unsigned char)(3 + 4 * n);
         opt[3] = 4;
-        for (i = 0; i < hops; i++) memcpy(opt + 4 + 4 * i, route[i].addr, 4);
-        if (setsockopt(fd, IPPROTO_IP, IP_OPTIONS, opt, (socklen_t)(4 + 4 * hops)) < 0) {
+        if (setsockopt(fd, IPPROTO_IP, IP_OPTIONS, opt, (socklen_t)(4 + 4 * n)) < 0) {
             *err = PORT_NO_ROUTE;
             close(fd);
             return PORT_NO_SOCK;

@@ -156,15 +156,15 @@ Handler = Callable[[StepEnv, ExpectStep, StepResult], Waiting[None]]
 
 def route_skips(run: Handler) -> Handler:
     """``run`` (the expect step's handler), except that an expect of a source route that nothing at
-    all answered skips the case when the target has not yet answered any segment the tester sent
-    with a route: before its first segment of the connection, or after the first source-routed
-    segment of a connection it opened itself (RFC 9293 MUST-52's).  The target drops source-routed
-    datagrams, as Linux (accept_source_route 0) and FreeBSD do by default and as RFC 7126 4.3 / 4.4
-    advise, and a target that did not take the route cannot show what it would do with it.  A
-    segment that came, or silence after the target answered a routed segment, is judged as ever."""
+    all answered skips the case when the target has answered no segment the tester sent with a
+    route: its source-routed SYN (RFC 9293 MUST-53's), or a routed segment on a connection the
+    target opened itself (MUST-52's).  The target drops source-routed datagrams, as Linux
+    (accept_source_route 0) and FreeBSD do by default and as RFC 7126 4.3 / 4.4 advise, and a target
+    that did not take the route cannot show what it would do with it.  A segment that came, silence
+    after the target answered a routed segment, and silence where the tester sent no route (an
+    active open's SYN on the application's route, MUST-51) are judged as ever."""
     def wrapped(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
-        routed = step.ip is not None and step.ip.source_route is not None and (
-            env.conn.target_isn is None or _route_unanswered(env))
+        routed = step.ip is not None and step.ip.source_route is not None and _route_unanswered(env)
         before = len(env.result.segments)
         try:
             yield from run(env, step, sres)
