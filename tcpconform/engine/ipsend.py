@@ -141,7 +141,8 @@ def ip_mismatches(want: IpExpect | None, got: Received, key: FourTuple) -> list[
 
 def _route_mismatches(hops: tuple[str, ...], seg: Segment) -> list[Mismatch]:
     """How ``seg``'s source route differs from a fresh one (pointer 4) over ``hops``: the return
-    route RFC 1122 3.3.5 builds, or an application's route as its originator sends it (RFC 791 3.1).  LSRR and SSRR both pass: the path is the same hops either way."""
+    route RFC 1122 3.3.5 builds, or an application's route as its originator sends it (RFC 791 3.1).
+    LSRR and SSRR both pass: the path is the same hops either way."""
     route = read_route(seg.ip.options) if seg.ip is not None else None
     want = f"LSRR or SSRR [{', '.join(hops)}] pointer {FRESH_POINTER}"
     if route is None:
