@@ -38,7 +38,8 @@
 #define MAX_RESPONSE (2 * MAX_DATA + 1024)   /* one response: a read's hex, or as many events as fit */
 #define MAX_EVENTS 32         /* events kept until the tester asks; the oldest go first */
 #define EVENT_DETAIL 96
-#define MAX_FIELDS 16         /* fields of one request, the connection's two included */
+#define MAX_FIELDS 24         /* fields of one request, the connection's two and a route's hops included */
+#define MAX_ROUTE 8           /* hops of an application's source route (RFC 791: 9 fit the header; one is the destination) */
 #define REPLAY_SLOTS 4        /* responses kept for duplicate requests (UDP) */
 #define ID_MAX 32             /* characters of a request id */
 #define WRITE_TIMEOUT_MS 3000 /* how long a write may wait for room in the send buffer */
@@ -235,9 +236,16 @@ static port_sock port_accept(port_sock l, endpoint *local, endpoint *remote, int
     }
 }
 
+#define PORT_NO_ROUTE (-2)  /* port_connect's *err: the platform cannot set a source route */
+
 /* An active open from local to remote, started without waiting (its outcome: port_connect_result).
- * port_only: bind local's port alone, the stack choosing the source address (RFC 9293 MUST-44). */
-static port_sock port_connect(const endpoint *local, const endpoint *remote, int port_only, int *err) {
+ * port_only: bind local's port alone, the stack choosing the source address (RFC 9293 MUST-44).
+ * route, hops: an IPv4 loose source route set first (RFC 9293 MUST-51), hops IPv4 addresses, first
+ * hop first.  IP_OPTIONS is a NOP and an LSRR with pointer 4; the stack sends the datagram to the
+ * first address and the option lists the rest.  Linux writes the destination into a last slot of
+ * its own; the BSDs take the destination as the last address the application gives (ip_pcbopts). */
+static port_sock port_connect(const endpoint *local, const endpoint *remote, int port_only,
+                              const endpoint *route, int hops, int *err) {
     struct sockaddr_storage ss;
     endpoint bound = *local;
     int one = 1;
@@ -249,6 +257,29 @@ static port_sock port_connect(const endpoint *local, const endpoint *remote, int
         *err = errno;
         close(fd);
         return PORT_NO_SOCK;
+    }
+    if (hops > 0) {
+#ifdef IP_OPTIONS
+        unsigned char opt[4 + 4 * (MAX_ROUTE + 1)];
+        int i, n = hops;
+        for (i = 0; i < hops; i++) memcpy(opt + 4 + 4 * i, route[i].addr, 4);
+#if !defined(__linux__)
+        memcpy(opt + 4 + 4 * n++, remote->addr, 4);  /* the BSDs: the final destination ends the list */
+#endif
+        opt[0] = 1;  /* NOP: the addresses on 4-byte boundaries */
+        opt[1] = 131;
+        opt[2] = (unsigned char)(3 + 4 * n);
+        opt[3] = 4;
+        if (setsockopt(fd, IPPROTO_IP, IP_OPTIONS, opt, (socklen_t)(4 + 4 * n)) < 0) {
+            *err = PORT_NO_ROUTE;
+            close(fd);
+            return PORT_NO_SOCK;
+        }
+#else
+        *err = PORT_NO_ROUTE;
+        close(fd);
+        return PORT_NO_SOCK;
+#endif
     }
     if (connect(fd, (struct sockaddr *)&ss, to_sockaddr(remote, &ss)) < 0 && errno != EINPROGRESS) {
         *err = errno;
@@ -551,12 +582,12 @@ static void port_ctl_send(const char *buf, int len) {
  * ================================================================================================ */
 
 /* -- a JSON reader for flat requests: {"key": value, ...}, one nested object ("conn") -- */
-enum jtype { J_STR, J_NUM, J_TRUE, J_FALSE, J_NULL, J_OBJ, J_OTHER };
+enum jtype { J_STR, J_NUM, J_TRUE, J_FALSE, J_NULL, J_OBJ, J_ARR, J_OTHER };
 typedef struct {
     char key[24];       /* "op", "conn.tester", ... */
     enum jtype type;
     const char *str;    /* J_STR: decoded, NUL-terminated (in the request buffer) */
-    char num[32];       /* J_NUM: the number's text */
+    char num[32];       /* J_NUM: the number's text; J_ARR: how many items ("route.0", "route.1", ... follow) */
 } jfield;
 
 typedef struct {
@@ -675,6 +706,33 @@ static char *read_object(char *p, jrequest *req, const char *prefix) {
             memcpy(f->num, p, len);
             f->num[len] = 0;
             p = end;
+        } else if (*p == '[' && prefix[0] == 0) {  /* an array: its items are fields "key.0", "key.1", ... */
+            int count = 0;
+            char name[24];
+            f->type = J_ARR;
+            snprintf(name, sizeof name, "%s", f->key);
+            req->n++;
+            p = (char *)skip_ws(p + 1);
+            while (*p != ']') {
+                jfield *item;
+                if (req->n >= MAX_FIELDS) { req->error = "too many fields"; return NULL; }
+                item = &req->f[req->n++];
+                snprintf(item->key, sizeof item->key, "%.18s.%u", name, (unsigned)(unsigned char)count);
+                count++;
+                if (*p == '"') {
+                    item->type = J_STR;
+                    if (!(p = read_string(p, &item->str))) return NULL;
+                } else {
+                    item->type = J_OTHER;
+                    if (!(p = skip_value(p, 1))) return NULL;
+                }
+                p = (char *)skip_ws(p);
+                if (*p == ',') { p = (char *)skip_ws(p + 1); continue; }
+                if (*p != ']') return NULL;
+            }
+            p++;
+            snprintf(f->num, sizeof f->num, "%d", count);
+            goto next;
         } else if (*p == '{' && prefix[0] == 0) {
             f->type = J_OBJ;
             req->n++;
@@ -1060,8 +1118,23 @@ static int op_connect(const jrequest *req, result_t *res) {
     int err = 0, port_only = 0;
     char name[80];
     port_sock s;
-    const jfield *bind_f = field(req, "bind");
+    const jfield *bind_f = field(req, "bind"), *route_f = field(req, "route");
+    endpoint route[MAX_ROUTE];
+    int hops = 0, i;
     if (!get_conn(req, &tester, &target, res, "connect")) return 0;
+    if (route_f) {
+        hops = route_f->type == J_ARR ? atoi(route_f->num) : -1;
+        if (hops < 0 || hops > MAX_ROUTE) return BAD("bad request: \"route\" is a list of at most %d IPv4 addresses", MAX_ROUTE);
+        for (i = 0; i < hops; i++) {
+            char key[24];
+            const jfield *hop;
+            snprintf(key, sizeof key, "route.%d", i);
+            hop = field(req, key);
+            if (!hop || hop->type != J_STR || !port_parse_ip(hop->str, &route[i]) || route[i].family != 4)
+                return BAD("bad request: \"route\" is a list of at most %d IPv4 addresses", MAX_ROUTE);
+        }
+        if (hops > 0 && target.family != 4) return APP("cannot connect on a source route over IPv6 (RFC 5095 removed it)");
+    }
     if (bind_f && (bind_f->type != J_STR || (strcmp(bind_f->str, "address") != 0 && strcmp(bind_f->str, "port") != 0)))
         return BAD("bad request: \"bind\" is \"address\" or \"port\"");
     port_only = bind_f && strcmp(bind_f->str, "port") == 0;
@@ -1071,7 +1144,9 @@ static int op_connect(const jrequest *req, result_t *res) {
     if (!c && !(c = free_conn())) return APP("cannot connect: the agent's connection table is full (%d)", MAX_CONNS);
     if (c->used && c->sock == PORT_NO_SOCK) memset(c, 0, sizeof *c);  /* a closed one's slot, reused */
     format_endpoint(&tester, name, sizeof name);
-    s = port_connect(&target, &tester, port_only, &err);
+    s = port_connect(&target, &tester, port_only, route, hops, &err);
+    if (s == PORT_NO_SOCK && err == PORT_NO_ROUTE)
+        return fail(res, "unsupported", "the stack cannot set a source route (IP_OPTIONS) before connecting");
     if (s == PORT_NO_SOCK) return APP("connect to %s failed: %s", name, port_strerror(err));
     if (port_only) {  /* named by the source the stack chose: the address the tester sees it on */
         endpoint chosen;
@@ -1086,6 +1161,16 @@ static int op_connect(const jrequest *req, result_t *res) {
     c->touched = port_millis();
     record(c, 0, "app", NULL, NULL, "application connect to %s", name);
     out_s(port_only ? ",\"bind\":\"port\"" : ",\"bind\":\"address\"");
+    if (hops > 0) {
+        out_s(",\"route\":[");
+        for (i = 0; i < hops; i++) {
+            char ip[64];
+            port_format_ip(&route[i], ip, sizeof ip);
+            if (i) out_s(",");
+            out_json_string(ip);
+        }
+        out_s("]");
+    }
     return 1;
 }
 

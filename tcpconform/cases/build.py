@@ -11,6 +11,7 @@ a row here (and a row in the engine's table of step runners).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,7 @@ class CaseBuilder:
         else:
             case_level = min((r.level for r in requirements), key=lambda lv: lv.rank, default=Level.MUST)
         tester: dict[str, Any] = d["tester"] if isinstance(d.get("tester"), dict) else {}
+        route = self._route()
         if self.doc.errors:
             return None
         faults = d.get("faults") or []
@@ -126,9 +128,17 @@ class CaseBuilder:
             invariants=self.names(("invariants",), DEFAULT_INVARIANTS), needs=frozenset(d.get("needs") or ()),
             tags=tuple(d.get("tags") or ()),
             closed_port=d.get("port") == "closed", alone=d.get("alone") is True or _samples(steps),
-            family=d.get("family"), address=d.get("address"), peer=d.get("peer"),
+            family=d.get("family"), address=d.get("address"), peer=d.get("peer"), route=route,
             may_crash=d.get("may_crash") is True, long=d.get("long") is True,
         )
+
+    def _route(self) -> tuple[str, ...]:
+        """The case's ``route`` (the schema checked its shape): ``tester`` or IPv4 addresses."""
+        hops = [hop for hop in as_list(self.data.get("route")) if isinstance(hop, str)]
+        for i, hop in enumerate(hops):
+            if hop != "tester" and not _is_ipv4(hop):
+                self.doc.error(("route", i), f"{hop!r} is neither an IPv4 address nor tester")
+        return tuple(hops)
 
     def _step(self, i: int, step: Any) -> AnyStep | None:
         if not isinstance(step, dict):
@@ -469,3 +479,11 @@ def _flow(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_flow(v) for v in value) + "]"
     return str(value)
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True

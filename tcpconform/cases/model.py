@@ -383,6 +383,9 @@ class TestCase:
     peer: str | None = None
     """``multicast`` or ``broadcast``: the tester's side of the case's connection is that group
     address, so an active open the case asks for is one a target must refuse (MUST-46)."""
+    route: tuple[str, ...] = ()
+    """IPv4: the source route the target's application sets before its ``app: connect`` (RFC 9293
+    MUST-51), its hops first hop first (``tester`` or addresses); the destination, the tester, ends it."""
     alone: bool = False
     """Run with no other case at the same time (statistics over many connections, global target state)."""
     may_crash: bool = False

@@ -7,11 +7,12 @@ state is judged from the wire (:mod:`tcpconform.engine.probe`).
 
 from __future__ import annotations
 
-from typing import assert_never
+from typing import Literal, assert_never
 
 from tcpconform.cases.model import AppStep, StateStep
 from tcpconform.engine import services, timing
 from tcpconform.engine.env import StepEnv, transmit
+from tcpconform.engine.ipsend import app_route
 from tcpconform.engine.listen import device_connects
 from tcpconform.engine.outcome import CaseError, CaseUnobservable, StepFailed, StepSkipped
 from tcpconform.engine.probe import probe_state
@@ -33,6 +34,8 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
         f" {step.sockopt.name} {'>= ' if step.action == 'getsockopt' else ''}{step.sockopt.value}" if step.sockopt
         is not None else "")
     if step.action == "connect" and isinstance(target, DeviceTarget):  # it connects by itself: wait for its SYN
+        if env.case.route:
+            raise CaseUnobservable("a device that connects by itself cannot be given a source route to connect on")
         yield from device_connects(env, target, sres)
         return
     if Capability.APP not in target.capabilities:  # a service that does this by itself (checked at start)
@@ -75,8 +78,12 @@ def app(env: StepEnv, step: AppStep, sres: StepResult) -> Waiting[None]:
             target.app_unlisten(key)
         case "connect":
             try:
-                target.app_connect(key, "port" if env.case.address == "unbound" else "address")
-            except OptionUnsupported as err:  # it cannot leave the address to IP: MUST-44 not observable
+                bind: Literal["address", "port"] = "port" if env.case.address == "unbound" else "address"
+                if env.case.route:
+                    target.app_connect(key, bind, app_route(env.case.route, key))
+                else:
+                    target.app_connect(key, bind)
+            except OptionUnsupported as err:  # it cannot leave the address to IP (MUST-44), or set a route (MUST-51)
                 raise CaseUnobservable(str(err)) from None
             except AppFailed as err:
                 if env.case.peer is not None:  # a group address: refusing is what the case asks (MUST-46)

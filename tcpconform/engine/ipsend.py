@@ -61,6 +61,15 @@ def route_addresses(names: tuple[str, ...], key: FourTuple) -> tuple[str, ...]:
     return tuple(key.src if name == "tester" else key.dst if name == "target" else name for name in names)
 
 
+def app_route(names: tuple[str, ...], key: FourTuple) -> tuple[str, ...]:
+    """The addresses of the source route a case has the target's application set (``route``: the
+    hops before the destination, the tester); over IPv6, which has none since RFC 5095, the case is
+    skipped, with the reason."""
+    if is_ipv6(key.dst):
+        raise CaseUnobservable("IPv6 has no source route to set (RFC 5095 removed type 0 routing headers)")
+    return route_addresses(names, key)
+
+
 def described(seg: Segment, spec: IpSpec) -> str:
     """What the ``ip`` modifier made of ``seg``'s IP header, for the exchange's note on it."""
     parts = []
@@ -132,13 +141,14 @@ def ip_mismatches(want: IpExpect | None, got: Received, key: FourTuple) -> list[
 
 def _route_mismatches(hops: tuple[str, ...], seg: Segment) -> list[Mismatch]:
     """How ``seg``'s source route differs from a fresh one (pointer 4) over ``hops``: the return
-    route RFC 1122 3.3.5 builds.  LSRR and SSRR both pass: the path is the same hops either way."""
+    route RFC 1122 3.3.5 builds, or an application's route as its originator sends it (RFC 791 3.1).
+    LSRR and SSRR both pass: the path is the same hops either way."""
     route = read_route(seg.ip.options) if seg.ip is not None else None
     want = f"LSRR or SSRR [{', '.join(hops)}] pointer {FRESH_POINTER}"
     if route is None:
-        return [Mismatch("IP source route (the return route)", want, "none")]
+        return [Mismatch("IP source route", want, "none")]
     if route.addresses != hops or route.pointer != FRESH_POINTER:
-        return [Mismatch("IP source route (the return route)", want, route.describe())]
+        return [Mismatch("IP source route", want, route.describe())]
     return []
 
 
@@ -146,24 +156,38 @@ Handler = Callable[[StepEnv, ExpectStep, StepResult], Waiting[None]]
 
 
 def route_skips(run: Handler) -> Handler:
-    """``run`` (the expect step's handler), except that an expect of a return route that nothing at
-    all answered, before the target's first segment of the connection, skips the case: the target
-    drops source-routed datagrams, as Linux (accept_source_route 0) and FreeBSD do by default and as
-    RFC 7126 4.3 / 4.4 advise, and a target that did not take the SYN cannot show what it would do
-    with its route.  A segment that came, or silence later in a connection that took the route, is
-    judged as ever."""
+    """``run`` (the expect step's handler), except that an expect of a source route that nothing at
+    all answered skips the case when the target has answered no segment the tester sent with a
+    route: its source-routed SYN (RFC 9293 MUST-53's), or a routed segment on a connection the
+    target opened itself (MUST-52's).  The target drops source-routed datagrams, as Linux
+    (accept_source_route 0) and FreeBSD do by default and as RFC 7126 4.3 / 4.4 advise, and a target
+    that did not take the route cannot show what it would do with it.  A segment that came, silence
+    after the target answered a routed segment, and silence where the tester sent no route (an
+    active open's SYN on the application's route, MUST-51) are judged as ever."""
     def wrapped(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
-        routed = step.ip is not None and step.ip.source_route is not None and env.conn.target_isn is None
+        routed = step.ip is not None and step.ip.source_route is not None and _route_unanswered(env)
         before = len(env.result.segments)
         try:
             yield from run(env, step, sres)
         except StepFailed:
             if routed and len(env.result.segments) == before:
-                raise CaseUnobservable("nothing answered the source-routed SYN: the target drops source-routed "
+                raise CaseUnobservable("nothing answered the source-routed segment: the target drops source-routed "
                                        "datagrams (as Linux, accept_source_route 0, and FreeBSD do by default, and "
                                        "RFC 7126 4.3 / 4.4 advise), so what it does with a route cannot be seen") from None
             raise
     return wrapped
+
+
+def _route_unanswered(env: StepEnv) -> bool:
+    """The tester sent a segment with a source route on the case's connection and the target has
+    sent nothing since the first one."""
+    records = env.result.segments
+    for i, record in enumerate(records):
+        seg = record.segment
+        if (record.direction == "out" and isinstance(seg, Segment) and seg.ip is not None
+                and read_route(seg.ip.options) is not None):
+            return not any(later.direction == "in" for later in records[i + 1:])
+    return False
 
 
 ECN_CODEPOINTS = {"not-ect": (0,), "ect": (1, 2), "ect0": (2,), "ect1": (1,), "ce": (3,)}

@@ -297,6 +297,15 @@ FAULTS: dict[str, str] = {
         "the opening SYN's source route is kept for the connection's life and a later segment's is not "
         "taken, as Linux with accept_source_route 1 does (it keeps the SYN's IP options alone)"
     ),
+    "app-route-ignored": (
+        "the source route the application set before connecting (IP_OPTIONS) is dropped: the SYN and "
+        "every later segment go straight to the destination without it, as stacks that accept the "
+        "socket option but never put its route on TCP's segments do"
+    ),
+    "received-route-overrides-app": (
+        "a completed source route received on an active open replaces the route the application set, "
+        "as a stack that saves every received route whoever opened the connection does"
+    ),
     "martian-syn-answered": (
         "a SYN from an invalid source (0.0.0.0, loopback, broadcast, multicast) is answered, as a stack "
         "without RFC 1122 3.2.1.3's source checks does"
@@ -347,7 +356,8 @@ FAULTS: dict[str, str] = {
 
 
 FAULT_FAMILIES: dict[str, str] = {"ipv6-mss-from-link": "ipv6", "source-quench-slows": "ipv4", "source-route-ignored": "ipv4",
-                                  "source-route-echoed": "ipv4", "source-route-first-kept": "ipv4"}
+                                  "source-route-echoed": "ipv4", "source-route-first-kept": "ipv4",
+                                  "app-route-ignored": "ipv4", "received-route-overrides-app": "ipv4"}
 """Faults that can only show over one address family; ``selftest`` runs them over that family only."""
 
 

@@ -382,10 +382,10 @@ class Responder:
         """The application closes its listening socket on ``port``; its connections live on (:mod:`.passive`)."""
         self._events.extend(unlisten(self._listening, self._listen_options, listen_key(self.config.ip, port), now))
 
-    def app_connect(self, key: FourTuple, now: float, bound: bool = True) -> None:
+    def app_connect(self, key: FourTuple, now: float, bound: bool = True, route: tuple[str, ...] = ()) -> None:
         """Active open (RFC 9293 3.10.4) from ``key``'s local port to its peer: the SYN goes out now.
         ``bound`` False: the application gave the port alone, and ``key``'s address is the one IP
-        chose (:mod:`.addresses`).
+        chose (:mod:`.addresses`); ``route``: its IPv4 source route's hops (MUST-51, :mod:`.srcroute`).
 
         ``ResponderError`` when a connection on that 4-tuple exists already, ``key`` is not from
         one of the responder's own addresses, or its peer is a group address (MUST-46)."""
@@ -403,6 +403,7 @@ class Responder:
         conn = Connection(key, cfg, None, now, self._outbox, self._events)
         self._conns[key] = conn
         self._born[key] = next(self._births)
+        self._routes.chosen(key, conn, route)
         self._schedule(conn)
         if not bound:
             unbound_syn(self.config, self._outbox, key)

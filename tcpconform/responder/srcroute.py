@@ -1,6 +1,6 @@
 """Source-routed connections (RFC 9293 3.9.2.1; RFC 1122 3.3.5, 4.2.3.8), and the faults that get
-them wrong (``source-route-ignored``, ``source-route-echoed``, ``source-route-first-kept``:
-:mod:`.faults`).
+them wrong (``source-route-ignored``, ``source-route-echoed``, ``source-route-first-kept``,
+``app-route-ignored``, ``received-route-overrides-app``: :mod:`.faults`).
 
 - A connection opened passively by a SYN carrying a completed source route (LSRR or SSRR, every
   address used) saves the return route and sends every segment with it (MUST-53): to the last
@@ -8,6 +8,9 @@ them wrong (``source-route-ignored``, ``source-route-echoed``, ``source-route-fi
   (:func:`~tcpconform.tcp.srcroute.return_route`).
 - A completed route on a later segment of the connection replaces the saved one (SHLD-24), whether
   or not the SYN had one.
+- An active open the application gave a source route (MUST-51) sends every segment on it: to its
+  first hop, the option listing the other hops and then the peer, pointer 4 (RFC 791 3.1; RFC 1122
+  3.3.5).  A completed route received on that connection never replaces it (MUST-52).
 - A SYN without a route opens a connection without one; a new connection on the same 4-tuple never
   inherits an old one's route: each route is kept with the connection it belongs to.
 
@@ -21,7 +24,7 @@ from dataclasses import replace
 
 from tcpconform.tcp.ip import IpHeader
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
-from tcpconform.tcp.srcroute import SourceRoute, read_route, return_route, route_option
+from tcpconform.tcp.srcroute import FRESH_POINTER, LSRR, SourceRoute, read_route, return_route, route_option
 
 
 class SourceRoutes:
@@ -31,6 +34,19 @@ class SourceRoutes:
     def __init__(self, faults: frozenset[str]) -> None:
         self._faults = faults
         self._routes: dict[FourTuple, tuple[object, tuple[str, bytes]]] = {}
+        self._chosen: dict[FourTuple, object] = {}
+        """The connections whose route their application chose (MUST-51), by responder-side key."""
+
+    def chosen(self, key: FourTuple, conn: object, hops: tuple[str, ...]) -> None:
+        """The application of the active open ``conn`` (responder-side ``key``) gave the route
+        ``hops`` (first hop first; the peer, ``key.dst``, is its final destination)."""
+        self._chosen.pop(key, None)
+        self._routes.pop(key, None)
+        if not hops or "app-route-ignored" in self._faults:
+            return
+        self._routes[key] = (conn, (hops[0], route_option(LSRR, FRESH_POINTER, (*hops[1:], key.dst))))
+        if "received-route-overrides-app" not in self._faults:
+            self._chosen[key] = conn
 
     def heard(self, key: FourTuple, seg: Segment, conn: object | None) -> None:
         """``seg`` reached connection ``conn`` (responder-side ``key``; ``None``: no connection
@@ -38,7 +54,10 @@ class SourceRoutes:
         kept = self._routes.get(key)
         if conn is None:
             self._routes.pop(key, None)
+            self._chosen.pop(key, None)
             return
+        if self._chosen.get(key) is conn:
+            return  # the application's route overrides any received (MUST-52)
         route = _completed(seg)
         if kept is None or kept[0] is not conn:
             self._routes.pop(key, None)

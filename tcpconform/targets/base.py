@@ -118,12 +118,14 @@ class Target(Protocol):
         application stay (RFC 9293 MUST-41: listening again must not disturb them)."""
         ...
 
-    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address", route: tuple[str, ...] = ()) -> None:
         """Active open: bind ``key``'s target address and port (``bind`` ``port``: the port alone, the
         stack choosing the source address, RFC 9293 MUST-44) and connect to its tester address and
         port, without waiting for the handshake (the SYN is the case's to see); a later failure of
-        the connect is the error of the next call on ``key``.  :class:`OptionUnsupported` when the
-        target cannot leave the address unbound."""
+        the connect is the error of the next call on ``key``.  ``route``: IPv4 addresses, the source
+        route the application sets first (MUST-51), first hop first, ``key``'s tester address its
+        final destination.  :class:`OptionUnsupported` when the target cannot leave the address
+        unbound, or cannot set a source route."""
         ...
 
     def app_read(self, key: FourTuple, count: int) -> bytes:

@@ -66,8 +66,10 @@ class DeviceTarget(NoAgent):
         """None: a device that connects by itself is not told which of its addresses to use."""
         return None
 
-    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address", route: tuple[str, ...] = ()) -> None:
         """The device connects by itself: the next SYN to the listening address becomes ``key``'s."""
+        if route:
+            raise OptionUnsupported("a device that connects by itself cannot be given a source route to connect on")
         if bind != "address":
             raise OptionUnsupported("a device that connects by itself binds as it will: it cannot be told to leave "
                                     "its address to the stack")

@@ -118,9 +118,9 @@ class ReferenceTarget:
             self.responder.app_unlisten(key.dport, self.clock.tick())
         self._listening.discard(key.dport)
 
-    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address", route: tuple[str, ...] = ()) -> None:
         with _failing("connect"):
-            self.responder.app_connect(key.reversed(), self.clock.tick(), bind == "address")
+            self.responder.app_connect(key.reversed(), self.clock.tick(), bind == "address", route)
 
     def app_read(self, key: FourTuple, count: int) -> bytes:
         with _failing("read"):

@@ -124,7 +124,7 @@ class NoAgent:
     def app_unlisten(self, key: FourTuple) -> None:
         raise self._no_agent("close its listening socket")
 
-    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address", route: tuple[str, ...] = ()) -> None:
         raise self._no_agent("connect")
 
     def app_read(self, key: FourTuple, count: int) -> bytes:

@@ -205,7 +205,7 @@ def raw_exchange(binary: Path, lines: list[bytes]) -> list[dict[str, object]]:
 def test_malformed_lines_get_an_answer_and_the_agent_goes_on(binary: Path) -> None:
     answers = raw_exchange(binary, [b"not json\n", b'{"op": "hello"}\n', b'{"id": 1, "op": 7}\n', b"[1, 2]\n",
                                     b'{"id": "x\\u0041", "op": "hello", "extra": [1, {"a": null}], "n": -1.5e3}\n',
-                                    b"{" + b'"x": 1, ' * 20 + b'"id": 2}\n', b"x" * 9000 + b"\n",
+                                    b"{" + b'"x": 1, ' * 30 + b'"id": 2}\n', b"x" * 9000 + b"\n",
                                     b'{"id": 3, "op": "quit"}\n', b'{"id": 4, "op": "hello"}\n'])
     assert [(a.get("id"), a.get("ok"), a.get("kind")) for a in answers] == [
         (None, False, "agent"), (None, False, "agent"), (1, False, "agent"), (None, False, "agent"),

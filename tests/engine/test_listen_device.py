@@ -29,7 +29,9 @@ CLIENT = "testcases/client"
 NEEDS_AN_AGENT = {"client-handshake",  # it has the application write and read
                   # told which address to bind or connect to, which a device connecting by itself is not
                   "client-bind-second-address", "client-connect-unbound", "client-connect-multicast",
-                  "client-connect-broadcast"}
+                  "client-connect-broadcast",
+                  # given a source route to connect on, which a device connecting by itself cannot be
+                  "client-app-source-route", "client-app-source-route-kept"}
 TESTER, DEVICE, PORT = "192.0.2.1", "192.0.2.2", 9000
 
 

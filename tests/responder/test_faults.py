@@ -172,6 +172,7 @@ CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
 def test_every_fault_is_checked() -> None:
     from test_active_open import ACTIVE_CHECKS
     from test_addresses import MULTIHOME_CHECKS
+    from test_app_route import APP_ROUTE_CHECKS
     from test_challenge_throttle import CHALLENGE_CHECKS
     from test_client_isn import CLIENT_ISN_CHECKS
     from test_congestion import CC_CHECKS
@@ -195,7 +196,8 @@ def test_every_fault_is_checked() -> None:
               set(NEGOTIATION_CHECKS), set(ICMP_CHECKS), set(SACK_CHECKS), set(GIVEUP_CHECKS),
               set(PEER_WINDOW_CHECKS), set(CC_CHECKS), set(IP_CHECKS), set(CLIENT_ISN_CHECKS),
               set(CHALLENGE_CHECKS), set(SENDMARK_CHECKS), set(PEERCLOSE_CHECKS), set(ZERO_WINDOW_CHECKS),
-              set(TIMEWAIT_CHECKS), set(ECN_CHECKS), set(MULTIHOME_CHECKS), set(SRCROUTE_CHECKS)]
+              set(TIMEWAIT_CHECKS), set(ECN_CHECKS), set(MULTIHOME_CHECKS), set(SRCROUTE_CHECKS),
+              set(APP_ROUTE_CHECKS)]
     assert set().union(*groups) == set(FAULTS)
     assert sum(len(g) for g in groups) == len(FAULTS)  # no fault checked twice
 

@@ -128,14 +128,20 @@ class AgentTarget:
     def app_unlisten(self, key: FourTuple) -> None:
         self._app("unlisten", port=key.dport, ip=key.dst)
 
-    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address") -> None:
-        if bind == "address":
+    def app_connect(self, key: FourTuple, bind: Literal["address", "port"] = "address", route: tuple[str, ...] = ()) -> None:
+        if bind == "address" and not route:
             self._app("connect", conn=key_to_conn(key))
             return
-        got = self._app("connect", conn=key_to_conn(key), args={"bind": bind})
-        if got.get("bind") != bind:  # an agent that knows no "bind" bound the address all the same
+        args: dict[str, object] = {"bind": bind} if bind != "address" else {}
+        if route:
+            args["route"] = list(route)
+        got = self._app("connect", conn=key_to_conn(key), args=args)
+        if got.get("bind", "address") != bind:  # an agent that knows no "bind" bound the address all the same
             raise OptionUnsupported(f"{self.name}: the agent cannot connect without binding a local address "
                                     "(its connect answers no \"bind\": \"port\")")
+        if route and got.get("route") != list(route):  # an agent that knows no "route" connected without it
+            raise OptionUnsupported(f"{self.name}: the agent cannot set a source route before connecting "
+                                    "(its connect answers no \"route\")")
 
     def app_read(self, key: FourTuple, count: int) -> bytes:
         # The agent waits at most read_timeout for data (the engine polls and must keep serving the

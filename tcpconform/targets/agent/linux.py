@@ -129,11 +129,13 @@ class LinuxAgent:
         sock.close()
         self._record("app", f"application closes its listening socket on {format_endpoint(bind_ip, port)}", port=port)
 
-    def connect(self, key: FourTuple, bind: str = "address") -> None:
+    def connect(self, key: FourTuple, bind: str = "address", route: tuple[str, ...] = ()) -> None:
         """Bind the target's address and port (``bind`` ``port``: the port alone, the kernel choosing
         the source) and connect to the tester's without blocking: the handshake is the case's to
         watch, and its outcome is polled (:meth:`_poll_connects`).  A source the kernel chose other
-        than ``key``'s names the connection too, as the tester will see it."""
+        than ``key``'s names the connection too, as the tester will see it.  ``route``: an IPv4
+        loose source route set first (``IP_OPTIONS``, :func:`route_option_bytes`), which Linux
+        takes from an application whatever ``accept_source_route`` says (that governs receiving)."""
         self._accept_pending()
         old = self._conns.get(key)
         if old is not None and old.sock is not None:
@@ -143,6 +145,12 @@ class LinuxAgent:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((key.dst if bind == "address" else "", key.dport))
+            if route:
+                try:
+                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, route_option_bytes(route))
+                except OSError as err:
+                    sock.close()
+                    raise Unsupported(f"IP_OPTIONS with a source route: {err.strerror or err}") from None
             sock.setblocking(False)
             code = sock.connect_ex((key.src, key.sport))
             chosen = FourTuple(key.src, key.sport, sock.getsockname()[0], key.dport)
@@ -437,6 +445,15 @@ def _udp_socket(parser: argparse.ArgumentParser, text: str) -> socket.socket:
     print(f"serving on udp {format_endpoint(ip, sock.getsockname()[1])}", file=sys.stderr, flush=True)
     return sock
 
+def route_option_bytes(route: tuple[str, ...]) -> bytes:
+    """``IP_OPTIONS`` for a loose source route over ``route`` (first hop first), as Linux takes it
+    (ip_options_compile): a NOP, then LSRR with pointer 4 listing the hops.  Linux sends the
+    datagram to the first hop and moves the others up, the destination written into the last slot,
+    so the wire's option lists the other hops and then the destination (RFC 791 3.1)."""
+    body = b"".join(socket.inet_aton(hop) for hop in route)
+    return bytes([1, 131, 3 + len(body), 4]) + body
+
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tcpconform.agent.linux",
@@ -477,3 +494,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

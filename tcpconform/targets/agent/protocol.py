@@ -72,10 +72,12 @@ class AgentHandler(Protocol):
         the application stay.  No such socket: an ``app`` error."""
         ...
 
-    def connect(self, key: FourTuple, bind: str = "address") -> None:
+    def connect(self, key: FourTuple, bind: str = "address", route: tuple[str, ...] = ()) -> None:
         """Active open from ``key``'s target address and port to its tester's, not waiting for the
         handshake; a later failure is an event, and the error of the next operation on ``key``.
-        ``bind`` ``port``: bind the port alone, the stack choosing the source address (MUST-44)."""
+        ``bind`` ``port``: bind the port alone, the stack choosing the source address (MUST-44);
+        ``route``: the IPv4 source route set first (MUST-51), first hop first, :class:`Unsupported`
+        when the stack cannot set one."""
         ...
 
     def read(self, key: FourTuple, count: int, timeout: float) -> bytes | tuple[bytes, bool]:
@@ -312,8 +314,22 @@ def _connect(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:
     bind = r.get("bind", "address")
     if bind not in ("address", "port"):
         raise BadRequest(f'"bind" is "address" or "port", not {bind!r}')
+    route = r.get("route", [])
+    if not isinstance(route, list) or not all(isinstance(a, str) and _ipv4(a) for a in route) or len(route) > 8:
+        raise BadRequest(f'"route" is a list of at most 8 IPv4 addresses, not {route!r}')
+    if route:
+        h.connect(_key(r), bind, tuple(route))
+        return {"bind": bind, "route": route}
     h.connect(_key(r), bind)
     return {"bind": bind}
+
+
+def _ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _reset(h: AgentHandler, r: Mapping[str, Any]) -> dict[str, Any]:

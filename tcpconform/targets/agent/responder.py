@@ -53,8 +53,8 @@ class ResponderAgent:
     def unlisten(self, port: int, ip: str | None = None) -> None:
         self._app(self.responder.app_unlisten, port, self.clock())
 
-    def connect(self, key: FourTuple, bind: str = "address") -> None:
-        self._app(self.responder.app_connect, key.reversed(), self.clock(), bind == "address")
+    def connect(self, key: FourTuple, bind: str = "address", route: tuple[str, ...] = ()) -> None:
+        self._app(self.responder.app_connect, key.reversed(), self.clock(), bind == "address", route)
 
     def read(self, key: FourTuple, count: int, timeout: float) -> tuple[bytes, bool]:
         """What is there, and ``eof`` as the responder's application is told it (:mod:`.peerclose`);
