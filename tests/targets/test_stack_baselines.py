@@ -41,10 +41,11 @@ FLAKY: dict[str, dict[str, str]] = {
 }
 
 
-JOBS = 8
-"""Connections at once against a stack: twice a device's default (4), as these stacks run on this
-machine with room for more; the verdicts are the same as with 4 (checked case by case), the run
-half as long."""
+JOBS = {"slirp4netns": 8, "pasta": 8, "pytcp": 4, "linux": 8}
+"""Connections at once against each stack: twice a device's default (4) where the stack keeps its
+timing with that many (the verdicts are the same as with 4, checked case by case, the run half as
+long); PyTCP, a stack in Python, keeps the default: with 8 at once its ACKs slip past 500 ms now
+and then (urgent-pointer-zero, MUST-40), which would be the load's verdict, not the stack's."""
 
 
 def services(ports: dict[str, int]) -> list[str]:
@@ -65,7 +66,7 @@ def test_the_catalogue_against_the_stack_matches_its_baseline(name: str, tmp_pat
         argv = ns_argv(stack.tester_ns, [sys.executable, "-m", "tcpconform.cli", "run", "--target", stack.target_ip,
                                          *services(stack.services), "--iface", stack.iface, "--no-color", "-q",
                                          "--baseline", str(ROOT / "baselines" / f"{BASELINE[name]}.yaml"),
-                                         "--fail-on", "any", "--quick", "--jobs", str(JOBS), "--report-dir", str(report),
+                                         "--fail-on", "any", "--quick", "--jobs", str(JOBS[name]), "--report-dir", str(report),
                                          *ids])
         done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT)
     out = done.stdout + done.stderr
