@@ -162,12 +162,16 @@ def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str 
                 continue
             if endpoint.sock in ready:
                 endpoint.poll(0)
-                while endpoint.pending:
-                    got = endpoint.pending.popleft()
-                    responder.handle_segment(got.segment, got.at)
-                while endpoint.icmp_pending:
-                    error, at = endpoint.icmp_pending.popleft()
-                    responder.handle_icmp(error, at)
+                # in the order they arrived: an ICMP error about a SYN-ACK read in one poll with the ACK
+                # after it must reach the responder first, as it did the wire (a hard error in SYN-RECEIVED)
+                while endpoint.pending or endpoint.icmp_pending:
+                    if endpoint.icmp_pending and (not endpoint.pending
+                                                  or endpoint.icmp_pending[0][1] <= endpoint.pending[0].at):
+                        error, at = endpoint.icmp_pending.popleft()
+                        responder.handle_icmp(error, at)
+                    else:
+                        got = endpoint.pending.popleft()
+                        responder.handle_segment(got.segment, got.at)
             if stdin_fd is not None and stdin_fd in ready:
                 chunk = os.read(stdin_fd, 65536)
                 if not chunk:
