@@ -256,17 +256,23 @@ class LinuxAgent:
         out, self._events = self._events, []
         return out
 
-    def setsockopt(self, key_or_port: FourTuple | int, level: str, name: str, value: int) -> None:
+    def _option_sockets(self, key_or_port: FourTuple | int, level: str, name: str,
+                        op: str) -> tuple[int, int, list[socket.socket]]:
+        """The option's level and name as the kernel's numbers, and the sockets ``op`` acts on: the
+        connection's, or every listening socket on the port."""
         lvl = _sockopt_const(level, "level")
         if name.isupper() and not isinstance(getattr(socket, name, None), int):
             raise Unsupported(f"this kernel's socket module has no option {name}")
         opt = _sockopt_const(name, "name")
-        if isinstance(key_or_port, int):
-            socks = [s for (_, p), s in self._listeners.items() if p == key_or_port]
-            if not socks:
-                raise AppError(f"no listening socket on port {key_or_port}")
-        else:
-            socks = [self._open(key_or_port, "setsockopt")]
+        if not isinstance(key_or_port, int):
+            return lvl, opt, [self._open(key_or_port, op)]
+        socks = [s for (_, p), s in self._listeners.items() if p == key_or_port]
+        if not socks:
+            raise AppError(f"no listening socket on port {key_or_port}")
+        return lvl, opt, socks
+
+    def setsockopt(self, key_or_port: FourTuple | int, level: str, name: str, value: int) -> None:
+        lvl, opt, socks = self._option_sockets(key_or_port, level, name, "setsockopt")
         for sock in socks:
             try:
                 sock.setsockopt(lvl, opt, value)
@@ -276,17 +282,8 @@ class LinuxAgent:
                 raise BadRequest(f"setsockopt {level} {name}={value} refused by the kernel: {err.strerror}") from None
 
     def getsockopt(self, key_or_port: FourTuple | int, level: str, name: str) -> int:
-        lvl = _sockopt_const(level, "level")
-        if name.isupper() and not isinstance(getattr(socket, name, None), int):
-            raise Unsupported(f"this kernel's socket module has no option {name}")
-        opt = _sockopt_const(name, "name")
-        if isinstance(key_or_port, int):
-            socks = [s for (_, p), s in self._listeners.items() if p == key_or_port]
-            if not socks:
-                raise AppError(f"no listening socket on port {key_or_port}")
-            sock = socks[0]
-        else:
-            sock = self._open(key_or_port, "getsockopt")
+        lvl, opt, socks = self._option_sockets(key_or_port, level, name, "getsockopt")
+        sock = socks[0]
         try:
             return sock.getsockopt(lvl, opt)
         except OSError as err:
