@@ -97,6 +97,22 @@ def _cleanup_seqs(conn: TesterConnection) -> list[int]:
     return seqs
 
 
+def _cleanup_rst(key: FourTuple, seq: int, ack: int | None = None) -> Segment:
+    """A cleanup RST at ``seq``; with ``ack`` (the tester's RCV.NXT), a RST+ACK acknowledging it."""
+    if ack is None:
+        return Segment(key.src, key.dst, key.sport, key.dport, seq=seq, flags=Flags.RST)
+    return Segment(key.src, key.dst, key.sport, key.dport, seq=seq, ack=ack, flags=Flags.RST | Flags.ACK)
+
+
+CLEANUP_WITH_ACK = "cleanup: the same RST with an ACK, for a stack that takes only that (not judged)"
+"""Why the last cleanup segment is a RST+ACK.  In a synchronized state RFC 9293 3.10.7.4 judges a
+RST by its sequence number alone, and in SYN-SENT only an acceptable ACK makes it count (3.10.7.3);
+some stacks act only on a RST that carries an acceptable ACK (PyTCP keeps an ESTABLISHED connection
+after a bare one, and every connection it keeps slows its timer for the rest of the run).  The bare
+RSTs go first and are the ones judged: a stack that answers a RST+ACK answers it with a bare RST at
+the ACK's number, which a RST answering the case's last segment would look like too."""
+
+
 class CaseRun:
     """One case on one connection; :meth:`body` is the generator the scheduler drives."""
 
@@ -132,7 +148,7 @@ class CaseRun:
         self._kept: dict[type, object] = {}
         self._unanswered: set[int] = set()
         """Steps (by index) skipped because the target gave no sign either way (:class:`ProbeUnanswered`)."""
-        self._left: list[tuple[FourTuple, list[int]]] = []
+        self._left: list[tuple[FourTuple, list[int], int | None]] = []
         """Connections a ``reconnect`` left, with where their cleanup RSTs go."""
         self.result = CaseResult(
             id=case.id, title=case.title, file=case.loc.file, line=case.loc.line, area=case.area,
@@ -231,7 +247,7 @@ class CaseRun:
         if self.fresh_key is None:
             raise CaseError("reconnect: this run gave the case no fresh source port")
         if self.conn.snd_nxt != self.conn.tester_isn:
-            self._left.append((self.key, _cleanup_seqs(self.conn)))
+            self._left.append((self.key, _cleanup_seqs(self.conn), self.conn.rcv_nxt))
         self.key = self.fresh_key
         self.conn.key = self.fresh_key
         self.result.connection["tester_fresh"] = f"{self.fresh_key.src}:{self.fresh_key.sport}"
@@ -358,11 +374,12 @@ class CaseRun:
         self.inbox.clear()
         conn = self.conn
         self.result.connection["target_isn"] = conn.target_isn
-        for key, seqs in self._left if self.settings.cleanup else ():
+        for key, seqs, ack in self._left if self.settings.cleanup else ():
             for seq in seqs:  # a connection the case left for a fresh one is reset too, unjudged
-                rst = Segment(key.src, key.dst, key.sport, key.dport, seq=seq, flags=Flags.RST)
+                rst = _cleanup_rst(key, seq)
                 sent = self.link.send(rst)
                 self.record("out", rst, sent.at, None, "cleanup: reset the connection the case left", sent.frame)
+            self._cleanup_with_ack(key, seqs[0], ack)
         if self.settings.cleanup and conn.snd_nxt != conn.tester_isn:
             state = None
             if Capability.STATE in self.target.capabilities:
@@ -373,12 +390,13 @@ class CaseRun:
             if state not in ("CLOSED", "TIME_WAIT", "LISTEN"):
                 seqs, first = _cleanup_seqs(conn), None
                 for seq in seqs:
-                    rst = Segment(self.key.src, self.key.dst, self.key.sport, self.key.dport, seq=seq, flags=Flags.RST)
+                    rst = _cleanup_rst(self.key, seq)
                     sent = self.link.send(rst)
                     self.record("out", rst, sent.at, None, "cleanup: reset the connection so no state leaks", sent.frame)
                     first = sent.at if first is None else first
                 assert first is not None
                 yield from self._after_cleanup(first, seqs)
+                self._cleanup_with_ack(self.key, seqs[0], conn.rcv_nxt)
         try:
             for key in dict.fromkeys((self.own_key, self.key)):
                 self.target.forget(key)
@@ -386,6 +404,13 @@ class CaseRun:
             self.result.target_events.append(TargetEvent(self._rel(self.link.now()), "error", f"forget failed: {err}"))
         self.result.duration = round(self.link.now() - self.t0, 6)
         self._checksum_unjudged()
+
+    def _cleanup_with_ack(self, key: FourTuple, seq: int, ack: int | None) -> None:
+        """Send the last cleanup segment, a RST+ACK (:data:`CLEANUP_WITH_ACK`), once the target's ISN is known."""
+        if ack is not None:
+            rst = _cleanup_rst(key, seq, ack)
+            sent = self.link.send(rst)
+            self.record("out", rst, sent.at, None, CLEANUP_WITH_ACK, sent.frame)
 
     def _checksum_unjudged(self) -> None:
         """A case whose only purpose is the checksum (every requirement its steps judge is the

@@ -15,7 +15,7 @@ from support.fakepeer import FakePeer, NoControl, reply
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_case, load_cases
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.case import CLEANUP_WINDOW
+from tcpconform.engine.case import CLEANUP_WINDOW, CLEANUP_WITH_ACK
 from tcpconform.engine.run import execute
 from tcpconform.links.inprocess import InProcessLink
 from tcpconform.results import CaseResult
@@ -98,4 +98,11 @@ def test_a_case_that_failed_keeps_its_own_reason_and_still_shows_the_answer(tmp_
     res = _fake(tmp_path, _AnswersRst(0.001), HANDSHAKE + '  - expect: ". 101:101(0) ack 1"\n    within: 100ms\n')
     assert res.verdict == "fail" and res.failed_step is not None
     assert "cleanup RST" not in res.reason
-    assert [s.note for s in res.segments][-1] == "a RST answering the cleanup RST"
+    assert [s.note for s in res.segments][-2:] == ["a RST answering the cleanup RST", CLEANUP_WITH_ACK]
+
+
+def test_the_cleanup_ends_with_a_rst_ack_at_the_targets_snd_nxt_for_stacks_that_take_only_that() -> None:
+    res = _reference("seed-handshake")
+    out = [s for s in res.segments if s.direction == "out" and s.note.startswith("cleanup")]
+    assert [s.note for s in out] == ["cleanup: reset the connection so no state leaks", CLEANUP_WITH_ACK]
+    assert out[0].summary.startswith("R 1:1(0)") and out[1].summary.startswith("R. 1:1(0) ack 101")

@@ -90,7 +90,7 @@ def test_the_engine_records_the_frames_the_link_saw(tmp_path: Path) -> None:
                      get_profile("generic"))
     case = result.cases[0]
     assert case.verdict == "pass", case.reason
-    assert [rec.direction for rec in case.segments] == ["out", "in", "out"]  # the last: the cleanup RST
+    assert [rec.direction for rec in case.segments] == ["out", "in", "out", "out"]  # the last: the cleanup RSTs
     for rec in case.segments:
         assert rec.frame == {"out": b"out:", "in": b"in:"}[rec.direction] + encode(rec.segment)
     assert result.meta.frames_dropped == 0

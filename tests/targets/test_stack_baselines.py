@@ -5,7 +5,8 @@ Each stack of :mod:`support.stacks` serves echo, discard, chargen and daytime (R
 the quietest service that gives it what it needs) with ``--baseline baselines/<stack>.yaml
 --fail-on any``: every failure must be a deviation the baseline explains (RFC clause, what the
 stack sent), and no explained deviation may have gone away (an unexpected pass fails the gate
-too).  A case whose verdict against a stack differs from run to run is left out of that stack's
+too).  What disagrees with the baseline is run again alone before it counts.  A case whose
+verdict against a stack differs from run to run is left out of that stack's
 run, with why, rather than letting CI flake.
 """
 
@@ -15,6 +16,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.stacks import stack_up, why_not
@@ -63,23 +65,41 @@ def test_the_catalogue_against_the_stack_matches_its_baseline(name: str, tmp_pat
     reason = why_not(name)
     if reason:
         pytest.skip(reason)
-    from tcpconform.lab.netns import ns_argv
-
     ids = [c.id for c in load_cases([bundled_cases()]) if c.id not in FLAKY[name] and not c.long]
-    report = tmp_path / "report"
     with stack_up(name, tmp_path) as stack:
-        argv = ns_argv(stack.tester_ns, [sys.executable, "-m", "tcpconform.cli", "run", "--target", stack.target_ip,
-                                         *services(stack.services), "--iface", stack.iface, "--no-color", "-q",
-                                         "--baseline", str(ROOT / "baselines" / f"{BASELINE[name]}.yaml"),
-                                         "--fail-on", "any", "--quick", "--jobs", str(JOBS[name]), "--report-dir", str(report),
-                                         *ids])
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        done, results = run_catalogue(name, stack, ids, JOBS[name], tmp_path / "report")
+        assert results["summary"]["counts"]["error"] == 0, done.stdout + done.stderr
+        off = mismatches(results)
+        if off:
+            # Run again, alone, what disagreed with the baseline: on a 2-CPU machine the tester and
+            # the stack share the CPUs, and under the whole suite's load a delayed ACK has slipped
+            # past a 500 ms bound.  A deviation the stack shows alone as well is the stack's own.
+            done, results = run_catalogue(name, stack, sorted(off), 1, tmp_path / "again")
     out = done.stdout + done.stderr
-    results = json.loads((report / "results.json").read_text())
-    cases = results["cases"]
     assert results["summary"]["counts"]["error"] == 0, out
-    new = [(c["id"], c["reason"]) for c in cases if c["verdict"] == "fail" and c.get("baseline") != "expected-fail"]
+    new = [(c["id"], c["reason"]) for c in results["cases"] if c["verdict"] == "fail" and c.get("baseline") != "expected-fail"]
     assert new == [], out
-    stale = [c["id"] for c in cases if c.get("baseline") == "unexpected-pass"]
+    stale = [c["id"] for c in results["cases"] if c.get("baseline") == "unexpected-pass"]
     assert stale == [], f"baseline entries that now pass (remove them): {stale}"
     assert done.returncode == 0, out
+
+
+def run_catalogue(name: str, stack: Any, ids: list[str], jobs: int,
+                  report: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run *ids* against the stack's four services with its baseline; the process and its results.json."""
+    from tcpconform.lab.netns import ns_argv
+
+    argv = ns_argv(stack.tester_ns, [sys.executable, "-m", "tcpconform.cli", "run", "--target", stack.target_ip,
+                                     *services(stack.services), "--iface", stack.iface, "--no-color", "-q",
+                                     "--baseline", str(ROOT / "baselines" / f"{BASELINE[name]}.yaml"),
+                                     "--fail-on", "any", "--quick", "--jobs", str(jobs), "--report-dir", str(report),
+                                     *ids])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    results: dict[str, Any] = json.loads((report / "results.json").read_text())
+    return done, results
+
+
+def mismatches(results: dict[str, Any]) -> set[str]:
+    """Cases whose verdict the baseline does not explain: a new failure or an entry that now passes."""
+    return {c["id"] for c in results["cases"]
+            if (c["verdict"] == "fail" and c.get("baseline") != "expected-fail") or c.get("baseline") == "unexpected-pass"}
