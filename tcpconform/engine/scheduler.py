@@ -86,6 +86,9 @@ class _Active:
     run: CaseRun
     gen: CaseGen
     wait: Wait
+    since: float = 0.0
+    """When the case began to wait (link clock): what it is handed later than this, or than its
+    deadline, it is handed late, and the lateness is the tester's (:meth:`CaseRun.note_lateness`)."""
 
 
 def runs_alone(case: TestCase) -> bool:
@@ -237,7 +240,7 @@ class Scheduler:
                 del self.by_key[key]
             self._ended(run)
             return
-        self.active[run.own_key] = _Active(run, gen, wait)
+        self.active[run.own_key] = _Active(run, gen, wait, self.link.now())
 
     def _done(self, run: CaseRun) -> None:
         if self.on_case_done is not None:
@@ -291,8 +294,10 @@ class Scheduler:
         run, inbox = active.run, active.run.inbox
         match active.wait:
             case Recv(deadline) if inbox and inbox[0].at <= deadline:
+                run.note_lateness(now - max(inbox[0].at, active.since))
                 self._advance(run, active.gen, inbox.popleft())
             case Recv(deadline) | Sleep(deadline) if deadline <= now:
+                run.note_lateness(now - max(deadline, active.since))
                 self._advance(run, active.gen, None)
             case _:
                 return False

@@ -15,7 +15,7 @@ from support.fakepeer import FakePeer, NoControl, reply
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_case, load_cases
 from tcpconform.cases.profiles import get_profile
-from tcpconform.engine.case import CLEANUP_WINDOW, CLEANUP_WITH_ACK
+from tcpconform.engine.cleanup import CLEANUP_WINDOW, CLEANUP_WITH_ACK
 from tcpconform.engine.run import execute
 from tcpconform.links.inprocess import InProcessLink
 from tcpconform.results import CaseResult

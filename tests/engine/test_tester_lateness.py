@@ -1,0 +1,89 @@
+"""A failure seen after the tester itself reacted late is not the target's for sure: the case is
+skipped, with how late the tester was.  Lateness before the failure counts, lateness after it not;
+a tester on time keeps the failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.fakepeer import FakePeer, NoControl, reply
+
+from tcpconform.cases.load import load_case
+from tcpconform.cases.profiles import get_profile
+from tcpconform.engine.cleanup import LATE_LIMIT
+from tcpconform.engine.run import execute
+from tcpconform.links.base import Received, Sent
+from tcpconform.links.inprocess import InProcessLink
+from tcpconform.results import CaseResult
+from tcpconform.tcp.segment import Flags, Segment
+
+CASE = """\
+id: late
+title: the target must ACK the data
+requirements: [{id: ack, ref: RFC 9293 3.8.6.3, level: MUST}]
+no_fault: engine unit test
+numbering: {tester: 0, target: 0}
+steps:
+  - send: "S 0:0(0) win 5000"
+  - expect: "S. 0:0(0) ack 1"
+  - send: ". 1:1(0) ack 1 win 5000"
+  - send: "P. 1:11(10) ack 1 win 5000"
+  - expect: ". 1:1(0) ack 11"
+    within: 200ms
+"""
+
+
+def _handshake_only(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+    """Answers the SYN, and nothing else: the case's last expectation fails."""
+    if seg.flags == Flags.SYN:
+        return [(0.001, reply(seg, seq=0, ack=seg.seq + 1, flags=Flags.SYN | Flags.ACK))]
+    return []
+
+
+class _StalledTester:
+    """An in-process link whose tester stalls ``stall`` seconds each time it takes a segment: what
+    it hands the case arrived that long before the case sees it (a busy machine)."""
+
+    name, clock, local_ip = "stalled", "virtual", "192.0.2.1"
+
+    def __init__(self, inner: InProcessLink, stall: float) -> None:
+        self.inner, self.stall, self.offset = inner, stall, 0.0
+
+    def now(self) -> float:
+        return self.inner.now() + self.offset
+
+    def send(self, segment: Segment) -> Sent:
+        return Sent(self.inner.send(segment).at + self.offset)
+
+    def receive(self, timeout: float) -> Received | None:
+        got = self.inner.receive(timeout)
+        if got is None:
+            return None
+        at = got.at + self.offset
+        self.offset += self.stall
+        return got._replace(at=at)
+
+    def dropped(self) -> int | None:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+def _run(tmp_path: Path, stall: float) -> CaseResult:
+    path = tmp_path / "late.yaml"
+    path.write_text(CASE)
+    link = _StalledTester(InProcessLink(FakePeer(_handshake_only, isn=0)), stall)
+    return execute([load_case(path)], link, NoControl(), get_profile("generic")).cases[0]
+
+
+@pytest.mark.parametrize("stall, verdict", [(0.0, "fail"), (LATE_LIMIT / 2, "fail"), (LATE_LIMIT * 3, "skip")])
+def test_only_a_tester_later_than_the_limit_turns_a_failure_into_a_skip(tmp_path: Path, stall: float,
+                                                                        verdict: str) -> None:
+    res = _run(tmp_path, stall)
+    assert res.verdict == verdict, res.reason
+    if verdict == "skip":
+        assert f"the tester reacted {LATE_LIMIT * 3 * 1000:.0f} ms late" in res.reason
+        assert "late.yaml:" in res.reason and "ack 11" in res.reason  # the failure it saw is still shown
+        assert res.failed_level is None
