@@ -378,12 +378,13 @@ def lab() -> None:
 @lab.command("up")
 @click.argument("name", default="0")
 def lab_up_cmd(name: str) -> None:
-    """Create the lab (idempotent) and print its addresses.  A lab a killed run left is kept from then on."""
+    """Create the lab (idempotent), start its Linux agent and print its addresses.  A lab a killed run left is kept."""
     from tcpconform.lab.lab import keep_lab, lab_up
+    from tcpconform.targets.agent.standing import stand_up
 
     with _user_errors():
-        made = lab_up(name)
-        left = keep_lab(name)
+        made, left = lab_up(name), keep_lab(name)
+        click.echo(stand_up(made))
     if left is not None:
         click.echo(f"{left}: it is yours from now on, kept when runs end")
     click.echo(f"lab {made.name}: tester {made.tester_ip} / {made.tester_ip6} ({made.tester_if} in {made.tester_ns}), "
@@ -394,7 +395,7 @@ def lab_up_cmd(name: str) -> None:
 @lab.command("down")
 @click.argument("name", default="0")
 def lab_down_cmd(name: str) -> None:
-    """Remove the lab."""
+    """Remove the lab (its Linux agent with it)."""
     from tcpconform.lab.lab import lab_down
     click.echo(f"lab {name}: {'removed' if lab_down(name) else 'not there'}")
 

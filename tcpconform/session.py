@@ -27,7 +27,7 @@ from tcpconform.targets.service import ServiceSet, ServiceTarget, parse_service
 
 if TYPE_CHECKING:
     from tcpconform.lab.spec import Lab
-    from tcpconform.targets.agent.transport import AgentSpec
+    from tcpconform.targets.agent.transport import AgentSpec, Transport
 
 PORT_FIRST, PORT_LAST = 20000, 60000
 """The source ports runs rotate through: above the registered range, below Linux's ephemeral ports."""
@@ -261,6 +261,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
     from tcpconform.lab.netns import ns_argv
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
     from tcpconform.targets.agent.client import AgentTarget
+    from tcpconform.targets.agent.standing import open_standing
 
     if kind not in ("linux", "reference"):
         raise SessionError(f"unknown lab target {kind!r} (linux or reference)")
@@ -292,7 +293,9 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
                 *[arg for f in faults for arg in ("--fault", f)],
             ])
             name = "reference responder (lab, on the wire)" + (f" with fault(s) {', '.join(faults)}" if faults else "")
-        target: Target = stack.enter_context(AgentTarget(argv, name=name, ip=ip, port=port, alt_ip=alt))
+        # Linux: the agent ``lab up`` left standing in the target's namespace, when there is one.
+        agent: list[str] | Transport = (open_standing(lab) if kind == "linux" else None) or argv
+        target: Target = stack.enter_context(AgentTarget(agent, name=name, ip=ip, port=port, alt_ip=alt))
         endpoint = RawEndpoint(lab.tester_if, tester_ip, netns=lab.tester_ns, peer_ip=ip, peer_alt=alt)
         stack.callback(endpoint.close)
         link: Link = RawSocketLink(endpoint, ip, alt)
