@@ -423,9 +423,8 @@ def cleanup() -> None:
     from tcpconform.lab.leftovers import cleanup as do_cleanup
     removed = do_cleanup()
     total = sum(len(v) for v in removed.values())
-    for kind, names in removed.items():
-        for name in names:
-            click.echo(f"removed {kind[:-1] if kind.endswith('s') else kind}: {name}")
+    for kind, name in ((kind, name) for kind, names in removed.items() for name in names):
+        click.echo(f"removed {kind[:-1] if kind.endswith('s') else kind}: {name}")
     click.echo(f"{total} item(s) removed" if total else "nothing to clean up")
 
 
@@ -447,10 +446,11 @@ def cleanup() -> None:
 @click.option("--fuzz-only", "fuzz_only", type=click.Choice(["responder", "decoder", "cases"]), multiple=True,
               help="With --fuzz: only these campaigns (repeatable).")
 @click.option("--seed", type=int, default=1, show_default=True, help="With --fuzz: the campaigns' random seed.")
+@click.option("--packetdrill", metavar="PATH", help="Only the seed exchange, whole processes, against this packetdrill (root).")
 @_select
-def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equality: int | None,
-          lab_target: str | None, fuzz: int | None, fuzz_only: tuple[str, ...], seed: int,
-          cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...]) -> None:
+def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equality: int | None, lab_target: str | None,
+          fuzz: int | None, fuzz_only: tuple[str, ...], seed: int, packetdrill: str | None, cases: tuple[Path, ...],
+          ids: tuple[str, ...], keywords: tuple[str, ...]) -> None:
     """Print performance figures, never asserting: start-up, per segment, catalogue wall time, memory.
 
     \b
@@ -462,10 +462,10 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
     """
     from tcpconform.bench import BenchRequest, bench_lines
 
-    selected = _load(cases, ids, keywords) if fuzz is None else []
+    selected = _load(cases, ids, keywords) if fuzz is None and packetdrill is None else []
     with _user_errors():
-        for line in bench_lines(BenchRequest(repeat, wire, jobs_text, lab_name, equality, lab_target, fuzz,
-                                             fuzz_only, seed), selected):
+        for line in bench_lines(BenchRequest(repeat, wire, jobs_text, lab_name, equality, lab_target, fuzz, fuzz_only, seed,
+                                             packetdrill), selected):
             click.echo(line)
 
 
