@@ -59,7 +59,7 @@ def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ..
         if not Path(p).exists():
             raise UsageFailure(f"{p}: no such file or folder")
     try:
-        loaded = load_cases(paths)
+        loaded = load_cases(paths, (lambda i: any(fnmatchcase(i, p) for p in ids)) if ids and not keywords else None)
     except CaseFileError as err:
         raise UsageFailure(f"invalid test case file(s):\n{err}") from None
     selected = [
