@@ -20,14 +20,14 @@ from tcpconform.errors import SetupError
 from tcpconform.links.base import Link
 from tcpconform.links.host import offload_warnings, route
 from tcpconform.results import SessionMeta
-from tcpconform.targets.base import Target
+from tcpconform.targets.base import Target, TargetError
 from tcpconform.targets.device import LISTEN_WAIT, DeviceTarget
 from tcpconform.targets.reference import REFERENCE_PORT
 from tcpconform.targets.service import ServiceSet, ServiceTarget, parse_service
 
 if TYPE_CHECKING:
     from tcpconform.lab.spec import Lab
-    from tcpconform.targets.agent.transport import AgentSpec, Transport
+    from tcpconform.targets.agent.transport import AgentSpec
 
 PORT_FIRST, PORT_LAST = 20000, 60000
 """The source ports runs rotate through: above the registered range, below Linux's ephemeral ports."""
@@ -293,9 +293,17 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
                 *[arg for f in faults for arg in ("--fault", f)],
             ])
             name = "reference responder (lab, on the wire)" + (f" with fault(s) {', '.join(faults)}" if faults else "")
-        # Linux: the agent ``lab up`` left standing in the target's namespace, when there is one.
-        agent: list[str] | Transport = (open_standing(lab) if kind == "linux" else None) or argv
-        target: Target = stack.enter_context(AgentTarget(agent, name=name, ip=ip, port=port, alt_ip=alt))
+        # Linux: the agent ``lab up`` left standing in the target's namespace, when there is one and
+        # it answers (one from another version of tcpconform may not); else one of the run's own.
+        standing = open_standing(lab) if kind == "linux" else None
+        target: Target | None = None
+        if standing is not None:
+            try:
+                target = stack.enter_context(AgentTarget(standing, name=name, ip=ip, port=port, alt_ip=alt))
+            except TargetError as err:
+                note = "; ".join(filter(None, (note, f"the lab's standing agent did not serve ({err}): the run started its own")))
+        if target is None:
+            target = stack.enter_context(AgentTarget(argv, name=name, ip=ip, port=port, alt_ip=alt))
         endpoint = RawEndpoint(lab.tester_if, tester_ip, netns=lab.tester_ns, peer_ip=ip, peer_alt=alt)
         stack.callback(endpoint.close)
         link: Link = RawSocketLink(endpoint, ip, alt)
