@@ -59,7 +59,7 @@ def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ..
         if not Path(p).exists():
             raise UsageFailure(f"{p}: no such file or folder")
     try:
-        loaded = load_cases(paths)
+        loaded = load_cases(paths, (lambda i: any(fnmatchcase(i, p) for p in ids)) if ids and not keywords else None)
     except CaseFileError as err:
         raise UsageFailure(f"invalid test case file(s):\n{err}") from None
     selected = [
@@ -378,12 +378,13 @@ def lab() -> None:
 @lab.command("up")
 @click.argument("name", default="0")
 def lab_up_cmd(name: str) -> None:
-    """Create the lab (idempotent) and print its addresses.  A lab a killed run left is kept from then on."""
+    """Create the lab (idempotent), start its Linux agent and print its addresses.  A lab a killed run left is kept."""
     from tcpconform.lab.lab import keep_lab, lab_up
+    from tcpconform.targets.agent.standing import stand_up
 
     with _user_errors():
-        made = lab_up(name)
-        left = keep_lab(name)
+        made, left = lab_up(name), keep_lab(name)
+        click.echo(stand_up(made))
     if left is not None:
         click.echo(f"{left}: it is yours from now on, kept when runs end")
     click.echo(f"lab {made.name}: tester {made.tester_ip} / {made.tester_ip6} ({made.tester_if} in {made.tester_ns}), "
@@ -394,7 +395,7 @@ def lab_up_cmd(name: str) -> None:
 @lab.command("down")
 @click.argument("name", default="0")
 def lab_down_cmd(name: str) -> None:
-    """Remove the lab."""
+    """Remove the lab (its Linux agent with it)."""
     from tcpconform.lab.lab import lab_down
     click.echo(f"lab {name}: {'removed' if lab_down(name) else 'not there'}")
 
@@ -422,9 +423,8 @@ def cleanup() -> None:
     from tcpconform.lab.leftovers import cleanup as do_cleanup
     removed = do_cleanup()
     total = sum(len(v) for v in removed.values())
-    for kind, names in removed.items():
-        for name in names:
-            click.echo(f"removed {kind[:-1] if kind.endswith('s') else kind}: {name}")
+    for kind, name in ((kind, name) for kind, names in removed.items() for name in names):
+        click.echo(f"removed {kind[:-1] if kind.endswith('s') else kind}: {name}")
     click.echo(f"{total} item(s) removed" if total else "nothing to clean up")
 
 
@@ -446,10 +446,11 @@ def cleanup() -> None:
 @click.option("--fuzz-only", "fuzz_only", type=click.Choice(["responder", "decoder", "cases"]), multiple=True,
               help="With --fuzz: only these campaigns (repeatable).")
 @click.option("--seed", type=int, default=1, show_default=True, help="With --fuzz: the campaigns' random seed.")
+@click.option("--packetdrill", metavar="PATH", help="Only the seed exchange, whole processes, against this packetdrill (root).")
 @_select
-def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equality: int | None,
-          lab_target: str | None, fuzz: int | None, fuzz_only: tuple[str, ...], seed: int,
-          cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ...]) -> None:
+def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equality: int | None, lab_target: str | None,
+          fuzz: int | None, fuzz_only: tuple[str, ...], seed: int, packetdrill: str | None, cases: tuple[Path, ...],
+          ids: tuple[str, ...], keywords: tuple[str, ...]) -> None:
     """Print performance figures, never asserting: start-up, per segment, catalogue wall time, memory.
 
     \b
@@ -461,10 +462,10 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
     """
     from tcpconform.bench import BenchRequest, bench_lines
 
-    selected = _load(cases, ids, keywords) if fuzz is None else []
+    selected = _load(cases, ids, keywords) if fuzz is None and packetdrill is None else []
     with _user_errors():
-        for line in bench_lines(BenchRequest(repeat, wire, jobs_text, lab_name, equality, lab_target, fuzz,
-                                             fuzz_only, seed), selected):
+        for line in bench_lines(BenchRequest(repeat, wire, jobs_text, lab_name, equality, lab_target, fuzz, fuzz_only, seed,
+                                             packetdrill), selected):
             click.echo(line)
 
 

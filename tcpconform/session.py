@@ -20,7 +20,7 @@ from tcpconform.errors import SetupError
 from tcpconform.links.base import Link
 from tcpconform.links.host import offload_warnings, route
 from tcpconform.results import SessionMeta
-from tcpconform.targets.base import Target
+from tcpconform.targets.base import Target, TargetError
 from tcpconform.targets.device import LISTEN_WAIT, DeviceTarget
 from tcpconform.targets.reference import REFERENCE_PORT
 from tcpconform.targets.service import ServiceSet, ServiceTarget, parse_service
@@ -261,6 +261,7 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
     from tcpconform.lab.netns import ns_argv
     from tcpconform.links.rawsock import RawEndpoint, RawSocketLink
     from tcpconform.targets.agent.client import AgentTarget
+    from tcpconform.targets.agent.standing import open_standing
 
     if kind not in ("linux", "reference"):
         raise SessionError(f"unknown lab target {kind!r} (linux or reference)")
@@ -292,7 +293,17 @@ def lab_session(kind: str, *, lab_name: str = "0", port: int = REFERENCE_PORT,
                 *[arg for f in faults for arg in ("--fault", f)],
             ])
             name = "reference responder (lab, on the wire)" + (f" with fault(s) {', '.join(faults)}" if faults else "")
-        target: Target = stack.enter_context(AgentTarget(argv, name=name, ip=ip, port=port, alt_ip=alt))
+        # Linux: the agent ``lab up`` left standing in the target's namespace, when there is one and
+        # it answers (one from another version of tcpconform may not); else one of the run's own.
+        standing = open_standing(lab) if kind == "linux" else None
+        target: Target | None = None
+        if standing is not None:
+            try:
+                target = stack.enter_context(AgentTarget(standing, name=name, ip=ip, port=port, alt_ip=alt))
+            except TargetError as err:
+                note = "; ".join(filter(None, (note, f"the lab's standing agent did not serve ({err}): the run started its own")))
+        if target is None:
+            target = stack.enter_context(AgentTarget(argv, name=name, ip=ip, port=port, alt_ip=alt))
         endpoint = RawEndpoint(lab.tester_if, tester_ip, netns=lab.tester_ns, peer_ip=ip, peer_alt=alt)
         stack.callback(endpoint.close)
         link: Link = RawSocketLink(endpoint, ip, alt)
@@ -338,16 +349,25 @@ def _lab_device(stack: ExitStack, ns: str, link: Link, agent: Target, tester_ip:
 
 def _lab_alt(lab: Lab, ipv6: bool) -> str | None:
     """The Linux target's second address, if the lab holds it (a lab made before it had one does not:
-    its cases about a multihomed target are then skipped, not failed)."""
-    import contextlib
+    its cases about a multihomed target are then skipped, not failed).
 
-    from tcpconform.lab.inspect import link_state, rtnetlink
+    Asked of the target's kernel by binding a socket to it inside its namespace (only an address an
+    interface holds can be bound there): two system calls, where rtnetlink meant importing pyroute2,
+    a third of a second of every run's start.
+    """
+    import socket
+
+    from tcpconform.lab.netns import in_netns
 
     alt = lab.linux_addresses(ipv6)[1]
-    with contextlib.closing(rtnetlink(lab.target_ns)) as ipr:
-        link = link_state(ipr, lab.target_if)
-    held = (link or {}).get("ipv6" if ipv6 else "ipv4") or []
-    return alt if any(a.split("/")[0] == alt for a in held) else None
+    with in_netns(lab.target_ns):
+        probe = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
+    with probe:
+        try:
+            probe.bind((alt, 0))
+        except OSError:
+            return None
+    return alt
 
 
 def _agent_spec(text: str, target: str, services: Sequence[str], port: int | None) -> tuple[AgentSpec, int]:

@@ -5,8 +5,9 @@ person compares across runs.  In-process (no privileges): the seed suite, start-
 codec against Scapy's, the whole catalogue serial and with ``--jobs`` against its mandated waiting,
 peak memory, and the time to write a run's reports.  On a wire (``--wire``, root, in a lab of its
 own): the driver's cost per segment against the raw socket and against Scapy, SYN to SYN-ACK
-against the kernel's ``connect()``, and the catalogue per lab target.  ``--equality`` instead checks that verdicts never depend on
-``--jobs`` or on the run.
+against the kernel's ``connect()``, and the catalogue per lab target.  ``--equality`` instead checks that verdicts
+never depend on ``--jobs`` or on the run.  ``--packetdrill PATH``: the seed exchange as a whole process against
+packetdrill's (:mod:`tcpconform.bench.packetdrill`).
 """
 
 from __future__ import annotations
@@ -111,10 +112,16 @@ class BenchRequest:
     fuzz: int | None = None
     fuzz_only: Sequence[str] = ()
     seed: int = 1
+    packetdrill: str | None = None
 
 
 def bench_lines(request: BenchRequest, cases: Sequence[TestCase]) -> Iterator[str]:
     """What ``tcpconform bench`` prints for ``request``; a :class:`UsageError` for options that do not go together."""
+    if request.packetdrill is not None:
+        from tcpconform.bench.packetdrill import packetdrill_figures
+
+        yield from packetdrill_figures(request.packetdrill, request.repeat, request.lab_name)
+        return
     if request.fuzz is not None:
         yield from fuzz_bench(request.fuzz, request.seed, request.fuzz_only or FUZZ_TARGETS)
         return

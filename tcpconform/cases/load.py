@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import yaml
@@ -52,29 +52,49 @@ def load_file(path: str | os.PathLike[str]) -> list[TestCase]:
     return cases
 
 
-def load_cases(paths: Iterable[str | os.PathLike[str]]) -> list[TestCase]:
+def load_cases(paths: Iterable[str | os.PathLike[str]], wanted: Callable[[str], bool] | None = None) -> list[TestCase]:
     """Load case files and folders (searched recursively for ``*.yaml``/``*.yml``, in path order).
 
     Ids must be unique across everything loaded, since reports and selections name cases by id.
-    Raises :class:`CaseFileError` with the mistakes of every file.
+    Raises :class:`CaseFileError` with the mistakes of every file.  With ``wanted`` (a test of an
+    id), a file the cache remembers is left out when it holds no wanted case: its ids still count
+    towards uniqueness, so the mistakes found are the same; only what is returned is fewer cases.
     """
     cases: list[TestCase] = []
     errors: list[LoadError] = []
-    first: dict[str, TestCase] = {}
+    first: dict[str, TestCase | str] = {}
     for file in _case_files(paths, errors):
+        skipped = _unwanted(file, wanted) if wanted is not None else None
+        if skipped is not None:
+            for rid in skipped:
+                first.setdefault(rid, file)  # a duplicate within them was refused when they were cached
+            continue
         found, errs = _load_file(file)
         errors.extend(errs)
         for case in found:
             if case.id in first:
-                other = first[case.id].loc
+                other = first[case.id]
+                where = other.loc if isinstance(other, TestCase) else _where(other, case.id)
                 errors.append(LoadError(file, case.loc.line, None, "id",
-                                        f"duplicate case id {case.id!r}: also used by {other}"))
+                                        f"duplicate case id {case.id!r}: also used by {where}"))
                 continue
             first[case.id] = case
             cases.append(case)
     if errors:
         raise CaseFileError(errors)
     return cases
+
+
+def _unwanted(file: str, wanted: Callable[[str], bool]) -> list[str] | None:
+    """The ids of ``file`` if the cache remembers it and none of them is ``wanted``, else None."""
+    text = _read(file)
+    ids = casecache.ids(file, text) if isinstance(text, str) else None
+    return ids if ids is not None and not any(wanted(i) for i in ids) else None
+
+
+def _where(file: str, rid: str) -> object:
+    """Where case ``rid`` of a file left out is (its ``file:line``), for the message about a duplicate."""
+    return next((c.loc for c in _load_file(file)[0] if c.id == rid), file)
 
 
 def _case_files(paths: Iterable[str | os.PathLike[str]], errors: list[LoadError]) -> Iterator[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tcpconform.cases.model import SilenceStep, TestCase, WaitStep
-from tcpconform.responder.faults import FAULTS
 
 
 def expected_duration(case: TestCase) -> float:
@@ -64,7 +63,10 @@ def long_note(kept: list[TestCase], left: list[TestCase]) -> str | None:
 
 def quick_faults(kept: list[TestCase], left: list[TestCase], only: tuple[str, ...]) -> tuple[str, ...] | None:
     """The faults a quick selftest tries: ``only`` (or every fault, ``None``) less those that only the
-    left-out long cases name, which no case run could catch."""
+    left-out long cases name, which no case run could catch.  The responder's fault list is imported
+    here, not with the module: a run imports this, and the responder package costs it a sixth of a second."""
+    from tcpconform.responder.faults import FAULTS
+
     if not left:
         return only or None
     named = {f for c in kept for f in c.faults}

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
 
 from tcpconform.errors import SetupError, TcpconformError
+from tcpconform.links.bpf import Program, fprog
 from tcpconform.wire.ethernet import ETH_P_ALL, mac_text
 
 SO_TIMESTAMPNS = 35
@@ -107,9 +108,11 @@ class PacketSocket:
     """An AF_PACKET socket bound to ``iface`` that admits what the pcap filter ``expression`` matches.
 
     ``netns``: open the socket inside that network namespace (the socket keeps it for life).
+    ``expression`` may also be the filter's classic BPF program, already made (:mod:`tcpconform.links.bpf`,
+    what a run's endpoint uses); a pcap expression is compiled by libpcap, through Scapy, imported only then.
     """
 
-    def __init__(self, iface: str, expression: str, on_frame: FrameHandler, *, netns: str | None = None) -> None:
+    def __init__(self, iface: str, expression: str | Program, on_frame: FrameHandler, *, netns: str | None = None) -> None:
         self.iface = iface
         self.netns = netns
         self._on_frame = on_frame
@@ -133,7 +136,7 @@ class PacketSocket:
 
         return in_netns(self.netns)
 
-    def _open(self, expression: str) -> socket.socket:
+    def _open(self, expression: str | Program) -> socket.socket:
         with self._enter():
             try:
                 sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -184,7 +187,12 @@ class PacketSocket:
             return None  # the socket's own queue: a system call per frame
 
     @staticmethod
-    def _attach_filter(sock: socket.socket, expression: str) -> None:
+    def _attach_filter(sock: socket.socket, expression: str | Program) -> None:
+        if not isinstance(expression, str):
+            option, buf = fprog(expression)
+            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, option)
+            del buf  # the kernel has its copy
+            return
         try:
             from scapy.arch.common import compile_filter
             from scapy.arch.linux import sock_fprog  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ import time
 from collections import deque
 
 from tcpconform.links.base import Checksum, Clock, Received, Sent
+from tcpconform.links.bpf import endpoint_filter
 from tcpconform.links.neighbours import Neighbours
 from tcpconform.links.packet_socket import PacketSocket
 from tcpconform.tcp.icmp import IcmpError
@@ -69,8 +70,8 @@ class RawEndpoint:
         """With ``icmp``: the errors about TCP that arrived for this address, with their kernel times."""
         self.stats = {"sent": 0, "received": 0, "arp_answered": 0, "nd_answered": 0, "bad_checksum": 0,
                       "unverifiable_checksum": 0}
-        self.packets = PacketSocket(iface, self.filter_expression(self.ip, peer_ip, icmp, peer_alt, also), self._handle,
-                                    netns=netns)
+        # The program of filter_expression's expression, made without libpcap (and without Scapy's import).
+        self.packets = PacketSocket(iface, endpoint_filter(self.ip, peer_ip, icmp, peer_alt, also), self._handle, netns=netns)
         self.sock = self.packets.sock
         self.mac = self.packets.mac
         self._resolver = Neighbours(iface, self.ip, self.mac, self.send_frame, self.stats, answer=answer_arp,

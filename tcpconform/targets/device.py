@@ -19,16 +19,18 @@ application that keeps reconnecting does.  It is the conformant peer of every cl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tcpconform.links.listen import ListenLink
-from tcpconform.responder import Responder
 from tcpconform.results import TargetEvent
 from tcpconform.targets.base import Capability, OptionUnsupported, Target
 from tcpconform.targets.service import NoAgent
 from tcpconform.tcp.icmp import IcmpError
 from tcpconform.tcp.segment import FourTuple, Segment
 from tcpconform.tcp.states import State
+
+if TYPE_CHECKING:  # the in-process device only: a run against a real one never imports the responder
+    from tcpconform.responder import Responder
 
 LISTEN_WAIT = 30.0
 """Seconds a client case waits for the device's SYN by default (``--listen-wait``): a device that

@@ -24,7 +24,10 @@ _TABLES: dict[int, bytes] = {}
 def _table(salt: int) -> bytes:
     table = _TABLES.get(salt)
     if table is None:
-        table = _TABLES[salt] = bytes(((k % 251) + (k // 251) * 7 + salt * 101) & 0xFF for k in range(_PERIOD))
+        # Block j (k // 251 == j) is 251 consecutive byte values from (7j + 101 salt) & 0xFF: slices of
+        # one doubled 0..255 run, joined, instead of 64,256 steps of Python (a tenth of a second).
+        run = bytes(range(256)) * 2
+        table = _TABLES[salt] = b"".join(run[c:c + 251] for c in ((j * 7 + salt * 101) & 0xFF for j in range(256)))
     return table
 
 
