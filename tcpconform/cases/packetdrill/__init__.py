@@ -4,7 +4,10 @@
 A script asserts one thing: the exchange happens as scripted (each outbound packet as written, in
 its time, and nothing else; each system call with its result).  So its case has one requirement,
 ``script``, at level MUST unless a leading comment line says ``level: SHOULD`` (or ``MAY``); a
-``ref: ...`` comment line names the clause it checks (else ``packetdrill script``).  Its id is
+``ref: ...`` comment line names the clause it checks (else ``packetdrill script``).  A
+``tolerate: ack, window-update, retransmission`` comment line lets those segments pass where none is
+scripted (the YAML cases' ``tolerate``, :data:`~tcpconform.cases.model.TOLERABLE`): for a script
+meant for stacks that differ only there (an ACK of the first segment a quick-ACK mode sends).  Its id is
 ``pkt-<file stem>``, its title the first comment line.  Mistakes and refused constructs are
 :class:`~tcpconform.cases.document.LoadError` with the file, line, column and construct.
 """
@@ -15,7 +18,7 @@ import re
 from pathlib import Path
 
 from tcpconform.cases.document import Loaded, LoadError
-from tcpconform.cases.model import DEFAULT_INVARIANTS, Level, Numbering, Requirement, SourceLoc, TestCase
+from tcpconform.cases.model import DEFAULT_INVARIANTS, TOLERABLE, Level, Numbering, Requirement, SourceLoc, TestCase
 from tcpconform.cases.packetdrill.mapping import DEFAULT_TOLERANCE, map_events
 from tcpconform.cases.packetdrill.script import PktError, Script, read_script
 
@@ -26,7 +29,7 @@ SUFFIX = ".pkt"
 OPTIONS = {"tolerance_usecs": "the tolerance on scripted times, in microseconds"}
 """The option lines taken; packetdrill's others (addresses, devices, MTU) are its harness's own."""
 _ID = re.compile(r"[^a-z0-9-]+")
-_META = re.compile(r"(level|ref):\s*(.+)")
+_META = re.compile(r"(level|ref|tolerate):\s*(.+)")
 
 
 def load_script(file: str, text: str, tolerance: float | None = None) -> Loaded:
@@ -54,9 +57,9 @@ def _script_tolerance(script: Script) -> float:
 def _case(file: str, script: Script, tolerance: float) -> TestCase:
     if not script.events:
         raise PktError(1, "script", "no packets and no system calls: nothing to check")
-    mapped = map_events(file, script.events, tolerance)
-    first = next((text for _, text in script.comments if text), "")
     meta = {m[1]: m[2].strip() for _, text in script.comments if (m := _META.fullmatch(text))}
+    mapped = map_events(file, script.events, tolerance, _tolerate(script, meta.get("tolerate")))
+    first = next((text for _, text in script.comments if text), "")
     level_text = meta.get("level", "MUST").upper()
     if level_text not in Level.__members__:
         line = next(n for n, text in script.comments if _META.fullmatch(text) and text.startswith("level"))
@@ -77,3 +80,14 @@ def _case(file: str, script: Script, tolerance: float) -> TestCase:
         numbering=Numbering(tester=0, target=0), tester_window=mapped.tester_window or 5000,
         tester_mss=mapped.tester_mss, invariants=DEFAULT_INVARIANTS, family=mapped.family, tags=("packetdrill",))
 
+
+
+def _tolerate(script: Script, text: str | None) -> frozenset[str]:
+    """The names of a ``tolerate:`` comment line (none without one: packetdrill's strictness)."""
+    if text is None:
+        return frozenset()
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    for name in sorted(names - TOLERABLE - {"any"}):
+        line = next(n for n, t in script.comments if t.startswith("tolerate"))
+        raise PktError(line, "tolerate", f"unknown name {name!r} (known: {', '.join(sorted(TOLERABLE))}, any)")
+    return names

@@ -18,8 +18,9 @@ engine adds its tolerance rule on top (:mod:`tcpconform.engine.timing`).  Unlike
 step's time counts from the end of the step before it (a wait that overran shifts the rest), not from
 the script's start: what cannot be checked is a drift over many steps, which each step's bound hides.
 
-Every step tolerates nothing unexpected (a case's ``tolerate: none``): packetdrill fails a script on
-any outbound packet it does not script, and so does the case.
+By default every step tolerates nothing unexpected (a case's ``tolerate: none``): packetdrill fails a
+script on any outbound packet it does not script, and so does the case (a script may say otherwise,
+see :mod:`tcpconform.cases.packetdrill`).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class _Fds:
     connections: set[int] = field(default_factory=set)
 
 
-def map_events(file: str, events: tuple[Event, ...], tolerance: float) -> Mapped:
+def map_events(file: str, events: tuple[Event, ...], tolerance: float, tolerate: frozenset[str] = frozenset()) -> Mapped:
+    """The steps of ``events``; ``tolerate``: what every expect and silence lets pass unscripted."""
     out = Mapped()
     fds = _Fds()
     previous = 0.0
@@ -87,14 +89,14 @@ def map_events(file: str, events: tuple[Event, ...], tolerance: float) -> Mapped
                 out.steps.append(SendStep(loc, f"send {event.body}", spec))
                 _tester_syn(out, spec)
             elif timing.any:
-                out.steps.append(ExpectStep(loc, f"expect {event.body}", spec, tolerate=frozenset()))
+                out.steps.append(ExpectStep(loc, f"expect {event.body}", spec, tolerate=tolerate))
             else:
                 quiet = gap_lo - tolerance
                 if quiet > 0:
-                    out.steps.append(SilenceStep(loc, f"silence {quiet * 1000:.0f}ms (before {text})", quiet, frozenset()))
+                    out.steps.append(SilenceStep(loc, f"silence {quiet * 1000:.0f}ms (before {text})", quiet, tolerate))
                 within = gap_hi - max(0.0, quiet) + tolerance
                 out.steps.append(ExpectStep(loc, f"expect {event.body}, within {within * 1000:.0f}ms", spec,
-                                            within=within, tolerate=frozenset()))
+                                            within=within, tolerate=tolerate))
         else:
             _wait(out, loc, gap_lo, timing.any)
             out.steps.extend(_syscall(event, loc, fds, out))
