@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from tcpconform.cases.model import (
     AnyStep,
+    AppAction,
     AppStep,
     ExpectStep,
     OptionsSpec,
@@ -193,7 +194,7 @@ def _syscall(call: Syscall, loc: SourceLoc, fds: _Fds, out: Mapped) -> list[AnyS
         return [AppStep(loc, text, "shutdown")]
     if name == "close":
         fd = _fd(call, fds)
-        action = "unlisten" if fd in fds.listening and fd not in fds.connections else "close"
+        action: AppAction = "unlisten" if fd in fds.listening and fd not in fds.connections else "close"
         if fd in fds.sockets and fd not in fds.listening | fds.connections:
             return []
         return [AppStep(loc, text, action)]
@@ -216,5 +217,5 @@ def _sockopt(call: Syscall, loc: SourceLoc, text: str, fds: _Fds) -> list[AnySte
     number = _int(call, value, "the option's value")
     if not 0 <= number <= MAX_VALUE:
         raise PktError(call.line, f"{call.name}({option})", f"the value is an integer from 0 to {MAX_VALUE:,}")
-    action = "setsockopt" if call.name == "setsockopt" else "getsockopt"
+    action: AppAction = "setsockopt" if call.name == "setsockopt" else "getsockopt"
     return [AppStep(loc, text, action, None, sockopt=SockOpt(option, number))]

@@ -49,8 +49,11 @@ def segment_of(packet: Packet) -> SegmentSpec:
                                packet.column + len(head))
             any_options, options = True, ""
         else:
-            options = "<" + ",".join(_option(packet, item.strip(), len(head)) for item in inner.split(",")) + ">" \
-                if inner else "<>"
+            items, at = [], len(head) + body[len(head):].index("<") + 1
+            for item in options[1:-1].split(","):
+                items.append(_option(packet, item.strip(), at + len(item) - len(item.lstrip())))
+                at += len(item) + 1
+            options = "<" + ",".join(items) + ">" if inner else "<>"
     text = f"{head.rstrip()} {options}".strip()
     try:
         spec = parse_segment(text, send=packet.inbound)
