@@ -11,7 +11,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from support.lab import TEST_LABS, needs_root
 

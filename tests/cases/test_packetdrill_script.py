@@ -105,7 +105,8 @@ def test_system_calls_map_onto_application_steps(tmp_path: Path) -> None:
 
 
 def test_a_tolerate_line_lets_the_named_segments_pass(tmp_path: Path) -> None:
-    case = load_case(write(tmp_path, "// tolerate: ack, window-update\n" + LISTEN + "+0 < S 0:0(0) win 1\n+0 > S. 0:0(0) ack 1\n"))
+    text = "// tolerate: ack, window-update\n" + LISTEN + "+0 < S 0:0(0) win 1\n+0 > S. 0:0(0) ack 1\n"
+    case = load_case(write(tmp_path, text))
     assert isinstance(case.steps[-1], ExpectStep) and case.steps[-1].tolerate == {"ack", "window-update"}
 
 
