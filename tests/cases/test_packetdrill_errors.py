@@ -67,3 +67,8 @@ def test_a_script_that_is_not_utf8_is_refused_like_a_yaml_file(tmp_path: Path) -
     path.write_bytes(b"0 < S 0:0(0) win 1 \xff\n")
     with pytest.raises(CaseFileError, match="not UTF-8"):
         load_cases([path])
+
+
+def test_a_script_too_long_for_a_case_is_refused_at_the_first_event_beyond(tmp_path: Path) -> None:
+    message = error(tmp_path, "+0 < . 1:1(0) ack 1 win 1\n" * 1_000)
+    assert message.startswith("s.pkt:1002: script: more than 1,000 packets and system calls")

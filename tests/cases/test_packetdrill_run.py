@@ -54,6 +54,16 @@ def test_an_early_segment_breaks_the_silence_before_a_late_expectation(tmp_path:
     assert res.verdict == "fail" and "early.pkt:6" in res.reason
 
 
+def test_a_segment_the_script_does_not_write_fails_it_even_during_a_wait(tmp_path: Path) -> None:
+    script = tmp_path / "unscripted.pkt"
+    script.write_text((SCRIPTS / "data-out.pkt").read_text().replace("+0    > P. 1:301(300) ack 1\n", "")
+                      .replace("+0.01 < . 1:1(0) ack 301 win 5000\n",
+                               "+0.1 < P. 1:11(10) ack 301 win 5000\n+0 > . 301:301(0) ack 11\n"))
+    ref = open_reference()
+    res = execute([load_case(script)], ref.link, ref.target, get_profile("reference")).cases[0]
+    assert res.verdict == "fail" and "unexpected segment: P. 1:301(300)" in res.reason
+
+
 def test_the_command_line_runs_scripts_and_yaml_together_with_reports(tmp_path: Path) -> None:
     seed = SCRIPTS.parent / "testcases" / "seed" / "07-full-sequence.yaml"
     out = CliRunner().invoke(main, ["run", "--cases", str(SCRIPTS / "seed.pkt"), "--cases", str(seed),

@@ -81,6 +81,8 @@ class Script:
 _TIME = re.compile(r"(?P<any>\*)|(?P<lo>\+?(?:\d+\.?\d*|\.\d+))(?:~(?P<hi>\+?(?:\d+\.?\d*|\.\d+)))?")
 _SYSCALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _OPTION = re.compile(r"--([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$")
+MAX_EVENTS = 1_000
+"""The most packets and system calls of a script: the most steps a YAML case may have."""
 MAX_SCRIPT_TIME = 86_400.0
 """The latest script time taken (seconds): a day, the longest a case may take."""
 
@@ -110,6 +112,8 @@ def read_script(text: str) -> Script:
         timing, rest_at = _timing(number, line, col, now)
         now = timing.hi if not timing.any else now
         events.append(_event(number, line, rest_at, timing))
+        if len(events) > MAX_EVENTS:
+            raise PktError(number, "script", f"more than {MAX_EVENTS:,} packets and system calls: too many for a case")
     return Script(tuple(events), tuple(options), tuple(comments))
 
 
