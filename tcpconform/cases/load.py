@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from tcpconform.cases import cache as casecache
-from tcpconform.cases import matrix
+from tcpconform.cases import matrix, packetdrill
 from tcpconform.cases import schema as case_schema
 from tcpconform.cases.build import CaseBuilder
 from tcpconform.cases.document import CaseFileError, Document, Loaded, LoadError, failed, yaml_error
@@ -53,7 +53,8 @@ def load_file(path: str | os.PathLike[str]) -> list[TestCase]:
 
 
 def load_cases(paths: Iterable[str | os.PathLike[str]], wanted: Callable[[str], bool] | None = None) -> list[TestCase]:
-    """Load case files and folders (searched recursively for ``*.yaml``/``*.yml``, in path order).
+    """Load case files and folders (searched recursively for ``*.yaml``/``*.yml`` and packetdrill
+    ``*.pkt`` scripts, in path order).
 
     Ids must be unique across everything loaded, since reports and selections name cases by id.
     Raises :class:`CaseFileError` with the mistakes of every file.  With ``wanted`` (a test of an
@@ -97,13 +98,17 @@ def _where(file: str, rid: str) -> object:
     return next((c.loc for c in _load_file(file)[0] if c.id == rid), file)
 
 
+CASE_SUFFIXES = (".yaml", ".yml", packetdrill.SUFFIX)
+"""The files a folder of cases is searched for: YAML cases and tables, and packetdrill scripts (:mod:`.packetdrill`)."""
+
+
 def _case_files(paths: Iterable[str | os.PathLike[str]], errors: list[LoadError]) -> Iterator[str]:
     """Files as given, folders expanded; each file once even if named twice."""
     seen: set[Path] = set()
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found = [p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+            found = [p for p in path.rglob("*") if p.suffix in CASE_SUFFIXES and p.is_file()
                      and not any(part.startswith(".") for part in p.relative_to(path).parts)]
             files = [str(p) for p in sorted(found)]
         elif path.exists():
@@ -293,10 +298,13 @@ def _event_shape(text: str) -> tuple[str, int, int] | None:
 
 
 def _parse_file(file: str, text: str) -> Loaded:
-    """What :func:`_load_file` gives for a file's text, computed: YAML, schema, cases."""
+    """What :func:`_load_file` gives for a file's text, computed: YAML, schema, cases; a ``.pkt``
+    file is a packetdrill script instead (:mod:`.packetdrill`)."""
     if len(text) > MAX_CHARS:
         return failed(file, f"the file has {len(text):,} characters; a case file has at most {MAX_CHARS:,} "
                       "(the bundled matrix table has about 21,000)", *position(text, MAX_CHARS))
+    if file.endswith(packetdrill.SUFFIX):
+        return packetdrill.load_script(file, text)
     refused = _not_yaml(file, text)
     if refused is not None:
         return refused
