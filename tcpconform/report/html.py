@@ -22,6 +22,7 @@ from typing import Any
 from tcpconform.cases.long import duration_text
 from tcpconform.gate import GateVerdict
 from tcpconform.report.ladder import ladder_svg
+from tcpconform.report.tsg import tsg_svgs
 from tcpconform.results import CaseResult, RunResult, StepResult, write_atomically
 
 VERDICTS = ("pass", "fail", "error", "skip")
@@ -77,6 +78,8 @@ td.nw,th.nw{white-space:nowrap}
 .failure .diff td:nth-child(2){color:var(--pass)}.failure .diff td:nth-child(3){color:var(--fail);font-weight:600}
 .ladder{overflow-x:auto;border:1px solid var(--line);border-radius:6px;background:#fff;margin:8px 0}
 .ladder svg{display:block}
+.tsg{overflow-x:auto;border:1px solid var(--line);border-radius:6px;background:#fff;margin:8px 0}
+.tsg svg{display:block;border-bottom:1px solid var(--line)}
 tr.not-run td{color:#8c959f}
 tr.s-fail td,tr.s-error td{background:#fff0ef}
 .legend span{margin-right:16px;white-space:nowrap}
@@ -305,6 +308,9 @@ def _case(index: int, case: CaseResult) -> str:
         out.append("<h3>Failure</h3>" + _failure(case, step))
     if case.segments or case.target_events:
         out.append(f'<h3>Exchange</h3><div class="ladder">{ladder_svg(case)}</div>')
+    graphs = tsg_svgs(case)
+    if graphs:
+        out.append('<h3>Time-sequence graph</h3><div class="tsg">' + "".join(graphs) + "</div>")
     if case.steps:
         out.append(_steps(case))
     out.append("</div></details></section>")
