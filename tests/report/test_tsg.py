@@ -251,3 +251,37 @@ def test_the_words_agree_with_tshark_frame_by_frame(tmp_path: Path, fault: str |
             seen |= o
     if fault is None:  # the comparison covered the words that matter here
         assert {"retransmission", "dup ACK", "window update", "zero window", "keep-alive"} <= seen, seen
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="no tshark installed (scripts/install-system-packages)")
+def test_the_run_pcap_filtered_by_tshark_gives_the_frames_we_name(tmp_path: Path) -> None:
+    """``tshark -r run.pcap -Y tcp.analysis.<word>``: the frame numbers, against the frames we give that word.
+
+    run.pcap holds every case's frames in time order (:func:`~tcpconform.report.pcap.write_run_pcap`:
+    the cases' frames one after the other, then a stable sort by time); the cases' tester ports differ,
+    so tshark keeps their connections apart as the analysis does."""
+    from tcpconform.report import write_reports
+
+    result = run(TSHARK_CASES)
+    for case in result.cases:
+        case.started_wall = 0.0
+    assert len({c.connection.get("tester") for c in result.cases}) == len(result.cases), "one port per case"
+    written = write_reports(result, evaluate(result, None), tmp_path)
+    frames = [(case.started_wall + case.segments[i].at, case, i) for case in result.cases for i in capture_order(case)]
+    frames.sort(key=lambda f: f[0])
+    analyses = {id(case): case_analysis(case) for case in result.cases}
+    tshark = shutil.which("tshark")
+    assert tshark is not None
+    for word, field in TSHARK_FIELDS.items():
+        proc = subprocess.run([tshark, "-n", "-r", str(written["pcap"]), "-Y", field, "-T", "fields", "-e", "frame.number"],
+                              capture_output=True, text=True, timeout=120, check=True)
+        theirs = {int(n) for n in proc.stdout.split()}
+        ours = set()
+        for number, (_, case, index) in enumerate(frames, 1):
+            analysis = analyses[id(case)].get(index)
+            flags = analysis.flags if analysis is not None else frozenset()
+            if word in flags or (word == "retransmission" and flags & RETRANSMISSIONS):
+                ours.add(number)
+        assert theirs == ours, f"{field}: tshark frames {sorted(theirs - ours)} only, ours {sorted(ours - theirs)} only"
+        if word in ("retransmission", "zero window", "keep-alive", "dup ACK"):
+            assert theirs, f"the run has no {word}: the comparison would prove nothing"
