@@ -21,7 +21,7 @@ from typing import Any
 
 from tcpconform.cases.long import duration_text
 from tcpconform.gate import GateVerdict
-from tcpconform.report.ladder import ladder_svg
+from tcpconform.report.ladder import ANALYSIS, ladder_svg
 from tcpconform.report.tsg import tsg_svgs
 from tcpconform.results import CaseResult, RunResult, StepResult, write_atomically
 
@@ -207,7 +207,9 @@ def _legend() -> str:
              ("#8250df", "solid", "target application")]
     spans = "".join(f'<span><i class="sw" style="border-top-color:{c};border-top-style:{s}"></i>{esc(t)}</span>'
                     for c, s, t in items)
-    return f'<div class="legend"><b>Ladder:</b> {spans}<span>state boxes: the target\'s TCP state</span></div>'
+    words = f'<span style="color:{ANALYSIS};font-weight:600">[retransmission] [dup ACK #n]…</span> Wireshark\'s analysis'
+    return (f'<div class="legend"><b>Ladder:</b> {spans}<span>state boxes: the target\'s TCP state</span>'
+            f"<span>{words}</span></div>")
 
 
 def _long_mark(case: CaseResult) -> str:
