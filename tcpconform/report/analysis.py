@@ -61,7 +61,9 @@ FAST_RETRANSMISSION_WITHIN = 20_000_000
 OUT_OF_ORDER_DEFAULT = 3_000_000
 """Nanoseconds: the out-of-order threshold when the connection's first RTT is 0 or unknown (Wireshark's 3 ms)."""
 
-_SFR = Flags.SYN | Flags.FIN | Flags.RST
+# Flags as plain ints: IntFlag arithmetic is slow, and the analysis runs on every segment of a report.
+_FIN, _SYN, _RST, _ACK = int(Flags.FIN), int(Flags.SYN), int(Flags.RST), int(Flags.ACK)
+_SFR = _SYN | _FIN | _RST
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +116,9 @@ class _Conversation:
     synack: bool = False
 
 
-def _scaled(seg: Segment, fwd: _Half, rev: _Half) -> int:
+def _scaled(seg: Segment, flags: int, fwd: _Half, rev: _Half) -> int:
     """The window as Wireshark counts it: shifted when both SYNs carried a window scale, never on a SYN."""
-    if seg.flags & Flags.SYN or fwd.wscale is None or rev.wscale is None:
+    if flags & _SYN or fwd.wscale is None or rev.wscale is None:
         return seg.window
     return seg.window << min(fwd.wscale, 14)
 
@@ -139,7 +141,7 @@ def analyse(segments: Iterable[tuple[float, Segment]]) -> list[Analysis]:
         key = _conversation_key(seg)
         conv = conversations.get(key)
         src = (seg.src, seg.sport)
-        if conv is not None and seg.flags & Flags.SYN and not seg.flags & Flags.ACK:
+        if conv is not None and int(seg.flags) & (_SYN | _ACK) == _SYN:
             old = conv.halves.get(src)
             if old is not None and old.isn is not None and old.isn != seg.seq:
                 conv = None  # the ports are reused by a new connection
@@ -155,20 +157,20 @@ def _one(conv: _Conversation, at: int, seg: Segment) -> Analysis:
     rev = conv.halves.setdefault(dst, _Half())
     if conv.first_at is None:
         conv.first_at = at
-    flags = seg.flags
-    if flags & Flags.SYN:
+    flags = int(seg.flags)
+    if flags & _SYN:
         fwd.syn, fwd.isn = True, seg.seq
         fwd.wscale = seg.option("WScale")
-        conv.synack = conv.synack or bool(flags & Flags.ACK)
-    elif flags & Flags.ACK and conv.synack and conv.first_rtt is None:
+        conv.synack = conv.synack or bool(flags & _ACK)
+    elif flags & _ACK and conv.synack and conv.first_rtt is None:
         conv.first_rtt = at - conv.first_at
     seq, ack, seglen = seg.seq, seg.ack, len(seg.payload)
-    window = _scaled(seg, fwd, rev)
+    window = _scaled(seg, flags, fwd, rev)
     words: set[str] = set()
     dup = 0
     known = fwd.seen
     plain = not flags & _SFR
-    same_ack = known and bool(flags & Flags.ACK) and fwd.lastack is not None and ack == fwd.lastack
+    same_ack = known and bool(flags & _ACK) and fwd.lastack is not None and ack == fwd.lastack
     at_next = known and seq == fwd.nextseq
     finished = False
     if known and seglen == 1 and at_next and rev.window == 0:
@@ -196,18 +198,23 @@ def _one(conv: _Conversation, at: int, seg: Segment) -> Analysis:
         words.add(DUP_ACK)
     if not dup:
         fwd.dupacks = 0
-    if (seglen > 0 or flags & (Flags.SYN | Flags.FIN)) and KEEP_ALIVE not in words:
+    if (seglen > 0 or flags & (_SYN | _FIN)) and KEEP_ALIVE not in words:
         kind = _retransmission(conv, at, seg, fwd, rev)
         if kind:
             words.add(kind)
-    end = seqnum.add(seq, seg.seg_len)
+    end = seqnum.add(seq, _seg_len(seg, flags))
     if (not known or seqnum.gt(end, fwd.nextseq)) and ZERO_WINDOW_PROBE not in words:
         fwd.nextseq, fwd.nextseq_at = end, (at if known else None)
     fwd.window = window
-    fwd.lastack, fwd.lastack_at = (ack if flags & Flags.ACK else None), at  # no ACK: the next is no dup ACK
+    fwd.lastack, fwd.lastack_at = (ack if flags & _ACK else None), at  # no ACK: the next is no dup ACK
     fwd.last = frozenset(words)
     fwd.seen = True
     return Analysis(frozenset(words), dup) if words else NOTHING
+
+
+def _seg_len(seg: Segment, flags: int) -> int:
+    """:attr:`Segment.seg_len` without IntFlag arithmetic."""
+    return len(seg.payload) + (1 if flags & _SYN else 0) + (1 if flags & _FIN else 0)
 
 
 def _retransmission(conv: _Conversation, at: int, seg: Segment, fwd: _Half, rev: _Half) -> str | None:
@@ -215,7 +222,7 @@ def _retransmission(conv: _Conversation, at: int, seg: Segment, fwd: _Half, rev:
 
     Out-of-order compares where the segment ends with SYN and FIN counted (a SYN or FIN sent again
     ends where the first did: a retransmission), the spurious test its payload only."""
-    seq, seglen, seg_len = seg.seq, len(seg.payload), seg.seg_len
+    seq, seglen, seg_len = seg.seq, len(seg.payload), _seg_len(seg, int(seg.flags))
     not_advanced = fwd.seen and seqnum.lt(seq, fwd.nextseq)
     if not_advanced and rev.dupacks >= 2 and rev.lastack == seq and at - rev.lastack_at < FAST_RETRANSMISSION_WITHIN:
         return FAST_RETRANSMISSION

@@ -21,6 +21,7 @@ from typing import Any
 
 from tcpconform.cases.long import duration_text
 from tcpconform.gate import GateVerdict
+from tcpconform.report.analysis import case_analysis
 from tcpconform.report.ladder import ANALYSIS, ladder_svg
 from tcpconform.report.tsg import tsg_svgs
 from tcpconform.results import CaseResult, RunResult, StepResult, write_atomically
@@ -308,9 +309,10 @@ def _case(index: int, case: CaseResult) -> str:
     step = case.failed_step
     if step is not None:
         out.append("<h3>Failure</h3>" + _failure(case, step))
+    analyses = case_analysis(case)  # once, for the ladder's words and the graphs' marks
     if case.segments or case.target_events:
-        out.append(f'<h3>Exchange</h3><div class="ladder">{ladder_svg(case)}</div>')
-    graphs = tsg_svgs(case)
+        out.append(f'<h3>Exchange</h3><div class="ladder">{ladder_svg(case, analyses)}</div>')
+    graphs = tsg_svgs(case, analyses)
     if graphs:
         out.append('<h3>Time-sequence graph</h3><div class="tsg">' + "".join(graphs) + "</div>")
     if case.steps:

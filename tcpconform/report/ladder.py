@@ -322,8 +322,7 @@ def _time_label(at: float) -> str:
     return f"{at:.3f} s" if at >= 10 else f"{at * 1000:.3f} ms"
 
 
-def _rows(case: CaseResult, fail: _Failure) -> list[_Row]:
-    analyses = case_analysis(case)
+def _rows(case: CaseResult, fail: _Failure, analyses: dict[int, Analysis]) -> list[_Row]:
     rows = [_segment_row(case, i, fail, analyses.get(i)) for i in range(len(case.segments))]
     for j, ev in enumerate(case.target_events):
         rows.append(_state_row(ev, j) if ev.kind == "state" else _app_row(ev, j))
@@ -368,10 +367,11 @@ def _wait_bracket(step: StepResult, top: float, end: float) -> str:
             f"{label}</g>")
 
 
-def ladder_svg(case: CaseResult) -> str:
-    """The case's exchange as a standalone ``<svg>`` element (inline attributes, no CSS, no script)."""
+def ladder_svg(case: CaseResult, analyses: dict[int, Analysis] | None = None) -> str:
+    """The case's exchange as a standalone ``<svg>`` element (inline attributes, no CSS, no script);
+    ``analyses``: the case's :func:`~tcpconform.report.analysis.case_analysis`, when the caller has it."""
     fail = _resolve_failure(case)
-    rows = _rows(case, fail)
+    rows = _rows(case, fail, case_analysis(case) if analyses is None else analyses)
     has_app = any(ev.kind != "state" for ev in case.target_events)
     bands: list[str] = []
     body: list[str] = []

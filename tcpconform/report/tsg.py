@@ -55,6 +55,16 @@ WINDOW_LINE = "#6e7781"
 ZERO = "#cf222e"
 RST = "#57606a"
 
+# Flags as plain ints: IntFlag arithmetic is slow, and a report draws every segment.
+_FIN, _SYN, _RST, _ACK = int(Flags.FIN), int(Flags.SYN), int(Flags.RST), int(Flags.ACK)
+
+
+def _len(seg: Segment) -> int:
+    """:attr:`Segment.seg_len` (payload, SYN and FIN) without IntFlag arithmetic."""
+    flags = int(seg.flags)
+    return len(seg.payload) + (1 if flags & _SYN else 0) + (1 if flags & _FIN else 0)
+
+
 WINDOW_HEADROOM = 0.35
 """How far above the data and the ACKs (as a share of their span) the window line may reach before it is cut."""
 
@@ -84,9 +94,8 @@ class _Point:
     index: int
 
 
-def _connection(case: CaseResult) -> list[_Point]:
+def _connection(case: CaseResult, analyses: dict[int, Analysis]) -> list[_Point]:
     """The case's segments on the connection of its first segment (both directions), in time order."""
-    analyses = case_analysis(case)
     records = sorted((i for i, r in enumerate(case.segments) if isinstance(r.segment, Segment)),
                      key=lambda i: case.segments[i].at)
     if not records:
@@ -111,15 +120,17 @@ def _is_from(point: _Point, sender: tuple[str, int]) -> bool:
     return (point.seg.src, point.seg.sport) == sender
 
 
-def tsg_svgs(case: CaseResult) -> list[str]:
-    """The case's graphs: the target's direction when it sent anything, the tester's when it sent data."""
-    points = _connection(case)
+def tsg_svgs(case: CaseResult, analyses: dict[int, Analysis] | None = None) -> list[str]:
+    """The case's graphs: the target's direction when it sent sequence space (a SYN, data or a FIN; a
+    lone RST draws no graph), the tester's when it sent data.  ``analyses``: the case's
+    :func:`~tcpconform.report.analysis.case_analysis`, when the caller has it already."""
+    points = _connection(case, case_analysis(case) if analyses is None else analyses)
     if not points:
         return []
     out = []
     tester = next(((p.seg.src, p.seg.sport) for p in points if case.segments[p.index].direction == "out"), None)
     target = next(((p.seg.src, p.seg.sport) for p in points if case.segments[p.index].direction == "in"), None)
-    if target is not None:
+    if target is not None and any(_is_from(p, target) and _len(p.seg) for p in points):
         out.append(direction_svg(case, points, target, "target → tester"))
     if tester is not None and any(_is_from(p, tester) and p.seg.payload for p in points):
         out.append(direction_svg(case, points, tester, "tester → target"))
@@ -145,7 +156,7 @@ def _window_shift(points: list[_Point], receiver: tuple[str, int], sender: tuple
     """The receiver's window scale, when both SYNs carried one (RFC 7323 2.2), else 0."""
     scales = {}
     for p in points:
-        if p.seg.flags & Flags.SYN:
+        if int(p.seg.flags) & _SYN:
             scales[(p.seg.src, p.seg.sport)] = p.seg.option("WScale")
     mine, theirs = scales.get(receiver), scales.get(sender)
     return min(int(mine), 14) if mine is not None and theirs is not None else 0
@@ -155,15 +166,15 @@ def direction_svg(case: CaseResult, points: list[_Point], sender: tuple[str, int
     """One direction's graph: ``sender``'s segments as bars, the other end's ACK and window as step lines."""
     sent = [p for p in points if _is_from(p, sender)]
     got = [p for p in points if not _is_from(p, sender)]
-    syn = next((p.seg.seq for p in sent if p.seg.flags & Flags.SYN), None)
+    syn = next((p.seg.seq for p in sent if int(p.seg.flags) & _SYN), None)
     base = syn if syn is not None else sent[0].seg.seq if sent else 0
     receiver = (got[0].seg.src, got[0].seg.sport) if got else ("", 0)
     shift = _window_shift(points, receiver, sender)
-    acks: list[_Ack] = [(p.at, seqnum.diff(p.seg.ack, base), p.seg.window << (0 if p.seg.flags & Flags.SYN else shift), p)
-            for p in got if p.seg.flags & Flags.ACK and not p.seg.flags & Flags.RST]  # a RST's window means nothing
+    acks: list[_Ack] = [(p.at, seqnum.diff(p.seg.ack, base), p.seg.window << (0 if int(p.seg.flags) & _SYN else shift), p)
+            for p in got if int(p.seg.flags) & _ACK and not int(p.seg.flags) & _RST]  # a RST's window means nothing
     bars = [(p, seqnum.diff(p.seg.seq, base)) for p in sent]
     lows = [rel for _, rel in bars] + [a for _, a, _, _ in acks]
-    highs = [rel + p.seg.seg_len for p, rel in bars] + [a for _, a, _, _ in acks]
+    highs = [rel + _len(p.seg) for p, rel in bars] + [a for _, a, _, _ in acks]
     lo, hi = (min(lows), max(highs)) if lows else (0, 1)
     windows = [a + w for _, a, w, _ in acks]
     top = max([hi, *windows])
@@ -241,12 +252,12 @@ def _bar(sc: _Scale, p: _Point, rel: int) -> str:
     flags = p.analysis.flags if p.analysis is not None else frozenset()
     x = sc.x(p.at)
     words = " ".join(f"[{w}]" for w in p.analysis.words) if p.analysis is not None else ""
-    title = esc(f"{p.at * 1000:.3f} ms: seq {rel}..{rel + p.seg.seg_len} ({p.seg.flags.tcpdump()}) {words}".rstrip())
+    title = esc(f"{p.at * 1000:.3f} ms: seq {rel}..{rel + _len(p.seg)} ({p.seg.flags.tcpdump()}) {words}".rstrip())
     if KEEP_ALIVE in flags and not p.seg.payload:
         y = sc.y(rel)
         return (f'<g class="tsg-keep-alive"><title>{title}</title><path d="M{x:.1f},{y - 5:.1f} L{x + 5:.1f},{y:.1f} '
                 f'L{x:.1f},{y + 5:.1f} L{x - 5:.1f},{y:.1f} Z" fill="{KEEPALIVE}"/></g>')
-    if p.seg.seg_len == 0:
+    if _len(p.seg) == 0:
         return ""  # a bare ACK of the sender's: its ACK belongs to the other direction's graph
     if p.analysis is not None and p.analysis.retransmission:
         cls, colour = "tsg-retransmission", RETRANSMISSION
@@ -258,12 +269,12 @@ def _bar(sc: _Scale, p: _Point, rel: int) -> str:
         cls, colour = "tsg-keep-alive", KEEPALIVE
     else:
         cls, colour = "tsg-data", DATA
-    y1, y2 = sc.y(rel), sc.y(rel + p.seg.seg_len)
+    y1, y2 = sc.y(rel), sc.y(rel + _len(p.seg))
     if y1 - y2 < 3:  # keep a one-byte segment visible
         y1, y2 = (y1 + y2) / 2 + 1.5, (y1 + y2) / 2 - 1.5
     mark = ""
-    if p.seg.flags & (Flags.SYN | Flags.FIN):
-        letter = "S" if p.seg.flags & Flags.SYN else "F"
+    if int(p.seg.flags) & (_SYN | _FIN):
+        letter = "S" if int(p.seg.flags) & _SYN else "F"
         mark = f'<text x="{x + 5:.1f}" y="{y2 + 4:.1f}" fill="{colour}">{letter}</text>'
     return (f'<g class="{cls}"><title>{title}</title><line x1="{x:.1f}" y1="{y1:.1f}" x2="{x:.1f}" y2="{y2:.1f}" '
             f'stroke="{colour}" stroke-width="2"/><path d="M{x - 3:.1f},{y1:.1f} H{x + 3:.1f} M{x - 3:.1f},{y2:.1f} '
@@ -273,7 +284,7 @@ def _bar(sc: _Scale, p: _Point, rel: int) -> str:
 def _rsts(sc: _Scale, sent: list[_Point], base: int) -> list[str]:
     out = []
     for p in sent:
-        if p.seg.flags & Flags.RST:
+        if int(p.seg.flags) & _RST:
             x, y = sc.x(p.at), sc.y(seqnum.diff(p.seg.seq, base))
             out.append(f'<g class="tsg-rst"><title>{esc(f"RST at {p.at * 1000:.3f} ms")}</title>'
                        f'<text x="{x:.1f}" y="{y - 4:.1f}" fill="{RST}" text-anchor="middle">R</text></g>')
@@ -293,7 +304,7 @@ def _counts(sent: list[_Point], acks: list[_Ack]) -> dict[str, int]:
             out["tsg-zero-window-probe"] += 1
         elif KEEP_ALIVE in flags:
             out["tsg-keep-alive"] += 1
-        elif p.seg.seg_len:
+        elif _len(p.seg):
             out["tsg-data"] += 1
     out["tsg-ack"] = out["tsg-window"] = len(acks)
     out["tsg-zero-window"] = sum(1 for _, _, w, _ in acks if w == 0)
