@@ -285,3 +285,53 @@ def test_the_run_pcap_filtered_by_tshark_gives_the_frames_we_name(tmp_path: Path
         assert theirs == ours, f"{field}: tshark frames {sorted(theirs - ours)} only, ours {sorted(ours - theirs)} only"
         if word in ("retransmission", "zero window", "keep-alive", "dup ACK"):
             assert theirs, f"the run has no {word}: the comparison would prove nothing"
+
+
+def _synthetic(isn: int, window: int) -> CaseResult:
+    """The target sends three segments of 100 bytes from ``isn`` (which may wrap); the tester ACKs each."""
+    from tcpconform.results import SegmentRecord
+    from tcpconform.tcp import seqnum
+    from tcpconform.tcp.segment import Flags, Segment
+
+    case = CaseResult("synthetic", "t", "f.yaml", 1, "a", "MUST", [])
+    tester, target = ("192.0.2.1", 40000), ("192.0.2.2", 8000)
+
+    def add(at: float, frm: tuple[str, int], to: tuple[str, int], seq: int, ack: int, flags: str, data: int,
+            win: int) -> None:
+        seg = Segment(frm[0], to[0], frm[1], to[1], seqnum.add(seq, 0), seqnum.add(ack, 0), Flags.parse(flags), win,
+                      payload=b"x" * data)
+        case.segments.append(SegmentRecord("out" if frm == tester else "in", at, seg.summary(), seg.summary(), {},
+                                           segment=seg))
+
+    add(0.0, tester, target, 7, 0, "S", 0, window)
+    add(0.001, target, tester, isn, 8, "SA", 0, 65535)
+    add(0.002, tester, target, 8, isn + 1, "A", 0, window)
+    for k in range(3):
+        add(0.01 + k * 0.01, target, tester, isn + 1 + 100 * k, 8, "PA", 100, 65535)
+        add(0.015 + k * 0.01, tester, target, 8, isn + 101 + 100 * k, "A", 0, window)
+    return case
+
+
+def _bar_tops(graph: ET.Element) -> list[float]:
+    return [float(g.find(f"{SVG}line").get("y2", 0)) for g in marks(graph, "tsg-data")]  # type: ignore[union-attr]
+
+
+def test_a_wrapping_connection_draws_as_a_straight_one_and_a_big_window_is_cut() -> None:
+    plain = graphs(_synthetic(1000, 50))[0]
+    wrapping = graphs(_synthetic(0xFFFFFFFF - 150, 50))[0]
+    assert _bar_tops(plain) == _bar_tops(wrapping)  # the same picture across 2^32
+    tops = _bar_tops(plain)
+    assert tops == sorted(tops, reverse=True) and len(tops) == 4  # the SYN-ACK, then each segment higher up
+    assert ET.tostring(plain) == ET.tostring(wrapping)  # titles hold relative numbers too
+
+    def window_title(graph: ET.Element) -> str:
+        title = marks(graph, "tsg-window")[0].find(f"{SVG}title")
+        return (title.text or "") if title is not None else ""
+
+    assert "cut" not in window_title(plain)
+    big = graphs(_synthetic(1000, 60000))[0]
+    assert "cut at the top; highest 60301" in window_title(big)
+    from tcpconform.report.tsg import BOTTOM, HEIGHT, TOP
+
+    tops = _bar_tops(big)  # the data keeps most of the graph's height: the window does not squash it
+    assert max(tops) - min(tops) > 0.6 * (HEIGHT - TOP - BOTTOM) and min(tops) >= TOP
