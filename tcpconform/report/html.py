@@ -21,7 +21,9 @@ from typing import Any
 
 from tcpconform.cases.long import duration_text
 from tcpconform.gate import GateVerdict
-from tcpconform.report.ladder import ladder_svg
+from tcpconform.report.analysis import case_analysis
+from tcpconform.report.ladder import ANALYSIS, ladder_svg
+from tcpconform.report.tsg import tsg_svgs
 from tcpconform.results import CaseResult, RunResult, StepResult, write_atomically
 
 VERDICTS = ("pass", "fail", "error", "skip")
@@ -77,6 +79,8 @@ td.nw,th.nw{white-space:nowrap}
 .failure .diff td:nth-child(2){color:var(--pass)}.failure .diff td:nth-child(3){color:var(--fail);font-weight:600}
 .ladder{overflow-x:auto;border:1px solid var(--line);border-radius:6px;background:#fff;margin:8px 0}
 .ladder svg{display:block}
+.tsg{overflow-x:auto;border:1px solid var(--line);border-radius:6px;background:#fff;margin:8px 0}
+.tsg svg{display:block;border-bottom:1px solid var(--line)}
 tr.not-run td{color:#8c959f}
 tr.s-fail td,tr.s-error td{background:#fff0ef}
 .legend span{margin-right:16px;white-space:nowrap}
@@ -204,7 +208,9 @@ def _legend() -> str:
              ("#8250df", "solid", "target application")]
     spans = "".join(f'<span><i class="sw" style="border-top-color:{c};border-top-style:{s}"></i>{esc(t)}</span>'
                     for c, s, t in items)
-    return f'<div class="legend"><b>Ladder:</b> {spans}<span>state boxes: the target\'s TCP state</span></div>'
+    words = f'<span style="color:{ANALYSIS};font-weight:600">[retransmission] [dup ACK #n]…</span> Wireshark\'s analysis'
+    return (f'<div class="legend"><b>Ladder:</b> {spans}<span>state boxes: the target\'s TCP state</span>'
+            f"<span>{words}</span></div>")
 
 
 def _long_mark(case: CaseResult) -> str:
@@ -303,8 +309,12 @@ def _case(index: int, case: CaseResult) -> str:
     step = case.failed_step
     if step is not None:
         out.append("<h3>Failure</h3>" + _failure(case, step))
+    analyses = case_analysis(case)  # once, for the ladder's words and the graphs' marks
     if case.segments or case.target_events:
-        out.append(f'<h3>Exchange</h3><div class="ladder">{ladder_svg(case)}</div>')
+        out.append(f'<h3>Exchange</h3><div class="ladder">{ladder_svg(case, analyses)}</div>')
+    graphs = tsg_svgs(case, analyses)
+    if graphs:
+        out.append('<h3>Time-sequence graph</h3><div class="tsg">' + "".join(graphs) + "</div>")
     if case.steps:
         out.append(_steps(case))
     out.append("</div></details></section>")

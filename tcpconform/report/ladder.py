@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 
+from tcpconform.report.analysis import Analysis, case_analysis
 from tcpconform.results import CaseResult, SegmentRecord, StepResult, TargetEvent
 
 WIDTH = 1000
@@ -52,6 +53,8 @@ RED = "#cf222e"
 RED_BAND = "#ffebe9"
 AMBER = "#9a6700"
 STATE_FILL = "#fff8c5"
+ANALYSIS = "#bc4c00"
+"""Wireshark's analysis words under an arrow ("[retransmission]", "[dup ACK #2]")."""
 
 _MID_CHARS = int((TARGET_X - TESTER_X - 24) / CHAR_W)  # label width between the two lifelines
 _SMALL_W = CHAR_W * SMALL / FONT_SIZE
@@ -173,7 +176,12 @@ def _seg_title(case: CaseResult, seg: SegmentRecord) -> str:
     return "\n".join(parts)
 
 
-def _segment_row(case: CaseResult, index: int, fail: _Failure) -> _Row:
+def analysis_text(analysis: Analysis | None) -> str:
+    """Wireshark's words for a segment as the ladder writes them: ``[retransmission] [dup ACK #2]``."""
+    return " ".join(f"[{word}]" for word in analysis.words) if analysis is not None else ""
+
+
+def _segment_row(case: CaseResult, index: int, fail: _Failure, analysis: Analysis | None = None) -> _Row:
     seg = case.segments[index]
     note = seg.note
     muted = note.startswith(("tolerated", "cleanup", "after the last step"))
@@ -181,6 +189,9 @@ def _segment_row(case: CaseResult, index: int, fail: _Failure) -> _Row:
     colour = RED if highlighted else MUTED if muted else (OUT if seg.direction == "out" else IN)
     label, cut = wrap(seg.summary + ("  ✓" if note == "matched" else ""), _MID_CHARS)
     subs: list[_Line] = []
+    words = analysis_text(analysis)
+    if words:
+        subs += [_Line(line, ANALYSIS, bold=True) for line in wrap(words, _MID_SMALL, 2)[0]]
     if note and note != "matched":
         subs += [_Line(line, MUTED, italic=True) for line in wrap(note, _MID_SMALL, 2)[0]]
     if highlighted and fail.step is not None:
@@ -217,6 +228,8 @@ def _segment_row(case: CaseResult, index: int, fail: _Failure) -> _Row:
         return parts
 
     title = _seg_title(case, seg) + ("\n" + "\n".join(_diff_lines(fail.step)) if highlighted and fail.step else "")
+    if words:
+        title += f"\nWireshark's analysis: {words}"
     if cut:
         title = seg.summary + "\n" + title
     return _Row(seg.at, (1, index), height, anchor, draw, RED_BAND if highlighted else None, title)
@@ -309,8 +322,8 @@ def _time_label(at: float) -> str:
     return f"{at:.3f} s" if at >= 10 else f"{at * 1000:.3f} ms"
 
 
-def _rows(case: CaseResult, fail: _Failure) -> list[_Row]:
-    rows = [_segment_row(case, i, fail) for i in range(len(case.segments))]
+def _rows(case: CaseResult, fail: _Failure, analyses: dict[int, Analysis]) -> list[_Row]:
+    rows = [_segment_row(case, i, fail, analyses.get(i)) for i in range(len(case.segments))]
     for j, ev in enumerate(case.target_events):
         rows.append(_state_row(ev, j) if ev.kind == "state" else _app_row(ev, j))
     if fail.step is not None and fail.missing:
@@ -354,10 +367,11 @@ def _wait_bracket(step: StepResult, top: float, end: float) -> str:
             f"{label}</g>")
 
 
-def ladder_svg(case: CaseResult) -> str:
-    """The case's exchange as a standalone ``<svg>`` element (inline attributes, no CSS, no script)."""
+def ladder_svg(case: CaseResult, analyses: dict[int, Analysis] | None = None) -> str:
+    """The case's exchange as a standalone ``<svg>`` element (inline attributes, no CSS, no script);
+    ``analyses``: the case's :func:`~tcpconform.report.analysis.case_analysis`, when the caller has it."""
     fail = _resolve_failure(case)
-    rows = _rows(case, fail)
+    rows = _rows(case, fail, case_analysis(case) if analyses is None else analyses)
     has_app = any(ev.kind != "state" for ev in case.target_events)
     bands: list[str] = []
     body: list[str] = []

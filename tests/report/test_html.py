@@ -113,7 +113,8 @@ def test_page_parses_is_self_contained_and_has_a_section_and_filter_per_verdict(
     assert [s.get("data-case-verdict") for s in sections] == [c.verdict for c in result.cases]
     boxes = {a.get("data-verdict") for t, a in parsed.tags if t == "input" and a.get("type") == "checkbox"}
     assert boxes == {"pass", "fail", "error", "skip"}
-    assert page.count("<svg") == sum(1 for c in result.cases if c.segments or c.target_events)
+    assert page.count('class="tcpconform-ladder"') == sum(1 for c in result.cases if c.segments or c.target_events)
+    assert page.count("<svg") == page.count('class="tcpconform-ladder"') + page.count('class="tcpconform-tsg"')
 
 
 def test_header_has_metadata_counts_by_verdict_and_level() -> None:
