@@ -33,7 +33,8 @@ FAULTS = {
     "zero-window-probe.pkt": "no-persist-probe", "zero-window-update.pkt": "ignore-window", "mss-small.pkt": "ignore-mss",
     "fin-retransmit.pkt": "no-retransmit", "old-data-dup-ack.pkt": "ignore-unacceptable",
     "rst-out-of-window.pkt": "answer-rst-with-rst", "fin-with-data.pkt": "ignore-fin", "reset-read.pkt": "ignore-rst",
-    "simultaneous-close.pkt": "ignore-fin", "half-close-peer-data.pkt": "ignore-fin",
+    "simultaneous-close.pkt": "ignore-fin", "syn-closed-port.pkt": "closed-port-rst-no-ack",
+    "half-close-peer-data.pkt": "ignore-fin",
 }
 """A script and a reference-responder fault it sees: with the fault on, the script fails."""
 

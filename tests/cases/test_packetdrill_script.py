@@ -101,6 +101,12 @@ def test_empty_options_expect_none_and_left_out_options_are_not_checked(tmp_path
     assert isinstance(unchecked, ExpectStep) and not isinstance(unchecked.segment.options, OptionsSpec)
 
 
+def test_a_script_that_neither_listens_nor_connects_runs_on_a_closed_port(tmp_path: Path) -> None:
+    syn = "0 < S 0:0(0) win 1\n+0 > R. 0:0(0) ack 1\n"
+    assert load_case(write(tmp_path, syn, "closed.pkt")).closed_port
+    assert not load_case(write(tmp_path, LISTEN + syn.replace("0 <", "+0 <", 1), "open.pkt")).closed_port
+
+
 def test_system_calls_map_onto_application_steps(tmp_path: Path) -> None:
     case = load_case(write(tmp_path, LISTEN + "+0 accept(3, ..., ...) = 4\n+0 fcntl(4, F_SETFL, O_NONBLOCK) = 0\n"
                            "+0 setsockopt(4, IPPROTO_TCP, TCP_NODELAY, [1], 4) = 0\n+0 write(4, ..., 10) = 10\n"
