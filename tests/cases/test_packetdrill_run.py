@@ -22,8 +22,21 @@ from tcpconform.lab.lab import temporary_lab
 from tcpconform.targets.reference import open_reference
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "testcases-pkt"
-ONLY_LINUX = {"pkt-syn-options-linux"}
-ONLY_REFERENCE = {"pkt-syn-options"}
+LAYOUTS = ("syn-options", "syn-mss-only", "syn-wscale-only", "syn-sackok-only", "syn-ts-only")
+"""The SYN-ACK option scripts written as a pair, one per stack's layout (``NAME`` and ``NAME-linux``)."""
+ONLY_LINUX = {f"pkt-{name}-linux" for name in LAYOUTS}
+ONLY_REFERENCE = {f"pkt-{name}" for name in LAYOUTS}
+FAULTS = {
+    "nagle.pkt": "no-nagle", "nodelay-write.pkt": "nodelay-ignored", "out-of-order.pkt": "no-dup-ack",
+    "dup-syn-syn-rcvd.pkt": "dup-syn-ack-only", "ack-syn-rcvd-bad.pkt": "accept-any-ack-syn-rcvd",
+    "ack-unsent.pkt": "accept-ack-of-unsent", "close-unread-rst.pkt": "fin-despite-unread",
+    "zero-window-probe.pkt": "no-persist-probe", "zero-window-update.pkt": "ignore-window", "mss-small.pkt": "ignore-mss",
+    "fin-retransmit.pkt": "no-retransmit", "old-data-dup-ack.pkt": "ignore-unacceptable",
+    "rst-out-of-window.pkt": "answer-rst-with-rst", "fin-with-data.pkt": "ignore-fin", "reset-read.pkt": "ignore-rst",
+    "simultaneous-close.pkt": "ignore-fin", "syn-closed-port.pkt": "closed-port-rst-no-ack",
+    "half-close-peer-data.pkt": "ignore-fin",
+}
+"""A script and a reference-responder fault it sees: with the fault on, the script fails."""
 
 
 def _verdicts(paths: list[Path], *faults: str) -> dict[str, str]:
@@ -36,6 +49,7 @@ def _verdicts(paths: list[Path], *faults: str) -> dict[str, str]:
 
 def test_every_script_passes_on_the_reference_but_linux_own_layout() -> None:
     verdicts = _verdicts([SCRIPTS])
+    assert len(verdicts) >= 40 and verdicts.keys() >= ONLY_LINUX | ONLY_REFERENCE, sorted(verdicts)
     assert {k for k, v in verdicts.items() if v != "pass"} == ONLY_LINUX, verdicts
 
 
@@ -43,6 +57,13 @@ def test_a_faulty_responder_fails_the_scripts_that_see_the_fault() -> None:
     assert _verdicts([SCRIPTS / "close-passive.pkt", SCRIPTS / "seed.pkt"], "ignore-fin") == {
         "pkt-close-passive": "fail", "pkt-seed": "fail"}
     assert _verdicts([SCRIPTS / "handshake.pkt"], "bad-syn-ack") == {"pkt-handshake": "fail"}
+
+
+def test_each_script_of_the_fault_table_fails_with_its_fault_and_passes_without() -> None:
+    for name, fault in FAULTS.items():
+        case = "pkt-" + name.removesuffix(".pkt")
+        assert _verdicts([SCRIPTS / name], fault) == {case: "fail"}, (name, fault)
+        assert _verdicts([SCRIPTS / name]) == {case: "pass"}, name
 
 
 def test_an_early_segment_breaks_the_silence_before_a_late_expectation(tmp_path: Path) -> None:

@@ -92,6 +92,21 @@ def test_outbound_timestamps_are_not_checked_but_their_place_is(tmp_path: Path) 
     assert expect.segment.options.items[2].value == (ANY, ANY)
 
 
+def test_empty_options_expect_none_and_left_out_options_are_not_checked(tmp_path: Path) -> None:
+    case = load_case(write(tmp_path, LISTEN + "+0 < S 0:0(0) win 1 <mss 512>\n+0 > S. 0:0(0) ack 1 <>\n"
+                                             "+0.01 < . 1:1(0) ack 1 win 1\n+0 > . 1:1(0) ack 1\n"))
+    none, unchecked = case.steps[2], case.steps[-1]
+    assert isinstance(none, ExpectStep) and isinstance(none.segment.options, OptionsSpec)
+    assert none.segment.options.items == ()
+    assert isinstance(unchecked, ExpectStep) and not isinstance(unchecked.segment.options, OptionsSpec)
+
+
+def test_a_script_that_neither_listens_nor_connects_runs_on_a_closed_port(tmp_path: Path) -> None:
+    syn = "0 < S 0:0(0) win 1\n+0 > R. 0:0(0) ack 1\n"
+    assert load_case(write(tmp_path, syn, "closed.pkt")).closed_port
+    assert not load_case(write(tmp_path, LISTEN + syn.replace("0 <", "+0 <", 1), "open.pkt")).closed_port
+
+
 def test_system_calls_map_onto_application_steps(tmp_path: Path) -> None:
     case = load_case(write(tmp_path, LISTEN + "+0 accept(3, ..., ...) = 4\n+0 fcntl(4, F_SETFL, O_NONBLOCK) = 0\n"
                            "+0 setsockopt(4, IPPROTO_TCP, TCP_NODELAY, [1], 4) = 0\n+0 write(4, ..., 10) = 10\n"

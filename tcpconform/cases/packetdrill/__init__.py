@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from tcpconform.cases.document import Loaded, LoadError
-from tcpconform.cases.model import DEFAULT_INVARIANTS, TOLERABLE, Level, Numbering, Requirement, SourceLoc, TestCase
+from tcpconform.cases.model import DEFAULT_INVARIANTS, TOLERABLE, AppStep, Level, Numbering, Requirement, SourceLoc, TestCase
 from tcpconform.cases.packetdrill.mapping import DEFAULT_TOLERANCE, map_events
 from tcpconform.cases.packetdrill.script import PktError, Script, read_script
 
@@ -55,6 +55,8 @@ def _script_tolerance(script: Script) -> float:
 
 
 def _case(file: str, script: Script, tolerance: float) -> TestCase:
+    """The case of ``script``. A script that neither listens nor connects runs against a closed port (one
+    next to the target's, where nothing of the run listens): in packetdrill no socket means none there."""
     if not script.events:
         raise PktError(1, "script", "no packets and no system calls: nothing to check")
     meta = {m[1]: m[2].strip() for _, text in script.comments if (m := _META.fullmatch(text))}
@@ -78,7 +80,8 @@ def _case(file: str, script: Script, tolerance: float) -> TestCase:
         area=Path(file).resolve().parent.name, level=level,
         no_fault="a packetdrill script names no reference-responder fault: what it checks is the exchange as scripted",
         numbering=Numbering(tester=0, target=0), tester_window=mapped.tester_window or 5000,
-        tester_mss=mapped.tester_mss, invariants=DEFAULT_INVARIANTS, family=mapped.family, tags=("packetdrill",))
+        tester_mss=mapped.tester_mss, invariants=DEFAULT_INVARIANTS, family=mapped.family, tags=("packetdrill",),
+        closed_port=not any(isinstance(step, AppStep) and step.action in ("listen", "connect") for step in mapped.steps))
 
 
 

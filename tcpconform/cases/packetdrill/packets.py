@@ -50,7 +50,7 @@ def segment_of(packet: Packet) -> SegmentSpec:
             any_options, options = True, ""
         else:
             items, at = [], len(head) + body[len(head):].index("<") + 1
-            for item in options[1:-1].split(","):
+            for item in options[1:-1].split(",") if inner else []:
                 items.append(_option(packet, item.strip(), at + len(item) - len(item.lstrip())))
                 at += len(item) + 1
             options = "<" + ",".join(items) + ">" if inner else "<>"
