@@ -7,10 +7,20 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings
+
+if "PYTHONPYCACHEPREFIX" not in os.environ:
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="tcpc-pycache-")
+"""The tests start the command line as a process a few hundred times: each compiles the package
+once for all into a bytecode cache of the suite's own (outside the checkout, removed at the end)
+rather than every time, which an environment with PYTHONDONTWRITEBYTECODE would make it do
+(half a second a process)."""
 
 settings.register_profile(
     "suite", derandomize=True, deadline=None, database=None,
@@ -109,7 +119,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The suite-wide guard, where the whole suite is seen: in the process that ran it all or, under
     pytest-xdist, in the controller once every worker is done (a worker would see another's labs)."""
-    if not _can_look() or hasattr(session.config, "workerinput"):
+    if hasattr(session.config, "workerinput"):
+        return
+    cache = os.environ.get("PYTHONPYCACHEPREFIX", "")
+    if os.path.basename(cache).startswith("tcpc-pycache-"):
+        shutil.rmtree(cache, ignore_errors=True)
+    if not _can_look():
         return
     from tcpconform.lab.leftovers import format_report, leftovers
 

@@ -43,6 +43,9 @@ FLAKY: dict[str, dict[str, str]] = {
                                   "still there, not when it is already gone (fail or pass; in the baseline)",
         "matrix-established-fin-ack": "the same: now and then PyTCP answers the cleanup RST after the echo's FIN "
                                       "with a RST (a RST answering a RST, RFC 9293 3.10.7.4; fail or pass)",
+        **{case: "PyTCP's timers count ticks of a 1 ms sleep, not the clock: its 1 s RTO doubled once took 3.3 to "
+                 "3.9 s by the wall clock, around the case's 3 s bound (+12.5 %), depending on the machine (pass or fail)"
+           for case in ("data-retransmission", "handshake-synack-retransmit", "teardown-fin-retransmit")},
     },
     "linux": {},
 }
