@@ -403,29 +403,22 @@ def lab_down_cmd(name: str) -> None:
 @lab.command("status")
 def lab_status_cmd() -> None:
     """Show every lab present."""
-    from tcpconform.lab.inspect import lab_status, status_lines
-    from tcpconform.lab.lab import left_by_a_killed_run
-
-    labs = lab_status()
-    if not labs:
-        click.echo("no lab is up (tcpconform lab up)")
-    for e in labs:
-        for line in status_lines(e):
-            click.echo(line)
-        left = left_by_a_killed_run(e["name"])
-        if left is not None:
-            click.echo(f"  {left}: `tcpconform lab down {e['name']}` removes it, a run on it makes it afresh")
+    from tcpconform.lab.lab import status_report
+    click.echo("\n".join(status_report()))
 
 
 @main.command()
-def cleanup() -> None:
+@click.option("--lab", "labs", multiple=True, metavar="NAME",
+              help="Only what is left of lab NAME (repeatable); without it, everything named tcpc, labs in use too.")
+def cleanup(labs: tuple[str, ...]) -> None:
     """Remove whatever a killed run left behind: tcpc namespaces, links, firewall tables, processes."""
     from tcpconform.lab.leftovers import cleanup as do_cleanup
-    removed = do_cleanup()
-    total = sum(len(v) for v in removed.values())
-    for kind, name in ((kind, name) for kind, names in removed.items() for name in names):
-        click.echo(f"removed {kind[:-1] if kind.endswith('s') else kind}: {name}")
-    click.echo(f"{total} item(s) removed" if total else "nothing to clean up")
+    from tcpconform.lab.leftovers import removed_lines
+    from tcpconform.lab.spec import lab_spec
+
+    with _user_errors():
+        prefixes = [lab_spec(name).prefix for name in labs] or None
+    click.echo("\n".join(removed_lines(do_cleanup(prefixes=prefixes))))
 
 
 @main.command()

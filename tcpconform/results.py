@@ -123,6 +123,9 @@ class CaseResult:
     computed (a transmit checksum offload on a veth or TAP).  No invariant judged them, either way."""
     long: float | None = None
     """A long case's expected duration in seconds (its mandated waiting); ``None``: not a long case."""
+    again: str | None = None
+    """Why the case ran a second time, alone, and this is that run's verdict: the tester itself was
+    late before the first run's failure (:data:`tcpconform.engine.cleanup.LATE_LIMIT`)."""
     matrix_cell: tuple[str, str] | None = None
     """``(state, event)`` of a case generated from a matrix table (the reports' grid); not in the JSON."""
 

@@ -131,6 +131,8 @@ class CaseRun:
         """Connections a ``reconnect`` left, with where their cleanup RSTs go."""
         self.late = 0.0
         """The most the tester was late handing the case anything before it failed (seconds)."""
+        self.late_skip = False
+        """Whether the case failed after the tester was late, so it was skipped (:meth:`_late_unjudged`)."""
         self.result = CaseResult(
             id=case.id, title=case.title, file=case.loc.file, line=case.loc.line, area=case.area,
             level=case.level.value, requirements=[_requirement_ref(r) for r in case.requirements],
@@ -144,6 +146,13 @@ class CaseRun:
         """The same case on the same connection, not started: to run again on a restarted target."""
         fresh_port = self.fresh_key.sport if self.fresh_key is not None else None
         return CaseRun(self.case, self.own_key, self.link, self.target, self.settings, self.spare_ports, fresh_port)
+
+    def moved(self, port: int, fresh_port: int | None) -> CaseRun:
+        """The same case, not started, from source port ``port`` (and ``fresh_port`` for a
+        ``reconnect``): to run again on a target that may still hold the first run's connection."""
+        k = self.own_key
+        key = FourTuple(k.src, port, k.dst, port if opens_actively(self.case) else k.dport)  # as :func:`execute` binds
+        return CaseRun(self.case, key, self.link, self.target, self.settings, self.spare_ports, fresh_port)
 
     @property
     def keys(self) -> list[FourTuple]:
@@ -408,6 +417,7 @@ class CaseRun:
         if res.verdict != "fail" or self.late <= LATE_LIMIT:
             return
         res.verdict, res.failed_level = "skip", None
+        self.late_skip = True
         res.reason = (f"the tester reacted {self.late * 1000:.0f} ms late (this machine was busy), so the failure it "
                       f"saw may be its own: {res.reason}; run the case again with fewer --jobs or a quieter machine")
 

@@ -32,6 +32,9 @@ BASE_PORT = 40000
 PORT_SPAN = 1000
 """Source ports a run may use, from its ``base_port``: one per case, one more per case that
 reconnects, the top ``PROBE_PORTS`` for liveness probes, the rest spare."""
+RETRY_PORTS = 32
+"""Source ports kept from the spare ones, when there are enough, for the cases run again alone
+after the tester was late (:attr:`tcpconform.engine.scheduler.Scheduler.retry_ports`)."""
 MAX_CASES = (PORT_SPAN - PROBE_PORTS) // 2
 """The most cases one run holds: each may need two source ports of its own (its first and, after a
 ``reconnect`` step, a fresh one)."""
@@ -63,7 +66,8 @@ def execute(
     case with a ``reconnect`` step (its fresh port), the top ``PROBE_PORTS`` for liveness probes
     (``health``: see :mod:`tcpconform.engine.health`), and the rest spare, for a case that samples
     many connections (it runs alone, so one set of spares is enough).  The four ranges never
-    overlap, so no case meets a 4-tuple another part of the run used.  A case whose target's
+    overlap, so no case meets a 4-tuple another part of the run used; the top :data:`RETRY_PORTS` of
+    the spare ones (when there are twice as many) are for cases run again alone after the tester was late.  A case whose target's
     application connects out (``app: connect``) has the target bind the number of the case's own
     source port as its local port: unique in the run, so each connection it opens is told apart by
     its 4-tuple, and a port in the tester's range is one the target's own services do not use.  ``restart`` brings a target
@@ -76,6 +80,8 @@ def execute(
     reconnecting = [i for i, case in enumerate(cases) if wants_fresh_port(case)]
     fresh = {i: base_port + len(cases) + n for n, i in enumerate(reconnecting)}
     spare = range(base_port + len(cases) + len(reconnecting), top - PROBE_PORTS)
+    retry = range(spare.stop - RETRY_PORTS, spare.stop) if len(spare) >= 2 * RETRY_PORTS else range(0)
+    spare = range(spare.start, retry.start) if retry else spare
     checks = Health(range(top - PROBE_PORTS, top), restart, restart_wait) if health else None
     runs = []
     slices = spare_slices(cases, spare)
@@ -88,7 +94,7 @@ def execute(
                             settings, spare_ports=slices.get(i, range(0)), fresh_port=fresh.get(i)))
     started = datetime.now(UTC)
     wall0 = time.perf_counter()
-    scheduler = Scheduler(link, target, jobs=jobs, on_case_done=on_case_done, health=checks)
+    scheduler = Scheduler(link, target, jobs=jobs, on_case_done=on_case_done, health=checks, retry_ports=list(retry))
     results = scheduler.run(runs)
     run_meta = RunMeta(
         target=target.name,

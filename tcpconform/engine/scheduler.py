@@ -172,6 +172,10 @@ class Scheduler:
     """Why the target's control channel stopped answering during the run, if it did."""
     slots: list[CaseRun] = field(default_factory=list, init=False, repr=False)
     """The runs in the order given (a run started again after a restart takes its slot)."""
+    retry_ports: list[int] = field(default_factory=list)
+    """Source ports no case of the run uses, for the cases run again alone (:meth:`_retried`)."""
+    retried: set[int] = field(default_factory=set, init=False, repr=False)
+    """Runs (by id) that are a case's second run, alone: the tester was late in its first."""
 
     def run(self, runs: Iterable[CaseRun]) -> list[CaseResult]:
         given = list(runs)
@@ -216,9 +220,12 @@ class Scheduler:
     def _may_start(self) -> bool:
         if not self.pending or len(self.active) >= max(1, self.jobs) or self.probing is not None:
             return False
-        if (runs_alone(self.pending[0].case) or id(self.pending[0]) in self.isolated) and self.active:
+        if self._alone(self.pending[0]) and self.active:
             return False
-        return not any(runs_alone(a.run.case) or id(a.run) in self.isolated for a in self.active.values())
+        return not any(self._alone(a.run) for a in self.active.values())
+
+    def _alone(self, run: CaseRun) -> bool:
+        return runs_alone(run.case) or id(run) in self.isolated or id(run) in self.retried
 
     def _start(self, run: CaseRun) -> None:
         for key in run.keys:
@@ -243,8 +250,26 @@ class Scheduler:
         self.active[run.own_key] = _Active(run, gen, wait, self.link.now())
 
     def _done(self, run: CaseRun) -> None:
+        if self._retried(run):
+            return
         if self.on_case_done is not None:
             self.on_case_done(run.result)
+
+    def _retried(self, run: CaseRun) -> bool:
+        """A case whose failure the tester's own lateness made a skip runs once more, alone, from
+        source ports of its own (the target may still hold the first run's connection); that run's
+        verdict is the case's, with why it ran twice.  Whether ``run`` was queued again."""
+        need = 1 + (run.fresh_key is not None)
+        if not run.late_skip or id(run) in self.retried or len(self.retry_ports) < need:
+            return False
+        port, fresh = self.retry_ports.pop(0), self.retry_ports.pop(0) if need == 2 else None
+        again = run.moved(port, fresh)
+        again.result.again = (f"the case ran a second time, alone: in its first run the tester reacted "
+                              f"{run.late * 1000:.0f} ms late before the failure it saw")
+        self.retried.add(id(again))
+        self.slots[self.slots.index(run)] = again
+        self.pending.append(again)
+        return True
 
     def _ended(self, run: CaseRun) -> None:
         """A case is over: its verdict waits until the target is proven to have outlived it.  A

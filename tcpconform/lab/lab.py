@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tcpconform.lab.guard import on_exit
-from tcpconform.lab.inspect import inspect_lab, link_state, problems, rtnetlink
+from tcpconform.lab.inspect import inspect_lab, lab_status, link_state, problems, rtnetlink, status_lines
 from tcpconform.lab.ipv6 import enable_quiet_ipv6, set_ipv6_address, wait_for_quiet, wait_operational
 from tcpconform.lab.netns import (
     PREFIX,
@@ -373,3 +373,15 @@ def temporary_lab(name: str | int | None = None) -> Iterator[Lab]:
             lab_down(lab.name)
         finally:
             cancel()
+
+
+def status_report() -> list[str]:
+    """``tcpconform lab status``: every lab present, and what to do with one a killed run left."""
+    labs = lab_status()
+    out = [] if labs else ["no lab is up (tcpconform lab up)"]
+    for e in labs:
+        out += status_lines(e)
+        left = left_by_a_killed_run(e["name"])
+        if left is not None:
+            out.append(f"  {left}: `tcpconform lab down {e['name']}` removes it, a run on it makes it afresh")
+    return out

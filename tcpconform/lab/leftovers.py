@@ -134,6 +134,12 @@ def cleanup(*, prefixes: Iterable[str] | None = None) -> dict[str, list[str]]:
     return removed
 
 
+def removed_lines(removed: dict[str, list[str]]) -> list[str]:
+    """What :func:`cleanup` removed, one line each, and how much."""
+    lines = [f"removed {kind[:-1]}: {name}" for kind, names in removed.items() for name in names]
+    return [*lines, f"{len(lines)} item(s) removed" if lines else "nothing to clean up"]
+
+
 def _links_in(ns: str) -> list[str]:
     proc = subprocess.run(["ip", "-n", ns, "-o", "link", "show"], capture_output=True, text=True, check=False)
     names = []

@@ -57,6 +57,11 @@ class Lab:
     """The reference responder's second address on the wire, in each family (owned by no kernel, as its first)."""
 
     @property
+    def prefix(self) -> str:
+        """What the name of everything of this lab starts with (``tcpconform cleanup --lab``)."""
+        return f"{PREFIX}{self.name}-"
+
+    @property
     def network(self) -> str:
         return f"198.18.{self.name}.0/{self.prefixlen}"
 

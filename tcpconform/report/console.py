@@ -36,6 +36,8 @@ def case_line(case: CaseResult, color: bool = False, index: int | None = None, t
     line = f"{progress}{mark} {case.id:<28} {level:<8} {case.duration * 1000:8.1f} ms  {case.title}"
     if case.long is not None:
         line += f"\n      long: {duration_text(case.long)} of mandated waiting, run alone"
+    if case.again is not None:
+        line += f"\n      again: {case.again}"
     if case.verdict == "skip":
         line += f"\n      skipped: {case.reason}"
     if case.figures:

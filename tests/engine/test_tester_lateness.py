@@ -1,9 +1,11 @@
 """A failure seen after the tester itself reacted late is not the target's for sure: the case is
 skipped, with how late the tester was.  Lateness before the failure counts, lateness after it not;
-a tester on time keeps the failure."""
+a tester on time keeps the failure.  Such a case runs once more, alone, from a source port of its
+own, and that run's verdict is the case's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,8 +49,8 @@ class _StalledTester:
 
     name, clock, local_ip = "stalled", "virtual", "192.0.2.1"
 
-    def __init__(self, inner: InProcessLink, stall: float) -> None:
-        self.inner, self.stall, self.offset = inner, stall, 0.0
+    def __init__(self, inner: InProcessLink, stall: float, stalls: int | None = None) -> None:
+        self.inner, self.stall, self.offset, self.stalls = inner, stall, 0.0, stalls
 
     def now(self) -> float:
         return self.inner.now() + self.offset
@@ -61,7 +63,9 @@ class _StalledTester:
         if got is None:
             return None
         at = got.at + self.offset
-        self.offset += self.stall
+        if self.stalls is None or self.stalls > 0:
+            self.offset += self.stall
+            self.stalls = None if self.stalls is None else self.stalls - 1
         return got._replace(at=at)
 
     def dropped(self) -> int | None:
@@ -71,11 +75,29 @@ class _StalledTester:
         pass
 
 
-def _run(tmp_path: Path, stall: float) -> CaseResult:
+def _run(tmp_path: Path, stall: float, stalls: int | None = None, peer: object = _handshake_only,
+         done: list[CaseResult] | None = None) -> CaseResult:
     path = tmp_path / "late.yaml"
     path.write_text(CASE)
-    link = _StalledTester(InProcessLink(FakePeer(_handshake_only, isn=0)), stall)
-    return execute([load_case(path)], link, NoControl(), get_profile("generic")).cases[0]
+    link = _StalledTester(InProcessLink(FakePeer(peer, isn=0)), stall, stalls)  # type: ignore[arg-type]
+    on_done = done.append if done is not None else None
+    return execute([load_case(path)], link, NoControl(), get_profile("generic"), on_case_done=on_done).cases[0]
+
+
+def _acks_data_the_second_time() -> Callable[[Segment, float], list[tuple[float, Segment]]]:
+    """A peer that answers the SYN and acknowledges data only on the second connection it meets (a
+    target that was slow once), so a second run passes where the first failed."""
+    ports: set[int] = set()
+
+    def peer(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+        if seg.flags == Flags.SYN:
+            return [(0.001, reply(seg, seq=0, ack=seg.seq + 1, flags=Flags.SYN | Flags.ACK))]
+        if seg.payload:
+            ports.add(seg.sport)
+            if len(ports) >= 2:
+                return [(0.001, reply(seg, seq=1, ack=seg.seq + len(seg.payload), flags=Flags.ACK))]
+        return []
+    return peer
 
 
 @pytest.mark.parametrize("stall, verdict", [(0.0, "fail"), (LATE_LIMIT / 2, "fail"), (LATE_LIMIT * 3, "skip")])
@@ -87,3 +109,23 @@ def test_only_a_tester_later_than_the_limit_turns_a_failure_into_a_skip(tmp_path
         assert f"the tester reacted {LATE_LIMIT * 3 * 1000:.0f} ms late" in res.reason
         assert "late.yaml:" in res.reason and "ack 11" in res.reason  # the failure it saw is still shown
         assert res.failed_level is None
+        assert res.again is not None and "ran a second time, alone" in res.again  # late both times: still a skip
+    else:
+        assert res.again is None
+
+
+def test_a_late_failure_runs_again_alone_and_that_verdict_is_the_cases(tmp_path: Path) -> None:
+    done: list[CaseResult] = []
+    res = _run(tmp_path, LATE_LIMIT * 3, stalls=2, done=done)  # late in the first run only
+    assert res.verdict == "fail" and res.failed_level == "MUST", res.reason
+    assert res.again is not None and f"reacted {LATE_LIMIT * 3 * 1000:.0f} ms late" in res.again
+    assert done == [res]  # reported once, with the second run's verdict
+    assert res.connection["tester"] != f"{res.connection['tester'].rsplit(':', 1)[0]}:40000"  # the retry's own port
+
+
+def test_the_second_run_is_on_a_source_port_of_its_own_and_may_pass(tmp_path: Path) -> None:
+    first = _run(tmp_path, 0.0)
+    res = _run(tmp_path, LATE_LIMIT * 3, stalls=2, peer=_acks_data_the_second_time())
+    assert first.verdict == "fail" and first.again is None
+    assert res.verdict == "pass" and res.again is not None, res.reason
+    assert res.connection["tester"] != first.connection["tester"]

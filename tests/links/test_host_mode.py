@@ -127,7 +127,8 @@ def test_kill_9_then_cleanup_removes_the_firewall_rule(host, tmp_path: Path) -> 
     proc.kill()
     proc.wait()
     assert "tcpc" in _tables(lab.tester_ns)  # a killed run cannot clean up after itself...
-    done = subprocess.run([sys.executable, "-m", "tcpconform.cli", "cleanup"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "tcpconform.cli", "cleanup", "--lab", lab.name],
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "tcpc" not in _tables(lab.tester_ns)  # ...which is what cleanup is for
 
