@@ -4,9 +4,7 @@ what slips between them."""
 
 from __future__ import annotations
 
-import inspect
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -50,60 +48,6 @@ def case_cache_of_the_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 def _can_look() -> bool:
     return os.geteuid() == 0
-
-
-WIRE = re.compile(r"wirelab|support\.stacks|agentlab|lab_up|netns|lab_session|\"--lab\"|needs_root|geteuid|cleanup|stack_up")
-"""What marks a test, or a fixture it uses, as one that builds namespaces, links or firewall tables
-(or looks at them)."""
-
-
-def _touches_the_wire(func: object, seen: dict[object, bool]) -> bool:
-    if func not in seen:
-        try:
-            seen[func] = bool(WIRE.search(inspect.getsource(func)))  # type: ignore[arg-type]
-        except (OSError, TypeError):
-            seen[func] = False
-    return seen[func]
-
-
-def _is_wire(item: pytest.Item, seen: dict[object, bool]) -> bool:
-    """The test's own source or any fixture it uses (all the way down) touches the wire; a module
-    whose top level does (a module-wide skip on root, say) counts for every test in it."""
-    module = getattr(item, "module", None)
-    if module is not None and _module_top_level(module, seen):
-        return True
-    if _touches_the_wire(getattr(item, "function", None), seen):
-        return True
-    info = getattr(item, "_fixtureinfo", None)
-    for defs in (info.name2fixturedefs.values() if info is not None else ()):
-        if any(_touches_the_wire(d.func, seen) for d in defs):
-            return True
-    return False
-
-
-def _module_top_level(module: object, seen: dict[object, bool]) -> bool:
-    key = ("top", module)
-    if key not in seen:
-        try:
-            text = inspect.getsource(module)  # type: ignore[arg-type]
-        except (OSError, TypeError):
-            text = ""
-        top = "\n".join(line for line in text.splitlines() if line and not line[0].isspace()
-                        and not line.startswith(("def ", "class ", "@", "#", '"', ")", "]", "}")))
-        seen[key] = bool(re.search(r"needs_root|pytestmark|wirelab|support\.stacks|agentlab", top))
-    return seen[key]
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``-n N --dist loadgroup``) the tests on real links run one after another
-    in one worker, as they do without it: they share lab names and stack prefixes, a test of
-    ``tcpconform cleanup`` removes every ``tcpc`` namespace, and their verdicts time the target.
-    The tests that touch no network are spread over the other workers."""
-    seen: dict[object, bool] = {}
-    for item in items:
-        if _is_wire(item, seen):
-            item.add_marker(pytest.mark.xdist_group("wire"))
 
 
 _before: dict[str, list[str]] = {}

@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from support.lab import TEST_LABS, skip_reason
+from support.lab import LAB7, LAB8, TEST_LABS, skip_reason
 
 from tcpconform.lab.lab import temporary_lab
 from tcpconform.lab.leftovers import cleanup, format_report, leftovers
@@ -35,15 +35,15 @@ def nothing_left_behind() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def lab7() -> Iterator[Lab]:
-    """Lab 7, shared by a module's tests (setting a lab up costs ~0.1 s)."""
-    with temporary_lab("7") as lab:
+    """Lab 7 (of this worker), shared by a module's tests (setting a lab up costs ~0.1 s)."""
+    with temporary_lab(LAB7) as lab:
         yield lab
 
 
 @pytest.fixture
 def host_mode_lab() -> Iterator[Lab]:
     """Lab 8 with an address on the tester side, as a user's plain interface has: its kernel answers."""
-    with temporary_lab("8") as lab:
+    with temporary_lab(LAB8) as lab:
         subprocess.run(["ip", "-n", lab.tester_ns, "addr", "add", f"{lab.tester_ip}/{lab.prefixlen}", "dev", lab.tester_if],
                        check=True)
         yield lab

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.lab import needs_nft, needs_root
+from support.lab import LAB9, needs_nft, needs_root
 
 from tcpconform.lab.guard import on_exit, pending_exit_actions, run_exit_actions
 from tcpconform.lab.inspect import lab_status
@@ -29,7 +29,7 @@ import subprocess, time
 from tcpconform.lab.firewall import RstSuppression
 from tcpconform.lab.lab import temporary_lab
 from tcpconform.lab.netns import in_netns, ns_argv
-with temporary_lab("9") as lab:
+with temporary_lab(LAB) as lab:
     subprocess.Popen(ns_argv(lab.target_ns, ["sleep", "60"]))
     with RstSuppression(lab.linux_ip, 7, range(40000, 40010), ns=lab.tester_ns), \\
             RstSuppression(lab.linux_ip, 7, range(40000, 40010)), in_netns(lab.tester_ns):
@@ -42,7 +42,7 @@ with temporary_lab("9") as lab:
 def run(request: pytest.FixtureRequest) -> Iterator[subprocess.Popen[str]]:
     """The child, once everything is in place; ``indirect`` parametrisation prepends code to it."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    code = getattr(request, "param", "") + CHILD
+    code = f"LAB = {LAB9!r}\n" + getattr(request, "param", "") + CHILD
     child = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
@@ -57,14 +57,14 @@ def run(request: pytest.FixtureRequest) -> Iterator[subprocess.Popen[str]]:
 
 
 def _prefixes(pid: int) -> list[str]:
-    return ["tcpc9-", f"tcpc_{pid}_"]
+    return [f"tcpc{LAB9}-", f"tcpc_{pid}_"]
 
 
 def _everything_there(left: dict[str, list[str]], pid: int) -> None:
-    assert left["namespaces"] == ["tcpc9-target", "tcpc9-tester"]
+    assert left["namespaces"] == [f"tcpc{LAB9}-target", f"tcpc{LAB9}-tester"]
     assert f"inet tcpc_{pid}_2" in left["nft_tables"]  # in the host namespace
-    assert f"tcpc9-tester: inet tcpc_{pid}_1" in left["nft_tables"]
-    assert any("sleep 60" in p and "[tcpc9-target]" in p for p in left["processes"])
+    assert f"tcpc{LAB9}-tester: inet tcpc_{pid}_1" in left["nft_tables"]
+    assert any("sleep 60" in p and f"[tcpc{LAB9}-target]" in p for p in left["processes"])
 
 
 @needs_root
@@ -136,14 +136,14 @@ def test_a_forked_child_does_not_run_its_parents_exit_actions(tmp_path: Path) ->
 
 @needs_root
 def test_two_processes_bringing_up_the_same_lab_agree() -> None:
-    code = "from tcpconform.lab.lab import lab_up; print(lab_up('9').linux_ip)"
+    code = f"from tcpconform.lab.lab import lab_up; print(lab_up({LAB9!r}).linux_ip)"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     children = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True) for _ in range(2)]
     try:
         results = [child.communicate(timeout=30) for child in children]
         assert [(child.returncode, out.strip()) for child, (out, _) in zip(children, results, strict=True)] == [
-            (0, "198.18.9.2"), (0, "198.18.9.2")], results
-        assert [s["complete"] for s in lab_status() if s["name"] == "9"] == [True]
+            (0, f"198.18.{LAB9}.2"), (0, f"198.18.{LAB9}.2")], results
+        assert [s["complete"] for s in lab_status() if s["name"] == LAB9] == [True]
     finally:
-        lab_down("9")
+        lab_down(LAB9)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.lab import skip_reason
+from support.lab import LAB9, skip_reason
 
 from tcpconform.lab.lab import lab_in_use
 from tcpconform.lab.netns import LabError
@@ -53,8 +53,8 @@ def test_a_lab_a_killed_run_left_is_named_and_made_afresh_not_adopted(tmp_path: 
     from tcpconform.lab.lab import find_lab, lab_down
     from tcpconform.lab.owner import made_for
 
-    lab = lab_spec("9")
-    run = subprocess.Popen([sys.executable, "-m", "tcpconform.cli", "run", "--lab", "linux", "--lab-name", "9",
+    lab = lab_spec(LAB9)
+    run = subprocess.Popen([sys.executable, "-m", "tcpconform.cli", "run", "--lab", "linux", "--lab-name", LAB9,
                             "-q", "--quick", "--report-dir", str(tmp_path / "killed")],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -65,22 +65,22 @@ def test_a_lab_a_killed_run_left_is_named_and_made_afresh_not_adopted(tmp_path: 
             time.sleep(0.05)
         maker = made_for(lab)
         assert maker is not None and maker.pid == run.pid and maker.alive
-        refused = _cli("run", "--lab", "linux", "--lab-name", "9", "seed-handshake", "--report-dir", str(tmp_path / "b"))
+        refused = _cli("run", "--lab", "linux", "--lab-name", LAB9, "seed-handshake", "--report-dir", str(tmp_path / "b"))
         assert refused.returncode == 2 and "in use by another run" in refused.stderr
     finally:
         run.kill()
         run.wait()
     try:
-        assert find_lab("9") is not None  # SIGKILL: nothing could remove it
+        assert find_lab(LAB9) is not None  # SIGKILL: nothing could remove it
         status = _cli("lab", "status")
-        assert f"lab 9 was left behind by a run that was killed (pid {run.pid})" in status.stdout
-        again = _cli("run", "--lab", "linux", "--lab-name", "9", "seed-handshake", "-q", "--report-dir", str(tmp_path / "c"))
+        assert f"lab {LAB9} was left behind by a run that was killed (pid {run.pid})" in status.stdout
+        again = _cli("run", "--lab", "linux", "--lab-name", LAB9, "seed-handshake", "-q", "--report-dir", str(tmp_path / "c"))
         assert again.returncode == 0, again.stdout + again.stderr
         assert f"left behind by a run that was killed (pid {run.pid}): removed, and made afresh" in again.stderr
         meta = json.loads((tmp_path / "c" / "results.json").read_text())["run"]
         assert meta["lab_created_for_run"] is True
-        assert find_lab("9") is None  # made for that run, so removed when it ended
+        assert find_lab(LAB9) is None  # made for that run, so removed when it ended
         killed = json.loads((tmp_path / "killed" / "results.json").read_text())["run"]
         assert killed["state"] == "running"
     finally:
-        lab_down("9")
+        lab_down(LAB9)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from support.lab import ETH_P_ARP, Capture, arp_request, needs_root
+from support.lab import ETH_P_ARP, LAB7, LAB9, Capture, arp_request, needs_root
 
 from tcpconform.lab.guard import pending_exit_actions
 from tcpconform.lab.inspect import lab_status
@@ -95,7 +95,7 @@ def test_lab_up_builds_exactly_the_lab(lab7: Lab) -> None:
     for ns in lab7.namespaces:
         assert in_ns(ns, "sysctl", "-n", "net.ipv6.conf.all.disable_ipv6").strip() == "1"
     assert in_ns(lab7.target_ns, "sysctl", "-n", "net.ipv4.conf.all.arp_ignore").strip() == "1"
-    assert not [name for _, name in socket.if_nameindex() if name.startswith("tcpc7")]  # nothing in the host namespace
+    assert not [name for _, name in socket.if_nameindex() if name.startswith(lab7.prefix)]  # nothing in the host namespace
 
 
 @needs_root
@@ -110,13 +110,14 @@ def test_offloads_are_off(lab7: Lab) -> None:
 @needs_root
 def test_lab_up_is_idempotent(lab7: Lab) -> None:
     before = os.stat(f"/var/run/netns/{lab7.tester_ns}").st_ino, ip_json(lab7.tester_ns, "link", "show", lab7.tester_if)
-    assert lab_up("7") == lab7 == find_lab("7")
+    assert lab_up(LAB7) == lab7 == find_lab(LAB7)
     assert (os.stat(f"/var/run/netns/{lab7.tester_ns}").st_ino, ip_json(lab7.tester_ns, "link", "show", lab7.tester_if)) == before
-    (status,) = [s for s in lab_status() if s["name"] == "7"]
+    (status,) = [s for s in lab_status() if s["name"] == LAB7]
     assert status["complete"] and status["problems"] == []
     assert set(status["tester_if"]["offloads"].values()) == {"off"}
-    assert sorted(status["target_if"]["ipv4"]) == ["198.18.7.2/24", "198.18.7.4/24"] and status["tester_if"]["ipv4"] == []
-    assert sorted(status["target_if"]["ipv6"]) == ["fd00:7c:7::2/64", "fd00:7c:7::4/64"] and status["tester_if"]["ipv6"] == []
+    assert sorted(status["target_if"]["ipv4"]) == [f"{lab7.linux_ip}/24", f"{lab7.linux_alt_ip}/24"]
+    assert sorted(status["target_if"]["ipv6"]) == [f"{lab7.linux_ip6}/64", f"{lab7.linux_alt_ip6}/64"]
+    assert status["tester_if"]["ipv4"] == [] and status["tester_if"]["ipv6"] == []
 
 
 @needs_root
@@ -126,21 +127,21 @@ def test_lab_up_repairs_a_half_broken_lab(lab7: Lab) -> None:
     subprocess.run(["ip", "-n", lab7.target_ns, "addr", "flush", "dev", lab7.target_if], check=True)
     with in_netns(lab7.tester_ns), open(f"/proc/sys/net/ipv6/conf/{lab7.tester_if}/disable_ipv6", "w") as f:
         f.write("0")  # the tester's kernel would own IPv6 addresses (and answer with RSTs)
-    subprocess.run(["ip", "-n", lab7.tester_ns, "addr", "add", "198.18.7.1/24", "dev", lab7.tester_if], check=True)
+    subprocess.run(["ip", "-n", lab7.tester_ns, "addr", "add", f"{lab7.tester_ip}/24", "dev", lab7.tester_if], check=True)
     in_ns(lab7.tester_ns, "ethtool", "-K", lab7.tester_if, "gro", "on")
-    (status,) = [s for s in lab_status() if s["name"] == "7"]
+    (status,) = [s for s in lab_status() if s["name"] == LAB7]
     assert not status["complete"]
     assert any("down" in p for p in status["problems"]) and any("offloads" in p for p in status["problems"])
     assert any(f"IPv6 enabled on {lab7.tester_if}" in p for p in status["problems"])
-    assert lab_up("7") == lab7
-    assert [s["problems"] for s in lab_status() if s["name"] == "7"] == [[]]
+    assert lab_up(LAB7) == lab7
+    assert [s["problems"] for s in lab_status() if s["name"] == LAB7] == [[]]
     assert os.stat(f"/var/run/netns/{lab7.tester_ns}").st_ino == ino  # repaired in place, not recreated
     # Half gone: the target namespace disappears; the veth goes with it, and lab_up builds it again.
     ns_remove(lab7.target_ns)
-    assert find_lab("7") is None
-    (status,) = [s for s in lab_status() if s["name"] == "7"]
-    assert "namespace tcpc7-target missing" in status["problems"] and not status["complete"]
-    assert lab_up("7") == lab7 and [s["complete"] for s in lab_status() if s["name"] == "7"] == [True]
+    assert find_lab(LAB7) is None
+    (status,) = [s for s in lab_status() if s["name"] == LAB7]
+    assert f"namespace {lab7.target_ns} missing" in status["problems"] and not status["complete"]
+    assert lab_up(LAB7) == lab7 and [s["complete"] for s in lab_status() if s["name"] == LAB7] == [True]
 
 
 @needs_root
@@ -173,37 +174,37 @@ def test_target_kernel_answers_arp_for_its_address_only(lab7: Lab) -> None:
 
 @needs_root
 def test_lab_down_removes_everything_processes_included() -> None:
-    lab = lab_up("9")
+    lab = lab_up(LAB9)
     try:
         sleeper = subprocess.Popen(ns_argv(lab.target_ns, ["sleep", "30"]))
         with Capture(lab.tester_ns, lab.tester_if) as cap:  # a socket that pins the namespace must not keep the veth
-            assert lab_down("9") is True
+            assert lab_down(LAB9) is True
             with pytest.raises(OSError):
                 cap.send(arp_request(lab.tester_mac, lab.tester_ip, lab.linux_ip))
         assert sleeper.wait(5) != 0
         assert not {lab.tester_ns, lab.target_ns} & namespaces()
-        assert find_lab("9") is None and [s for s in lab_status() if s["name"] == "9"] == []
-        assert lab_down("9") is False
+        assert find_lab(LAB9) is None and [s for s in lab_status() if s["name"] == LAB9] == []
+        assert lab_down(LAB9) is False
     finally:
-        lab_down("9")
+        lab_down(LAB9)
 
 
 @needs_root
 def test_temporary_lab_goes_on_every_exit_path() -> None:
-    with pytest.raises(KeyboardInterrupt), temporary_lab("9") as lab:
-        assert find_lab("9") == lab and "lab 9" in pending_exit_actions()
+    with pytest.raises(KeyboardInterrupt), temporary_lab(LAB9) as lab:
+        assert find_lab(LAB9) == lab and f"lab {LAB9}" in pending_exit_actions()
         raise KeyboardInterrupt
-    assert find_lab("9") is None and "lab 9" not in pending_exit_actions()
-    with pytest.raises(RuntimeError, match="boom"), temporary_lab("9"):
+    assert find_lab(LAB9) is None and f"lab {LAB9}" not in pending_exit_actions()
+    with pytest.raises(RuntimeError, match="boom"), temporary_lab(LAB9):
         raise RuntimeError("boom")
-    assert find_lab("9") is None
+    assert find_lab(LAB9) is None
 
 
 @needs_root
 def test_temporary_lab_does_not_take_over_an_existing_lab(lab7: Lab) -> None:
-    with pytest.raises(LabError, match="already exists"), temporary_lab("7"):
+    with pytest.raises(LabError, match="already exists"), temporary_lab(LAB7):
         pass
-    assert find_lab("7") == lab7  # untouched
+    assert find_lab(LAB7) == lab7  # untouched
 
 
 @needs_root

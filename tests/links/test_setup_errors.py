@@ -40,7 +40,7 @@ def _run_in_tester(lab, *args: str, tmp: Path) -> subprocess.CompletedProcess[st
     (["--target", f"198.18.{LAB}.2", "--port", "7", "--iface", f"tcpc{LAB}-nope"], f"no interface 'tcpc{LAB}-nope'"),
     (["--target", "198.51.100.7", "--port", "7"], "no route to 198.51.100.7"),  # nothing is sent: no route
     (["--target", f"198.18.{LAB}.2", "--port", "7", "--iface", f"tcpc{LAB}-t"], "has no IPv4 address: give --source-ip"),
-])
+], ids=["no-arp-answer", "no-interface", "no-route", "no-source-address"])  # the same in every pytest-xdist worker
 def test_wire_setup_errors_are_one_clear_line(lab, args: list[str], message: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from tcpconform.lab.lab import lab_up
 

@@ -24,7 +24,20 @@ from tcpconform.wire.ethernet import ETH_P_ALL, ETH_P_ARP, ETH_P_IP
 PACKET_OUTGOING = 4
 TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10}
 
-TEST_LABS = ("7", "8", "9")
+def worker_index() -> int:
+    """pytest-xdist's worker number (``gw3``: 3); 0 in a run without workers."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name[2:]) if name[2:].isdigit() else 0
+
+
+def worker_lab(n: int) -> str:
+    """Lab ``n`` of this worker: each pytest-xdist worker has labs of its own (``n + 10 x worker``),
+    so the tests on real links run side by side without meeting."""
+    return str(n + 10 * worker_index())
+
+
+LAB7, LAB8, LAB9 = worker_lab(7), worker_lab(8), worker_lab(9)
+TEST_LABS = (LAB7, LAB8, LAB9)
 """Lab names the tests use: away from lab 0, which people and other test suites use."""
 
 

@@ -36,14 +36,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from support.lab import worker_index
 from support.service_checks import check
 from support.services import SERVICES
 
 HERE = Path(__file__).resolve().parent
 SERVICES_PY = str(HERE / "services.py")
 PYTCP_SERVICES = str(HERE / "pytcp_services.py")
-PREFIX = os.environ.get("TCPC_TEST_STACK_PREFIX", "tcpc46")
-"""Names of everything the fixtures create start with this (and then one letter per stack)."""
+PREFIX = os.environ.get("TCPC_TEST_STACK_PREFIX", f"tcpc{46 + 10 * worker_index()}")
+"""Names of everything the fixtures create start with this (and then one letter per stack); each
+pytest-xdist worker has its own."""
 
 STACKS = ("slirp4netns", "pasta", "pytcp", "linux")
 LETTER = {"slirp4netns": "s", "pasta": "a", "pytcp": "p", "linux": "k"}

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from support.lab import worker_lab
+
 
 def _why_not() -> str | None:
     if os.geteuid() != 0:
@@ -29,9 +31,9 @@ def _why_not() -> str | None:
 REASON = _why_not()
 needs_root = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
-LAB = os.environ.get("TCPC_TEST_LAB", "3")
-"""The lab these tests use (the others' tests use other names); ``TCPC_TEST_LAB`` picks another, so
-two checkouts can run their wire tests side by side."""
+LAB = os.environ.get("TCPC_TEST_LAB", worker_lab(3))
+"""The lab these tests use (the others' tests use other names, and each pytest-xdist worker its own);
+``TCPC_TEST_LAB`` picks another, so two checkouts can run their wire tests side by side."""
 
 
 
