@@ -152,16 +152,32 @@ def problems(lab: Lab, state: dict[str, Any]) -> list[str]:
 
 def lab_status() -> list[dict[str, Any]]:
     """Every tcpc lab present: names, addresses, namespaces, links (up? carrier? MAC, IPv4), offloads,
-    and ``complete`` with the ``problems`` that keep it from being so."""
+    and ``complete`` with the ``problems`` that keep it from being so.  A lab another run removes
+    while it is looked at is left out: it is no longer present."""
     out = []
     for name in lab_names():
         lab = lab_spec(name)
-        state = inspect_lab(lab)
+        state = _inspect_settled(lab)
+        if state is None:
+            continue
         state["root_links"] = [i for i in (lab.tester_if, lab.target_if) if if_present(i)]
         state["problems"] = problems(lab, state)
         state["complete"] = not state["problems"]
         out.append(state)
     return out
+
+
+def _inspect_settled(lab: Lab) -> dict[str, Any] | None:
+    """:func:`inspect_lab`, once more if a namespace went away under it; None: the lab is gone."""
+    for again in (False, True):
+        try:
+            return inspect_lab(lab)
+        except LabError:
+            if not any(ns_exists(ns) for ns in lab.namespaces):
+                return None
+            if again:
+                raise
+    return None
 
 
 def status_lines(entry: dict[str, Any]) -> list[str]:

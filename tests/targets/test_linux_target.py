@@ -47,11 +47,21 @@ def test_the_whole_catalogue_against_linux_matches_its_baseline(lab) -> None:  #
 
     baseline = load_baseline(Path(__file__).parents[2] / "baselines" / "linux.yaml")
     ipv6_only_ids = {c.id for c in load_cases([bundled_cases()]) if c.family == "ipv6"}
+    # the long cases (minutes of waiting each: R2, a SYN's) are left out, as --quick does, to keep CI short
+    cases = [c for c in load_cases([bundled_cases()]) if not c.long]
     with lab_session("linux", lab_name=LAB) as session:
-        # the long cases (minutes of waiting each: R2, a SYN's) are left out, as --quick does, to keep CI short
-        result = execute([c for c in load_cases([bundled_cases()]) if not c.long], session.link, session.target,
-                         get_profile(session.profile), jobs=16, base_port=session.base_port)
+        result = execute(cases, session.link, session.target, get_profile(session.profile), jobs=16,
+                         base_port=session.base_port)
     apply_baseline(result, baseline)
+    again = {c.id for c in result.cases if (c.verdict == "fail" and c.baseline != "expected-fail")
+             or c.baseline == "unexpected-pass" or c.reason.startswith("the tester reacted")}
+    if again:  # what disagrees with the baseline in a run of 16 connections at once is judged again alone
+        with lab_session("linux", lab_name=LAB) as session:
+            alone = execute([c for c in cases if c.id in again], session.link, session.target,
+                            get_profile(session.profile), jobs=1, base_port=session.base_port)
+        apply_baseline(alone, baseline)
+        by_id = {c.id: c for c in alone.cases}
+        result.cases = [by_id.get(c.id, c) for c in result.cases]
     no_verdict = [(c.id, c.reason) for c in result.cases if c.verdict not in ("pass", "fail")]
     ipv6_only = "the case is for IPv6 only (family: ipv6); this run is over IPv4"
     # Linux drops source-routed datagrams by default (accept_source_route 0): a routed SYN, or routed data
