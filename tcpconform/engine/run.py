@@ -67,8 +67,8 @@ def execute(
     (``health``: see :mod:`tcpconform.engine.health`), and the rest spare, for a case that samples
     many connections (it runs alone, so one set of spares is enough).  The four ranges never
     overlap, so no case meets a 4-tuple another part of the run used; the top :data:`RETRY_PORTS` of
-    the spare ones (when there are twice as many) are for cases run again alone after the tester was late.  A case whose target's
-    application connects out (``app: connect``) has the target bind the number of the case's own
+    the spare ones (when there are twice as many) are for cases run again alone after the tester was
+    late.  A case whose target's application connects out (``app: connect``) has the target bind the number of the case's own
     source port as its local port: unique in the run, so each connection it opens is told apart by
     its 4-tuple, and a port in the tester's range is one the target's own services do not use.  ``restart`` brings a target
     back that stopped answering, within ``restart_wait`` s.  Ctrl-C (``KeyboardInterrupt``) goes

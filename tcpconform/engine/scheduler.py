@@ -260,7 +260,7 @@ class Scheduler:
         source ports of its own (the target may still hold the first run's connection); that run's
         verdict is the case's, with why it ran twice.  Whether ``run`` was queued again."""
         need = 1 + (run.fresh_key is not None)
-        if not run.late_skip or id(run) in self.retried or len(self.retry_ports) < need:
+        if not run.late_skip or run.result.verdict != "skip" or id(run) in self.retried or len(self.retry_ports) < need:
             return False
         port, fresh = self.retry_ports.pop(0), self.retry_ports.pop(0) if need == 2 else None
         again = run.moved(port, fresh)
