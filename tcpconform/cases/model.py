@@ -144,6 +144,11 @@ class ExpectStep(Step):
     measure: str | None = None
     """Record how long after the previous step the segment came, as the case's figure ``<measure>_ms``."""
     ip: IpExpect | None = None
+    early: float = 0.0
+    """Seconds before the tester's last send a segment may have come and still be this step's answer:
+    0 for a case file (an answer comes after what it answers); a packetdrill script's tolerance, since
+    packetdrill judges an outbound packet by its time alone (an ACK of the first of two segments sent
+    back to back may come before the second leaves)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,7 +161,7 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
     """Wait for the segment ``step`` describes, up to its bound (and the tolerance), counted from
     the end of the previous step.
 
-    Only a segment that arrived after the tester's last send can be its answer: one that came
+    Only a segment that arrived after the tester's last send (less the step's ``early``) can be its answer: one that came
     before it is no answer to it (it is recorded with its time, judged as tolerated or unexpected,
     and never matched).  When the bound passes, the step listens a tolerance longer, only so that
     its failure can say that the segment came late, and when.
@@ -183,7 +183,7 @@ def expect(env: StepEnv, step: ExpectStep, sres: StepResult) -> Waiting[None]:
             failure = yield from _late(env, step, sres, start, within, seen)
             raise failure
         seg = services.as_if_all_taken(env.target, conn, got.segment)
-        early = got.at < env.t_sent
+        early = got.at < env.t_sent - step.early
         result = match(spec, seg, conn, step.isn)
         if result.anchor_isn is not None and not early:
             conn.target_isn = result.anchor_isn  # the target's first SYN defines its numbering

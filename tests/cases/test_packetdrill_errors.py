@@ -25,6 +25,9 @@ def error(tmp_path: Path, tail: str, head: str = HEAD) -> str:
 @pytest.mark.parametrize(("tail", "expected"), [
     ("%{ print(1) }%\n", "s.pkt:5:1: inline Python (%{ }%): Python snippets are not run"),
     ("`ifconfig tun0 mtu 1000`\n", "s.pkt:5:1: shell command (`...`): shell commands are not run"),
+    ("+0 `ethtool -K eth0 tso off`\n", "s.pkt:5:4: shell command (`...`): shell commands are not run"),
+    ("+0 < S 0:0(0) win 1 <TS val 1 ecr 0>\n+0 > S. 0:0(0) ack 1 <...>\n+0 < . 1:1(0) ack 1 win 1 <TS val 2 ecr 7>\n",
+     "s.pkt:7:28: TCP option TS: ecr 7 echoes no outbound TS val before it"),
     ("+0 poll([{fd=3, events=POLLIN}], 1, 0) = 1\n", "s.pkt:5: poll(): system call not taken"),
     ("+0 > icmp unreachable port\n", "s.pkt:5:6: icmp packet: only TCP packets are taken"),
     ("+0 < [ect0] S 0:0(0) win 1\n", "s.pkt:5:6: IP header fields ([ecn], (tos ...), ...): IP-level fields"),

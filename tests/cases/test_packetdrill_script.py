@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tcpconform.cases.document import CaseFileError
 from tcpconform.cases.load import load_case, load_cases
 from tcpconform.cases.model import ANY, AppStep, ExpectStep, Level, OptionsSpec, SendStep, SilenceStep, WaitStep
 from tcpconform.cases.packetdrill import DEFAULT_TOLERANCE
@@ -73,6 +74,14 @@ def test_inbound_gaps_are_waits_and_late_outbound_packets_get_a_silence_first(tm
     assert isinstance(expect, ExpectStep) and expect.within == pytest.approx(1 + 2 * DEFAULT_TOLERANCE)
 
 
+def test_a_shell_command_setting_packetdrills_tun_is_skipped(tmp_path: Path) -> None:
+    """``ethtool -K tun0 tso off gso off`` makes packetdrill see segments as a wire carries them; here
+    there is no tun (the lab's veth has its offloads off), so the line is no step and keeps its time."""
+    case = load_case(write(tmp_path, "0 `ethtool -K tun0 tso off gso off`\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
+                                     "+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n+0 < S 0:0(0) win 1\n"))
+    assert [type(s).__name__ for s in case.steps] == ["AppStep", "SendStep"]
+
+
 def test_tolerance_usecs_widens_the_default_only(tmp_path: Path) -> None:
     wide = load_case(write(tmp_path, "--tolerance_usecs=900000\n" + LISTEN + "+0 < S 0:0(0) win 1\n+0 > S. 0:0(0) ack 1\n"))
     narrow = load_case(write(tmp_path, "--tolerance_usecs=4000\n" + LISTEN + "+0 < S 0:0(0) win 1\n+0 > S. 0:0(0) ack 1\n",
@@ -82,14 +91,39 @@ def test_tolerance_usecs_widens_the_default_only(tmp_path: Path) -> None:
 
 
 def test_outbound_timestamps_are_not_checked_but_their_place_is(tmp_path: Path) -> None:
+    """As packetdrill: an outbound TS val is remembered (captured), not compared, and its ecr not
+    checked; an inbound ACK's ecr naming it sends the live value."""
     case = load_case(write(tmp_path, LISTEN + "+0 < S 0:0(0) win 1 <TS val 5 ecr 0>\n"
-                                             "+0 > S. 0:0(0) ack 1 <nop,nop,TS val 9 ecr 5>\n"))
-    sent, expect = case.steps[1], case.steps[2]
+                                             "+0 > S. 0:0(0) ack 1 <nop,nop,TS val 9 ecr 5>\n"
+                                             "+0 < . 1:1(0) ack 1 win 1 <nop,nop,TS val 6 ecr 9>\n"
+                                             "+0 > . 1:1(0) ack 1 <nop,nop,TS val 9 ecr 6>\n"))
+    sent, expect, ack, again = case.steps[1], case.steps[2], case.steps[3], case.steps[4]
     assert isinstance(sent, SendStep) and isinstance(sent.segment.options, OptionsSpec)
     assert sent.segment.options.items[0].value == (5, 0)
     assert isinstance(expect, ExpectStep) and isinstance(expect.segment.options, OptionsSpec)
     assert [o.kind for o in expect.segment.options.items] == ["NOP", "NOP", "Timestamp"]
-    assert expect.segment.options.items[2].value == (ANY, ANY)
+    assert str(expect.segment.options.items[2].value[0]) == "?pkt_tsval_9" and expect.segment.options.items[2].value[1] == ANY
+    assert isinstance(ack, SendStep) and isinstance(ack.segment.options, OptionsSpec)
+    assert str(ack.segment.options.items[2].value[1]) == "$pkt_tsval_9"
+    assert isinstance(again, ExpectStep) and isinstance(again.segment.options, OptionsSpec)
+    assert again.segment.options.items[2].value == (ANY, ANY)  # a TS val already remembered: neither checked
+
+
+def test_an_inbound_echo_of_no_outbound_ts_val_is_refused_as_packetdrill_does(tmp_path: Path) -> None:
+    path = write(tmp_path, LISTEN + "+0 < S 0:0(0) win 1 <TS val 5 ecr 0>\n+0 > S. 0:0(0) ack 1 <...>\n"
+                                    "+0 < . 1:1(0) ack 1 win 1 <nop,nop,TS val 6 ecr 9>\n")
+    with pytest.raises(CaseFileError, match=r"ecr 9 echoes no outbound TS val before it"):
+        load_case(path)
+
+
+def test_an_ack_of_the_first_of_two_segments_sent_back_to_back_may_come_before_the_second_leaves(tmp_path: Path) -> None:
+    """packetdrill judges an outbound packet by its time: the early slack is the script's own
+    tolerance (4 ms by default), not the widened one, so an answer far ahead of its time still fails."""
+    case = load_case(write(tmp_path, LISTEN + "+0 < S 0:0(0) win 1\n+0 > S. 0:0(0) ack 1\n"))
+    wide = load_case(write(tmp_path, "--tolerance_usecs=20000\n" + LISTEN + "+0 < S 0:0(0) win 1\n+0 > S. 0:0(0) ack 1\n",
+                           "w.pkt"))
+    assert isinstance(case.steps[-1], ExpectStep) and case.steps[-1].early == pytest.approx(0.004)
+    assert isinstance(wide.steps[-1], ExpectStep) and wide.steps[-1].early == pytest.approx(0.02)
 
 
 def test_empty_options_expect_none_and_left_out_options_are_not_checked(tmp_path: Path) -> None:

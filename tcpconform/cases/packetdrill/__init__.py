@@ -38,7 +38,8 @@ def load_script(file: str, text: str, tolerance: float | None = None) -> Loaded:
     try:
         script = read_script(text)
         least = DEFAULT_TOLERANCE if tolerance is None else tolerance
-        return [_case(file, script, max(least, _script_tolerance(script)))], []
+        own = _script_tolerance(script)
+        return [_case(file, script, max(least, own), own)], []
     except PktError as exc:
         return [], [LoadError(file, exc.line, exc.column, exc.construct, exc.message)]
 
@@ -54,13 +55,13 @@ def _script_tolerance(script: Script) -> float:
     return value
 
 
-def _case(file: str, script: Script, tolerance: float) -> TestCase:
+def _case(file: str, script: Script, tolerance: float, early: float) -> TestCase:
     """The case of ``script``. A script that neither listens nor connects runs against a closed port (one
     next to the target's, where nothing of the run listens): in packetdrill no socket means none there."""
     if not script.events:
         raise PktError(1, "script", "no packets and no system calls: nothing to check")
     meta = {m[1]: m[2].strip() for _, text in script.comments if (m := _META.fullmatch(text))}
-    mapped = map_events(file, script.events, tolerance, _tolerate(script, meta.get("tolerate")))
+    mapped = map_events(file, script.events, tolerance, _tolerate(script, meta.get("tolerate")), early)
     first = next((text for _, text in script.comments if text), "")
     level_text = meta.get("level", "MUST").upper()
     if level_text not in Level.__members__:

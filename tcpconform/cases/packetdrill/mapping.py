@@ -73,31 +73,35 @@ class _Fds:
     connections: set[int] = field(default_factory=set)
 
 
-def map_events(file: str, events: tuple[Event, ...], tolerance: float, tolerate: frozenset[str] = frozenset()) -> Mapped:
-    """The steps of ``events``; ``tolerate``: what every expect and silence lets pass unscripted."""
+def map_events(file: str, events: tuple[Event, ...], tolerance: float, tolerate: frozenset[str] = frozenset(),
+               early: float = 0.0) -> Mapped:
+    """The steps of ``events``; ``tolerate``: what every expect and silence lets pass unscripted;
+    ``early``: how long before the tester's send just ahead of it an outbound packet may come and
+    still be the one scripted (the script's own tolerance, unwidened: packetdrill judges it by time)."""
     out = Mapped()
     fds = _Fds()
     previous = 0.0
+    tsvals: set[int] = set()
     for event in events:
         loc = SourceLoc(file, event.line)
         timing = event.timing
         gap_lo, gap_hi = max(0.0, timing.lo - previous), max(0.0, timing.hi - previous)
         if isinstance(event, Packet):
-            spec = segment_of(event)
+            spec = segment_of(event, tsvals)
             text = ("<" if event.inbound else ">") + " " + event.body
             if event.inbound:
                 _wait(out, loc, gap_lo, timing.any)
                 out.steps.append(SendStep(loc, f"send {event.body}", spec))
                 _tester_syn(out, spec)
             elif timing.any:
-                out.steps.append(ExpectStep(loc, f"expect {event.body}", spec, tolerate=tolerate))
+                out.steps.append(ExpectStep(loc, f"expect {event.body}", spec, tolerate=tolerate, early=early))
             else:
                 quiet = gap_lo - tolerance
                 if quiet > 0:
                     out.steps.append(SilenceStep(loc, f"silence {quiet * 1000:.0f}ms (before {text})", quiet, tolerate))
                 within = gap_hi - max(0.0, quiet) + tolerance
                 out.steps.append(ExpectStep(loc, f"expect {event.body}, within {within * 1000:.0f}ms", spec,
-                                            within=within, tolerate=tolerate))
+                                            within=within, tolerate=tolerate, early=early))
         else:
             _wait(out, loc, gap_lo, timing.any)
             out.steps.extend(_syscall(event, loc, fds, out))

@@ -4,8 +4,11 @@ packetdrill's TCP packet syntax is the notation's own (tcpdump's), so a packet i
 :func:`tcpconform.cases.notation.parse_segment` once what differs is translated:
 
 - ``<...>`` on an outbound packet: any options (the notation's ``*``);
-- ``TS val V ecr E`` on an outbound packet: packetdrill rewrites both to the live connection's
-  values, so neither is checked here (``TS val * ecr *``): the option's presence and place are;
+- ``TS val V ecr E`` on an outbound packet: packetdrill checks neither number (the option's presence
+  and place, yes), and remembers the live value behind the script's ``V``; here that is a capture
+  (``TS val ?pkt_tsval_V ecr *``, V's first time);
+- ``ecr E`` on an inbound packet with ACK set: packetdrill sends the live value behind an outbound
+  ``TS val E`` before it (``ecr $pkt_tsval_E``) and refuses a script with none, as this does;
 - a field an outbound packet leaves out (``win``, ``ack``): not checked, as packetdrill does.
 
 Options the notation has no word for (``FO``, ``md5``, ``mptcp``, ``exp-tfo``...) are refused by
@@ -25,13 +28,17 @@ from tcpconform.cases.values import NotationError
 
 __all__ = ["segment_of"]
 
-_TS = re.compile(r"TS\s+val\s+\S+\s+ecr\s+\S+")
+_TS = re.compile(r"TS\s+val\s+(\S+)\s+ecr\s+(\S+)")
+TSVAL = "pkt_tsval_"
+"""The capture an outbound TS val's live value goes into: ``pkt_tsval_<the script's value>``."""
 _KNOWN = ("mss", "sackOK", "nop", "wscale", "TS", "sack", "eol")
 
 
-def segment_of(packet: Packet) -> SegmentSpec:
+def segment_of(packet: Packet, tsvals: set[int] | None = None) -> SegmentSpec:
     """The packet as a segment spec: definite for an inbound packet (the tester sends it), a pattern
-    for an outbound one; :class:`PktError` at the packet's column for what cannot be read."""
+    for an outbound one; :class:`PktError` at the packet's column for what cannot be read.
+    ``tsvals``: the outbound TS vals of the script so far (a packet's own are added), one set per script."""
+    tsvals = set() if tsvals is None else tsvals
     body = packet.body
     head, options = body, ""
     if "<" in body:
@@ -51,7 +58,7 @@ def segment_of(packet: Packet) -> SegmentSpec:
         else:
             items, at = [], len(head) + body[len(head):].index("<") + 1
             for item in options[1:-1].split(",") if inner else []:
-                items.append(_option(packet, item.strip(), at + len(item) - len(item.lstrip())))
+                items.append(_option(packet, item.strip(), at + len(item) - len(item.lstrip()), tsvals))
                 at += len(item) + 1
             options = "<" + ",".join(items) + ">" if inner else "<>"
     text = f"{head.rstrip()} {options}".strip()
@@ -67,14 +74,26 @@ def segment_of(packet: Packet) -> SegmentSpec:
     return spec
 
 
-def _option(packet: Packet, item: str, offset: int) -> str:
+def _option(packet: Packet, item: str, offset: int, tsvals: set[int]) -> str:
     """One option as the notation writes it; packetdrill's extra kinds refused by name."""
     word = item.split(" ", 1)[0] if item else ""
     if word not in _KNOWN:
         raise PktError(packet.line, f"TCP option {word or '(empty)'}", "not taken (known: mss, sackOK, nop, wscale, "
                        "TS val V ecr E, sack L:R, eol and <...> for any options)", packet.column + offset)
-    if word == "TS" and not packet.inbound:
-        if not _TS.fullmatch(item):
-            raise PktError(packet.line, "TCP option TS", "expected 'TS val V ecr E'", packet.column + offset)
-        return "TS val * ecr *"
+    if word != "TS":
+        return item
+    ts = _TS.fullmatch(item)
+    if ts is None:
+        raise PktError(packet.line, "TCP option TS", "expected 'TS val V ecr E'", packet.column + offset)
+    val, ecr = ts.group(1), ts.group(2)
+    if not packet.inbound:
+        if not val.isdigit() or int(val) in tsvals:
+            return "TS val * ecr *"
+        tsvals.add(int(val))
+        return f"TS val ?{TSVAL}{int(val)} ecr *"
+    if "." in packet.body.split(" ", 1)[0] and ecr.isdigit():  # an ACK: its ecr names an outbound TS val
+        if int(ecr) not in tsvals:
+            raise PktError(packet.line, "TCP option TS", f"ecr {ecr} echoes no outbound TS val before it, so its live "
+                           "value cannot be known (packetdrill refuses it as well)", packet.column + offset)
+        return f"TS val {val} ecr ${TSVAL}{int(ecr)}"
     return item
