@@ -439,7 +439,8 @@ def cleanup(labs: tuple[str, ...]) -> None:
 @click.option("--fuzz-only", "fuzz_only", type=click.Choice(["responder", "decoder", "cases"]), multiple=True,
               help="With --fuzz: only these campaigns (repeatable).")
 @click.option("--seed", type=int, default=1, show_default=True, help="With --fuzz: the campaigns' random seed.")
-@click.option("--packetdrill", metavar="PATH", help="Only the seed exchange, whole processes, against this packetdrill (root).")
+@click.option("--packetdrill", metavar="PATH", help="Only the seed exchange, whole processes, against this packetdrill "
+              "(root); with --cases: the scripts' verdicts by both.")
 @_select
 def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equality: int | None, lab_target: str | None,
           fuzz: int | None, fuzz_only: tuple[str, ...], seed: int, packetdrill: str | None, cases: tuple[Path, ...],
@@ -455,7 +456,7 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
     """
     from tcpconform.bench import BenchRequest, bench_lines
 
-    selected = _load(cases, ids, keywords) if fuzz is None and packetdrill is None else []
+    selected = _load(cases, ids, keywords) if fuzz is None and (packetdrill is None or cases) else []
     with _user_errors():
         for line in bench_lines(BenchRequest(repeat, wire, jobs_text, lab_name, equality, lab_target, fuzz, fuzz_only, seed,
                                              packetdrill), selected):

@@ -5,6 +5,9 @@ Nothing here asserts a time: the figures are printed for people to compare, neve
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from click.testing import CliRunner
 
 from tcpconform.bench import equality_bench, mandated_waiting
@@ -92,3 +95,12 @@ def test_the_fuzz_campaigns_print_their_figures() -> None:
     assert out.exit_code == 0, out.output
     assert "fuzz responder: invariant breaks: 0" in out.output and "fuzz decoder: exceptions: 0" in out.output
     assert "RSS at each tenth" in out.output and "case files" not in out.output
+
+
+def test_the_packetdrill_comparison_names_what_it_cannot_run(tmp_path: Path) -> None:
+    """No packetdrill builds here (it is in no package registry): the usage errors, before any lab is made."""
+    runner = CliRunner()
+    missing = runner.invoke(main, ["bench", "--packetdrill", str(tmp_path / "packetdrill")])
+    assert missing.exit_code == 2 and "not an executable file" in missing.output
+    cases = runner.invoke(main, ["bench", "--packetdrill", sys.executable, "--cases", "testcases/seed"])
+    assert cases.exit_code == 2 and "give packetdrill scripts (*.pkt)" in cases.output

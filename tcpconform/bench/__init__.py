@@ -7,7 +7,7 @@ peak memory, and the time to write a run's reports.  On a wire (``--wire``, root
 own): the driver's cost per segment against the raw socket and against Scapy, SYN to SYN-ACK
 against the kernel's ``connect()``, and the catalogue per lab target.  ``--equality`` instead checks that verdicts
 never depend on ``--jobs`` or on the run.  ``--packetdrill PATH``: the seed exchange as a whole process against
-packetdrill's (:mod:`tcpconform.bench.packetdrill`).
+packetdrill's, or with ``--cases`` the scripts' verdicts by both (:mod:`tcpconform.bench.packetdrill`).
 """
 
 from __future__ import annotations
@@ -118,9 +118,12 @@ class BenchRequest:
 def bench_lines(request: BenchRequest, cases: Sequence[TestCase]) -> Iterator[str]:
     """What ``tcpconform bench`` prints for ``request``; a :class:`UsageError` for options that do not go together."""
     if request.packetdrill is not None:
-        from tcpconform.bench.packetdrill import packetdrill_figures
+        from tcpconform.bench.packetdrill import packetdrill_figures, packetdrill_verdicts
 
-        yield from packetdrill_figures(request.packetdrill, request.repeat, request.lab_name)
+        if cases:
+            yield from packetdrill_verdicts(request.packetdrill, cases, request.lab_name)
+        else:
+            yield from packetdrill_figures(request.packetdrill, request.repeat, request.lab_name)
         return
     if request.fuzz is not None:
         yield from fuzz_bench(request.fuzz, request.seed, request.fuzz_only or FUZZ_TARGETS)
