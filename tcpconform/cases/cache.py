@@ -137,7 +137,13 @@ def put(file: str, text: str, cases: list[Any]) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        _prune(entry.parent)
+        if entry.parent not in _pruned:  # once a process: a cold load puts an entry per file
+            _pruned.add(entry.parent)
+            _prune(entry.parent)
+
+
+_pruned: set[Path] = set()
+"""Cache folders this process has pruned already."""
 
 
 def _prune(where: Path) -> None:
