@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from tcpconform import interrupts
+from tcpconform.learn.command import learn_command
 
 if TYPE_CHECKING:
     from tcpconform.cases.model import TestCase
@@ -461,6 +462,9 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
         for line in bench_lines(BenchRequest(repeat, wire, jobs_text, lab_name, equality, lab_target, fuzz, fuzz_only, seed,
                                              packetdrill), selected):
             click.echo(line)
+
+
+main.add_command(learn_command)
 
 
 def entry() -> None:

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("links", "responder", "results"),
     ("cases", "targets", "gate"),
     ("engine", "session", "report"),
-    ("run", "selftest", "bench"),
+    ("run", "selftest", "bench", "learn"),
     ("cli",),
     ("pytest_plugin",),
 )

@@ -1,0 +1,95 @@
+"""``tcpconform learn``: learn the target's machine, compare it with the reference responder's, and
+write each difference as a case file.
+
+Exit codes as ``run``'s gate: 0 the machines agree (or nothing was compared), 1 they differ (a case
+file per difference), 2 a usage or set-up error, never a traceback.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+
+from tcpconform.errors import SetupError, UsageError
+
+__all__ = ["learn_command"]
+
+DIFFERENCES = 5
+"""The most differences written out, shortest first."""
+
+
+@click.command("learn")
+@click.option("--fault", "faults", multiple=True, metavar="NAME",
+              help="A fault of the reference responder learnt (repeatable; in-process or --lab reference).")
+@click.option("--lab", "lab_target", type=click.Choice(["linux", "reference"]), default=None,
+              help="Learn this lab target on the wire (root) instead of the reference in-process.")
+@click.option("--lab-name", default="0", show_default=True, help="The lab to use (made for the run if not up).")
+@click.option("--quiet", "quiet_ms", type=click.IntRange(1, 10_000), default=300, show_default=True,
+              help="Milliseconds of silence that end a step's answer (virtual in-process: costs nothing).")
+@click.option("--seed", type=int, default=1, show_default=True, help="The equivalence oracle's random seed.")
+@click.option("--walks", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="Random walks per state of the equivalence oracle.")
+@click.option("--compare/--no-compare", default=True, show_default=True,
+              help="Compare with the clean reference responder's machine (learnt in-process) and export the differences.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/learn"),
+              show_default=True, help="Where the DOT files and the case files go.")
+def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str, quiet_ms: int, seed: int,
+                  walks: int, compare: bool, out_dir: Path) -> None:
+    """Learn the target's TCP as a Mealy machine (AALpy's L*) over abstract segments, one connection a query.
+
+    \b
+    Examples:
+      tcpconform learn --fault ignore-fin          the reference with a fault, against the clean one
+      sudo tcpconform learn --lab linux --quiet 50   lab Linux on the wire
+    """
+    from tcpconform.run import check_faults
+
+    try:
+        check_faults(faults)
+    except UsageError as err:
+        raise click.UsageError(str(err)) from None
+    from tcpconform.learn.export import case_text
+    from tcpconform.learn.machine import differences, learn
+    from tcpconform.links.base import Link
+    from tcpconform.targets.base import Target
+    from tcpconform.targets.reference import open_reference
+
+    quiet = quiet_ms / 1000
+    try:
+        with ExitStack() as stack:
+            link: Link
+            target: Target
+            if lab_target is None:
+                ref = open_reference(faults, isn=5000)
+                link, target, name = ref.link, ref.target, "the reference responder" + (
+                    f" with {', '.join(faults)}" if faults else "")
+            else:
+                from tcpconform.session import lab_session
+
+                session = stack.enter_context(lab_session(lab_target, lab_name=lab_name, faults=faults))
+                link, target, name = session.link, session.target, session.target.name
+            got = learn(link, target, quiet=quiet, seed=seed, walks_per_state=walks)
+    except (SetupError, UsageError, PermissionError) as err:
+        raise click.ClickException(str(err)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "machine.dot").write_text(got.machine.to_dot("target"))
+    click.echo(f"{name}: {len(got.machine.delta)} states, {got.queries} queries, {got.steps} steps, "
+               f"{got.seconds:.1f} s; {out_dir / 'machine.dot'}")
+    if not compare:
+        return
+    ref = open_reference((), isn=5000)
+    base = learn(ref.link, ref.target, quiet=quiet, seed=seed, walks_per_state=walks)
+    (out_dir / "reference.dot").write_text(base.machine.to_dot("reference"))
+    found = differences(base.machine, got.machine, DIFFERENCES)
+    if not found:
+        click.echo(f"the same machine as the reference responder's ({len(base.machine.delta)} states)")
+        return
+    for n, letters in enumerate(found, 1):
+        mine, theirs = base.machine.run(letters), got.machine.run(letters)
+        path = out_dir / f"difference-{n}.yaml"
+        fresh = open_reference((), isn=5000)
+        path.write_text(case_text(f"learned-difference-{n}", letters, fresh.link, fresh.target, quiet, name))
+        click.echo(f"difference {n}: {' '.join(letters)}: reference {mine[-1]}, target {theirs[-1]}; {path}")
+    raise SystemExit(1)

@@ -1,0 +1,72 @@
+"""A sequence of letters on which two machines differ, written out as a case file.
+
+The sequence is played once more against the reference responder (in-process, on the virtual clock)
+and the case says what it answered: each letter's segment as a ``send`` (numbers relative to each
+side's ISN, ``numbering: {tester: 0, target: 0}``), then each of its answers as an ``expect``, or a
+``silence`` where it sent nothing.  An expect checks what the learner told apart (the flags, the
+length, what the ACK acknowledges) and leaves the target's sequence number open but in its SYN, which
+anchors the target's numbering; nothing unscripted is tolerated.  So the case passes on the reference
+by construction, and fails on a target whose machine answers that sequence otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tcpconform.learn.mapper import TESTER_ISN
+from tcpconform.learn.sul import LinkSUL
+from tcpconform.links.base import Link
+from tcpconform.targets.base import Capability, Target
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.segment import Flags, Segment
+
+__all__ = ["case_text"]
+
+_FLAGS = ((Flags.SYN, "S"), (Flags.FIN, "F"), (Flags.RST, "R"), (Flags.PSH, "P"))
+
+
+def _flags(seg: Segment) -> str:
+    return "".join(n for bit, n in _FLAGS if seg.flags & bit) + ("." if seg.flags & Flags.ACK else "") or "."
+
+
+def case_text(case_id: str, letters: Sequence[str], link: Link, target: Target, quiet: float,
+              against: str) -> str:
+    """The case for ``letters`` as the reference behind ``link``/``target`` answers them; ``against``
+    names what answered otherwise (for the title and description)."""
+    sul = LinkSUL(link, target, quiet)
+    sul.pre()
+    outputs = [sul.step(letter) for letter in letters]
+    steps = sul.trace.steps
+    sul.post()
+    isn: int | None = None
+    lines = [f"id: {case_id}", f'title: "The answers to {" ".join(letters)} are the reference responder\'s"',
+             "description: |",
+             f"  Written by tcpconform learn: on this input sequence the machine learnt of {against}",
+             "  answers otherwise than the reference responder's; the steps are what the reference sent.",
+             "requirements:",
+             "  - {id: learned, ref: RFC 9293 3.10, level: MUST, text: \"Event processing: each segment is answered as the",
+             "     state it arrives in requires.\"}",
+             f"no_fault: written by tcpconform learn against {against}",
+             "numbering: {tester: 0, target: 0}",
+             "steps:"]
+    if Capability.APP in target.capabilities:
+        lines.append("  - app: listen")
+    for (letter, sent, got), output in zip(steps, outputs, strict=True):
+        rel = seqnum.diff(sent.seq, TESTER_ISN)
+        text = f"{_flags(sent)} {rel}:{rel + len(sent.payload)}({len(sent.payload)})"
+        if sent.flags & Flags.ACK:
+            text += f" ack {seqnum.diff(sent.ack, isn) if isn is not None else 0}"
+        text += f" win {sent.window}"
+        lines.append(f'  - send: "{text}"    # {letter}')
+        if not got:
+            lines += [f"  - silence: {quiet * 1000:.0f}ms", "    tolerate: []"]
+        for seg in got:
+            if seg.flags & Flags.SYN and isn is None:
+                isn = seg.seq
+            seq = f"{seqnum.diff(seg.seq, isn)}:{seqnum.diff(seg.seq, isn) + len(seg.payload)}" if (
+                seg.flags & Flags.SYN and isn is not None) else "*:*"
+            expect = f"{_flags(seg)} {seq}({len(seg.payload)})"
+            if seg.flags & Flags.ACK:
+                expect += f" ack {seqnum.diff(seg.ack, TESTER_ISN)}"
+            lines += [f'  - expect: "{expect}"    # {output}', f"    within: {quiet * 1000:.0f}ms", "    tolerate: []"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,99 @@
+"""The learner's alphabet, and the mapper between abstract letters and concrete segments.
+
+The learner (AALpy) sees a TCP server as a Mealy machine over abstract letters; this module turns
+each letter into the one segment it stands for on the query's connection, and what the target sent
+back into one abstract output.  The mapper keeps the numbers of one query (one 4-tuple) and is
+started afresh for the next, so every query begins from the target's LISTEN on a port it has never
+seen that 4-tuple on.
+
+Invariants:
+
+- the tester's numbers are the ones a conformant peer would use: its SYN at its ISN, everything
+  after at the next unused sequence number (``snd_nxt``), acknowledging what the target sent so far
+  (``rcv_nxt``; 0 before its SYN was seen).  So the letters name *events* (RFC 9293 3.10's: a SYN,
+  an ACK, data, a FIN, a RST) with acceptable numbers, and the machine learnt is the target's event
+  processing, not its sequence-number checks (which the catalogue's cases cover);
+- an output names each segment the target sent before it went quiet: its flags, and whether its
+  ACK acknowledges everything the tester sent (``ack`` / ``ack?``), in arrival order joined by
+  ``+``; nothing at all is ``quiet``.  Numbers themselves never reach the learner (an ISN differs on
+  every query), so the outputs of a deterministic stack repeat exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tcpconform.tcp import seqnum
+from tcpconform.tcp.segment import Flags, FourTuple, Segment
+
+__all__ = ["INPUTS", "QUIET", "TESTER_ISN", "Mapper", "describe"]
+
+TESTER_ISN = 1000
+"""The tester's ISN on every query: the same everywhere, so exported cases read alike."""
+DATA = b"0123456789"
+"""What ``ACK+DATA`` carries."""
+WINDOW = 5000
+
+INPUTS: dict[str, Flags] = {
+    "SYN": Flags.SYN,
+    "SYN+ACK": Flags.SYN | Flags.ACK,
+    "ACK": Flags.ACK,
+    "ACK+DATA": Flags.PSH | Flags.ACK,
+    "FIN+ACK": Flags.FIN | Flags.ACK,
+    "RST": Flags.RST,
+    "RST+ACK": Flags.RST | Flags.ACK,
+}
+"""The abstract inputs and the flags of the segment each stands for."""
+QUIET = "quiet"
+"""The output of a step after which the target sent nothing before the quiescence timeout."""
+
+_NAMES = ((Flags.SYN, "S"), (Flags.FIN, "F"), (Flags.RST, "R"), (Flags.PSH, "P"), (Flags.ACK, "A"))
+
+
+@dataclass
+class Mapper:
+    """One query's numbers on the connection ``key`` (tester to target)."""
+
+    key: FourTuple
+    snd_nxt: int = TESTER_ISN
+    rcv_nxt: int | None = None
+    """The target's next sequence number as far as the tester has seen (None: no SYN from it yet)."""
+
+    def concrete(self, letter: str) -> Segment:
+        """The segment ``letter`` stands for now; what it occupies of sequence space is counted."""
+        flags = INPUTS[letter]
+        k = self.key
+        syn = bool(flags & Flags.SYN)
+        seq = TESTER_ISN if syn else self.snd_nxt
+        ack = self.rcv_nxt if flags & Flags.ACK and self.rcv_nxt is not None else 0
+        payload = DATA if letter == "ACK+DATA" else b""
+        seg = Segment(k.src, k.dst, k.sport, k.dport, seq=seq, ack=ack, flags=flags,
+                      window=0 if flags & Flags.RST else WINDOW, payload=payload)
+        end = seqnum.add(seq, len(payload) + syn + bool(flags & Flags.FIN))
+        if seqnum.gt(end, self.snd_nxt):
+            self.snd_nxt = end
+        return seg
+
+    def abstract(self, got: list[Segment]) -> str:
+        """The output for what the target sent after one input (in arrival order)."""
+        out = []
+        for seg in got:
+            if seg.flags & Flags.SYN:
+                self.rcv_nxt = seqnum.add(seg.seq, 1)
+            elif self.rcv_nxt is not None:
+                end = seqnum.add(seg.seq, len(seg.payload) + bool(seg.flags & Flags.FIN))
+                if seqnum.gt(end, self.rcv_nxt):
+                    self.rcv_nxt = end
+            out.append(describe(seg, self.snd_nxt))
+        return "+".join(out) if out else QUIET
+
+
+def describe(seg: Segment, snd_nxt: int) -> str:
+    """A target's segment as an output letter: its flags, and ``ack`` when it acknowledges all the
+    tester sent (``ack?`` when it acknowledges something else)."""
+    flags = "".join(name for bit, name in _NAMES if seg.flags & bit) or "none"
+    if seg.payload:
+        flags += "(data)"
+    if seg.flags & Flags.ACK:
+        flags += "(ack)" if seg.ack == snd_nxt else "(ack?)"
+    return flags

@@ -1,0 +1,94 @@
+"""The system under learning: a target over a :class:`~tcpconform.links.base.Link`, as AALpy's ``SUL``.
+
+Each query is one connection of its own: ``pre`` takes the next source port of the learner's range
+(a fresh 4-tuple, so nothing of an earlier query's connection is met) and has the target's
+application listen where it has an agent; ``step`` sends one letter's segment and gathers what comes
+back on that 4-tuple until the link has been quiet for ``quiet`` seconds; ``post`` resets the
+connection (a RST at the tester's next sequence number, then a RST+ACK, as the engine's cleanup
+does) so no state piles up in the target.  On the in-process reference the clock is virtual: quiet
+time costs nothing, and the machine comes out the same on every run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aalpy.base import SUL
+
+from tcpconform.learn.mapper import Mapper
+from tcpconform.links.base import Link
+from tcpconform.targets.base import Capability, Target
+from tcpconform.tcp.segment import Flags, FourTuple, Segment
+
+__all__ = ["FIRST_PORT", "LinkSUL", "Trace"]
+
+FIRST_PORT = 20000
+"""The learner's first source port; it counts up, one a query, and wraps at 60000."""
+
+
+@dataclass
+class Trace:
+    """The concrete segments of the last query, both ways, with the letter each input stood for."""
+
+    steps: list[tuple[str, Segment, list[Segment]]] = field(default_factory=list)
+
+
+@dataclass
+class _Counts:
+    queries: int = 0
+    steps: int = 0
+
+
+class LinkSUL(SUL):  # type: ignore[misc]  # AALpy's classes carry no type hints
+    """The target behind ``link`` as AALpy's system under learning."""
+
+    def __init__(self, link: Link, target: Target, quiet: float) -> None:
+        super().__init__()
+        self.link, self.target, self.quiet = link, target, quiet
+        self.port = FIRST_PORT
+        self.mapper: Mapper | None = None
+        self.trace = Trace()
+        self.counts = _Counts()
+        self._listened: set[int] = set()
+
+    def pre(self) -> None:
+        self.port = self.port + 1 if self.port < 60000 else FIRST_PORT
+        key = FourTuple(self.link.local_ip, self.port, self.target.ip, self.target.port)
+        self.mapper = Mapper(key)
+        self.trace = Trace()
+        self.counts.queries += 1
+        if Capability.APP in self.target.capabilities and self.target.port not in self._listened:
+            self.target.app_listen(key)
+            self._listened.add(self.target.port)
+
+    def step(self, letter: str | None) -> str:
+        assert self.mapper is not None and letter is not None
+        self.counts.steps += 1
+        seg = self.mapper.concrete(letter)
+        self.link.send(seg)
+        got = self._gather(self.mapper.key.reversed())
+        self.trace.steps.append((letter, seg, got))
+        return self.mapper.abstract(got)
+
+    def post(self) -> None:
+        mapper = self.mapper
+        if mapper is None:
+            return
+        k = mapper.key
+        for flags in (Flags.RST, Flags.RST | Flags.ACK):
+            self.link.send(Segment(k.src, k.dst, k.sport, k.dport, seq=mapper.snd_nxt, ack=mapper.rcv_nxt or 0,
+                                   flags=flags))
+        self._gather(k.reversed())  # whatever answers the reset stays out of the next query
+        self.target.forget(k)
+
+    def _gather(self, key: FourTuple) -> list[Segment]:
+        got: list[Segment] = []
+        deadline = self.link.now() + self.quiet
+        while (left := deadline - self.link.now()) > 0:
+            received = self.link.receive(left)
+            if received is None:
+                break
+            if received.segment.key == key:
+                got.append(received.segment)
+                deadline = self.link.now() + self.quiet  # quiet again for as long before it is over
+        return got

@@ -1,0 +1,95 @@
+"""``tcpconform learn`` on the in-process reference responder: the same machine run after run, a state
+fault's difference found, and the case written from it failing under that fault while passing clean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tcpconform.cases.load import load_case
+from tcpconform.cases.profiles import get_profile
+from tcpconform.cli import main
+from tcpconform.engine.run import execute
+from tcpconform.learn.export import case_text
+from tcpconform.learn.machine import Machine, difference, differences, learn
+from tcpconform.learn.mapper import QUIET, TESTER_ISN, Mapper
+from tcpconform.targets.reference import open_reference
+from tcpconform.tcp.segment import Flags, FourTuple, Segment
+
+STATE_FAULTS = ("ignore-fin", "answer-rst-with-rst", "ignore-rst", "dup-syn-ack-only")
+"""Faults of the reference responder that change how it answers the learner's letters."""
+
+
+def _machine(*faults: str) -> Machine:
+    ref = open_reference(faults, isn=5000)
+    return learn(ref.link, ref.target, quiet=0.3).machine
+
+
+@pytest.fixture(scope="module")
+def clean() -> Machine:
+    return _machine()
+
+
+def _verdict(path: Path, *faults: str) -> str:
+    ref = open_reference(faults)
+    return execute([load_case(path)], ref.link, ref.target, get_profile("reference")).cases[0].verdict
+
+
+def test_the_mapper_numbers_a_handshake_as_a_peer_would() -> None:
+    mapper = Mapper(FourTuple("192.0.2.1", 20001, "192.0.2.2", 8000))
+    syn = mapper.concrete("SYN")
+    assert (syn.seq, syn.flags, mapper.snd_nxt) == (TESTER_ISN, Flags.SYN, TESTER_ISN + 1)
+    answer = Segment("192.0.2.2", "192.0.2.1", 8000, 20001, seq=77, ack=TESTER_ISN + 1, flags=Flags.SYN | Flags.ACK)
+    assert mapper.abstract([answer]) == "SA(ack)" and mapper.rcv_nxt == 78
+    data = mapper.concrete("ACK+DATA")
+    assert (data.seq, data.ack, len(data.payload), mapper.snd_nxt) == (TESTER_ISN + 1, 78, 10, TESTER_ISN + 11)
+    assert mapper.abstract([]) == QUIET
+    stale = Segment("192.0.2.2", "192.0.2.1", 8000, 20001, seq=78, ack=TESTER_ISN + 1, flags=Flags.ACK)
+    assert mapper.abstract([stale]) == "A(ack?)"  # it acknowledges less than the tester sent
+
+
+def test_the_clean_reference_gives_the_same_machine_run_after_run(clean: Machine) -> None:
+    again = _machine()
+    assert again.to_dot() == clean.to_dot()
+    assert difference(clean, again) is None
+    assert clean.run(["SYN", "ACK", "FIN+ACK"]) == ["SA(ack)", QUIET, "A(ack)"]  # the passive open, then CLOSE-WAIT
+
+
+@pytest.mark.parametrize("fault", STATE_FAULTS)
+def test_a_state_fault_is_a_difference_whose_case_fails_under_it_and_passes_clean(clean: Machine, fault: str,
+                                                                                    tmp_path: Path) -> None:
+    faulty = _machine(fault)
+    letters = difference(clean, faulty)
+    assert letters is not None, fault
+    assert clean.run(letters)[-1] != faulty.run(letters)[-1]
+    ref = open_reference((), isn=5000)
+    path = tmp_path / f"learned-{fault}.yaml"
+    path.write_text(case_text(f"learned-{fault}", letters, ref.link, ref.target, 0.3, f"the reference with {fault}"))
+    assert _verdict(path) == "pass"
+    assert _verdict(path, fault) == "fail"
+    others = [f for f in STATE_FAULTS if f != fault]
+    assert [f for f in others if _verdict(path, f) == "fail"] == [], "the case tells this fault alone apart"
+
+
+def test_differences_are_shortest_first_and_distinct(clean: Machine) -> None:
+    faulty = _machine("ignore-fin")
+    found = differences(clean, faulty, 3)
+    assert found[0] == ["SYN", "FIN+ACK"] and len({tuple(f) for f in found}) == 3
+    assert [len(f) for f in found] == sorted(len(f) for f in found)
+
+
+def test_the_command_writes_the_machines_and_a_case_per_difference(tmp_path: Path) -> None:
+    runner = CliRunner()
+    same = runner.invoke(main, ["learn", "--out", str(tmp_path / "same")])
+    assert same.exit_code == 0, same.output
+    assert "the same machine as the reference responder's" in same.output
+    assert (tmp_path / "same" / "machine.dot").read_text() == (tmp_path / "same" / "reference.dot").read_text().replace(
+        '"reference"', '"target"')
+    differ = runner.invoke(main, ["learn", "--fault", "ignore-fin", "--out", str(tmp_path / "differ")])
+    assert differ.exit_code == 1, differ.output
+    assert "difference 1: SYN FIN+ACK: reference A(ack), target quiet" in differ.output
+    assert _verdict(tmp_path / "differ" / "difference-1.yaml", "ignore-fin") == "fail"
+    unknown = runner.invoke(main, ["learn", "--fault", "nope", "--out", str(tmp_path / "x")])
+    assert unknown.exit_code == 2 and "unknown fault 'nope'" in unknown.output and "Traceback" not in unknown.output
