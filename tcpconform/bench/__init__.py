@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from tcpconform.bench.basic import run_bench as seed_bench
 from tcpconform.bench.basic import seed_on_wire
 from tcpconform.bench.catalogue import catalogue_figures, equality_figures, mandated_waiting, memory_figures
+from tcpconform.bench.learning import learn_figures, wire_learn_figures
 from tcpconform.bench.reports import report_figures
 from tcpconform.bench.segments import codec_figures
 from tcpconform.cases.model import TestCase
@@ -50,6 +51,7 @@ def in_process_bench(repeat: int, cases: Sequence[TestCase], jobs: Sequence[int]
     yield from catalogue_figures("in-process reference responder", cases, _in_process, jobs, virtual=True)
     yield from memory_figures(cases, _in_process)
     yield from report_figures(cases, _in_process)
+    yield from learn_figures()
 
 
 def wire_bench(repeat: int, cases: Sequence[TestCase], jobs: Sequence[int], lab_name: str | None = None) -> Iterator[str]:
@@ -70,6 +72,7 @@ def wire_bench(repeat: int, cases: Sequence[TestCase], jobs: Sequence[int], lab_
         yield from seed_on_wire(repeat, lab.name)
         for kind in ("reference", "linux"):
             yield from catalogue_figures(f"lab {kind}", quick, partial(lab_session, kind, lab_name=lab.name), jobs)
+        yield from wire_learn_figures(lab.name, max(50, repeat * 10))
 
 
 def equality_bench(repeat: int, cases: Sequence[TestCase], jobs: int, lab: str | None = None,

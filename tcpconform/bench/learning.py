@@ -1,0 +1,43 @@
+"""The learner's throughput: queries a second, in-process (a whole L* run on the reference responder,
+the clock virtual) and on a lab's wire (random queries against its kernel, ``--quiet`` real time a step)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+
+from tcpconform.learn.mapper import INPUTS
+
+__all__ = ["learn_figures", "wire_learn_figures"]
+
+WIRE_QUIET = 0.05
+"""A step's quiescence on the wire, as ``tcpconform learn --quiet 50``."""
+
+
+def learn_figures() -> Iterator[str]:
+    from tcpconform.learn.machine import learn
+    from tcpconform.targets.reference import open_reference
+
+    ref = open_reference((), isn=5000)
+    got = learn(ref.link, ref.target, quiet=0.3)
+    yield (f"learn, in-process reference responder: {len(got.machine.delta)} states, {got.queries} queries, "
+           f"{got.steps} steps in {got.seconds:.2f} s: {got.queries / got.seconds:.0f} queries/s, "
+           f"{got.steps / got.seconds:.0f} steps/s")
+
+
+def wire_learn_figures(lab_name: str, queries: int) -> Iterator[str]:
+    """``queries`` random queries of 1 to 4 letters against the lab's Linux kernel."""
+    from tcpconform.learn.sul import LinkSUL
+    from tcpconform.session import lab_session
+
+    draw = random.Random(1)
+    with lab_session("linux", lab_name=lab_name) as session:
+        sul = LinkSUL(session.link, session.target, WIRE_QUIET)
+        t0 = time.perf_counter()
+        for _ in range(queries):
+            sul.query(tuple(draw.choice(list(INPUTS)) for _ in range(draw.randint(1, 4))))
+        took = time.perf_counter() - t0
+    yield (f"learn, lab Linux on the wire (--quiet {WIRE_QUIET * 1000:.0f}): {sul.counts.queries} random queries, "
+           f"{sul.counts.steps} steps in {took:.1f} s: {sul.counts.queries / took:.1f} queries/s "
+           f"({took / sul.counts.steps * 1000:.0f} ms a step, {WIRE_QUIET * 1000:.0f} of it the quiescence)")
