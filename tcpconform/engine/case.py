@@ -131,6 +131,8 @@ class CaseRun:
         """Connections a ``reconnect`` left, with where their cleanup RSTs go."""
         self.late = 0.0
         """The most the tester was late handing the case anything before it failed (seconds)."""
+        self.decided: float | None = None
+        """When the case's failure (or error) was decided, on the link's clock."""
         self.late_skip = False
         """Whether the case failed after the tester was late, so it was skipped (:meth:`_late_unjudged`)."""
         self.result = CaseResult(
@@ -168,6 +170,11 @@ class CaseRun:
         segmentation-offload aggregate cut at the tester's MSS: :func:`wire_segments`); one whose
         checksum the link could not verify is counted (``unverified_checksums``), since no
         invariant can judge it."""
+        lag = self.link.now() - got.at
+        if self.result.verdict == "pass" or (self.decided is not None and got.at < self.decided):
+            # handed over late (the host's softirq or the tester busy): before the failure, or stamped
+            # before it and so missing from what decided it, it is lateness the failure may owe
+            self.late = max(self.late, lag)
         for piece in wire_segments(got, self.conn.mss_offered):
             moved = followed(self.case, self.key, piece.segment, self.target, self.conn.target_isn is not None)
             if moved is not None:  # an unbound open's SYN came from the second address: the connection is there
@@ -268,6 +275,7 @@ class CaseRun:
                 sres.verdict = "pass"
             except Exception as err:  # outcome.judge says what it makes of the step
                 if not self._ends(step, sres, err):
+                    self.decided = self.link.now()
                     break
             finally:
                 sres.ended = self._rel(self.link.now())
@@ -410,7 +418,7 @@ class CaseRun:
             self.late = late
 
     def _late_unjudged(self) -> None:
-        """A failure after the tester itself reacted more than :data:`LATE_LIMIT` late is not the
+        """A failure after the tester itself reacted (or was handed a segment) more than :data:`LATE_LIMIT` late is not the
         target's for sure (the target's timers ran on while the tester did not answer), so the case
         is skipped, with how late the tester was."""
         res = self.result

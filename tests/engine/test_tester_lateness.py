@@ -129,3 +129,40 @@ def test_the_second_run_is_on_a_source_port_of_its_own_and_may_pass(tmp_path: Pa
     assert first.verdict == "fail" and first.again is None
     assert res.verdict == "pass" and res.again is not None, res.reason
     assert res.connection["tester"] != first.connection["tester"]
+
+
+def _acks_data(seg: Segment, now: float) -> list[tuple[float, Segment]]:
+    if seg.flags == Flags.SYN:
+        return [(0.001, reply(seg, seq=0, ack=seg.seq + 1, flags=Flags.SYN | Flags.ACK))]
+    if seg.payload:
+        return [(0.001, reply(seg, seq=1, ack=seg.seq + len(seg.payload), flags=Flags.ACK))]
+    return []
+
+
+class _LateDelivery(_StalledTester):
+    """A link whose host hands the tester the first ACK of data ``hold`` seconds after the wire
+    carried it, stamped with when it was carried (a busy machine's softirq: the frame waits in
+    the kernel, its timestamp already taken)."""
+
+    def __init__(self, inner: InProcessLink, hold: float) -> None:
+        super().__init__(inner, 0.0)
+        self.hold, self.held, self.release, self.done = hold, None, 0.0, False
+
+    def receive(self, timeout: float) -> Received | None:
+        if self.held is not None and self.inner.now() >= self.release:
+            out, self.held = self.held, None
+            return out
+        got = self.inner.receive(timeout if self.held is None else max(0.0, min(timeout, self.release - self.inner.now())))
+        if got is not None and not self.done and got.segment.payload == b"" and got.segment.ack == 11:
+            self.held, self.release, self.done = got, got.at + self.hold, True
+            return None
+        return got
+
+
+def test_a_segment_handed_over_after_the_failure_but_carried_before_it_makes_the_case_run_again(tmp_path: Path) -> None:
+    path = tmp_path / "late.yaml"
+    path.write_text(CASE)
+    link = _LateDelivery(InProcessLink(FakePeer(_acks_data, isn=0)), hold=0.26)
+    res = execute([load_case(path)], link, NoControl(), get_profile("generic")).cases[0]  # type: ignore[arg-type]
+    assert res.verdict == "pass", res.reason  # the second run, the ACK handed over in time
+    assert res.again is not None and "260 ms late" in res.again
