@@ -26,6 +26,11 @@ DIFFERENCES = 5
 @click.option("--lab", "lab_target", type=click.Choice(["linux", "reference"]), default=None,
               help="Learn this lab target on the wire (root) instead of the reference in-process.")
 @click.option("--lab-name", default="0", show_default=True, help="The lab to use (made for the run if not up).")
+@click.option("--target", "target_ip", default=None, metavar="IP",
+              help="A device on a wire serving --port (echo or any service that answers by itself; root).")
+@click.option("--port", "port", type=click.IntRange(1, 65535), default=7, show_default=True, help="With --target.")
+@click.option("--iface", default=None, help="With --target: the interface to it (default: the route's).")
+@click.option("--source-ip", "source_ip", default=None, help="With --target: the tester's address on that link.")
 @click.option("--quiet", "quiet_ms", type=click.IntRange(1, 10_000), default=300, show_default=True,
               help="Milliseconds of silence that end a step's answer (virtual in-process: costs nothing).")
 @click.option("--seed", type=int, default=1, show_default=True, help="The equivalence oracle's random seed.")
@@ -35,14 +40,16 @@ DIFFERENCES = 5
               help="Compare with the clean reference responder's machine (learnt in-process) and export the differences.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/learn"),
               show_default=True, help="Where the DOT files and the case files go.")
-def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str, quiet_ms: int, seed: int,
-                  walks: int, compare: bool, out_dir: Path) -> None:
+def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str, target_ip: str | None, port: int,
+                  iface: str | None, source_ip: str | None, quiet_ms: int, seed: int, walks: int, compare: bool,
+                  out_dir: Path) -> None:
     """Learn the target's TCP as a Mealy machine (AALpy's L*) over abstract segments, one connection a query.
 
     \b
     Examples:
       tcpconform learn --fault ignore-fin          the reference with a fault, against the clean one
       sudo tcpconform learn --lab linux --quiet 50   lab Linux on the wire
+      sudo tcpconform learn --target 10.0.2.2 --port 7 --iface tap0 --source-ip 10.0.2.15 --quiet 50
     """
     from tcpconform.run import check_faults
 
@@ -52,6 +59,7 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
         raise click.UsageError(str(err)) from None
     from tcpconform.learn.export import case_text
     from tcpconform.learn.machine import differences, learn
+    from tcpconform.learn.sul import PORTS
     from tcpconform.links.base import Link
     from tcpconform.targets.base import Target
     from tcpconform.targets.reference import open_reference
@@ -61,16 +69,23 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
         with ExitStack() as stack:
             link: Link
             target: Target
-            if lab_target is None:
+            ports = PORTS
+            if lab_target is not None and target_ip is not None:
+                raise UsageError("--lab or --target, not both")
+            if lab_target is None and target_ip is None:
                 ref = open_reference(faults, isn=5000)
                 link, target, name = ref.link, ref.target, "the reference responder" + (
                     f" with {', '.join(faults)}" if faults else "")
             else:
-                from tcpconform.session import lab_session
+                from tcpconform.engine.run import PORT_SPAN
+                from tcpconform.session import lab_session, remote_session
 
-                session = stack.enter_context(lab_session(lab_target, lab_name=lab_name, faults=faults))
+                session = stack.enter_context(
+                    lab_session(lab_target, lab_name=lab_name, faults=faults) if lab_target is not None
+                    else remote_session(str(target_ip), [("echo", port)], iface=iface, source_ip=source_ip))
                 link, target, name = session.link, session.target, session.target.name
-            got = learn(link, target, quiet=quiet, seed=seed, walks_per_state=walks)
+                ports = range(session.base_port, session.base_port + PORT_SPAN)
+            got = learn(link, target, quiet=quiet, seed=seed, walks_per_state=walks, ports=ports)
     except (SetupError, UsageError, PermissionError) as err:
         raise click.ClickException(str(err)) from None
     out_dir.mkdir(parents=True, exist_ok=True)

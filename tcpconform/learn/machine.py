@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tcpconform.learn.mapper import INPUTS
-from tcpconform.learn.sul import LinkSUL
+from tcpconform.learn.sul import PORTS, LinkSUL
 from tcpconform.links.base import Link
 from tcpconform.targets.base import Target
 
@@ -59,12 +59,13 @@ class Learned:
 
 
 def learn(link: Link, target: Target, *, quiet: float, seed: int = 1, walks_per_state: int = 20,
-          walk_len: int = 8, inputs: Sequence[str] = tuple(INPUTS)) -> Learned:
-    """The target's machine over ``inputs``; ``quiet``: how long a silence ends a step's answer."""
+          walk_len: int = 8, inputs: Sequence[str] = tuple(INPUTS), ports: range = PORTS) -> Learned:
+    """The target's machine over ``inputs``; ``quiet``: how long a silence ends a step's answer;
+    ``ports``: the source ports the queries take in turn."""
     from aalpy.learning_algs import run_Lstar
     from aalpy.oracles import RandomWMethodEqOracle
 
-    sul = LinkSUL(link, target, quiet)
+    sul = LinkSUL(link, target, quiet, ports)
     alphabet = list(inputs)
     state = random.getstate()
     random.seed(seed)  # AALpy's oracle draws its walks from the module's generator

@@ -1,7 +1,8 @@
 """The system under learning: a target over a :class:`~tcpconform.links.base.Link`, as AALpy's ``SUL``.
 
 Each query is one connection of its own: ``pre`` takes the next source port of the learner's range
-(a fresh 4-tuple, so nothing of an earlier query's connection is met) and has the target's
+(a fresh 4-tuple until the range starts over, the session's own on a wire so the kernel's RSTs
+stay suppressed in host mode) and has the target's
 application listen where it has an agent; ``step`` sends one letter's segment and gathers what comes
 back on that 4-tuple until the link has been quiet for ``quiet`` seconds; ``post`` resets the
 connection (a RST at the tester's next sequence number, then a RST+ACK, as the engine's cleanup
@@ -20,10 +21,11 @@ from tcpconform.links.base import Link
 from tcpconform.targets.base import Capability, Target
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
-__all__ = ["FIRST_PORT", "LinkSUL", "Trace"]
+__all__ = ["PORTS", "LinkSUL", "Trace"]
 
-FIRST_PORT = 20000
-"""The learner's first source port; it counts up, one a query, and wraps at 60000."""
+PORTS = range(20000, 60000)
+"""The learner's source ports when it is given none (in-process); it takes the next one a query,
+starting over at the end of the range."""
 
 
 @dataclass
@@ -42,17 +44,17 @@ class _Counts:
 class LinkSUL(SUL):  # type: ignore[misc]  # AALpy's classes carry no type hints
     """The target behind ``link`` as AALpy's system under learning."""
 
-    def __init__(self, link: Link, target: Target, quiet: float) -> None:
+    def __init__(self, link: Link, target: Target, quiet: float, ports: range = PORTS) -> None:
         super().__init__()
-        self.link, self.target, self.quiet = link, target, quiet
-        self.port = FIRST_PORT
+        self.link, self.target, self.quiet, self.ports = link, target, quiet, ports
+        self.port = ports.start - 1
         self.mapper: Mapper | None = None
         self.trace = Trace()
         self.counts = _Counts()
         self._listened: set[int] = set()
 
     def pre(self) -> None:
-        self.port = self.port + 1 if self.port < 60000 else FIRST_PORT
+        self.port = self.port + 1 if self.port + 1 < self.ports.stop else self.ports.start
         key = FourTuple(self.link.local_ip, self.port, self.target.ip, self.target.port)
         self.mapper = Mapper(key)
         self.trace = Trace()
