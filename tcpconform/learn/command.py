@@ -16,6 +16,10 @@ from tcpconform.errors import SetupError, UsageError
 
 __all__ = ["learn_command"]
 
+class _SetupFailure(click.ClickException):
+    exit_code = 2  # as the rest of the command line: what the user or the environment got wrong
+
+
 DIFFERENCES = 5
 """The most differences written out, shortest first."""
 
@@ -87,7 +91,7 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
                 ports = range(session.base_port, session.base_port + PORT_SPAN)
             got = learn(link, target, quiet=quiet, seed=seed, walks_per_state=walks, ports=ports)
     except (SetupError, UsageError, PermissionError) as err:
-        raise click.ClickException(str(err)) from None
+        raise _SetupFailure(str(err)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "machine.dot").write_text(got.machine.to_dot("target"))
     click.echo(f"{name}: {len(got.machine.delta)} states, {got.queries} queries, {got.steps} steps, "

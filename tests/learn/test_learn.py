@@ -97,4 +97,4 @@ def test_the_command_writes_the_machines_and_a_case_per_difference(tmp_path: Pat
 
 def test_lab_and_target_together_are_refused(tmp_path: Path) -> None:
     done = CliRunner().invoke(main, ["learn", "--lab", "linux", "--target", "198.18.0.2", "--out", str(tmp_path)])
-    assert done.exit_code != 0 and "--lab or --target, not both" in done.output and "Traceback" not in done.output
+    assert done.exit_code == 2 and "--lab or --target, not both" in done.output and "Traceback" not in done.output
