@@ -62,7 +62,7 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
     except UsageError as err:
         raise click.UsageError(str(err)) from None
     from tcpconform.learn.export import case_text
-    from tcpconform.learn.machine import differences, learn
+    from tcpconform.learn.machine import NonDeterministic, differences, learn
     from tcpconform.learn.sul import PORTS
     from tcpconform.links.base import Link
     from tcpconform.targets.base import Target
@@ -92,6 +92,9 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
             got = learn(link, target, quiet=quiet, seed=seed, walks_per_state=walks, ports=ports)
     except (SetupError, UsageError, PermissionError) as err:
         raise _SetupFailure(str(err)) from None
+    except NonDeterministic as err:
+        raise _SetupFailure(f"the target answered the same input sequence two ways, so it has no one machine over "
+                            f"these letters (a longer --quiet may settle answers that are timing):\n{err}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "machine.dot").write_text(got.machine.to_dot("target"))
     click.echo(f"{name}: {len(got.machine.delta)} states, {got.queries} queries, {got.steps} steps, "

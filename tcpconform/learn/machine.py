@@ -22,7 +22,12 @@ from tcpconform.learn.sul import PORTS, LinkSUL
 from tcpconform.links.base import Link
 from tcpconform.targets.base import Target
 
-__all__ = ["Learned", "Machine", "difference", "differences", "learn"]
+__all__ = ["Learned", "Machine", "NonDeterministic", "difference", "differences", "learn"]
+
+
+class NonDeterministic(Exception):
+    """The target answered one input sequence two ways (AALpy's cache saw both): its answers depend on
+    something the letters do not say, most often timing against the quiescence."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ def learn(link: Link, target: Target, *, quiet: float, seed: int = 1, walks_per_
     try:
         oracle = RandomWMethodEqOracle(alphabet, sul, walks_per_state=walks_per_state, walk_len=walk_len)
         model = run_Lstar(alphabet, sul, oracle, automaton_type="mealy", print_level=0)
+    except SystemExit as stop:  # AALpy's cache stops the process on a conflict; the message says which
+        raise NonDeterministic(str(stop.code)) from None
     finally:
         random.setstate(state)
     return Learned(_canonical(model, alphabet), sul.counts.queries, sul.counts.steps, time.perf_counter() - t0)

@@ -15,7 +15,8 @@ Invariants:
   processing, not its sequence-number checks (which the catalogue's cases cover);
 - an output names each segment the target sent before it went quiet: its flags, and whether its
   ACK acknowledges everything the tester sent (``ack`` / ``ack?``), in arrival order joined by
-  ``+``; nothing at all is ``quiet``.  Numbers themselves never reach the learner (an ISN differs on
+  ``+``; nothing at all is ``quiet``.  A bare ACK followed by data with the same acknowledgment
+  counts as the data alone: whether a stack sends its ACK apart or on its data is timing.  Numbers themselves never reach the learner (an ISN differs on
   every query), so the outputs of a deterministic stack repeat exactly.
 """
 
@@ -84,7 +85,10 @@ class Mapper:
                 end = seqnum.add(seg.seq, len(seg.payload) + bool(seg.flags & Flags.FIN))
                 if seqnum.gt(end, self.rcv_nxt):
                     self.rcv_nxt = end
-            out.append(describe(seg, self.snd_nxt))
+            said = describe(seg, self.snd_nxt)
+            if out and out[-1] in ("A(ack)", "A(ack?)") and said.endswith(out[-1][1:]) and said != out[-1]:
+                out.pop()  # a bare ACK then data acknowledging as much: the same answer as the data alone
+            out.append(said)
         return "+".join(out) if out else QUIET
 
 

@@ -98,3 +98,14 @@ def test_the_command_writes_the_machines_and_a_case_per_difference(tmp_path: Pat
 def test_lab_and_target_together_are_refused(tmp_path: Path) -> None:
     done = CliRunner().invoke(main, ["learn", "--lab", "linux", "--target", "198.18.0.2", "--out", str(tmp_path)])
     assert done.exit_code == 2 and "--lab or --target, not both" in done.output and "Traceback" not in done.output
+
+
+def test_a_bare_ack_before_data_acknowledging_as_much_is_the_data_alone() -> None:
+    mapper = Mapper(FourTuple("192.0.2.1", 20001, "192.0.2.2", 7))
+    mapper.concrete("SYN")
+    mapper.abstract([Segment("192.0.2.2", "192.0.2.1", 7, 20001, seq=5, ack=TESTER_ISN + 1, flags=Flags.SYN | Flags.ACK)])
+    mapper.concrete("ACK+DATA")
+    ack = Segment("192.0.2.2", "192.0.2.1", 7, 20001, seq=6, ack=TESTER_ISN + 11, flags=Flags.ACK)
+    echo = Segment("192.0.2.2", "192.0.2.1", 7, 20001, seq=6, ack=TESTER_ISN + 11, flags=Flags.PSH | Flags.ACK,
+                   payload=b"0123456789")
+    assert mapper.abstract([ack, echo]) == "PA(data)(ack)"
