@@ -16,8 +16,9 @@ Invariants:
 - an output names each segment the target sent before it went quiet: its flags, and whether its
   ACK acknowledges everything the tester sent (``ack`` / ``ack?``), in arrival order joined by
   ``+``; nothing at all is ``quiet``.  A bare ACK followed by data with the same acknowledgment
-  counts as the data alone: whether a stack sends its ACK apart or on its data is timing.  Numbers themselves never reach the learner (an ISN differs on
-  every query), so the outputs of a deterministic stack repeat exactly.
+  counts as the data alone: whether a stack sends its ACK apart or on its data is timing.  Numbers
+  themselves never reach the learner (an ISN differs on every query), so the outputs of a
+  deterministic stack repeat exactly.
 """
 
 from __future__ import annotations
