@@ -66,7 +66,7 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
     from tcpconform.learn.sul import PORTS
     from tcpconform.links.base import Link
     from tcpconform.targets.base import Target
-    from tcpconform.targets.reference import open_reference
+    from tcpconform.targets.reference import REFERENCE_PORT, open_reference
 
     quiet = quiet_ms / 1000
     try:
@@ -101,7 +101,9 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
                f"{got.seconds:.1f} s; {out_dir / 'machine.dot'}")
     if not compare:
         return
-    ref = open_reference((), isn=5000)
+    # the same application as the target's: a service target is compared with the reference serving it
+    served = [("echo", port)] if target_ip is not None else []
+    ref = open_reference((), port=port if served else REFERENCE_PORT, isn=5000, services=served)
     base = learn(ref.link, ref.target, quiet=quiet, seed=seed, walks_per_state=walks)
     (out_dir / "reference.dot").write_text(base.machine.to_dot("reference"))
     found = differences(base.machine, got.machine, DIFFERENCES)
@@ -111,7 +113,7 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
     for n, letters in enumerate(found, 1):
         mine, theirs = base.machine.run(letters), got.machine.run(letters)
         path = out_dir / f"difference-{n}.yaml"
-        fresh = open_reference((), isn=5000)
+        fresh = open_reference((), port=port if served else REFERENCE_PORT, isn=5000, services=served)
         path.write_text(case_text(f"learned-difference-{n}", letters, fresh.link, fresh.target, quiet, name))
         click.echo(f"difference {n}: {' '.join(letters)}: reference {mine[-1]}, target {theirs[-1]}; {path}")
     raise SystemExit(1)

@@ -78,7 +78,7 @@ class Mapper:
 
     def abstract(self, got: list[Segment]) -> str:
         """The output for what the target sent after one input (in arrival order)."""
-        out = []
+        out: list[str] = []
         for seg in got:
             if seg.flags & Flags.SYN:
                 self.rcv_nxt = seqnum.add(seg.seq, 1)
