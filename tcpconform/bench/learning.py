@@ -28,12 +28,13 @@ def learn_figures() -> Iterator[str]:
 
 def wire_learn_figures(lab_name: str, queries: int) -> Iterator[str]:
     """``queries`` random queries of 1 to 4 letters against the lab's Linux kernel."""
+    from tcpconform.engine.run import PORT_SPAN
     from tcpconform.learn.sul import LinkSUL
     from tcpconform.session import lab_session
 
     draw = random.Random(1)
     with lab_session("linux", lab_name=lab_name) as session:
-        sul = LinkSUL(session.link, session.target, WIRE_QUIET)
+        sul = LinkSUL(session.link, session.target, WIRE_QUIET, range(session.base_port, session.base_port + PORT_SPAN))
         t0 = time.perf_counter()
         for _ in range(queries):
             sul.query(tuple(draw.choice(list(INPUTS)) for _ in range(draw.randint(1, 4))))
