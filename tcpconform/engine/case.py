@@ -170,11 +170,11 @@ class CaseRun:
         segmentation-offload aggregate cut at the tester's MSS: :func:`wire_segments`); one whose
         checksum the link could not verify is counted (``unverified_checksums``), since no
         invariant can judge it."""
-        lag = self.link.now() - got.at
-        if self.result.verdict == "pass" or (self.decided is not None and got.at < self.decided):
-            # handed over late (the host's softirq or the tester busy): before the failure, or stamped
-            # before it and so missing from what decided it, it is lateness the failure may owe
+        lag = self.link.now() - got.at  # handed over late: the host's softirq, or the tester busy
+        if self.decided is not None and got.at < self.decided:  # carried before the failure, missing from it
             self.late = max(self.late, lag)
+        else:
+            self.note_lateness(lag)
         for piece in wire_segments(got, self.conn.mss_offered):
             moved = followed(self.case, self.key, piece.segment, self.target, self.conn.target_isn is not None)
             if moved is not None:  # an unbound open's SYN came from the second address: the connection is there
