@@ -108,7 +108,7 @@ def read_script(text: str) -> Script:
             raise PktError(number, "inline Python (%{ }%)", "Python snippets are not run: remove them", col)
         if "`" in stripped:
             if _TUN_SETUP.search(stripped):  # packetdrill's own tun device: no counterpart on a real link
-                timing, _ = _timing(number, line[:line.index("`")] + "x", col, now)
+                timing, _ = _timing(number, line, col, now)
                 now = timing.hi if not timing.any else now
                 continue
             raise PktError(number, "shell command (`...`)", "shell commands are not run: set the target up beforehand",
