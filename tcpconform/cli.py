@@ -379,13 +379,15 @@ def lab() -> None:
 @lab.command("up")
 @click.argument("name", default="0")
 def lab_up_cmd(name: str) -> None:
-    """Create the lab (idempotent), start its Linux agent and print its addresses.  A lab a killed run left is kept."""
+    """Create the lab (idempotent), start its Linux agent and resident tester, print its addresses (a killed run's: kept)."""
+    from tcpconform.lab import resident
     from tcpconform.lab.lab import keep_lab, lab_up
+    from tcpconform.targets.agent.client import agent_env
     from tcpconform.targets.agent.standing import stand_up
 
     with _user_errors():
         made, left = lab_up(name), keep_lab(name)
-        click.echo(stand_up(made))
+        click.echo(f"{stand_up(made)}\n{resident.start(made, agent_env())}")
     if left is not None:
         click.echo(f"{left}: it is yours from now on, kept when runs end")
     click.echo(f"lab {made.name}: tester {made.tester_ip} / {made.tester_ip6} ({made.tester_if} in {made.tester_ns}), "
@@ -474,7 +476,7 @@ def entry() -> None:
     interrupts.install()
     try:
         try:
-            main(standalone_mode=False)
+            main(standalone_mode=False, prog_name="tcpconform")
         finally:
             interrupts.ignore_from_now()
     except click.exceptions.Exit as done:

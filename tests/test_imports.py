@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine", "session", "report"),
     ("run", "selftest", "bench", "learn"),
     ("cli",),
-    ("pytest_plugin",),
+    ("pytest_plugin", "launch"),
 )
 """The package's layers, lowest first."""
 LAYER = {name: level for level, names in enumerate(LAYERS, 1) for name in names}

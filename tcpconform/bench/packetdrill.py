@@ -2,7 +2,8 @@
 
 Both tools play the same exchange against the same Linux kernel TCP: tcpconform runs
 ``seed-full-sequence`` in lab ``--lab-name`` if it is up (kept), else in a lab made for the
-benchmark (either way with its Linux agent standing, as ``lab up`` leaves it), packetdrill runs
+benchmark (either way with its Linux agent and resident tester serving, as ``lab up`` leaves
+them; the run is the installed ``tcpconform`` command, handed to the resident tester), packetdrill runs
 :file:`data/seed.pkt` (the same segments, application calls and 300 ms of CLOSE-WAIT silence) in
 a network namespace of its own, ``tcpc<lab>-pd``.  Each is timed as a
 whole process, start to exit, ``repeat`` times, alternately (so both see the same load), and the
@@ -39,6 +40,8 @@ __all__ = ["SCRIPT", "packetdrill_figures", "packetdrill_verdicts"]
 
 SCRIPT = "seed.pkt"
 """The seed exchange as a packetdrill script, in this package's ``data`` folder."""
+RESIDENT_WAIT = 30.0
+"""Seconds the benchmark waits for the lab's resident tester to serve (its imports, on a loaded machine)."""
 TOLERANCE_US = 200_000
 """packetdrill's timing tolerance: wide, since the figure is the time taken, not the target's timing."""
 
@@ -69,6 +72,7 @@ def _arena(lab_name: str | None) -> Iterator[tuple[Lab, str, str, str]]:
     from tcpconform.lab.lab import find_lab, temporary_lab
     from tcpconform.lab.netns import ns_create, ns_remove, run_in_ns, stop_processes
     from tcpconform.lab.owner import unmark
+    from tcpconform.targets.agent.client import agent_env
     from tcpconform.targets.agent.standing import stand_up
 
     kept = find_lab(lab_name) if lab_name is not None else None
@@ -76,7 +80,8 @@ def _arena(lab_name: str | None) -> Iterator[tuple[Lab, str, str, str]]:
             tempfile.TemporaryDirectory(prefix="tcpc-bench-") as tmp:
         if kept is None:
             unmark(lab)  # the runs are other processes: they may use it (it is still removed on the way out)
-        said = f"lab {lab.name} {'(up already, kept)' if kept else 'made for the benchmark'}; {stand_up(lab)}"
+        said = (f"lab {lab.name} {'(up already, kept)' if kept else 'made for the benchmark'}; {stand_up(lab)}; "
+                f"{_resident_up(lab, agent_env())}")
         ns = f"{lab.target_ns.rsplit('-', 1)[0]}-pd"
         cancel = on_exit(lambda: (stop_processes(ns), ns_remove(ns)), f"namespace {ns}")
         try:
@@ -90,6 +95,28 @@ def _arena(lab_name: str | None) -> Iterator[tuple[Lab, str, str, str]]:
             cancel()
 
 
+def _resident_up(lab: Lab, env: dict[str, str]) -> str:
+    """The lab's resident tester started as ``lab up`` starts it, and waited for: the figure is a
+    user's run on a lab that is up, not one that started a second ago."""
+    from tcpconform.lab import resident
+
+    said = resident.start(lab, env)
+    deadline = time.monotonic() + RESIDENT_WAIT
+    while time.monotonic() < deadline:
+        probe = resident.connect(lab.name)
+        if probe is not None:
+            probe.close()
+            return said
+        time.sleep(0.05)
+    return f"{said}, but it did not answer within {RESIDENT_WAIT:.0f} s (each run starts on its own)"
+
+
+def _command() -> list[str]:
+    """The installed ``tcpconform`` command beside this Python, else the same entry by ``-m``."""
+    beside = Path(sys.executable).with_name("tcpconform")
+    return [str(beside)] if beside.is_file() and os.access(beside, os.X_OK) else [sys.executable, "-m", "tcpconform.launch"]
+
+
 def packetdrill_figures(packetdrill: str, repeat: int, lab_name: str | None = None) -> Iterator[str]:
     """The two whole-process figures and their ratio; a :class:`UsageError` if ``packetdrill`` is not a program."""
     from tcpconform.lab.netns import ns_argv
@@ -98,7 +125,7 @@ def packetdrill_figures(packetdrill: str, repeat: int, lab_name: str | None = No
     script = resources.files(__package__).joinpath("data", SCRIPT)
     with _arena(lab_name) as (lab, ns, tmp, said), resources.as_file(script) as script_path:
         yield said
-        ours_argv = [sys.executable, "-m", "tcpconform.cli", "run", "--lab", "linux", "--lab-name", lab.name,
+        ours_argv = [*_command(), "run", "--lab", "linux", "--lab-name", lab.name,
                      "seed-full-sequence", "-q", "--report-dir", tmp]
         theirs_argv = ns_argv(ns, [str(exe.resolve()), f"--tolerance_usecs={TOLERANCE_US}", str(script_path)])
         _timed(ours_argv)  # once untimed each: the case cache and the page cache, as a user's second run
