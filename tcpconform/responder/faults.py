@@ -244,6 +244,14 @@ FAULTS: dict[str, str] = {
         "stack: it answers nothing from then on, like URGENT/11's urgent-pointer bugs"
     ),
     "urgent-zero-crash": "URG with an urgent pointer of 0 wedges the stack (the urgent length underflows, CVE-2019-12255)",
+    "crash-on-malformed-option": (
+        "an MSS, window-scale or timestamps option whose length is not its kind's (an MSS of 3 bytes) crashes "
+        "the stack: it answers nothing from then on, like a parser that reads the value its kind promises"
+    ),
+    "slip-listen-on-syn-fin": (
+        "a SYN that also carries FIN, to a listening port, is taken as the application's close: the port "
+        "stops listening and answers every later SYN with a RST (a state machine slip out of LISTEN)"
+    ),
     "urgent-byte-dropped": (
         "the octet before the urgent pointer is taken out of the segment before its sequence accounting: "
         "the ACK falls one octet short and the next segment looks out of order"

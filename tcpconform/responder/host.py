@@ -35,7 +35,7 @@ from tcpconform.responder.listener import half_open_limit
 from tcpconform.responder.noconn import closed_reply, listener_reply, opens
 from tcpconform.responder.passive import listen_resets, unlisten
 from tcpconform.responder.peerclose import PeerEnds, read_end
-from tcpconform.responder.robustness import LCG_SEED, lcg_next, urgent_wedges
+from tcpconform.responder.robustness import LCG_SEED, lcg_next, listener_slips, option_crashes, urgent_wedges
 from tcpconform.responder.sack import sack_wedges
 from tcpconform.responder.sendmarks import odd_checksum, outgoing
 from tcpconform.responder.services import ServiceSession
@@ -137,6 +137,11 @@ class Responder:
         if reason is not None:
             self._drop(seg, reason)
             return
+        wedge = urgent_wedges(self.config, seg) or option_crashes(self.config, seg)
+        if wedge is not None:
+            self._wedged = True
+            self._drop(seg, wedge)
+            return
         if any(kind == "raw" for kind, _ in seg.options):
             # RFC 9293 3.1 (MUST-7): an illegal option length must not bring the stack down.  The
             # options are not used (they do not parse); the segment itself is processed.
@@ -144,11 +149,6 @@ class Responder:
                 self._wedged = True
                 return
             seg = seg.with_(options=())
-        wedge = urgent_wedges(self.config, seg)
-        if wedge is not None:
-            self._wedged = True
-            self._drop(seg, wedge)
-            return
         key = self.key_for(seg)
         conn = self._conns.get(key)
         wedge = sack_wedges(self.config, seg, conn.snd_nxt) if conn is not None else None
@@ -166,6 +166,8 @@ class Responder:
             if synced and seg.flags & Flags.RST and not conn.alive:
                 self._peer_ends.reset(key)
             self._after(conn, now)
+        elif seg.dport in self._listening and listener_slips(self.config, seg):
+            self._listening.discard(seg.dport)  # the application's listen is gone: SYNs now find a closed port
         elif seg.dport in self._listening:
             self._on_listen(key, seg, now)
             if seg.src == self.config.ip and self.config.has("land-wedges"):

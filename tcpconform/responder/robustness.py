@@ -25,7 +25,7 @@ from tcpconform.responder.config import ResponderConfig
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, Segment
 from tcpconform.tcp.states import State
-from tcpconform.wire.tcp import encode_options
+from tcpconform.wire.tcp import encode_options, parse_options
 
 SIGN_BIT = 0x8000
 """The window field's top bit: an int16 reading makes every window from here on negative."""
@@ -45,6 +45,35 @@ def urgent_wedges(cfg: ResponderConfig, seg: Segment) -> str | None:
     if cfg.has("urgent-zero-crash") and seg.urgptr == 0:
         return "URG with urgent pointer 0 (fault urgent-zero-crash)"
     return None
+
+
+MALFORMABLE = ("MSS", "WScale", "Timestamp")
+"""Option kinds whose value has one size: a length that is not theirs leaves the value as bytes."""
+
+
+def option_crashes(cfg: ResponderConfig, seg: Segment) -> str | None:
+    """Why ``seg``'s options crash the stack under ``crash-on-malformed-option``, or ``None``.
+
+    The option list parses (every length at least 2 and inside the header, so MUST-7's illegal
+    lengths are :data:`~tcpconform.responder.faults` ``wedge-on-bad-option``'s), but an option of a
+    known kind has a length other than its kind's: the parser reads the value the kind promises.
+    """
+    if not cfg.has("crash-on-malformed-option"):
+        return None
+    # Raw bytes (an in-process peer's, or a list that does not parse) are read as the wire reads them.
+    items = [item for kind, value in seg.options
+             for item in (parse_options(value) if kind == "raw" and isinstance(value, bytes) else ((kind, value),))]
+    for kind, value in items:
+        if kind in MALFORMABLE and isinstance(value, bytes):
+            return f"a {kind} option {len(value) + 2} bytes long (fault crash-on-malformed-option)"
+    return None
+
+
+def listener_slips(cfg: ResponderConfig, seg: Segment) -> bool:
+    """Whether ``seg`` to a listening port makes it stop listening (``slip-listen-on-syn-fin``): a SYN
+    with FIN and without ACK or RST.  RFC 9293 3.10.7.2 processes the SYN and leaves the FIN for later."""
+    both = Flags.SYN | Flags.FIN
+    return cfg.has("slip-listen-on-syn-fin") and seg.flags & both == both and not seg.flags & (Flags.ACK | Flags.RST)
 
 
 def urgent_text(cfg: ResponderConfig, seg: Segment) -> Segment:

@@ -55,7 +55,9 @@ def _encode_options(options: Iterable[tuple[str, Any]]) -> bytes:
                 raise ValueError(f"cannot encode option {kind!r}")
         elif not spoken.has_length:
             out.append(spoken.number)
-        elif spoken.valueless:  # bytes a case gives a valueless kind go after its length, as given
+        elif spoken.valueless or isinstance(value, bytes):
+            # bytes a case gives a valueless kind go after its length, as given; so do the bytes a
+            # value of the wrong size for its kind was decoded to (an MSS 3 bytes long), as received
             raw = bytes(value or b"")
             out += _KIND_LEN.pack(spoken.number, 2 + len(raw)) + raw
         elif spoken.number == SACK:

@@ -88,6 +88,24 @@ def consecutive_isns(faults: set[str]) -> object:
     return isns[1] == lcg_next(isns[0])
 
 
+def malformed_mss(faults: set[str]) -> object:
+    """Data whose option list holds an MSS option 3 bytes long, then more data: both acknowledged."""
+    p = established(faults)
+    first = show(p.send(p.segment(F.ACK | F.PSH, payload=b"a" * 10, options=(("MSS", b"\xff"),))))
+    p.seq += 10
+    return first, show(p.send(p.segment(F.ACK | F.PSH, payload=b"b" * 10)))
+
+
+def syn_fin_to_listener(faults: set[str]) -> object:
+    """A SYN+FIN to the listening port from one peer, then a plain SYN from another: the second's answer."""
+    r = Responder(agent_config(faults=frozenset(faults)))
+    r.app_listen(8000, 0.0)
+    first = Peer(r, port=40001)
+    first.send(first.segment(F.SYN | F.FIN, seq=0))
+    second = Peer(r, port=40002)
+    return [s.split()[0] for s in show(second.send(second.segment(F.SYN, seq=0), at=0.01))]
+
+
 ROBUSTNESS_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]] = {
     "urgent-pointer-crash": (urgent_beyond_end, ([], State.ESTABLISHED), ([101, 201, 301], State.ESTABLISHED)),
     "urgent-zero-crash": (urgent_zero, [], [11]),
@@ -97,6 +115,8 @@ ROBUSTNESS_CHECKS: dict[str, tuple[Callable[[set[str]], object], object, object]
     "syn-any-seq-resets": (syn_outside_window, (["R 101"], State.CLOSED), ([". 101 1"], State.ESTABLISHED)),
     "lcg-isn": (consecutive_isns, True, False),
     "old-ack-accepted": (old_ack, ([], stream_bytes(0, 10, TESTER_SALT)), ([". 101 1"], b"")),
+    "crash-on-malformed-option": (malformed_mss, ([], []), ([], [". 101 21"])),  # the first ACK is delayed
+    "slip-listen-on-syn-fin": (syn_fin_to_listener, ["R."], ["S."]),
 }
 
 
