@@ -18,6 +18,7 @@ import click
 
 from tcpconform import interrupts
 from tcpconform.learn.command import learn_command
+from tcpconform.mutate.command import mutate_command
 
 if TYPE_CHECKING:
     from tcpconform.cases.model import TestCase
@@ -63,11 +64,8 @@ def _load(cases: tuple[Path, ...], ids: tuple[str, ...], keywords: tuple[str, ..
         loaded = load_cases(paths, (lambda i: any(fnmatchcase(i, p) for p in ids)) if ids and not keywords else None)
     except CaseFileError as err:
         raise UsageFailure(f"invalid test case file(s):\n{err}") from None
-    selected = [
-        c for c in loaded
-        if (not ids or any(fnmatchcase(c.id, pat) for pat in ids))
-        and (not keywords or any(k.lower() in f"{c.id} {c.title} {c.area}".lower() for k in keywords))
-    ]
+    selected = [c for c in loaded if (not ids or any(fnmatchcase(c.id, pat) for pat in ids))
+                and (not keywords or any(k.lower() in f"{c.id} {c.title} {c.area}".lower() for k in keywords))]
     selected, left = leave_out_long(selected, bool(quick))
     if quick is not None and (note := long_note(selected, left)):  # a run: what it does with its long cases
         click.echo(note, err=True)
@@ -466,7 +464,8 @@ def bench(repeat: int, wire: bool, jobs_text: str, lab_name: str | None, equalit
             click.echo(line)
 
 
-main.add_command(learn_command)
+for _command in (learn_command, mutate_command):
+    main.add_command(_command)
 
 
 def entry() -> None:

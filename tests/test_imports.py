@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("links", "responder", "results"),
     ("cases", "targets", "gate"),
     ("engine", "session", "report"),
-    ("run", "selftest", "bench", "learn"),
+    ("run", "selftest", "bench", "learn", "mutate"),
     ("cli",),
     ("pytest_plugin", "launch"),
 )

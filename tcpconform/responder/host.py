@@ -35,7 +35,7 @@ from tcpconform.responder.listener import half_open_limit
 from tcpconform.responder.noconn import closed_reply, listener_reply, opens
 from tcpconform.responder.passive import listen_resets, unlisten
 from tcpconform.responder.peerclose import PeerEnds, read_end
-from tcpconform.responder.robustness import LCG_SEED, lcg_next, listener_slips, option_crashes, urgent_wedges
+from tcpconform.responder.robustness import LCG_SEED, as_received, lcg_next, listener_slips, option_crashes, urgent_wedges
 from tcpconform.responder.sack import sack_wedges
 from tcpconform.responder.sendmarks import odd_checksum, outgoing
 from tcpconform.responder.services import ServiceSession
@@ -137,6 +137,8 @@ class Responder:
         if reason is not None:
             self._drop(seg, reason)
             return
+        if any(kind == "raw" for kind, _ in seg.options):
+            seg = seg.with_(options=as_received(seg.options))  # what a wire would have delivered
         wedge = urgent_wedges(self.config, seg) or option_crashes(self.config, seg)
         if wedge is not None:
             self._wedged = True

@@ -25,7 +25,7 @@ from tcpconform.responder.config import ResponderConfig
 from tcpconform.tcp import seqnum
 from tcpconform.tcp.segment import Flags, Segment
 from tcpconform.tcp.states import State
-from tcpconform.wire.tcp import encode_options, parse_options
+from tcpconform.wire.tcp import Undecodable, encode_options, parse_options
 
 SIGN_BIT = 0x8000
 """The window field's top bit: an int16 reading makes every window from here on negative."""
@@ -51,6 +51,16 @@ MALFORMABLE = ("MSS", "WScale", "Timestamp")
 """Option kinds whose value has one size: a length that is not theirs leaves the value as bytes."""
 
 
+def as_received(options: tuple[tuple[str, object], ...]) -> tuple[tuple[str, object], ...]:
+    """``options`` as the wire delivers them: a peer in this process may hand over raw bytes that
+    parse (an option of a known kind, written out), which a wire would have parsed; what does not
+    parse stays raw, as on the wire."""
+    try:
+        return parse_options(encode_options(options))
+    except Undecodable:
+        return (("raw", encode_options(options)),)
+
+
 def option_crashes(cfg: ResponderConfig, seg: Segment) -> str | None:
     """Why ``seg``'s options crash the stack under ``crash-on-malformed-option``, or ``None``.
 
@@ -60,10 +70,7 @@ def option_crashes(cfg: ResponderConfig, seg: Segment) -> str | None:
     """
     if not cfg.has("crash-on-malformed-option"):
         return None
-    # Raw bytes (an in-process peer's, or a list that does not parse) are read as the wire reads them.
-    items = [item for kind, value in seg.options
-             for item in (parse_options(value) if kind == "raw" and isinstance(value, bytes) else ((kind, value),))]
-    for kind, value in items:
+    for kind, value in seg.options:
         if kind in MALFORMABLE and isinstance(value, bytes):
             return f"a {kind} option {len(value) + 2} bytes long (fault crash-on-malformed-option)"
     return None

@@ -1,0 +1,1 @@
+"""``tcpconform mutate``: the catalogue's sent segments mutated field by field, survival checked."""
