@@ -28,6 +28,7 @@ def expected_files() -> set[str]:
     files |= {str(p.relative_to(ROOT)) for p in (package / "cases" / "schema").glob("*.json")}
     files |= {str(p.relative_to(ROOT)) for p in (package / "cases" / "requirements").glob("*.yaml")}
     files |= {str(p.relative_to(ROOT)) for p in (package / "bench" / "data").glob("*.pkt")}
+    files |= {str(p.relative_to(ROOT)) for p in (package / "mutate").glob("*.yaml")}
     files.add("tcpconform/py.typed")
     cases = ROOT / "testcases"
     files |= {f"tcpconform/bundled_cases/{p.relative_to(cases)}" for p in cases.rglob("*")
