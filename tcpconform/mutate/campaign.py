@@ -29,6 +29,7 @@ from typing import Any
 
 from tcpconform.cases.model import AppStep, TestCase
 from tcpconform.engine.health import DIED_AFTER, command_restart
+from tcpconform.mutate.fields import UNCHANGED
 from tcpconform.mutate.mutants import Answer, Mutant, answer, build, mutants
 from tcpconform.mutate.reduce import ddmin, reproducer
 from tcpconform.results import CaseResult
@@ -104,6 +105,7 @@ class Campaign:
         self.fault, self.restart, self.say = fault, restart, say
         self.progress = Progress()
         self._dead = False
+        self._unmutated: dict[tuple[str, int], bool] = {}
 
     # -- state ------------------------------------------------------------------------------------
     def resume(self, limits: Limits) -> None:
@@ -180,6 +182,8 @@ class Campaign:
         if theirs is None or ours is None or ours.verdict != "pass":
             return False  # the reference itself does not survive it, or did not run it: no judge of the target
         if crashed(theirs, mutant):
+            if not self._survives_unmutated(mutant):
+                return True  # the seed's own segment crashes it: the catalogue's finding, not a mutant's
             known = self._known(mutant)
             if known is not None:
                 known.again.append(mutant.id)
@@ -198,6 +202,17 @@ class Campaign:
         return False
 
     # -- a crash ----------------------------------------------------------------------------------
+    def _survives_unmutated(self, mutant: Mutant) -> bool:
+        """Whether the target survives the same cut with the send as the case wrote it (asked once a send)."""
+        key = (mutant.seed.id, mutant.index)
+        if key not in self._unmutated:
+            plain = build(mutant.seed, mutant.index, UNCHANGED)
+            assert plain is not None
+            theirs, _ = self._both([plain])
+            got = theirs.get(plain.id)
+            self._unmutated[key] = got is not None and not crashed(got, plain)
+        return self._unmutated[key]
+
     def _known(self, mutant: Mutant) -> Crash | None:
         """The crash found earlier whose mutation (or one of its pair's) ``mutant``'s includes."""
         mine = set(mutant.mutation.name.split("+"))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from tcpconform.cases.segspec import FieldSpec, OptionSpec, OptionsSpec, SegmentSpec, Var
 from tcpconform.tcp.segment import Flags
 
-__all__ = ["MUTATIONS", "Mutation", "Rule", "by_name", "pair"]
+__all__ = ["MUTATIONS", "UNCHANGED", "Mutation", "Rule", "by_name", "pair"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,9 @@ def _mutations() -> tuple[Mutation, ...]:
 MUTATIONS: tuple[Mutation, ...] = _mutations()
 """Every single-field mutation, in the order a campaign tries them."""
 _BY_NAME = {m.name: m for m in MUTATIONS}
+UNCHANGED = Mutation("unchanged", "none", FLAGS_RULE, lambda spec: spec)
+"""The send as the case wrote it: what a crash is told apart from (a seed whose own segment crashes
+the target is the catalogue's finding, not a mutant's)."""
 
 
 def by_name(name: str) -> Mutation:

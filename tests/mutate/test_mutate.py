@@ -92,3 +92,13 @@ def test_every_mutation_has_a_unique_name_and_pairs_change_two_fields() -> None:
     assert pair(by_name("seq+1"), by_name("seq-1")) is None
     both = pair(by_name("chksum-bad"), by_name("win-0"))
     assert both is not None and both.field == "chksum+window"
+
+
+def test_a_seed_whose_own_segment_crashes_the_target_gives_no_mutant_crash(tmp_path: Path) -> None:
+    # urgent-spanning-segments sends an urgent pointer past its data itself: under urgent-pointer-crash
+    # every mutant of that send crashes the target, which is the case's finding, not the mutants'.
+    code, out = mutate("urgent-spanning-segments", "--fault", "urgent-pointer-crash", "--pairs", "0",
+                       "--out", str(tmp_path))
+    found = json.loads((tmp_path / "mutate.json").read_text())
+    assert [c for c in found["crashes"] if "@4:" in c["mutant"]] == [], out
+    assert code in (0, 1)
