@@ -11,12 +11,13 @@ SIGTERM to it and exits with its exit status.  Anything else, or no resident tes
 The resident tester's side (``python -m tcpconform.launch --resident NAME``): one process, one
 thread, a ``select`` over its listening socket, each child's pidfd and each client's connection.
 A client that goes away before its child ended (``kill -9``) gets its child SIGTERMed, so the run's
-own clean-up happens; a child's end (its wait status) is written to its client.  When a source
-file of the package changed since it started, it answers ``stale`` and executes itself anew, so a
-run never executes code older than what is installed.
+own clean-up happens; a child's end (its wait status) is written to its client.  When a file of the
+package changed since it started (:func:`tcpconform.cases.cache.package_stamp`), it answers
+``stale`` and executes itself anew, so a run never executes code older than what is installed.
 
-Invariants: this module imports only the standard library and :mod:`tcpconform.lab.resident` at
-module level (it is what every ``tcpconform`` command imports first); the resident tester never
+Invariants: this module imports only the standard library at module level, and
+:mod:`tcpconform.lab.resident` only for a run on a lab (it is what every ``tcpconform`` command
+imports first); the resident tester never
 starts a thread (it forks) and never registers clean-up actions of its own, so a child starts
 with none.
 """
@@ -35,8 +36,6 @@ import socket
 import sys
 from typing import Any
 
-from tcpconform.lab import resident
-
 __all__ = ["entry", "forward", "serve"]
 
 OFF_ENV = "TCPCONFORM_RESIDENT"
@@ -44,6 +43,7 @@ OFF_ENV = "TCPCONFORM_RESIDENT"
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STD_FDS = (0, 1, 2)
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
+"""This install's package folder: with Python's version, what a resident tester must share with its client."""
 WARM_PACKAGES = ("tcp", "wire", "lab", "links", "responder", "results", "cases", "targets", "gate", "engine",
                  "session", "report", "run", "cli")
 """What the resident tester imports before it serves: all a ``run`` can reach (not bench, learn, the
@@ -107,6 +107,8 @@ def forward(args: list[str]) -> int | None:
     name = _lab_name(args)
     if name is None or os.environ.get(OFF_ENV, "").lower() in ("off", "0", "no"):
         return None
+    from tcpconform.lab import resident  # only for a run on a lab: every other command starts without it
+
     sock = resident.connect(name)
     if sock is None:
         return None
@@ -197,21 +199,6 @@ def _receive(conn: socket.socket) -> _Request | None:
         conn.settimeout(None)
 
 
-def _fingerprint() -> dict[str, tuple[int, int]]:
-    """Every file of the package (code and data) by path: (mtime ns, size).  About 2 ms."""
-    out = {}
-    for root, dirs, files in os.walk(PACKAGE):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in files:
-            path = os.path.join(root, name)
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            out[path] = (st.st_mtime_ns, st.st_size)
-    return out
-
-
 def _warm() -> None:
     """Import everything a run may import, and compute what every run computes the same way from
     the package alone (never from the environment, which is each client's own)."""
@@ -223,10 +210,10 @@ def _warm() -> None:
         if hasattr(package, "__path__"):
             for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
                 importlib.import_module(info.name)
-    from tcpconform.cases import cache
+    from tcpconform.cases.cache import code_fingerprint
     from tcpconform.cases.requirements import rfc9293
 
-    cache.code_fingerprint()
+    code_fingerprint()
     rfc9293()
 
 
@@ -237,7 +224,6 @@ class _Child:
         self.pid = pid
         self.conn = conn
         self.pidfd = os.pidfd_open(pid)
-        self.client_gone = False
 
     def close(self) -> None:
         self.conn.close()
@@ -251,13 +237,16 @@ def _answer(conn: socket.socket, line: str) -> None:
 
 def serve(name: str) -> _Request:
     """Serve lab ``name``'s resident tester; returns only in a child, with the request it is to run."""
+    from tcpconform.cases.cache import package_stamp
+    from tcpconform.lab import resident
     from tcpconform.lab.netns import ns_path, setns, thread_netns
+    from tcpconform.lab.spec import lab_spec
 
     home = thread_netns()
-    target = os.open(ns_path(resident.tester_ns(name)), os.O_RDONLY | os.O_CLOEXEC)
+    target = os.open(ns_path(lab_spec(name).tester_ns), os.O_RDONLY | os.O_CLOEXEC)
     setns(target)
     os.close(target)
-    known = _fingerprint()  # before the imports: a file changed while they ran counts as changed
+    known = package_stamp()  # before the imports: a file changed while they ran counts as changed
     _warm()
     gc.freeze()  # the warm heap stays shared with every child: the collector never writes to it
     listener = resident.listen()  # only now: a client that finds it is served at once
@@ -272,7 +261,7 @@ def serve(name: str) -> _Request:
                 if request is None:
                     conn.close()
                     continue
-                if request.code != _code() or _fingerprint() != known:
+                if request.code != _code() or package_stamp() != known:
                     for received in request.fds.values():
                         os.close(received)
                     stale = request.code == _code()
@@ -310,7 +299,6 @@ def serve(name: str) -> _Request:
 def _become(request: _Request) -> None:
     """This forked child as the client's process: its streams, environment, umask, arguments (the
     directory is the caller's to enter, once the client's stderr is this process's)."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
     null = os.open(os.devnull, os.O_RDWR)

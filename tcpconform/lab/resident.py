@@ -14,8 +14,7 @@ namespace the resident tester was started from before it runs, so a run behaves 
 from the shell.
 
 Invariants: only root can enter the namespace, so only root can reach it (as only root can run
-the tester at all); nothing here imports more than the standard library and :mod:`.netns`, since
-the ``tcpconform`` command imports this before it knows whether it will run anything itself.
+the tester at all); the lab's namespace is named by :func:`tcpconform.lab.spec.lab_spec` alone.
 """
 
 from __future__ import annotations
@@ -27,12 +26,12 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-from tcpconform.lab.netns import NETNS_DIR, setns, thread_netns
+from tcpconform.lab.netns import NETNS_DIR, LabError, setns, thread_netns
 
 if TYPE_CHECKING:
     from tcpconform.lab.spec import Lab
 
-__all__ = ["MODULE", "SOCKET_NAME", "connect", "listen", "start", "tester_ns"]
+__all__ = ["MODULE", "SOCKET_NAME", "connect", "listen", "start"]
 
 SOCKET_NAME = "tcpc-resident"
 """The abstract unix address (``\\0`` + this) the resident tester listens on in the tester namespace."""
@@ -44,18 +43,16 @@ def _address() -> bytes:
     return b"\0" + SOCKET_NAME.encode()
 
 
-def tester_ns(name: str) -> str:
-    """The tester namespace of lab ``name`` (:func:`tcpconform.lab.spec.lab_spec`'s naming, without
-    its checks: a name that names no lab names no namespace, and :func:`connect` finds nothing)."""
-    return f"tcpc{name}-tester"
-
-
 def connect(name: str) -> socket.socket | None:
     """A connection to lab ``name``'s resident tester, or None: no such lab, none running, not root."""
-    if not name.isdigit():
+    from tcpconform.lab.spec import lab_spec
+
+    try:
+        tester_ns = lab_spec(name).tester_ns
+    except LabError:
         return None
     try:
-        target = os.open(os.path.join(NETNS_DIR, tester_ns(name)), os.O_RDONLY | os.O_CLOEXEC)
+        target = os.open(os.path.join(NETNS_DIR, tester_ns), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
