@@ -117,11 +117,15 @@ class Campaign:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as err:
             raise UsageError(f"--resume: cannot read {path}: {err}") from None
-        if data.get("target") != self.name or data.get("seed") != limits.seed:
-            raise UsageError(f"--resume: {path} is a campaign against {data.get('target')!r} with seed "
-                             f"{data.get('seed')}, not {self.name!r} with seed {limits.seed}")
-        self.progress = Progress(list(data["tried"]), [Crash(**c) for c in data["crashes"]],
-                                 [Difference(**d) for d in data["differences"]], int(data.get("unreached", 0)))
+        if not isinstance(data, dict) or data.get("target") != self.name or data.get("seed") != limits.seed:
+            got = data if isinstance(data, dict) else {}
+            raise UsageError(f"--resume: {path} is a campaign against {got.get('target')!r} with seed "
+                             f"{got.get('seed')}, not {self.name!r} with seed {limits.seed}")
+        try:
+            self.progress = Progress([str(t) for t in data["tried"]], [Crash(**c) for c in data["crashes"]],
+                                     [Difference(**d) for d in data["differences"]], int(data.get("unreached", 0)))
+        except (KeyError, TypeError, ValueError) as err:
+            raise UsageError(f"--resume: {path} is not a campaign's state ({type(err).__name__}: {err})") from None
 
     def _save(self, limits: Limits) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -195,10 +199,8 @@ class Campaign:
             return False
         mine, yours = answer(ours, mutant), answer(theirs, mutant)
         if mine.reached and yours.reached and mine.kind != yours.kind:
-            rule = mutant.mutation.rule
             self.progress.differences.append(Difference(
-                mutant.id, mutant.mutation.name, mutant.segment, f"{rule.ref} ({rule.level}): {rule.text}",
-                _shown(mine), _shown(yours)))
+                mutant.id, mutant.mutation.name, mutant.segment, str(mutant.mutation.rule), _shown(mine), _shown(yours)))
         return False
 
     # -- a crash ----------------------------------------------------------------------------------
@@ -227,9 +229,8 @@ class Campaign:
         return mine is not None and yours is not None and mine.verdict == "pass" and crashed(yours, reduced)
 
     def _crash(self, mutant: Mutant, result: CaseResult, start: float, limits: Limits) -> None:
-        rule = mutant.mutation.rule
-        crash = Crash(mutant.id, mutant.seed.id, mutant.mutation.name, mutant.segment,
-                      f"{rule.ref}{' ' + rule.rid if rule.rid else ''} ({rule.level}): {rule.text}", result.reason)
+        crash = Crash(mutant.id, mutant.seed.id, mutant.mutation.name, mutant.segment, str(mutant.mutation.rule),
+                      result.reason)
         self.say(f"mutate: CRASH {mutant.id}: {mutant.segment}; reducing")
         # The application's steps stay: what they set (a listening port) outlives a run in the session,
         # so a reduction without them would pass on the reference for a reason the case file lacks.

@@ -99,7 +99,10 @@ def _mutate(ids: tuple[str, ...], case_paths: tuple[Path, ...], keywords: tuple[
     choice = TargetChoice(faults=faults, lab=lab_target, lab_name=lab_name, target=target_ip, port=port,
                           iface=iface, source_ip=source_ip, agent=agent)
     limits = Limits(budget=budget, most=most, seed=seed, pairs=pairs)
-    say = lambda line: click.echo(line, err=True)  # noqa: E731
+
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
     with open_target(choice) as opened, open_target(TargetChoice()) as reference:
         name = opened.session.target.name + (f" with {', '.join(faults)}" if faults else "")
         fault = faults[0] if len(faults) == 1 and lab_target in (None, "reference") and target_ip is None else None
@@ -123,9 +126,7 @@ def _mutate(ids: tuple[str, ...], case_paths: tuple[Path, ...], keywords: tuple[
                f"{len(progress.crashes)} crash(es), {len(progress.differences)} difference(s); {out_dir / 'mutate.json'}")
     files = [c.case_file for c in progress.crashes if c.case_file]
     if files:
-        from tcpconform.cases.load import load_cases as load
-
-        outcome = run(RunRequest(cases=load(files), choice=choice, case_paths=files, report_dir=out_dir, jobs=1,
+        outcome = run(RunRequest(cases=load_cases(files), choice=choice, case_paths=files, report_dir=out_dir, jobs=1,
                                  restart=restart if restart is not None else ""))
         click.echo(f"reports of the case files: {', '.join(str(p) for p in outcome.written.values())}")
     return 1 if progress.crashes else 0

@@ -1,5 +1,6 @@
 """The mutations of one segment the tester sends: one field changed, each with the RFC rule that
-decides what a receiver makes of the result.
+decides what a receiver makes of the result (a :class:`~tcpconform.results.RequirementRef`, id
+``survive``: the requirement a reproducer of a crash checks).
 
 Every mutation is a pure function of the segment spec (:class:`Mutation`); one that does not apply
 (a sequence number the case leaves to the engine, urgent data on a segment without data) gives
@@ -14,36 +15,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from tcpconform.cases.segspec import FieldSpec, OptionSpec, OptionsSpec, SegmentSpec, Var
+from tcpconform.results import RequirementRef
 from tcpconform.tcp.segment import Flags
 
-__all__ = ["MUTATIONS", "UNCHANGED", "Mutation", "Rule", "by_name", "pair"]
+__all__ = ["MUTATIONS", "UNCHANGED", "Mutation", "by_name", "pair"]
 
 
-@dataclass(frozen=True)
-class Rule:
-    """The RFC rule that decides a mutated segment's handling: where it is, its level and words."""
-
-    ref: str
-    level: str
-    text: str
-    rid: str | None = None
+def _rule(ref: str, level: str, text: str, rid: str | None = None) -> RequirementRef:
+    """The rule that decides a mutated field's handling, as the requirement a reproducer checks."""
+    return RequirementRef(id="survive", ref=ref, level=level, rid=rid, text=text)
 
 
-OPTIONS_RULE = Rule("RFC 9293 3.1", "MUST", "TCP implementations MUST be prepared to handle an illegal option "
+OPTIONS_RULE = _rule("RFC 9293 3.1", "MUST", "TCP implementations MUST be prepared to handle an illegal option "
                     "length (e.g., zero); a suggested procedure is to reset the connection and log the error cause.", "MUST-7")
-URGENT_RULE = Rule("RFC 9293 3.8.5", "MUST", "A TCP implementation MUST support a sequence of urgent data of any "
+URGENT_RULE = _rule("RFC 9293 3.8.5", "MUST", "A TCP implementation MUST support a sequence of urgent data of any "
                    "length; the urgent pointer may point past the segment's data.", "MUST-31")
-CHECKSUM_RULE = Rule("RFC 9293 3.1", "MUST", "The receiver verifies the checksum: a segment whose checksum is "
+CHECKSUM_RULE = _rule("RFC 9293 3.1", "MUST", "The receiver verifies the checksum: a segment whose checksum is "
                      "wrong is discarded, never acknowledged nor delivered.", "MUST-3")
-ACCEPT_RULE = Rule("RFC 9293 3.10.7.4", "MUST", "A segment outside the receive window is not acceptable: it is "
+ACCEPT_RULE = _rule("RFC 9293 3.10.7.4", "MUST", "A segment outside the receive window is not acceptable: it is "
                    "answered with an ACK (unless it carries RST) and dropped; an ACK of something not yet sent "
                    "is answered with an ACK and the segment dropped.")
-FLAGS_RULE = Rule("RFC 9293 3.10.7", "MUST", "Each state processes a segment's control bits in the order 3.10.7 "
+FLAGS_RULE = _rule("RFC 9293 3.10.7", "MUST", "Each state processes a segment's control bits in the order 3.10.7 "
                   "gives (sequence number, RST, security, SYN, ACK, URG, text, FIN); no combination brings the "
                   "stack down.")
-HEADER_RULE = Rule("RFC 9293 3.1", "MUST", "The reserved bits are ignored by a receiver; a data offset that does not "
+HEADER_RULE = _rule("RFC 9293 3.1", "MUST", "The reserved bits are ignored by a receiver; a data offset that does not "
                    "fit the segment makes it malformed, and it is discarded.")
-WINDOW_RULE = Rule("RFC 9293 3.8.6", "MUST", "Any window the peer offers, zero included, is taken as offered; a "
+WINDOW_RULE = _rule("RFC 9293 3.8.6", "MUST", "Any window the peer offers, zero included, is taken as offered; a "
                    "zero window is probed, never a reason to drop the connection.")
 
 
@@ -53,7 +50,7 @@ class Mutation:
 
     name: str
     field: str
-    rule: Rule
+    rule: RequirementRef
     apply: Callable[[SegmentSpec], SegmentSpec | None]
 
 

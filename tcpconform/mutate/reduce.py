@@ -87,10 +87,8 @@ def reproducer(mutant: Mutant, case_id: str, found_on: str, fault: str | None) -
     assert isinstance(sent, SendStep)
     mutated = {**(send if isinstance(send, dict) else {}), "send": send_mapping(sent.segment)}
     rule = mutant.mutation.rule
-    survive = {"id": "survive", "ref": rule.ref, "level": rule.level,
+    survive = {"id": rule.id, "ref": rule.ref, "level": rule.level, **({"rid": rule.rid} if rule.rid else {}),
                "text": f"{rule.text} Whatever the target makes of the segment, it still answers a new connection."}
-    if rule.rid:
-        survive["rid"] = rule.rid
     tail_source = yaml.safe_load((Path(__file__).with_name("tail.yaml")).read_text(encoding="utf-8"))
     doc: dict[str, Any] = {
         "id": case_id,
@@ -101,7 +99,7 @@ def reproducer(mutant: Mutant, case_id: str, found_on: str, fault: str | None) -
                         f"{mutant.index + 1} with {mutant.mutation.name} ({mutant.segment}).  The target stopped "
                         "answering after it; the clean reference responder goes on.  Then a new connection from a "
                         "fresh source port must be answered.\n"),
-        "requirements": [r for r in data.get("requirements", []) if r.get("id") != "survive"] + [survive],
+        "requirements": [r for r in data.get("requirements", []) if r.get("id") != rule.id] + [survive],
     }
     if fault:
         doc["faults"] = [fault]

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,9 +34,9 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "tcpconform.launch", *args]
 
 
-def _wait_until(test: object, what: str, within: float = 30.0) -> None:
+def _wait_until(test: Callable[[], bool], what: str, within: float = 30.0) -> None:
     deadline = time.monotonic() + within
-    while not test():  # type: ignore[operator]
+    while not test():
         assert time.monotonic() < deadline, f"not within {within:g} s: {what}"
         time.sleep(0.05)
 

@@ -102,3 +102,10 @@ def test_a_seed_whose_own_segment_crashes_the_target_gives_no_mutant_crash(tmp_p
     found = json.loads((tmp_path / "mutate.json").read_text())
     assert [c for c in found["crashes"] if "@4:" in c["mutant"]] == [], out
     assert code in (0, 1)
+
+
+def test_a_damaged_state_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "mutate-state.json").write_text(json.dumps({"target": "reference responder (in-process)", "seed": 1,
+                                                            "tried": [], "crashes": [{"nonsense": 1}]}))
+    code, out = mutate("seed-handshake", "--resume", "--out", str(tmp_path))
+    assert code == 2 and "is not a campaign's state" in out, out
