@@ -8,8 +8,9 @@ there costs milliseconds).  A mutant is
 
 - a **crash** where the reference survives it and the target does not (its new connection is not
   answered, or the run's health probe finds the target dead after it);
-- a **difference** where both survive but answer the mutated segment differently (quiet, reset,
-  acknowledged, answered otherwise: :class:`~tcpconform.mutate.mutants.Answer`);
+- a **difference** where both survive but answer the mutated segment differently where a rule
+  decides and the wire shows it whatever the timing: a reset or not, the data taken or not
+  (:class:`~tcpconform.mutate.mutants.Answer`);
 - nothing otherwise, or ``unreached`` where the target failed the seed's own steps before it.
 
 The campaign's state (what was tried, what was found) is written after every batch, so

@@ -7,8 +7,8 @@ which must be answered (:file:`tail.yaml`).  It is ``may_crash``: the run runs i
 the target's health after it.  Its own invariants are off: a mutant judges survival only.
 
 What the target made of the mutated segment is read from the run's record into an :class:`Answer`
-class (quiet, reset, acknowledged, answered otherwise) and compared with the clean reference
-responder's answer to the same mutant.
+(whether it reset the connection; for data, whether it took it) and compared with the clean
+reference responder's answer to the same mutant.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ the rule of the mutated field as a requirement.  It is loaded back before it is 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ def reproducer(mutant: Mutant, case_id: str, found_on: str, fault: str | None) -
     rule = mutant.mutation.rule
     survive = {"id": rule.id, "ref": rule.ref, "level": rule.level, **({"rid": rule.rid} if rule.rid else {}),
                "text": f"{rule.text} Whatever the target makes of the segment, it still answers a new connection."}
-    tail_source = yaml.safe_load((Path(__file__).with_name("tail.yaml")).read_text(encoding="utf-8"))
+    tail_source = yaml.safe_load(resources.files(__package__).joinpath("tail.yaml").read_text(encoding="utf-8"))
     doc: dict[str, Any] = {
         "id": case_id,
         "title": f"Mutated {mutant.mutation.field}: the target survives {mutant.mutation.name} "
