@@ -25,6 +25,7 @@ with none.
 from __future__ import annotations
 
 import array
+import atexit
 import contextlib
 import gc
 import io
@@ -145,6 +146,16 @@ def forward(args: list[str]) -> int | None:
     return 3
 
 
+def _exit_now(code: int) -> None:
+    """Flush the standard streams and end the process with ``code``, skipping the interpreter's
+    teardown (a forked child's teardown touches every object it shares with its parent: some 20 ms)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed or broken stream: nothing more can reach it
+            if stream is not None:
+                stream.flush()
+    os._exit(code)
+
+
 def _pass_on(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
@@ -154,7 +165,7 @@ def entry() -> None:
     """The installed ``tcpconform`` command."""
     code = forward(sys.argv[1:])
     if code is not None:
-        sys.exit(code)
+        _exit_now(code)  # nothing of this process's own is left to clean up: its run was the child's
     from tcpconform.cli import entry as cli_entry
 
     cli_entry()
@@ -210,24 +221,51 @@ def _warm() -> None:
         if hasattr(package, "__path__"):
             for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
                 importlib.import_module(info.name)
+    from tcpconform.cases.bundled import bundled_cases
     from tcpconform.cases.cache import code_fingerprint
+    from tcpconform.cases.document import CaseFileError
+    from tcpconform.cases.load import load_cases
     from tcpconform.cases.requirements import rfc9293
 
     code_fingerprint()
     rfc9293()
+    with contextlib.suppress(CaseFileError):  # the bundled catalogue's ids, read once (a run checks them all)
+        load_cases([bundled_cases().resolve()], lambda _: False)
 
 
 class _Child:
-    """A run in progress: the forked child (by pidfd) and its client's connection."""
+    """A run in progress: the forked child (by pidfd), its client's connection, and the spare packet
+    socket it was given (closed here only after the run's end was answered)."""
 
-    def __init__(self, pid: int, conn: socket.socket) -> None:
+    def __init__(self, pid: int, conn: socket.socket, spare: Any) -> None:
         self.pid = pid
         self.conn = conn
         self.pidfd = os.pidfd_open(pid)
+        self.spare = spare
 
     def close(self) -> None:
         self.conn.close()
         os.close(self.pidfd)
+        if self.spare is not None:
+            sock, ring = self.spare
+            if ring is not None:
+                ring.close()
+            sock.close()
+
+
+def _open_spare(name: str) -> Any:
+    """A spare packet socket on lab ``name``'s tester interface for the next run (see
+    :func:`tcpconform.links.packet_socket.open_spare`), or None where it cannot be opened (the run
+    then opens its own)."""
+    from tcpconform.errors import SetupError
+    from tcpconform.lab.spec import lab_spec
+    from tcpconform.links.packet_socket import open_spare
+
+    lab = lab_spec(name)
+    try:
+        return open_spare(lab.tester_if, netns=lab.tester_ns)
+    except (SetupError, OSError):
+        return None
 
 
 def _answer(conn: socket.socket, line: str) -> None:
@@ -241,6 +279,7 @@ def serve(name: str) -> _Request:
     from tcpconform.lab import resident
     from tcpconform.lab.netns import ns_path, setns, thread_netns
     from tcpconform.lab.spec import lab_spec
+    from tcpconform.links.packet_socket import forget_spares
 
     home = thread_netns()
     target = os.open(ns_path(lab_spec(name).tester_ns), os.O_RDONLY | os.O_CLOEXEC)
@@ -249,6 +288,7 @@ def serve(name: str) -> _Request:
     known = package_stamp()  # before the imports: a file changed while they ran counts as changed
     _warm()
     gc.freeze()  # the warm heap stays shared with every child: the collector never writes to it
+    spare = _open_spare(name)
     listener = resident.listen()  # only now: a client that finds it is served at once
     by_pidfd: dict[int, _Child] = {}
     by_conn: dict[int, _Child] = {}  # connections watched for their client going away
@@ -279,9 +319,11 @@ def serve(name: str) -> _Request:
                     setns(home)
                     os.close(home)
                     return request
+                forget_spares()  # the child's to use now
                 for received in request.fds.values():
                     os.close(received)
-                child = _Child(pid, conn)
+                child = _Child(pid, conn, spare)
+                spare = None
                 by_pidfd[child.pidfd] = by_conn[conn.fileno()] = child
                 _answer(conn, f"pid {pid}")
             elif fd in by_pidfd:
@@ -289,7 +331,9 @@ def serve(name: str) -> _Request:
                 by_conn.pop(child.conn.fileno(), None)
                 code = os.waitstatus_to_exitcode(os.waitpid(child.pid, 0)[1])
                 _answer(child.conn, f"exit {code if code >= 0 else 128 - code}")
-                child.close()
+                child.close()  # its spare's close waits for the kernel (see open_spare): after the answer
+                if spare is None:
+                    spare = _open_spare(name)
             else:
                 child = by_conn.pop(fd)  # readable before its end: its client went away (kill -9)
                 with contextlib.suppress(ProcessLookupError):
@@ -320,10 +364,32 @@ def _become(request: _Request) -> None:
     sys.argv = ["tcpconform", *request.argv]
 
 
+class _Ending:
+    """How a forked child ends: the exit actions the run registered (``atexit``, in their order),
+    then :func:`_exit_now`; the actions the resident tester registered before it forked are its own
+    and do not run (as in a child of ``multiprocessing``), logging's flush apart."""
+
+    def __init__(self) -> None:
+        self.code = 1  # an exception that escaped: Python's own status for it
+
+    def end(self, code: object) -> None:
+        if isinstance(code, str):
+            print(code, file=sys.stderr)
+        self.code = code if isinstance(code, int) else 0 if code is None else 1
+        sys.exit(self.code)
+
+    def now(self) -> None:
+        if "logging" in sys.modules:
+            sys.modules["logging"].shutdown()
+        _exit_now(self.code)
+
+
 def main(argv: list[str]) -> None:
     """``python -m tcpconform.launch``: the command, or with ``--resident NAME`` a lab's resident tester."""
     if len(argv) == 2 and argv[0] == "--resident":
         request = serve(argv[1])
+        ending = _Ending()
+        atexit.register(ending.now)  # the child's first: it runs after every exit action of the run's own
         _become(request)
         from tcpconform.cli import entry as cli_entry
 
@@ -331,8 +397,12 @@ def main(argv: list[str]) -> None:
             os.chdir(request.cwd)
         except OSError as err:
             print(f"tcpconform: cannot enter {request.cwd}: {err.strerror}", file=sys.stderr)
-            sys.exit(2)
-        cli_entry()
+            ending.end(2)
+        try:
+            cli_entry()
+        except SystemExit as done:
+            ending.end(done.code)
+        ending.end(0)
     sys.argv = ["tcpconform", *argv]
     entry()
 

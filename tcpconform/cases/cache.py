@@ -84,8 +84,23 @@ def ids(file: str, text: str) -> list[str] | None:
     """The ids of the cases ``file`` with this ``text`` loaded to, if remembered, without unpickling
     the cases themselves: a run that names its cases skips every file holding none of them (each
     entry's cases cost a millisecond or more to unpickle, its ids next to nothing)."""
-    kept = _read_entry(file, text)
-    return kept[0] if kept is not None else None
+    key = (os.path.abspath(file), text)
+    known = _IDS.get(key)
+    if known is None:
+        kept = _read_entry(file, text)
+        if kept is None:
+            return None
+        if len(_IDS) >= MAX_IDS:
+            _IDS.clear()
+        known = _IDS[key] = kept[0]
+    return list(known)
+
+
+_IDS: dict[tuple[str, str], list[str]] = {}
+"""Ids already read from an entry in this process, by file (absolute) and text (so as sound as the entry): a
+lab's resident tester reads the catalogue's once, and each run it forks finds them here."""
+MAX_IDS = 4096
+"""The most files whose ids :data:`_IDS` holds (their texts are its keys); then it starts afresh."""
 
 
 def get(file: str, text: str) -> list[Any] | None:
@@ -113,9 +128,10 @@ def _read_entry(file: str, text: str) -> tuple[list[str], bytes] | None:
         return None
     try:
         with open(entry, "rb") as fh:
-            if os.fstat(fh.fileno()).st_size > MAX_ENTRY + len(MAGIC) + 32:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_ENTRY + len(MAGIC) + 32:
                 return None
-            blob = fh.read(MAX_ENTRY + len(MAGIC) + 32)
+            blob = fh.read(size)  # (a size changed since is caught by the checksum)
         head, digest, body = blob[:len(MAGIC)], blob[len(MAGIC):len(MAGIC) + 32], blob[len(MAGIC) + 32:]
         if head != MAGIC or hashlib.sha256(body).digest() != digest:
             return None

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import yaml
 
@@ -103,24 +104,49 @@ CASE_SUFFIXES = (".yaml", ".yml", packetdrill.SUFFIX)
 
 
 def _case_files(paths: Iterable[str | os.PathLike[str]], errors: list[LoadError]) -> Iterator[str]:
-    """Files as given, folders expanded; each file once even if named twice."""
-    seen: set[Path] = set()
+    """Files as given, folders expanded (in the order of their paths' parts, hidden ones left out);
+    each file once even if named twice (by device and inode: one ``stat`` a file)."""
+    seen: set[tuple[int, int]] = set()
     for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            found = [p for p in path.rglob("*") if p.suffix in CASE_SUFFIXES and p.is_file()
-                     and not any(part.startswith(".") for part in p.relative_to(path).parts)]
-            files = [str(p) for p in sorted(found)]
-        elif path.exists():
-            files = [os.fspath(given)]
+        name = os.fspath(given)
+        if os.path.isdir(name):
+            files = _folder_files(name)
+        elif os.path.exists(name):
+            files = [name]
         else:
-            errors.append(LoadError(os.fspath(given), None, None, "", "no such file or folder"))
+            errors.append(LoadError(name, None, None, "", "no such file or folder"))
             continue
         for file in files:
-            key = Path(file).resolve()
+            try:
+                info = os.stat(file)
+            except OSError:
+                key = (-1, hash(os.path.realpath(file)))
+            else:
+                key = (info.st_dev, info.st_ino)
             if key not in seen:
                 seen.add(key)
                 yield file
+
+
+def _folder_files(folder: str) -> list[str]:
+    """The case files under ``folder`` (not under a hidden folder, not hidden; folders reached by a
+    symbolic link not entered), sorted as paths are."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    pending: list[tuple[str, tuple[str, ...]]] = [(str(Path(folder)), ())]
+    while pending:
+        top, rel = pending.pop()
+        try:
+            entries = list(os.scandir(top))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, (*rel, entry.name)))
+            elif os.path.splitext(entry.name)[1] in CASE_SUFFIXES and entry.is_file():
+                found.append(((*rel, entry.name), entry.path))
+    return [full for _, full in sorted(found)]
 
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -225,12 +251,25 @@ file, or a device that never ends, costs no more than that."""
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
+def _read_at_most(fh: BinaryIO, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``fh``, in one read for a regular file (``read(limit)`` alone would
+    allocate ``limit`` bytes whatever the file's size)."""
+    try:
+        size = os.fstat(fh.fileno()).st_size
+    except (OSError, ValueError):
+        size = 0
+    data = fh.read(min(size + 1, limit))
+    if len(data) > size and len(data) < limit:  # grown since, or not a regular file: the rest
+        data += fh.read(limit - len(data))
+    return data
+
+
 def _read(file: str) -> str | Loaded:
     """The file's text (newlines as Python's text mode gives them), or its one mistake: unreadable,
     too big, not UTF-8 (with the line and column of the first bad byte)."""
     try:
         with open(file, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
+            data = _read_at_most(fh, MAX_BYTES + 1)
     except OSError as exc:
         return failed(file, f"cannot read the file: {exc.strerror or exc}")
     if len(data) > MAX_BYTES:

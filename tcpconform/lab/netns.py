@@ -15,13 +15,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from tcpconform.errors import SetupError
+
+if TYPE_CHECKING:
+    import subprocess
 
 PREFIX = "tcpc"
 NETNS_DIR = "/var/run/netns"  # where `ip netns` and pyroute2 keep named namespaces
@@ -33,6 +37,22 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 class LabError(SetupError):
     """The lab cannot be set up, inspected or entered; the message says why and what to do."""
+
+
+NAME_RE = re.compile(r"0|[1-9][0-9]{0,2}")
+"""A lab's name: a number 0..255 written without leading zeros."""
+
+
+def lab_namespaces(name: str | int) -> tuple[str, str]:
+    """Lab ``name``'s tester and target namespaces; :class:`LabError` for a name that is no lab's.
+
+    What :func:`tcpconform.lab.spec.lab_spec` names them, without the rest of a lab's description
+    (the ``tcpconform`` command finds a lab's resident tester with this alone, before any import).
+    """
+    text = str(name)
+    if not NAME_RE.fullmatch(text) or int(text) > 255:
+        raise LabError(f"lab name {name!r}: use a number from 0 to 255 (lab n uses the addresses 198.18.n.0/24)")
+    return f"{PREFIX}{text}-tester", f"{PREFIX}{text}-target"
 
 
 def setns(fd: int) -> None:
@@ -158,6 +178,8 @@ def delete_root_link(ifname: str) -> bool:
     check_name(ifname, "link")
     if not if_present(ifname):
         return False
+    import subprocess
+
     with contextlib.suppress(FileNotFoundError):
         subprocess.run(["ip", "link", "del", "dev", ifname], capture_output=True, check=False)
     return not if_present(ifname)
@@ -218,6 +240,8 @@ def ns_create(ns: str) -> None:
 
 def run_in_ns(ns: str, argv: list[str], *, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command inside ``ns``; a failure raises :class:`LabError` with its stderr."""
+    import subprocess
+
     try:
         proc = subprocess.run(ns_argv(ns, argv), capture_output=True, text=True, input=input, timeout=30)
     except FileNotFoundError:

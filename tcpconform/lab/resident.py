@@ -14,7 +14,7 @@ namespace the resident tester was started from before it runs, so a run behaves 
 from the shell.
 
 Invariants: only root can enter the namespace, so only root can reach it (as only root can run
-the tester at all); the lab's namespace is named by :func:`tcpconform.lab.spec.lab_spec` alone.
+the tester at all); the lab's namespaces are named by :func:`tcpconform.lab.netns.lab_namespaces` alone.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-from tcpconform.lab.netns import NETNS_DIR, LabError, setns, thread_netns
+from tcpconform.lab.netns import NETNS_DIR, LabError, lab_namespaces, setns, thread_netns
 
 if TYPE_CHECKING:
     from tcpconform.lab.spec import Lab
@@ -45,10 +44,8 @@ def _address() -> bytes:
 
 def connect(name: str) -> socket.socket | None:
     """A connection to lab ``name``'s resident tester, or None: no such lab, none running, not root."""
-    from tcpconform.lab.spec import lab_spec
-
     try:
-        tester_ns = lab_spec(name).tester_ns
+        tester_ns = lab_namespaces(name)[0]
     except LabError:
         return None
     try:
@@ -96,6 +93,8 @@ def start(lab: Lab, env: dict[str, str]) -> str:
     simply runs in its own process.  It enters the tester namespace itself (not ``ip netns exec``,
     which would give it a mount namespace of its own, and its children with it).
     """
+    import subprocess
+
     probe = connect(lab.name)
     if probe is not None:
         probe.close()

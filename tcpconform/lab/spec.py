@@ -11,7 +11,7 @@ import re
 import shutil
 from dataclasses import dataclass
 
-from tcpconform.lab.netns import PREFIX, LabError, list_namespaces, root_links, run_in_ns
+from tcpconform.lab.netns import NAME_RE, PREFIX, LabError, lab_namespaces, list_namespaces, root_links, run_in_ns
 
 OFFLOAD_FEATURES = (
     "tx-checksumming",
@@ -25,8 +25,6 @@ OFFLOAD_FEATURES = (
 checksums, segments merged or not yet split)."""
 
 ETHTOOL_OFF = ["tso", "gso", "gro", "lro", "tx", "rx"]
-NAME_RE = re.compile(r"0|[1-9][0-9]{0,2}")
-"""A lab's name: a number 0..255 written without leading zeros."""
 
 
 @dataclass(frozen=True)
@@ -96,13 +94,12 @@ def lab_spec(name: str | int = "0") -> Lab:
     the lab is ``fd00:7c:<n>::/64`` (unique-local, RFC 4193; the number's digits read as written).
     """
     text = str(name)
-    if not NAME_RE.fullmatch(text) or int(text) > 255:
-        raise LabError(f"lab name {name!r}: use a number from 0 to 255 (lab n uses the addresses 198.18.n.0/24)")
+    tester_ns, target_ns = lab_namespaces(text)
     n = int(text)
     return Lab(
         name=text,
-        tester_ns=f"{PREFIX}{text}-tester",
-        target_ns=f"{PREFIX}{text}-target",
+        tester_ns=tester_ns,
+        target_ns=target_ns,
         tester_if=f"{PREFIX}{text}-t",
         target_if=f"{PREFIX}{text}-s",
         tester_ip=f"198.18.{n}.1",
