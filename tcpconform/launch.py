@@ -10,6 +10,10 @@ SIGTERM to it and exits with its exit status.  Anything else, or no resident tes
 
 The resident tester's side (``python -m tcpconform.launch --resident NAME``): one process, one
 thread, a ``select`` over its listening socket, each child's pidfd and each client's connection.
+It holds a spare packet socket on the lab's tester interface that the next child takes
+(:func:`tcpconform.links.packet_socket.open_spare`), and closes its own reference to it, and opens
+the next, only after that child's end was answered; a child ends without the interpreter's
+teardown once the run's exit actions ran (:class:`_Ending`).
 A client that goes away before its child ended (``kill -9``) gets its child SIGTERMed, so the run's
 own clean-up happens; a child's end (its wait status) is written to its client.  When a file of the
 package changed since it started (:func:`tcpconform.cases.cache.package_stamp`), it answers

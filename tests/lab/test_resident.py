@@ -92,6 +92,16 @@ def test_a_run_is_handed_to_the_resident_tester_and_judged_as_its_own(lab_up: No
     assert out.returncode == 0, out.stderr
     assert "1 passed, 0 failed" in out.stdout
     assert _results(tmp_path / "here") == {"seed-full-sequence": "pass"}
+    # Each run took the packet socket the resident tester opened for it, which it closes after the
+    # run's end; what stays open is the one for the next run: none leaks, run after run.
+    _wait_until(lambda: _packet_sockets() == 1, "one packet socket in the tester's namespace: the next run's")
+
+
+def _packet_sockets() -> int:
+    """The packet sockets open in lab 8's tester namespace (``/proc/net/packet`` read there)."""
+    out = subprocess.run(["ip", "netns", "exec", f"tcpc{LAB8}-tester", "cat", "/proc/net/packet"], capture_output=True,
+                         text=True, check=True).stdout
+    return len(out.splitlines()) - 1
 
 
 @needs_root
