@@ -40,19 +40,22 @@ DIFFERENCES = 5
 @click.option("--seed", type=int, default=1, show_default=True, help="The equivalence oracle's random seed.")
 @click.option("--walks", type=click.IntRange(1, 1000), default=20, show_default=True,
               help="Random walks per state of the equivalence oracle.")
+@click.option("--repeat", type=click.IntRange(1, 20), default=1, show_default=True,
+              help="How many times each query is asked: answers that differ end the run naming the sequence "
+                   "(on a wire, 2 or 3 catch a target whose answers depend on timing or loss).")
 @click.option("--compare/--no-compare", default=True, show_default=True,
               help="Compare with the clean reference responder's machine (learnt in-process) and export the differences.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/learn"),
               show_default=True, help="Where the DOT files and the case files go.")
 def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str, target_ip: str | None, port: int,
-                  iface: str | None, source_ip: str | None, quiet_ms: int, seed: int, walks: int, compare: bool,
-                  out_dir: Path) -> None:
+                  iface: str | None, source_ip: str | None, quiet_ms: int, seed: int, walks: int, repeat: int,
+                  compare: bool, out_dir: Path) -> None:
     """Learn the target's TCP as a Mealy machine (AALpy's L*) over abstract segments, one connection a query.
 
     \b
     Examples:
       tcpconform learn --fault ignore-fin          the reference with a fault, against the clean one
-      sudo tcpconform learn --lab linux --quiet 50   lab Linux on the wire
+      sudo tcpconform learn --lab linux --quiet 50 --repeat 2   lab Linux on the wire
       sudo tcpconform learn --target 10.0.2.2 --port 7 --iface tap0 --source-ip 10.0.2.15 --quiet 50
     """
     from tcpconform.run import check_faults
@@ -62,7 +65,8 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
     except UsageError as err:
         raise click.UsageError(str(err)) from None
     from tcpconform.learn.export import case_text
-    from tcpconform.learn.machine import NonDeterministic, differences, learn
+    from tcpconform.learn.machine import Learned, NonDeterministic, differences, learn
+    from tcpconform.learn.report import Difference, LearnReport, write_junit, write_report
     from tcpconform.learn.sul import PORTS
     from tcpconform.links.base import Link
     from tcpconform.targets.base import Target
@@ -74,6 +78,7 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
             link: Link
             target: Target
             ports = PORTS
+            name = "the reference responder"
             if lab_target is not None and target_ip is not None:
                 raise UsageError("--lab or --target, not both")
             if lab_target is None and target_ip is None:
@@ -89,31 +94,38 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
                     else remote_session(str(target_ip), [("echo", port)], iface=iface, source_ip=source_ip))
                 link, target, name = session.link, session.target, session.target.name
                 ports = range(session.base_port, session.base_port + PORT_SPAN)
-            got = learn(link, target, quiet=quiet, seed=seed, walks_per_state=walks, ports=ports)
+            got = learn(link, target, quiet=quiet, seed=seed, walks_per_state=walks, ports=ports, repeat=repeat)
     except (SetupError, UsageError, PermissionError) as err:
         raise _SetupFailure(str(err)) from None
     except NonDeterministic as err:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_junit(out_dir / "junit.xml", name, None, (), compare, error=str(err))
         raise _SetupFailure(f"the target answered the same input sequence two ways, so it has no one machine over "
                             f"these letters (a longer --quiet may settle answers that are timing):\n{err}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "machine.dot").write_text(got.machine.to_dot("target"))
     click.echo(f"{name}: {len(got.machine.delta)} states, {got.queries} queries, {got.steps} steps, "
                f"{got.seconds:.1f} s; {out_dir / 'machine.dot'}")
-    if not compare:
-        return
-    # the same application as the target's: a service target is compared with the reference serving it
-    served = [("echo", port)] if target_ip is not None else []
-    ref = open_reference((), port=port if served else REFERENCE_PORT, isn=5000, services=served)
-    base = learn(ref.link, ref.target, quiet=quiet, seed=seed, walks_per_state=walks)
-    (out_dir / "reference.dot").write_text(base.machine.to_dot("reference"))
-    found = differences(base.machine, got.machine, DIFFERENCES)
-    if not found:
+    base: Learned | None = None
+    found: list[Difference] = []
+    if compare:
+        # the same application as the target's: a service target is compared with the reference serving it
+        served = [("echo", port)] if target_ip is not None else []
+        ref = open_reference((), port=port if served else REFERENCE_PORT, isn=5000, services=served)
+        base = learn(ref.link, ref.target, quiet=quiet, seed=seed, walks_per_state=walks)
+        (out_dir / "reference.dot").write_text(base.machine.to_dot("reference"))
+        for n, letters in enumerate(differences(base.machine, got.machine, DIFFERENCES), 1):
+            path = out_dir / f"difference-{n}.yaml"
+            fresh = open_reference((), port=port if served else REFERENCE_PORT, isn=5000, services=served)
+            path.write_text(case_text(f"learned-difference-{n}", letters, fresh.link, fresh.target, quiet, name))
+            found.append(Difference(tuple(letters), base.machine.run(letters)[-1], got.machine.run(letters)[-1], path))
+    page = write_report(LearnReport(name, got, base, tuple(found)), out_dir / "report.html")
+    junit = write_junit(out_dir / "junit.xml", name, got, found, compare)
+    if base is not None and not found:
         click.echo(f"the same machine as the reference responder's ({len(base.machine.delta)} states)")
-        return
-    for n, letters in enumerate(found, 1):
-        mine, theirs = base.machine.run(letters), got.machine.run(letters)
-        path = out_dir / f"difference-{n}.yaml"
-        fresh = open_reference((), port=port if served else REFERENCE_PORT, isn=5000, services=served)
-        path.write_text(case_text(f"learned-difference-{n}", letters, fresh.link, fresh.target, quiet, name))
-        click.echo(f"difference {n}: {' '.join(letters)}: reference {mine[-1]}, target {theirs[-1]}; {path}")
-    raise SystemExit(1)
+    for n, diff in enumerate(found, 1):
+        click.echo(f"difference {n}: {' '.join(diff.letters)}: reference {diff.reference}, target {diff.target}; "
+                   f"{diff.case_file}")
+    click.echo(f"html: {page}\njunit: {junit}")
+    if found:
+        raise SystemExit(1)

@@ -18,16 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tcpconform.learn.mapper import INPUTS
-from tcpconform.learn.sul import PORTS, LinkSUL
+from tcpconform.learn.sul import PORTS, LinkSUL, NonDeterministic
 from tcpconform.links.base import Link
 from tcpconform.targets.base import Target
 
 __all__ = ["Learned", "Machine", "NonDeterministic", "difference", "differences", "learn"]
-
-
-class NonDeterministic(Exception):
-    """The target answered one input sequence two ways (AALpy's cache saw both): its answers depend on
-    something the letters do not say, most often timing against the quiescence."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +59,14 @@ class Learned:
 
 
 def learn(link: Link, target: Target, *, quiet: float, seed: int = 1, walks_per_state: int = 20,
-          walk_len: int = 8, inputs: Sequence[str] = tuple(INPUTS), ports: range = PORTS) -> Learned:
+          walk_len: int = 8, inputs: Sequence[str] = tuple(INPUTS), ports: range = PORTS, repeat: int = 1) -> Learned:
     """The target's machine over ``inputs``; ``quiet``: how long a silence ends a step's answer;
-    ``ports``: the source ports the queries take in turn."""
+    ``ports``: the source ports the queries take in turn; ``repeat``: how many times each query is
+    asked (answers that differ raise :class:`NonDeterministic`)."""
     from aalpy.learning_algs import run_Lstar
     from aalpy.oracles import RandomWMethodEqOracle
 
-    sul = LinkSUL(link, target, quiet, ports)
+    sul = LinkSUL(link, target, quiet, ports, repeat)
     alphabet = list(inputs)
     state = random.getstate()
     random.seed(seed)  # AALpy's oracle draws its walks from the module's generator

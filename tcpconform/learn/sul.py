@@ -21,11 +21,16 @@ from tcpconform.links.base import Link
 from tcpconform.targets.base import Capability, Target
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
-__all__ = ["PORTS", "LinkSUL", "Trace"]
+__all__ = ["PORTS", "LinkSUL", "NonDeterministic", "Trace"]
 
 PORTS = range(20000, 60000)
 """The learner's source ports when it is given none (in-process); it takes the next one a query,
 starting over at the end of the range."""
+
+
+class NonDeterministic(Exception):
+    """The target answered one input sequence two ways (asked again, or AALpy's cache saw both): its
+    answers depend on something the letters do not say, most often timing against the quiescence."""
 
 
 @dataclass
@@ -44,14 +49,27 @@ class _Counts:
 class LinkSUL(SUL):  # type: ignore[misc]  # AALpy's classes carry no type hints
     """The target behind ``link`` as AALpy's system under learning."""
 
-    def __init__(self, link: Link, target: Target, quiet: float, ports: range = PORTS) -> None:
+    def __init__(self, link: Link, target: Target, quiet: float, ports: range = PORTS, repeat: int = 1) -> None:
         super().__init__()
-        self.link, self.target, self.quiet, self.ports = link, target, quiet, ports
+        self.link, self.target, self.quiet, self.ports, self.repeat = link, target, quiet, ports, repeat
         self.port = ports.start - 1
         self.mapper: Mapper | None = None
         self.trace = Trace()
         self.counts = _Counts()
         self._listened: set[int] = set()
+
+    def query(self, word: tuple[str, ...]) -> list[str]:
+        """``word``'s answers, asked ``repeat`` times over (each on a connection of its own); answers
+        that differ raise :class:`NonDeterministic` naming the sequence and each way it was answered."""
+        first: list[str] = super().query(word)
+        seen = {tuple(first): 1}
+        for _ in range(self.repeat - 1):
+            again = tuple(super().query(word))
+            seen[again] = seen.get(again, 0) + 1
+        if len(seen) > 1:
+            ways = "; ".join(f"{' '.join(answers)} ({count} of {self.repeat})" for answers, count in seen.items())
+            raise NonDeterministic(f"{' '.join(word)}: answered {ways}")
+        return first
 
     def pre(self) -> None:
         self.port = self.port + 1 if self.port + 1 < self.ports.stop else self.ports.start

@@ -3,18 +3,24 @@ fault's difference found, and the case written from it failing under that fault 
 
 from __future__ import annotations
 
+import re
+import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.browser import browser, chromium
 
 from tcpconform.cases.load import load_case
 from tcpconform.cases.profiles import get_profile
 from tcpconform.cli import main
 from tcpconform.engine.run import execute
 from tcpconform.learn.export import case_text
-from tcpconform.learn.machine import Machine, difference, differences, learn
+from tcpconform.learn.machine import Machine, NonDeterministic, difference, differences, learn
 from tcpconform.learn.mapper import QUIET, TESTER_ISN, Mapper
+from tcpconform.learn.report import MARK
+from tcpconform.links.base import Link, Received
 from tcpconform.targets.reference import open_reference
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
@@ -87,12 +93,67 @@ def test_the_command_writes_the_machines_and_a_case_per_difference(tmp_path: Pat
     assert "the same machine as the reference responder's" in same.output
     assert (tmp_path / "same" / "machine.dot").read_text() == (tmp_path / "same" / "reference.dot").read_text().replace(
         '"reference"', '"target"')
+    assert _junit(tmp_path / "same") == {"the machine of the reference responder": None}
+    assert "The same machine as the reference responder" in (tmp_path / "same" / "report.html").read_text()
     differ = runner.invoke(main, ["learn", "--fault", "ignore-fin", "--out", str(tmp_path / "differ")])
     assert differ.exit_code == 1, differ.output
     assert "difference 1: SYN FIN+ACK: reference A(ack), target quiet" in differ.output
     assert _verdict(tmp_path / "differ" / "difference-1.yaml", "ignore-fin") == "fail"
+    tests = _junit(tmp_path / "differ")
+    assert tests["the machine of the reference responder with ignore-fin"] == "5 difference(s) from the reference responder"
+    assert tests["difference 1: SYN FIN+ACK"] == "reference A(ack), target quiet"
+    assert len(tests) == 6
+    page = (tmp_path / "differ" / "report.html").read_text()
+    assert page.count("<svg") == 2 and 'href="difference-1.yaml"' in page
+    assert page.count(f'stroke="{MARK}"') >= 2  # the transition a difference ends on, on both drawings
     unknown = runner.invoke(main, ["learn", "--fault", "nope", "--out", str(tmp_path / "x")])
     assert unknown.exit_code == 2 and "unknown fault 'nope'" in unknown.output and "Traceback" not in unknown.output
+
+
+def _junit(folder: Path) -> dict[str, str | None]:
+    """junit.xml's tests by name, each with its failure's message (None: passed)."""
+    root = ET.parse(folder / "junit.xml").getroot()
+    out: dict[str, str | None] = {}
+    for case in root.iter("testcase"):
+        failure = case.find("failure")
+        out[case.get("name", "")] = None if failure is None else failure.get("message")
+    return out
+
+
+@pytest.mark.skipif(chromium() is None or shutil.which("dot") is None, reason="needs chromium and graphviz's dot")
+def test_the_report_draws_both_machines_in_a_browser(tmp_path: Path) -> None:
+    done = CliRunner().invoke(main, ["learn", "--fault", "dup-syn-ack-only", "--out", str(tmp_path)])
+    assert done.exit_code == 1, done.output
+    dom = browser(["--dump-dom", (tmp_path / "report.html").resolve().as_uri()], tmp_path / "profile").stdout.decode()
+    target, reference = dom.split('<figure id="reference">')
+    states = int(re.search(r"target: (\d+) states", dom).group(1))  # type: ignore[union-attr]
+    assert target.count('class="node"') == states + 1  # each state, and the start arrow's tail
+    assert reference.count('class="node"') == 15 + 1
+    assert re.search(r'<g id="edge\d+" class="edge">.*?stroke="' + MARK, target, re.S)  # a marked transition
+
+
+class _Lossy:
+    """A link that loses everything the target sends to an even source port of the tester's: a path
+    that loses one query's answers and not the next's."""
+
+    def __init__(self, inner: Link) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def receive(self, timeout: float) -> Received | None:
+        got = self.inner.receive(timeout)
+        while got is not None and got.segment.dport % 2 == 0:
+            got = self.inner.receive(timeout)
+        return got
+
+
+def test_a_query_asked_again_and_answered_otherwise_is_named() -> None:
+    ref = open_reference((), isn=5000)
+    # the first query AALpy asks, asked twice: once on an odd port (answered), once on an even one (lost)
+    with pytest.raises(NonDeterministic, match=r"^[A-Z+ ]+: answered [^;]+ \(1 of 2\); [^;]+ \(1 of 2\)$"):
+        learn(_Lossy(ref.link), ref.target, quiet=0.3, repeat=2, inputs=("SYN", "ACK"))  # type: ignore[arg-type]
 
 
 def test_lab_and_target_together_are_refused(tmp_path: Path) -> None:

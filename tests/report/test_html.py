@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import copy
 import re
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from support.browser import browser, chromium
 
 from tcpconform.cases.bundled import bundled_cases
 from tcpconform.cases.load import load_cases
@@ -355,32 +354,19 @@ def test_a_big_run_renders_linearly_in_its_segments() -> None:
 # --- in a browser ---------------------------------------------------------------------------------
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-def _browser(args: list[str], profile: Path) -> subprocess.CompletedProcess[bytes]:
-    browser = _chromium()
-    assert browser is not None
-    return subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", *args],
-        capture_output=True, timeout=120, check=False)
-
-
-@pytest.mark.skipif(_chromium() is None, reason="no chromium installed (apt-get install chromium)")
+@pytest.mark.skipif(chromium() is None, reason="no chromium installed (apt-get install chromium)")
 def test_page_renders_offline_in_headless_chromium_and_filters(tmp_path: Path) -> None:
     result = run("fin-without-app")
     page = write_html(result, evaluate(result, None), tmp_path / "report.html")
     png = tmp_path / "report.png"
-    proc = _browser([f"--screenshot={png}", "--window-size=1200,3000", page.resolve().as_uri()], tmp_path / "p1")
+    proc = browser([f"--screenshot={png}", "--window-size=1200,3000", page.resolve().as_uri()], tmp_path / "p1")
     assert png.exists(), proc.stderr.decode(errors="replace")[-2000:]
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1200, 3000)
     # the filter script runs: #show=fail hides every passing case and its index row
-    dom = _browser(["--dump-dom", page.resolve().as_uri() + "#show=fail"], tmp_path / "p2").stdout.decode()
+    dom = browser(["--dump-dom", page.resolve().as_uri() + "#show=fail"], tmp_path / "p2").stdout.decode()
     sections = re.findall(r"<section [^>]*>", dom)
     verdicts = [re.search(r'data-case-verdict="(\w+)"', s) for s in sections]
     assert sections and all(("hidden" in s) == (v is not None and v.group(1) in ("pass", "skip"))
