@@ -246,16 +246,24 @@ def test_console_output_on_the_serial_line_is_passed_over() -> None:
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
                 out, _ = handle_line(Counting(), line)
-                os.write(master, b"[  1.234] log line\r\n" + out)
+                try:
+                    os.write(master, b"[  1.234] log line\r\n" + out)
+                except OSError:
+                    return
 
-    threading.Thread(target=device, daemon=True).start()
+    thread = threading.Thread(target=device, daemon=True)
+    thread.start()
     time.sleep(0.1)  # the boot log is on the line before the engine opens it
     transport = SerialTransport(os.ttyname(slave))
     try:
         with AgentTarget(transport, "noisy device", LO, 1) as target:
             assert target.info["agent"] == "counting"
     finally:
+        # The slave closed, the device's read ends (EIO); only then the master: a thread still reading
+        # a closed fd's number would read whatever file is opened next under it.
         os.close(slave)
+        thread.join(timeout=5)
+        assert not thread.is_alive()
         os.close(master)
 
 
