@@ -33,6 +33,8 @@ DIFFERENCES = 5
 @click.option("--target", "target_ip", default=None, metavar="IP",
               help="A device on a wire serving --port (echo or any service that answers by itself; root).")
 @click.option("--port", "port", type=click.IntRange(1, 65535), default=7, show_default=True, help="With --target.")
+@click.option("--agent", metavar="SPEC", default=None,
+              help="With --target: its agent (as for run), whose application the WRITE and CLOSE letters call.")
 @click.option("--iface", default=None, help="With --target: the interface to it (default: the route's).")
 @click.option("--source-ip", "source_ip", default=None, help="With --target: the tester's address on that link.")
 @click.option("--quiet", "quiet_ms", type=click.IntRange(1, 10_000), default=300, show_default=True,
@@ -43,20 +45,25 @@ DIFFERENCES = 5
 @click.option("--repeat", type=click.IntRange(1, 20), default=1, show_default=True,
               help="How many times each query is asked: answers that differ end the run naming the sequence "
                    "(on a wire, 2 or 3 catch a target whose answers depend on timing or loss).")
+@click.option("--app/--no-app", "app", default=None,
+              help="The application's letters too (WRITE, CLOSE: its calls through the target's agent). "
+                   "Default: where the target has an application to call (in-process, the lab).")
 @click.option("--compare/--no-compare", default=True, show_default=True,
               help="Compare with the clean reference responder's machine (learnt in-process) and export the differences.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/learn"),
               show_default=True, help="Where the DOT files and the case files go.")
 def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str, target_ip: str | None, port: int,
-                  iface: str | None, source_ip: str | None, quiet_ms: int, seed: int, walks: int, repeat: int,
-                  compare: bool, out_dir: Path) -> None:
+                  agent: str | None, iface: str | None, source_ip: str | None, quiet_ms: int, seed: int, walks: int, repeat: int,
+                  app: bool | None, compare: bool, out_dir: Path) -> None:
     """Learn the target's TCP as a Mealy machine (AALpy's L*) over abstract segments, one connection a query.
 
     \b
     Examples:
       tcpconform learn --fault ignore-fin          the reference with a fault, against the clean one
+      tcpconform learn --no-app                    the segments' letters alone
       sudo tcpconform learn --lab linux --quiet 50 --repeat 2   lab Linux on the wire
       sudo tcpconform learn --target 10.0.2.2 --port 7 --iface tap0 --source-ip 10.0.2.15 --quiet 50
+      sudo tcpconform learn --target 198.18.0.2 --port 8000 --agent udp:10.0.0.2:4242 --quiet 50   its agent too
     """
     from tcpconform.run import check_faults
 
@@ -66,10 +73,11 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
         raise click.UsageError(str(err)) from None
     from tcpconform.learn.export import case_text
     from tcpconform.learn.machine import Learned, NonDeterministic, differences, learn
+    from tcpconform.learn.mapper import APP_INPUTS, INPUTS
     from tcpconform.learn.report import Difference, LearnReport, write_junit, write_report
     from tcpconform.learn.sul import PORTS
     from tcpconform.links.base import Link
-    from tcpconform.targets.base import Target
+    from tcpconform.targets.base import Capability, Target
     from tcpconform.targets.reference import REFERENCE_PORT, open_reference
 
     quiet = quiet_ms / 1000
@@ -81,20 +89,27 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
             name = "the reference responder"
             if lab_target is not None and target_ip is not None:
                 raise UsageError("--lab or --target, not both")
+            if agent is not None and target_ip is None:
+                raise UsageError("--agent goes with --target (the lab and the bundled responder bring their own agents)")
             if lab_target is None and target_ip is None:
                 ref = open_reference(faults, isn=5000)
                 link, target, name = ref.link, ref.target, "the reference responder" + (
                     f" with {', '.join(faults)}" if faults else "")
             else:
                 from tcpconform.engine.run import PORT_SPAN
-                from tcpconform.session import lab_session, remote_session
+                from tcpconform.session import lab_session, open_session
 
                 session = stack.enter_context(
                     lab_session(lab_target, lab_name=lab_name, faults=faults) if lab_target is not None
-                    else remote_session(str(target_ip), [("echo", port)], iface=iface, source_ip=source_ip))
+                    else open_session(target=target_ip, port=port, iface=iface, source_ip=source_ip, agent=agent))
                 link, target, name = session.link, session.target, session.target.name
                 ports = range(session.base_port, session.base_port + PORT_SPAN)
-            got = learn(link, target, quiet=quiet, seed=seed, walks_per_state=walks, ports=ports, repeat=repeat)
+            can_call = Capability.APP in target.capabilities
+            if app and not can_call:
+                raise UsageError(f"--app: {name} has no application to call (no agent); its service answers by itself")
+            inputs = (*INPUTS, *APP_INPUTS) if (can_call if app is None else app) else tuple(INPUTS)
+            got = learn(link, target, quiet=quiet, seed=seed, walks_per_state=walks, ports=ports, repeat=repeat,
+                        inputs=inputs)
     except (SetupError, UsageError, PermissionError) as err:
         raise _SetupFailure(str(err)) from None
     except NonDeterministic as err:
@@ -110,9 +125,9 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
     found: list[Difference] = []
     if compare:
         # the same application as the target's: a service target is compared with the reference serving it
-        served = [("echo", port)] if target_ip is not None else []
+        served = [("echo", port)] if target_ip is not None and agent is None else []
         ref = open_reference((), port=port if served else REFERENCE_PORT, isn=5000, services=served)
-        base = learn(ref.link, ref.target, quiet=quiet, seed=seed, walks_per_state=walks)
+        base = learn(ref.link, ref.target, quiet=quiet, seed=seed, walks_per_state=walks, inputs=inputs)
         (out_dir / "reference.dot").write_text(base.machine.to_dot("reference"))
         for n, letters in enumerate(differences(base.machine, got.machine, DIFFERENCES), 1):
             path = out_dir / f"difference-{n}.yaml"

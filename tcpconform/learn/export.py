@@ -2,8 +2,10 @@
 
 The sequence is played once more against the reference responder (in-process, on the virtual clock)
 and the case says what it answered: each letter's segment as a ``send`` (numbers relative to each
-side's ISN, ``numbering: {tester: 0, target: 0}``), then each of its answers as an ``expect``, or a
-``silence`` where it sent nothing.  An expect checks what the learner told apart (the flags, the
+side's ISN, ``numbering: {tester: 0, target: 0}``), or an application letter's call as an ``app``
+step (a call the reference refused, or had no connection for, as a comment: it changes nothing on
+the wire) and its ACKs as sends, then each of their answers as an ``expect``, or a ``silence`` where
+nothing came.  An expect checks what the learner told apart (the flags, the
 length, what the ACK acknowledges) and leaves the target's sequence number open but in its SYN, which
 anchors the target's numbering.  Nothing unscripted is tolerated but a bare ACK during a silence:
 the learner's quiescence is shorter than the 500 ms an ACK may be delayed, so "quiet" against "an
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tcpconform.learn.mapper import TESTER_ISN
+from tcpconform.learn.mapper import INPUTS, TESTER_ISN
 from tcpconform.learn.sul import LinkSUL
 from tcpconform.links.base import Link
 from tcpconform.targets.base import Capability, Target
@@ -49,18 +51,25 @@ def case_text(case_id: str, letters: Sequence[str], link: Link, target: Target, 
              "steps:"]
     if Capability.APP in target.capabilities:
         lines.append("  - app: listen")
-    for (letter, sent, got), output in zip(steps, outputs, strict=True):
-        # before the target's SYN is seen the tester acknowledges 0, which reads the same either way
-        lines.append(f'  - send: "{sent.summary(TESTER_ISN, isn)}"    # {letter}')
-        if not got:
-            lines += [f"  - silence: {quiet * 1000:.0f}ms", "    tolerate: [ack]"]  # a delayed ACK the quiet cut off
-        for seg in got:
-            if seg.flags & Flags.SYN and isn is None:
-                isn = seg.seq
-            seq = f"{seqnum.diff(seg.seq, isn)}:{seqnum.diff(seg.seq, isn) + len(seg.payload)}" if (
-                seg.flags & Flags.SYN and isn is not None) else "*:*"
-            expect = f"{seg.flags.tcpdump()} {seq}({len(seg.payload)})"
-            if seg.flags & Flags.ACK:
-                expect += f" ack {seqnum.diff(seg.ack, TESTER_ISN)}"
-            lines += [f'  - expect: "{expect}"    # {output}', f"    within: {quiet * 1000:.0f}ms", "    tolerate: []"]
+    for (letter, exchanges), output in zip(steps, outputs, strict=True):
+        for sent, got in exchanges:
+            if sent is None:  # the reference's application refused, or had no connection to call on
+                lines += [f"  # {letter}: {output} (no call the application could make)"]
+            elif isinstance(sent, str):
+                lines.append(f"  - app: {sent}    # {letter}")
+            else:
+                # before the target's SYN is seen the tester acknowledges 0, which reads the same either way
+                lines.append(f'  - send: "{sent.summary(TESTER_ISN, isn)}"    # {letter}' + (
+                    "" if letter in INPUTS else ": the tester's ACK of what the application's call sent"))
+            if not got:
+                lines += [f"  - silence: {quiet * 1000:.0f}ms", "    tolerate: [ack]"]  # a delayed ACK the quiet cut off
+            for seg in got:
+                if seg.flags & Flags.SYN and isn is None:
+                    isn = seg.seq
+                seq = f"{seqnum.diff(seg.seq, isn)}:{seqnum.diff(seg.seq, isn) + len(seg.payload)}" if (
+                    seg.flags & Flags.SYN and isn is not None) else "*:*"
+                expect = f"{seg.flags.tcpdump()} {seq}({len(seg.payload)})"
+                if seg.flags & Flags.ACK:
+                    expect += f" ack {seqnum.diff(seg.ack, TESTER_ISN)}"
+                lines += [f'  - expect: "{expect}"    # {output}', f"    within: {quiet * 1000:.0f}ms", "    tolerate: []"]
     return "\n".join(lines) + "\n"

@@ -6,8 +6,11 @@ stay suppressed in host mode) and has the target's
 application listen where it has an agent; ``step`` sends one letter's segment and gathers what comes
 back on that 4-tuple until the link has been quiet for ``quiet`` seconds; ``post`` resets the
 connection (a RST at the tester's next sequence number, then a RST+ACK, as the engine's cleanup
-does) so no state piles up in the target.  On the in-process reference the clock is virtual: quiet
-time costs nothing, and the machine comes out the same on every run.
+does) so no state piles up in the target.  An application letter is the application's call (where
+the mapper says it has the connection to call on), what comes back, and the tester's ACK of any
+data or FIN it made the target send, with what comes back to that, as one answer.  On the
+in-process reference the clock is virtual: quiet time costs nothing, and the machine comes out the
+same on every run.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from dataclasses import dataclass, field
 
 from aalpy.base import SUL
 
-from tcpconform.learn.mapper import Mapper
+from tcpconform.learn.mapper import APP_INPUTS, DATA, REFUSED, Mapper
 from tcpconform.links.base import Link
-from tcpconform.targets.base import Capability, Target
+from tcpconform.targets.base import AppFailed, Capability, Target
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
 __all__ = ["PORTS", "LinkSUL", "NonDeterministic", "Trace"]
@@ -33,11 +36,20 @@ class NonDeterministic(Exception):
     answers depend on something the letters do not say, most often timing against the quiescence."""
 
 
+ACK_ROUNDS = 3
+"""The most ACKs an application letter sends: each may release data the target held back (Nagle)."""
+
+Sent = Segment | str | None
+"""What one exchange of a step began with: the tester's segment, the application's call as a case's
+``app`` step says it (``write 10``, ``close``), or None for a call refused or never made."""
+
+
 @dataclass
 class Trace:
-    """The concrete segments of the last query, both ways, with the letter each input stood for."""
+    """The last query, both ways: for each letter, its exchanges, each what began it and what the
+    target sent back to it before it went quiet."""
 
-    steps: list[tuple[str, Segment, list[Segment]]] = field(default_factory=list)
+    steps: list[tuple[str, list[tuple[Sent, list[Segment]]]]] = field(default_factory=list)
 
 
 @dataclass
@@ -84,11 +96,47 @@ class LinkSUL(SUL):  # type: ignore[misc]  # AALpy's classes carry no type hints
     def step(self, letter: str | None) -> str:
         assert self.mapper is not None and letter is not None
         self.counts.steps += 1
+        if letter in APP_INPUTS:
+            return self._call(self.mapper, letter)
         seg = self.mapper.concrete(letter)
         self.link.send(seg)
         got = self._gather(self.mapper.key.reversed())
-        self.trace.steps.append((letter, seg, got))
+        self.trace.steps.append((letter, [(seg, got)]))
         return self.mapper.abstract(got)
+
+    def _call(self, mapper: Mapper, letter: str) -> str:
+        """An application letter: its call, then the tester's ACKs of what it made the target send."""
+        exchanges: list[tuple[Sent, list[Segment]]] = []
+        self.trace.steps.append((letter, exchanges))
+        if not mapper.held:  # no call made: no time passes either, so no timer of the target's moves
+            exchanges.append((None, []))
+            return REFUSED
+        refused = False
+        try:
+            if letter == "WRITE":
+                self.target.app_write(mapper.key, DATA)
+            else:
+                self.target.app_close(mapper.key)
+        except AppFailed:
+            refused = True
+        back = mapper.key.reversed()
+        got = self._gather(back)
+        exchanges.append((None if refused else APP_INPUTS[letter], got))
+        answers = list(got)
+        mapper.abstract(got)  # the numbers of what came, for the ACK
+        for _ in range(ACK_ROUNDS):
+            ack = mapper.acknowledgment()
+            if ack is None:
+                break
+            self.link.send(ack)
+            more = self._gather(back)
+            exchanges.append((ack, more))
+            answers += more
+            mapper.abstract(more)
+        if letter == "CLOSE" and not refused:
+            mapper.closed()
+        said = mapper.abstract(answers)
+        return REFUSED if refused and not answers else f"{REFUSED}+{said}" if refused else said
 
     def post(self) -> None:
         mapper = self.mapper

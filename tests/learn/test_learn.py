@@ -18,19 +18,23 @@ from tcpconform.cli import main
 from tcpconform.engine.run import execute
 from tcpconform.learn.export import case_text
 from tcpconform.learn.machine import Machine, NonDeterministic, difference, differences, learn
-from tcpconform.learn.mapper import QUIET, TESTER_ISN, Mapper
+from tcpconform.learn.mapper import APP_INPUTS, INPUTS, QUIET, REFUSED, TESTER_ISN, Mapper
 from tcpconform.learn.report import MARK
+from tcpconform.learn.sul import LinkSUL
 from tcpconform.links.base import Link, Received
 from tcpconform.targets.reference import open_reference
 from tcpconform.tcp.segment import Flags, FourTuple, Segment
 
 STATE_FAULTS = ("ignore-fin", "answer-rst-with-rst", "ignore-rst", "dup-syn-ack-only")
 """Faults of the reference responder that change how it answers the learner's letters."""
+APP_FAULTS = ("no-fin-on-close", "fin-despite-unread")
+"""Faults that change how it answers the application's letters alone."""
+WITH_APP = (*INPUTS, *APP_INPUTS)
 
 
-def _machine(*faults: str) -> Machine:
+def _machine(*faults: str, inputs: tuple[str, ...] = tuple(INPUTS)) -> Machine:
     ref = open_reference(faults, isn=5000)
-    return learn(ref.link, ref.target, quiet=0.3).machine
+    return learn(ref.link, ref.target, quiet=0.3, inputs=inputs).machine
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +81,53 @@ def test_a_state_fault_is_a_difference_whose_case_fails_under_it_and_passes_clea
     assert _verdict(path, fault) == "fail"
     others = [f for f in STATE_FAULTS if f != fault]
     assert [f for f in others if _verdict(path, f) == "fail"] == [], "the case tells this fault alone apart"
+
+
+@pytest.fixture(scope="module")
+def clean_app() -> Machine:
+    return _machine(inputs=WITH_APP)
+
+
+def test_the_application_calls_only_on_a_connection_it_holds(clean_app: Machine) -> None:
+    assert clean_app.run(["WRITE", "SYN", "CLOSE"]) == [REFUSED, "SA(ack)", REFUSED]  # before the handshake: no call
+    assert clean_app.run(["SYN", "ACK", "WRITE", "WRITE"]) == ["SA(ack)", QUIET, "PA(data)(ack)", "PA(data)(ack)"]
+    # its close: a FIN (acknowledged by the tester at once), and after it nothing to call on
+    assert clean_app.run(["SYN", "ACK", "CLOSE", "CLOSE", "WRITE"]) == ["SA(ack)", QUIET, "FA(ack)", REFUSED, REFUSED]
+    # data it never read: a RST instead (RFC 9293 3.6.1, SHLD-3); in CLOSE-WAIT the FIN, then CLOSED
+    assert clean_app.run(["SYN", "ACK+DATA", "CLOSE"])[-1] == "RA(ack)"
+    assert clean_app.run(["SYN", "FIN+ACK", "CLOSE", "ACK"])[2:] == ["FA(ack)", "R"]
+    assert _machine(inputs=WITH_APP).to_dot() == clean_app.to_dot()  # run after run
+
+
+def test_a_call_it_cannot_make_is_never_asked_of_the_target() -> None:
+    class NoCalls:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            assert not name.startswith("app_") or name == "app_listen", f"{name} asked with no connection"
+            return getattr(self.inner, name)
+
+    ref = open_reference((), isn=5000)
+    sul = LinkSUL(ref.link, NoCalls(ref.target), 0.3)  # type: ignore[arg-type]
+    sul.pre()
+    assert [sul.step(letter) for letter in ("WRITE", "SYN", "CLOSE", "SYN+ACK", "WRITE")] == [
+        REFUSED, "SA(ack)", REFUSED, "A(ack)", REFUSED]  # its SYN+ACK in SYN-RECEIVED acknowledges nothing new
+    sul.post()
+
+
+@pytest.mark.parametrize("fault", APP_FAULTS)
+def test_an_application_fault_is_a_difference_on_an_application_letter(clean_app: Machine, fault: str,
+                                                                          tmp_path: Path) -> None:
+    letters = difference(clean_app, _machine(fault, inputs=WITH_APP))
+    assert letters is not None and letters[-1] == "CLOSE", letters
+    ref = open_reference((), isn=5000)
+    path = tmp_path / f"learned-{fault}.yaml"
+    path.write_text(case_text(f"learned-{fault}", letters, ref.link, ref.target, 0.3, f"the reference with {fault}"))
+    assert "  - app: close    # CLOSE" in path.read_text()
+    assert _verdict(path) == "pass"
+    assert _verdict(path, fault) == "fail"
+    assert [f for f in (*APP_FAULTS, *STATE_FAULTS) if f != fault and _verdict(path, f) == "fail"] == []
 
 
 def test_differences_are_shortest_first_and_distinct(clean: Machine) -> None:
@@ -128,7 +179,7 @@ def test_the_report_draws_both_machines_in_a_browser(tmp_path: Path) -> None:
     target, reference = dom.split('<figure id="reference">')
     states = int(re.search(r"target: (\d+) states", dom).group(1))  # type: ignore[union-attr]
     assert target.count('class="node"') == states + 1  # each state, and the start arrow's tail
-    assert reference.count('class="node"') == 15 + 1
+    assert reference.count('class="node"') == 19 + 1
     assert re.search(r'<g id="edge\d+" class="edge">.*?stroke="' + MARK, target, re.S)  # a marked transition
 
 
