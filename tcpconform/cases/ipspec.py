@@ -115,7 +115,8 @@ def ip_spec(value: dict[str, Any]) -> tuple[IpSpec | None, list[Problem]]:
     src, dst = (value.get(key) if isinstance(value.get(key), str) else None for key in ("src", "dst"))
     return IpSpec(src=src, dst=dst, sport="target" if value.get("sport") == "target" else None,
                   ttl=_int(value.get("ttl"), 0, 255), tos=_int(value.get("tos"), 0, 255), options=options,
-                  dest_options=dest, source_route=route), []
+                  dest_options=dest, source_route=route,
+                  length_delta=_int(value.get("length_delta"), -65535, 65535) or 0), []
 
 
 def ip_expect(value: dict[str, Any]) -> tuple[IpExpect, list[Problem]]:

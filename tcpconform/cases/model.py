@@ -111,6 +111,9 @@ class IpSpec:
     source_route: tuple[str, ...] | None = None
     """IPv4: a completed loose source route recorded over these hops (``tester`` or an address), sent
     after ``options`` (:mod:`tcpconform.tcp.srcroute`)."""
+    length_delta: int = 0
+    """How many bytes the IP length field (IPv4 Total Length, IPv6 Payload Length) is off the
+    datagram's true length (0: true)."""
 
 
 @dataclass(frozen=True, slots=True)

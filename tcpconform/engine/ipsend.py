@@ -49,7 +49,8 @@ def with_ip(seg: Segment, spec: IpSpec, target_port: int) -> Segment:
         if ipv6:
             raise CaseUnobservable("IPv6 has no source route to send (RFC 5095 removed type 0 routing headers)")
         options += completed_route(route_addresses(spec.source_route, key))
-    header = IpHeader(spec.ttl, spec.tos, b"" if ipv6 else options, spec.dest_options if ipv6 else None)
+    header = IpHeader(spec.ttl, spec.tos, b"" if ipv6 else options, spec.dest_options if ipv6 else None,
+                      spec.length_delta)
     plain = header == IpHeader()
     return seg.with_(src=src, dst=dst, sport=target_port if spec.sport == "target" else seg.sport,
                      ip=None if plain else header)
@@ -88,6 +89,8 @@ def described(seg: Segment, spec: IpSpec) -> str:
             parts.append(f"IP options {ip.options.hex()}" + (f" ({route.describe()})" if route is not None else ""))
         if ip.dest_options is not None:
             parts.append(f"destination options {ip.dest_options.hex() or '(none)'}")
+        if ip.length_delta:
+            parts.append(f"length field {ip.length_delta:+d} off the datagram's")
     return "IP: " + ", ".join(parts) if parts else ""
 
 

@@ -4,8 +4,10 @@ decides what a receiver makes of the result (a :class:`~tcpconform.results.Requi
 
 Every mutation is a pure function of the segment spec (:class:`Mutation`); one that does not apply
 (a sequence number the case leaves to the engine, urgent data on a segment without data) gives
-``None``.  The list is fixed and ordered, so a mutant is named by its seed case, the index of the
-send step and the mutation's name, and made again from those alone.  Pairs are two mutations of
+``None``; the IP length field's mutations leave the segment as it is and say how far the field
+lies (:attr:`Mutation.length_delta`: the send step's ``ip: {length_delta: N}``).  The list is
+fixed and ordered, so a mutant is named by its seed case, the index of the send step and the
+mutation's name, and made again from those alone.  Pairs are two mutations of
 different fields applied in turn (:func:`pair`).
 """
 
@@ -40,6 +42,9 @@ FLAGS_RULE = _rule("RFC 9293 3.10.7", "MUST", "Each state processes a segment's 
                   "stack down.")
 HEADER_RULE = _rule("RFC 9293 3.1", "MUST", "The reserved bits are ignored by a receiver; a data offset that does not "
                    "fit the segment makes it malformed, and it is discarded.")
+LENGTH_RULE = _rule("RFC 9293 3.1", "MUST", "The checksum's pseudo-header carries the TCP length the IP header gives: a "
+                    "datagram whose length field lies carries a segment that fails its checksum (or is shorter than its "
+                    "own header), and it is discarded.", "MUST-3")
 WINDOW_RULE = _rule("RFC 9293 3.8.6", "MUST", "Any window the peer offers, zero included, is taken as offered; a "
                    "zero window is probed, never a reason to drop the connection.")
 
@@ -52,6 +57,8 @@ class Mutation:
     field: str
     rule: RequirementRef
     apply: Callable[[SegmentSpec], SegmentSpec | None]
+    length_delta: int = 0
+    """How far the segment's IP length field is off its datagram's true length (0: true)."""
 
 
 def _shift(value: FieldSpec | None, by: int) -> FieldSpec | None:
@@ -139,6 +146,9 @@ def _mutations() -> tuple[Mutation, ...]:
     out += [Mutation("urg-past-data", "urgptr", URGENT_RULE, _urgent(lambda size: size + 100)),
             Mutation("urg-zero", "urgptr", URGENT_RULE, _urgent(lambda size: 0)),
             Mutation("urg-ffff", "urgptr", URGENT_RULE, _urgent(lambda size: 0xFFFF))]
+    # the IP length field short of the segment, past the frame's end, and 0 (shorter than the IP header)
+    out += [Mutation(f"iplen-{name}", "iplen", LENGTH_RULE, _set(), delta) for name, delta in (
+        ("short", -4), ("long", 20), ("zero", -0xFFFF))]
     return tuple(out)
 
 
@@ -163,4 +173,5 @@ def pair(first: Mutation, second: Mutation) -> Mutation | None:
     def both(spec: SegmentSpec) -> SegmentSpec | None:
         once = first.apply(spec)
         return None if once is None else second.apply(once)
-    return Mutation(f"{first.name}+{second.name}", f"{first.field}+{second.field}", first.rule, both)
+    return Mutation(f"{first.name}+{second.name}", f"{first.field}+{second.field}", first.rule, both,
+                    first.length_delta or second.length_delta)

@@ -23,6 +23,7 @@ from tcpconform.cases.model import (
     AnyStep,
     AppStep,
     ExpectStep,
+    IpSpec,
     Requirement,
     SendStep,
     SilenceStep,
@@ -89,7 +90,8 @@ def build(seed: TestCase, index: int, mutation: Mutation, kept: Sequence[int] | 
     case = replace(
         seed, id=f"{seed.id}@{index}:{mutation.name}" + ("" if kept is None else f"/{len(keep)}"),
         title=f"{seed.id}, send step {index + 1} with {mutation.name}: the target survives it",
-        steps=(*(seed.steps[i] for i in keep), replace(send, segment=changed, text=f"send {shown}"), *steps),
+        steps=(*(seed.steps[i] for i in keep), replace(send, segment=changed, text=f"send {shown}", ip=(
+            IpSpec(length_delta=mutation.length_delta) if mutation.length_delta else send.ip)), *steps),
         requirements=(*seed.requirements, *(r for r in requirements if r.id not in known)),
         may_crash=True, invariants=frozenset(), faults=(), alone=True, long=False)
     return Mutant(seed, index, mutation, case, keep)

@@ -87,6 +87,8 @@ def reproducer(mutant: Mutant, case_id: str, found_on: str, fault: str | None) -
     sent = mutant.case.steps[len(mutant.kept)]
     assert isinstance(sent, SendStep)
     mutated = {**(send if isinstance(send, dict) else {}), "send": send_mapping(sent.segment)}
+    if mutant.mutation.length_delta:
+        mutated["ip"] = {"length_delta": mutant.mutation.length_delta}
     rule = mutant.mutation.rule
     survive = {"id": rule.id, "ref": rule.ref, "level": rule.level, **({"rid": rule.rid} if rule.rid else {}),
                "text": f"{rule.text} Whatever the target makes of the segment, it still answers a new connection."}

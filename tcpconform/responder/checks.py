@@ -25,6 +25,10 @@ def malformed(seg: Segment, check_checksum: bool = True, check_dataofs: bool = T
 
     The two switches exist for the faults ``accept-bad-checksum`` and ``accept-bad-dataofs``.
     """
+    if seg.ip is not None and seg.ip.length_delta and check_checksum:
+        # the datagram's extent is its length field's: the segment runs short of what was sent, or
+        # claims bytes that never came, and its checksum (over its length) fails either way
+        return f"IP length field {seg.ip.length_delta:+d} bytes off the datagram's: the TCP checksum fails"
     if seg.dataofs is not None and check_dataofs:
         try:
             natural = (20 + len(encode_options(seg.options))) // 4

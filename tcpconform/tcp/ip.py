@@ -35,6 +35,12 @@ class IpHeader:
     dest_options: bytes | None = None
     """IPv6: the options of a Destination Options header before the TCP header (``None``: no such
     header), before the padding to an 8-byte boundary."""
+    length_delta: int = 0
+    """How many bytes the length field (IPv4 Total Length, IPv6 Payload Length) is off the true
+    length of the datagram sent (0: true; a segment received always reads 0).  A receiver takes the
+    datagram's extent from that field (RFC 791 3.1, RFC 8200 3), so one that lies makes the TCP
+    segment it carries either run short of what was sent or claim bytes that never came: either
+    way the TCP checksum, which covers the segment's length, no longer holds (RFC 9293 3.1)."""
 
     @property
     def has_options(self) -> bool:

@@ -44,7 +44,8 @@ def ipv4_header(src: bytes, dst: bytes, payload_len: int, protocol: int = IPPROT
     ttl = TTL if fields is None or fields.ttl is None else fields.ttl
     tos = 0 if fields is None or fields.tos is None else fields.tos
     size = 20 + len(options)
-    ip = bytearray(IPV4.pack(0x40 | size // 4, tos, size + payload_len, 0, 0x4000, ttl, protocol, 0, src, dst))
+    total = _lying(size + payload_len, fields)
+    ip = bytearray(IPV4.pack(0x40 | size // 4, tos, total, 0, 0x4000, ttl, protocol, 0, src, dst))
     ip += options
     _CHKSUM.pack_into(ip, 10, internet_checksum(ip))
     return ip
@@ -59,10 +60,16 @@ def ipv6_header(src: bytes, dst: bytes, next_header: int, payload_len: int, hop_
     hlim = hop_limit if fields.ttl is None else fields.ttl
     first = 6 << 28 | (fields.tos or 0) << 20
     if fields.dest_options is None:
-        return IPV6.pack(first, payload_len, next_header, hlim, src, dst)
+        return IPV6.pack(first, _lying(payload_len, fields), next_header, hlim, src, dst)
     options = pad_dest_options(fields.dest_options)
     ext = bytes([next_header, (len(options) + 2) // 8 - 1]) + options
-    return IPV6.pack(first, payload_len + len(ext), IPPROTO_DSTOPTS, hlim, src, dst) + ext
+    return IPV6.pack(first, _lying(payload_len + len(ext), fields), IPPROTO_DSTOPTS, hlim, src, dst) + ext
+
+
+def _lying(length: int, fields: IpHeader | None) -> int:
+    """The length field for a datagram of ``length``: true, or off by ``fields.length_delta`` (kept
+    to the field's 16 bits)."""
+    return length if fields is None else min(max(length + fields.length_delta, 0), 0xFFFF)
 
 
 # -- reading -----------------------------------------------------------------------------------------

@@ -109,3 +109,25 @@ def test_a_damaged_state_file_is_a_usage_error(tmp_path: Path) -> None:
                                                             "tried": [], "crashes": [{"nonsense": 1}]}))
     code, out = mutate("seed-handshake", "--resume", "--out", str(tmp_path))
     assert code == 2 and "is not a campaign's state" in out, out
+
+
+def test_an_ip_length_mutant_sends_the_lie_and_its_case_file_says_so(tmp_path: Path) -> None:
+    from tcpconform.cases.bundled import bundled_cases
+    from tcpconform.cases.load import load_cases
+    from tcpconform.cases.model import SendStep
+    from tcpconform.mutate.mutants import build, eligible
+    from tcpconform.mutate.reduce import reproducer
+
+    seed = load_cases([str(bundled_cases())], lambda i: i == "seed-cumulative-ack")[0]
+    index = eligible(seed)[-1]
+    for name, delta in (("iplen-short", -4), ("iplen-long", 20), ("iplen-zero", -0xFFFF)):
+        mutant = build(seed, index, by_name(name))
+        assert mutant is not None
+        sent = mutant.case.steps[len(mutant.kept)]
+        assert isinstance(sent, SendStep) and sent.ip is not None and sent.ip.length_delta == delta
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(reproducer(mutant, f"mutate-{name}", "a test", None))
+        case = load_file(str(path))[0]
+        again = case.steps[len(mutant.kept)]
+        assert isinstance(again, SendStep) and again.ip is not None and again.ip.length_delta == delta
+        assert verdict(str(path), ()) == "pass"  # the reference discards it and answers the next connection

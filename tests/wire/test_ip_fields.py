@@ -97,3 +97,20 @@ def test_what_is_sent_reads_back_as_sent_and_as_scapy_reads_it(ttl: int, tos: in
         del pkt[IP].chksum
         assert Ether(bytes(pkt))[IP].chksum == checksum and pkt[IP].ihl * 4 == 20 + -(-len(b"".join(v4)) // 4) * 4
     assert Ether(_recomputed(frame))[TCP].chksum == Ether(frame)[TCP].chksum
+
+
+def test_a_lying_length_field_is_scapys_len_and_reads_back_with_a_failing_checksum() -> None:
+    for delta in (20, -4, -0xFFFF):
+        seg = _seg("192.0.2.1", "192.0.2.2", IpHeader(length_delta=delta))
+        frame = encode(seg, MACS["src"], MACS["dst"])
+        want = Ether(_scapy4(seg, b"", 64, 0))
+        want[IP].len = max(want[IP].len + delta, 0)
+        del want[IP].chksum  # Scapy sums the header anew with the length it is given
+        assert frame == bytes(want), delta
+        got = decode(frame)
+        assert got.segment is not None and not got.checksum_ok, delta  # the checksum no longer holds
+    six = _seg("2001:db8::1", "2001:db8::2", IpHeader(length_delta=-4))
+    frame = encode(six, MACS["src"], MACS["dst"])
+    assert int.from_bytes(frame[18:20], "big") == 20 + 10 - 4  # Payload Length
+    got = decode(frame)
+    assert got.segment is not None and not got.checksum_ok
