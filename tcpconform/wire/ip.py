@@ -91,6 +91,19 @@ ECN_MASK = 0b11
 fields (:attr:`Segment.ip`) for TCP to read, as one with IP options does."""
 
 
+def claims_more(frame: bytes) -> bool:
+    """Whether the IPv4 or IPv6 header of an Ethernet frame claims more bytes than the frame holds:
+    a datagram that is not whole (RFC 791 3.1's Total Length, RFC 8200 3's Payload Length), which a
+    receiver discards whatever its TCP checksum says (a frame may hold fewer bytes past the field
+    than it claims only as link padding, never more)."""
+    if len(frame) < 34:
+        return False
+    kind = frame[12:14]
+    if kind == b"\x08\x00":
+        return HEADER_LEN + int.from_bytes(frame[16:18], "big") > len(frame)
+    return kind == b"\x86\xdd" and len(frame) >= 54 and 54 + int.from_bytes(frame[18:20], "big") > len(frame)
+
+
 def ipv4_segment(data: bytes) -> tuple[Segment, bool] | None:
     """The TCP segment in the IPv4 packet of an Ethernet frame and whether its checksum is right."""
     end = len(data)

@@ -15,6 +15,7 @@ from tcpconform.bench.scapy_reference import decode_scapy
 from tcpconform.tcp.ip import IpHeader, pad_dest_options
 from tcpconform.tcp.segment import Flags, Segment
 from tcpconform.wire import decode, encode
+from tcpconform.wire.ip import claims_more
 
 MACS = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 NOP, END = bytes([1]), bytes([0])
@@ -114,3 +115,8 @@ def test_a_lying_length_field_is_scapys_len_and_reads_back_with_a_failing_checks
     assert int.from_bytes(frame[18:20], "big") == 20 + 10 - 4  # Payload Length
     got = decode(frame)
     assert got.segment is not None and not got.checksum_ok
+    for delta, more in ((20, True), (-4, False), (0, False)):  # a field short of the frame is link padding's
+        for src, dst in (("192.0.2.1", "192.0.2.2"), ("2001:db8::1", "2001:db8::2")):
+            frame = encode(_seg(src, dst, IpHeader(length_delta=delta)), MACS["src"], MACS["dst"])
+            assert claims_more(frame) is more, (delta, src)
+            assert claims_more(frame + bytes(20)) is False  # padded past the claim

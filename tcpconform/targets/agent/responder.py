@@ -24,6 +24,7 @@ from tcpconform.responder import AppConfig, Responder, ResponderConfig, Responde
 from tcpconform.targets.agent.protocol import make_event
 from tcpconform.targets.reference import event_connection, target_event
 from tcpconform.tcp.segment import FourTuple
+from tcpconform.wire.ip import claims_more
 
 
 class ResponderAgent:
@@ -171,7 +172,13 @@ def serve(iface: str, ip: str, port: int, faults: frozenset[str], *, netns: str 
                         responder.handle_icmp(error, at)
                     else:
                         got = endpoint.pending.popleft()
-                        responder.handle_segment(got.segment, got.at)
+                        # a checksum the frame's own IP header disproves (a length field that lies
+                        # makes the pseudo-header's TCP length another), or a datagram the frame does
+                        # not hold whole, is a bad segment whatever it decoded to: the responder's
+                        # header check must see it so
+                        bad = got.checksum == "wrong" or (got.frame is not None and claims_more(got.frame))
+                        seg = got.segment.with_(chksum="bad") if bad else got.segment
+                        responder.handle_segment(seg, got.at)
             if stdin_fd is not None and stdin_fd in ready:
                 chunk = os.read(stdin_fd, 65536)
                 if not chunk:
