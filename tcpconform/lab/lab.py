@@ -22,10 +22,12 @@ handler.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -100,19 +102,37 @@ def _lab_lock(name: str, timeout: float = 30.0) -> Iterator[None]:
 @contextlib.contextmanager
 def lab_in_use(name: str) -> Iterator[None]:
     """Hold lab ``name`` for one run, or refuse at once: two runs on one lab share its target's
-    port and agent, and the second's verdicts would be of the first's making.  The same kind of
-    lock as :func:`_lab_lock` (an abstract unix socket name, freed when its holder dies)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        sock.bind(f"\0{PREFIX}-lab-{name}-run")
-    except OSError:
-        sock.close()
-        raise LabError(f"lab {name} is in use by another run: wait for it to end, or give this run a lab "
-                       "of its own (--lab-name)") from None
+    port and agent, and the second's verdicts would be of the first's making.  The hold is an
+    ``flock`` on ``/run/tcpc-lab-NAME.lock`` (freed when its holder dies, the file removed by the
+    holder on release): a file, unlike an abstract socket name, is one lock whatever network
+    namespace the holder runs in (a run handed to the lab's resident tester runs in the tester's)."""
+    path = os.path.join(_LOCK_DIR if os.access(_LOCK_DIR, os.W_OK) else tempfile.gettempdir(),
+                        f"{PREFIX}-lab-{name}.lock")
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise LabError(f"lab {name} is in use by another run: wait for it to end, or give this run a lab "
+                           "of its own (--lab-name)") from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder before removed it as this process opened it: lock the file there now
     try:
         yield
     finally:
-        sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+
+_LOCK_DIR = "/run"
+"""Where the labs' run locks are (root's runtime directory; the temporary one where it is not writable)."""
 
 
 # --- building -----------------------------------------------------------------------------------

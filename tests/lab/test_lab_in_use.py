@@ -4,6 +4,8 @@ target's port and agent, and its verdicts would have been the first's doing)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -39,6 +41,23 @@ def test_the_hold_dies_with_its_process() -> None:
         holder.kill()
         holder.wait()
     with lab_in_use("tcpc-test-79"):
+        pass
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs root and unshare")
+def test_a_hold_from_another_network_namespace_is_a_hold() -> None:
+    # a run handed to a lab's resident tester holds the lab from inside the tester's namespace
+    holder = subprocess.Popen(["unshare", "--net", sys.executable, "-c", "import time, tcpconform.lab.lab as l\n"
+                               "with l.lab_in_use('tcpc-test-80'):\n print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LabError, match="in use by another run"), lab_in_use("tcpc-test-80"):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with lab_in_use("tcpc-test-80"):
         pass
 
 
