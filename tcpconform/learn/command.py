@@ -72,10 +72,10 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
     except UsageError as err:
         raise click.UsageError(str(err)) from None
     from tcpconform.learn.export import case_text
-    from tcpconform.learn.machine import Learned, NonDeterministic, differences, learn
+    from tcpconform.learn.machine import Learned, NonDeterministic, learn, learn_reference
     from tcpconform.learn.mapper import APP_INPUTS, INPUTS
     from tcpconform.learn.report import Difference, LearnReport, write_junit, write_report
-    from tcpconform.learn.sul import PORTS
+    from tcpconform.learn.sul import PORTS, LinkSUL
     from tcpconform.links.base import Link
     from tcpconform.targets.base import Capability, Target
     from tcpconform.targets.reference import REFERENCE_PORT, open_reference
@@ -110,6 +110,38 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
             inputs = (*INPUTS, *APP_INPUTS) if (can_call if app is None else app) else tuple(INPUTS)
             got = learn(link, target, quiet=quiet, seed=seed, walks_per_state=walks, ports=ports, repeat=repeat,
                         inputs=inputs)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "machine.dot").write_text(got.machine.to_dot("target"))
+            click.echo(f"{name}: {len(got.machine.delta)} states, {got.queries} queries, {got.steps} steps, "
+                       f"{got.seconds:.1f} s; {out_dir / 'machine.dot'}")
+            base: Learned | None = None
+            found: list[Difference] = []
+            if compare:
+                # the same application as the target's: a service target is compared with the reference serving it
+                served = [("echo", port)] if target_ip is not None and agent is None else []
+
+                def fresh() -> tuple[Link, Target]:
+                    ref = open_reference((), port=port if served else REFERENCE_PORT, isn=5000, services=served)
+                    return ref.link, ref.target
+
+                base, candidates = learn_reference(fresh, got.machine, 2 * DIFFERENCES, quiet=quiet, seed=seed,
+                                                   walks_per_state=walks, inputs=inputs)
+                (out_dir / "reference.dot").write_text(base.machine.to_dot("reference"))
+                asked = LinkSUL(link, target, quiet, ports)
+                for letters in candidates:
+                    # asked of the target again: its machine, too, may have stopped short
+                    again = asked.query(tuple(letters))[-1]
+                    if again == base.machine.run(letters)[-1]:
+                        click.echo(f"not a difference: {' '.join(letters)}: asked again, the target answered "
+                                   f"{again}, as the reference (its machine said {got.machine.run(letters)[-1]})")
+                        continue
+                    n = len(found) + 1
+                    path = out_dir / f"difference-{n}.yaml"
+                    ref_link, ref_target = fresh()
+                    path.write_text(case_text(f"learned-difference-{n}", letters, ref_link, ref_target, quiet, name))
+                    found.append(Difference(tuple(letters), base.machine.run(letters)[-1], again, path))
+                    if len(found) == DIFFERENCES:
+                        break
     except (SetupError, UsageError, PermissionError) as err:
         raise _SetupFailure(str(err)) from None
     except NonDeterministic as err:
@@ -117,23 +149,6 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
         write_junit(out_dir / "junit.xml", name, None, (), compare, error=str(err))
         raise _SetupFailure(f"the target answered the same input sequence two ways, so it has no one machine over "
                             f"these letters (a longer --quiet may settle answers that are timing):\n{err}") from None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "machine.dot").write_text(got.machine.to_dot("target"))
-    click.echo(f"{name}: {len(got.machine.delta)} states, {got.queries} queries, {got.steps} steps, "
-               f"{got.seconds:.1f} s; {out_dir / 'machine.dot'}")
-    base: Learned | None = None
-    found: list[Difference] = []
-    if compare:
-        # the same application as the target's: a service target is compared with the reference serving it
-        served = [("echo", port)] if target_ip is not None and agent is None else []
-        ref = open_reference((), port=port if served else REFERENCE_PORT, isn=5000, services=served)
-        base = learn(ref.link, ref.target, quiet=quiet, seed=seed, walks_per_state=walks, inputs=inputs)
-        (out_dir / "reference.dot").write_text(base.machine.to_dot("reference"))
-        for n, letters in enumerate(differences(base.machine, got.machine, DIFFERENCES), 1):
-            path = out_dir / f"difference-{n}.yaml"
-            fresh = open_reference((), port=port if served else REFERENCE_PORT, isn=5000, services=served)
-            path.write_text(case_text(f"learned-difference-{n}", letters, fresh.link, fresh.target, quiet, name))
-            found.append(Difference(tuple(letters), base.machine.run(letters)[-1], got.machine.run(letters)[-1], path))
     page = write_report(LearnReport(name, got, base, tuple(found)), out_dir / "report.html")
     junit = write_junit(out_dir / "junit.xml", name, got, found, compare)
     if base is not None and not found:

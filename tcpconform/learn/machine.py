@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tcpconform.learn.mapper import INPUTS
@@ -22,7 +22,7 @@ from tcpconform.learn.sul import PORTS, LinkSUL, NonDeterministic
 from tcpconform.links.base import Link
 from tcpconform.targets.base import Target
 
-__all__ = ["Learned", "Machine", "NonDeterministic", "difference", "differences", "learn"]
+__all__ = ["Learned", "Machine", "NonDeterministic", "difference", "differences", "learn", "learn_reference"]
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,15 @@ class Learned:
 
 
 def learn(link: Link, target: Target, *, quiet: float, seed: int = 1, walks_per_state: int = 20,
-          walk_len: int = 8, inputs: Sequence[str] = tuple(INPUTS), ports: range = PORTS, repeat: int = 1) -> Learned:
+          walk_len: int = 8, inputs: Sequence[str] = tuple(INPUTS), ports: range = PORTS, repeat: int = 1,
+          provided: Sequence[Sequence[str]] = ()) -> Learned:
     """The target's machine over ``inputs``; ``quiet``: how long a silence ends a step's answer;
     ``ports``: the source ports the queries take in turn; ``repeat``: how many times each query is
-    asked (answers that differ raise :class:`NonDeterministic`)."""
+    asked (answers that differ raise :class:`NonDeterministic`); ``provided``: input sequences the
+    equivalence oracle tries first (AALpy's ``ProvidedSequencesOracleWrapper``): the machine
+    learnt answers each of them as the target does."""
     from aalpy.learning_algs import run_Lstar
-    from aalpy.oracles import RandomWMethodEqOracle
+    from aalpy.oracles import ProvidedSequencesOracleWrapper, RandomWMethodEqOracle
 
     sul = LinkSUL(link, target, quiet, ports, repeat)
     alphabet = list(inputs)
@@ -73,6 +76,8 @@ def learn(link: Link, target: Target, *, quiet: float, seed: int = 1, walks_per_
     t0 = time.perf_counter()
     try:
         oracle = RandomWMethodEqOracle(alphabet, sul, walks_per_state=walks_per_state, walk_len=walk_len)
+        if provided:
+            oracle = ProvidedSequencesOracleWrapper(alphabet, sul, oracle, [list(p) for p in provided])
         model = run_Lstar(alphabet, sul, oracle, automaton_type="mealy", print_level=0)
     except SystemExit as stop:  # AALpy's cache stops the process on a conflict; the message says which
         raise NonDeterministic(str(stop.code)) from None
@@ -96,6 +101,35 @@ def _canonical(model: object, alphabet: list[str]) -> Machine:
                 todo.append(nxt)
     delta = {names[id(s)]: {a: (names[id(s.transitions[a])], str(s.output_fun[a])) for a in alphabet} for s in order}
     return Machine(tuple(alphabet), delta)
+
+
+ROUNDS = 5
+"""How many times :func:`learn_reference` learns the reference again with the sequences it got wrong."""
+
+
+def learn_reference(fresh: Callable[[], tuple[Link, Target]], other: Machine, most: int, *, quiet: float,
+                    seed: int = 1, walks_per_state: int = 20,
+                    inputs: Sequence[str] = tuple(INPUTS)) -> tuple[Learned, list[list[str]]]:
+    """The reference's machine (each learning on ``fresh()``'s reference, in-process) and up to
+    ``most`` sequences on which ``other`` answers otherwise, each asked of the reference again.
+
+    A random equivalence oracle can stop short of the whole machine: two states it never told apart
+    make a "difference" from ``other`` that the reference, asked, does not show.  Each such sequence
+    goes to the next learning as a provided one, so every difference returned is one the reference
+    really answers as its machine says."""
+    provided: list[list[str]] = []
+    for _ in range(ROUNDS):
+        link, target = fresh()
+        base = learn(link, target, quiet=quiet, seed=seed, walks_per_state=walks_per_state, inputs=inputs,
+                     provided=provided)
+        found = differences(base.machine, other, most)
+        link, target = fresh()
+        asked = LinkSUL(link, target, quiet)
+        wrong = [d for d in found if list(asked.query(tuple(d))) != base.machine.run(d)]
+        if not wrong:
+            return base, found
+        provided += wrong
+    return base, [d for d in found if d not in wrong]
 
 
 def difference(a: Machine, b: Machine) -> list[str] | None:
