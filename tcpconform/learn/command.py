@@ -20,6 +20,8 @@ class _SetupFailure(click.ClickException):
     exit_code = 2  # as the rest of the command line: what the user or the environment got wrong
 
 
+_LINUX_HINT = ("; Linux answers an out-of-window segment at most once per 500 ms a connection: "
+               "ip netns exec tcpc<lab>-target sysctl -w net.ipv4.tcp_invalid_ratelimit=0 takes the timing out")
 DIFFERENCES = 5
 """The most differences written out, shortest first."""
 
@@ -148,7 +150,8 @@ def learn_command(faults: tuple[str, ...], lab_target: str | None, lab_name: str
         out_dir.mkdir(parents=True, exist_ok=True)
         write_junit(out_dir / "junit.xml", name, None, (), compare, error=str(err))
         raise _SetupFailure(f"the target answered the same input sequence two ways, so it has no one machine over "
-                            f"these letters (a longer --quiet may settle answers that are timing):\n{err}") from None
+                            f"these letters (a longer --quiet may settle answers that are timing"
+                            f"{_LINUX_HINT if lab_target == 'linux' else ''}):\n{err}") from None
     page = write_report(LearnReport(name, got, base, tuple(found)), out_dir / "report.html")
     junit = write_junit(out_dir / "junit.xml", name, got, found, compare)
     if base is not None and not found:
