@@ -52,9 +52,11 @@ def case_text(case_id: str, letters: Sequence[str], link: Link, target: Target, 
     if Capability.APP in target.capabilities:
         lines.append("  - app: listen")
     for (letter, exchanges), output in zip(steps, outputs, strict=True):
+        if not exchanges:  # no connection to call on: no call, and no time passed
+            lines.append(f"  # {letter}: {output} (the application holds no connection to call on)")
         for sent, got in exchanges:
-            if sent is None:  # the reference's application refused, or had no connection to call on
-                lines += [f"  # {letter}: {output} (no call the application could make)"]
+            if sent is None:  # the reference's application refused the call: nothing on the wire
+                lines.append(f"  # {letter}: {output} (the reference's application refused the call)")
             elif isinstance(sent, str):
                 lines.append(f"  - app: {sent}    # {letter}")
             else:

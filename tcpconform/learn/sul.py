@@ -41,13 +41,13 @@ ACK_ROUNDS = 3
 
 Sent = Segment | str | None
 """What one exchange of a step began with: the tester's segment, the application's call as a case's
-``app`` step says it (``write 10``, ``close``), or None for a call refused or never made."""
+``app`` step says it (``write 10``, ``close``), or None for a call the target's application refused."""
 
 
 @dataclass
 class Trace:
     """The last query, both ways: for each letter, its exchanges, each what began it and what the
-    target sent back to it before it went quiet."""
+    target sent back to it before it went quiet (none: an application letter with no call made)."""
 
     steps: list[tuple[str, list[tuple[Sent, list[Segment]]]]] = field(default_factory=list)
 
@@ -108,8 +108,7 @@ class LinkSUL(SUL):  # type: ignore[misc]  # AALpy's classes carry no type hints
         """An application letter: its call, then the tester's ACKs of what it made the target send."""
         exchanges: list[tuple[Sent, list[Segment]]] = []
         self.trace.steps.append((letter, exchanges))
-        if not mapper.held:  # no call made: no time passes either, so no timer of the target's moves
-            exchanges.append((None, []))
+        if not mapper.held:  # no call made, no exchange: no time passes either, so no timer of the target's moves
             return REFUSED
         refused = False
         try:

@@ -238,3 +238,13 @@ def test_a_difference_the_reference_does_not_show_is_learnt_away() -> None:
     assert differences(short, whole, 5) != []
     base, found = learn_reference(fresh, whole, 5, quiet=0.3, walks_per_state=1, inputs=WITH_APP)
     assert found == [] and difference(base.machine, whole) is None
+
+
+def test_a_case_with_letters_that_made_no_call_passes_on_the_reference(tmp_path: Path) -> None:
+    # no call, no time: four refused writes in SYN-RECEIVED take nothing off the SYN-ACK's 1 s timer
+    letters = ["SYN", "WRITE", "WRITE", "WRITE", "WRITE", "ACK", "WRITE"]
+    ref = open_reference((), isn=5000)
+    path = tmp_path / "refused.yaml"
+    path.write_text(case_text("learned-refused", letters, ref.link, ref.target, 0.3, "a test"))
+    assert path.read_text().count("holds no connection to call on") == 4
+    assert _verdict(path) == "pass"
