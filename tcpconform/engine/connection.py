@@ -38,6 +38,9 @@ class TesterConnection:
     target_syn: Segment | None = None
     """The target's first SYN: what it answered to the tester's offers (:mod:`.negotiation`)."""
     target_isn: int | None = None
+    latest_isn: int | None = None
+    """The ISN of the target's latest SYN: where the data of the connection it opened is numbered
+    from (another than ``target_isn`` once the case opened the 4-tuple again after a reset)."""
     snd_nxt: int = 0
     """Next tester sequence number (wire), i.e. the end of everything sent so far."""
     our_right_edge: int | None = None
@@ -232,6 +235,8 @@ class TesterConnection:
     def note_received(self, seg: Segment) -> None:
         if seg.flags & Flags.SYN and self.target_isn is None:
             self.target_isn = seg.seq
+        if seg.flags & Flags.SYN:
+            self.latest_isn = seg.seq
         if seg.flags & Flags.SYN and self.target_syn is None:
             self.target_syn = seg
         if seg.flags & Flags.SYN and seg.seq == self.target_isn:

@@ -360,7 +360,8 @@ def _data_mismatches(env: StepEnv, seg: Segment, anchor: int | None) -> list[Mis
     salt = env.target.data_salt
     if not seg.payload or salt is None:
         return []
-    first = anchor if anchor is not None else env.conn.target_isn
+    # the stream a connection's application writes starts after its own SYN: the latest one's
+    first = anchor if anchor is not None else env.conn.latest_isn if env.conn.latest_isn is not None else env.conn.target_isn
     if first is None:
         return []
     offset = seqnum.diff(seg.seq, seqnum.add(first, 1))

@@ -248,3 +248,14 @@ def test_a_case_with_letters_that_made_no_call_passes_on_the_reference(tmp_path:
     path.write_text(case_text("learned-refused", letters, ref.link, ref.target, 0.3, "a test"))
     assert path.read_text().count("holds no connection to call on") == 4
     assert _verdict(path) == "pass"
+
+
+@pytest.mark.parametrize("letters", [["ACK+DATA", "SYN", "ACK"], ["SYN", "RST", "SYN", "ACK", "WRITE"]])
+def test_a_case_that_acknowledges_before_any_syn_or_opens_anew_passes_on_the_reference(letters: list[str],
+                                                                                     tmp_path: Path) -> None:
+    # an ACK before the target's SYN acknowledges 0 on the wire; a second connection has an ISN, and a
+    # stream of data, of its own: both were a case error or a false failure when numbered from the first
+    ref = open_reference((), isn=5000)
+    path = tmp_path / "case.yaml"
+    path.write_text(case_text("learned-x", letters, ref.link, ref.target, 0.3, "a test"))
+    assert _verdict(path) == "pass", path.read_text()
