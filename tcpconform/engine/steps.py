@@ -356,12 +356,11 @@ def _service_data(env: StepEnv, seg: Segment) -> str | None:
 
 
 def _data_mismatches(env: StepEnv, seg: Segment, anchor: int | None) -> list[Mismatch]:
-    """Data from the target must be the bytes its application wrote, at the right offset."""
+    """Data from the target must be the bytes its application wrote, at its offset from the latest SYN."""
     salt = env.target.data_salt
     if not seg.payload or salt is None:
         return []
-    # the stream a connection's application writes starts after its own SYN: the latest one's
-    first = anchor if anchor is not None else env.conn.latest_isn if env.conn.latest_isn is not None else env.conn.target_isn
+    first = next((i for i in (anchor, env.conn.latest_isn, env.conn.target_isn) if i is not None), None)
     if first is None:
         return []
     offset = seqnum.diff(seg.seq, seqnum.add(first, 1))
