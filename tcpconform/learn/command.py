@@ -21,7 +21,7 @@ class _SetupFailure(click.ClickException):
     exit_code = 2  # as the rest of the command line: what the user or the environment got wrong
 
 
-RATE_LIMIT = "net.ipv4.tcp_invalid_ratelimit"
+RATE_LIMIT = "net/ipv4/tcp_invalid_ratelimit"
 """Linux's least time between two answers of one connection to out-of-window segments (and challenge
 ACKs): 500 ms by default, so whether the learner's second such segment is answered is timing."""
 
@@ -31,26 +31,23 @@ def rate_limit_off(lab_name: str) -> Iterator[None]:
     """The lab's Linux without :data:`RATE_LIMIT` while it is learnt (the lab is this project's own
     namespace; the value it had is put back), said on the way in: every answer is then the kernel's
     processing, not the clock's, and the machine one."""
-    import subprocess
-
-    from tcpconform.lab.netns import ns_argv
-    from tcpconform.lab.spec import lab_spec
+    from tcpconform.lab.netns import in_netns
+    from tcpconform.lab.spec import lab_spec, read_sysctl, write_sysctl
 
     ns = lab_spec(lab_name).target_ns
-
-    def sysctl(*args: str) -> str:
-        done = subprocess.run(ns_argv(ns, ["sysctl", *args]), capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SetupError(f"sysctl {' '.join(args)} in {ns}: {done.stderr.strip() or done.returncode}")
-        return done.stdout.strip()
-
-    was = sysctl("-n", RATE_LIMIT)
-    sysctl("-q", "-w", f"{RATE_LIMIT}=0")
-    click.echo(f"learning lab Linux with {RATE_LIMIT}=0 in {ns} (it was {was}; put back after)")
+    with in_netns(ns):
+        was = read_sysctl(RATE_LIMIT)
+        if was is not None:
+            write_sysctl(RATE_LIMIT, "0")
+    if was is None:  # a kernel without the limit: nothing to take out
+        yield
+        return
+    click.echo(f"learning lab Linux with {RATE_LIMIT.replace('/', '.')}=0 in {ns} (it was {was}; put back after)")
     try:
         yield
     finally:
-        sysctl("-q", "-w", f"{RATE_LIMIT}={was}")
+        with in_netns(ns):
+            write_sysctl(RATE_LIMIT, was)
 
 
 DIFFERENCES = 5
