@@ -99,6 +99,10 @@ def _lab_lock(name: str, timeout: float = 30.0) -> Iterator[None]:
                 _held[name] = (sock, depth - 1)
 
 
+_LOCK_DIR = "/run"
+"""Where the labs' run locks are (root's runtime directory; the temporary one where it is not writable)."""
+
+
 @contextlib.contextmanager
 def lab_in_use(name: str) -> Iterator[None]:
     """Hold lab ``name`` for one run, or refuse at once: two runs on one lab share its target's
@@ -129,10 +133,6 @@ def lab_in_use(name: str) -> Iterator[None]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.close(fd)
-
-
-_LOCK_DIR = "/run"
-"""Where the labs' run locks are (root's runtime directory; the temporary one where it is not writable)."""
 
 
 # --- building -----------------------------------------------------------------------------------

@@ -7,10 +7,10 @@ ISN captured from the target's latest SYN, ``?t1`` then ``$t1+1``, ``t2``... as 
 has its own; an ACK before any SYN of the target's acknowledges 0, as the learner's did), or an
 application letter's call as an ``app`` step (a call the reference refused, or had no connection
 for, as a comment: it changes nothing on the wire) and its ACKs as sends, then each of their
-answers as an ``expect``, or a ``silence`` where nothing came.  An expect checks what the learner told apart (the flags, the
-length, what the ACK acknowledges) and leaves the target's sequence number open but in its SYN,
-which it captures.  Nothing unscripted is tolerated but a bare ACK during a silence:
-the learner's quiescence is shorter than the 500 ms an ACK may be delayed, so "quiet" against "an
+answers as an ``expect``, or a ``silence`` where nothing came.  An expect checks what the learner
+told apart (the flags, the length, what the ACK acknowledges) and leaves the target's sequence
+number open but in its SYN, which it captures.  Nothing unscripted is tolerated but a bare ACK
+during a silence: the learner's quiescence is shorter than the 500 ms an ACK may be delayed, so "quiet" against "an
 ACK" can be timing alone.  So the case passes on the reference by construction, and fails on a target
 whose machine answers that sequence otherwise.  The requirement is MAY: a difference from the
 reference is a lead, which the RFC's text turns into a deviation or not.

@@ -22,8 +22,9 @@ Invariants:
 - the application's letters (:data:`APP_INPUTS`, a target with an agent) are its calls on the
   query's connection, which the application holds only from the tester's completing handshake (its
   ACK of the target's last SYN; a listening socket's connection is accepted, on demand, once
-  established) until its own successful ``close`` or the target's next SYN: outside that span there is nothing to call on
-  and the letter answers ``refused`` without a call, as a failing call does.  So an answer never
+  established) until its own successful ``close`` or the target's next SYN: outside that span
+  there is nothing to call on, and the letter answers ``refused`` without a call, as a failing
+  call does.  So an answer never
   depends on how an agent queues a call made before the connection exists (an agent's accept on
   demand fails; the reference's TCB takes the data), nor on a call on a descriptor already closed.
 """

@@ -147,7 +147,7 @@ def _mutations() -> tuple[Mutation, ...]:
             Mutation("urg-zero", "urgptr", URGENT_RULE, _urgent(lambda size: 0)),
             Mutation("urg-ffff", "urgptr", URGENT_RULE, _urgent(lambda size: 0xFFFF))]
     # the IP length field short of the segment, past the frame's end, and 0 (shorter than the IP header)
-    out += [Mutation(f"iplen-{name}", "iplen", LENGTH_RULE, _set(), delta) for name, delta in (
+    out += [Mutation(f"iplen-{name}", "iplen", LENGTH_RULE, lambda spec: spec, delta) for name, delta in (
         ("short", -4), ("long", 20), ("zero", -0xFFFF))]
     return tuple(out)
 
